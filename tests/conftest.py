@@ -1,0 +1,44 @@
+"""Shared fixtures: the real Sign Language MNIST data, loaded once per session."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out of test logs
+
+import asl_recog as asl  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def train_data() -> asl.SignMnistDataset:
+    """The full real training file (27,455 images)."""
+    return asl.load_sign_mnist("train")
+
+
+@pytest.fixture(scope="session")
+def test_data() -> asl.SignMnistDataset:
+    """The full real test file (7,172 images). Only Comparator/ONNX/serving tests read it."""
+    return asl.load_sign_mnist("test")
+
+
+def _stratified(data: asl.SignMnistDataset, per_class: int, seed: int) -> asl.SignMnistDataset:
+    rng = np.random.default_rng(seed)
+    picks = [rng.choice(np.flatnonzero(data.labels == label), per_class, replace=False)
+             for label in np.unique(data.labels)]
+    return data[np.sort(np.concatenate(picks))]
+
+
+@pytest.fixture(scope="session")
+def small_split(train_data: asl.SignMnistDataset) -> tuple[asl.SignMnistDataset, asl.SignMnistDataset]:
+    """A small real (train, validation) pair from the grouped split: 100 and 30 images per letter."""
+    fit_part, validation = asl.train_validation_split(train_data, seed=0)
+    return _stratified(fit_part, 100, 0), _stratified(validation, 30, 1)
+
+
+@pytest.fixture(scope="session")
+def small_test(test_data: asl.SignMnistDataset) -> asl.SignMnistDataset:
+    """20 real test images per letter (480 in all)."""
+    return _stratified(test_data, 20, 2)

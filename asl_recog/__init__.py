@@ -44,6 +44,7 @@ _LAZY: dict[str, str] = {
     "Model": "_model",
     "SklearnModel": "_model",
     "KerasModel": "_model",
+    "OnnxModel": "_onnx_model",
     "Trainer": "_trainer",
     "TrainingResult": "_trainer",
     "HyperDriveTrainer": "_hyperdrive",
@@ -110,6 +111,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog._images import image_to_array
     from asl_recog._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
     from asl_recog._model import KerasModel, Model, SklearnModel
+    from asl_recog._onnx_model import OnnxModel
     from asl_recog._space import (
         BanditPolicy,
         BayesianParameterSampling,

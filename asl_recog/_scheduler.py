@@ -1,0 +1,287 @@
+"""Runs a study's trials: in this process, or in worker processes that can be stopped.
+
+The parent process alone asks Optuna for trials and tells it their outcome (one
+writer for the study's states); a worker only reports intermediate values and
+asks whether to stop. Each finished trial writes ``trials/<n>.json`` before the
+parent records it, so a search killed between the two loses nothing: resuming
+records it from the file. Trials that were still running are marked failed
+(``interrupted``), not counted toward the trial limit, and queued again with the
+same parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from asl_recog._space import EarlyTerminationPolicy, PrimaryMetricGoal
+
+logger = logging.getLogger("asl_recog")
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass
+class TrialTask:
+    """Everything a worker needs to run one trial (picklable)."""
+
+    number: int
+    trial_id: int
+    params: dict[str, Any]
+    seed: int
+    run_dir: str
+    storage_url: str
+    goal: str
+    policy: EarlyTerminationPolicy | None
+    payload: dict[str, Any]
+
+
+@dataclass
+class TrialOutcome:
+    """What a runner returns: ``state`` is ``"complete"`` or ``"pruned"``."""
+
+    state: str
+    value: float | None
+    history: list[float] = field(default_factory=list)
+    model_file: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Runner = Callable[[TrialTask, "TrialReporter"], TrialOutcome]
+
+
+class TrialReporter:
+    """Reports a trial's intermediate metric and answers "should it stop?" (the policy)."""
+
+    def __init__(self, task: TrialTask, trial: optuna.trial.Trial | None = None) -> None:
+        self.task = task
+        self._trial = trial
+
+    def _get_trial(self) -> optuna.trial.Trial:
+        if self._trial is None:
+            from asl_recog._engine import load_study_in_worker
+            from asl_recog._pruners import make_pruner
+
+            study = load_study_in_worker(self.task.storage_url, make_pruner(self.task.policy, self.task.goal))
+            self._trial = optuna.trial.Trial(study, self.task.trial_id)
+        return self._trial
+
+    def report(self, step: int, value: float) -> bool:
+        """Record ``value`` at ``step`` (1-based); return True when the policy stops the trial."""
+        trial = self._get_trial()
+        trial.report(float(value), step)
+        return self.task.policy is not None and trial.should_prune()
+
+
+def result_path(run_dir: str | Path, number: int) -> Path:
+    return Path(run_dir) / "trials" / f"{number:05d}.json"
+
+
+def _write_result(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)  # atomic: a reader sees the whole file or none
+
+
+def _run_and_record(task: TrialTask, runner: Runner, trial: optuna.trial.Trial | None) -> None:
+    try:
+        outcome = runner(task, TrialReporter(task, trial))
+        data = asdict(outcome)
+    except Exception as exc:  # a failed trial is recorded; the search goes on
+        data = {"state": "fail", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    _write_result(result_path(task.run_dir, task.number), data)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    # A SIGKILLed search must not leave its workers running.
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(3)
+
+
+def _worker_main(task: TrialTask, runner: Runner, parent_pid: int) -> None:
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    _run_and_record(task, runner, None)
+
+
+def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
+    return bool(trial.user_attrs.get("interrupted"))
+
+
+def counted(study: optuna.Study) -> int:
+    """Trials that count toward the limit: finished ones, not those cut short by a killed search."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if not is_interrupted(t))
+
+
+def tell_from_result(study: optuna.Study, trial_id: int, number: int, data: dict[str, Any] | None,
+                     fallback_error: str) -> TrialState:
+    """Record a finished trial in the study from its result data."""
+    storage = study._storage  # the public Study has no by-id tell; storage calls are the documented API
+    if data is None:
+        data = {"state": "fail", "error": fallback_error}
+    for key in ("history", "info", "model_file", "error", "traceback"):
+        if data.get(key) is not None:
+            storage.set_trial_user_attr(trial_id, key, data[key])
+    if data["state"] == "complete" and data.get("value") is not None and _finite(data["value"]):
+        study.tell(number, float(data["value"]), skip_if_finished=True)
+        return TrialState.COMPLETE
+    if data["state"] == "pruned":
+        study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+        return TrialState.PRUNED
+    if data["state"] == "complete":
+        storage.set_trial_user_attr(trial_id, "error", f"the trial's metric is not a finite number: {data.get('value')!r}")
+    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+    return TrialState.FAIL
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return value == value and abs(float(value)) != float("inf")
+    except (TypeError, ValueError):
+        return False
+
+
+def recover(study: optuna.Study, run_dir: Path) -> int:
+    """After a killed search: record trials whose result file exists; fail and re-queue the rest.
+
+    Returns:
+        How many interrupted trials were queued again.
+    """
+    requeued = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        if trial.state == TrialState.WAITING:
+            continue  # already queued
+        path = result_path(run_dir, trial.number)
+        if path.is_file():
+            tell_from_result(study, trial._trial_id, trial.number, json.loads(path.read_text()), "")
+            continue
+        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: the search process stopped")
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+        requeued += 1
+    return requeued
+
+
+@dataclass
+class _Running:
+    trial: optuna.trial.Trial
+    task: TrialTask
+    started: float
+    process: Any = None
+
+
+@dataclass
+class Schedule:
+    """How a search runs: limits, concurrency and the route's callbacks.
+
+    ``propose(trial) -> params`` runs in the parent (the sampler's draws);
+    ``runner(task, reporter) -> TrialOutcome`` runs the trial (a module-level
+    function when ``in_process`` is False).
+    """
+
+    propose: Callable[[optuna.trial.Trial], dict[str, Any]]
+    runner: Runner
+    max_trials: int
+    max_concurrent: int = 1
+    deadline_s: float | None = None
+    hard_deadline: bool = False
+    trial_timeout_s: float | None = None
+    in_process: bool = True
+    goal: PrimaryMetricGoal = PrimaryMetricGoal.MAXIMIZE
+    policy: EarlyTerminationPolicy | None = None
+    seed: int = 0
+    payload: dict[str, Any] = field(default_factory=dict)
+    should_stop: Callable[[optuna.Study], bool] | None = None
+    on_update: Callable[[optuna.Study, dict[int, float]], None] | None = None
+
+
+def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None:
+    """Run trials until the trial limit, the deadline or ``should_stop`` ends the search."""
+    from asl_recog._engine import _mix, storage_url
+
+    url = storage_url(run_dir)
+    ctx = mp.get_context("spawn")  # fork would copy TensorFlow's threads and locks
+    running: dict[int, _Running] = {}
+    start = time.monotonic()
+
+    def finish(entry: _Running, data: dict[str, Any] | None, error: str) -> None:
+        state = tell_from_result(study, entry.trial._trial_id, entry.task.number, data, error)
+        logger.info("trial %d %s (%.1fs)%s", entry.task.number, state.name.lower(), time.monotonic() - entry.started,
+                    f": {data.get('error')}" if data and data.get("state") == "fail" else "")
+
+    try:
+        while True:
+            elapsed = time.monotonic() - start
+            for number, entry in list(running.items()):
+                path = result_path(run_dir, number)
+                over_time = (schedule.trial_timeout_s is not None
+                             and time.monotonic() - entry.started > schedule.trial_timeout_s)
+                past_deadline = (schedule.hard_deadline and schedule.deadline_s is not None
+                                 and elapsed > schedule.deadline_s)
+                if entry.process.is_alive() and not (over_time or past_deadline):
+                    continue
+                if entry.process.is_alive():
+                    _stop(entry.process)
+                    reason = (f"stopped: exceeded the trial time limit of {schedule.trial_timeout_s / 60:g} min"
+                              if over_time else "stopped: the search's time limit was reached")
+                    finish(entry, None, reason)
+                else:
+                    entry.process.join()
+                    data = json.loads(path.read_text()) if path.is_file() else None
+                    finish(entry, data, f"the worker process exited with code {entry.process.exitcode}")
+                del running[number]
+            stop = (counted(study) + len(running) >= schedule.max_trials
+                    or (schedule.deadline_s is not None and elapsed > schedule.deadline_s)
+                    or (schedule.should_stop is not None and schedule.should_stop(study)))
+            if not stop and len(running) < schedule.max_concurrent:
+                trial = study.ask()
+                params = schedule.propose(trial)
+                trial.set_user_attr("params", params)
+                task = TrialTask(trial.number, trial._trial_id, params, _mix(schedule.seed, trial.number),
+                                 str(run_dir), url, schedule.goal.value, schedule.policy, schedule.payload)
+                entry = _Running(trial, task, time.monotonic())
+                if schedule.in_process:
+                    _run_and_record(task, schedule.runner, trial)
+                    path = result_path(run_dir, task.number)
+                    finish(entry, json.loads(path.read_text()), "no result")
+                else:
+                    entry.process = ctx.Process(target=_worker_main, args=(task, schedule.runner, os.getpid()),
+                                                name=f"asl-trial-{trial.number}", daemon=True)
+                    entry.process.start()
+                    running[trial.number] = entry
+                if schedule.on_update:
+                    schedule.on_update(study, {n: e.started for n, e in running.items()})
+                continue
+            if stop and not running:
+                break
+            if schedule.on_update:
+                schedule.on_update(study, {n: e.started for n, e in running.items()})
+            time.sleep(0.2)
+    finally:
+        # An exception (e.g. Ctrl-C) must not orphan workers; their trials stay
+        # RUNNING so that resuming re-queues them.
+        for entry in running.values():
+            _stop(entry.process)
+
+
+def _stop(process: Any) -> None:
+    process.terminate()
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join()

@@ -283,6 +283,7 @@ def _frame_to_arrays(frame: pd.DataFrame, *, source: str, first_line: int,
         bad = numeric.isna().to_numpy() | (numeric.to_numpy() != np.round(numeric.to_numpy()))
         pos = int(np.flatnonzero(bad)[0])
         value = column.iloc[pos]
+        value = value.item() if isinstance(value, np.generic) else value
         problem = "empty or NaN cell" if pd.isna(value) else f"value {value!r} is not a whole number"
         raise DataFormatError(problem, source=source, row=where(pos), column=name, row_kind=row_kind,
                               fix="every cell must be an integer (label 0-24, pixels 0-255)")

@@ -1,0 +1,131 @@
+"""Keras network builders for the HyperDrive route, and their default search spaces.
+
+A builder is ``params -> compiled keras.Model`` taking ``(28, 28, 1)`` float
+images in 0..1 and returning 24 softmax outputs. Training params
+(``batch_size``, ``epochs``) are read by the training loop, not the builder.
+Networks use only built-in layers, so ``model.export(format="onnx")`` works.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from asl_recog._errors import ConfigurationError
+from asl_recog._labels import IMAGE_SIZE, NUM_CLASSES
+from asl_recog._space import RandomParameterSampling, Sampling, choice, loguniform, uniform
+
+#: Defaults used for params a search does not set.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "seed": {"hidden": 256, "batch_size": 128, "epochs": 5, "dropout": 0.3, "learning_rate": 1e-3},
+    "default": {"filters": 32, "dense": 128, "batch_size": 128, "epochs": 5, "dropout": 0.3,
+                "learning_rate": 2e-3, "augment": True},
+}
+
+
+def _compile(model: Any, learning_rate: float) -> Any:
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def build_seed(params: dict[str, Any]) -> Any:
+    """The seed project's network: Conv2D(28, 3x3) -> MaxPool -> Dense(hidden) -> Dropout -> Dense(24).
+
+    Example:
+        >>> model = build_seed({"hidden": 128, "dropout": 0.2, "learning_rate": 1e-3})
+    """
+    import keras
+    from keras import layers
+
+    p = {**DEFAULTS["seed"], **params}
+    model = keras.Sequential([
+        keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1)),
+        layers.Conv2D(28, (3, 3), activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(int(p["hidden"]), activation="relu"),
+        layers.Dropout(float(p["dropout"])),
+        layers.Dense(NUM_CLASSES, activation="softmax"),
+    ], name="seed_cnn")
+    return _compile(model, p["learning_rate"])
+
+
+def build_default(params: dict[str, Any]) -> Any:
+    """Three batch-normalised conv blocks with on-the-fly augmentation, then dropout and softmax.
+
+    The augmentation layers (shift 0.1, rotation ~10 degrees, zoom 0.1) act only in
+    training; at inference they pass images through unchanged.
+
+    Example:
+        >>> model = build_default({"filters": 32, "dropout": 0.3, "learning_rate": 2e-3})
+    """
+    import keras
+    from keras import layers
+
+    p = {**DEFAULTS["default"], **params}
+    filters = int(p["filters"])
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1))
+    x = inputs
+    if p["augment"]:
+        x = layers.RandomTranslation(0.1, 0.1, fill_mode="nearest")(x)
+        x = layers.RandomRotation(10 / 360, fill_mode="nearest")(x)
+        x = layers.RandomZoom(0.1, fill_mode="nearest")(x)
+    for block in range(3):
+        # Conv-BN-ReLU; pooling after each block halves 28 -> 14 -> 7 -> 3.
+        x = layers.Conv2D(filters * 2**block, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(float(p["dropout"]))(x)
+    x = layers.Dense(int(p["dense"]), activation="relu")(x)
+    x = layers.Dropout(float(p["dropout"]))(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return _compile(keras.Model(inputs, outputs, name="default_cnn"), p["learning_rate"])
+
+
+BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {"seed": build_seed, "default": build_default}
+
+
+def get_builder(builder: str | Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    """The builder function for a name or a callable."""
+    if callable(builder):
+        return builder
+    if builder not in BUILDERS:
+        raise ConfigurationError(f"builder must be one of {sorted(BUILDERS)} or a callable, got {builder!r}")
+    return BUILDERS[builder]
+
+
+def default_sampling(name: str = "default") -> Sampling:
+    """Each builder's default search space, in the HyperDrive vocabulary.
+
+    Example:
+        >>> default_sampling("seed").parameter_space["hidden"]
+        choice(128, 256, 512)
+    """
+    if name == "seed":
+        return RandomParameterSampling({
+            "hidden": choice(128, 256, 512),
+            "batch_size": choice(64, 128, 256),
+            "epochs": choice(5, 8, 10),
+            "dropout": uniform(0.1, 0.5),
+            "learning_rate": loguniform(math.log(3e-4), math.log(3e-3)),
+        })
+    if name == "default":
+        return RandomParameterSampling({
+            "filters": choice(16, 32, 48),
+            "dense": choice(64, 128, 256),
+            "batch_size": choice(64, 128),
+            "epochs": choice(4, 6),
+            "dropout": uniform(0.2, 0.5),
+            "learning_rate": loguniform(math.log(5e-4), math.log(5e-3)),
+        })
+    raise ConfigurationError(f"no default search space for builder {name!r}; choose 'seed' or 'default', "
+                             "or pass sampling= with your own space")
+
+
+__all__ = ["build_seed", "build_default", "default_sampling", "get_builder", "DEFAULTS", "BUILDERS"]

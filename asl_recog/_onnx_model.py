@@ -258,8 +258,11 @@ class OnnxModel(Model):
         self.output_name: str = chosen.name
         self._output_names = [chosen.name]
         self._zipmap = chosen.type.startswith("seq(map")
-        classes = _graph_classes(proto.graph)
-        self._columns = class_columns(classes) if classes is not None else None
+        if isinstance(self.metadata.get("classes"), list):  # our exports list class indices 0-23
+            self._columns: np.ndarray | None = np.asarray(self.metadata["classes"], dtype=np.int64)
+        else:
+            classes = _graph_classes(proto.graph)
+            self._columns = class_columns(classes) if classes is not None else None
         width = chosen.shape[-1] if not self._zipmap else None
         if self._columns is None and isinstance(width, int) and width != NUM_CLASSES:
             raise ModelFileError(f"{self.source}: output {chosen.name!r} has {width} columns and the graph names "

@@ -73,6 +73,15 @@ _LAZY: dict[str, str] = {
     "LocalBackend": "_backends._local",
     "AzureBackend": "_backends._azure",
     "AzureMLBackend": "_backends._azureml",
+    # deployment
+    "Deployer": "_deploy",
+    "Endpoint": "_deploy",
+    "LocalDeployer": "_deploy_local",
+    "LocalEndpoint": "_deploy_local",
+    "AzureDeployer": "_deploy_azure",
+    "AzureMLDeployer": "_deploy_azureml",
+    "RemoteEndpoint": "_remote",
+    "EndpointError": "_remote",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -98,6 +107,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog._backends._base import Backend
     from asl_recog._backends._local import LocalBackend
     from asl_recog._data import SignMnistDataset, load_sign_mnist
+    from asl_recog._deploy import Deployer, Endpoint
+    from asl_recog._deploy_azure import AzureDeployer
+    from asl_recog._deploy_azureml import AzureMLDeployer
+    from asl_recog._deploy_local import LocalDeployer, LocalEndpoint
     from asl_recog._errors import (
         AslRecogError,
         ConfigurationError,
@@ -132,5 +145,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         randint,
         uniform,
     )
+    from asl_recog._remote import EndpointError, RemoteEndpoint
     from asl_recog._split import train_validation_split
     from asl_recog._trainer import Trainer, TrainingResult

@@ -1,0 +1,258 @@
+"""The FastAPI scoring service over an ONNX model."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from asl_recog import __version__
+from asl_recog._errors import ConfigurationError, DataFormatError
+from asl_recog._images import image_to_array
+from asl_recog._labels import LABELS, LETTERS, NUM_CLASSES
+from asl_recog._model import Model
+from asl_recog.serve._openapi import ErrorResponse, Status, add_components, error_responses
+from asl_recog.serve._requests import SHAPES, RequestError, dumps, parse_json, score_response
+from asl_recog.serve._security import ServiceGuard, announce_generated_key, error_body, resolve_keys
+
+logger = logging.getLogger("asl_recog.serve")
+_LABELS = np.asarray(LABELS)
+_LETTERS = np.asarray(LETTERS)
+#: Work above these sizes leaves the event loop for a thread, so one big request
+#: cannot stall the others; below them the thread hop would cost more than the work.
+_INLINE_BODY_BYTES = 256 * 1024
+_INLINE_IMAGES = 64
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(dumps(content), status_code=status, media_type="application/json")
+
+
+def _error(status: int, code: str, detail: str, where: str | None = None,
+           headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(code, detail, where), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def _telemetry_off() -> dict[str, Any]:
+    """FastAPI >= 0.160 checks for OpenTelemetry providers on every request (~10% of a
+    small request's time); the service has no telemetry of its own, so it opts out."""
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
+
+
+def _load_model(model: str | os.PathLike[str] | Model, threads: int) -> Model:
+    if isinstance(model, Model):
+        return model
+    path = Path(model)
+    if path.suffix.lower() == ".onnx":
+        from asl_recog._onnx_model import OnnxModel
+
+        return OnnxModel.load(path, threads=threads)
+    return Model.load(path)
+
+
+def _public_metadata(model: Model) -> dict[str, Any]:
+    meta = dict(getattr(model, "metadata", None) or {"params": model.params, "info": model.info})
+    meta.pop("RawColumnNameToOnnxNameMap", None)  # 784 entries of AutoML plumbing
+    meta.pop("asl_recog.sha256", None)
+    return json.loads(json.dumps(meta, default=str))  # anything odd becomes a string
+
+
+def create_app(model: str | os.PathLike[str] | Model, *, api_key: str | list[str] | None = None,
+               key_file: str | os.PathLike[str] | None = None, auth: bool = True, max_batch: int = 1024,
+               max_body_bytes: int = 16 * 1024 * 1024, timeout_s: float = 30.0, threads: int = 1) -> FastAPI:
+    """Build the scoring service over a model (an ``.onnx`` path, run with onnxruntime, or a loaded Model).
+
+    Endpoints: ``POST /score``, ``GET /`` (model metadata), ``GET /health``,
+    ``GET /ready``, ``GET /openapi.json``. Every error is a JSON object
+    ``{"error", "detail", "where"}``.
+
+    Args:
+        model: the model file or a loaded :class:`Model`. Loaded (and run once) here,
+            so a bad file fails before the server starts.
+        api_key: accepted key(s); else ``key_file``, else ``$ASL_RECOG_API_KEY``,
+            else one is generated and printed once (it is in ``app.state.api_keys``).
+        key_file: a file holding the key (one per line).
+        auth: False switches key authentication off.
+        max_batch: the most images per request (more gives 413).
+        max_body_bytes: the largest body (413 beyond it, enforced while reading).
+        timeout_s: longest time to read and score one request (504 beyond it).
+        threads: onnxruntime intra-op threads.
+
+    Example:
+        >>> from fastapi.testclient import TestClient
+        >>> app = create_app("runs/best.onnx", api_key="s3cret")
+        >>> TestClient(app).post("/score", json={"data": [pixels]},
+        ...                      headers={"Authorization": "Bearer s3cret"}).json()
+        {'result': [3], 'letters': ['D']}
+    """
+    for name, value in (("max_batch", max_batch), ("max_body_bytes", max_body_bytes), ("timeout_s", timeout_s),
+                        ("threads", threads)):
+        if not value > 0:
+            raise ConfigurationError(f"{name} must be positive, got {value!r}")
+    keys: list[str] | None = None
+    if auth:
+        keys, generated = resolve_keys(api_key, key_file)
+        if generated:
+            announce_generated_key(keys[0])
+    loaded = _load_model(model, threads)
+    loaded.predict_proba(np.zeros((1, 28, 28), dtype=np.uint8))  # fail fast, and warm the session
+    source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
+    metadata = {
+        "service": "asl-recog", "version": __version__, "model": source,
+        "letters": list(LETTERS), "labels": list(LABELS),
+        "input": {"format": "28x28 grayscale images: pixel1..pixel784 row by row, whole numbers 0-255",
+                  "json_shapes": sorted(set(SHAPES.values())), "uploads": ["multipart PNG/JPEG", "image/png",
+                                                                          "image/jpeg"],
+                  "max_batch": max_batch, "max_body_bytes": max_body_bytes, "timeout_s": timeout_s},
+        "auth": "bearer" if auth else "none",
+        "model_metadata": _public_metadata(loaded),
+    }
+
+    app = FastAPI(title="asl-recog scoring service", version=__version__,
+                  description="Static ASL fingerspelling recognition (Sign Language MNIST, letters A-Y without J). "
+                              "POST images to /score; see docs/serving.md.", **_telemetry_off())
+    app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
+    app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s)
+    _add_error_handlers(app)
+
+    def predict(images: np.ndarray, proba: bool) -> dict[str, Any]:
+        probabilities = loaded.predict_proba(images)
+        if probabilities.shape != (len(images), NUM_CLASSES):
+            raise RuntimeError(f"the model returned shape {probabilities.shape}; expected ({len(images)}, 24)")
+        index = np.argmax(probabilities, axis=1)
+        return score_response(_LABELS[index].tolist(), _LETTERS[index].tolist(),
+                              probabilities if proba else None, list(LETTERS) if proba else None)
+
+    @app.get("/health", response_model=Status, summary="Liveness: the process answers")
+    async def health() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/ready", response_model=Status, summary="Readiness: the model is loaded and answers",
+             responses={503: {"model": ErrorResponse}})
+    async def ready() -> Response:
+        if getattr(app.state, "model", None) is None:
+            return _error(503, "not_ready", "the model is not loaded")
+        return _json({"status": "ready", "model": source})
+
+    @app.get("/", summary="Model and service metadata: letters, input format, version", responses=error_responses())
+    async def root() -> Response:
+        return _json(metadata)
+
+    async def score(request: Request) -> Response:
+        # Query and body are read by hand: FastAPI's parameter machinery costs more than scoring one image.
+        proba = _proba_flag(request.scope["query_string"])
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "multipart/form-data":
+            images = await _form_images(request, max_batch)
+        elif content_type.startswith("image/") or content_type == "application/octet-stream":
+            images = (await _decode_image(await request.body(), "body"))[None]
+        else:  # JSON, whatever the header says: curl -d sends form-urlencoded by default
+            body = await request.body()
+            if len(body) > _INLINE_BODY_BYTES:
+                parsed = await run_in_threadpool(parse_json, body, max_batch=max_batch, proba=proba)
+            else:
+                parsed = parse_json(body, max_batch=max_batch, proba=proba)
+            images, proba = parsed.images, parsed.proba
+        if len(images) > _INLINE_IMAGES:
+            result = await run_in_threadpool(predict, images, proba)
+        else:
+            result = predict(images, proba)
+        return _json(result)
+
+    # A plain Starlette route: see add_components for its OpenAPI description.
+    app.add_route("/score", score, methods=["POST"], include_in_schema=False)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_components(FastAPI.openapi(app), max_batch, auth)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _proba_flag(query: bytes) -> bool:
+    """The ``proba`` query parameter (true/false/1/0/yes/no); 422 for anything else."""
+    if not query:
+        return False
+    values = [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == "proba"]
+    if not values:
+        return False
+    value = values[-1].strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off", ""):
+        return False
+    raise RequestError(f"proba must be true or false, got {values[-1][:20]!r}", where="query.proba",
+                       code="invalid_parameter")
+
+
+async def _decode_image(data: bytes, where: str) -> np.ndarray:
+    """A 28x28 uint8 image from PNG/JPEG bytes (decoded off the event loop); 400 when unreadable."""
+    try:
+        return await run_in_threadpool(image_to_array, data, source=where)
+    except DataFormatError as exc:
+        raise RequestError(f"{exc.problem}. Fix: send a PNG or JPEG photo of one hand sign", where=where,
+                           status=400, code="bad_image") from exc
+
+
+async def _form_images(request: Request, max_batch: int) -> np.ndarray:
+    """The images of every file field of a multipart upload, decoded like the dataset was made."""
+    form = await request.form(max_files=max_batch, max_fields=max_batch)
+    try:
+        files = [(name, value) for name, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not files:
+            raise RequestError("no file in the form; upload the photo as field 'file' "
+                               "(curl -F file=@hand.jpg)", where="file", code="no_image")
+        images = []
+        for position, (name, upload) in enumerate(files):
+            where = f"{name}[{position}] ({upload.filename or 'unnamed'})"
+            images.append(await _decode_image(await upload.read(), where))
+        return np.stack(images)
+    finally:
+        await form.close()
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error becomes ``{"error", "detail", "where"}`` JSON; unexpected ones are logged."""
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, exc: RequestError) -> Response:
+        return _json(exc.to_dict(), exc.status)
+
+    @app.exception_handler(DataFormatError)
+    async def data_error(request: Request, exc: DataFormatError) -> Response:
+        return _error(422, "invalid_input", str(exc), exc.source)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return _error(422, "invalid_parameter", f"{where}: {first.get('msg', 'invalid value')}", where or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+                      headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unexpected error while serving %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", f"unexpected {type(exc).__name__} while scoring; the server log has "
+                                             "the details")

@@ -45,6 +45,10 @@ _LAZY: dict[str, str] = {
     "SklearnModel": "_model",
     "KerasModel": "_model",
     "OnnxModel": "_onnx_model",
+    "export_onnx": "_onnx_export",
+    "OnnxExportError": "_onnx_export",
+    "Comparator": "_compare",
+    "ComparisonResult": "_compare",
     "Trainer": "_trainer",
     "TrainingResult": "_trainer",
     "HyperDriveTrainer": "_hyperdrive",
@@ -106,6 +110,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog._backends._azureml import AzureMLBackend
     from asl_recog._backends._base import Backend
     from asl_recog._backends._local import LocalBackend
+    from asl_recog._compare import Comparator, ComparisonResult
     from asl_recog._data import SignMnistDataset, load_sign_mnist
     from asl_recog._deploy import Deployer, Endpoint
     from asl_recog._deploy_azure import AzureDeployer
@@ -124,6 +129,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog._images import image_to_array
     from asl_recog._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
     from asl_recog._model import KerasModel, Model, SklearnModel
+    from asl_recog._onnx_export import OnnxExportError, export_onnx
     from asl_recog._onnx_model import OnnxModel
     from asl_recog._space import (
         BanditPolicy,

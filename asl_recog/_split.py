@@ -33,7 +33,7 @@ def embed(images: np.ndarray, size: int = 7) -> np.ndarray:
     return pooled
 
 
-def similarity_groups(data: SignMnistDataset, *, threshold: float = 0.35, size: int = 7) -> np.ndarray:
+def similarity_groups(data: SignMnistDataset, *, threshold: float = 0.1, size: int = 7) -> np.ndarray:
     """Group ids such that visually near-identical images of one letter share a group.
 
     Within each letter, images whose embeddings lie within ``threshold`` (RMS

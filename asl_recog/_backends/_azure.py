@@ -1,0 +1,314 @@
+"""AzureBackend: run a trainer's search on Azure ML through SDK v2 (``azure-ai-ml``), the supported path.
+
+AutoML becomes an ``automl.classification`` job and HyperDrive a ``command(...).sweep(...)``
+job; both are submitted with ``ml_client.jobs.create_or_update``, followed with
+``ml_client.jobs.stream``, and their children (``ml_client.jobs.list(parent_job_name=...)``)
+become the leaderboard. Child metrics and params are read with MLflow from the
+workspace's tracking URI (v2 jobs log through MLflow). All SDK imports are lazy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asl_recog._backends import _azure_results as results
+from asl_recog._backends import _translate as tr
+from asl_recog._backends._azure_data import ensure_v2_data, stage_source
+from asl_recog._backends._base import Backend
+from asl_recog._errors import ConfigurationError, MissingExtraError, ModelFileError
+from asl_recog._space import PrimaryMetricGoal
+
+if TYPE_CHECKING:
+    from asl_recog._automl import AutoMLTrainer
+    from asl_recog._data import SignMnistDataset
+    from asl_recog._hyperdrive import HyperDriveTrainer
+    from asl_recog._trainer import Trainer, TrainingResult
+
+logger = logging.getLogger("asl_recog")
+
+TERMINAL = {"completed", "failed", "canceled", "notresponding", "paused"}
+
+
+# -- SDK v2 jobs, built from a trainer (offline: no workspace call) ---------------------------------
+
+def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train: str, validation: str) -> Any:
+    """The v2 ``automl.classification`` job of an AutoMLTrainer (validation: our grouped split)."""
+    tr.import_v2()
+    from azure.ai.ml import Input, automl
+    from azure.ai.ml.constants import AssetTypes
+
+    s = tr.automl_settings(trainer, "v2")
+    job = automl.classification(
+        training_data=Input(type=AssetTypes.MLTABLE, path=train),
+        validation_data=Input(type=AssetTypes.MLTABLE, path=validation),
+        target_column_name="label", primary_metric=s["primary_metric"], enable_model_explainability=False,
+        compute=compute, experiment_name=experiment_name)
+    job.set_limits(timeout_minutes=int(s["experiment_timeout_minutes"]),
+                   trial_timeout_minutes=s["iteration_timeout_minutes"], max_trials=s["max_iterations"],
+                   max_concurrent_trials=s["max_concurrent_iterations"],
+                   enable_early_termination=s["enable_early_stopping"])
+    job.set_training(enable_onnx_compatible_models=s["enable_onnx_compatible_models"],
+                     allowed_training_algorithms=s["allowed_models"],
+                     blocked_training_algorithms=s["blocked_models"],
+                     enable_vote_ensemble=s["enable_voting_ensemble"],
+                     enable_stack_ensemble=False)  # our trainer has no stacking ensemble
+    job.set_featurization(mode="off")  # pixels are numeric already; scaling stays inside each pipeline
+    return job
+
+
+def training_environment(environment: Any = None) -> Any:
+    """The trial environment: the given one (entity or ``"name:version"``), or the library's requirements."""
+    tr.import_v2()
+    from azure.ai.ml.entities import Environment
+
+    if environment is not None:
+        return environment
+    conda = {"name": "asl-recog-train", "channels": ["conda-forge"],
+             "dependencies": [f"python={tr.TRAINING_PYTHON}", "pip", {"pip": tr.training_requirements("v2")}]}
+    return Environment(image=tr.TRAINING_IMAGE, conda_file=conda, description="asl_recog training (built from "
+                       "the library's requirements)")
+
+
+def sweep_job(trainer: HyperDriveTrainer, compute: str, experiment_name: str, environment: Any,
+              code: str | os.PathLike[str], train: str, validation: str) -> Any:
+    """The v2 sweep job: ``command(...)`` over the entry point, then ``.sweep(...)`` and ``set_limits``."""
+    tr.import_v2()
+    from azure.ai.ml import Input, command
+
+    tr.check_hyperdrive(trainer, "v2")
+    sampling = trainer.resolved_sampling()
+    space, algorithm = tr.v2_sampling(sampling)
+    line, constants = tr.v2_command(trainer, list(space))
+    inputs: dict[str, Any] = {
+        "train": Input(type="mltable", path=train, mode="ro_mount"),
+        "validation": Input(type="mltable", path=validation, mode="ro_mount"),
+        **constants,
+        **{name: tr.representative(expr) for name, expr in sampling.parameter_space.items()},
+    }
+    trial = command(code=str(code), command=line, inputs=inputs, environment=environment, compute=compute,
+                    experiment_name=experiment_name, display_name="asl-recog-trial")
+    sweep = trial(**space).sweep(
+        sampling_algorithm=algorithm, primary_metric=trainer.primary_metric_name, goal=tr.v2_goal(trainer.goal),
+        early_termination_policy=tr.v2_policy(trainer.policy), compute=compute)
+    sweep.set_limits(max_total_trials=trainer.max_total_runs, max_concurrent_trials=trainer.max_concurrent_runs,
+                     timeout=tr.v2_timeout_seconds(trainer.max_duration_minutes))
+    sweep.experiment_name = experiment_name
+    sweep.display_name = f"asl-recog-{trainer.builder}-sweep"
+    return sweep
+
+
+# -- child metrics and params (MLflow) ----------------------------------------------------------------
+
+class MlflowTracker:
+    """Reads a child job's metric history and params from the workspace's MLflow tracking server."""
+
+    def __init__(self, ml_client: Any, tracking_uri: str | None = None) -> None:
+        self.ml_client = ml_client
+        self._uri = tracking_uri
+        self._client: Any = None
+
+    def _mlflow(self) -> Any:
+        if self._client is None:
+            try:
+                from mlflow.tracking import MlflowClient
+            except ImportError as exc:
+                raise MissingExtraError("mlflow-skinny", "azure", "Reading Azure ML v2 job metrics") from exc
+            uri = self._uri or self.ml_client.workspaces.get(self.ml_client.workspace_name).mlflow_tracking_uri
+            self._client = MlflowClient(tracking_uri=uri)
+        return self._client
+
+    def history(self, job_name: str, metric: str) -> list[float]:
+        return [m.value for m in sorted(self._mlflow().get_metric_history(job_name, metric), key=lambda m: m.step)]
+
+    def run_data(self, job_name: str) -> tuple[dict[str, float], dict[str, str]]:
+        data = self._mlflow().get_run(job_name).data
+        return dict(data.metrics), dict(data.params)
+
+
+def _number(text: Any) -> Any:
+    """MLflow stores params as text; give numbers back as numbers."""
+    if not isinstance(text, str):
+        return text
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return text
+
+
+def child_trials(ml_client: Any, tracker: MlflowTracker, parent: str, metric: str, *, automl: bool,
+                 builder: str = "") -> list[results.Trial]:
+    """The children of a v2 job as trials (AutoML: those with a ``run_algorithm`` property)."""
+    trials = []
+    for job in ml_client.jobs.list(parent_job_name=parent):
+        props = dict(getattr(job, "properties", None) or {})
+        algorithm = props.get("run_algorithm", "")
+        if automl and not algorithm:
+            continue  # setup and featurization children
+        _, params = tracker.run_data(job.name)
+        if automl:
+            params = {"algorithm": algorithm, **({"preprocessor": props["run_preprocessor"]}
+                                                 if props.get("run_preprocessor") else {})}
+        else:
+            params = {k: _number(v) for k, v in params.items()}
+        history = tracker.history(job.name, metric) or results.as_history(props.get("score"))
+        trials.append(results.Trial(job.name, results.our_status(job.status), params, history,
+                                    model=algorithm or builder, handle=job))
+    return trials
+
+
+class AzureBackend(Backend):
+    """Run AutoML and HyperDrive searches on Azure ML with SDK v2 (``azure-ai-ml``).
+
+    Args:
+        ml_client: an ``azure.ai.ml.MLClient`` for the workspace.
+        compute: the name of a compute cluster.
+        experiment_name: the experiment jobs are filed under.
+        data_name: prefix of the registered MLTable data assets (``<name>-train``, ``<name>-validation``).
+        environment: trial environment for sweeps: an ``azure.ai.ml.entities.Environment``,
+            ``"azureml:name:version"``, or None to build one from the library's requirements.
+        download_dir: where the best model is downloaded (default: the trainer's ``run_dir``).
+        poll_seconds: status polling interval when the trainer's ``progress`` is off.
+        tracking_uri: MLflow URI to read child metrics from (default: the workspace's).
+
+    Example:
+        >>> from asl_recog import AzureBackend, AutoMLTrainer
+        >>> backend = AzureBackend.from_config("config.json", compute="cpu-cluster")
+        >>> result = AutoMLTrainer(augment=False, backend=backend).fit(load_sign_mnist("train"))
+    """
+
+    name = "azure"
+
+    def __init__(self, ml_client: Any, compute: str, experiment_name: str = "asl-recog",
+                 data_name: str = "sign-language-mnist", environment: Any = None, *,
+                 download_dir: str | os.PathLike[str] | None = None, poll_seconds: float = 30.0,
+                 tracking_uri: str | None = None) -> None:
+        tr.import_v2()
+        if not compute or not isinstance(compute, str):
+            raise ConfigurationError(f"AzureBackend needs compute: the name of a compute cluster, got {compute!r}")
+        self.ml_client = ml_client
+        self.compute = compute
+        self.experiment_name = experiment_name
+        self.data_name = data_name
+        self.environment = environment
+        self.download_dir = Path(download_dir) if download_dir is not None else None
+        self.poll_seconds = poll_seconds
+        self.tracker = MlflowTracker(ml_client, tracking_uri)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, compute: str | None = None,
+                    credential: Any = None, **kwargs: Any) -> AzureBackend:
+        """Connect with ``MLClient.from_config(DefaultAzureCredential(), path=path)``.
+
+        With ``path=None`` and the ``AZUREML_ARM_SUBSCRIPTION``, ``AZUREML_ARM_RESOURCEGROUP`` and
+        ``AZUREML_ARM_WORKSPACE_NAME`` variables set, the workspace comes from them instead.
+
+        The compute is ``compute``, else a ``"compute"`` key in config.json, else
+        ``$ASL_RECOG_AZURE_COMPUTE``, else ``"cpu-cluster"``.
+        """
+        tr.import_v2()
+        from azure.ai.ml import MLClient
+
+        if credential is None:
+            try:
+                from azure.identity import DefaultAzureCredential
+            except ImportError as exc:
+                raise MissingExtraError("azure-identity", "azure", "Signing in to Azure ML") from exc
+            credential = DefaultAzureCredential()
+        env = tr.workspace_from_env() if path is None else None
+        if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
+            client = MLClient(credential, subscription_id=env[0], resource_group_name=env[1], workspace_name=env[2])
+        else:
+            client = MLClient.from_config(credential, path=None if path is None else str(path))
+        return cls(client, tr.compute_from_config(path, compute), **kwargs)
+
+    def __repr__(self) -> str:
+        ws = getattr(self.ml_client, "workspace_name", None)
+        return f"AzureBackend(workspace={ws!r}, compute={self.compute!r}, experiment_name={self.experiment_name!r})"
+
+    # -- Backend ----------------------------------------------------------------------------------
+
+    def check(self, trainer: Trainer) -> None:
+        """Reject settings SDK v2 cannot express (called when the trainer is built)."""
+        if trainer.route == "automl":
+            tr.check_automl(trainer, "v2")  # type: ignore[arg-type]
+        elif trainer.route == "hyperdrive":
+            tr.check_hyperdrive(trainer, "v2")  # type: ignore[arg-type]
+        else:
+            raise ConfigurationError(f"AzureBackend runs the 'automl' and 'hyperdrive' routes, not {trainer.route!r}")
+
+    def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
+        self.check(trainer)
+        from asl_recog._trainer import _default_run_dir
+
+        run_dir = self.download_dir or Path(getattr(trainer, "run_dir", None) or _default_run_dir(trainer.route))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        train_id = ensure_v2_data(self.ml_client, f"{self.data_name}-train", train, role="train").asset_id
+        validation_id = ensure_v2_data(self.ml_client, f"{self.data_name}-validation", validation,
+                                       role="validation").asset_id
+        if trainer.route == "automl":
+            return self._fit_automl(trainer, train_id, validation_id, run_dir)  # type: ignore[arg-type]
+        return self._fit_sweep(trainer, train_id, validation_id, run_dir)  # type: ignore[arg-type]
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _submit(self, job: Any, show_output: bool) -> Any:
+        created = self.ml_client.jobs.create_or_update(job)
+        logger.info("Azure ML v2: submitted job %s (%s)", created.name, getattr(created, "studio_url", ""))
+        if show_output:
+            self.ml_client.jobs.stream(created.name)  # prints the logs; returns when the job ends
+        status = self.ml_client.jobs.get(created.name).status
+        while str(status).replace(" ", "").lower() not in TERMINAL:
+            time.sleep(self.poll_seconds)
+            status = self.ml_client.jobs.get(created.name).status
+        logger.info("Azure ML v2: job %s finished with status %s", created.name, status)
+        return created
+
+    def _download(self, trial: results.Trial, target: Path) -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        self.ml_client.jobs.download(trial.trial, download_path=str(target))
+        return target
+
+    def _fit_automl(self, trainer: AutoMLTrainer, train: str, validation: str, run_dir: Path) -> TrainingResult:
+        job = self._submit(automl_job(trainer, self.compute, self.experiment_name, train, validation),
+                           bool(trainer.progress))
+        trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric, automl=True)
+        goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
+        onnx = bool(trainer.enable_onnx_compatible_models)
+        for trial in results.ranked(trials, goal):  # best first; take the first with the wanted file
+            folder = self._download(trial, run_dir / "best" / trial.trial)
+            try:
+                path = results.find_model_file(folder, prefer_onnx=onnx)
+            except ModelFileError:
+                continue
+            if onnx and path.suffix != ".onnx":
+                continue
+            model = results.load_model_file(path)
+            return results.make_result(trials, trial, model, metric=trainer.primary_metric, goal=goal,
+                                       backend=self.name, run_dir=run_dir,
+                                       extras={"azure_job": job.name, "data": [train, validation]})
+        results.best_trial([], goal, trainer.primary_metric)  # raises with the statuses seen
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fit_sweep(self, trainer: HyperDriveTrainer, train: str, validation: str, run_dir: Path) -> TrainingResult:
+        environment = training_environment(self.environment)
+        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
+            stage_source(Path(code))
+            job = self._submit(sweep_job(trainer, self.compute, self.experiment_name, environment, code, train,
+                                         validation), bool(trainer.progress))  # code is uploaded at submit
+        trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric_name, automl=False,
+                              builder=str(trainer.builder))
+        best = results.best_trial(trials, trainer.goal, trainer.primary_metric_name)
+        folder = self._download(best, run_dir / "best")
+        try:
+            model = results.load_model_file(results.find_model_file(folder, prefer_onnx=False))
+        except ModelFileError as exc:
+            raise ModelFileError(f"best sweep trial {best.trial}: {exc}") from exc
+        return results.make_result(trials, best, model, metric=trainer.primary_metric_name, goal=trainer.goal,
+                                   backend=self.name, run_dir=run_dir, extras={"azure_job": job.name})

@@ -1,0 +1,489 @@
+"""AzureMLBackend (SDK v1), offline: the real azureml objects built from our specs, and a fake
+workspace only where the SDK would call Azure (experiment submit, dataset registry, uploads)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("azureml.core", reason="the 'azureml' extra (azureml-core) is not installed")
+pytest.importorskip("azureml.train.hyperdrive", reason="the 'azureml' extra (azureml-train-core) is not installed")
+pytest.importorskip("azureml.train.automl", reason="the 'azureml' extra (azureml-train-automl-client) is not installed")
+
+import azureml.core  # noqa: E402
+from azureml.data.abstract_dataset import AbstractDataset, _DatasetRegistration  # noqa: E402
+from azureml.data.azure_storage_datastore import AzureBlobDatastore  # noqa: E402
+from azureml.data.dataset_factory import FileDatasetFactory, TabularDatasetFactory  # noqa: E402
+from azureml.exceptions import UserErrorException  # noqa: E402
+
+import asl_recog as asl  # noqa: E402
+from asl_recog._backends import _azureml as v1  # noqa: E402
+from asl_recog._backends import _translate as tr  # noqa: E402
+from asl_recog._labels import labels_to_indices  # noqa: E402
+from asl_recog._backends._azure_data import CSV_NAME, LAUNCHER, content_hash, ensure_v1_dataset  # noqa: E402
+
+pytestmark = pytest.mark.azure
+
+
+# -- fakes at the network seams ------------------------------------------------------------------------
+
+class FakeWorkspace:
+    """What the SDK reads from a Workspace offline; its datastore is a real AzureBlobDatastore."""
+
+    name, subscription_id, resource_group, _auth = "ws", "00000000-0000-0000-0000-000000000000", "rg", None
+
+    def __init__(self) -> None:
+        self.datastore = AzureBlobDatastore(self, "workspaceblobstore", "container", "account")
+
+    def get_default_datastore(self) -> Any:
+        return self.datastore
+
+
+class Registry:
+    """Stands in for the workspace's dataset registry and blob uploads."""
+
+    def __init__(self) -> None:
+        self.uploads: list[tuple[Any, asl.SignMnistDataset]] = []
+        self.versions: dict[str, list[Any]] = {}
+
+    def get_by_name(self, workspace: Any, name: str, version: str = "latest") -> Any:
+        if name not in self.versions:
+            raise UserErrorException(f"Cannot find dataset registered with name '{name}'")
+        return self.versions[name][-1]
+
+    def upload_directory(self, src_dir: str, target: Any, pattern: Any = None, overwrite: bool = False,
+                         show_progress: bool = True) -> Any:
+        assert overwrite is False
+        self.uploads.append((target, asl.load_sign_mnist("train", Path(src_dir) / CSV_NAME)))
+        return FileDatasetFactory.from_files(path=target, validate=False)
+
+    def register(self, dataset: Any, workspace: Any, name: str, description: str | None = None,
+                 tags: dict | None = None, create_new_version: bool = False) -> Any:
+        registered = copy.copy(dataset)
+        version = len(self.versions.get(name, [])) + 1
+        registered._registration = _DatasetRegistration(workspace, f"id-{name}-{version}", name=name,
+                                                        version=version, description=description, tags=tags)
+        self.versions.setdefault(name, []).append(registered)
+        return registered
+
+
+@pytest.fixture()
+def registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
+    reg = Registry()
+    monkeypatch.setenv("ASL_RECOG_CACHE", "0")
+    monkeypatch.setattr(azureml.core.Dataset, "get_by_name", staticmethod(reg.get_by_name))
+    monkeypatch.setattr(FileDatasetFactory, "upload_directory", staticmethod(reg.upload_directory))
+    monkeypatch.setattr(AbstractDataset, "register", lambda self, *a, **k: reg.register(self, *a, **k))
+    return reg
+
+
+class FakeRun:
+    """A child run: status, metrics, properties, artifacts."""
+
+    def __init__(self, run_id: str, status: str, metrics: dict[str, Any], properties: dict[str, str] | None = None,
+                 files: dict[str, bytes] | None = None) -> None:
+        self.id, self.status, self.metrics = run_id, status, metrics
+        self.properties = properties or {}
+        self.files = files or {}
+        self.downloads: list[str] = []
+
+    def get_status(self) -> str:
+        return self.status
+
+    def get_properties(self) -> dict[str, str]:
+        return dict(self.properties)
+
+    def get_metrics(self, name: str | None = None) -> dict[str, Any]:
+        return {k: v for k, v in self.metrics.items() if name is None or k == name}
+
+    def get_details(self) -> dict[str, str]:
+        return {"startTimeUtc": "2026-01-01T10:00:00.000Z", "endTimeUtc": "2026-01-01T10:01:30.000Z"}
+
+    def get_file_names(self) -> list[str]:
+        return list(self.files)
+
+    def download_file(self, name: str, output_file_path: str) -> None:
+        self.downloads.append(name)
+        Path(output_file_path).write_bytes(self.files[name])
+
+    def download_files(self, prefix: str, output_directory: str, append_prefix: bool = True) -> None:
+        self.downloads.append(prefix)
+        for name, blob in self.files.items():
+            if name.startswith(prefix):
+                path = Path(output_directory) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(blob)
+
+
+class FakeParentRun(FakeRun):
+    def __init__(self, children: list[FakeRun], hyperparameters: dict[str, str] | None = None) -> None:
+        super().__init__("parent_1", "Completed", {})
+        self.children, self.hyperparameters, self.waited = children, hyperparameters or {}, []
+
+    def wait_for_completion(self, show_output: bool = False, raise_on_error: bool = True) -> dict:
+        self.waited.append({"show_output": show_output, "raise_on_error": raise_on_error})
+        return {"status": self.status}
+
+    def get_children(self) -> list[FakeRun]:
+        return self.children
+
+    def get_hyperparameters(self) -> dict[str, str]:
+        return self.hyperparameters
+
+
+def fake_experiment(monkeypatch: pytest.MonkeyPatch, parent: FakeParentRun, on_submit: Any = None) -> list[dict]:
+    """Replace azureml.core.Experiment (whose constructor and submit call Azure); record the calls."""
+    calls: list[dict] = []
+
+    class FakeExperiment:
+        def __init__(self, workspace: Any, name: str) -> None:
+            calls.append({"workspace": workspace, "name": name})
+
+        def submit(self, config: Any, **kwargs: Any) -> FakeParentRun:
+            calls.append({"config": config, **kwargs})
+            if on_submit is not None:
+                on_submit(config)
+            return parent
+
+    monkeypatch.setattr(azureml.core, "Experiment", FakeExperiment)
+    return calls
+
+
+# -- fixtures ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def workspace() -> FakeWorkspace:
+    return FakeWorkspace()
+
+
+@pytest.fixture(scope="module")
+def backend(workspace: FakeWorkspace) -> asl.AzureMLBackend:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return asl.AzureMLBackend(workspace, "cpu-cluster")
+
+
+@pytest.fixture(scope="module")
+def azure_style_onnx(small_split: Any) -> tuple[bytes, Any]:
+    """A real ONNX classifier shaped like Azure AutoML's: raw 0-255 pixels in, dataset labels out."""
+    from skl2onnx import to_onnx
+    from sklearn.naive_bayes import GaussianNB
+
+    train, _ = small_split
+    x = train.flat * 255.0
+    estimator = GaussianNB().fit(x, train.labels)  # fits in milliseconds on 2 shared cores
+    proto = to_onnx(estimator, x[:1].astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
+    proto.producer_name = "AutoML"
+    return proto.SerializeToString(), estimator
+
+
+@pytest.fixture(scope="module")
+def keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> bytes:
+    """A real small Keras network trained one epoch, saved as .keras (what train_cnn leaves in outputs/)."""
+    import keras
+
+    train, _ = small_split
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(24, "softmax")])
+    net.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    net.fit(train.float_images, labels_to_indices(train.labels), epochs=1, verbose=0)
+    path = tmp_path_factory.mktemp("keras") / "model.keras"
+    net.save(path)
+    return path.read_bytes()
+
+
+def hd_trainer(backend: Any, **overrides: Any) -> asl.HyperDriveTrainer:
+    settings: dict[str, Any] = dict(
+        builder="seed",
+        sampling=asl.RandomParameterSampling({"hidden": asl.choice(128, 256), "dropout": asl.uniform(0.1, 0.5),
+                                              "batch_size": asl.quniform(32, 256, 32)}),
+        policy=asl.BanditPolicy(slack_factor=0.1, evaluation_interval=2, delay_evaluation=3),
+        max_total_runs=6, max_concurrent_runs=2, max_duration_minutes=90, fixed_params={"epochs": 4},
+        progress=False, backend=backend)
+    settings.update(overrides)
+    return asl.HyperDriveTrainer(**settings)
+
+
+# -- translation to real SDK v1 objects ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    (asl.choice(16, 32, 64), ["choice", [[16, 32, 64]]]),
+    (asl.choice("relu", "tanh"), ["choice", [["relu", "tanh"]]]),
+    (asl.randint(5), ["randint", [5]]),
+    (asl.uniform(0.1, 0.5), ["uniform", [0.1, 0.5]]),
+    (asl.quniform(32, 256, 32), ["quniform", [32, 256, 32]]),
+    (asl.loguniform(-7, -4), ["loguniform", [-7, -4]]),
+    (asl.qloguniform(2, 6, 8), ["qloguniform", [2, 6, 8]]),
+    (asl.normal(0.3, 0.05), ["normal", [0.3, 0.05]]),
+    (asl.qnormal(64, 16, 8), ["qnormal", [64, 16, 8]]),
+    (asl.lognormal(-6, 1), ["lognormal", [-6, 1]]),
+    (asl.qlognormal(4, 0.5, 2), ["qlognormal", [4, 0.5, 2]]),
+])
+def test_every_expression_maps_to_its_v1_counterpart(expr: Any, expected: list) -> None:
+    assert tr.v1_expression("p", expr) == expected
+
+
+def test_samplings_policies_and_goal_become_v1_objects() -> None:
+    from azureml.train import hyperdrive as hd
+
+    space = {"hidden": asl.choice(128, 256), "lr": asl.uniform(0.001, 0.01)}
+    random = tr.v1_sampling(asl.RandomParameterSampling(space))
+    assert isinstance(random, hd.RandomParameterSampling)
+    assert random.to_json() == {"name": "RANDOM", "parameter_space": {"--hidden": ["choice", [[128, 256]]],
+                                                                      "--lr": ["uniform", [0.001, 0.01]]}}
+    assert tr.v1_sampling(asl.GridParameterSampling({"hidden": asl.choice(1, 2)})).to_json()["name"] == "GRID"
+    bayes = tr.v1_sampling(asl.BayesianParameterSampling({"n": asl.quniform(16, 128, 16), "lr": asl.uniform(0, 1)}))
+    assert bayes.to_json()["name"] == "BayesianOptimization"
+
+    assert tr.v1_policy(asl.BanditPolicy(slack_factor=0.2, evaluation_interval=2, delay_evaluation=5)).to_json() == {
+        "name": "Bandit", "properties": {"evaluation_interval": 2, "delay_evaluation": 5, "slack_factor": 0.2}}
+    assert tr.v1_policy(asl.BanditPolicy(slack_amount=0.05)).to_json()["properties"]["slack_amount"] == 0.05
+    assert tr.v1_policy(asl.MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=4)).to_json() == {
+        "name": "MedianStopping", "properties": {"evaluation_interval": 1, "delay_evaluation": 4}}
+    assert tr.v1_policy(asl.TruncationSelectionPolicy(truncation_percentage=20, delay_evaluation=2)).to_json() == {
+        "name": "TruncationSelection",
+        "properties": {"evaluation_interval": 1, "delay_evaluation": 2, "truncation_percentage": 20,
+                       "exclude_finished_jobs": False}}
+    excluding = tr.v1_policy(asl.TruncationSelectionPolicy(truncation_percentage=30, exclude_finished_jobs=True))
+    assert excluding.to_json()["properties"]["exclude_finished_jobs"] is True
+    assert tr.v1_policy(None).to_json()["name"] == "Default"
+    assert tr.v1_policy(asl.NoTerminationPolicy()).to_json()["name"] == "Default"
+    assert tr.v1_goal(asl.PrimaryMetricGoal.MINIMIZE) is hd.PrimaryMetricGoal.MINIMIZE
+
+
+def test_hyperdrive_config_and_script_run_config_carry_the_trainer_settings(backend: Any, tmp_path: Path) -> None:
+    from azureml.core.script_run_config import get_run_config_from_script_run
+
+    trainer = hd_trainer(backend)
+    src = v1.script_run_config(trainer, tmp_path, "cpu-cluster", v1.training_environment(), "TRAIN", "VALID")
+    config = v1.hyperdrive_config(trainer, src)
+    assert config._generator_config == {"name": "RANDOM", "parameter_space": {
+        "--hidden": ["choice", [[128, 256]]], "--dropout": ["uniform", [0.1, 0.5]],
+        "--batch_size": ["quniform", [32, 256, 32]]}}
+    assert config._policy_config == {"name": "Bandit", "properties": {
+        "evaluation_interval": 2, "delay_evaluation": 3, "slack_factor": 0.1}}
+    assert config._primary_metric_config == {"name": "accuracy", "goal": "maximize"}
+    assert (config._max_total_runs, config._max_concurrent_runs, config._max_duration_minutes) == (6, 2, 90)
+
+    run_config = get_run_config_from_script_run(src)
+    assert run_config.script == LAUNCHER and run_config.target == "cpu-cluster"
+    assert run_config.arguments == ["--train", "TRAIN", "--validation", "VALID", "--builder", "seed",
+                                    "--primary_metric", "accuracy", "--seed", 0, "--epochs", 4,
+                                    "--output_dir", "outputs"]
+    pip = run_config.environment.python.conda_dependencies.pip_packages
+    assert {"tensorflow>=2.16", "scikit-learn>=1.4", "azureml-core>=1.55"} <= set(pip)
+    assert not any("azure-ai-ml" in p or "pytest" in p for p in pip)  # extras are not training requirements
+    assert "python=3.11" in run_config.environment.python.conda_dependencies.serialize_to_string()
+
+    loss = v1.hyperdrive_config(hd_trainer(backend, primary_metric_name="loss", primary_metric_goal="minimize",
+                                           max_duration_minutes=None, policy=None), src)
+    assert loss._primary_metric_config == {"name": "loss", "goal": "minimize"}
+    assert loss._max_duration_minutes == tr.MAX_DURATION_MINUTES and loss._policy_config["name"] == "Default"
+
+
+def test_automl_config_is_built_from_the_trainer(backend: Any) -> None:
+    data = TabularDatasetFactory.from_delimited_files(path="https://example.invalid/t.csv", validate=False,
+                                                      infer_column_types=False)
+    valid = TabularDatasetFactory.from_delimited_files(path="https://example.invalid/v.csv", validate=False,
+                                                       infer_column_types=False)
+    trainer = asl.AutoMLTrainer(primary_metric="AUC_weighted", experiment_timeout_minutes=45,
+                                iteration_timeout_minutes=3, max_iterations=12, enable_early_stopping=False,
+                                max_concurrent_iterations=3, allowed_models=["SVM", "LightGBM", "KNN"],
+                                blocked_models=["KNN", "MLP"], enable_voting_ensemble=False, augment=False,
+                                backend=backend)
+    config = v1.automl_config(trainer, "cpu-cluster", data, valid)
+    s = config.user_settings
+    assert s["task_type"] == "classification" and s["primary_metric"] == "AUC_weighted"
+    assert s["experiment_timeout_minutes"] == 45 and s["iteration_timeout_minutes"] == 3  # 0.75 h back in minutes
+    assert s["iterations"] == 12 and s["max_concurrent_iterations"] == 3 and s["enable_early_stopping"] is False
+    assert s["enable_onnx_compatible_models"] is True and s["enable_voting_ensemble"] is False
+    assert s["enable_stack_ensemble"] is False and s["featurization"] == "off"
+    assert s["label_column_name"] == "label" and s["compute_target"] == "cpu-cluster"
+    assert s["allowed_models"] == ["SVM", "LightGBM", "KNN"]
+    assert s["blocked_models"] == ["KNN"]  # MLP has no Azure counterpart, so Azure never runs it anyway
+    assert s["training_data"] is data and s["validation_data"] is valid
+    assert s["n_cross_validations"] is None  # our grouped split, never Azure's leaky random CV
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"sampling": asl.RandomParameterSampling({"hidden": asl.choice(1, 2)}, seed=7)}, "no sampling seed"),
+    ({"sampling": asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)})}, "integer q"),
+    ({"sampling": asl.BayesianParameterSampling({"dropout": asl.quniform(0.5, 9.5, 1)}), "policy": None},
+     "integer quniform bounds"),
+    ({"sampling": asl.RandomParameterSampling({"flag": asl.choice(True, False)})}, "choice value True"),
+    ({"max_duration_minutes": 2.5}, "whole minutes"),
+    ({"max_duration_minutes": 20000}, "7 days"),
+    ({"builder": lambda params: None}, "builder function"),
+    ({"run_dir": "x", "resume": True}, "resume"),
+    ({"fixed_params": {"augment": True}}, "fixed parameter"),
+])
+def test_untranslatable_hyperdrive_settings_raise_at_construction(backend: Any, overrides: dict, message: str) -> None:
+    with pytest.raises(asl.ConfigurationError, match=message) as info:
+        hd_trainer(backend, **overrides)
+    assert "SDK v1" in str(info.value)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"allowed_models": ["MLP", "SVM"]}, r"allowed_models \['MLP'\]"),
+    ({"augment": True}, "augment=True"),
+    ({"experiment_timeout_minutes": 10}, "minimum is 15"),
+    ({"iteration_timeout_minutes": 2.5}, "whole minutes"),
+    ({"run_dir": "x", "resume": True}, "resume"),
+])
+def test_untranslatable_automl_settings_raise_at_construction(backend: Any, overrides: dict, message: str) -> None:
+    settings = {"augment": False, **overrides}
+    with pytest.raises(asl.ConfigurationError, match=message):
+        asl.AutoMLTrainer(backend=backend, **settings)
+
+
+def test_v1_backend_warns_once_that_sdk_v1_support_ends(caplog: pytest.LogCaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(v1, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="asl_recog"), warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        asl.AzureMLBackend(FakeWorkspace(), "cpu-cluster")
+        asl.AzureMLBackend(FakeWorkspace(), "cpu-cluster")
+    ours = [w for w in seen if issubclass(w.category, FutureWarning) and "2026-06-30" in str(w.message)]
+    assert len(ours) == 1 and "AzureBackend" in str(ours[0].message)
+    assert sum("2026-06-30" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_from_config_reads_the_workspace_config_and_compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"subscription_id": "s", "resource_group": "rg", "workspace_name": "ws",
+                                  "compute": "gpu-cluster"}))
+    seen: list[dict] = []
+
+    def from_config(path: str | None = None, auth: Any = None) -> FakeWorkspace:
+        seen.append({"path": path, "auth": auth})
+        return FakeWorkspace()
+
+    monkeypatch.setattr(azureml.core.Workspace, "from_config", staticmethod(from_config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        backend = asl.AzureMLBackend.from_config(config)
+        named = asl.AzureMLBackend.from_config(config, compute_target="cpu-2")
+    assert seen[0]["path"] == str(config) and backend.compute_target == "gpu-cluster"
+    assert named.compute_target == "cpu-2" and backend.name == "azureml"
+
+
+# -- data, submission, results -----------------------------------------------------------------------------
+
+def test_datasets_are_uploaded_once_per_content(registry: Registry, workspace: FakeWorkspace, small_split: Any) -> None:
+    train, validation = small_split
+    first = ensure_v1_dataset(workspace, "sign-train", train)
+    assert not first.reused and len(registry.uploads) == 1
+    target, uploaded = registry.uploads[0]
+    assert target[0] is workspace.datastore and target[1].endswith(content_hash(train)[:16])
+    np.testing.assert_array_equal(uploaded.images, train.images)  # the CSV round-trips through load_sign_mnist
+    np.testing.assert_array_equal(uploaded.labels, train.labels)
+    assert first.tabular.tags["sha256"] == content_hash(train) and first.tabular.version == 1
+    assert "sign_mnist_train.csv" in str(first.tabular) and "column_type: int" in str(first.tabular)
+
+    again = ensure_v1_dataset(workspace, "sign-train", train)
+    assert again.reused and again.tabular is first.tabular and len(registry.uploads) == 1
+
+    changed = ensure_v1_dataset(workspace, "sign-train", validation)
+    assert not changed.reused and changed.tabular.version == 2 and len(registry.uploads) == 2
+
+
+def test_automl_fit_submits_streams_picks_the_best_onnx_run_and_loads_it(
+        backend: Any, registry: Registry, small_split: Any, small_test: Any, azure_style_onnx: Any,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    blob, estimator = azure_style_onnx
+    children = [
+        FakeRun("AutoML_1_setup", "Completed", {}),  # setup run: no algorithm, skipped
+        FakeRun("AutoML_1_0", "Completed", {"accuracy": 0.81}, {"run_algorithm": "LogisticRegression",
+                "run_preprocessor": "MaxAbsScaler"}, {"outputs/model.onnx": b"never downloaded"}),
+        FakeRun("AutoML_1_1", "Completed", {"accuracy": 0.93}, {"run_algorithm": "LightGBM"},
+                {"outputs/model.pkl": b"..."}),  # best score, but no ONNX model
+        FakeRun("AutoML_1_2", "Failed", {}, {"run_algorithm": "SVM"}),
+        FakeRun("AutoML_1_3", "Completed", {"accuracy": 0.88}, {"run_algorithm": "VotingEnsemble"},
+                {"outputs/model.onnx": blob, "outputs/model.pkl": b"..."}),
+    ]
+    parent = FakeParentRun(children)
+    calls = fake_experiment(monkeypatch, parent)
+    train, validation = small_split
+    trainer = asl.AutoMLTrainer(augment=False, allowed_models=["LogisticRegression", "LightGBM", "SVM"],
+                                progress=True, run_dir=tmp_path / "run", backend=backend)
+    result = trainer.fit(train, validation)
+
+    assert calls[0] == {"workspace": backend.workspace, "name": "asl-recog"}
+    config = calls[1]["config"]
+    assert config.user_settings["training_data"].name == "sign-language-mnist-train"
+    assert config.user_settings["validation_data"].name == "sign-language-mnist-validation"
+    assert [len(d) for _, d in registry.uploads] == [len(train), len(validation)]
+    assert parent.waited == [{"show_output": True, "raise_on_error": False}]
+    assert children[4].downloads == ["outputs/model.onnx"] and children[1].downloads == []
+
+    assert result.backend == "azureml" and result.best_score == 0.88
+    assert result.best_params == {"algorithm": "VotingEnsemble"}
+    assert list(result.leaderboard["trial"]) == ["AutoML_1_1", "AutoML_1_3", "AutoML_1_0", "AutoML_1_2"]
+    assert list(result.leaderboard["status"]) == ["complete", "complete", "complete", "failed"]
+    assert result.leaderboard["duration_s"].iloc[0] == 90.0
+    model = result.best_model
+    assert isinstance(model, asl.Model) and model.kind == "onnx" and (tmp_path / "run/best/model.onnx").is_file()
+    expected = estimator.predict(small_test.flat * 255.0)
+    assert np.mean(model.predict(small_test) == expected) > 0.99  # the downloaded graph is the trained one
+    assert model.info["validation_score"] == 0.88 and model.info["algorithm"] == "VotingEnsemble"
+
+
+def test_hyperdrive_fit_stages_the_package_submits_and_loads_the_best_keras_model(
+        backend: Any, registry: Registry, small_split: Any, keras_bytes: bytes,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    files = {"outputs/model.keras": keras_bytes}
+    children = [
+        FakeRun("HD_1_0", "Completed", {"accuracy": [0.50, 0.70, 0.72]}, files=files),
+        FakeRun("HD_1_1", "Completed", {"accuracy": [0.60, 0.80, 0.78]}, files=files),  # best value 0.80
+        FakeRun("HD_1_2", "Canceled", {"accuracy": [0.40]}),  # stopped by the Bandit policy
+        FakeRun("HD_1_3", "Failed", {}),
+    ]
+    params = {f"HD_1_{i}": json.dumps({"--hidden": h, "--dropout": d, "--batch_size": b})
+              for i, (h, d, b) in enumerate([(128, 0.2, 64), (256, 0.3, 128), (128, 0.4, 32), (256, 0.1, 64)])}
+    parent = FakeParentRun(children, params)
+    staged: dict[str, Any] = {}
+
+    def on_submit(config: Any) -> None:  # the code snapshot is taken at submit, while the folder exists
+        folder = Path(config.run_config.source_directory)
+        staged.update(launcher=(folder / LAUNCHER).read_text(),
+                      package=(folder / "asl_recog" / "__init__.py").is_file(),
+                      pycache=any(folder.rglob("__pycache__")))
+
+    calls = fake_experiment(monkeypatch, parent, on_submit)
+    train, validation = small_split
+    result = hd_trainer(backend, run_dir=tmp_path / "hd", progress=True).fit(train, validation)
+
+    config = calls[1]["config"]
+    assert config._generator_config["parameter_space"]["--hidden"] == ["choice", [[128, 256]]]
+    arguments = config.run_config.arguments
+    assert arguments[0] == "--train" and arguments[2] == "--validation"
+    assert {type(arguments[1]).__name__, type(arguments[3]).__name__} == {"DatasetConsumptionConfig"}
+    assert arguments[1].name == "train" and arguments[3].name == "validation"
+    assert staged == {"launcher": staged["launcher"], "package": True, "pycache": False}
+    assert "asl_recog.train_cnn" in staged["launcher"]
+    assert parent.waited == [{"show_output": True, "raise_on_error": False}]
+
+    assert result.best_params == {"hidden": 256, "dropout": 0.3, "batch_size": 128}
+    assert result.best_score == pytest.approx(0.80) and result.primary_metric == "accuracy"
+    assert list(result.leaderboard["trial"]) == ["HD_1_1", "HD_1_0", "HD_1_2", "HD_1_3"]
+    assert result.leaderboard["history"].iloc[0] == [0.60, 0.80, 0.78]
+    assert list(result.leaderboard["status"]) == ["complete", "complete", "canceled", "failed"]
+    assert children[1].downloads == ["outputs"] and children[0].downloads == []
+    model = result.best_model
+    assert model.kind == "keras" and model.predict_proba(validation[:5]).shape == (5, 24)
+    assert model.params["hidden"] == 256
+
+
+def test_no_completed_trial_raises_trial_failed(backend: Any, registry: Registry, small_split: Any,
+                                                monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    parent = FakeParentRun([FakeRun("HD_2_0", "Failed", {}), FakeRun("HD_2_1", "Canceled", {"accuracy": [0.3]})])
+    fake_experiment(monkeypatch, parent)
+    with pytest.raises(asl.TrialFailedError, match="failed"):
+        hd_trainer(backend, run_dir=tmp_path / "hd").fit(*small_split)

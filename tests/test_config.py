@@ -1,0 +1,99 @@
+"""Trainer settings from YAML and TOML files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import asl_recog as asl
+from asl_recog._config import load_config, parse_expression, trainer_settings
+
+YAML = """
+hyperdrive:
+  builder: seed
+  max_total_runs: 3
+  fixed_params: {epochs: 2}
+  sampling:
+    type: random
+    seed: 4
+    parameter_space:
+      hidden: choice(64, 128)
+      dropout: uniform(0.0, 0.3)
+      learning_rate: loguniform(-7, -5)
+  policy: {type: bandit, slack_factor: 0.1, delay_evaluation: 1}
+automl:
+  experiment_timeout_minutes: 2
+  allowed_models: [KNN, LogisticRegression]
+"""
+
+TOML = """
+[hyperdrive]
+max_total_runs = 2
+[hyperdrive.sampling]
+type = "grid"
+[hyperdrive.sampling.parameter_space]
+filters = "choice(16, 32)"
+[hyperdrive.policy]
+type = "median"
+evaluation_interval = 2
+"""
+
+
+def test_yaml_config_builds_real_trainers(tmp_path: Path) -> None:
+    path = tmp_path / "search.yml"
+    path.write_text(YAML)
+    config = load_config(path)
+    hd = trainer_settings(config, "hyperdrive")
+    assert hd["sampling"] == asl.RandomParameterSampling(
+        {"hidden": asl.choice(64, 128), "dropout": asl.uniform(0.0, 0.3), "learning_rate": asl.loguniform(-7, -5)},
+        seed=4)
+    assert hd["policy"] == asl.BanditPolicy(slack_factor=0.1, delay_evaluation=1)
+    trainer = asl.HyperDriveTrainer(**hd)
+    assert trainer.max_total_runs == 3 and trainer.fixed_params == {"epochs": 2}
+    automl = asl.AutoMLTrainer(**trainer_settings(config, "automl"))
+    assert automl.algorithms() == ["KNN", "LogisticRegression"]
+
+
+def test_toml_config(tmp_path: Path) -> None:
+    path = tmp_path / "search.toml"
+    path.write_text(TOML)
+    hd = trainer_settings(load_config(path), "hyperdrive")
+    assert isinstance(hd["sampling"], asl.GridParameterSampling) and hd["sampling"].size == 2
+    assert hd["policy"] == asl.MedianStoppingPolicy(evaluation_interval=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("choice(16, 32)", asl.choice(16, 32)), ("choice(['relu', 'elu'])", asl.choice("relu", "elu")),
+     ("quniform(1, 10, 1)", asl.quniform(1, 10, 1)), ("qlognormal(0, 1, 2)", asl.qlognormal(0, 1, 2)),
+     ("randint(5)", asl.randint(5)), ("normal(0, 1)", asl.normal(0, 1))],
+)
+def test_expressions_parse(text: str, expected: object) -> None:
+    assert parse_expression(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [("gaussian(0, 1)", "is not an expression"), ("choice(__import__('os'))", "must be literals"),
+     ("uniform(5, 1)", "min_value .5. must be less than max_value"), ("uniform(1)", "uniform")],
+)
+def test_bad_expressions(text: str, pattern: str) -> None:
+    with pytest.raises(asl.ConfigurationError, match=pattern):
+        parse_expression(text, where="hyperdrive.sampling.parameter_space.x")
+
+
+def test_config_errors_name_the_place(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("hyperdrive:\n  sampling: [1, 2\n")
+    with pytest.raises(asl.ConfigurationError, match=r"(?s)broken.yml: cannot parse config .*line 2, column 13"):
+        load_config(broken)
+    with pytest.raises(asl.ConfigurationError, match="config file not found"):
+        load_config(tmp_path / "missing.yml")
+    bad_policy = {"hyperdrive": {"policy": {"type": "wild"}}}
+    with pytest.raises(asl.ConfigurationError, match=r"hyperdrive.policy.type: 'wild' is not one of"):
+        trainer_settings(bad_policy, "hyperdrive")
+    bayes_with_policy = {"hyperdrive": {"sampling": {"type": "bayesian", "parameter_space": {"x": "uniform(0, 1)"}},
+                                        "policy": {"type": "bandit", "slack_factor": 0.2}}}
+    with pytest.raises(asl.ConfigurationError, match="Bayesian"):
+        asl.HyperDriveTrainer(**trainer_settings(bayes_with_policy, "hyperdrive"))

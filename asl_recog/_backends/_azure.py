@@ -123,11 +123,27 @@ class MlflowTracker:
         return self._client
 
     def history(self, job_name: str, metric: str) -> list[float]:
-        return [m.value for m in sorted(self._mlflow().get_metric_history(job_name, metric), key=lambda m: m.step)]
+        """Per-step values of ``metric`` ([] for a job that never logged, e.g. canceled before starting)."""
+        client = self._mlflow()
+        from mlflow.exceptions import MlflowException
 
-    def run_data(self, job_name: str) -> tuple[dict[str, float], dict[str, str]]:
-        data = self._mlflow().get_run(job_name).data
-        return dict(data.metrics), dict(data.params)
+        try:
+            values = client.get_metric_history(job_name, metric)
+        except MlflowException as exc:
+            logger.info("Azure ML v2: no metrics for job %s (%s)", job_name, exc)
+            return []
+        return [m.value for m in sorted(values, key=lambda m: m.step)]
+
+    def params(self, job_name: str) -> dict[str, str]:
+        """The params the trial logged ({} for a job that never started)."""
+        client = self._mlflow()
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return dict(client.get_run(job_name).data.params)
+        except MlflowException as exc:
+            logger.info("Azure ML v2: no params for job %s (%s)", job_name, exc)
+            return {}
 
 
 def _number(text: Any) -> Any:
@@ -151,12 +167,11 @@ def child_trials(ml_client: Any, tracker: MlflowTracker, parent: str, metric: st
         algorithm = props.get("run_algorithm", "")
         if automl and not algorithm:
             continue  # setup and featurization children
-        _, params = tracker.run_data(job.name)
         if automl:
-            params = {"algorithm": algorithm, **({"preprocessor": props["run_preprocessor"]}
-                                                 if props.get("run_preprocessor") else {})}
-        else:
-            params = {k: _number(v) for k, v in params.items()}
+            params: dict[str, Any] = {"algorithm": algorithm, **(
+                {"preprocessor": props["run_preprocessor"]} if props.get("run_preprocessor") else {})}
+        else:  # the trial logs the params it ran with (train_cnn: mlflow.log_params)
+            params = {k: _number(v) for k, v in tracker.params(job.name).items()}
         history = tracker.history(job.name, metric) or results.as_history(props.get("score"))
         trials.append(results.Trial(job.name, results.our_status(job.status), params, history,
                                     model=algorithm or builder, handle=job))

@@ -1,0 +1,378 @@
+"""AzureBackend (SDK v2), offline: real azure-ai-ml jobs built from our specs and dumped to YAML,
+and a fake MLClient (jobs, data, workspaces) where the SDK would call Azure. Child metrics
+are read through real MLflow from a local tracking store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("azure.ai.ml", reason="the 'azure' extra (azure-ai-ml) is not installed")
+pytest.importorskip("mlflow", reason="the 'azure' extra (mlflow-skinny) is not installed")
+
+from azure.ai.ml import load_job  # noqa: E402
+from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
+
+import asl_recog as asl  # noqa: E402
+from asl_recog._backends import _azure as v2  # noqa: E402
+from asl_recog._backends import _translate as tr  # noqa: E402
+from asl_recog._backends._azure_data import CSV_NAME, content_hash, ensure_v2_data  # noqa: E402
+from asl_recog._labels import labels_to_indices  # noqa: E402
+
+pytestmark = pytest.mark.azure
+
+
+# -- fakes at the network seams ------------------------------------------------------------------------
+
+class FakeData:
+    """ml_client.data: versions per name; create_or_update reads the folder as the upload would."""
+
+    def __init__(self) -> None:
+        self.assets: dict[str, list[Any]] = {}
+        self.uploads: list[dict[str, Any]] = []
+
+    def list(self, name: str) -> list[Any]:
+        if name not in self.assets:
+            raise ResourceNotFoundError(f"data asset {name} not found")
+        return list(self.assets[name])
+
+    def create_or_update(self, data: Any) -> Any:
+        folder = Path(data.path)
+        self.uploads.append({"name": data.name, "version": data.version, "type": data.type,
+                             "mltable": yaml.safe_load((folder / "MLTable").read_text()),
+                             "data": asl.load_sign_mnist("train", folder)})
+        self.assets.setdefault(data.name, []).append(data)
+        return data
+
+
+class FakeJobs:
+    """ml_client.jobs: records the call sequence; children and artifacts are given by the test."""
+
+    def __init__(self, children: list[Any], artifacts: dict[str, dict[str, bytes]]) -> None:
+        self.children, self.artifacts, self.calls = children, artifacts, []
+        self.submitted: Any = None
+        self.polls = 0
+
+    def create_or_update(self, job: Any) -> Any:
+        self.calls.append(("create_or_update", type(job).__name__))
+        self.submitted = job
+        code = getattr(getattr(job, "trial", None), "code", None)
+        if code:  # the code folder is uploaded at submit, while it exists
+            self.staged = sorted(p.name for p in Path(code).iterdir())
+        return SimpleNamespace(name="parent-job-1", studio_url="https://ml.azure.com/runs/parent-job-1")
+
+    def stream(self, name: str) -> None:
+        self.calls.append(("stream", name))
+
+    def get(self, name: str) -> Any:
+        self.polls += 1
+        self.calls.append(("get", name))
+        return SimpleNamespace(name=name, status="Running" if self.polls == 1 else "Completed")
+
+    def list(self, parent_job_name: str | None = None) -> list[Any]:
+        self.calls.append(("list", parent_job_name))
+        return self.children
+
+    def download(self, name: str, download_path: str = ".", output_name: str | None = None, all: bool = False) -> None:
+        self.calls.append(("download", name))
+        for relative, blob in self.artifacts.get(name, {}).items():
+            path = Path(download_path) / "artifacts" / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+
+
+class FakeMLClient:
+    def __init__(self, jobs: FakeJobs | None = None, tracking_uri: str = "") -> None:
+        self.jobs = jobs or FakeJobs([], {})
+        self.data = FakeData()
+        self.workspace_name = "ws"
+        self.workspaces = SimpleNamespace(get=lambda name: SimpleNamespace(mlflow_tracking_uri=tracking_uri))
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any]:
+    """A real local MLflow tracking store (Azure's is MLflow too) and its client."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    from mlflow.tracking import MlflowClient
+
+    uri = (tmp_path_factory.mktemp("mlruns")).as_uri()
+    return uri, MlflowClient(tracking_uri=uri)
+
+
+def logged_run(store: tuple[str, Any], metrics: dict[str, list[float]], params: dict[str, Any] | None = None) -> str:
+    """Log a run as a trial would (one value per epoch) and return its id, which is the job's name."""
+    _, client = store
+    experiment = client.get_experiment_by_name("asl-recog") or client.get_experiment(
+        client.create_experiment("asl-recog"))
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    for key, values in metrics.items():
+        for step, value in enumerate(values, start=1):
+            client.log_metric(run_id, key, value, step=step)
+    for key, value in (params or {}).items():
+        client.log_param(run_id, key, value)
+    client.set_terminated(run_id)
+    return run_id
+
+
+def child(name: str, status: str, properties: dict[str, str] | None = None) -> Any:
+    return SimpleNamespace(name=name, status=status, properties=properties or {})
+
+
+@pytest.fixture(scope="module")
+def backend() -> asl.AzureBackend:
+    return asl.AzureBackend(FakeMLClient(), "cpu-cluster")
+
+
+@pytest.fixture(scope="module")
+def onnx_classifier(small_split: Any) -> tuple[bytes, Any]:
+    """A real ONNX classifier shaped like Azure AutoML's: raw 0-255 pixels in, dataset labels out."""
+    from skl2onnx import to_onnx
+    from sklearn.naive_bayes import GaussianNB
+
+    train, _ = small_split
+    estimator = GaussianNB().fit(train.flat * 255.0, train.labels)
+    proto = to_onnx(estimator, (train.flat[:1] * 255.0).astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
+    proto.producer_name = "AutoML"
+    return proto.SerializeToString(), estimator
+
+
+@pytest.fixture(scope="module")
+def keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> bytes:
+    import keras
+
+    train, _ = small_split
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(24, "softmax")])
+    net.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    net.fit(train.float_images, labels_to_indices(train.labels), epochs=1, verbose=0)
+    path = tmp_path_factory.mktemp("keras") / "model.keras"
+    net.save(path)
+    return path.read_bytes()
+
+
+def hd_trainer(backend: Any, **overrides: Any) -> asl.HyperDriveTrainer:
+    settings: dict[str, Any] = dict(
+        builder="seed",
+        sampling=asl.RandomParameterSampling({"hidden": asl.choice(128, 256), "dropout": asl.uniform(0.1, 0.5),
+                                              "learning_rate": asl.loguniform(-8, -5)}, seed=11),
+        policy=asl.BanditPolicy(slack_amount=0.05, evaluation_interval=2, delay_evaluation=3),
+        max_total_runs=6, max_concurrent_runs=2, max_duration_minutes=45, fixed_params={"epochs": 4},
+        progress=False, backend=backend)
+    settings.update(overrides)
+    return asl.HyperDriveTrainer(**settings)
+
+
+# -- translation to real SDK v2 objects ------------------------------------------------------------------
+
+@pytest.mark.parametrize("expr", [
+    asl.choice(16, 32, 64), asl.choice("relu", "tanh"), asl.randint(5), asl.uniform(0.1, 0.5),
+    asl.quniform(32, 256, 32), asl.loguniform(-7, -4), asl.qloguniform(2, 6, 8), asl.normal(0.3, 0.05),
+    asl.qnormal(64, 16, 8), asl.lognormal(-6, 1), asl.qlognormal(4, 0.5, 2),
+])
+def test_every_expression_has_the_same_wire_form_in_v2_as_in_v1(expr: Any) -> None:
+    distribution = tr.v2_expression("p", expr)
+    assert type(distribution).__module__.startswith("azure.ai.ml")
+    assert distribution._to_rest_object() == [expr.kind, [list(expr.args)] if expr.kind == "choice"
+                                              else list(expr.args)]
+
+
+def test_samplings_and_policies_become_v2_objects() -> None:
+    from azure.ai.ml import sweep
+
+    space = {"n": asl.choice(1, 2)}
+    assert tr.v2_sampling(asl.RandomParameterSampling(space))[1] == "random"
+    seeded = tr.v2_sampling(asl.RandomParameterSampling(space, seed=3))[1]
+    assert isinstance(seeded, sweep.RandomSamplingAlgorithm) and (seeded.seed, seeded.rule) == (3, "random")
+    assert tr.v2_sampling(asl.GridParameterSampling(space))[1] == "grid"
+    assert tr.v2_sampling(asl.BayesianParameterSampling(space))[1] == "bayesian"
+    bandit = tr.v2_policy(asl.BanditPolicy(slack_factor=0.2, evaluation_interval=2, delay_evaluation=5))
+    assert (bandit.slack_factor, bandit.slack_amount, bandit.evaluation_interval, bandit.delay_evaluation) == \
+        (0.2, 0, 2, 5)
+    median = tr.v2_policy(asl.MedianStoppingPolicy(evaluation_interval=3, delay_evaluation=1))
+    assert isinstance(median, sweep.MedianStoppingPolicy) and median.evaluation_interval == 3
+    truncation = tr.v2_policy(asl.TruncationSelectionPolicy(truncation_percentage=25))
+    assert truncation.truncation_percentage == 25
+    assert tr.v2_policy(None) is None and tr.v2_policy(asl.NoTerminationPolicy()) is None
+
+
+def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
+    trainer = hd_trainer(backend)
+    job = v2.sweep_job(trainer, "cpu-cluster", "asl-recog", v2.training_environment(), tmp_path,
+                       "azureml:sign-train:3", "azureml:sign-validation:2")
+    path = tmp_path / "sweep.yaml"
+    job.dump(path)
+    spec = yaml.safe_load(path.read_text())
+    assert spec["type"] == "sweep" and spec["compute"] == "azureml:cpu-cluster"
+    assert job._to_job().experiment_name == "asl-recog"  # what jobs.create_or_update submits
+    assert spec["sampling_algorithm"] == {"type": "random", "seed": 11, "rule": "random"}
+    assert spec["search_space"] == {
+        "hidden": {"type": "choice", "values": [128, 256]},
+        "dropout": {"type": "uniform", "min_value": 0.1, "max_value": 0.5},
+        "learning_rate": {"type": "loguniform", "min_value": -8, "max_value": -5}}
+    assert spec["objective"] == {"primary_metric": "accuracy", "goal": "maximize"}
+    assert spec["early_termination"] == {"type": "bandit", "slack_amount": 0.05, "evaluation_interval": 2,
+                                         "delay_evaluation": 3}
+    assert spec["limits"] == {"max_total_trials": 6, "max_concurrent_trials": 2, "timeout": 2700}
+    command = spec["trial"]["command"]
+    assert command.startswith("python -m asl_recog.train_cnn --train ${{inputs.train}}")
+    for name in ("validation", "builder", "primary_metric", "seed", "epochs", "output_dir", "hidden", "dropout",
+                 "learning_rate"):
+        assert f"--{name} ${{{{inputs.{name}}}}}" in command
+    assert spec["inputs"]["train"] == {"type": "mltable", "path": "azureml:sign-train:3", "mode": "ro_mount"}
+    assert {k: spec["inputs"][k] for k in ("builder", "epochs", "seed")} == {"builder": "seed", "epochs": 4, "seed": 0}
+    environment = spec["trial"]["environment"]
+    assert environment["image"] == tr.TRAINING_IMAGE
+    pip = environment["conda_file"]["dependencies"][-1]["pip"]
+    assert {"tensorflow>=2.16", "azureml-mlflow>=1.55"} <= set(pip) and not any("azureml-core" in p for p in pip)
+    with pytest.raises(Exception):  # noqa: B017 - azure-ai-ml 1.35 cannot reload its own sweep dump
+        load_job(path)
+
+    minimize = v2.sweep_job(hd_trainer(backend, primary_metric_name="loss", primary_metric_goal="minimize",
+                                       sampling=asl.GridParameterSampling({"hidden": asl.choice(64, 128)}),
+                                       policy=None, max_duration_minutes=None),
+                            "cpu-cluster", "e", "azureml:env:1", tmp_path, "azureml:t:1", "azureml:v:1")
+    spec = minimize._to_dict()
+    assert spec["objective"] == {"goal": "minimize", "primary_metric": "loss"}
+    assert spec["sampling_algorithm"] == "grid" or spec["sampling_algorithm"]["type"] == "grid"
+    assert "early_termination" not in spec and "timeout" not in spec["limits"]
+
+
+def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> None:
+    trainer = asl.AutoMLTrainer(primary_metric="norm_macro_recall", experiment_timeout_minutes=30,
+                                iteration_timeout_minutes=4, max_iterations=20, max_concurrent_iterations=4,
+                                allowed_models=["LogisticRegression", "RandomForest"], blocked_models=["MLP"],
+                                enable_voting_ensemble=False, augment=False, backend=backend)
+    job = v2.automl_job(trainer, "cpu-cluster", "asl-recog", "azureml:sign-train:1", "azureml:sign-validation:1")
+    path = tmp_path / "automl.yaml"
+    job.dump(path)
+    for spec in (yaml.safe_load(path.read_text()), load_job(path)._to_dict()):
+        assert spec["type"] == "automl" and spec["task"] == "classification"
+        assert spec["primary_metric"] == "norm_macro_recall" and spec["target_column_name"] == "label"
+        assert spec["training_data"] == {"type": "mltable", "path": "azureml:sign-train:1"}
+        assert spec["validation_data"] == {"type": "mltable", "path": "azureml:sign-validation:1"}
+        assert spec["limits"] == {"timeout_minutes": 30, "trial_timeout_minutes": 4, "max_trials": 20,
+                                  "max_concurrent_trials": 4, "enable_early_termination": True}
+        training = spec["training"]
+        assert training["allowed_training_algorithms"] == ["logistic_regression", "random_forest"]
+        assert training["enable_onnx_compatible_models"] is True and training["enable_vote_ensemble"] is False
+        assert training["enable_stack_ensemble"] is False
+        assert spec["featurization"] == {"mode": "off"}
+        assert "blocked_training_algorithms" not in training  # MLP is never run on Azure anyway
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda b: hd_trainer(b, builder=lambda p: None), "builder function"),
+    (lambda b: hd_trainer(b, policy=asl.TruncationSelectionPolicy(exclude_finished_jobs=True)), "exclude_finished"),
+    (lambda b: hd_trainer(b, sampling=asl.RandomParameterSampling({"x": asl.choice(None, 1)})), "choice value None"),
+    (lambda b: hd_trainer(b, fixed_params={"augment": False}), "fixed parameter"),
+    (lambda b: asl.AutoMLTrainer(augment=False, experiment_timeout_minutes=20.5, backend=b), "whole minutes"),
+    (lambda b: asl.AutoMLTrainer(augment=False, allowed_models=["MLP"], backend=b), "no counterpart"),
+    (lambda b: asl.AutoMLTrainer(backend=b), "augment=True"),
+])
+def test_untranslatable_settings_raise_at_construction(backend: Any, make: Any, message: str) -> None:
+    with pytest.raises(asl.ConfigurationError, match=message) as info:
+        make(backend)
+    assert "SDK v2" in str(info.value)
+
+
+def test_seeded_random_and_fractional_q_are_fine_on_v2(backend: Any) -> None:
+    trainer = hd_trainer(backend, sampling=asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)},
+                                                                       seed=4))
+    assert trainer.backend is backend  # both are rejected by the v1 backend, expressed by v2
+
+
+def test_from_config_builds_a_real_ml_client(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-000000000000",
+                                  "resource_group": "rg", "workspace_name": "asl-ws", "compute": "gpu-cluster"}))
+    backend = asl.AzureBackend.from_config(config)
+    from azure.ai.ml import MLClient
+
+    assert isinstance(backend.ml_client, MLClient) and backend.ml_client.workspace_name == "asl-ws"
+    assert backend.compute == "gpu-cluster" and backend.name == "azure"
+
+
+# -- data, submission, results -----------------------------------------------------------------------------
+
+def test_data_assets_are_registered_once_per_content(small_split: Any) -> None:
+    train, validation = small_split
+    client = FakeMLClient()
+    first = ensure_v2_data(client, "sign-train", train)
+    assert (first.asset_id, first.reused) == ("azureml:sign-train:1", False)
+    upload = client.data.uploads[0]
+    assert upload["type"] == "mltable" and upload["mltable"]["paths"] == [{"file": f"./{CSV_NAME}"}]
+    np.testing.assert_array_equal(upload["data"].images, train.images)
+    assert client.data.assets["sign-train"][0].tags["sha256"] == content_hash(train)
+    again = ensure_v2_data(client, "sign-train", train)
+    assert (again.asset_id, again.reused, len(client.data.uploads)) == ("azureml:sign-train:1", True, 1)
+    other = ensure_v2_data(client, "sign-train", validation)
+    assert (other.asset_id, len(client.data.uploads)) == ("azureml:sign-train:2", 2)
+
+
+def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
+        mlflow_store: Any, small_split: Any, small_test: Any, onnx_classifier: Any, tmp_path: Path) -> None:
+    blob, estimator = onnx_classifier
+    runs = {name: logged_run(mlflow_store, {"accuracy": [score]}) for name, score in
+            [("lr", 0.81), ("lgbm", 0.93), ("vote", 0.88)]}
+    children = [
+        child("parent-job-1_setup", "Completed"),
+        child(runs["lr"], "Completed", {"run_algorithm": "LogisticRegression", "run_preprocessor": "MaxAbsScaler"}),
+        child(runs["lgbm"], "Completed", {"run_algorithm": "LightGBM"}),
+        child("failed-job", "Failed", {"run_algorithm": "SVM", "score": "nan"}),
+        child(runs["vote"], "Completed", {"run_algorithm": "VotingEnsemble"}),
+    ]
+    artifacts = {runs["lgbm"]: {"outputs/model.pkl": b"not loadable here"},  # best, but no ONNX model
+                 runs["vote"]: {"outputs/model.onnx": blob, "outputs/model.pkl": b"..."}}
+    jobs = FakeJobs(children, artifacts)
+    client = FakeMLClient(jobs)
+    backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
+    train, validation = small_split
+    trainer = asl.AutoMLTrainer(augment=False, progress=True, run_dir=tmp_path / "run", backend=backend)
+    result = trainer.fit(train, validation)
+
+    assert [c for c in jobs.calls if c[0] != "get"] == [
+        ("create_or_update", "ClassificationJob"), ("stream", "parent-job-1"), ("list", "parent-job-1"),
+        ("download", runs["lgbm"]), ("download", runs["vote"])]
+    assert jobs.submitted.training_data.path == "azureml:sign-language-mnist-train:1"
+    assert jobs.submitted.validation_data.path == "azureml:sign-language-mnist-validation:1"
+    assert [u["name"] for u in client.data.uploads] == ["sign-language-mnist-train", "sign-language-mnist-validation"]
+    assert result.backend == "azure" and result.best_score == pytest.approx(0.88)
+    assert result.best_params == {"algorithm": "VotingEnsemble"}
+    assert list(result.leaderboard["model"]) == ["LightGBM", "VotingEnsemble", "LogisticRegression", "SVM"]
+    assert result.leaderboard["status"].iloc[-1] == "failed"
+    model = result.best_model
+    assert model.kind == "onnx"
+    assert np.mean(model.predict(small_test) == estimator.predict(small_test.flat * 255.0)) > 0.99
+
+
+def test_sweep_fit_polls_reads_mlflow_history_and_loads_the_best_keras_model(
+        mlflow_store: Any, small_split: Any, keras_bytes: bytes, tmp_path: Path) -> None:
+    runs = [logged_run(mlflow_store, {"accuracy": history}, {"hidden": h, "dropout": d, "learning_rate": lr})
+            for history, h, d, lr in [([0.5, 0.7, 0.72], 128, 0.2, 0.001), ([0.6, 0.82, 0.8], 256, 0.35, 0.0004),
+                                      ([0.3], 128, 0.45, 0.002)]]
+    children = [child(runs[0], "Completed"), child(runs[1], "Completed"), child(runs[2], "Canceled")]
+    jobs = FakeJobs(children, {runs[1]: {"outputs/model.keras": keras_bytes}})
+    client = FakeMLClient(jobs)
+    backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
+    train, validation = small_split
+    result = hd_trainer(backend, run_dir=tmp_path / "sweep").fit(train, validation)
+
+    assert [c[0] for c in jobs.calls] == ["create_or_update", "get", "get", "list", "download"]  # no stream: polled
+    assert jobs.staged == ["asl_recog", "train_cnn_entry.py"]
+    assert type(jobs.submitted._to_job()).__name__ == "SweepJob"
+    assert result.best_params == {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004}
+    assert result.best_score == pytest.approx(0.82)
+    assert result.leaderboard["history"].iloc[0] == pytest.approx([0.6, 0.82, 0.8])
+    assert list(result.leaderboard["status"]) == ["complete", "complete", "canceled"]
+    assert result.best_model.kind == "keras" and (tmp_path / "sweep/best/artifacts/outputs/model.keras").is_file()
+    assert result.best_model.predict(validation[:4]).shape == (4,)
+    shutil.rmtree(tmp_path / "sweep")

@@ -22,6 +22,7 @@ from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
 
 import asl_recog as asl  # noqa: E402
 from asl_recog._backends import _azure as v2  # noqa: E402
+from asl_recog._backends import _azure_job as entry  # noqa: E402
 from asl_recog._backends import _translate as tr  # noqa: E402
 from asl_recog._backends._azure_data import CSV_NAME, content_hash, ensure_v2_data  # noqa: E402
 from asl_recog._labels import labels_to_indices  # noqa: E402
@@ -230,7 +231,7 @@ def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
     assert spec["inputs"]["train"] == {"type": "mltable", "path": "azureml:sign-train:3", "mode": "ro_mount"}
     assert {k: spec["inputs"][k] for k in ("builder", "epochs", "seed")} == {"builder": "seed", "epochs": 4, "seed": 0}
     environment = spec["trial"]["environment"]
-    assert environment["image"] == tr.TRAINING_IMAGE
+    assert environment["image"] == entry.TRAINING_IMAGE
     pip = environment["conda_file"]["dependencies"][-1]["pip"]
     assert {"tensorflow>=2.16", "azureml-mlflow>=1.55"} <= set(pip) and not any("azureml-core" in p for p in pip)
     with pytest.raises(Exception):  # noqa: B017 - azure-ai-ml 1.35 cannot reload its own sweep dump

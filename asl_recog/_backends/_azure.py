@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._backends import _azure_results as results
+from asl_recog._backends import _azure_job as entry
 from asl_recog._backends import _translate as tr
 from asl_recog._backends._azure_data import ensure_v2_data, stage_source
 from asl_recog._backends._base import Backend
@@ -69,8 +70,8 @@ def training_environment(environment: Any = None) -> Any:
     if environment is not None:
         return environment
     conda = {"name": "asl-recog-train", "channels": ["conda-forge"],
-             "dependencies": [f"python={tr.TRAINING_PYTHON}", "pip", {"pip": tr.training_requirements("v2")}]}
-    return Environment(image=tr.TRAINING_IMAGE, conda_file=conda, description="asl_recog training (built from "
+             "dependencies": [f"python={entry.TRAINING_PYTHON}", "pip", {"pip": entry.training_requirements("v2")}]}
+    return Environment(image=entry.TRAINING_IMAGE, conda_file=conda, description="asl_recog training (built from "
                        "the library's requirements)")
 
 
@@ -83,7 +84,7 @@ def sweep_job(trainer: HyperDriveTrainer, compute: str, experiment_name: str, en
     tr.check_hyperdrive(trainer, "v2")
     sampling = trainer.resolved_sampling()
     space, algorithm = tr.v2_sampling(sampling)
-    line, constants = tr.v2_command(trainer, list(space))
+    line, constants = entry.v2_command(trainer, list(space))
     inputs: dict[str, Any] = {
         "train": Input(type="mltable", path=train, mode="ro_mount"),
         "validation": Input(type="mltable", path=validation, mode="ro_mount"),
@@ -236,12 +237,12 @@ class AzureBackend(Backend):
             except ImportError as exc:
                 raise MissingExtraError("azure-identity", "azure", "Signing in to Azure ML") from exc
             credential = DefaultAzureCredential()
-        env = tr.workspace_from_env() if path is None else None
+        env = entry.workspace_from_env() if path is None else None
         if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
             client = MLClient(credential, subscription_id=env[0], resource_group_name=env[1], workspace_name=env[2])
         else:
             client = MLClient.from_config(credential, path=None if path is None else str(path))
-        return cls(client, tr.compute_from_config(path, compute), **kwargs)
+        return cls(client, entry.compute_from_config(path, compute), **kwargs)
 
     def __repr__(self) -> str:
         ws = getattr(self.ml_client, "workspace_name", None)

@@ -1,6 +1,6 @@
 """AzureMLBackend: run a trainer's search on Azure ML through SDK v1 (``azureml-core``).
 
-Kept because users asked for it (the seed project used SDK v1); Microsoft ends
+Kept because users asked for it (the seed project used SDK v1); Microsoft ended
 support for SDK v1 on 2026-06-30, so constructing this backend warns once and
 points to :class:`~asl_recog.AzureBackend` (SDK v2). All SDK imports are lazy.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._backends import _azure_results as results
+from asl_recog._backends import _azure_job as entry
 from asl_recog._backends import _translate as tr
 from asl_recog._backends._azure_data import LAUNCHER, ensure_v1_dataset, stage_source
 from asl_recog._backends._base import Backend
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("asl_recog")
 
-DEPRECATION = ("AzureMLBackend uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ends on "
+DEPRECATION = ("AzureMLBackend uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
                "2026-06-30. Use asl_recog.AzureBackend (SDK v2, pip install 'asl-recog[azure]') instead; "
                "the trainer calls stay the same.")
 _warned = False
@@ -80,7 +81,7 @@ def training_environment(environment: Any = None, workspace: Any = None) -> Any:
         return environment
     env = Environment("asl-recog-train")
     env.python.conda_dependencies = CondaDependencies.create(
-        python_version=tr.TRAINING_PYTHON, pip_packages=tr.training_requirements("v1"), pin_sdk_version=False)
+        python_version=entry.TRAINING_PYTHON, pip_packages=entry.training_requirements("v1"), pin_sdk_version=False)
     return env
 
 
@@ -91,7 +92,7 @@ def script_run_config(trainer: HyperDriveTrainer, source_directory: str | os.Pat
     from azureml.core import ScriptRunConfig
 
     return ScriptRunConfig(source_directory=str(source_directory), script=LAUNCHER,
-                           arguments=tr.v1_arguments(trainer, train, validation),
+                           arguments=entry.v1_arguments(trainer, train, validation),
                            compute_target=compute_target, environment=environment)
 
 
@@ -203,12 +204,12 @@ class AzureMLBackend(Backend):
         tr.import_v1()
         from azureml.core import Workspace
 
-        env = tr.workspace_from_env() if path is None else None
+        env = entry.workspace_from_env() if path is None else None
         if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
             workspace = Workspace.get(name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1])
         else:
             workspace = Workspace.from_config(path=None if path is None else str(path), auth=auth)
-        return cls(workspace, tr.compute_from_config(path, compute_target), **kwargs)
+        return cls(workspace, entry.compute_from_config(path, compute_target), **kwargs)
 
     def __repr__(self) -> str:
         ws = getattr(self.workspace, "name", self.workspace)
@@ -288,7 +289,7 @@ class AzureMLBackend(Backend):
         trials = hyperdrive_trials(run, trainer.primary_metric_name, str(trainer.builder))
         best = results.best_trial(trials, trainer.goal, trainer.primary_metric_name)
         target = run_dir / "best"
-        best.handle.download_files(prefix=tr.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
+        best.handle.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
         try:
             model = results.load_model_file(results.find_model_file(target, prefer_onnx=False))
         except ModelFileError as exc:

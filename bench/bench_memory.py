@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,15 +32,23 @@ asl.AutoMLTrainer(experiment_timeout_minutes=2, allowed_models=["SVM", "ExtremeR
 """
 
 
+WRAPPER = """
+import resource, subprocess, sys
+subprocess.run([sys.executable, "-c", sys.argv[1]], check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
 def peak_of(code: str) -> tuple[float, float]:
-    """Run ``code`` in a fresh interpreter; return (peak RSS MiB of it and its children, seconds)."""
+    """Run ``code`` in a fresh interpreter; return (peak RSS MiB of it and its children, seconds).
+
+    RUSAGE_CHILDREN is a running maximum over every child ever waited for, so
+    each job gets its own wrapper process to keep the peaks apart.
+    """
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:  # ru_maxrss is a running max over all children; an earlier child was bigger
-        peak = before
-    return peak / 1024, time.perf_counter() - start
+    out = subprocess.run([sys.executable, "-c", WRAPPER, code], check=True, capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+    return int(out.strip().splitlines()[-1]) / 1024, time.perf_counter() - start
 
 
 def serving_peak(model: Path, requests: int = 2000) -> tuple[float, float]:
@@ -66,7 +73,6 @@ def serving_peak(model: Path, requests: int = 2000) -> tuple[float, float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        # Separate peaks need separate RUSAGE_CHILDREN histories: measure the smaller job first.
         automl_mib, automl_s = peak_of(TRAIN_AUTOML % {"dir": folder})
         cnn_mib, cnn_s = peak_of(TRAIN_CNN % {"dir": folder})
         serve_mib, serve_s = serving_peak(Path(folder) / "cnn.onnx")

@@ -291,6 +291,16 @@ def test_seeded_random_and_fractional_q_are_fine_on_v2(backend: Any) -> None:
     assert trainer.backend is backend  # both are rejected by the v1 backend, expressed by v2
 
 
+def test_reading_azure_metrics_without_azureml_mlflow_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "azureml.mlflow", None)  # as if azureml-mlflow were not installed
+    client = FakeMLClient(tracking_uri="azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s")
+    tracker = v2.MlflowTracker(client)
+    with pytest.raises(asl.MissingExtraError, match="azureml-mlflow"):
+        tracker.history("job", "accuracy")
+
+
 def test_from_config_builds_a_real_ml_client(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-000000000000",
@@ -353,6 +363,15 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
     model = result.best_model
     assert model.kind == "onnx"
     assert np.mean(model.predict(small_test) == estimator.predict(small_test.flat * 255.0)) > 0.99
+
+
+def test_automl_without_any_onnx_model_says_so(mlflow_store: Any, small_split: Any, tmp_path: Path) -> None:
+    run = logged_run(mlflow_store, {"accuracy": [0.9]})
+    jobs = FakeJobs([child(run, "Completed", {"run_algorithm": "LightGBM"})], {run: {"outputs/model.pkl": b"x"}})
+    backend = asl.AzureBackend(FakeMLClient(jobs), "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
+    trainer = asl.AutoMLTrainer(augment=False, progress=False, run_dir=tmp_path / "run", backend=backend)
+    with pytest.raises(asl.ModelFileError, match="none of the 1 completed AutoML trials .* outputs/model.onnx"):
+        trainer.fit(*small_split)
 
 
 def test_sweep_fit_polls_reads_mlflow_history_and_loads_the_best_keras_model(

@@ -120,6 +120,11 @@ class MlflowTracker:
             except ImportError as exc:
                 raise MissingExtraError("mlflow-skinny", "azure", "Reading Azure ML v2 job metrics") from exc
             uri = self._uri or self.ml_client.workspaces.get(self.ml_client.workspace_name).mlflow_tracking_uri
+            if str(uri).startswith("azureml:"):
+                try:  # the plugin that lets MLflow read an azureml:// tracking server
+                    import azureml.mlflow  # noqa: F401
+                except ImportError as exc:
+                    raise MissingExtraError("azureml-mlflow", "azure", "Reading Azure ML v2 job metrics") from exc
             self._client = MlflowClient(tracking_uri=uri)
         return self._client
 
@@ -297,7 +302,10 @@ class AzureBackend(Backend):
         trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric, automl=True)
         goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
         onnx = bool(trainer.enable_onnx_compatible_models)
-        for trial in results.ranked(trials, goal):  # best first; take the first with the wanted file
+        ordered = results.ranked(trials, goal)
+        if not ordered:
+            results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
+        for trial in ordered:  # best first; take the first with the wanted file
             folder = self._download(trial, run_dir / "best" / trial.trial)
             try:
                 path = results.find_model_file(folder, prefer_onnx=onnx)
@@ -309,8 +317,9 @@ class AzureBackend(Backend):
             return results.make_result(trials, trial, model, metric=trainer.primary_metric, goal=goal,
                                        backend=self.name, run_dir=run_dir,
                                        extras={"azure_job": job.name, "data": [train, validation]})
-        results.best_trial([], goal, trainer.primary_metric)  # raises with the statuses seen
-        raise AssertionError("unreachable")  # pragma: no cover
+        wanted = "outputs/model.onnx" if onnx else "a model file"
+        raise ModelFileError(f"none of the {len(ordered)} completed AutoML trials of job {job.name} left {wanted}; "
+                             "open the job in Azure ML studio to see its outputs")
 
     def _fit_sweep(self, trainer: HyperDriveTrainer, train: str, validation: str, run_dir: Path) -> TrainingResult:
         environment = training_environment(self.environment)

@@ -113,7 +113,7 @@ def _convert_sklearn(estimator: Any) -> Any:
     from skl2onnx.common.data_types import FloatTensorType
 
     try:
-        with _bool_attribute_fix():
+        with _converter_fixes():
             return convert_sklearn(_convertible(estimator),
                                    initial_types=[("pixels", FloatTensorType([None, NUM_PIXELS]))],
                                    target_opset=dict(SKLEARN_OPSET), options={"zipmap": False})
@@ -124,19 +124,21 @@ def _convert_sklearn(estimator: Any) -> Any:
 def _convertible(estimator: Any) -> Any:
     """A copy skl2onnx accepts, predicting identically.
 
-    skl2onnx refuses soft VotingClassifiers with ``flatten_transform=True``;
-    that flag only shapes ``transform()``, never ``predict_proba``, so the copy
-    turns it off.
+    skl2onnx refuses soft VotingClassifiers with ``flatten_transform=True``
+    (a flag that only shapes ``transform()``, never ``predict_proba``) and
+    fails on ``weights`` given as a list (it calls ``weights.sum()``); the copy
+    turns the flag off and makes the weights an array.
     """
     from sklearn.ensemble import VotingClassifier
 
-    voters = [e for e in _walk(estimator) if isinstance(e, VotingClassifier) and e.flatten_transform]
-    if not voters:
+    if not any(isinstance(e, VotingClassifier) for e in _walk(estimator)):
         return estimator
     estimator = copy.deepcopy(estimator)
     for voter in _walk(estimator):
         if isinstance(voter, VotingClassifier):
             voter.flatten_transform = False
+            if voter.weights is not None:
+                voter.weights = np.asarray(voter.weights, dtype=np.float64)
     return estimator
 
 
@@ -158,25 +160,38 @@ def _walk(estimator: Any) -> list[Any]:
 
 
 @contextlib.contextmanager
-def _bool_attribute_fix() -> Iterator[None]:
-    """Work around skl2onnx 1.20 + scikit-learn 1.9 on HistGradientBoosting.
+def _converter_fixes() -> Iterator[None]:
+    """Work around two skl2onnx 1.20 bugs for the duration of one conversion.
 
-    skl2onnx passes ``missing_go_to_left`` booleans into an ONNX ``ints``
-    attribute, which onnx 1.23 rejects ("Expected an int, got a boolean").
-    Casting to int is exactly what the attribute means.
+    1. HistGradientBoosting: ``missing_go_to_left`` booleans go into an ONNX
+       ``ints`` attribute, which onnx 1.23 rejects ("Expected an int, got a
+       boolean"); casting to int is exactly what the attribute means.
+    2. KNeighborsClassifier(weights="distance"): for opset >= 11 the converter
+       negates the (already positive) neighbour distances, so ``Max(d, 1e-6)``
+       makes every weight equal and the graph silently votes uniformly. The
+       parity check caught it; negating once more restores ``1 / d``.
     """
+    from skl2onnx.algebra.onnx_ops import OnnxMul
     from skl2onnx.common import tree_ensemble
+    from skl2onnx.operator_converters import nearest_neighbours
 
-    original = tree_ensemble.add_node
+    original_add, original_knn = tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k
 
     def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kwargs: Any) -> Any:
-        return original(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)
+        return original_add(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)
 
-    tree_ensemble.add_node = add_node
+    def knn(*args: Any, keep_distances: bool = False, op_version: int | None = None, dtype: Any = None,
+            **kwargs: Any) -> Any:
+        out = original_knn(*args, keep_distances=keep_distances, op_version=op_version, dtype=dtype, **kwargs)
+        if keep_distances and op_version is not None and op_version >= 11:
+            return out[0], OnnxMul(out[1], np.array([-1], dtype=dtype), op_version=op_version)
+        return out
+
+    tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k = add_node, knn
     try:
         yield
     finally:
-        tree_ensemble.add_node = original
+        tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k = original_add, original_knn
 
 
 def _inference_wrapper(network: Any) -> Any:

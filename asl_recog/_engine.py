@@ -96,6 +96,21 @@ def suggest_space(trial: optuna.trial.BaseTrial, space: Mapping[str, Expression]
     return {name: suggest(trial, prefix + name, expr) for name, expr in space.items()}
 
 
+def enqueue_params(space: Mapping[str, Expression], values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Optuna's parameter values that make :func:`suggest_space` return ``values`` (for ``enqueue_trial``)."""
+    fixed: dict[str, Any] = {}
+    for name, value in values.items():
+        expr = space[name]
+        if expr.kind in ("quniform", "qloguniform"):
+            fixed[f"{prefix}{name}__raw"] = float(value)
+        elif expr.kind in ("normal", "qnormal", "lognormal", "qlognormal"):
+            x = math.log(value) if "lognormal" in expr.kind else float(value)
+            fixed[f"{prefix}{name}__quantile"] = min(max(NormalDist(*expr.args[:2]).cdf(x), _EPS), 1 - _EPS)
+        else:
+            fixed[prefix + name] = value
+    return fixed
+
+
 def _mix(seed: int, *parts: object) -> int:
     digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
     return int.from_bytes(digest[:4], "little")
@@ -190,5 +205,5 @@ def load_study_in_worker(url: str, pruner: optuna.pruners.BasePruner | None) -> 
     return optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=pruner)
 
 
-__all__ = ["suggest", "suggest_space", "make_sampler", "max_trials_for", "open_study", "storage_url",
+__all__ = ["suggest", "suggest_space", "enqueue_params", "make_sampler", "max_trials_for", "open_study", "storage_url",
            "TrialSeededRandomSampler", "load_study_in_worker"]

@@ -62,7 +62,7 @@ class SearchProgress:
     def update(self, study: optuna.Study, running: dict[int, float]) -> None:
         """Refresh the table (at most twice a second) and log newly finished trials."""
         now = time.monotonic()
-        if now - self._last < 0.5:
+        if now - self._last < 1.0:
             return
         self._last = now
         trials = study.get_trials(deepcopy=False)

@@ -75,7 +75,7 @@ def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validati
     from asl_recog._engine import make_sampler, max_trials_for, open_study, suggest_space
     from asl_recog._progress import SearchProgress
     from asl_recog._pruners import make_pruner
-    from asl_recog._scheduler import Schedule, recover, run_schedule
+    from asl_recog._scheduler import Schedule, recover, run_schedule, thread_env
 
     start = time.perf_counter()
     sampling = trainer.resolved_sampling()
@@ -115,7 +115,7 @@ def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validati
             runner=hyperdrive_runner, max_trials=max_trials, max_concurrent=concurrent,
             deadline_s=None if trainer.max_duration_minutes is None else trainer.max_duration_minutes * 60,
             in_process=concurrent == 1, goal=goal, policy=trainer.policy, seed=seed, payload=payload,
-            on_update=progress.update)
+            on_update=progress.update, env=thread_env(payload.get("threads", 1)) if concurrent > 1 else {})
         run_schedule(study, run_dir, schedule)
         progress.update(study, {})
     name = builder if isinstance(builder, str) else getattr(builder, "__name__", "custom")

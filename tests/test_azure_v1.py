@@ -29,7 +29,11 @@ from asl_recog._backends import _translate as tr  # noqa: E402
 from asl_recog._labels import labels_to_indices  # noqa: E402
 from asl_recog._backends._azure_data import CSV_NAME, LAUNCHER, content_hash, ensure_v1_dataset  # noqa: E402
 
-pytestmark = pytest.mark.azure
+pytestmark = [
+    pytest.mark.azure,
+    # azureml-core's conda handling calls ruamel.yaml APIs that warn of their removal; not ours to fix.
+    pytest.mark.filterwarnings(r"ignore:(?s).*will be removed, use"),
+]
 
 
 # -- fakes at the network seams ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,21 +103,19 @@ def leaderboard(trials: Iterable[Trial], metric: str, goal: PrimaryMetricGoal) -
     return frame.iloc[order].reset_index(drop=True)
 
 
-def ranked(trials: Iterable[Trial], goal: PrimaryMetricGoal,
-           accept: Callable[[Trial], bool] = lambda t: True) -> list[Trial]:
-    """Usable trials with a score, best first, that ``accept`` (e.g. "has an ONNX file")."""
-    scored = [t for t in trials if t.usable and t.score(goal) is not None and accept(t)]
+def ranked(trials: Iterable[Trial], goal: PrimaryMetricGoal) -> list[Trial]:
+    """Completed trials with a score, best first."""
+    scored = [t for t in trials if t.usable and t.score(goal) is not None]
     sign = -1.0 if goal is PrimaryMetricGoal.MAXIMIZE else 1.0
     return sorted(scored, key=lambda t: sign * float(t.score(goal)))  # type: ignore[arg-type]
 
 
-def best_trial(trials: list[Trial], goal: PrimaryMetricGoal, metric: str,
-               accept: Callable[[Trial], bool] = lambda t: True, what: str = "") -> Trial:
-    """The best usable trial, or TrialFailedError naming the statuses seen."""
-    ordered = ranked(trials, goal, accept)
+def best_trial(trials: list[Trial], goal: PrimaryMetricGoal, metric: str) -> Trial:
+    """The best completed trial, or TrialFailedError naming the statuses seen."""
+    ordered = ranked(trials, goal)
     if not ordered:
         seen = pd.Series([t.status for t in trials]).value_counts().to_dict() if trials else {}
-        raise TrialFailedError(f"no completed Azure trial reported {metric!r}{what} (trial statuses: {seen or 'none'}); "
+        raise TrialFailedError(f"no completed Azure trial reported {metric!r} (trial statuses: {seen or 'none'}); "
                                "open the run in Azure ML studio to read its logs")
     return ordered[0]
 

@@ -263,18 +263,22 @@ class AzureMLBackend(Backend):
         run = self._submit(config, bool(trainer.progress))
         trials = automl_trials(run, trainer.primary_metric)
         goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
-        wanted = ("outputs/model.onnx",) if trainer.enable_onnx_compatible_models else ("outputs/model.pkl",)
-        best = results.best_trial(
-            trials, goal, trainer.primary_metric, lambda t: any(w in t.handle.get_file_names() for w in wanted),
-            what=f" with {wanted[0]}")
-        target = run_dir / "best" / Path(wanted[0]).name
+        wanted = "outputs/model.onnx" if trainer.enable_onnx_compatible_models else "outputs/model.pkl"
+        ordered = results.ranked(trials, goal)
+        if not ordered:
+            results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
+        # Best first; list artifacts lazily (one call per run) until a run has the wanted model.
+        best = next((t for t in ordered if wanted in t.handle.get_file_names()), None)
+        if best is None:
+            raise ModelFileError(f"none of the {len(ordered)} completed AutoML iterations of run {run.id} left "
+                                 f"{wanted}; open the run in Azure ML studio to see its outputs")
+        target = run_dir / "best" / Path(wanted).name
         target.parent.mkdir(parents=True, exist_ok=True)
-        best.handle.download_file(name=wanted[0], output_file_path=str(target))
+        best.handle.download_file(name=wanted, output_file_path=str(target))
         model = results.load_model_file(target)
+        datasets = [getattr(train.tabular, "name", None), getattr(validation.tabular, "name", None)]
         return results.make_result(trials, best, model, metric=trainer.primary_metric, goal=goal, backend=self.name,
-                                   run_dir=run_dir, extras={"azure_run_id": run.id, "datasets": [
-                                       train.tabular.name if hasattr(train.tabular, "name") else None,
-                                       validation.tabular.name if hasattr(validation.tabular, "name") else None]})
+                                   run_dir=run_dir, extras={"azure_run_id": run.id, "datasets": datasets})
 
     def _fit_hyperdrive(self, trainer: HyperDriveTrainer, train: Any, validation: Any,
                         run_dir: Path) -> TrainingResult:

@@ -33,7 +33,7 @@ def main() -> None:
     # AutoML: AutoMLConfig(training_data=..., validation_data=<grouped split>) submitted to the experiment.
     automl = asl.AutoMLTrainer(experiment_timeout_minutes=60, max_concurrent_iterations=4,
                                allowed_models=["LightGBM", "SVM", "ExtremeRandomTrees", "LogisticRegression"],
-                               augment=False, backend=cpu).fit(fit_part, validation)
+                               backend=cpu).fit(fit_part, validation)
     print(automl.leaderboard[["model", "accuracy", "status"]].head(10))
 
     # HyperDrive: ScriptRunConfig over the packaged entry point + HyperDriveConfig. SDK v1 has no

@@ -29,10 +29,10 @@ def main() -> None:
     cpu = asl.AzureBackend.from_config(args.config, compute=args.cpu)  # MLClient + DefaultAzureCredential
     gpu = asl.AzureBackend.from_config(args.config, compute=args.gpu)
 
-    # AutoML: an automl.classification job; augment=False because Azure trains on the table as uploaded.
+    # AutoML: an automl.classification job; augment=True (default) uploads the augmented training table.
     automl = asl.AutoMLTrainer(experiment_timeout_minutes=60, max_concurrent_iterations=4,
                                allowed_models=["LightGBM", "SVM", "ExtremeRandomTrees", "LogisticRegression"],
-                               augment=False, backend=cpu).fit(fit_part, validation)
+                               backend=cpu).fit(fit_part, validation)
     print(automl.leaderboard[["model", "accuracy", "status"]].head(10))
 
     # HyperDrive: command(python -m asl_recog.train_cnn ...).sweep(...), Bandit early termination.

@@ -336,7 +336,6 @@ def test_untranslatable_hyperdrive_settings_raise_at_construction(backend: Any, 
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"allowed_models": ["MLP", "SVM"]}, r"allowed_models \['MLP'\]"),
-    ({"augment": True}, "augment=True"),
     ({"experiment_timeout_minutes": 10}, "minimum is 15"),
     ({"iteration_timeout_minutes": 2.5}, "whole minutes"),
     ({"run_dir": "x", "resume": True}, "resume"),

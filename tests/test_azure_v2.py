@@ -277,7 +277,6 @@ def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> No
     (lambda b: hd_trainer(b, fixed_params={"augment": False}), "fixed parameter"),
     (lambda b: asl.AutoMLTrainer(augment=False, experiment_timeout_minutes=20.5, backend=b), "whole minutes"),
     (lambda b: asl.AutoMLTrainer(augment=False, allowed_models=["MLP"], backend=b), "no counterpart"),
-    (lambda b: asl.AutoMLTrainer(backend=b), "augment=True"),
 ])
 def test_untranslatable_settings_raise_at_construction(backend: Any, make: Any, message: str) -> None:
     with pytest.raises(asl.ConfigurationError, match=message) as info:
@@ -347,7 +346,7 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
     client = FakeMLClient(jobs)
     backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
     train, validation = small_split
-    trainer = asl.AutoMLTrainer(augment=False, progress=True, run_dir=tmp_path / "run", backend=backend)
+    trainer = asl.AutoMLTrainer(augment=True, progress=True, run_dir=tmp_path / "run", backend=backend)
     result = trainer.fit(train, validation)
 
     assert [c for c in jobs.calls if c[0] != "get"] == [
@@ -356,6 +355,13 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
     assert jobs.submitted.training_data.path == "azureml:sign-language-mnist-train:1"
     assert jobs.submitted.validation_data.path == "azureml:sign-language-mnist-validation:1"
     assert [u["name"] for u in client.data.uploads] == ["sign-language-mnist-train", "sign-language-mnist-validation"]
+    uploaded_train, uploaded_validation = (u["data"] for u in client.data.uploads)
+    # augment=True: the originals plus one shifted/rotated copy each, as the local route trains on;
+    # the validation split is never augmented.
+    assert len(uploaded_train) == 2 * len(train) and len(uploaded_validation) == len(validation)
+    np.testing.assert_array_equal(uploaded_train.images[:len(train)], train.images)
+    np.testing.assert_array_equal(uploaded_train.labels[len(train):], train.labels)
+    assert not np.array_equal(uploaded_train.images[len(train):], train.images)
     assert result.backend == "azure" and result.best_score == pytest.approx(0.88)
     assert result.best_params == {"algorithm": "VotingEnsemble"}
     assert list(result.leaderboard["model"]) == ["LightGBM", "VotingEnsemble", "LogisticRegression", "SVM"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from asl_recog._backends import _azure_results as results
 from asl_recog._backends import _azure_job as entry
 from asl_recog._backends import _translate as tr
-from asl_recog._backends._azure_data import ensure_v2_data, stage_source
+from asl_recog._backends._azure_data import automl_training_data, ensure_v2_data, stage_source
 from asl_recog._backends._base import Backend
 from asl_recog._errors import ConfigurationError, MissingExtraError, ModelFileError
 from asl_recog._space import PrimaryMetricGoal
@@ -201,7 +201,7 @@ class AzureBackend(Backend):
     Example:
         >>> from asl_recog import AzureBackend, AutoMLTrainer
         >>> backend = AzureBackend.from_config("config.json", compute="cpu-cluster")
-        >>> result = AutoMLTrainer(augment=False, backend=backend).fit(load_sign_mnist("train"))
+        >>> result = AutoMLTrainer(experiment_timeout_minutes=60, backend=backend).fit(load_sign_mnist("train"))
     """
 
     name = "azure"
@@ -270,6 +270,8 @@ class AzureBackend(Backend):
 
         run_dir = self.download_dir or Path(getattr(trainer, "run_dir", None) or _default_run_dir(trainer.route))
         run_dir.mkdir(parents=True, exist_ok=True)
+        if trainer.route == "automl":
+            train = automl_training_data(trainer, train)
         train_id = ensure_v2_data(self.ml_client, f"{self.data_name}-train", train, role="train").asset_id
         validation_id = ensure_v2_data(self.ml_client, f"{self.data_name}-validation", validation,
                                        role="validation").asset_id

@@ -74,6 +74,19 @@ def _tags(data: SignMnistDataset, digest: str, role: str) -> dict[str, str]:
     return {HASH_TAG: digest, "rows": str(len(data)), "role": role, "source": "asl_recog"}
 
 
+def automl_training_data(trainer: Any, train: SignMnistDataset) -> SignMnistDataset:
+    """AutoML's training table as uploaded: with ``augment=True``, plus the same shifted and rotated
+    copies the local route adds (same function, same seed), so Azure trains on what a local search would."""
+    if not getattr(trainer, "augment", False):
+        return train
+    from asl_recog._portfolio import augment
+
+    images, labels = augment(train.images, train.labels, copies=1, seed=getattr(trainer, "seed", None) or 0)
+    logger.info("AutoML on Azure: adding %d augmented copies to the %d training images before upload",
+                len(images) - len(train), len(train))
+    return SignMnistDataset(images, labels, source=f"{train.source} (augmented)")
+
+
 # -- SDK v1 -----------------------------------------------------------------------------------------
 
 @dataclass
@@ -202,5 +215,5 @@ def stage_source(folder: Path) -> Path:
     return folder
 
 
-__all__ = ["CSV_NAME", "LABEL_COLUMN", "content_hash", "write_table", "ensure_v1_dataset", "ensure_v2_data",
-           "V1Data", "V2Data", "stage_source", "LAUNCHER"]
+__all__ = ["CSV_NAME", "LABEL_COLUMN", "LAUNCHER", "V1Data", "V2Data", "automl_training_data", "content_hash",
+           "ensure_v1_dataset", "ensure_v2_data", "stage_source", "write_table"]

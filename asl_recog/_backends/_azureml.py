@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from asl_recog._backends import _azure_results as results
 from asl_recog._backends import _azure_job as entry
 from asl_recog._backends import _translate as tr
-from asl_recog._backends._azure_data import LAUNCHER, ensure_v1_dataset, stage_source
+from asl_recog._backends._azure_data import LAUNCHER, automl_training_data, ensure_v1_dataset, stage_source
 from asl_recog._backends._base import Backend
 from asl_recog._errors import ConfigurationError, ModelFileError
 from asl_recog._space import PrimaryMetricGoal
@@ -230,6 +230,8 @@ class AzureMLBackend(Backend):
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
         self.check(trainer)
         run_dir = self._run_dir(trainer)
+        if trainer.route == "automl":
+            train = automl_training_data(trainer, train)
         data = [ensure_v1_dataset(self.workspace, f"{self.dataset_name}-{role}", split, role=role,
                                   datastore=self.datastore)
                 for role, split in (("train", train), ("validation", validation))]

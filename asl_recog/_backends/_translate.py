@@ -356,9 +356,6 @@ def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
     if trainer.resume:
         raise _reject(sdk, "resume=True: an Azure AutoML run cannot continue a local study",
                       "drop resume, or resume locally with backend='local'")
-    if trainer.augment:
-        raise _reject(sdk, "augment=True: Azure AutoML trains on the uploaded table as it is and cannot add "
-                           "shifted/rotated copies", "pass augment=False with an Azure backend")
     if trainer.experiment_timeout_minutes < 15:
         raise _reject(sdk, f"experiment_timeout_minutes={trainer.experiment_timeout_minutes}: Azure AutoML's "
                            "minimum is 15 minutes", "use experiment_timeout_minutes=15 or more")

@@ -38,6 +38,12 @@ def _norm_macro_recall(y: np.ndarray, p: np.ndarray) -> float:
     return (recall_score(y, p.argmax(1), labels=_ALL, average="macro", zero_division=0) - chance) / (1 - chance)
 
 
+def _clip_rows(proba: np.ndarray) -> np.ndarray:
+    """Probabilities kept off exact 0 (log loss of a confident miss is finite) and renormalised."""
+    clipped = np.clip(proba, 1e-7, 1.0)
+    return clipped / clipped.sum(axis=1, keepdims=True)
+
+
 def _metrics() -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]]:
     """name -> (score(y_true_indices, proba), higher_is_better); names as in AutoML where they exist."""
     from sklearn import metrics as m
@@ -54,7 +60,7 @@ def _metrics() -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], boo
         "AUC_weighted": (lambda y, p: m.roc_auc_score(y, p, multi_class="ovr", average="weighted", labels=_ALL), True),
         "average_precision_score_weighted": (lambda y, p: m.average_precision_score(onehot[y], p,
                                                                                     average="weighted"), True),
-        "log_loss": (lambda y, p: m.log_loss(y, np.clip(p, 1e-7, 1.0), labels=_ALL), False),
+        "log_loss": (lambda y, p: m.log_loss(y, _clip_rows(p), labels=_ALL), False),
     }
 
 

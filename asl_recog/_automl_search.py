@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,8 +75,6 @@ def _load(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 def automl_runner(task: Any, reporter: Any) -> Any:
     """Fit and score one pipeline (runs in a worker process)."""
-    import warnings
-
     from threadpoolctl import threadpool_limits
 
     from asl_recog._model import SklearnModel
@@ -179,7 +178,9 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     for name, array in (("x", images), ("y", labels), ("vx", validation.images), ("vy", validation.labels)):
         np.save(folder / f"{name}.npy", array)
     # multivariate + group lets TPE model the conditional space algorithm -> params.
-    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
     study = open_study(run_dir, direction="maximize", sampler=sampler, resume=trainer.resume)
     if trainer.resume:
         recover(study, run_dir)

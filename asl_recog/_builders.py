@@ -19,7 +19,7 @@ from asl_recog._space import RandomParameterSampling, Sampling, choice, logunifo
 #: Defaults used for params a search does not set.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "seed": {"hidden": 256, "batch_size": 128, "epochs": 5, "dropout": 0.3, "learning_rate": 1e-3},
-    "default": {"filters": 32, "dense": 128, "batch_size": 128, "epochs": 5, "dropout": 0.3,
+    "default": {"filters": 32, "hidden": 128, "batch_size": 128, "epochs": 5, "dropout": 0.3,
                 "learning_rate": 2e-3, "augment": True},
 }
 
@@ -82,7 +82,7 @@ def build_default(params: dict[str, Any]) -> Any:
         x = layers.MaxPooling2D(2)(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(float(p["dropout"]))(x)
-    x = layers.Dense(int(p["dense"]), activation="relu")(x)
+    x = layers.Dense(int(p["hidden"]), activation="relu")(x)
     x = layers.Dropout(float(p["dropout"]))(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
     return _compile(keras.Model(inputs, outputs, name="default_cnn"), p["learning_rate"])
@@ -118,7 +118,7 @@ def default_sampling(name: str = "default") -> Sampling:
     if name == "default":
         return RandomParameterSampling({
             "filters": choice(16, 32, 48),
-            "dense": choice(64, 128, 256),
+            "hidden": choice(64, 128, 256),
             "batch_size": choice(64, 128),
             "epochs": choice(4, 6),
             "dropout": uniform(0.2, 0.5),

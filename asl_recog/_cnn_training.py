@@ -78,6 +78,7 @@ def train_network(
     seed: int = 0,
     report: Report | None = None,
     defaults: dict[str, Any] | None = None,
+    extra_callbacks: list[Any] | None = None,
 ) -> tuple[Any, list[float], bool]:
     """Build and fit one network epoch by epoch.
 
@@ -90,6 +91,7 @@ def train_network(
         seed: seeds Python, NumPy and TensorFlow.
         report: called as ``report(epoch, value)`` after every epoch; returning True stops training.
         defaults: fallback ``batch_size``/``epochs`` when params lack them.
+        extra_callbacks: more Keras callbacks (e.g. a metric logger).
 
     Returns:
         ``(network, per-epoch metric values, stopped_by_policy)``.
@@ -108,7 +110,7 @@ def train_network(
     state = {"pruned": False}
     network.fit(train[0], train[1], validation_data=validation, batch_size=int(settings["batch_size"]),
                 epochs=int(settings["epochs"]), verbose=0, shuffle=True,
-                callbacks=[_make_callback(metric, report, history, state)])
+                callbacks=[*(extra_callbacks or []), _make_callback(metric, report, history, state)])
     return network, history, state["pruned"]
 
 

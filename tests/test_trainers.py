@@ -177,3 +177,43 @@ def test_every_portfolio_pipeline_and_the_ensemble_convert_to_onnx(small_split) 
         outputs = session.run(None, {session.get_inputs()[0].name: validation.flat[:50]})
         expected = model.predict_proba(validation.flat[:50])
         np.testing.assert_allclose(outputs[1], expected, atol=1e-3, err_msg=name)
+
+
+def test_train_cnn_script_logs_every_epoch_and_saves_the_model(small_split, tmp_path, monkeypatch) -> None:
+    from asl_recog import train_cnn
+
+    train, validation = small_split
+    data = tmp_path / "part.csv"
+    train[:1200].to_frame().to_csv(data, index=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("AZUREML_RUN_ID", raising=False)
+    logged: list[tuple[str, float, int]] = []
+
+    class Sink:
+        name = "test"
+
+        def log(self, key: str, value: float, step: int) -> None:
+            logged.append((key, value, step))
+
+    monkeypatch.setattr(train_cnn, "metric_logger", Sink)
+    metrics = train_cnn.main(["--builder", "seed", "--hidden", "16", "--epochs", "2", "--batch_size", "64",
+                              "--learning_rate", "0.003", "--data", str(data), "--output_dir", str(tmp_path / "out"),
+                              "--note", "extra"])
+    assert [(k, s) for k, _, s in logged] == [("loss", 1), ("accuracy", 1), ("loss", 2), ("accuracy", 2)]
+    model = asl.Model.load(tmp_path / "out" / "model.keras")
+    assert model.params["hidden"] == 16 and model.params["note"] == "extra"
+    assert metrics["accuracy"] == pytest.approx(logged[-1][1])
+
+
+def test_train_cnn_picks_its_metric_logger_from_the_environment(monkeypatch) -> None:
+    from asl_recog.train_cnn import metric_logger, parse_args
+
+    monkeypatch.delenv("AZUREML_RUN_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert metric_logger().name == "logging"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///tmp/asl-recog-mlruns")
+    assert metric_logger().name == "mlflow"
+    args, params = parse_args(["--builder", "seed", "--dropout", "0.25", "--filters", "8", "--momentum", "0.9"])
+    assert args.builder == "seed" and params == {"dropout": 0.25, "filters": 8, "momentum": 0.9}
+    with pytest.raises(SystemExit):
+        parse_args(["--dangling"])

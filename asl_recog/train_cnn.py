@@ -1,0 +1,168 @@
+"""Train one CNN and log its primary metric after every epoch: the HyperDrive training script.
+
+Usage::
+
+    python -m asl_recog.train_cnn --builder default --hidden 128 --batch_size 128 --epochs 5 \\
+        --dropout 0.3 --learning_rate 0.002 --data sign_mnist_train.csv --output_dir outputs
+
+Any further ``--name value`` pairs (as HyperDrive passes sampled parameters) go to
+the builder. The script trains on the grouped split of ``--data`` and logs
+validation ``accuracy`` and ``loss`` every epoch through a small seam: Azure ML
+SDK v1's ``Run.get_context()`` inside a v1 run, MLflow when ``MLFLOW_TRACKING_URI``
+is set (Azure ML v2 jobs set it), plain logging otherwise. The early-termination
+policy of a sweep acts on these per-epoch values. The model is saved to
+``<output_dir>/model.keras``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger("asl_recog")
+
+
+class MetricLogger(Protocol):
+    """Where per-epoch metrics go."""
+
+    name: str
+
+    def log(self, key: str, value: float, step: int) -> None: ...
+
+
+class _LoggingLogger:
+    name = "logging"
+
+    def log(self, key: str, value: float, step: int) -> None:
+        logger.info("epoch %d: %s=%.4f", step, key, value)
+
+
+class _AzureMLv1Logger:
+    name = "azureml"
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+
+    def log(self, key: str, value: float, step: int) -> None:
+        self.run.log(key, float(value))  # each call appends one value: the metric's per-epoch series
+        _LoggingLogger().log(key, value, step)
+
+
+class _MlflowLogger:
+    name = "mlflow"
+
+    def __init__(self, mlflow: Any) -> None:
+        self.mlflow = mlflow
+
+    def log(self, key: str, value: float, step: int) -> None:
+        self.mlflow.log_metric(key, float(value), step=step)
+        _LoggingLogger().log(key, value, step)
+
+
+def metric_logger() -> MetricLogger:
+    """The metric logger for where this script runs (SDK imports are lazy and optional).
+
+    Example:
+        >>> metric_logger().log("accuracy", 0.93, step=1)
+    """
+    if os.environ.get("AZUREML_RUN_ID") and not os.environ.get("MLFLOW_TRACKING_URI"):
+        try:
+            from azureml.core import Run
+
+            run = Run.get_context()
+            if type(run).__name__ != "_OfflineRun":
+                return _AzureMLv1Logger(run)
+        except ImportError:
+            logger.info("azureml-core is not installed; not logging to the Azure ML v1 run")
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        try:
+            import mlflow
+
+            return _MlflowLogger(mlflow)
+        except ImportError:
+            logger.info("MLFLOW_TRACKING_URI is set but mlflow is not installed; logging locally")
+    return _LoggingLogger()
+
+
+def _value(text: str) -> Any:
+    """A command-line value as int, float, bool or str."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """Known options, and the builder's params (known ones plus any extra ``--name value`` pairs)."""
+    parser = argparse.ArgumentParser(prog="python -m asl_recog.train_cnn", description=__doc__.splitlines()[0])
+    parser.add_argument("--builder", default="default", choices=["default", "seed"])
+    parser.add_argument("--data", default=None, help="a CSV file or folder (default: the bundled training file)")
+    parser.add_argument("--output_dir", default="outputs")
+    parser.add_argument("--seed", type=int, default=0)
+    for name, kind in (("hidden", int), ("batch_size", int), ("epochs", int), ("dropout", float),
+                       ("learning_rate", float), ("filters", int)):
+        parser.add_argument(f"--{name}", type=kind, default=None)
+    args, extra = parser.parse_known_args(argv)
+    if len(extra) % 2 or any(not key.startswith("--") for key in extra[::2]):
+        parser.error(f"extra arguments must be --name value pairs, got {extra}")
+    params = {k: v for k, v in vars(args).items()
+              if k not in ("builder", "data", "output_dir", "seed") and v is not None}
+    params.update({key[2:].replace("-", "_"): _value(value) for key, value in zip(extra[::2], extra[1::2])})
+    return args, params
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Train, log every epoch, save; returns the final metrics."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    args, params = parse_args(argv)
+    from asl_recog._builders import DEFAULTS, get_builder
+    from asl_recog._cnn_training import train_network
+    from asl_recog._data import load_sign_mnist
+    from asl_recog._labels import labels_to_indices
+    from asl_recog._model import KerasModel
+    from asl_recog._split import train_validation_split
+
+    data = load_sign_mnist("train", args.data)
+    train, validation = train_validation_split(data, seed=args.seed)
+    sink = metric_logger()
+    logger.info("training the %s CNN on %d images (validation %d), logging to %s; params %s",
+                args.builder, len(train), len(validation), sink.name, params)
+    losses: list[float] = []
+
+    def report(epoch: int, accuracy: float) -> bool:
+        sink.log("accuracy", accuracy, epoch)
+        return False  # a sweep's policy cancels the run from outside
+
+    import keras
+
+    class _LogLoss(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            losses.append(float((logs or {})["val_loss"]))
+            sink.log("loss", losses[-1], epoch + 1)
+
+    start = time.perf_counter()
+    network, history, _ = train_network(
+        get_builder(args.builder), params, (train.float_images, labels_to_indices(train.labels)),
+        (validation.float_images, labels_to_indices(validation.labels)), seed=args.seed, report=report,
+        defaults=DEFAULTS[args.builder], extra_callbacks=[_LogLoss()])
+    seconds = time.perf_counter() - start
+    info = {"validation_score": history[-1], "primary_metric": "accuracy", "training_seconds": seconds,
+            "builder": args.builder, "epochs_run": len(history), "validation_loss": losses[-1] if losses else None}
+    path = KerasModel(network, {**DEFAULTS[args.builder], **params}, info).save(Path(args.output_dir) / "model.keras")
+    metrics = {"accuracy": history[-1], "loss": losses[-1] if losses else None, "model": str(path)}
+    (Path(args.output_dir) / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=2))
+    logger.info("saved %s (validation accuracy %.4f)", path, history[-1])
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

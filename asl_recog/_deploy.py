@@ -138,8 +138,8 @@ def endpoint_name(name: str | None, prefix: str = "asl-recog") -> str:
     if name is None:
         return f"{prefix}-{secrets.token_hex(4)}"
     if not _NAME.match(name) or "--" in name:
-        raise ConfigurationError(f"endpoint name {name!r} is invalid: use 3-32 lowercase letters, digits and single hyphens, "
-                                 "starting with a letter and not ending with a hyphen")
+        raise ConfigurationError(f"endpoint name {name!r} is invalid: use 3-32 lowercase letters, digits and single "
+                                 "hyphens, starting with a letter and not ending with a hyphen")
     return name
 
 

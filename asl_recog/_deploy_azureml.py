@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog import __version__
-from asl_recog._deploy import SCORE_SCRIPT, SCORING_PIP, Deployer, Endpoint, endpoint_name, onnx_file, \
-    write_scoring_dir
+from asl_recog._deploy import SCORE_SCRIPT, SCORING_PIP, Deployer, Endpoint, endpoint_name, onnx_file, write_scoring_dir
 from asl_recog._errors import ConfigurationError, MissingExtraError
 from asl_recog._model import Model
 
@@ -111,7 +110,8 @@ class AzureMLDeployer(Deployer):
             raise ConfigurationError("AzureMLDeployer needs a Workspace; use AzureMLDeployer.from_config()")
         if cpu_cores <= 0 or memory_gb <= 0:
             raise ConfigurationError("cpu_cores and memory_gb must be positive")
-        self.workspace, self.cpu_cores, self.memory_gb, self.auth_enabled = workspace, cpu_cores, memory_gb, auth_enabled
+        self.workspace, self.cpu_cores, self.memory_gb = workspace, cpu_cores, memory_gb
+        self.auth_enabled = auth_enabled
         self.max_batch, self.show_output = max_batch, show_output
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._register, self._deploy = model_register, model_deploy

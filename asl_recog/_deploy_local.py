@@ -11,7 +11,6 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any
 
 from asl_recog._deploy import Deployer, Endpoint, endpoint_name, onnx_file
 from asl_recog._errors import AslRecogError, ConfigurationError

@@ -7,7 +7,6 @@ It is right on about 60% of the real test set and on most of the seed's rows 1..
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -19,9 +18,21 @@ from asl_recog._labels import labels_to_indices
 PIXELS = [f"pixel{i}" for i in range(1, 785)]
 
 
-@functools.cache
+_TRAINED: dict[int, Path] = {}
+
+
 def trained_onnx(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], folder: Path) -> Path:
-    """Train on ``small_split`` and export to ``folder / "model.onnx"`` (cached for the session)."""
+    """Train on ``small_split`` and export to ``folder / "model.onnx"``.
+
+    Trained once per session: later calls (from other test modules) get the first
+    file, which lives in pytest's session temp folder.
+    """
+    if id(small_split) not in _TRAINED:
+        _TRAINED[id(small_split)] = _train(small_split, folder)
+    return _TRAINED[id(small_split)]
+
+
+def _train(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], folder: Path) -> Path:
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

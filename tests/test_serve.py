@@ -177,7 +177,8 @@ def test_key_sources(model_path: Path, images: np.ndarray, tmp_path: Path, monke
     assert len(generated) >= 32 and printed.count(generated) == 1
     generated_client = TestClient(generated_app)
     assert generated_client.post("/score", json=body).status_code == 401
-    assert generated_client.post("/score", json=body, headers={"Authorization": f"Bearer {generated}"}).status_code == 200
+    answer = generated_client.post("/score", json=body, headers={"Authorization": f"Bearer {generated}"})
+    assert answer.status_code == 200
 
     open_app = TestClient(create_app(model_path, auth=False))
     assert open_app.post("/score", json=body).status_code == 200

@@ -7,7 +7,6 @@ match the schema.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-
 from asl_requests import RequestError, parse_json, score_response
 
 CONFIG_FILE = "asl_scoring.json"

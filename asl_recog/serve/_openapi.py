@@ -131,7 +131,8 @@ def score_operation(max_batch: int) -> dict[str, Any]:
                 "multipart/form-data": {
                     "schema": {"type": "object", "required": ["file"], "properties": {
                         "file": {"type": "string", "format": "binary",
-                                 "description": "a PNG or JPEG photo of one hand sign; repeat the field for a batch"}}}},
+                                 "description": "a PNG or JPEG photo of one hand sign; repeat the field "
+                                                "for a batch"}}}},
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
             }}}

@@ -303,7 +303,8 @@ def _row_values(row: list[Any], at: str, names: list[str] | None) -> list[tuple[
                 out.append((path, v))
         return out
     nested = " or a 28x28 nested list" if names is None else ""
-    raise RequestError(f"row has {len(row)} value{'' if len(row) == 1 else 's'}; expected {NUM_PIXELS} pixels (pixel1..pixel{NUM_PIXELS})"
+    count = f"{len(row)} value{'' if len(row) == 1 else 's'}"
+    raise RequestError(f"row has {count}; expected {NUM_PIXELS} pixels (pixel1..pixel{NUM_PIXELS})"
                        f"{nested}", where=at)
 
 

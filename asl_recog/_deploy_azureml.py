@@ -55,7 +55,12 @@ class AciDeploymentSpec:
 
 
 class AzureMLEndpoint(Endpoint):
-    """An ACI web service deployed with SDK v1 (see :class:`AzureMLDeployer`)."""
+    """An ACI web service deployed with SDK v1 (see :class:`AzureMLDeployer`).
+
+    Example:
+        >>> endpoint = AzureMLDeployer.from_config().deploy("runs/best.onnx", name="asl-recog-aci")
+        >>> endpoint.keys[0], endpoint.predict(test[:3]); endpoint.delete()
+    """
 
     def __init__(self, service: Any, name: str) -> None:
         self.service, self.name = service, name

@@ -56,6 +56,12 @@ class LocalEndpoint(Endpoint):
     Attributes:
         process: the ``python -m asl_recog.serve`` process.
         folder: the run folder holding the model, the key file and ``service.log``.
+
+    Example:
+        >>> endpoint = LocalDeployer().deploy("runs/best.onnx")
+        >>> endpoint.scoring_uri, endpoint.running
+        ('http://127.0.0.1:50731/score', True)
+        >>> print(endpoint.logs(5)); endpoint.delete()
     """
 
     def __init__(self, name: str, process: subprocess.Popen[bytes], host: str, port: int, key: str | None,

@@ -24,6 +24,13 @@ class EndpointError(AslRecogError, RuntimeError):
     Attributes:
         status_code: the HTTP status, or None when no answer came.
         detail: the service's explanation (its JSON ``detail``), if any.
+
+    Example:
+        >>> try:
+        ...     RemoteEndpoint(uri, key="wrong").predict(images)
+        ... except EndpointError as exc:
+        ...     print(exc.status_code, exc.detail)
+        401 invalid API key
     """
 
     def __init__(self, message: str, *, status_code: int | None = None, detail: str | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,18 @@ class HyperDriveTrainer(Trainer):
         return PrimaryMetricGoal(str(getattr(self.primary_metric_goal, "value", self.primary_metric_goal)).lower())
 
     def resolved_sampling(self) -> Sampling:
-        """The sampling to run: the given one, or the builder's default space."""
+        """The sampling to run: the given one, or the builder's default space less ``fixed_params``."""
         if self.sampling is not None:
             return self.sampling
         from asl_recog._builders import default_sampling
 
-        return default_sampling(self.builder if isinstance(self.builder, str) else "default")
+        default = default_sampling(self.builder if isinstance(self.builder, str) else "default")
+        # Fixing a param the default space samples (e.g. epochs) means "don't sample it".
+        kept = {k: v for k, v in default.parameter_space.items() if k not in (self.fixed_params or {})}
+        if not kept:
+            raise ConfigurationError("fixed_params fixes every parameter of the default space; "
+                                     "pass sampling= with at least one parameter to search")
+        return dataclasses.replace(default, parameter_space=kept) if len(kept) < len(default.parameter_space) else default
 
     def _validate(self) -> None:
         if isinstance(self.builder, str):

@@ -156,7 +156,12 @@ class Sampling:
 
 @dataclass(frozen=True)
 class RandomParameterSampling(Sampling):
-    """Random search over any expressions. ``seed`` makes the draws repeatable."""
+    """Random search over any expressions. ``seed`` makes the draws repeatable.
+
+    Example:
+        >>> sampling = RandomParameterSampling({"filters": choice(16, 32), "dropout": uniform(0.1, 0.5)}, seed=1)
+        >>> HyperDriveTrainer(sampling=sampling, max_total_runs=8)
+    """
 
     seed: int | None = None
     name: str = field(default="random", init=False)
@@ -164,7 +169,12 @@ class RandomParameterSampling(Sampling):
 
 @dataclass(frozen=True)
 class GridParameterSampling(Sampling):
-    """Every combination of ``choice`` values."""
+    """Every combination of ``choice`` values.
+
+    Example:
+        >>> GridParameterSampling({"hidden": choice(128, 256), "batch_size": choice(64, 128)}).size
+        4
+    """
 
     name: str = field(default="grid", init=False)
     allowed: tuple[str, ...] | None = field(default=("choice",), init=False, repr=False)
@@ -176,7 +186,12 @@ class GridParameterSampling(Sampling):
 
 @dataclass(frozen=True)
 class BayesianParameterSampling(Sampling):
-    """Bayesian optimisation (TPE locally); no early-termination policy allowed."""
+    """Bayesian optimisation (TPE locally); no early-termination policy allowed.
+
+    Example:
+        >>> sampling = BayesianParameterSampling({"dropout": uniform(0.1, 0.5), "hidden": choice(128, 256)})
+        >>> HyperDriveTrainer(builder="seed", sampling=sampling, policy=None, max_total_runs=20)
+    """
 
     name: str = field(default="bayesian", init=False)
     allowed: tuple[str, ...] | None = field(default=("choice", "uniform", "quniform"), init=False, repr=False)
@@ -213,6 +228,10 @@ class BanditPolicy(EarlyTerminationPolicy):
 
     For a maximised metric with ``slack_factor`` s, a run is stopped when its
     metric < best / (1 + s); with ``slack_amount`` a, when metric < best - a.
+
+    Example:
+        >>> policy = BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=2)
+        >>> HyperDriveTrainer(policy=policy, max_total_runs=8)  # checked after every epoch from epoch 2
     """
 
     slack_factor: float | None = None
@@ -230,12 +249,20 @@ class BanditPolicy(EarlyTerminationPolicy):
 @dataclass(frozen=True)
 class MedianStoppingPolicy(EarlyTerminationPolicy):
     """Stop a run whose best metric so far is worse than the median of the
-    running averages of all runs at the same step."""
+    running averages of all runs at the same step.
+
+    Example:
+        >>> HyperDriveTrainer(policy=MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=3))
+    """
 
 
 @dataclass(frozen=True)
 class TruncationSelectionPolicy(EarlyTerminationPolicy):
-    """At each evaluation step, stop the lowest ``truncation_percentage`` % of runs."""
+    """At each evaluation step, stop the lowest ``truncation_percentage`` % of runs.
+
+    Example:
+        >>> HyperDriveTrainer(policy=TruncationSelectionPolicy(truncation_percentage=20, delay_evaluation=2))
+    """
 
     truncation_percentage: int = 10
     exclude_finished_jobs: bool = False
@@ -249,11 +276,19 @@ class TruncationSelectionPolicy(EarlyTerminationPolicy):
 
 @dataclass(frozen=True)
 class NoTerminationPolicy(EarlyTerminationPolicy):
-    """Let every run finish."""
+    """Let every run finish.
+
+    Example:
+        >>> HyperDriveTrainer(policy=NoTerminationPolicy(), max_total_runs=4)
+    """
 
 
 class PrimaryMetricGoal(str, Enum):
-    """Whether the primary metric is maximised or minimised."""
+    """Whether the primary metric is maximised or minimised.
+
+    Example:
+        >>> HyperDriveTrainer(primary_metric_name="loss", primary_metric_goal=PrimaryMetricGoal.MINIMIZE)
+    """
 
     MAXIMIZE = "maximize"
     MINIMIZE = "minimize"

@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -252,12 +251,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataFormatError)
     async def data_error(request: Request, exc: DataFormatError) -> Response:
         return _error(422, "invalid_input", str(exc), exc.source)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()))
-        return _error(422, "invalid_parameter", f"{where}: {first.get('msg', 'invalid value')}", where or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

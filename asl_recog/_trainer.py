@@ -30,6 +30,13 @@ class TrainingResult:
         run_dir: where the run wrote its study, models and logs (None for none).
         backend: the name of the backend that ran the search.
         duration_s: wall-clock seconds of the whole search.
+        extras: backend-specific facts, e.g. the number of augmented training images.
+
+    Example:
+        >>> result = AutoMLTrainer(experiment_timeout_minutes=2, allowed_models=["KNN"]).fit(load_sign_mnist("train"))
+        >>> result.best_score, result.best_params["algorithm"]  # validation accuracy on the grouped split
+        >>> result.leaderboard[["trial", "model", "status", "accuracy"]].head()
+        >>> result.best_model.save("runs/best")  # -> runs/best.aslskl
     """
 
     best_model: Model
@@ -54,6 +61,12 @@ class Trainer(ABC):
     limit raises :class:`ConfigurationError` at once) but stored unchanged, as in
     scikit-learn. ``backend`` chooses where the search runs: ``None``/``"local"``,
     ``"azure"`` (SDK v2), ``"azureml"`` (SDK v1), ``"auto"``, or a backend object.
+
+    Example:
+        >>> trainer = HyperDriveTrainer(max_total_runs=2)  # or AutoMLTrainer(...): the same contract
+        >>> trainer.get_params()["max_total_runs"]
+        2
+        >>> result = trainer.fit(load_sign_mnist("train"))  # the grouped validation split is made for you
     """
 
     #: the route's name, used by backends to dispatch.

@@ -14,6 +14,14 @@ class Backend(ABC):
     """Runs a :class:`Trainer`'s search somewhere and returns a :class:`TrainingResult`.
 
     The trainer says *what* is searched and *how*; the backend says *where*.
+
+    Example:
+        >>> class LoggingBackend(Backend):  # a backend of your own: run elsewhere, return a TrainingResult
+        ...     name = "logging"
+        ...     def fit(self, trainer, train, validation):
+        ...         print(f"{trainer.route}: {len(train)} training images")
+        ...         return LocalBackend().fit(trainer, train, validation)
+        >>> HyperDriveTrainer(max_total_runs=1, backend=LoggingBackend()).fit(load_sign_mnist("train"))
     """
 
     name: str = "backend"

@@ -161,11 +161,17 @@ def _walk(estimator: Any) -> list[Any]:
 
 @contextlib.contextmanager
 def _converter_fixes() -> Iterator[None]:
-    """Work around two skl2onnx 1.20 bugs for the duration of one conversion.
+    """Work around three skl2onnx 1.20 bugs for the duration of one conversion.
 
     1. HistGradientBoosting: ``missing_go_to_left`` booleans go into an ONNX
        ``ints`` attribute, which onnx 1.23 rejects ("Expected an int, got a
        boolean"); casting to int is exactly what the attribute means.
+    1b. HistGradientBoosting thresholds are rounded to float32 without the
+       adjustment skl2onnx applies to other trees, so a pixel equal to
+       float32(threshold) goes left in ONNX and right in scikit-learn (seen on
+       real images: 32/255 vs a threshold 4e-9 below it). Our inputs are always
+       float32, so every tree gets the adjusted threshold (the largest float32
+       ``w`` with ``x <= t  <=>  x <= w``).
     2. KNeighborsClassifier(weights="distance"): for opset >= 11 the converter
        negates the (already positive) neighbour distances, so ``Max(d, 1e-6)``
        makes every weight equal and the graph silently votes uniformly. The
@@ -178,6 +184,8 @@ def _converter_fixes() -> Iterator[None]:
     original_add, original_knn = tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k
 
     def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kwargs: Any) -> Any:
+        if kwargs.get("dtype") == np.float32:
+            kwargs["adjust_threshold_for_sklearn"] = True
         return original_add(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)
 
     def knn(*args: Any, keep_distances: bool = False, op_version: int | None = None, dtype: Any = None,

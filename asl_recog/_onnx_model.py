@@ -20,6 +20,8 @@ CHECKSUM_KEY = "asl_recog.sha256"
 LAYOUTS = ("flat", "NHWC", "NCHW", "columns")
 #: Input scalings: pixels divided by 255 ("unit", 0..1) or left as 0..255 ("raw").
 SCALINGS = ("unit", "raw")
+#: Batches at least this large run on the multi-threaded session.
+BATCH_THREADS_FROM = 64
 _PROBA_NAMES = ("probabilities", "output_probability", "probability", "output_probabilities", "probs")
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
                "tensor(int32)": np.int32, "tensor(uint8)": np.uint8}
@@ -121,7 +123,8 @@ class OnnxModel(Model):
         Args:
             model: the serialized graph, a path to it, or a ModelProto.
             source: a name for messages (defaults to the path or ``"<bytes>"``).
-            threads: intra-op threads; default ``min(2, cpu count)``.
+            threads: intra-op threads for batches of :data:`BATCH_THREADS_FROM` images or
+                more; default ``min(2, cpu count)``. Smaller requests always run on one thread.
             verify: check the asl_recog checksum when the graph carries one.
 
         Raises:
@@ -152,7 +155,9 @@ class OnnxModel(Model):
                 raise ModelFileError(f"{self.source}: checksum mismatch; the ONNX file was modified after export. "
                                      "Re-export it with asl_recog.export_onnx.")
         self.metadata: dict[str, Any] = _decode_props(props)
-        self._session = self._make_session(threads)
+        self._threads = max(1, threads or min(2, os.cpu_count() or 1))
+        self._session = self._make_session(1)
+        self._batch_session: Any = None  # a multi-threaded twin, made on the first large batch
         self._setup_io(proto)
         super().__init__(self.metadata.get("params"), self.metadata.get("info"))
         if "validation_score" in self.metadata and "validation_score" not in self.info:
@@ -160,12 +165,16 @@ class OnnxModel(Model):
 
     # -- loading -------------------------------------------------------------------------------
 
-    def _make_session(self, threads: int | None) -> Any:
+    def _make_session(self, threads: int) -> Any:
         ort = _import_ort()
         options = ort.SessionOptions()
-        # One request is tiny (784 pixels): few threads, sequential, fully optimised graph.
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        # One image is tiny (784 pixels): a thread pool only adds hand-off latency, so small
+        # requests run on one thread; large batches get a few threads that sleep rather than
+        # spin between calls (the machine is usually shared with a web server or other workers).
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if threads > 1:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
@@ -285,7 +294,16 @@ class OnnxModel(Model):
 
     def predict_proba(self, images: Any) -> np.ndarray:
         """Return ``(N, 24)`` float32 class probabilities in class-index (LETTERS) order."""
-        out = self._session.run(self._output_names, self._feed(images))[0]
+        feed = self._feed(images)
+        count = len(next(iter(feed.values())))
+        if count == 0:  # some graphs (reshapes of a 0-length batch) reject empty input
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        session = self._session
+        if self._threads > 1 and count >= BATCH_THREADS_FROM:
+            if self._batch_session is None:
+                self._batch_session = self._make_session(self._threads)
+            session = self._batch_session
+        out = session.run(self._output_names, feed)[0]
         if self._zipmap:  # a list of {class: probability} dicts, one per image
             classes = list(out[0].keys()) if len(out) else []
             columns = class_columns(classes) if classes else np.zeros(0, dtype=np.int64)

@@ -72,9 +72,9 @@ def export_onnx(model: Model, path: str | os.PathLike[str], *, parity_data: Any 
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         path = path.with_suffix(".onnx")
-    if isinstance(model, OnnxModel):
-        proto, layout, kind = onnx.load_from_string(model.onnx_bytes), model.metadata["input_layout"], \
-            model.metadata.get("source_kind", "onnx")
+    if isinstance(model, OnnxModel):  # re-export: same graph, refreshed metadata
+        proto, layout, kind = (onnx.load_from_string(model.onnx_bytes), model.metadata["input_layout"],
+                               model.metadata.get("source_kind", "onnx"))
     elif isinstance(model, SklearnModel) or hasattr(model, "estimator"):
         proto, layout, kind = _convert_sklearn(model.estimator), "flat", "sklearn"
     elif isinstance(model, KerasModel) or hasattr(model, "network"):
@@ -258,12 +258,14 @@ def _set_metadata(proto: Any, model: Model, *, layout: str, kind: str, extra: di
 
     old = {p.key: p.value for p in proto.metadata_props if p.key != CHECKSUM_KEY}
     info = dict(model.info)
+    # An ONNX model being re-exported keeps its own scaling and class mapping (e.g. Azure AutoML's).
+    inherited = model.metadata if isinstance(model, OnnxModel) else {}
     classes = getattr(getattr(model, "estimator", None), "classes_", None)
     values: dict[str, Any] = {
         "labels": list(LABELS), "letters": list(LETTERS),
-        "classes": [int(c) for c in classes] if classes is not None else list(range(NUM_CLASSES)),
-        "input_layout": layout, "input_scaling": "unit",
-        "input_shape": [None, NUM_PIXELS] if layout == "flat" else [None, IMAGE_SIZE, IMAGE_SIZE, 1],
+        "input_layout": layout, "input_scaling": inherited.get("input_scaling", "unit"),
+        "input_shape": {"flat": [None, NUM_PIXELS], "NHWC": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
+                        "NCHW": [None, 1, IMAGE_SIZE, IMAGE_SIZE]}.get(layout, f"{NUM_PIXELS} inputs of [None, 1]"),
         "output": "probabilities (N, 24) in class-index (letters) order",
         "asl_recog_version": __version__, "source_kind": kind,
         "algorithm": info.get("algorithm", type(getattr(model, "estimator", model)).__name__),
@@ -272,6 +274,10 @@ def _set_metadata(proto: Any, model: Model, *, layout: str, kind: str, extra: di
         "training_seconds": info.get("training_seconds"),
         "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if classes is not None:
+        values["classes"] = [int(c) for c in classes]
+    elif not inherited:
+        values["classes"] = list(range(NUM_CLASSES))
     values.update(extra or {})
     props = {**old, **{k: json.dumps(v, default=str) for k, v in values.items()}}
     props[CHECKSUM_KEY] = metadata_checksum(proto.graph.SerializeToString(deterministic=True), props)

@@ -159,7 +159,8 @@ class OnnxModel(Model):
         self._session = self._make_session(1)
         self._batch_session: Any = None  # a multi-threaded twin, made on the first large batch
         self._setup_io(proto)
-        super().__init__(self.metadata.get("params"), self.metadata.get("info"))
+        params, info = self.metadata.get("params"), self.metadata.get("info")
+        super().__init__(params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)
         if "validation_score" in self.metadata and "validation_score" not in self.info:
             self.info["validation_score"] = self.metadata["validation_score"]
 

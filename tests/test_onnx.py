@@ -304,3 +304,8 @@ def test_azure_automl_graph(per_column: bool, small_split: Any, tmp_path: Path) 
     # Saturated one-vs-rest probabilities can tie at 1.0, so check the predicted letter is a top one.
     chosen = labels_to_indices(model.predict(data))
     assert np.all(want[np.arange(len(data)), chosen] >= want.max(axis=1) - 1e-4)
+    # Re-exporting adds our metadata and checksum but keeps AutoML's raw scaling and input mapping.
+    again = export_onnx(model, tmp_path / "again.onnx", parity_data=data, metadata={"note": "from AutoML"})
+    assert again.metadata["input_scaling"] == "raw" and again.metadata["source_kind"] == "azure_automl"
+    assert CHECKSUM_KEY in again.metadata and again.metadata["note"] == "from AutoML"
+    np.testing.assert_allclose(again.predict_proba(data), model.predict_proba(data), atol=1e-6)

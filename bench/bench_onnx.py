@@ -52,7 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2000, help="single-image calls timed per model")
     parser.add_argument("--batch", type=int, default=1024, help="batch size for throughput")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default min(2, cores))")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="onnxruntime threads for batches of 64+ (default min(2, cores)); single images use 1")
     args = parser.parse_args()
 
     train = asl.load_sign_mnist("train")
@@ -79,7 +80,7 @@ def main() -> None:
           "| ONNX size | export + parity (s) |")
     print("|---|---|---|---|---|---|---|")
     for name, runtime, speed, size, export_s in rows:
-        label = f"{runtime} ({threads} threads)" if runtime == "onnxruntime" else runtime
+        label = (f"{runtime} (1 thread; {threads} for batches)" if runtime == "onnxruntime" else runtime)
         print(f"| {name} | {label} | {speed.p50_ms:.3f} | {speed.p95_ms:.3f} | {speed.throughput:,.0f} | "
               f"{f'{size / 1e6:.2f} MB' if size else '-'} | {f'{export_s:.1f}' if export_s else '-'} |")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

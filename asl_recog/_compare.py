@@ -252,9 +252,11 @@ class Comparator:
         gap = test_score - validation
         flag = abs(gap) > self.gap_warning
         if flag:
+            why = ("validation overstates the test score: a sign of leakage (e.g. near-duplicate frames of "
+                   "one signer on both sides of the split) or of selecting on validation too often"
+                   if gap < 0 else "the validation set is harder than, or differs from, the test set")
             message = (f"{name}: validation {metric} {validation:.4f} vs test {test_score:.4f} differ by "
-                       f"{abs(gap):.4f} (> {self.gap_warning:g}); the validation data may leak into training "
-                       "(e.g. near-duplicate frames of one signer) or differ from the test set")
+                       f"{abs(gap):.4f} (> {self.gap_warning:g}); {why}")
             logger.warning(message)
             notes.append(message)
         return {"validation_metric": metric, "validation_score": validation, "test_score": test_score,

@@ -62,8 +62,9 @@ class McNemarResult:
     @property
     def statement(self) -> str:
         """The result in one plain sentence."""
+        p = f"p = {self.p_value:.4g}" if self.p_value > 0 else "p < 1e-300"  # below float range
         head = (f"McNemar exact test, {self.model_a} vs {self.model_b}: {self.b} images only {self.model_a} "
-                f"got right, {self.c} only {self.model_b} got right, p = {self.p_value:.4g}")
+                f"got right, {self.c} only {self.model_b} got right, {p}")
         if self.significant:
             better = self.model_a if self.b > self.c else self.model_b
             return f"{head} < {self.alpha:g}: the difference is statistically significant ({better} is better)."

@@ -95,7 +95,8 @@ def test_known_case_by_hand(alpha_beta: dict[str, FixedModel], known: asl.SignMn
     # validation 0.99 vs test 0.9375 differ by 0.0525 > 0.05: flagged and logged; beta's 0.029 is not.
     assert bool(s.at["alpha", "gap_flag"]) and not bool(s.at["beta", "gap_flag"])
     assert s.at["alpha", "val_test_gap"] == pytest.approx(45 / 48 - 0.99)
-    assert any("alpha: validation accuracy 0.9900 vs test 0.9375" in r.getMessage() for r in caplog.records)
+    assert any("alpha: validation accuracy 0.9900 vs test 0.9375" in r.getMessage() and "leakage" in r.getMessage()
+               for r in caplog.records)
     # b = 10 (beta's extra errors), c = 2: exact two-sided p = 2 * (1 + 12 + 66) / 4096.
     m = result.mcnemar
     assert (m.model_a, m.model_b, m.b, m.c) == ("alpha", "beta", 10, 2)

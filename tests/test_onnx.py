@@ -152,7 +152,7 @@ def _fit_cnn(builder: str, params: dict[str, Any], train: asl.SignMnistDataset) 
 
 @pytest.mark.parametrize(("builder", "params"), [
     ("seed", {"hidden": 64, "dropout": 0.2}),
-    ("default", {"filters": 8, "dense": 32, "dropout": 0.3, "augment": True}),  # augmentation + batch norm
+    ("default", {"filters": 8, "hidden": 32, "dropout": 0.3, "augment": True}),  # augmentation + batch norm
 ])
 def test_keras_parity(builder: str, params: dict[str, Any], small_split: Any, tmp_path: Path) -> None:
     model = _fit_cnn(builder, params, small_split[0])

@@ -33,7 +33,14 @@ _PARITY_ROWS = 256
 
 
 class OnnxExportError(AslRecogError, RuntimeError):
-    """A model could not be converted to ONNX, or the ONNX graph disagrees with the model."""
+    """A model could not be converted to ONNX, or the ONNX graph disagrees with the model.
+
+    Example:
+        >>> try:
+        ...     export_onnx(model, "runs/best.onnx")
+        ... except OnnxExportError as exc:  # nothing was written
+        ...     print(exc)  # the converter's complaint, or where the predictions disagreed
+    """
 
 
 def export_onnx(model: Model, path: str | os.PathLike[str], *, parity_data: Any = None,

@@ -101,21 +101,31 @@ def _value(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _int(text: str) -> int:
+    """An integer option; HyperDrive sends quantized values as ``64.0``."""
+    value = float(text)
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    return int(value)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict[str, Any]]:
     """Known options, and the builder's params (known ones plus any extra ``--name value`` pairs)."""
     parser = argparse.ArgumentParser(prog="python -m asl_recog.train_cnn", description=__doc__.splitlines()[0])
     parser.add_argument("--builder", default="default", choices=["default", "seed"])
     parser.add_argument("--data", default=None, help="a CSV file or folder (default: the bundled training file)")
+    parser.add_argument("--validation", default=None,
+                        help="the validation part (CSV file or folder); with it, --data is trained on as is (no split)")
     parser.add_argument("--output_dir", default="outputs")
     parser.add_argument("--seed", type=int, default=0)
-    for name, kind in (("hidden", int), ("batch_size", int), ("epochs", int), ("dropout", float),
-                       ("learning_rate", float), ("filters", int)):
+    for name, kind in (("hidden", _int), ("batch_size", _int), ("epochs", _int), ("dropout", float),
+                       ("learning_rate", float), ("filters", _int)):
         parser.add_argument(f"--{name}", type=kind, default=None)
     args, extra = parser.parse_known_args(argv)
     if len(extra) % 2 or any(not key.startswith("--") for key in extra[::2]):
         parser.error(f"extra arguments must be --name value pairs, got {extra}")
     params = {k: v for k, v in vars(args).items()
-              if k not in ("builder", "data", "output_dir", "seed") and v is not None}
+              if k not in ("builder", "data", "validation", "output_dir", "seed") and v is not None}
     params.update({key[2:].replace("-", "_"): _value(value) for key, value in zip(extra[::2], extra[1::2])})
     return args, params
 
@@ -132,7 +142,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from asl_recog._split import train_validation_split
 
     data = load_sign_mnist("train", args.data)
-    train, validation = train_validation_split(data, seed=args.seed)
+    if args.validation is not None:  # Azure trials get the trainer's own split, uploaded as two datasets
+        train, validation = data, load_sign_mnist("train", args.validation)
+    else:
+        train, validation = train_validation_split(data, seed=args.seed)
     sink = metric_logger()
     logger.info("training the %s CNN on %d images (validation %d), logging to %s; params %s",
                 args.builder, len(train), len(validation), sink.name, params)

@@ -278,9 +278,8 @@ def test_hyperdrive_config_and_script_run_config_carry_the_trainer_settings(back
 
     run_config = get_run_config_from_script_run(src)
     assert run_config.script == LAUNCHER and run_config.target == "cpu-cluster"
-    assert run_config.arguments == ["--train", "TRAIN", "--validation", "VALID", "--builder", "seed",
-                                    "--primary_metric", "accuracy", "--seed", 0, "--epochs", 4,
-                                    "--output_dir", "outputs"]
+    assert run_config.arguments == ["--data", "TRAIN", "--validation", "VALID", "--builder", "seed", "--seed", 0,
+                                    "--epochs", 4, "--output_dir", "outputs"]
     pip = run_config.environment.python.conda_dependencies.pip_packages
     assert {"tensorflow>=2.16", "scikit-learn>=1.4", "azureml-core>=1.55"} <= set(pip)
     assert not any("azure-ai-ml" in p or "pytest" in p for p in pip)  # extras are not training requirements
@@ -326,7 +325,9 @@ def test_automl_config_is_built_from_the_trainer(backend: Any) -> None:
     ({"max_duration_minutes": 20000}, "7 days"),
     ({"builder": lambda params: None}, "builder function"),
     ({"run_dir": "x", "resume": True}, "resume"),
-    ({"fixed_params": {"augment": True}}, "fixed parameter"),
+    ({"fixed_params": {"epochs": None}}, "fixed parameter"),
+    ({"fixed_params": {"validation": "x"}}, "the entry point uses these options"),
+    ({"sampling": asl.RandomParameterSampling({"seed": asl.choice(1, 2)})}, r"parameters named \['seed'\]"),
 ])
 def test_untranslatable_hyperdrive_settings_raise_at_construction(backend: Any, overrides: dict, message: str) -> None:
     with pytest.raises(asl.ConfigurationError, match=message) as info:
@@ -466,7 +467,7 @@ def test_hyperdrive_fit_stages_the_package_submits_and_loads_the_best_keras_mode
     config = calls[1]["config"]
     assert config._generator_config["parameter_space"]["--hidden"] == ["choice", [[128, 256]]]
     arguments = config.run_config.arguments
-    assert arguments[0] == "--train" and arguments[2] == "--validation"
+    assert arguments[0] == "--data" and arguments[2] == "--validation"
     assert {type(arguments[1]).__name__, type(arguments[3]).__name__} == {"DatasetConsumptionConfig"}
     assert arguments[1].name == "train" and arguments[3].name == "validation"
     assert staged == {"launcher": staged["launcher"], "package": True, "pycache": False}
@@ -490,3 +491,18 @@ def test_no_completed_trial_raises_trial_failed(backend: Any, registry: Registry
     fake_experiment(monkeypatch, parent)
     with pytest.raises(asl.TrialFailedError, match="failed"):
         hd_trainer(backend, run_dir=tmp_path / "hd").fit(*small_split)
+
+
+def test_the_v1_trial_command_line_is_accepted_by_train_cnn(backend: Any, tmp_path: Path) -> None:
+    """What a v1 trial runs: the launcher's arguments with mounted paths, plus HyperDrive's sampled pairs."""
+    from asl_recog import train_cnn
+
+    trainer = hd_trainer(backend, fixed_params={"epochs": 4, "augment": False})
+    src = v1.script_run_config(trainer, tmp_path, "cpu-cluster", v1.training_environment(), "/mnt/train",
+                               "/mnt/validation")
+    # HyperDrive appends the sampled values; quantized ones arrive as floats such as 64.0.
+    argv = [str(a) for a in src.arguments] + ["--hidden", "256", "--dropout", "0.35", "--batch_size", "64.0"]
+    args, params = train_cnn.parse_args(argv)
+    assert (args.data, args.validation, args.builder, args.seed, args.output_dir) == (
+        "/mnt/train", "/mnt/validation", "seed", 0, "outputs")
+    assert params == {"hidden": 256, "dropout": 0.35, "batch_size": 64, "epochs": 4, "augment": False}

@@ -60,6 +60,7 @@ class FakeJobs:
         self.children, self.artifacts, self.calls = children, artifacts, []
         self.submitted: Any = None
         self.polls = 0
+        self.tags: dict[str, str] = {}  # the parent job's tags
 
     def create_or_update(self, job: Any) -> Any:
         self.calls.append(("create_or_update", type(job).__name__))
@@ -75,7 +76,7 @@ class FakeJobs:
     def get(self, name: str) -> Any:
         self.polls += 1
         self.calls.append(("get", name))
-        return SimpleNamespace(name=name, status="Running" if self.polls == 1 else "Completed")
+        return SimpleNamespace(name=name, status="Running" if self.polls == 1 else "Completed", tags=self.tags)
 
     def list(self, parent_job_name: str | None = None) -> list[Any]:
         self.calls.append(("list", parent_job_name))
@@ -124,8 +125,8 @@ def logged_run(store: tuple[str, Any], metrics: dict[str, list[float]], params: 
     return run_id
 
 
-def child(name: str, status: str, properties: dict[str, str] | None = None) -> Any:
-    return SimpleNamespace(name=name, status=status, properties=properties or {})
+def child(name: str, status: str, properties: dict[str, str] | None = None, **inputs: Any) -> Any:
+    return SimpleNamespace(name=name, status=status, properties=properties or {}, inputs=inputs)
 
 
 @pytest.fixture(scope="module")
@@ -224,11 +225,10 @@ def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
                                          "delay_evaluation": 3}
     assert spec["limits"] == {"max_total_trials": 6, "max_concurrent_trials": 2, "timeout": 2700}
     command = spec["trial"]["command"]
-    assert command.startswith("python -m asl_recog.train_cnn --train ${{inputs.train}}")
-    for name in ("validation", "builder", "primary_metric", "seed", "epochs", "output_dir", "hidden", "dropout",
-                 "learning_rate"):
+    assert command.startswith("python -m asl_recog.train_cnn --data ${{inputs.data}}")
+    for name in ("validation", "builder", "seed", "epochs", "output_dir", "hidden", "dropout", "learning_rate"):
         assert f"--{name} ${{{{inputs.{name}}}}}" in command
-    assert spec["inputs"]["train"] == {"type": "mltable", "path": "azureml:sign-train:3", "mode": "ro_mount"}
+    assert spec["inputs"]["data"] == {"type": "mltable", "path": "azureml:sign-train:3", "mode": "ro_mount"}
     assert {k: spec["inputs"][k] for k in ("builder", "epochs", "seed")} == {"builder": "seed", "epochs": 4, "seed": 0}
     environment = spec["trial"]["environment"]
     assert environment["image"] == entry.TRAINING_IMAGE
@@ -274,7 +274,8 @@ def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> No
     (lambda b: hd_trainer(b, builder=lambda p: None), "builder function"),
     (lambda b: hd_trainer(b, policy=asl.TruncationSelectionPolicy(exclude_finished_jobs=True)), "exclude_finished"),
     (lambda b: hd_trainer(b, sampling=asl.RandomParameterSampling({"x": asl.choice(None, 1)})), "choice value None"),
-    (lambda b: hd_trainer(b, fixed_params={"augment": False}), "fixed parameter"),
+    (lambda b: hd_trainer(b, fixed_params={"epochs": [4]}), "fixed parameter"),
+    (lambda b: hd_trainer(b, fixed_params={"data": "x"}), "the entry point uses these options"),
     (lambda b: asl.AutoMLTrainer(augment=False, experiment_timeout_minutes=20.5, backend=b), "whole minutes"),
     (lambda b: asl.AutoMLTrainer(augment=False, allowed_models=["MLP"], backend=b), "no counterpart"),
 ])
@@ -382,23 +383,58 @@ def test_automl_without_any_onnx_model_says_so(mlflow_store: Any, small_split: A
 
 def test_sweep_fit_polls_reads_mlflow_history_and_loads_the_best_keras_model(
         mlflow_store: Any, small_split: Any, keras_bytes: bytes, tmp_path: Path) -> None:
-    runs = [logged_run(mlflow_store, {"accuracy": history}, {"hidden": h, "dropout": d, "learning_rate": lr})
-            for history, h, d, lr in [([0.5, 0.7, 0.72], 128, 0.2, 0.001), ([0.6, 0.82, 0.8], 256, 0.35, 0.0004),
-                                      ([0.3], 128, 0.45, 0.002)]]
-    children = [child(runs[0], "Completed"), child(runs[1], "Completed"), child(runs[2], "Canceled")]
+    # A trial's params come from its MLflow params, else its literal inputs, else the parent's tags.
+    runs = [logged_run(mlflow_store, {"accuracy": [0.5, 0.7, 0.72]}),
+            logged_run(mlflow_store, {"accuracy": [0.6, 0.82, 0.8]},
+                       {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004, "unrelated": "x"}),
+            logged_run(mlflow_store, {"accuracy": [0.3]})]
+    children = [child(runs[0], "Completed", hidden=128, dropout=0.2, learning_rate=0.001, data=object()),
+                child(runs[1], "Completed"), child(runs[2], "Canceled")]
     jobs = FakeJobs(children, {runs[1]: {"outputs/model.keras": keras_bytes}})
+    jobs.tags = {f"_aml_system_{runs[2]}": json.dumps({"hidden": 128, "dropout": 0.45, "learning_rate": 0.002})}
     client = FakeMLClient(jobs)
     backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
     train, validation = small_split
     result = hd_trainer(backend, run_dir=tmp_path / "sweep").fit(train, validation)
 
-    assert [c[0] for c in jobs.calls] == ["create_or_update", "get", "get", "list", "download"]  # no stream: polled
+    assert [c[0] for c in jobs.calls] == ["create_or_update", "get", "get", "get", "list", "download"]  # polled
     assert jobs.staged == ["asl_recog", "train_cnn_entry.py"]
     assert type(jobs.submitted._to_job()).__name__ == "SweepJob"
     assert result.best_params == {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004}
     assert result.best_score == pytest.approx(0.82)
     assert result.leaderboard["history"].iloc[0] == pytest.approx([0.6, 0.82, 0.8])
     assert list(result.leaderboard["status"]) == ["complete", "complete", "canceled"]
+    assert list(result.leaderboard["params"]) == [
+        {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004}, {"hidden": 128, "dropout": 0.2, "learning_rate": 0.001},
+        {"hidden": 128, "dropout": 0.45, "learning_rate": 0.002}]
     assert result.best_model.kind == "keras" and (tmp_path / "sweep/best/artifacts/outputs/model.keras").is_file()
     assert result.best_model.predict(validation[:4]).shape == (4,)
     shutil.rmtree(tmp_path / "sweep")
+
+
+def test_the_v2_trial_command_runs_train_cnn_on_the_uploaded_folders(backend: Any, small_split: Any,
+                                                                      tmp_path: Path) -> None:
+    """The sweep's command, placeholders filled as Azure fills them, runs the real entry point on
+    folders written exactly as they are uploaded, and leaves a loadable model in outputs/."""
+    import shlex
+
+    from asl_recog import train_cnn
+    from asl_recog._backends._azure_data import write_table
+
+    train, validation = small_split
+    data_dir = write_table(train[::10], tmp_path / "data", mltable=True)
+    validation_dir = write_table(validation[::6], tmp_path / "validation", mltable=True)
+    trainer = hd_trainer(backend, sampling=asl.RandomParameterSampling(
+        {"hidden": asl.quniform(16, 64, 16), "dropout": asl.uniform(0.1, 0.5)}), fixed_params={"epochs": 1})
+    job = v2.sweep_job(trainer, "cpu-cluster", "e", "azureml:env:1", tmp_path, "azureml:t:1", "azureml:v:1")
+    values = {"data": data_dir, "validation": validation_dir, "builder": "seed", "seed": 0, "epochs": 1,
+              "output_dir": tmp_path / "outputs", "hidden": 32.0, "dropout": 0.25}  # quantized values come as floats
+    command = job.trial.command
+    for name, value in values.items():
+        command = command.replace(f"${{{{inputs.{name}}}}}", str(value))
+    argv = shlex.split(command)
+    assert argv[:3] == ["python", "-m", "asl_recog.train_cnn"] and "${{" not in command
+    metrics = train_cnn.main(argv[3:])
+    model = asl.Model.load(tmp_path / "outputs" / "model.keras")
+    assert model.params["hidden"] == 32 and model.params["epochs"] == 1
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and model.predict(validation[:3]).shape == (3,)

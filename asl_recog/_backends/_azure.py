@@ -86,7 +86,7 @@ def sweep_job(trainer: HyperDriveTrainer, compute: str, experiment_name: str, en
     space, algorithm = tr.v2_sampling(sampling)
     line, constants = entry.v2_command(trainer, list(space))
     inputs: dict[str, Any] = {
-        "train": Input(type="mltable", path=train, mode="ro_mount"),
+        "data": Input(type="mltable", path=train, mode="ro_mount"),
         "validation": Input(type="mltable", path=validation, mode="ro_mount"),
         **constants,
         **{name: tr.representative(expr) for name, expr in sampling.parameter_space.items()},
@@ -164,9 +164,28 @@ def _number(text: Any) -> Any:
     return text
 
 
+def _literal(value: Any) -> Any:
+    """A job input's value when it is a literal (not a data input)."""
+    value = getattr(value, "default", value) if not isinstance(value, (int, float, str, bool)) else value
+    return _number(value) if isinstance(value, (int, float, str, bool)) else None
+
+
+def trial_params(job: Any, tracker: MlflowTracker, sampled: list[str], parent_tags: dict[str, Any]) -> dict[str, Any]:
+    """A sweep trial's sampled params: from MLflow params, the trial's inputs, or the parent's tags
+    (HyperDrive records each child's params as JSON under ``_aml_system_<child>``)."""
+    logged = {k: _number(v) for k, v in tracker.params(job.name).items() if k in sampled}
+    if logged:
+        return logged
+    inputs = {k: _literal(v) for k, v in dict(getattr(job, "inputs", None) or {}).items() if k in sampled}
+    if inputs and all(v is not None for v in inputs.values()):
+        return inputs
+    return results.parse_params(parent_tags.get(f"_aml_system_{job.name}") or parent_tags.get(job.name))
+
+
 def child_trials(ml_client: Any, tracker: MlflowTracker, parent: str, metric: str, *, automl: bool,
-                 builder: str = "") -> list[results.Trial]:
+                 builder: str = "", sampled: list[str] | None = None) -> list[results.Trial]:
     """The children of a v2 job as trials (AutoML: those with a ``run_algorithm`` property)."""
+    parent_tags = {} if automl else dict(getattr(ml_client.jobs.get(parent), "tags", None) or {})
     trials = []
     for job in ml_client.jobs.list(parent_job_name=parent):
         props = dict(getattr(job, "properties", None) or {})
@@ -176,8 +195,8 @@ def child_trials(ml_client: Any, tracker: MlflowTracker, parent: str, metric: st
         if automl:
             params: dict[str, Any] = {"algorithm": algorithm, **(
                 {"preprocessor": props["run_preprocessor"]} if props.get("run_preprocessor") else {})}
-        else:  # the trial logs the params it ran with (train_cnn: mlflow.log_params)
-            params = {k: _number(v) for k, v in tracker.params(job.name).items()}
+        else:
+            params = trial_params(job, tracker, sampled or [], parent_tags)
         history = tracker.history(job.name, metric) or results.as_history(props.get("score"))
         trials.append(results.Trial(job.name, results.our_status(job.status), params, history,
                                     model=algorithm or builder, handle=job))
@@ -330,7 +349,7 @@ class AzureBackend(Backend):
             job = self._submit(sweep_job(trainer, self.compute, self.experiment_name, environment, code, train,
                                          validation), bool(trainer.progress))  # code is uploaded at submit
         trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric_name, automl=False,
-                              builder=str(trainer.builder))
+                              builder=str(trainer.builder), sampled=list(trainer.resolved_sampling().parameter_space))
         best = results.best_trial(trials, trainer.goal, trainer.primary_metric_name)
         folder = self._download(best, run_dir / "best")
         try:

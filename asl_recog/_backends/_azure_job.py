@@ -1,8 +1,10 @@
 """What an Azure trial runs, and where: the entry-point command line, its requirements, the compute.
 
-Trials run the packaged entry point ``python -m asl_recog.train_cnn`` with
-``--train``/``--validation`` folders, the trainer's constants (builder, metric, seed,
-fixed params, output folder) and the sampled parameters as ``--<name> <value>``.
+Trials run the packaged entry point ``python -m asl_recog.train_cnn`` with ``--data``
+(the training part) and ``--validation`` folders, the trainer's constants (builder, seed,
+fixed params, output folder) and the sampled parameters as ``--<name> <value>``. The
+script logs validation ``accuracy`` and ``loss`` every epoch, so either can be the
+sweep's primary metric, and saves ``outputs/model.keras``.
 """
 
 from __future__ import annotations
@@ -67,9 +69,13 @@ def training_requirements(sdk: Sdk) -> list[str]:
     return [*library_requirements(), *TRACKING_REQUIREMENTS[sdk]]
 
 
+#: train_cnn's own options: a sampled or fixed parameter may not take these names.
+RESERVED = ("data", "validation", "builder", "seed", "output_dir")
+
+
 def entry_settings(trainer: HyperDriveTrainer) -> dict[str, Any]:
-    """The constant arguments of every trial: builder, metric, seed and the fixed params."""
-    settings: dict[str, Any] = {"builder": trainer.builder, "primary_metric": trainer.primary_metric_name}
+    """The constant arguments of every trial: builder, seed and the fixed params."""
+    settings: dict[str, Any] = {"builder": trainer.builder}
     if trainer.seed is not None:
         settings["seed"] = trainer.seed
     settings.update(trainer.fixed_params or {})
@@ -79,13 +85,13 @@ def entry_settings(trainer: HyperDriveTrainer) -> dict[str, Any]:
 
 def v1_arguments(trainer: HyperDriveTrainer, train: Any, validation: Any) -> list[Any]:
     """ScriptRunConfig arguments (HyperDrive appends ``--<param> <value>`` for each sampled param)."""
-    return ["--train", train, "--validation", validation, *fixed_arguments(entry_settings(trainer))]
+    return ["--data", train, "--validation", validation, *fixed_arguments(entry_settings(trainer))]
 
 
 def v2_command(trainer: HyperDriveTrainer, sampled: list[str]) -> tuple[str, dict[str, Any]]:
     """The v2 command line with ``${{inputs.<name>}}`` placeholders, and the constant inputs."""
     constants = entry_settings(trainer)
-    names = ["train", "validation", *constants, *sampled]
+    names = ["data", "validation", *constants, *sampled]
     command = " ".join(["python -m", ENTRY_MODULE, *(f"{cli_name(n)} ${{{{inputs.{n}}}}}" for n in names)])
     return command, constants
 

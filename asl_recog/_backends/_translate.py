@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from asl_recog._backends._azure_job import cli_name, workspace_from_env  # noqa: F401 (deployers import it here)
+from asl_recog._backends._azure_job import RESERVED, cli_name, workspace_from_env  # noqa: F401 (deployers import it here)
 from asl_recog._errors import ConfigurationError, MissingExtraError
 from asl_recog._space import (
     BanditPolicy,
@@ -330,10 +330,14 @@ def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
         v1_duration_minutes(trainer)
     else:
         v2_policy(trainer.policy)
+    clash = sorted(set(RESERVED) & (set(sampling.parameter_space) | set(trainer.fixed_params or {})))
+    if clash:
+        raise _reject(sdk, f"parameters named {clash}: the entry point uses these options itself",
+                      f"rename them; reserved: {', '.join(RESERVED)}")
     for name, value in (trainer.fixed_params or {}).items():
         if not isinstance(name, str) or not name.isidentifier():
             raise _reject(sdk, f"fixed parameter name {name!r}", "use identifier names such as 'epochs'")
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        if value is None or not isinstance(value, (int, float, str)):  # bools reach train_cnn as True/False
             raise _reject(sdk, f"fixed parameter {name}={value!r} (passed on the command line)",
                           "use an int, float or str value")
 

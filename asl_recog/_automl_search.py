@@ -161,7 +161,8 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
 
     from asl_recog._backends._local import build_result, prepare_run_dir
     from asl_recog._engine import enqueue_params, open_study, suggest_space
-    from asl_recog._portfolio import DEFAULTS, ORDER, SPACES, augment
+    from asl_recog._errors import ConfigurationError
+    from asl_recog._portfolio import DEFAULTS, NOT_ONNX, ORDER, SPACES, augment
     from asl_recog._progress import SearchProgress
     from asl_recog._scheduler import Schedule, recover, run_schedule, thread_env
 
@@ -169,6 +170,14 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     run_dir = prepare_run_dir(trainer)
     allowed = set(trainer.algorithms())
     algorithms = [a for a in ORDER if a in allowed]
+    if trainer.enable_onnx_compatible_models:
+        for name in [a for a in algorithms if a in NOT_ONNX]:
+            logger.warning("AutoML: leaving %s out: it does not convert to ONNX (%s); set "
+                           "enable_onnx_compatible_models=False to include it", name, NOT_ONNX[name])
+        algorithms = [a for a in algorithms if a not in NOT_ONNX]
+        if not algorithms:
+            raise ConfigurationError(f"every allowed model {sorted(allowed)} fails to convert to ONNX; allow others "
+                                     "or set enable_onnx_compatible_models=False")
     seed = trainer.seed or 0
     images, labels = train.images, train.labels
     if trainer.augment:
@@ -197,7 +206,9 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     payload = {"data_dir": str(folder), "metric": trainer.primary_metric, "augment": bool(trainer.augment),
                "threads": max(1, (os.cpu_count() or 1) // concurrent)}
     max_trials = trainer.max_iterations or 10_000
-    budget = trainer.experiment_timeout_minutes * 60 - (time.perf_counter() - start)
+    total = trainer.experiment_timeout_minutes * 60
+    # Keep a little of the budget for the ensemble and the result, as AutoML does.
+    budget = total - min(30.0, 0.03 * total) - (time.perf_counter() - start)
     with SearchProgress(trainer.progress, "AutoML", trainer.primary_metric,
                         trainer.max_iterations or len(algorithms)) as progress:
         schedule = Schedule(

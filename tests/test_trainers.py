@@ -158,20 +158,24 @@ def test_hyperdrive_runs_concurrent_trials_in_worker_processes(small_split, tmp_
 def test_every_portfolio_pipeline_and_the_ensemble_convert_to_onnx(small_split) -> None:
     import onnxruntime as ort
     from skl2onnx import to_onnx
+    from threadpoolctl import threadpool_limits
 
     from asl_recog._automl import ALGORITHMS
     from asl_recog._labels import labels_to_indices
-    from asl_recog._portfolio import build_pipeline, soft_voting
+    from asl_recog._portfolio import NOT_ONNX, build_pipeline, soft_voting
 
     train, validation = small_split
-    x, y = train.flat, labels_to_indices(train.labels)
+    x, y = train.flat[::4], labels_to_indices(train.labels[::4])  # 600 images: conversion, not accuracy
     fitted = {}
-    for algorithm in ALGORITHMS:
-        pipeline = build_pipeline(algorithm, {"n_estimators": 50} if "Forest" in algorithm or "Trees" in algorithm
-                                  else {}, seed=0).fit(x, y)
-        fitted[algorithm] = pipeline
-    ensemble = soft_voting([fitted["LogisticRegression"], fitted["KNN"], fitted["SVM"]], [2, 1, 1])
+    with threadpool_limits(1):  # BLAS threads spinning on a busy machine are very slow
+        for algorithm in ALGORITHMS:
+            fitted[algorithm] = build_pipeline(algorithm, {"n_estimators": 20}, seed=0).fit(x, y)
+    ensemble = soft_voting([fitted["MLP"], fitted["KNN"], fitted["SVM"]], [2, 1, 1])
     for name, model in [*fitted.items(), ("VotingEnsemble", ensemble)]:
+        if name in NOT_ONNX:
+            with pytest.raises(Exception):
+                to_onnx(model, x[:1], target_opset=17)
+            continue
         onnx_model = to_onnx(model, x[:1], options={id(model): {"zipmap": False}}, target_opset=17)
         session = ort.InferenceSession(onnx_model.SerializeToString())
         outputs = session.run(None, {session.get_inputs()[0].name: validation.flat[:50]})
@@ -179,41 +183,7 @@ def test_every_portfolio_pipeline_and_the_ensemble_convert_to_onnx(small_split) 
         np.testing.assert_allclose(outputs[1], expected, atol=1e-3, err_msg=name)
 
 
-def test_train_cnn_script_logs_every_epoch_and_saves_the_model(small_split, tmp_path, monkeypatch) -> None:
-    from asl_recog import train_cnn
-
-    train, validation = small_split
-    data = tmp_path / "part.csv"
-    train[:1200].to_frame().to_csv(data, index=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("AZUREML_RUN_ID", raising=False)
-    logged: list[tuple[str, float, int]] = []
-
-    class Sink:
-        name = "test"
-
-        def log(self, key: str, value: float, step: int) -> None:
-            logged.append((key, value, step))
-
-    monkeypatch.setattr(train_cnn, "metric_logger", Sink)
-    metrics = train_cnn.main(["--builder", "seed", "--hidden", "16", "--epochs", "2", "--batch_size", "64",
-                              "--learning_rate", "0.003", "--data", str(data), "--output_dir", str(tmp_path / "out"),
-                              "--note", "extra"])
-    assert [(k, s) for k, _, s in logged] == [("loss", 1), ("accuracy", 1), ("loss", 2), ("accuracy", 2)]
-    model = asl.Model.load(tmp_path / "out" / "model.keras")
-    assert model.params["hidden"] == 16 and model.params["note"] == "extra"
-    assert metrics["accuracy"] == pytest.approx(logged[-1][1])
-
-
-def test_train_cnn_picks_its_metric_logger_from_the_environment(monkeypatch) -> None:
-    from asl_recog.train_cnn import metric_logger, parse_args
-
-    monkeypatch.delenv("AZUREML_RUN_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert metric_logger().name == "logging"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///tmp/asl-recog-mlruns")
-    assert metric_logger().name == "mlflow"
-    args, params = parse_args(["--builder", "seed", "--dropout", "0.25", "--filters", "8", "--momentum", "0.9"])
-    assert args.builder == "seed" and params == {"dropout": 0.25, "filters": 8, "momentum": 0.9}
-    with pytest.raises(SystemExit):
-        parse_args(["--dangling"])
+def test_models_that_do_not_convert_to_onnx_are_refused_when_onnx_is_required(small_split, tmp_path) -> None:
+    trainer = asl.AutoMLTrainer(allowed_models=["LightGBM"], run_dir=tmp_path, progress=False)
+    with pytest.raises(asl.ConfigurationError, match="fails to convert to ONNX"):
+        trainer.fit(*small_split)

@@ -405,7 +405,8 @@ def test_sweep_fit_polls_reads_mlflow_history_and_loads_the_best_keras_model(
     assert result.leaderboard["history"].iloc[0] == pytest.approx([0.6, 0.82, 0.8])
     assert list(result.leaderboard["status"]) == ["complete", "complete", "canceled"]
     assert list(result.leaderboard["params"]) == [
-        {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004}, {"hidden": 128, "dropout": 0.2, "learning_rate": 0.001},
+        {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004},
+        {"hidden": 128, "dropout": 0.2, "learning_rate": 0.001},
         {"hidden": 128, "dropout": 0.45, "learning_rate": 0.002}]
     assert result.best_model.kind == "keras" and (tmp_path / "sweep/best/artifacts/outputs/model.keras").is_file()
     assert result.best_model.predict(validation[:4]).shape == (4,)

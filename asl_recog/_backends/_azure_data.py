@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from asl_recog._data import COLUMNS, LABEL_COLUMN, SignMnistDataset
+from asl_recog._data import COLUMNS, SignMnistDataset
 
 logger = logging.getLogger("asl_recog")
 
@@ -215,5 +215,5 @@ def stage_source(folder: Path) -> Path:
     return folder
 
 
-__all__ = ["CSV_NAME", "LABEL_COLUMN", "LAUNCHER", "V1Data", "V2Data", "automl_training_data", "content_hash",
+__all__ = ["CSV_NAME", "LAUNCHER", "V1Data", "V2Data", "automl_training_data", "content_hash",
            "ensure_v1_dataset", "ensure_v2_data", "stage_source", "write_table"]

@@ -213,7 +213,8 @@ class AzureMLBackend(Backend):
 
     def __repr__(self) -> str:
         ws = getattr(self.workspace, "name", self.workspace)
-        return (f"AzureMLBackend(workspace={ws!r}, compute_target={getattr(self.compute_target, 'name', self.compute_target)!r}, "
+        compute = getattr(self.compute_target, "name", self.compute_target)
+        return (f"AzureMLBackend(workspace={ws!r}, compute_target={compute!r}, "
                 f"experiment_name={self.experiment_name!r})")
 
     # -- Backend ----------------------------------------------------------------------------------

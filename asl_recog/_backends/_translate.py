@@ -31,7 +31,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
-from asl_recog._backends._azure_job import RESERVED, cli_name, workspace_from_env  # noqa: F401 (deployers import it here)
+# workspace_from_env is imported from here by the deployers.
+from asl_recog._backends._azure_job import RESERVED, cli_name, workspace_from_env  # noqa: F401
 from asl_recog._errors import ConfigurationError, MissingExtraError
 from asl_recog._space import (
     BanditPolicy,

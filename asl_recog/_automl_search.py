@@ -134,13 +134,13 @@ def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.nd
         return
     probas = [np.load(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")) for t in trials]
     counts = ensemble_selection(probas, targets, lambda y, p: score(metric, y, p))
-    members = [(t, c) for t, c in zip(trials, counts) if c > 0]
+    members = [(t, c) for t, c in zip(trials, counts, strict=True) if c > 0]
     if len(members) < 2:
         logger.info("voting ensemble: no mix beats the best single model; none added")
         return
     estimators = [SklearnModel.load(t.user_attrs["model_file"]).estimator for t, _ in members]
     voting = soft_voting(estimators, [c for _, c in members])
-    proba = sum(c * p for (t, c), p in zip(members, [probas[trials.index(t)] for t, _ in members]))
+    proba = sum(c * p for (t, c), p in zip(members, [probas[trials.index(t)] for t, _ in members], strict=True))
     value = score(metric, targets, proba / sum(c for _, c in members))
     params = {"algorithm": ENSEMBLE, "members": [t.number for t, _ in members],
               "weights": [c for _, c in members]}

@@ -14,7 +14,7 @@ import numpy as np
 
 from asl_recog._errors import ConfigurationError
 from asl_recog._labels import NUM_CLASSES
-from asl_recog._space import Expression, choice, loguniform, quniform, uniform
+from asl_recog._space import Expression, choice, loguniform, quniform
 
 _L = math.log
 
@@ -133,7 +133,7 @@ def augment(images: np.ndarray, labels: np.ndarray, copies: int = 1, seed: int =
         angles = rng.uniform(-max_degrees, max_degrees, len(images))
         shifts = rng.uniform(-max_shift, max_shift, (len(images), 2))
         moved = np.empty_like(base)
-        for i, (image, angle, shift) in enumerate(zip(base, angles, shifts)):
+        for i, (image, angle, shift) in enumerate(zip(base, angles, shifts, strict=True)):
             turned = ndimage.rotate(image, angle, reshape=False, order=1, mode="nearest")
             moved[i] = ndimage.shift(turned, shift, order=1, mode="nearest")
         out.append(np.clip(np.rint(moved), 0, 255).astype(images.dtype))

@@ -144,7 +144,8 @@ def tell_from_result(study: optuna.Study, trial_id: int, number: int, data: dict
         study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
         return TrialState.PRUNED
     if data["state"] == "complete":
-        storage.set_trial_user_attr(trial_id, "error", f"the trial's metric is not a finite number: {data.get('value')!r}")
+        problem = f"the trial's metric is not a finite number: {data.get('value')!r}"
+        storage.set_trial_user_attr(trial_id, "error", problem)
     study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
     return TrialState.FAIL
 

@@ -126,7 +126,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, d
         parser.error(f"extra arguments must be --name value pairs, got {extra}")
     params = {k: v for k, v in vars(args).items()
               if k not in ("builder", "data", "validation", "output_dir", "seed") and v is not None}
-    params.update({key[2:].replace("-", "_"): _value(value) for key, value in zip(extra[::2], extra[1::2])})
+    pairs = zip(extra[::2], extra[1::2], strict=True)
+    params.update({key[2:].replace("-", "_"): _value(value) for key, value in pairs})
     return args, params
 
 

@@ -32,7 +32,8 @@ def main() -> None:
 
     train = asl.load_sign_mnist("train")
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="bench-automl-")
-    trainer = asl.AutoMLTrainer(experiment_timeout_minutes=args.minutes, iteration_timeout_minutes=args.iteration_minutes,
+    trainer = asl.AutoMLTrainer(experiment_timeout_minutes=args.minutes,
+                                iteration_timeout_minutes=args.iteration_minutes,
                                 max_concurrent_iterations=args.concurrency, allowed_models=args.models,
                                 augment=not args.no_augment, run_dir=os.path.join(run_dir, "run"), progress=False)
     start = time.perf_counter()

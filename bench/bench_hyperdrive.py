@@ -45,7 +45,8 @@ def main() -> None:
 
     board = result.leaderboard
     epochs = sum(len(h) for h in board["history"])
-    print("| route | best params | validation accuracy | test accuracy | trials | epochs trained | search time | cores |")
+    print("| route | best params | validation accuracy | test accuracy | trials | epochs trained "
+          "| search time | cores |")
     print("|---|---|---|---|---|---|---|---|")
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
     print(f"| HyperDrive (local, {args.builder} builder, Bandit 0.05) | {params} | {result.best_score:.4f} "

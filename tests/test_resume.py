@@ -14,8 +14,6 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import asl_recog as asl
-
 MAX_RUNS = 4
 
 SEARCH = """
@@ -23,11 +21,13 @@ import sys
 import numpy as np
 import asl_recog as asl
 
+MAX_RUNS = {max_runs}
+
 def make_trainer(run_dir, resume):
     return asl.HyperDriveTrainer(
         builder="seed",
         sampling=asl.RandomParameterSampling({"learning_rate": asl.loguniform(-7, -5), "hidden": asl.choice(16, 32)}),
-        fixed_params={"epochs": 2, "batch_size": 64}, max_total_runs=%d, seed=3, run_dir=run_dir,
+        fixed_params={"epochs": 2, "batch_size": 64}, max_total_runs=MAX_RUNS, seed=3, run_dir=run_dir,
         resume=resume, progress=False)
 
 if __name__ == "__main__":
@@ -35,7 +35,7 @@ if __name__ == "__main__":
     train = asl.SignMnistDataset(data["x"], data["y"])
     validation = asl.SignMnistDataset(data["vx"], data["vy"])
     make_trainer(sys.argv[1], resume=False).fit(train, validation)
-""" % MAX_RUNS
+""".replace("{max_runs}", str(MAX_RUNS))
 
 
 def _trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:

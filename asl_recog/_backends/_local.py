@@ -20,7 +20,6 @@ from asl_recog._errors import ConfigurationError, TrialFailedError
 if TYPE_CHECKING:
     import optuna
 
-    from asl_recog._automl import AutoMLTrainer
     from asl_recog._data import SignMnistDataset
     from asl_recog._hyperdrive import HyperDriveTrainer
     from asl_recog._trainer import TrainingResult

@@ -274,7 +274,8 @@ def _malformed(images: np.ndarray) -> list[tuple[str, bytes, int, str]]:
         ("negative", with_pixel(0, -1), 422, "data[1][0]: value -1 is outside 0-255"),
         ("NaN", b'{"data": [[' + b"0," * 783 + b"NaN]]}", 422, "data[0][783]: value is NaN"),
         ("Infinity", b'{"data": [[' + b"0," * 783 + b"Infinity]]}", 422, "outside 0-255"),
-        ("huge integer", with_pixel(5, 10 ** 30), 422, "data[1][5]: value 10000000000"),
+        # orjson reads 10**30 as 1e+30, the standard library as an int: both are named and refused
+        ("huge integer", with_pixel(5, 10 ** 30), 422, "data[1][5]: value 1"),
         ("fraction", with_pixel(3, 0.5), 422, "data[1][3]: value 0.5 is not a whole number"),
         ("string pixel", with_pixel(2, "12"), 422, "data[1][2]: value the string '12' is not a number"),
         ("null pixel", with_pixel(2, None), 422, "data[1][2]: value null is not a number"),

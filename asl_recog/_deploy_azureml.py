@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,22 +17,18 @@ from typing import Any
 
 from asl_recog import __version__
 from asl_recog._deploy import SCORE_SCRIPT, SCORING_PIP, Deployer, Endpoint, endpoint_name, onnx_file, write_scoring_dir
+from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, MissingExtraError
 from asl_recog._model import Model
 
 logger = logging.getLogger("asl_recog")
-DEPRECATION = ("AzureMLDeployer uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ends on "
+DEPRECATION = ("AzureMLDeployer uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
                "2026-06-30, and Azure Container Instances deployments. Use asl_recog.AzureDeployer (SDK v2 managed "
                "online endpoints, pip install 'asl-recog[azure]') instead; deploy() is called the same way.")
-_warned = False
 
 
 def _warn_deprecated() -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        warnings.warn(DEPRECATION, FutureWarning, stacklevel=3)
-        logger.warning(DEPRECATION)
+    warn_once("AzureMLDeployer", DEPRECATION, stacklevel=3)
 
 
 def _import_sdk() -> Any:

@@ -349,7 +349,7 @@ def test_untranslatable_automl_settings_raise_at_construction(backend: Any, over
 
 def test_v1_backend_warns_once_that_sdk_v1_support_ends(caplog: pytest.LogCaptureFixture,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(v1, "_warned", False)
+    monkeypatch.setattr("asl_recog._deprecation._warned", set())
     with caplog.at_level(logging.WARNING, logger="asl_recog"), warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         asl.AzureMLBackend(FakeWorkspace(), "cpu-cluster")

@@ -307,7 +307,7 @@ class _FakeService:
 
 
 def test_azure_v1_deployer_registers_and_deploys_to_aci(model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_deploy_azureml, "_warned", False)
+    monkeypatch.setattr("asl_recog._deprecation._warned", set())
     calls: list[tuple[str, dict[str, Any]]] = []
     service = _FakeService()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from asl_recog._backends import _azure_job as entry
 from asl_recog._backends import _translate as tr
 from asl_recog._backends._azure_data import LAUNCHER, automl_training_data, ensure_v1_dataset, stage_source
 from asl_recog._backends._base import Backend
+from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, ModelFileError
 from asl_recog._space import PrimaryMetricGoal
 
@@ -33,13 +33,10 @@ logger = logging.getLogger("asl_recog")
 DEPRECATION = ("AzureMLBackend uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
                "2026-06-30. Use asl_recog.AzureBackend (SDK v2, pip install 'asl-recog[azure]') instead; "
                "the trainer calls stay the same.")
-_warned = False
+
+
 def _warn_deprecated() -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        warnings.warn(DEPRECATION, FutureWarning, stacklevel=3)
-        logger.warning(DEPRECATION)
+    warn_once("AzureMLBackend", DEPRECATION, stacklevel=3)
 
 
 # -- SDK v1 objects, built from a trainer (offline: no workspace call) ------------------------------

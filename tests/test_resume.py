@@ -59,7 +59,11 @@ def test_a_killed_search_resumes_without_losing_completed_trials(small_split, tm
         # Kill once at least one trial has completed and another one is running.
         while time.monotonic() < deadline and process.poll() is None:
             if (run_dir / "study.db").is_file():
-                trials = _trials(run_dir)
+                try:
+                    trials = _trials(run_dir)
+                except KeyError:  # the database file exists a moment before the study is created in it
+                    time.sleep(0.3)
+                    continue
                 states = [t.state for t in trials]
                 if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING:
                     break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,3 +43,12 @@ def small_split(train_data: asl.SignMnistDataset) -> tuple[asl.SignMnistDataset,
 def small_test(test_data: asl.SignMnistDataset) -> asl.SignMnistDataset:
     """20 real test images per letter (480 in all)."""
     return _stratified(test_data, 20, 2)
+
+
+@pytest.fixture(scope="session")
+def serving_model_path(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset],
+                       tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real ONNX classifier (see tests/serving_model.py), shared by the serving and deploy tests."""
+    from serving_model import train_onnx
+
+    return train_onnx(small_split, tmp_path_factory.mktemp("serving_model"))

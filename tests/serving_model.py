@@ -1,4 +1,5 @@
-"""A small real sign classifier for the serving and deployment tests, trained once per test session.
+"""A small real sign classifier for the serving and deployment tests, trained once per test session
+(the ``serving_model_path`` fixture in conftest.py).
 
 PCA(40) + logistic regression on the real ``small_split`` training images
 (2,400 images, a few seconds), exported to ONNX with ``asl_recog.export_onnx``.
@@ -18,21 +19,7 @@ from asl_recog._labels import labels_to_indices
 PIXELS = [f"pixel{i}" for i in range(1, 785)]
 
 
-_TRAINED: dict[int, Path] = {}
-
-
-def trained_onnx(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], folder: Path) -> Path:
-    """Train on ``small_split`` and export to ``folder / "model.onnx"``.
-
-    Trained once per session: later calls (from other test modules) get the first
-    file, which lives in pytest's session temp folder.
-    """
-    if id(small_split) not in _TRAINED:
-        _TRAINED[id(small_split)] = _train(small_split, folder)
-    return _TRAINED[id(small_split)]
-
-
-def _train(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], folder: Path) -> Path:
+def train_onnx(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], folder: Path) -> Path:
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -17,23 +17,17 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serving_model import dumps, rows, seed_request, trained_onnx
+from serving_model import dumps, rows, seed_request
 
 import asl_recog as asl
-from asl_recog import _deploy_azureml
 from asl_recog._deploy import write_scoring_dir
 from asl_recog._deploy_local import DeploymentError
 from asl_recog.serve import create_app
 
 
 @pytest.fixture(scope="module")
-def model_path(small_split: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return trained_onnx(small_split, tmp_path_factory.mktemp("deploy_model"))
-
-
-@pytest.fixture(scope="module")
-def model(model_path: Path) -> asl.OnnxModel:
-    return asl.OnnxModel.load(model_path)
+def model(serving_model_path: Path) -> asl.OnnxModel:
+    return asl.OnnxModel.load(serving_model_path)
 
 
 def _gone(pid: int) -> bool:
@@ -46,9 +40,9 @@ def _gone(pid: int) -> bool:
 
 # -- local deployer ----------------------------------------------------------------------------------
 
-def test_local_deployer_lifecycle(model_path: Path, model: asl.OnnxModel, test_data: asl.SignMnistDataset) -> None:
+def test_local_deployer_lifecycle(serving_model_path: Path, model: asl.OnnxModel, test_data: asl.SignMnistDataset) -> None:
     deployer = asl.Deployer.create("local")
-    with deployer.deploy(model_path, name="asl-local-test") as endpoint:
+    with deployer.deploy(serving_model_path, name="asl-local-test") as endpoint:
         assert isinstance(endpoint, asl.LocalEndpoint) and endpoint.running
         pid, folder = endpoint.pid, endpoint.folder
         assert endpoint.scoring_uri.startswith("http://127.0.0.1:") and endpoint.scoring_uri.endswith("/score")
@@ -91,14 +85,14 @@ def test_local_deployer_exports_a_fitted_model_and_keeps_run_dir(small_split: An
     assert (tmp_path / "asl-export-test" / "service.log").is_file()  # a kept run dir keeps the log
 
 
-def test_local_deployer_reports_a_service_that_cannot_start(model_path: Path, tmp_path: Path) -> None:
+def test_local_deployer_reports_a_service_that_cannot_start(serving_model_path: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"\x08\x07 truncated")
     with pytest.raises(asl.ModelFileError):
         asl.LocalDeployer().deploy(broken)  # rejected before any process starts
     bad_args = asl.LocalDeployer(run_dir=tmp_path, serve_args=["--max-batch", "0"])
     with pytest.raises(DeploymentError, match="exited with status 2") as info:
-        bad_args.deploy(model_path, name="asl-bad")
+        bad_args.deploy(serving_model_path, name="asl-bad")
     assert "max_batch must be positive" in str(info.value)  # the service's own message, from its log
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], "a failed start left a service process behind"
@@ -113,9 +107,9 @@ def test_endpoint_names_follow_azure_rules() -> None:
 
 # -- RemoteEndpoint ------------------------------------------------------------------------------------
 
-def test_remote_endpoint_against_the_service(model_path: Path, model: asl.OnnxModel,
+def test_remote_endpoint_against_the_service(serving_model_path: Path, model: asl.OnnxModel,
                                              test_data: asl.SignMnistDataset) -> None:
-    client = TestClient(create_app(model_path, api_key="k", max_batch=32))
+    client = TestClient(create_app(serving_model_path, api_key="k", max_batch=32))
     remote = asl.RemoteEndpoint("http://testserver/score", key="k", client=client, batch_size=32)
     sample = test_data[:70]  # three requests
     assert remote.predict(sample).tolist() == model.predict(sample).tolist()
@@ -186,7 +180,7 @@ def _load_score(code_dir: Path) -> Any:
     return module
 
 
-def test_generated_score_py_runs_offline(model_path: Path, model: asl.OnnxModel, test_data: asl.SignMnistDataset,
+def test_generated_score_py_runs_offline(serving_model_path: Path, model: asl.OnnxModel, test_data: asl.SignMnistDataset,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code_dir = write_scoring_dir(model, tmp_path / "code", model_file="model.onnx", max_batch=16)
     assert sorted(p.name for p in code_dir.iterdir()) == ["asl_requests.py", "asl_scoring.json", "score.py"]
@@ -196,7 +190,7 @@ def test_generated_score_py_runs_offline(model_path: Path, model: asl.OnnxModel,
                        "asl_requests"}
     model_dir = tmp_path / "azureml-models" / "asl-model" / "1"  # AZUREML_MODEL_DIR nests the file
     model_dir.mkdir(parents=True)
-    (model_dir / "model.onnx").write_bytes(model_path.read_bytes())
+    (model_dir / "model.onnx").write_bytes(serving_model_path.read_bytes())
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path / "azureml-models"))
     score = _load_score(code_dir)
     score.init()
@@ -254,10 +248,10 @@ class _FakeMLClient:
         return _Poller()
 
 
-def test_azure_v2_deployer_builds_and_sends_the_right_objects(model_path: Path) -> None:
+def test_azure_v2_deployer_builds_and_sends_the_right_objects(serving_model_path: Path) -> None:
     fake = _FakeMLClient()
     deployer = asl.AzureDeployer(fake, instance_type="Standard_F2s_v2", instance_count=2)
-    endpoint = deployer.deploy(model_path, name="asl-v2-test")
+    endpoint = deployer.deploy(serving_model_path, name="asl-v2-test")
     assert [kind for kind, _ in fake.calls] == ["endpoint", "deployment", "endpoint"]
     assert fake.calls[0][1] == {"name": "asl-v2-test", "traffic": {}, "auth_mode": "key"}
     assert fake.calls[2][1]["traffic"] == {"blue": 100}
@@ -278,10 +272,10 @@ def test_azure_v2_deployer_builds_and_sends_the_right_objects(model_path: Path) 
     assert fake.calls[-1] == ("delete", "asl-v2-test") and len(fake.calls) == 4
 
 
-def test_azure_v2_failed_deployment_removes_the_endpoint(model_path: Path) -> None:
+def test_azure_v2_failed_deployment_removes_the_endpoint(serving_model_path: Path) -> None:
     fake = _FakeMLClient(fail_deployment=True)
     with pytest.raises(RuntimeError, match="quota"):
-        asl.AzureDeployer(fake).deploy(model_path, name="asl-v2-fail")
+        asl.AzureDeployer(fake).deploy(serving_model_path, name="asl-v2-fail")
     assert [kind for kind, _ in fake.calls] == ["endpoint", "deployment", "delete"]
 
 
@@ -306,7 +300,7 @@ class _FakeService:
         self.calls.append("delete")
 
 
-def test_azure_v1_deployer_registers_and_deploys_to_aci(model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_azure_v1_deployer_registers_and_deploys_to_aci(serving_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("asl_recog._deprecation._warned", set())
     calls: list[tuple[str, dict[str, Any]]] = []
     service = _FakeService()
@@ -327,7 +321,7 @@ def test_azure_v1_deployer_registers_and_deploys_to_aci(model_path: Path, monkey
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)  # warned once per process, not per deployer
         asl.AzureMLDeployer(workspace, model_register=register, model_deploy=deploy)
-    endpoint = deployer.deploy(model_path, name="asl-aci-test")
+    endpoint = deployer.deploy(serving_model_path, name="asl-aci-test")
     assert [kind for kind, _ in calls] == ["register", "deploy"]
     registered = calls[0][1]
     assert registered["workspace"] is workspace and registered["model_name"] == "asl-aci-test"

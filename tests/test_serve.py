@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from serving_model import PIXELS, dumps, rows, seed_request, trained_onnx
+from serving_model import PIXELS, dumps, rows, seed_request
 
 import asl_recog as asl
 from asl_recog.serve import create_app
@@ -23,18 +23,13 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def model_path(small_split: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return trained_onnx(small_split, tmp_path_factory.mktemp("serve_model"))
+def model(serving_model_path: Path) -> asl.OnnxModel:
+    return asl.OnnxModel.load(serving_model_path)
 
 
 @pytest.fixture(scope="module")
-def model(model_path: Path) -> asl.OnnxModel:
-    return asl.OnnxModel.load(model_path)
-
-
-@pytest.fixture(scope="module")
-def client(model_path: Path) -> TestClient:
-    return TestClient(create_app(model_path, api_key=KEY, max_batch=128, max_body_bytes=4 * 1024 * 1024))
+def client(serving_model_path: Path) -> TestClient:
+    return TestClient(create_app(serving_model_path, api_key=KEY, max_batch=128, max_body_bytes=4 * 1024 * 1024))
 
 
 @pytest.fixture(scope="module")
@@ -156,22 +151,22 @@ def test_probes_and_schema_need_no_key(client: TestClient) -> None:
     assert client.get("/openapi.json").status_code == 200
 
 
-def test_key_sources(model_path: Path, images: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_key_sources(serving_model_path: Path, images: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                      capsys: pytest.CaptureFixture[str]) -> None:
     body = {"data": rows(images[:1])}
     key_file = tmp_path / "keys.txt"
     key_file.write_text("# rotation: both keys work\nprimary-key\nsecondary-key\n")
-    with_file = TestClient(create_app(model_path, key_file=key_file))
+    with_file = TestClient(create_app(serving_model_path, key_file=key_file))
     for key in ("primary-key", "secondary-key"):
         assert with_file.post("/score", json=body, headers={"Authorization": f"Bearer {key}"}).status_code == 200
     assert with_file.post("/score", json=body, headers={"Authorization": "Bearer other"}).status_code == 401
 
     monkeypatch.setenv("ASL_RECOG_API_KEY", "from-env")
-    with_env = TestClient(create_app(model_path))
+    with_env = TestClient(create_app(serving_model_path))
     assert with_env.post("/score", json=body, headers={"Authorization": "Bearer from-env"}).status_code == 200
 
     monkeypatch.delenv("ASL_RECOG_API_KEY")
-    generated_app = create_app(model_path)
+    generated_app = create_app(serving_model_path)
     printed = capsys.readouterr().err
     generated = generated_app.state.api_keys[0]
     assert len(generated) >= 32 and printed.count(generated) == 1
@@ -180,21 +175,21 @@ def test_key_sources(model_path: Path, images: np.ndarray, tmp_path: Path, monke
     answer = generated_client.post("/score", json=body, headers={"Authorization": f"Bearer {generated}"})
     assert answer.status_code == 200
 
-    open_app = TestClient(create_app(model_path, auth=False))
+    open_app = TestClient(create_app(serving_model_path, auth=False))
     assert open_app.post("/score", json=body).status_code == 200
     assert "securitySchemes" not in open_app.get("/openapi.json").json()["components"]
 
 
-def test_empty_key_file_is_a_clear_error(model_path: Path, tmp_path: Path) -> None:
+def test_empty_key_file_is_a_clear_error(serving_model_path: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").write_text("\n# nothing\n")
     with pytest.raises(asl.ConfigurationError, match="holds no key"):
-        create_app(model_path, key_file=tmp_path / "empty")
+        create_app(serving_model_path, key_file=tmp_path / "empty")
 
 
 # -- limits -------------------------------------------------------------------------------------------
 
-def test_oversized_body_is_413_with_or_without_content_length(model_path: Path, images: np.ndarray) -> None:
-    small = TestClient(create_app(model_path, api_key=KEY, max_body_bytes=20_000))
+def test_oversized_body_is_413_with_or_without_content_length(serving_model_path: Path, images: np.ndarray) -> None:
+    small = TestClient(create_app(serving_model_path, api_key=KEY, max_body_bytes=20_000))
     body = dumps({"data": rows(np.repeat(images, 3, axis=0))})  # ~100 KB
     assert len(body) > 20_000
     declared = small.post("/score", content=body, headers=AUTH)

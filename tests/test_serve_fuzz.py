@@ -7,6 +7,7 @@ match the schema.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
-from serving_model import trained_onnx
 
 from asl_recog.serve import create_app
 
@@ -30,10 +30,9 @@ OPERATIONS = [("/score", "POST", POSITIVE), ("/score", "POST", NEGATIVE), ("/", 
 
 
 @pytest.fixture(scope="module")
-def api_schema(small_split: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    model = trained_onnx(small_split, tmp_path_factory.mktemp("fuzz_model"))
+def api_schema(serving_model_path: Path) -> Any:
     # Small limits keep generated batches cheap; the limits themselves are part of the contract.
-    app = create_app(model, api_key=KEY, max_batch=3, max_body_bytes=256 * 1024, timeout_s=10)
+    app = create_app(serving_model_path, api_key=KEY, max_batch=3, max_body_bytes=256 * 1024, timeout_s=10)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -276,12 +276,7 @@ class AzureBackend(Backend):
 
     def check(self, trainer: Trainer) -> None:
         """Reject settings SDK v2 cannot express (called when the trainer is built)."""
-        if trainer.route == "automl":
-            tr.check_automl(trainer, "v2")  # type: ignore[arg-type]
-        elif trainer.route == "hyperdrive":
-            tr.check_hyperdrive(trainer, "v2")  # type: ignore[arg-type]
-        else:
-            raise ConfigurationError(f"AzureBackend runs the 'automl' and 'hyperdrive' routes, not {trainer.route!r}")
+        tr.check_trainer(trainer, "v2", "AzureBackend")
 
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
         self.check(trainer)

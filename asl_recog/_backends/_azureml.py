@@ -218,12 +218,7 @@ class AzureMLBackend(Backend):
 
     def check(self, trainer: Trainer) -> None:
         """Reject settings SDK v1 cannot express (called when the trainer is built)."""
-        if trainer.route == "automl":
-            tr.check_automl(trainer, "v1")  # type: ignore[arg-type]
-        elif trainer.route == "hyperdrive":
-            tr.check_hyperdrive(trainer, "v1")  # type: ignore[arg-type]
-        else:
-            raise ConfigurationError(f"AzureMLBackend runs the 'automl' and 'hyperdrive' routes, not {trainer.route!r}")
+        tr.check_trainer(trainer, "v1", "AzureMLBackend")
 
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
         self.check(trainer)

@@ -312,6 +312,16 @@ def whole_minutes(sdk: Sdk, name: str, minutes: float) -> int:
 
 # -- whole-trainer checks (Backend.check calls these at trainer construction) -----------------------
 
+def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
+    """Reject settings SDK ``sdk`` cannot express, for either route (``backend`` names the caller)."""
+    if trainer.route == "automl":
+        check_automl(trainer, sdk)
+    elif trainer.route == "hyperdrive":
+        check_hyperdrive(trainer, sdk)
+    else:
+        raise ConfigurationError(f"{backend} runs the 'automl' and 'hyperdrive' routes, not {trainer.route!r}")
+
+
 def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
     """Raise ConfigurationError for any HyperDriveTrainer setting ``sdk`` cannot express."""
     if not isinstance(trainer.builder, str):

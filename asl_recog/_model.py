@@ -54,7 +54,8 @@ def to_model_input(images: Any) -> np.ndarray:
                 f"float images must be scaled to 0..1, got values in {arr.min():g}..{arr.max():g}",
                 source="images", fix="divide 0..255 pixels by 255, or pass them as uint8")
         return arr.astype(np.float32)[..., None]
-    if arr.size and (arr.min() < 0 or arr.max() > 255):
+    # uint8 cannot leave 0..255; skipping the scan matters on the service's per-request path.
+    if arr.dtype != np.uint8 and arr.size and (arr.min() < 0 or arr.max() > 255):
         raise DataFormatError(f"integer pixels must be in 0..255, got {arr.min()}..{arr.max()}",
                               source="images", fix="pass 8-bit grayscale pixels")
     return (arr.astype(np.float32) / 255.0)[..., None]

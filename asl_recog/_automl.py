@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog._errors import ConfigurationError
-from asl_recog._trainer import Trainer, _check_positive_int, _check_positive_number
+from asl_recog._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
 
 #: The portfolio, named as in Azure AutoML where a counterpart exists.
 ALGORITHMS = (
@@ -43,6 +43,13 @@ class AutoMLTrainer(Trainer):
         blocked_models: drop these from the portfolio.
         enable_voting_ensemble: add a soft-voting ensemble of the best models at the end.
         augment: add shifted and rotated copies of the training images (training only).
+        max_model_size_mb: the model-size budget in MB (10**6 bytes), for the larger of the
+            saved training-side file and the ONNX graph; a candidate over it is recorded
+            as failed with the reason. 100 MB keeps the scoring service of the winner
+            under 300 MiB of memory, so it fits a 1 GB container.
+        refit: after the search, retrain the selected configuration on all the data
+            given to ``fit`` (training part plus validation); ``best_model`` is then
+            the refit model. False keeps the best trial's own model.
         seed: makes the search repeatable.
         run_dir: where the study and models go (default ``runs/automl-<time>``).
         resume: continue the search stored in ``run_dir``.
@@ -72,6 +79,8 @@ class AutoMLTrainer(Trainer):
         blocked_models: Sequence[str] | None = None,
         enable_voting_ensemble: bool = True,
         augment: bool = True,
+        max_model_size_mb: float = 100,
+        refit: bool = True,
         seed: int | None = 0,
         run_dir: str | Path | None = None,
         resume: bool = False,
@@ -90,6 +99,8 @@ class AutoMLTrainer(Trainer):
         self.blocked_models = blocked_models
         self.enable_voting_ensemble = enable_voting_ensemble
         self.augment = augment
+        self.max_model_size_mb = max_model_size_mb
+        self.refit = refit
         self.seed = seed
         self.run_dir = run_dir
         self.resume = resume
@@ -124,4 +135,5 @@ class AutoMLTrainer(Trainer):
             raise ConfigurationError("allowed_models minus blocked_models leaves no algorithm to try")
         if self.resume and self.run_dir is None:
             raise ConfigurationError("resume=True needs the run_dir of the search to continue")
+        _check_common(self)
         self._check_backend()

@@ -77,6 +77,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
     """Fit and score one pipeline (runs in a worker process)."""
     from threadpoolctl import threadpool_limits
 
+    from asl_recog._budgets import BudgetExceeded, check_model
     from asl_recog._model import SklearnModel
     from asl_recog._portfolio import build_pipeline
     from asl_recog._scheduler import TrialOutcome
@@ -98,6 +99,12 @@ def automl_runner(task: Any, reporter: Any) -> Any:
             "training_seconds": seconds, "augment": payload["augment"], "trial": task.number}
     model.info = info
     path = model.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.aslskl")
+    try:
+        info["onnx_bytes"] = check_model(path, pipeline, payload["max_model_size_mb"])
+    except BudgetExceeded:
+        path.unlink()  # a rejected model must not fill the disk
+        raise
+    info["file_bytes"] = path.stat().st_size
     np.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.proba.npy", proba)
     reporter.report(1, value)
     return TrialOutcome("complete", value, [value], str(path), info)
@@ -119,10 +126,13 @@ class EarlyStop:
         return max(values[-self.patience:]) <= max(values[:-self.patience])
 
 
-def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.ndarray, top: int = 10) -> None:
-    """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model."""
+def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.ndarray, top: int = 10,
+                 max_model_size_mb: float = 100) -> None:
+    """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model
+    and the ensemble fits the model-size budget."""
     from optuna.trial import TrialState, create_trial
 
+    from asl_recog._budgets import BudgetExceeded, check_model
     from asl_recog._model import SklearnModel
     from asl_recog._portfolio import ensemble_selection, soft_voting
 
@@ -148,6 +158,13 @@ def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.nd
             "members": [t.user_attrs["params"]["algorithm"] for t, _ in members],
             "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t, _ in members)}
     path = SklearnModel(voting, params, info).save(run_dir / "models" / f"ensemble_{len(study.trials):05d}.aslskl")
+    try:
+        info["onnx_bytes"] = check_model(path, voting, max_model_size_mb)
+    except BudgetExceeded as exc:
+        path.unlink()
+        logger.info("voting ensemble of trials %s left out: %s", params["members"], exc)
+        return
+    info["file_bytes"] = path.stat().st_size
     study.add_trial(create_trial(
         value=value, params={}, distributions={},
         user_attrs={"params": params, "model_file": str(path), "info": info, "history": [value]},
@@ -164,7 +181,8 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     from asl_recog._errors import ConfigurationError
     from asl_recog._portfolio import DEFAULTS, NOT_ONNX, ORDER, SPACES, augment
     from asl_recog._progress import SearchProgress
-    from asl_recog._scheduler import Schedule, recover, run_schedule, thread_env
+    from asl_recog._scheduler import Schedule, recover, run_schedule
+    from asl_recog._workers import thread_env
 
     start = time.perf_counter()
     run_dir = prepare_run_dir(trainer)
@@ -204,6 +222,7 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
 
     concurrent = trainer.max_concurrent_iterations
     payload = {"data_dir": str(folder), "metric": trainer.primary_metric, "augment": bool(trainer.augment),
+               "max_model_size_mb": trainer.max_model_size_mb,
                "threads": max(1, (os.cpu_count() or 1) // concurrent)}
     max_trials = trainer.max_iterations or 10_000
     total = trainer.experiment_timeout_minutes * 60
@@ -218,11 +237,17 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
             should_stop=EarlyStop(len(algorithms)) if trainer.enable_early_stopping else None)
         run_schedule(study, run_dir, schedule)
         if trainer.enable_voting_ensemble:
-            add_ensemble(study, run_dir, trainer.primary_metric, labels_to_indices(validation.labels))
+            add_ensemble(study, run_dir, trainer.primary_metric, labels_to_indices(validation.labels),
+                         max_model_size_mb=trainer.max_model_size_mb)
         progress.update(study, {})
-    return build_result(study, run_dir, trainer.primary_metric,
-                        lambda t: t.user_attrs.get("params", {}).get("algorithm", "?"), time.perf_counter() - start,
-                        extras={"augmented_training_images": len(images)})
+    result = build_result(study, run_dir, trainer.primary_metric,
+                          lambda t: t.user_attrs.get("params", {}).get("algorithm", "?"), time.perf_counter() - start,
+                          extras={"augmented_training_images": len(images)})
+    if trainer.refit:
+        from asl_recog._refit import refit_automl
+
+        refit_automl(trainer, result, train, validation, run_dir)
+    return result
 
 
 __all__ = ["run_automl", "automl_runner", "score", "EarlyStop", "add_ensemble"]

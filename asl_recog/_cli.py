@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from asl_recog._console import configure_logging
 from asl_recog._errors import AslRecogError
 
 EPILOG = """examples:
@@ -156,14 +155,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"asl-recog run ({args.preset}): test-set comparison")
-    for column in ("model", "test accuracy", "95% CI", "validation", "p50 latency (ms)", "size (KiB)"):
-        table.add_column(column)
+    table = Table(title=f"asl-recog run ({args.preset}): both routes on the held-out test file")
+    for column in ("model", "test accuracy", "95% CI", "validation", "p50 ms", "ONNX MB"):
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     for name, row in result.comparison.summary.iterrows():
         table.add_row(str(name), f"{row['accuracy']:.4f}", f"{row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}",
                       f"{row.get('validation_score', float('nan')):.4f}", f"{row.get('latency_p50_ms', float('nan')):.3f}",
-                      f"{row.get('size_bytes', 0) / 1024:.0f}")
-    Console().print(table)
+                      f"{row.get('size_bytes', 0) / 1e6:.1f}")
+    Console(width=100).print(table)  # fits a 100-column terminal, and logs
     print(result.comparison.verdict)
     print(f"ONNX model: {result.onnx_path}")
     print(f"report: {result.report_path / 'report.md'}")
@@ -174,16 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``asl-recog`` argument parser."""
     from asl_recog import __version__
 
+    # -v/-q work before or after the command name: every parser shares them, and
+    # SUPPRESS keeps a sub-parser's default from overwriting what the main parser read.
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                           help="more output: -v adds debug lines and dependencies' messages")
+    verbosity.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
+                           help="less output: warnings and errors only")
     parser = argparse.ArgumentParser(prog="asl-recog", description="ASL fingerspelling recognition: "
-                                     "train, compare, export, serve.", epilog=EPILOG,
+                                     "train, compare, export, serve.", epilog=EPILOG, parents=[verbosity],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"asl-recog {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              formatter_class=argparse.RawDescriptionHelpFormatter, parents=[verbosity])
 
     p = command("run", "the main job: train both routes, compare, export, serve, query",
                 "asl-recog run --preset quick --out runs/demo")
@@ -252,8 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asl-recog``; returns the exit code (2 for bad input, with the reason)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    configure_logging(getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
     try:
         return int(args.func(args) or 0)
     except AslRecogError as exc:

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from asl_recog._console import import_keras, import_tensorflow
 from asl_recog._errors import ConfigurationError
-from asl_recog._labels import labels_to_indices
+from asl_recog._labels import NUM_CLASSES, labels_to_indices
 
 logger = logging.getLogger("asl_recog")
 
@@ -32,7 +33,7 @@ def configure_threads(threads: int | None) -> None:
     """
     if not threads:
         return
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
@@ -54,7 +55,7 @@ def _metric_key(logs: dict[str, Any], metric: str) -> str:
 
 
 def _make_callback(metric: str, report: Report | None, history: list[float], state: dict[str, Any]) -> Any:
-    import keras
+    keras = import_keras()
 
     class _ReportEachEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -72,7 +73,7 @@ def train_network(
     builder: Callable[[dict[str, Any]], Any],
     params: dict[str, Any],
     train: tuple[np.ndarray, np.ndarray],
-    validation: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray] | None,
     *,
     metric: str = "accuracy",
     seed: int = 0,
@@ -86,7 +87,8 @@ def train_network(
         builder: ``params -> compiled keras.Model``.
         params: the trial's hyperparameters (``batch_size`` and ``epochs`` are used here).
         train: ``(images (N, 28, 28, 1) float32 0..1, class indices 0-23)``.
-        validation: the same for validation data.
+        validation: the same for validation data; None for a refit on all the data
+            (nothing is reported then, and the history is empty).
         metric: ``"accuracy"`` (validation accuracy) or ``"loss"`` (validation loss).
         seed: seeds Python, NumPy and TensorFlow.
         report: called as ``report(epoch, value)`` after every epoch; returning True stops training.
@@ -99,19 +101,56 @@ def train_network(
     Example:
         >>> net, history, pruned = train_network(build_seed, {"epochs": 2}, (x, y), (vx, vy))
     """
-    import keras
+    keras = import_keras()
 
     keras.utils.set_random_seed(int(seed) % 2**31)
     settings = {"batch_size": 128, "epochs": 5, **(defaults or {}), **params}
     network = builder(dict(params))
     if not isinstance(network, keras.Model):
         raise ConfigurationError(f"the builder returned {type(network).__name__}, not a compiled keras.Model")
+    if isinstance(getattr(network, "loss", None), keras.losses.CategoricalCrossentropy):
+        # A categorical loss (label smoothing) takes one-hot targets.
+        train = (train[0], keras.utils.to_categorical(train[1], NUM_CLASSES))
+        if validation is not None:
+            validation = (validation[0], keras.utils.to_categorical(validation[1], NUM_CLASSES))
     history: list[float] = []
     state = {"pruned": False}
-    network.fit(train[0], train[1], validation_data=validation, batch_size=int(settings["batch_size"]),
-                epochs=int(settings["epochs"]), verbose=0, shuffle=True,
-                callbacks=[*(extra_callbacks or []), _make_callback(metric, report, history, state)])
+    callbacks = list(extra_callbacks or [])
+    if validation is not None:
+        callbacks.append(_make_callback(metric, report, history, state))
+    batch_size, epochs = int(settings["batch_size"]), int(settings["epochs"])
+    schedule = learning_rate_schedule(settings, epochs * -(-len(train[0]) // batch_size))
+    if schedule is not None:
+        callbacks.insert(0, schedule)
+    network.fit(train[0], train[1], validation_data=validation, batch_size=batch_size, epochs=epochs, verbose=0,
+                shuffle=True, callbacks=callbacks)
     return network, history, state["pruned"]
+
+
+def learning_rate_schedule(params: dict[str, Any], total_steps: int) -> Any:
+    """A per-batch learning-rate callback for ``params["lr_schedule"] == "cosine"``, else None.
+
+    Cosine decay with a short linear warm-up, defined over the whole fit (so a
+    refit of more images or other epochs still ends at a low rate). It is a
+    callback, not an optimizer schedule, because the number of steps is known only
+    here, where the data meets the epochs; the builder stays ``params -> model``.
+    """
+    if params.get("lr_schedule", "constant") != "cosine":
+        return None
+    keras = import_keras()
+    peak = float(params["learning_rate"])
+    warmup = max(1, int(total_steps * float(params.get("warmup_fraction", 0.1))))
+    cosine = keras.optimizers.schedules.CosineDecay(peak * 0.05, max(1, total_steps - warmup), alpha=0.0,
+                                                    warmup_target=peak, warmup_steps=warmup)
+
+    class _Cosine(keras.callbacks.Callback):
+        step = 0
+
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            self.model.optimizer.learning_rate.assign(float(cosine(min(self.step, total_steps))))
+            self.step += 1
+
+    return _Cosine()
 
 
 def load_arrays(payload: dict[str, Any]) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -130,6 +169,7 @@ def _scale(images: np.ndarray) -> np.ndarray:
 
 def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     """Run one HyperDrive trial (the scheduler's runner; module-level so workers can import it)."""
+    from asl_recog._budgets import BudgetExceeded, check_size
     from asl_recog._builders import DEFAULTS, get_builder
     from asl_recog._model import KerasModel
     from asl_recog._scheduler import TrialOutcome
@@ -138,7 +178,7 @@ def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     if payload.get("threads"):
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(payload["threads"]))
         configure_threads(payload["threads"])
-    import keras
+    keras = import_keras()
 
     keras.backend.clear_session()  # trials run in one process must not pile up graphs
     train, validation = load_arrays(payload)
@@ -156,6 +196,11 @@ def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     info = {"validation_score": history[-1], "primary_metric": payload["metric"], "training_seconds": seconds,
             "builder": builder_name, "epochs_run": len(history), "trial": task.number}
     path = KerasModel(network, task.params, info).save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.keras")
+    try:  # the .keras file holds the weights and Adam's two moments: it bounds the ONNX graph too
+        check_size(f"the saved network {path.name}", path.stat().st_size, payload.get("max_model_size_mb", 100))
+    except BudgetExceeded:
+        path.unlink()
+        raise
     return TrialOutcome("complete", history[-1], history, str(path), info)
 
 

@@ -14,7 +14,7 @@ from asl_recog._space import (
     Sampling,
     validate_search,
 )
-from asl_recog._trainer import Trainer, _check_positive_int, _check_positive_number
+from asl_recog._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
 
 BUILDERS = ("default", "seed")
 METRICS = ("accuracy", "loss")
@@ -37,6 +37,13 @@ class HyperDriveTrainer(Trainer):
         max_concurrent_runs: trials run at once (separate processes locally).
         max_duration_minutes: stop starting trials after this many minutes.
         fixed_params: params passed to every trial on top of the sampled ones.
+        max_model_size_mb: the model-size budget in MB (10**6 bytes), for the larger of the
+            saved training-side file and the ONNX graph; a candidate over it is recorded
+            as failed with the reason. 100 MB keeps the scoring service of the winner
+            under 300 MiB of memory, so it fits a 1 GB container.
+        refit: after the search, retrain the selected configuration on all the data
+            given to ``fit`` (training part plus validation); ``best_model`` is then
+            the refit model. False keeps the best trial's own model.
         seed: makes sampling and training repeatable.
         run_dir: where the study, models and logs go (default ``runs/hyperdrive-<time>``).
         resume: continue the search stored in ``run_dir``.
@@ -66,6 +73,8 @@ class HyperDriveTrainer(Trainer):
         max_concurrent_runs: int = 1,
         max_duration_minutes: float | None = None,
         fixed_params: Mapping[str, Any] | None = None,
+        max_model_size_mb: float = 100,
+        refit: bool = True,
         seed: int | None = 0,
         run_dir: str | Path | None = None,
         resume: bool = False,
@@ -81,6 +90,8 @@ class HyperDriveTrainer(Trainer):
         self.max_concurrent_runs = max_concurrent_runs
         self.max_duration_minutes = max_duration_minutes
         self.fixed_params = fixed_params
+        self.max_model_size_mb = max_model_size_mb
+        self.refit = refit
         self.seed = seed
         self.run_dir = run_dir
         self.resume = resume
@@ -133,4 +144,5 @@ class HyperDriveTrainer(Trainer):
                 raise ConfigurationError(f"parameters {sorted(clash)} are both sampled and fixed; keep one")
         if self.resume and self.run_dir is None:
             raise ConfigurationError("resume=True needs the run_dir of the search to continue")
+        _check_common(self)
         self._check_backend()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from asl_recog._console import import_keras, import_tensorflow
 from asl_recog._data import SignMnistDataset, load_sign_mnist
 from asl_recog._errors import AslRecogError, MissingExtraError
 from asl_recog._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
@@ -83,7 +84,7 @@ def export_onnx(model: Model, path: str | os.PathLike[str], *, parity_data: Any 
         proto, layout, kind = (onnx.load_from_string(model.onnx_bytes), model.metadata["input_layout"],
                                model.metadata.get("source_kind", "onnx"))
     elif isinstance(model, SklearnModel) or hasattr(model, "estimator"):
-        proto, layout, kind = _convert_sklearn(model.estimator), "flat", "sklearn"
+        proto, layout, kind = convert_sklearn_estimator(model.estimator), "flat", "sklearn"
     elif isinstance(model, KerasModel) or hasattr(model, "network"):
         proto, layout, kind = _convert_keras(model.network), "NHWC", "keras"
     else:
@@ -114,7 +115,8 @@ def _require(name: str, purpose: str) -> Any:
         raise MissingExtraError(name, "onnx", purpose) from exc
 
 
-def _convert_sklearn(estimator: Any) -> Any:
+def convert_sklearn_estimator(estimator: Any) -> Any:
+    """The ONNX ``ModelProto`` of a fitted scikit-learn estimator (no metadata, no parity check)."""
     _require("skl2onnx", "Exporting scikit-learn models to ONNX")
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
@@ -211,7 +213,7 @@ def _converter_fixes() -> Iterator[None]:
 
 def _inference_wrapper(network: Any) -> Any:
     """A functional model calling ``network(x, training=False)``: augmentation and dropout off."""
-    import keras
+    keras = import_keras()
 
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="images", dtype="float32")
     wrapper = keras.Model(inputs, network(inputs, training=False), name="asl_recog_inference")
@@ -237,7 +239,7 @@ def _convert_keras(network: Any) -> Any:
 
 def _convert_keras_tf2onnx(wrapper: Any) -> Any:
     _require("tf2onnx", "Exporting Keras models to ONNX")
-    import tensorflow as tf
+    tf = import_tensorflow()
     import tf2onnx
 
     spec = (tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32, name="images"),)

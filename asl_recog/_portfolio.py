@@ -23,10 +23,13 @@ SPACES: dict[str, dict[str, Expression]] = {
     "LogisticRegression": {"C": loguniform(_L(1e-3), _L(10.0))},
     "SGD": {"loss": choice("log_loss", "modified_huber"), "alpha": loguniform(_L(1e-6), _L(1e-2))},
     "LinearSVM": {"C": loguniform(_L(1e-3), _L(1.0))},
-    "RandomForest": {"n_estimators": quniform(100, 400, 50), "max_features": choice("sqrt", 0.1, 0.2),
-                     "min_samples_leaf": choice(1, 2, 4)},
-    "ExtremeRandomTrees": {"n_estimators": quniform(100, 400, 50), "max_features": choice("sqrt", 0.1, 0.2),
-                           "min_samples_leaf": choice(1, 2, 4)},
+    # Trees are capped by leaves, so every point of the space fits the default 100 MB budget:
+    # an ONNX tree leaf stores 24 class weights (about 0.7 kB), and 150 trees x 512 leaves
+    # is about 60 MB. Unbounded leaves on the augmented data made a 1.24 GB model.
+    "RandomForest": {"n_estimators": quniform(50, 150, 50), "max_features": choice("sqrt", 0.1, 0.2),
+                     "max_leaf_nodes": choice(128, 256, 512)},
+    "ExtremeRandomTrees": {"n_estimators": quniform(50, 150, 50), "max_features": choice("sqrt", 0.1, 0.2),
+                           "max_leaf_nodes": choice(128, 256, 512)},
     "LightGBM": {"learning_rate": loguniform(_L(0.03), _L(0.3)), "max_leaf_nodes": choice(15, 31, 63),
                  "l2_regularization": loguniform(_L(1e-4), _L(1.0))},
     # uniform votes only: skl2onnx converts weights="distance" as uniform, so ONNX would disagree
@@ -41,9 +44,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "MLP": {"hidden": 256, "alpha": 1e-4, "learning_rate_init": 1e-3, "max_iter": 30},
     "KNN": {"n_components": 50, "n_neighbors": 5},
     "SVM": {"n_components": 60, "C": 10.0},
-    "ExtremeRandomTrees": {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 1},
+    "ExtremeRandomTrees": {"n_estimators": 100, "max_features": "sqrt", "max_leaf_nodes": 512},
     "LogisticRegression": {"C": 0.1},
-    "RandomForest": {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 1},
+    "RandomForest": {"n_estimators": 100, "max_features": "sqrt", "max_leaf_nodes": 512},
     "SGD": {"loss": "log_loss", "alpha": 1e-4},
     "LinearSVM": {"C": 0.05},
     "LightGBM": {"learning_rate": 0.1, "max_leaf_nodes": 31, "l2_regularization": 1e-3},
@@ -87,8 +90,8 @@ def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any
         # LinearSVC has no predict_proba: sigmoid calibration adds it and converts to ONNX.
         return make_pipeline(StandardScaler(), CalibratedClassifierCV(
             LinearSVC(C=float(p["C"]), max_iter=2000, random_state=seed), cv=3, method="sigmoid"))
-    trees = {"n_estimators": int(p.get("n_estimators", 200)), "max_features": p.get("max_features", "sqrt"),
-             "min_samples_leaf": int(p.get("min_samples_leaf", 1)), "random_state": seed, "n_jobs": 1}
+    trees = {"n_estimators": int(p["n_estimators"]), "max_features": p["max_features"],
+             "max_leaf_nodes": int(p["max_leaf_nodes"]), "random_state": seed, "n_jobs": 1}
     if algorithm == "RandomForest":
         return RandomForestClassifier(**trees)
     if algorithm == "ExtremeRandomTrees":

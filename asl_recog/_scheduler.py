@@ -11,15 +11,12 @@ same parameters.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import multiprocessing as mp
 import os
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from asl_recog._budgets import BudgetExceeded
+from asl_recog._console import configure_logging
 from asl_recog._space import EarlyTerminationPolicy, PrimaryMetricGoal
+from asl_recog._workers import check_spawnable, log_path, log_tail, start_worker, stop, watch_parent
 
 logger = logging.getLogger("asl_recog")
 
@@ -101,21 +101,16 @@ def _run_and_record(task: TrialTask, runner: Runner, trial: optuna.trial.Trial |
     try:
         outcome = runner(task, TrialReporter(task, trial))
         data = asdict(outcome)
+    except BudgetExceeded as exc:  # a decision about resources, not a crash: no fail-fast count
+        data = {"state": "fail", "error": f"rejected: {exc}", "rejected": True}
     except Exception as exc:  # a failed trial is recorded; the search goes on
         data = {"state": "fail", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     _write_result(result_path(task.run_dir, task.number), data)
 
 
-def _watch_parent(parent_pid: int) -> None:
-    # A SIGKILLed search must not leave its workers running.
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent_pid:
-            os._exit(3)
-
-
 def _worker_main(task: TrialTask, runner: Runner, parent_pid: int) -> None:
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    watch_parent(parent_pid)
+    configure_logging()  # the parent's verbosity, from the environment
     _run_and_record(task, runner, None)
 
 
@@ -124,8 +119,15 @@ def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def counted(study: optuna.Study) -> int:
-    """Trials that count toward the limit: finished ones, not those cut short by a killed search."""
-    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if not is_interrupted(t))
+    """Trials that count toward the limit: finished ones, not those cut short by a killed search
+    and not duplicates, which were never run."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
+               if not is_interrupted(t) and "duplicate_of" not in t.user_attrs)
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A canonical text of a configuration, to recognise one already tried."""
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 def tell_from_result(study: optuna.Study, trial_id: int, number: int, data: dict[str, Any] | None,
@@ -134,7 +136,7 @@ def tell_from_result(study: optuna.Study, trial_id: int, number: int, data: dict
     storage = study._storage  # the public Study has no by-id tell; storage calls are the documented API
     if data is None:
         data = {"state": "fail", "error": fallback_error}
-    for key in ("history", "info", "model_file", "error", "traceback"):
+    for key in ("history", "info", "model_file", "error", "traceback", "rejected"):
         if data.get(key) is not None:
             storage.set_trial_user_attr(trial_id, key, data[key])
     if data["state"] == "complete" and data.get("value") is not None and _finite(data["value"]):
@@ -212,21 +214,37 @@ class Schedule:
     #: environment of worker processes, e.g. thread caps that must be set before numpy loads
     env: dict[str, str] = field(default_factory=dict)
     on_update: Callable[[optuna.Study, dict[int, float]], None] | None = None
+    #: crashed trials in a row after which the search stops (KerasTuner's max_consecutive_failed_trials)
+    max_consecutive_failed_trials: int = 3
+    #: how the route could run trials in-process instead of in workers (for the error's fix), if it can
+    in_process_hint: str = ""
 
 
 def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None:
-    """Run trials until the trial limit, the deadline or ``should_stop`` ends the search."""
+    """Run trials until the trial limit, the deadline or ``should_stop`` ends the search.
+
+    Raises:
+        TrialFailedError: ``max_consecutive_failed_trials`` trials in a row crashed
+            (KerasTuner's rule): carries the last worker's own error output.
+    """
     from asl_recog._engine import _mix, storage_url
 
     url = storage_url(run_dir)
-    ctx = mp.get_context("spawn")  # fork would copy TensorFlow's threads and locks
+    if not schedule.in_process:
+        check_spawnable(schedule.in_process_hint)
     running: dict[int, _Running] = {}
     start = time.monotonic()
+    failures = _FailureStreak(schedule.max_consecutive_failed_trials, run_dir)
+    seen = {params_key(t.user_attrs["params"]): t.number for t in study.get_trials(deepcopy=False)
+            if "params" in t.user_attrs and "duplicate_of" not in t.user_attrs
+            and t.state in (*FINISHED, TrialState.RUNNING) and not is_interrupted(t)}
+    duplicates_in_a_row = 0
 
     def finish(entry: _Running, data: dict[str, Any] | None, error: str) -> None:
         state = tell_from_result(study, entry.trial._trial_id, entry.task.number, data, error)
         logger.info("trial %d %s (%.1fs)%s", entry.task.number, state.name.lower(), time.monotonic() - entry.started,
-                    f": {data.get('error')}" if data and data.get("state") == "fail" else "")
+                    f": {(data or {}).get('error', error)}" if state == TrialState.FAIL else "")
+        failures.record(entry.task.number, state, data)
 
     done = counted(study)  # kept locally: querying the study on every poll costs CPU
     stopping = False
@@ -242,14 +260,15 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                 if entry.process.is_alive() and not (over_time or past_deadline):
                     continue
                 if entry.process.is_alive():
-                    _stop(entry.process)
+                    stop(entry.process)
                     reason = (f"stopped: exceeded the trial time limit of {schedule.trial_timeout_s / 60:g} min"
                               if over_time else "stopped: the search's time limit was reached")
-                    finish(entry, None, reason)
+                    finish(entry, {"state": "fail", "error": reason, "rejected": True}, reason)
                 else:
                     entry.process.join()
                     data = json.loads(path.read_text()) if path.is_file() else None
-                    finish(entry, data, f"the worker process exited with code {entry.process.exitcode}")
+                    finish(entry, data, f"the worker process exited with code {entry.process.exitcode} "
+                                        "before reporting a result")
                 del running[number]
                 done += 1
                 stopping = stopping or (schedule.should_stop is not None and schedule.should_stop(study))
@@ -259,6 +278,19 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                 trial = study.ask()
                 params = schedule.propose(trial)
                 trial.set_user_attr("params", params)
+                key = params_key(params)
+                if key in seen:
+                    # Never train one configuration twice; a finite space that keeps
+                    # returning old points is exhausted.
+                    _record_duplicate(study, trial, seen[key])
+                    duplicates_in_a_row += 1
+                    if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+                        logger.info("the sampler proposed only configurations already tried %d times in a row: "
+                                    "the search space is exhausted", duplicates_in_a_row)
+                        stopping = True
+                    continue
+                duplicates_in_a_row = 0
+                seen[key] = trial.number
                 task = TrialTask(trial.number, trial._trial_id, params, _mix(schedule.seed, trial.number),
                                  str(run_dir), url, schedule.goal.value, schedule.policy, schedule.payload)
                 entry = _Running(trial, task, time.monotonic())
@@ -269,10 +301,9 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                     done += 1
                     stopping = schedule.should_stop is not None and schedule.should_stop(study)
                 else:
-                    entry.process = ctx.Process(target=_worker_main, args=(task, schedule.runner, os.getpid()),
-                                                name=f"asl-trial-{trial.number}", daemon=True)
-                    with _environment(schedule.env):
-                        entry.process.start()
+                    entry.process = start_worker(_worker_main, (task, schedule.runner, os.getpid()),
+                                                 f"asl-trial-{trial.number}", schedule.env,
+                                                 log_path(run_dir, trial.number))
                     running[trial.number] = entry
                 if schedule.on_update:
                     schedule.on_update(study, {n: e.started for n, e in running.items()})
@@ -286,35 +317,47 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
         # An exception (e.g. Ctrl-C) must not orphan workers; their trials stay
         # RUNNING so that resuming re-queues them.
         for entry in running.values():
-            _stop(entry.process)
+            stop(entry.process)
 
 
-@contextlib.contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    """Set variables for a child about to start (it copies the environment), then restore ours."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+#: Consecutive proposals of already-tried configurations after which a search stops.
+MAX_DUPLICATES_IN_A_ROW = 20
 
 
-def thread_env(threads: int) -> dict[str, str]:
-    """Thread caps for a worker: BLAS/OpenMP pools that spin on a busy machine are very slow
-    (a 2-thread OpenBLAS fit ran 17x slower than a 1-thread one on 2 shared cores)."""
-    value = str(max(1, int(threads)))
-    return {name: value for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                     "TF_NUM_INTRAOP_THREADS")}
+def _record_duplicate(study: optuna.Study, trial: optuna.trial.Trial, original: int) -> None:
+    """Record a proposal equal to trial ``original`` without running it (as Optuna's FAQ suggests):
+    with the original's value when it has one, so the sampler learns from it, else as failed."""
+    before = study.get_trials(deepcopy=False)
+    first = next((t for t in before if t.number == original), None)
+    trial.set_user_attr("duplicate_of", original)
+    logger.debug("trial %d repeats trial %d's configuration; not trained again", trial.number, original)
+    if first is not None and first.state == TrialState.COMPLETE and first.value is not None:
+        study.tell(trial, first.value)
+    else:
+        trial.set_user_attr("error", f"duplicate of trial {original}, not trained again")
+        study.tell(trial, state=TrialState.FAIL)
 
 
-def _stop(process: Any) -> None:
-    process.terminate()
-    process.join(5)
-    if process.is_alive():
-        process.kill()
-        process.join()
+class _FailureStreak:
+    """Stops a search after ``limit`` crashed trials in a row (timeouts and budget rejections don't count)."""
+
+    def __init__(self, limit: int, run_dir: Path) -> None:
+        self.limit, self.run_dir, self.streak = limit, run_dir, 0
+
+    def record(self, number: int, state: TrialState, data: dict[str, Any] | None) -> None:
+        if state != TrialState.FAIL or (data or {}).get("rejected"):
+            self.streak = 0
+            return
+        self.streak += 1
+        if self.streak < self.limit:
+            return
+        from asl_recog._errors import TrialFailedError
+
+        own = log_tail(log_path(self.run_dir, number)) or (data or {}).get("traceback", "").strip()
+        error = (data or {}).get("error") or "the worker process died before reporting a result"
+        raise TrialFailedError(
+            f"{self.streak} trials in a row failed, so the search stopped early (max_consecutive_failed_trials="
+            f"{self.limit}). Last failure, trial {number}: {error}."
+            + (f"\nWhat the trial printed:\n{own}" if own else "")
+            + "\nFix: correct the error above. If the worker could not start, run the search from a .py file "
+              'whose fit() call sits under `if __name__ == "__main__":`.')

@@ -22,7 +22,9 @@ class TrainingResult:
     Attributes:
         best_model: the fitted best model.
         best_params: hyperparameters (and, for AutoML, the algorithm) of the best model.
-        best_score: its validation score on ``primary_metric``.
+        best_score: the selection score: the best trial's validation score on
+            ``primary_metric`` (the refit model has no validation score of its own:
+            it was trained on the validation images too).
         primary_metric: the metric's name, e.g. ``"accuracy"``.
         leaderboard: one row per trial: ``trial``, ``model``, ``params``, ``status``,
             the primary metric, ``history`` (per-epoch values, where there are any)
@@ -31,6 +33,10 @@ class TrainingResult:
         backend: the name of the backend that ran the search.
         duration_s: wall-clock seconds of the whole search.
         extras: backend-specific facts, e.g. the number of augmented training images.
+        best_trial: the number of the trial the configuration was selected from.
+        refit: True when ``best_model`` was retrained on all the data given to
+            ``fit`` (training part plus validation) after the search.
+        refit_seconds: how long that retraining took.
 
     Example:
         >>> result = AutoMLTrainer(experiment_timeout_minutes=2, allowed_models=["KNN"]).fit(load_sign_mnist("train"))
@@ -48,10 +54,14 @@ class TrainingResult:
     backend: str = "local"
     duration_s: float = 0.0
     extras: dict[str, Any] = field(default_factory=dict)
+    best_trial: int | None = None
+    refit: bool = False
+    refit_seconds: float = 0.0
 
     def __repr__(self) -> str:
         return (f"TrainingResult(best_score={self.best_score:.4f} [{self.primary_metric}], "
-                f"best_params={self.best_params!r}, trials={len(self.leaderboard)}, backend={self.backend!r})")
+                f"best_params={self.best_params!r}, best_trial={self.best_trial}, refit={self.refit}, "
+                f"trials={len(self.leaderboard)}, backend={self.backend!r})")
 
 
 class Trainer(ABC):
@@ -101,7 +111,9 @@ class Trainer(ABC):
         """
         from asl_recog._backends import resolve_backend
         from asl_recog._split import train_validation_split
+        from asl_recog._workers import refuse_inside_worker_bootstrap
 
+        refuse_inside_worker_bootstrap()
         self._validate()
         train_data = as_dataset(train, split="train")
         if validation is None:
@@ -132,6 +144,13 @@ def _check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> N
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be an integer >= 1{' or None' if allow_none else ''}, got {value!r}")
+
+
+def _check_common(trainer: Trainer) -> None:
+    """Checks of the settings both routes share."""
+    _check_positive_number("max_model_size_mb", trainer.max_model_size_mb)  # type: ignore[attr-defined]
+    if not isinstance(trainer.refit, bool):  # type: ignore[attr-defined]
+        raise ConfigurationError(f"refit must be True or False, got {trainer.refit!r}")  # type: ignore[attr-defined]
 
 
 def _check_positive_number(name: str, value: Any, *, allow_none: bool = False) -> None:

@@ -156,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sink.log("accuracy", accuracy, epoch)
         return False  # a sweep's policy cancels the run from outside
 
-    import keras
+    from asl_recog._console import import_keras
+
+    keras = import_keras()
 
     class _LogLoss(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

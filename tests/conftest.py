@@ -52,3 +52,21 @@ def serving_model_path(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDat
     from serving_model import train_onnx
 
     return train_onnx(small_split, tmp_path_factory.mktemp("serving_model"))
+
+
+_TEST_FILE_OPENS: list[str] = []
+
+
+def _record_test_file_opens(event: str, args: tuple) -> None:
+    # An audit hook sees every open() in this process, however deep in a library it happens.
+    if event == "open" and args and "sign_mnist_test" in str(args[0]):
+        _TEST_FILE_OPENS.append(str(args[0]))
+
+
+@pytest.fixture(scope="session")
+def test_file_opens() -> list[str]:
+    """Paths of the test file opened in this process since the list was last cleared (audit hook)."""
+    import sys
+
+    sys.addaudithook(_record_test_file_opens)  # hooks cannot be removed; this one only appends
+    return _TEST_FILE_OPENS

@@ -24,9 +24,12 @@ class TrainerContract:
     """Contract tests; subclasses provide the ``make_trainer`` fixture."""
 
     @pytest.fixture(scope="class")
-    def fitted(self, make_trainer, small_split, tmp_path_factory) -> asl.TrainingResult:
+    def fitted(self, make_trainer, small_split, tmp_path_factory, test_file_opens) -> asl.TrainingResult:
         train, validation = small_split
-        return make_trainer(0, tmp_path_factory.mktemp("first")).fit(train, validation)
+        test_file_opens.clear()
+        result = make_trainer(0, tmp_path_factory.mktemp("first")).fit(train, validation)
+        assert test_file_opens == [], f"the trainer opened the test file: {test_file_opens}"
+        return result
 
     def test_fit_returns_a_model_with_its_record(self, fitted: asl.TrainingResult) -> None:
         assert isinstance(fitted, asl.TrainingResult)
@@ -55,9 +58,25 @@ class TrainerContract:
         assert proba.shape == (16, 24)
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-4)
 
-    def test_the_validation_score_is_the_model_s(self, fitted: asl.TrainingResult, small_split) -> None:
-        if fitted.primary_metric == "accuracy":
-            assert fitted.best_model.score(small_split[1]) == pytest.approx(fitted.best_score, abs=2e-3)
+    def test_refit_is_the_default_and_saw_all_the_data(self, fitted: asl.TrainingResult, small_split) -> None:
+        train, validation = small_split
+        assert fitted.refit is True
+        assert fitted.best_trial is not None
+        assert fitted.best_trial in set(fitted.leaderboard["trial"])
+        info = fitted.best_model.info
+        assert info["refit"] is True and info["selected_trial"] == fitted.best_trial
+        assert info["refit_images"] == len(train) + len(validation)
+        # The selection score is the selected trial's validation score, as the leaderboard says.
+        row = fitted.leaderboard.set_index("trial").loc[fitted.best_trial]
+        assert row[fitted.primary_metric] == pytest.approx(fitted.best_score)
+
+    def test_refit_false_keeps_the_trial_model_and_its_score(self, make_trainer, small_split, tmp_path) -> None:
+        trainer = make_trainer(0, tmp_path / "no-refit")
+        trainer.refit = False
+        result = trainer.fit(*small_split)
+        assert result.refit is False and "refit" not in result.best_model.info
+        if result.primary_metric == "accuracy":
+            assert result.best_model.score(small_split[1]) == pytest.approx(result.best_score, abs=2e-3)
 
     def test_a_fixed_seed_repeats(self, fitted: asl.TrainingResult, make_trainer, small_split, small_test,
                                   tmp_path) -> None:

@@ -74,7 +74,8 @@ def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validati
     from asl_recog._engine import make_sampler, max_trials_for, open_study, suggest_space
     from asl_recog._progress import SearchProgress
     from asl_recog._pruners import make_pruner
-    from asl_recog._scheduler import Schedule, recover, run_schedule, thread_env
+    from asl_recog._scheduler import Schedule, recover, run_schedule
+    from asl_recog._workers import thread_env
 
     start = time.perf_counter()
     sampling = trainer.resolved_sampling()
@@ -101,7 +102,8 @@ def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validati
         requeued = recover(study, run_dir)
         logger.info("resuming %s: %d trials done, %d interrupted trial(s) queued again", run_dir,
                     sum(t.state.is_finished() for t in study.get_trials(deepcopy=False)), requeued)
-    payload: dict[str, Any] = {"builder": builder, "metric": trainer.primary_metric_name}
+    payload: dict[str, Any] = {"builder": builder, "metric": trainer.primary_metric_name,
+                               "max_model_size_mb": trainer.max_model_size_mb}
     if concurrent > 1:
         payload["data_dir"] = str(save_arrays(run_dir, train, validation))
         payload["threads"] = max(1, (os.cpu_count() or 1) // concurrent)
@@ -114,11 +116,17 @@ def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validati
             runner=hyperdrive_runner, max_trials=max_trials, max_concurrent=concurrent,
             deadline_s=None if trainer.max_duration_minutes is None else trainer.max_duration_minutes * 60,
             in_process=concurrent == 1, goal=goal, policy=trainer.policy, seed=seed, payload=payload,
-            on_update=progress.update, env=thread_env(payload.get("threads", 1)) if concurrent > 1 else {})
+            on_update=progress.update, env=thread_env(payload.get("threads", 1)) if concurrent > 1 else {},
+            in_process_hint="set max_concurrent_runs=1 to run trials in this process")
         run_schedule(study, run_dir, schedule)
         progress.update(study, {})
     name = builder if isinstance(builder, str) else getattr(builder, "__name__", "custom")
-    return build_result(study, run_dir, trainer.primary_metric_name, lambda t: name, time.perf_counter() - start)
+    result = build_result(study, run_dir, trainer.primary_metric_name, lambda t: name, time.perf_counter() - start)
+    if trainer.refit:
+        from asl_recog._refit import refit_hyperdrive
+
+        refit_hyperdrive(trainer, result, train, validation, run_dir)
+    return result
 
 
 def leaderboard(study: optuna.Study, metric: str, model_name: Any) -> pd.DataFrame:
@@ -186,7 +194,7 @@ def build_result(study: optuna.Study, run_dir: Path, metric: str, model_name: An
     board = leaderboard(study, metric, model_name)
     return TrainingResult(best_model=model, best_params=model.params, best_score=float(best.value),
                           primary_metric=metric, leaderboard=board, run_dir=run_dir, backend="local",
-                          duration_s=seconds, extras=extras or {})
+                          duration_s=seconds, extras=extras or {}, best_trial=best.number)
 
 
 __all__ = ["LocalBackend", "run_hyperdrive", "build_result", "leaderboard", "prepare_run_dir", "save_arrays"]

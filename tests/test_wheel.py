@@ -32,6 +32,13 @@ print(json.dumps({"module": asl_recog.__file__, "train": [len(train), train.sour
 """
 
 
+def _run(command: list[str]) -> str:
+    """Run a build or install step; on failure, show its own output rather than only the exit code."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 def _setuptools_builds_offline() -> bool:
     """Whether this interpreter's setuptools can build the wheel without build isolation.
 
@@ -60,7 +67,7 @@ def _build_wheel(workdir: Path) -> Path:
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dist), str(source)]
     if _setuptools_builds_offline():
         command.insert(4, "--no-build-isolation")
-    subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+    _run(command)
     (wheel,) = dist.glob("asl_recog-*.whl")
     return wheel
 
@@ -71,15 +78,14 @@ def _fresh_venv(where: Path, wheel: Path) -> Path:
     # virtual environment (as `make test`'s is): the new one would see the base
     # Python's site-packages, not ours. So the new environment is made without
     # them and pointed at our site-packages by a .pth file, listed in our order.
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
+    _run([sys.executable, "-m", "venv", "--without-pip", str(where)])
     python = where / "bin" / "python"
     # Install before the .pth file exists, so that pip sees an environment without
     # asl_recog: the editable install in our site-packages must be neither found
     # ("already satisfied") nor touched. --python runs our pip for the new interpreter.
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                    "--quiet", str(wheel)], check=True, capture_output=True, text=True, timeout=300)
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet",
+          str(wheel)])
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip()
     ours = list(site.getsitepackages())
     if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
         ours.append(site.getusersitepackages())

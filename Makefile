@@ -1,12 +1,16 @@
 # Two entry points for a fresh machine (see README):
 #   make demo  - creates .venv, installs the library, runs the main job on the bundled data
 #   make test  - creates .venv, installs the library with every extra, runs the test suite
+# Both install the tested versions in constraints.txt (see its header to regenerate it;
+# `make test CONSTRAINTS=/dev/null` installs the newest versions pyproject.toml allows).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PRESET ?= quick
+CONSTRAINTS ?= constraints.txt
+PIP_INSTALL := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench constraints clean
 
 demo: $(VENV)/.core
 	$(BIN)/asl-recog run --preset $(PRESET)
@@ -19,17 +23,21 @@ bench: $(VENV)/.all
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PIP_INSTALL) --upgrade pip
 
-$(VENV)/.core: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install -q -e .
+$(VENV)/.core: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
+	$(PIP_INSTALL) -e .
 	touch $@
 
 # All extras in ONE pip call: installing the Azure SDK v1 and v2 extras in two
 # steps breaks on cloudpickle's version pins.
-$(VENV)/.all: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install -q -e ".[dev,azure,azureml]"
+$(VENV)/.all: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
+	$(PIP_INSTALL) -e ".[dev,azure,azureml]"
 	touch $@ $(VENV)/.core
+
+# Re-pin constraints.txt to what .venv holds; run it only after `make test` passed there.
+constraints: $(VENV)/.all
+	$(BIN)/python tools/gen_constraints.py > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -32,6 +32,7 @@ LABEL_COLUMN = "label"
 PIXEL_COLUMNS: tuple[str, ...] = tuple(f"pixel{i}" for i in range(1, NUM_PIXELS + 1))
 COLUMNS: tuple[str, ...] = (LABEL_COLUMN, *PIXEL_COLUMNS)
 DATA_ENV_VAR = "ASL_RECOG_DATA"
+BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "datasets" / "sign-language-mnist"
 logger = logging.getLogger("asl_recog")
 DOWNLOAD_HINT = (
     "get sign_mnist_train.csv and sign_mnist_test.csv (CC0) from "
@@ -155,8 +156,10 @@ def load_sign_mnist(
     searched = []
     env = os.environ.get(DATA_ENV_VAR)
     candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[1] / "datasets" / "sign-language-mnist",
-                   Path.cwd() / "datasets" / "sign-language-mnist"]
+    # The copy ships inside the package (package data), so one path serves an
+    # editable install, a source checkout and an installed wheel alike; the
+    # top-level datasets/sign-language-mnist is only a link to it for people.
+    candidates += [BUNDLED_DATA_DIR, Path.cwd() / "datasets" / "sign-language-mnist"]
     for folder in candidates:
         found = _find_split_file(folder, split)
         if found is not None:

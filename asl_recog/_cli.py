@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog._console import configure_logging
-from asl_recog._errors import AslRecogError
+from asl_recog._errors import AslRecogError, ConfigurationError
 
 EPILOG = """examples:
   asl-recog run                                   # the whole job on the bundled data (quick preset)
@@ -151,7 +151,16 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from asl_recog._pipeline import run_pipeline
 
-    result = run_pipeline(args.preset, args.out, progress=not args.no_progress)
+    overrides = {}
+    if args.config:
+        from asl_recog._config import load_config, trainer_settings
+
+        config = load_config(args.config)
+        unknown = sorted(set(config) - {"automl", "hyperdrive"})
+        if unknown:
+            raise ConfigurationError(f"{args.config}: unknown section(s) {unknown}; use 'automl' and 'hyperdrive'")
+        overrides = {route: trainer_settings(config, route, source=args.config) for route in config}
+    result = run_pipeline(args.preset, args.out, progress=not args.no_progress, overrides=overrides)
     from rich.console import Console
     from rich.table import Table
 
@@ -193,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run", "the main job: train both routes, compare, export, serve, query",
                 "asl-recog run --preset quick --out runs/demo")
     p.add_argument("--preset", choices=["quick", "full"], default="quick")
+    p.add_argument("--config", default=None, help="YAML or TOML file whose automl/hyperdrive settings replace "
+                   "the preset's (same format as train --config)")
     p.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_run)

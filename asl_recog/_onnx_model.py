@@ -22,6 +22,8 @@ LAYOUTS = ("flat", "NHWC", "NCHW", "columns")
 SCALINGS = ("unit", "raw")
 #: Batches at least this large run on the multi-threaded session.
 BATCH_THREADS_FROM = 64
+#: Most images given to onnxruntime in one run; larger inputs are scored in chunks.
+ROWS_PER_RUN = 1024
 _PROBA_NAMES = ("probabilities", "output_probability", "probability", "output_probabilities", "probs")
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
                "tensor(int32)": np.int32, "tensor(uint8)": np.uint8}
@@ -304,7 +306,14 @@ class OnnxModel(Model):
             if self._batch_session is None:
                 self._batch_session = self._make_session(self._threads)
             session = self._batch_session
-        out = session.run(self._output_names, feed)[0]
+        if count <= ROWS_PER_RUN:
+            out = session.run(self._output_names, feed)[0]
+        else:
+            # Chunks bound memory: a KNN graph holds an (N x stored samples) distance
+            # matrix, 1.6 GB for the test file against an augmented training set.
+            parts = [session.run(self._output_names, {k: v[i:i + ROWS_PER_RUN] for k, v in feed.items()})[0]
+                     for i in range(0, count, ROWS_PER_RUN)]
+            out = [row for part in parts for row in part] if self._zipmap else np.concatenate(parts)
         if self._zipmap:  # a list of {class: probability} dicts, one per image
             classes = list(out[0].keys()) if len(out) else []
             columns = class_columns(classes) if classes else np.zeros(0, dtype=np.int64)

@@ -15,6 +15,7 @@ from typing import Any
 from asl_recog._budgets import check_size
 from asl_recog._data import SignMnistDataset, load_sign_mnist
 from asl_recog._errors import ConfigurationError
+from asl_recog._memory import TreeMemory
 
 logger = logging.getLogger("asl_recog")
 
@@ -43,6 +44,7 @@ class PipelineResult:
     report_path: Path
     responses: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_memory_gib: float = 0.0
 
 
 def seed_request(test: SignMnistDataset) -> dict[str, Any]:
@@ -77,11 +79,14 @@ def run_pipeline(preset: str = "quick", out: str | Path | None = None, *, progre
     out = Path(out) if out is not None else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
+    peaks: dict[str, float] = {}  # GiB, per step
     clock = time.perf_counter()
+    memory = TreeMemory().start()  # this process, its trial workers and the demo service, summed
 
     def lap(step: str) -> None:
         nonlocal clock
         seconds[step] = round(time.perf_counter() - clock, 1)
+        peaks[step] = round(memory.step_peak() / 2**30, 3)
         clock = time.perf_counter()
 
     train, test = load_sign_mnist("train"), load_sign_mnist("test")
@@ -144,9 +149,13 @@ def run_pipeline(preset: str = "quick", out: str | Path | None = None, *, progre
         echo(f"  image upload (test image 0 as a 224x224 PNG) -> {reply.status_code} {reply.text} "
              f"(true letter {test.letters[0]})")
     lap("serve")
+    peak_gib = memory.stop() / 2**30
+    echo(f"peak memory {peak_gib:.2f} GiB (resident, summed over this process and its workers), "
+         f"{sum(seconds.values()):.0f} s in all")
 
     (out / "summary.json").write_text(json.dumps({
         "preset": preset, "best": comparison.best, "verdict": comparison.verdict, "seconds": seconds,
+        "peak_memory_gib": round(peak_gib, 3), "peak_memory_gib_by_step": peaks,
         "test_accuracy": comparison.summary["accuracy"].to_dict(), "responses": responses,
         "onnx": str(onnx_path), "report": str(report_path / "report.md")}, indent=2, default=str))
-    return PipelineResult(out, comparison, onnx_path, report_path, responses, seconds)
+    return PipelineResult(out, comparison, onnx_path, report_path, responses, seconds, peak_gib)

@@ -90,12 +90,10 @@ def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any
         # LinearSVC has no predict_proba: sigmoid calibration adds it and converts to ONNX.
         return make_pipeline(StandardScaler(), CalibratedClassifierCV(
             LinearSVC(C=float(p["C"]), max_iter=2000, random_state=seed), cv=3, method="sigmoid"))
-    trees = {"n_estimators": int(p["n_estimators"]), "max_features": p["max_features"],
-             "max_leaf_nodes": int(p["max_leaf_nodes"]), "random_state": seed, "n_jobs": 1}
-    if algorithm == "RandomForest":
-        return RandomForestClassifier(**trees)
-    if algorithm == "ExtremeRandomTrees":
-        return ExtraTreesClassifier(**trees)
+    if algorithm in ("RandomForest", "ExtremeRandomTrees"):
+        forest = RandomForestClassifier if algorithm == "RandomForest" else ExtraTreesClassifier
+        return forest(n_estimators=int(p["n_estimators"]), max_features=p["max_features"],
+                      max_leaf_nodes=int(p["max_leaf_nodes"]), random_state=seed, n_jobs=1)
     if algorithm == "LightGBM":
         return HistGradientBoostingClassifier(
             learning_rate=float(p["learning_rate"]), max_leaf_nodes=int(p["max_leaf_nodes"]), max_iter=150,

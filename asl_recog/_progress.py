@@ -65,7 +65,7 @@ class SearchProgress:
         if now - self._last < 1.0:
             return
         self._last = now
-        trials = study.get_trials(deepcopy=False)
+        trials = [t for t in study.get_trials(deepcopy=False) if "duplicate_of" not in t.user_attrs]
         for t in trials:
             if t.state.is_finished() and t.number not in self._logged:
                 self._logged.add(t.number)

@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from asl_recog._budgets import BudgetExceeded
 from asl_recog._console import configure_logging
 from asl_recog._space import EarlyTerminationPolicy, PrimaryMetricGoal
-from asl_recog._workers import check_spawnable, log_path, log_tail, start_worker, stop, watch_parent
+from asl_recog._workers import WORKER_PREFIX, check_spawnable, log_path, log_tail, start_worker, stop, watch_parent
 
 logger = logging.getLogger("asl_recog")
 
@@ -302,7 +302,7 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                     stopping = schedule.should_stop is not None and schedule.should_stop(study)
                 else:
                     entry.process = start_worker(_worker_main, (task, schedule.runner, os.getpid()),
-                                                 f"asl-trial-{trial.number}", schedule.env,
+                                                 f"{WORKER_PREFIX}{trial.number}", schedule.env,
                                                  log_path(run_dir, trial.number))
                     running[trial.number] = entry
                 if schedule.on_update:

@@ -28,6 +28,8 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 
+#: Name prefix of trial worker processes.
+WORKER_PREFIX = "asl-trial-"
 _GUARD_FIX = ('put the code that calls fit() under `if __name__ == "__main__":` in a .py file and run that '
               "file (trial workers re-import it)")
 
@@ -58,8 +60,9 @@ def refuse_inside_worker_bootstrap() -> None:
     An unguarded script calls ``fit()`` at import time; in a worker that would
     start a second search on the same run folder.
     """
-    main = sys.modules.get("__main__")
-    if mp.parent_process() is not None and getattr(main, "__name__", "") == "__mp_main__":
+    # While a spawned worker re-runs the main script (as "__mp_main__"), its process
+    # already carries the name the search gave it (parent_process() is not set yet).
+    if mp.current_process().name.startswith(WORKER_PREFIX):
         raise ConfigurationError(f"fit() was called while a trial worker process imported your script. Fix: "
                                  f"{_GUARD_FIX}")
 

@@ -136,7 +136,7 @@ def leaderboard(study: optuna.Study, metric: str, model_name: Any) -> pd.DataFra
     maximize = study.direction.name == "MAXIMIZE"
     rows = []
     for t in study.get_trials(deepcopy=False):
-        if not t.state.is_finished():
+        if not t.state.is_finished() or "duplicate_of" in t.user_attrs:  # duplicates were never run
             continue
         history = list(t.user_attrs.get("history") or [t.intermediate_values[s] for s in sorted(t.intermediate_values)])
         value = t.value if t.value is not None else (history[-1] if history else math.nan)

@@ -239,7 +239,7 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
         if trainer.enable_voting_ensemble:
             add_ensemble(study, run_dir, trainer.primary_metric, labels_to_indices(validation.labels),
                          max_model_size_mb=trainer.max_model_size_mb)
-        progress.update(study, {})
+        progress.update(study, {}, force=True)
     result = build_result(study, run_dir, trainer.primary_metric,
                           lambda t: t.user_attrs.get("params", {}).get("algorithm", "?"), time.perf_counter() - start,
                           extras={"augmented_training_images": len(images)})

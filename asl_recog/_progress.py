@@ -59,10 +59,10 @@ class SearchProgress:
         if self._live is not None:
             self._live.__exit__(kind, exc, tb)
 
-    def update(self, study: optuna.Study, running: dict[int, float]) -> None:
-        """Refresh the table (at most twice a second) and log newly finished trials."""
+    def update(self, study: optuna.Study, running: dict[int, float], *, force: bool = False) -> None:
+        """Refresh the table (at most once a second, unless ``force``) and log newly finished trials."""
         now = time.monotonic()
-        if now - self._last < 1.0:
+        if now - self._last < 1.0 and not force:
             return
         self._last = now
         trials = [t for t in study.get_trials(deepcopy=False) if "duplicate_of" not in t.user_attrs]
@@ -71,8 +71,10 @@ class SearchProgress:
                 self._logged.add(t.number)
                 value = t.value if t.value is not None else (t.intermediate_values[t.last_step]
                                                              if t.last_step is not None else None)
-                logger.info("%s trial %d %s: %s=%s %s", self.title, t.number, trial_status(t), self.metric,
-                            "-" if value is None else f"{value:.4f}", _short(t.user_attrs.get("params", {})))
+                error = t.user_attrs.get("error") if t.state == TrialState.FAIL else None
+                logger.info("%s trial %d %s: %s=%s %s%s", self.title, t.number, trial_status(t), self.metric,
+                            "-" if value is None else f"{value:.4f}", _short(t.user_attrs.get("params", {})),
+                            f" ({error})" if error else "")
         if self._live is not None:
             self._live.update(self._render(trials))
 

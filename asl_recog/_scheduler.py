@@ -242,7 +242,7 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
 
     def finish(entry: _Running, data: dict[str, Any] | None, error: str) -> None:
         state = tell_from_result(study, entry.trial._trial_id, entry.task.number, data, error)
-        logger.info("trial %d %s (%.1fs)%s", entry.task.number, state.name.lower(), time.monotonic() - entry.started,
+        logger.debug("trial %d %s (%.1fs)%s", entry.task.number, state.name.lower(), time.monotonic() - entry.started,
                     f": {(data or {}).get('error', error)}" if state == TrialState.FAIL else "")
         failures.record(entry.task.number, state, data)
 

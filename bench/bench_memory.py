@@ -1,86 +1,96 @@
-"""Peak memory (resident set size) of training and of serving, each in a fresh process.
+"""Peak memory and wall time of the main job, and the memory of the service that serves its winner.
 
-- training, HyperDrive route: one default-CNN trial, 2 epochs, on the real training file;
-- training, AutoML route: a 3-minute search over PCA+KNN and extra trees (with augmentation);
-- serving: the ONNX service under 2,000 single-image requests.
+The main job (``asl-recog run``) runs under ``/usr/bin/time -v`` while this script
+samples, every 0.2 s with psutil, the resident set summed over its whole process
+tree (the job, its trial workers and the demo service). ``/usr/bin/time -v``
+reports only the largest single process, so both are printed. The winner's ONNX
+file is then served by ``asl-recog serve`` under 2,000 single-image requests, and
+its peak resident set (VmHWM) is read.
 
-Usage: python bench/bench_memory.py
-Prints a Markdown table. Peak RSS is the largest resident set of the job or any of its worker processes.
+Usage:
+    python bench/bench_memory.py                  # the quick preset (target: <= 4 GiB, <= 12 min)
+    python bench/bench_memory.py --preset full    # target: <= 6 GiB
+Prints a Markdown table.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-TRAIN_CNN = """
-import asl_recog as asl
-result = asl.HyperDriveTrainer(max_total_runs=1, fixed_params={"epochs": 2}, progress=False,
-                               run_dir=r"%(dir)s").fit(asl.load_sign_mnist("train"))
-result.best_model.save(r"%(dir)s/cnn.keras")
-asl.export_onnx(result.best_model, r"%(dir)s/cnn.onnx")
-"""
-TRAIN_AUTOML = """
-import asl_recog as asl
-asl.AutoMLTrainer(experiment_timeout_minutes=3, allowed_models=["KNN", "ExtremeRandomTrees"], progress=False,
-                  run_dir=r"%(dir)s/automl").fit(asl.load_sign_mnist("train"))
-"""
+from asl_recog._memory import TreeMemory
+
+TARGET_GIB = {"quick": 4.0, "full": 6.0}
+SERVICE_TARGET_MIB = 300
 
 
-WRAPPER = """
-import resource, subprocess, sys
-subprocess.run([sys.executable, "-c", sys.argv[1]], check=True)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
-
-
-def peak_of(code: str) -> tuple[float, float]:
-    """Run ``code`` in a fresh interpreter; return (peak RSS MiB of it and its children, seconds).
-
-    RUSAGE_CHILDREN is a running maximum over every child ever waited for, so
-    each job gets its own wrapper process to keep the peaks apart.
-    """
+def main_job(preset: str, out: Path) -> dict[str, float]:
+    """Run the main job; return its summed-tree peak, largest single process, and wall time."""
+    command = ["/usr/bin/time", "-v", str(Path(sys.executable).with_name("asl-recog")), "run", "--preset", preset,
+               "--out", str(out), "--no-progress"]
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", WRAPPER, code], check=True, stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
-    return int(out.strip().splitlines()[-1]) / 1024, time.perf_counter() - start
+    with open(out.parent / "job.out", "w") as stdout, open(out.parent / "job.err", "w") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        with TreeMemory(process.pid) as memory:
+            process.wait()
+    wall = time.perf_counter() - start
+    err = (out.parent / "job.err").read_text()
+    if process.returncode != 0:
+        raise SystemExit(f"the main job failed ({process.returncode}):\n{err[-3000:]}")
+    single_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
+    summary = json.loads((out / "summary.json").read_text())
+    return {"tree_gib": memory.peak_bytes / 2**30, "single_gib": single_kib / 2**20, "wall_s": wall,
+            "steps": summary["seconds"], "step_peaks": summary["peak_memory_gib_by_step"],
+            "accuracy": summary["test_accuracy"], "best": summary["best"]}
 
 
-def serving_peak(model: Path, requests: int = 2000) -> tuple[float, float]:
+def service_peak(model: Path, requests: int = 2000) -> float:
+    """Peak RSS (MiB) of the scoring service serving ``model`` after ``requests`` single-image calls."""
     import httpx
 
     import asl_recog as asl
 
     with asl.LocalDeployer().deploy(model, name="memory-bench") as endpoint:
-        pid = endpoint.pid
         row = asl.load_sign_mnist("test").to_frame().iloc[1:2].drop(columns=["label"])
         body = {"data": json.loads(row.to_json(orient="records"))}
-        headers = {"Authorization": f"Bearer {endpoint.keys[0]}"}
-        start = time.perf_counter()
-        with httpx.Client(headers=headers) as client:
+        with httpx.Client(headers={"Authorization": f"Bearer {endpoint.keys[0]}"}) as client:
             for _ in range(requests):
                 client.post(endpoint.scoring_uri, json=body).raise_for_status()
-        seconds = time.perf_counter() - start
-        status = Path(f"/proc/{pid}/status").read_text()
-        peak_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-    return peak_kib / 1024, seconds
+        status = Path(f"/proc/{endpoint.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(TARGET_GIB), default="quick")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        automl_mib, automl_s = peak_of(TRAIN_AUTOML % {"dir": folder})
-        cnn_mib, cnn_s = peak_of(TRAIN_CNN % {"dir": folder})
-        serve_mib, serve_s = serving_peak(Path(folder) / "cnn.onnx")
-    print("| process | peak RSS (MiB) | wall time (s) |")
+        job = main_job(args.preset, Path(folder) / "run")
+        service = service_peak(Path(folder) / "run" / "best.onnx")
+    target = TARGET_GIB[args.preset]
+    print(f"`asl-recog run --preset {args.preset}`: winner **{job['best']}**; test accuracy "
+          + ", ".join(f"{name} {value:.4f}" for name, value in job["accuracy"].items()) + ".")
+    print()
+    print("| measure | value | target |")
     print("|---|---|---|")
-    print(f"| training, AutoML route (3-min search, PCA+KNN and extra trees) | {automl_mib:.0f} | {automl_s:.0f} |")
-    print(f"| training, HyperDrive route (1 default-CNN trial, 2 epochs, + ONNX export) | {cnn_mib:.0f} | {cnn_s:.0f} |")
-    print(f"| serving the default CNN (ONNX), after 2,000 requests | {serve_mib:.0f} | {serve_s:.0f} |")
+    print(f"| peak RSS summed over the process tree (psutil, every 0.2 s) | {job['tree_gib']:.2f} GiB | "
+          f"<= {target:g} GiB |")
+    print(f"| largest single process (`/usr/bin/time -v`) | {job['single_gib']:.2f} GiB | |")
+    print(f"| wall time of the main job | {job['wall_s'] / 60:.1f} min | "
+          f"{'<= 12 min' if args.preset == 'quick' else ''} |")
+    print(f"| service serving the winner, peak RSS after 2,000 requests | {service:.0f} MiB | "
+          f"<= {SERVICE_TARGET_MIB} MiB |")
+    print()
+    print("| step | seconds | peak GiB (tree) |")
+    print("|---|---|---|")
+    for step, seconds in job["steps"].items():
+        print(f"| {step} | {seconds:.0f} | {job['step_peaks'].get(step, float('nan')):.2f} |")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validati
             on_update=progress.update, env=thread_env(payload.get("threads", 1)) if concurrent > 1 else {},
             in_process_hint="set max_concurrent_runs=1 to run trials in this process")
         run_schedule(study, run_dir, schedule)
-        progress.update(study, {})
+        progress.update(study, {}, force=True)
     name = builder if isinstance(builder, str) else getattr(builder, "__name__", "custom")
     result = build_result(study, run_dir, trainer.primary_metric_name, lambda t: name, time.perf_counter() - start)
     if trainer.refit:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from asl_recog import __version__
-from asl_recog._errors import ConfigurationError, DataFormatError
+from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileError
 from asl_recog._images import image_to_array
 from asl_recog._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog._model import Model
@@ -55,14 +55,22 @@ def _telemetry_off() -> dict[str, Any]:
 
 
 def _load_model(model: str | os.PathLike[str] | Model, threads: int) -> Model:
+    """The model to serve: a loaded Model as given, or an ``.onnx`` file (the only file format served).
+
+    ONNX graphs are data run by onnxruntime; the training formats are refused here so that
+    whoever can hand the operator a model file cannot hand them code (see docs/serving.md).
+    """
     if isinstance(model, Model):
         return model
-    path = Path(model)
-    if path.suffix.lower() == ".onnx":
-        from asl_recog._onnx_model import OnnxModel
+    from asl_recog._onnx_model import OnnxModel
 
-        return OnnxModel.load(path, threads=threads)
-    return Model.load(path)
+    path = Path(model)
+    if path.suffix.lower() != ".onnx":
+        raise ModelFileError(
+            f"{path}: the service loads .onnx files only (graphs, not code). Fix: export it first with "
+            f"'asl-recog export {path} {path.with_suffix('.onnx')}' or "
+            "asl_recog.export_onnx(Model.load(path), 'model.onnx'), in a session that trusts the file")
+    return OnnxModel.load(path, threads=threads)
 
 
 def _public_metadata(model: Model) -> dict[str, Any]:

@@ -145,3 +145,92 @@ def test_keras_files_load_only_in_safe_mode_on_a_fixed_keras(tmp_path: Path, mon
     with pytest.raises(asl.ModelFileError, match=r"Keras 3.10.0 cannot load .keras files safely.*keras>=3.11"):
         asl.Model.load(path)
     assert _version_tuple("3.11.2rc1") == (3, 11, 2) and _version_tuple("3.9") < (3, 11)
+
+
+# -- ONNX files: self-contained, standard operators, an output that fits the metadata ---------------------
+
+def _graph(columns: int, domain: str = "", classes: int | None = None) -> Any:
+    """A tiny softmax classifier over (N, 784) rows whose output width (``columns``) shape inference cannot see.
+
+    The softmax over 24 scores is sliced to a width computed from the input at run time, as a
+    hand-edited or mis-exported graph may do. ``domain`` puts the softmax in that operator domain;
+    ``classes`` writes that many class indices into the metadata, as asl_recog's exports do.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    constants = [numpy_helper.from_array(np.full((784, 24), 0.01, np.float32), "weights"),
+                 numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+                 numpy_helper.from_array(np.array([columns], np.int64), "width"),
+                 numpy_helper.from_array(np.array([0], np.int64), "start"),
+                 numpy_helper.from_array(np.array([1], np.int64), "axis"),
+                 numpy_helper.from_array(np.array([1], np.int64), "one")]
+    nodes = [helper.make_node("MatMul", ["pixels", "weights"], ["scores"]),
+             helper.make_node("Softmax", ["scores"], ["all"], domain=domain, axis=-1),
+             helper.make_node("Mul", ["pixels", "zero"], ["nothing"]),
+             helper.make_node("ReduceSum", ["nothing"], ["total"], keepdims=0),
+             helper.make_node("Cast", ["total"], ["offset"], to=TensorProto.INT64),
+             helper.make_node("Reshape", ["offset", "one"], ["offset1"]),
+             helper.make_node("Add", ["offset1", "width"], ["end"]),
+             helper.make_node("Slice", ["all", "start", "end", "axis"], ["probabilities"])]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 784])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", "C"])],
+                              constants)
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    model = helper.make_model(graph, opset_imports=opsets, ir_version=8)
+    if classes is not None:
+        helper.set_model_props(model, {"classes": json.dumps(list(range(classes)))})
+    return model
+
+
+def test_an_onnx_output_that_does_not_fit_its_metadata_is_refused_at_start(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect 7: ten output columns while the metadata lists 24 classes passed the start-up check;
+    /ready said ready and every /score answered 500."""
+    from asl_recog.serve import create_app
+
+    for name, model in (("ten.onnx", _graph(10)), ("ten_of_24.onnx", _graph(10, classes=24))):
+        path = tmp_path / name
+        path.write_bytes(model.SerializeToString())
+        with pytest.raises(asl.ModelFileError, match=rf"{name}: output 'probabilities' has shape \(1, 10\).*24"):
+            asl.OnnxModel.load(path)
+        with pytest.raises(asl.ModelFileError, match=name):
+            create_app(path, auth=False)
+        assert serve_main([str(path), "--no-auth"]) == 2
+        assert "has shape (1, 10)" in capsys.readouterr().err
+    good = tmp_path / "good.onnx"
+    good.write_bytes(_graph(24).SerializeToString())
+    assert asl.OnnxModel.load(good).predict_proba(np.zeros((2, 784), np.uint8)).shape == (2, 24)
+
+
+def test_a_model_object_with_the_wrong_output_is_refused_by_the_service() -> None:
+    from asl_recog.serve import create_app
+
+    class Ten(asl.Model):
+        def predict_proba(self, images: Any) -> np.ndarray:
+            return np.full((len(images), 10), 0.1, np.float32)
+
+        def save(self, path: Any) -> Path:
+            raise NotImplementedError
+
+    with pytest.raises(asl.ModelFileError, match=r"start-up prediction has shape \(1, 10\); the service needs"):
+        create_app(Ten(), auth=False)
+
+
+def test_onnx_files_with_external_data_or_custom_operators_are_refused(tmp_path: Path) -> None:
+    """Item 8: external data names a file onnxruntime would read; a custom domain needs native code."""
+    from onnx.external_data_helper import set_external_data
+
+    outside = _graph(24)
+    weights = outside.graph.initializer[0]
+    set_external_data(weights, location="../../../etc/passwd")
+    weights.ClearField("raw_data")
+    weights.ClearField("float_data")
+    weights.data_location = weights.EXTERNAL
+    (tmp_path / "outside.onnx").write_bytes(outside.SerializeToString())
+    with pytest.raises(asl.ModelFileError, match=r"outside.onnx: tensor 'weights' keeps its data in an external "
+                                                 r"file \('../../../etc/passwd'\)"):
+        asl.Model.load(tmp_path / "outside.onnx")
+    (tmp_path / "custom.onnx").write_bytes(_graph(24, domain="com.example.native").SerializeToString())
+    with pytest.raises(asl.ModelFileError, match=r"custom.onnx: node 'Softmax' uses operator "
+                                                 r"com.example.native.Softmax from a custom domain"):
+        asl.Model.load(tmp_path / "custom.onnx")

@@ -149,7 +149,7 @@ def main() -> None:
     print(f"- machine: {os.cpu_count()} cores, Python {platform.python_version()} {platform.system()}, "
           f"load average before the run {os.getloadavg()[0]:.1f}")
     print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    print(f"| requests | errors | req/s | p50 ms | p99 ms | RSS start MiB | RSS end MiB | RSS max sampled MiB "
+    print("| requests | errors | req/s | p50 ms | p99 ms | RSS start MiB | RSS end MiB | RSS max sampled MiB "
           f"| peak RSS (VmHWM) MiB | tracebacks in the service log |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {total} | {len(errors)} | {total / elapsed:.0f} | {1000 * statistics.median(latencies):.1f} | "

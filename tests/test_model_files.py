@@ -115,7 +115,7 @@ def test_tampered_and_foreign_aslskl_files(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_model_files_other_than_onnx(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``asl-recog serve evil.aslskl`` ran the pickle inside; serving now takes ONNX files only."""
+    """``asl-recog serve evil.aslskl`` ran the pickle inside; the service and the deployers take ONNX files only."""
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.aslskl"
     evil.write_bytes(_container(_LEGACY_MAGIC, pickle.dumps(_Payload(marker))))
@@ -124,6 +124,8 @@ def test_serve_refuses_model_files_other_than_onnx(tmp_path: Path, capsys: pytes
         assert serve_main([str(path), "--no-auth"]) == 2
         err = capsys.readouterr().err
         assert path.name in err and "asl-recog export" in err and ".onnx" in err
+        with pytest.raises(asl.ModelFileError, match=r"deployers load .onnx files only.*asl-recog export"):
+            asl.LocalDeployer(run_dir=tmp_path / "deployments").deploy(path)
     assert not marker.exists()
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from asl_recog._errors import DataFormatError, DataNotFoundError
-from asl_recog._frames import COLUMNS, LABEL_COLUMN, PIXEL_COLUMNS, csv_lines, frame_to_arrays  # noqa: F401 (re-exported)
+# LABEL_COLUMN and PIXEL_COLUMNS are re-exported: other modules import them from here.
+from asl_recog._frames import COLUMNS, LABEL_COLUMN, PIXEL_COLUMNS, csv_lines, frame_to_arrays  # noqa: F401
 from asl_recog._images import IMAGE_SUFFIXES, image_to_array
 from asl_recog._labels import (
     IMAGE_SIZE,

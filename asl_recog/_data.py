@@ -16,21 +16,19 @@ import numpy as np
 import pandas as pd
 
 from asl_recog._errors import DataFormatError, DataNotFoundError
+# LABEL_COLUMN and PIXEL_COLUMNS are re-exported: other modules import them from here.
+from asl_recog._frames import COLUMNS, LABEL_COLUMN, PIXEL_COLUMNS, csv_lines, frame_to_arrays  # noqa: F401
 from asl_recog._images import IMAGE_SUFFIXES, image_to_array
 from asl_recog._labels import (
     IMAGE_SIZE,
     LETTERS,
     NUM_PIXELS,
-    _why_invalid,
     is_valid_label,
     labels_to_indices,
     labels_to_letters,
     letters_to_labels,
 )
 
-LABEL_COLUMN = "label"
-PIXEL_COLUMNS: tuple[str, ...] = tuple(f"pixel{i}" for i in range(1, NUM_PIXELS + 1))
-COLUMNS: tuple[str, ...] = (LABEL_COLUMN, *PIXEL_COLUMNS)
 DATA_ENV_VAR = "ASL_RECOG_DATA"
 BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "datasets" / "sign-language-mnist"
 logger = logging.getLogger("asl_recog")
@@ -120,7 +118,7 @@ class SignMnistDataset:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, *, source: str = "DataFrame") -> SignMnistDataset:
         """Build a dataset from a frame in the Kaggle layout, validating every cell."""
-        images, labels = _frame_to_arrays(frame, source=source, first_line=0, row_kind="row")
+        images, labels = frame_to_arrays(frame, source=source, row_kind="row")
         return cls(images, labels, source=source)
 
 
@@ -192,18 +190,24 @@ def _load_path(path: Path, split: str) -> SignMnistDataset:
 
 
 def _cache_file(path: Path) -> Path | None:
-    """Where the parsed arrays of ``path`` are cached, keyed by its path, size and mtime.
+    """Where the parsed arrays of ``path`` are cached, keyed by a hash of its content.
 
     Parsing 27,455 CSV rows takes about 1.5 s; the cached arrays load in
-    milliseconds. ``ASL_RECOG_CACHE=0`` turns the cache off; set it to a folder to move it.
+    milliseconds. The key is the file's BLAKE2b digest (about 70 ms for the
+    23 MB training file), not its size and modification time, which a rewrite
+    can keep. ``ASL_RECOG_CACHE=0`` turns the cache off; set it to a folder to move it.
     """
     setting = os.environ.get("ASL_RECOG_CACHE", "")
     if setting.lower() in ("0", "off", "false", "no"):
         return None
     folder = Path(setting) if setting else Path.home() / ".cache" / "asl_recog"
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|v1".encode()).hexdigest()[:24]
-    return folder / f"{path.name}.{key}.npz"
+    try:
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+    except OSError as exc:  # unreadable here means unreadable for the parser too: let it report
+        logger.debug("not caching %s: %s", path, exc)
+        return None
+    return folder / f"{path.name}.{digest}.v2.npz"
 
 
 def _read_csv(path: Path) -> SignMnistDataset:
@@ -249,63 +253,8 @@ def _parse_csv(path: Path) -> SignMnistDataset:
     except UnicodeDecodeError as exc:
         raise DataFormatError(f"not a text CSV ({exc})", source=source,
                               fix="pass a .csv or .csv.gz file in the Kaggle layout") from exc
-    images, labels = _frame_to_arrays(frame, source=source, first_line=2, row_kind="line")
+    images, labels = frame_to_arrays(frame, source=source, row_kind="line", line_of=csv_lines(path))
     return SignMnistDataset(images, labels, source=source)
-
-
-def _frame_to_arrays(frame: pd.DataFrame, *, source: str, first_line: int,
-                     row_kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a Kaggle-layout frame and return (images, labels); raise on the first bad cell."""
-    columns = [str(c) for c in frame.columns]
-    missing = [c for c in COLUMNS if c not in set(columns)]
-    extra = [c for c in columns if c not in set(COLUMNS)]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {_short(missing)}")
-        if extra:
-            parts.append(f"unexpected column(s) {_short(extra)}")
-        pixels = sum(c.startswith("pixel") for c in columns)
-        raise DataFormatError(
-            "; ".join(parts) + f" ({pixels} pixel columns, expected {NUM_PIXELS})",
-            source=source, row=1 if row_kind == "line" else None,
-            fix=f"the header must be 'label,pixel1,...,pixel{NUM_PIXELS}' (one 28x28 image per row)",
-        )
-    if len(frame) == 0:
-        raise DataFormatError("no data rows", source=source, fix="the file must hold at least one image row")
-    if list(frame.columns) != list(COLUMNS):
-        frame = frame.loc[:, list(COLUMNS)]
-
-    def where(pos: int) -> int:
-        return pos + first_line
-
-    not_integer = [name for name, dtype in zip(COLUMNS, frame.dtypes) if not pd.api.types.is_integer_dtype(dtype)]
-    for name in not_integer:
-        column = frame[name]
-        numeric = pd.to_numeric(column, errors="coerce")
-        bad = numeric.isna().to_numpy() | (numeric.to_numpy() != np.round(numeric.to_numpy()))
-        pos = int(np.flatnonzero(bad)[0])
-        value = column.iloc[pos]
-        value = value.item() if isinstance(value, np.generic) else value
-        problem = "empty or NaN cell" if pd.isna(value) else f"value {value!r} is not a whole number"
-        raise DataFormatError(problem, source=source, row=where(pos), column=name, row_kind=row_kind,
-                              fix="every cell must be an integer (label 0-24, pixels 0-255)")
-    values = frame.to_numpy()
-    pixels = values[:, 1:]
-    out_of_range = (pixels < 0) | (pixels > 255)
-    if out_of_range.any():
-        pos, col = (int(v) for v in np.argwhere(out_of_range)[0])
-        raise DataFormatError(f"pixel value {pixels[pos, col]} is outside 0-255", source=source,
-                              row=where(pos), column=PIXEL_COLUMNS[col], row_kind=row_kind,
-                              fix="pixels are 8-bit grayscale; rescale the image to 0-255")
-    labels = values[:, 0].astype(np.int64)
-    valid = np.isin(labels, np.arange(26)) & (labels != 9) & (labels != 25)
-    if not valid.all():
-        pos = int(np.flatnonzero(~valid)[0])
-        raise DataFormatError(_why_invalid(int(labels[pos])), source=source, row=where(pos),
-                              column=LABEL_COLUMN, row_kind=row_kind,
-                              fix="labels are alphabet positions of A-Y without J (0-24, never 9 or 25)")
-    return pixels.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels
 
 
 def _read_image_folder(folder: Path) -> SignMnistDataset:
@@ -336,11 +285,6 @@ def as_dataset(data: Any, *, split: Split = "train") -> SignMnistDataset:
     if isinstance(data, SignMnistDataset):
         return data
     return load_sign_mnist(split, data)
-
-
-def _short(names: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 __all__ = ["SignMnistDataset", "load_sign_mnist", "as_dataset", "is_valid_label"]

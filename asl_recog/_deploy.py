@@ -161,7 +161,8 @@ def onnx_file(model: Model | str | os.PathLike[str], folder: Path) -> tuple[Path
         return path, export_onnx(model, path)
     path = Path(model)
     if path.suffix.lower() != ".onnx":
-        raise ModelFileError(f"{path}: deployers serve ONNX models; pass an .onnx file or a fitted Model "
+        raise ModelFileError(f"{path}: deployers load .onnx files only (graphs, not code). Fix: export it first "
+                             f"with 'asl-recog export {path} {path.with_suffix('.onnx')}', or pass a fitted Model "
                              "(it is exported with asl_recog.export_onnx)")
     return path, OnnxModel.load(path)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import io
+import itertools
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +18,25 @@ from asl_recog._errors import DataFormatError, ModelFileError
 from asl_recog._labels import IMAGE_SIZE, NUM_CLASSES, NUM_PIXELS, indices_to_labels, labels_to_letters
 
 SKLEARN_SUFFIX = ".aslskl"
-_SKLEARN_MAGIC = b"ASL-RECOG-SKLEARN\x00v1\n"
+#: The first Keras whose ``safe_mode`` holds against the published bypasses (CVE-2025-1550, CVE-2025-8747 and
+#: later fixes); older versions are refused rather than trusted to refuse code.
+MIN_SAFE_KERAS = (3, 11)
+#: v2 files hold a skops.io payload; v1 files held a pickle and are refused.
+_SKLEARN_MAGIC = b"ASL-RECOG-SKLEARN\x00v2\n"
+_LEGACY_MAGIC = b"ASL-RECOG-SKLEARN\x00v1\n"
+#: Types rebuilt from ``.aslskl`` files besides those skops trusts by default (public
+#: scikit-learn estimators, numpy, builtins): the private helpers inside the fitted
+#: estimators of the AutoML portfolio. Each is plain data plus scikit-learn's own code.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",
+)
 
 
 def to_model_input(images: Any) -> np.ndarray:
@@ -59,6 +78,17 @@ def to_model_input(images: Any) -> np.ndarray:
         raise DataFormatError(f"integer pixels must be in 0..255, got {arr.min()}..{arr.max()}",
                               source="images", fix="pass 8-bit grayscale pixels")
     return (arr.astype(np.float32) / 255.0)[..., None]
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"3.11.2rc1"`` -> ``(3, 11, 2)``: the leading numeric parts of a version string."""
+    parts = []
+    for part in version.split(".")[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 class Model(ABC):
@@ -106,7 +136,12 @@ class Model(ABC):
 
     @staticmethod
     def load(path: str | os.PathLike[str]) -> Model:
-        """Load a model saved by asl_recog: ``.keras``, ``.aslskl`` or ``.onnx``."""
+        """Load a model saved by asl_recog: ``.keras``, ``.aslskl`` or ``.onnx``.
+
+        No format runs code from the file: ``.aslskl`` rebuilds only trusted
+        scikit-learn types (skops), ``.keras`` loads in Keras' safe mode, and
+        ``.onnx`` refuses external data and custom operators.
+        """
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")
@@ -155,31 +190,51 @@ class SklearnModel(Model):
         return full
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a checksummed file: magic line, JSON header, then the joblib payload.
+        """Write a checksummed file: magic line, JSON header, then the ``skops.io`` payload.
 
-        The checksum catches truncation and edits; like any pickle, load only
-        files from sources you trust.
+        skops stores the estimator as data (arrays and parameters), not as
+        pickled code, so :meth:`load` can refuse any type it does not trust.
         """
-        import joblib
+        import skops.io
 
         path = Path(path)
         if path.suffix != SKLEARN_SUFFIX:
             path = path.with_suffix(SKLEARN_SUFFIX)
-        buffer = io.BytesIO()
-        joblib.dump(self.estimator, buffer)
-        payload = buffer.getvalue()
-        header = json.dumps({"sha256": hashlib.sha256(payload).hexdigest(), "params": self.params,
-                             "info": self.info}, default=str).encode()
+        payload = skops.io.dumps(self.estimator)
+        header = json.dumps({"sha256": hashlib.sha256(payload).hexdigest(), "format": "skops",
+                             "params": self.params, "info": self.info}, default=str).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_SKLEARN_MAGIC + len(header).to_bytes(8, "big") + header + payload)
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SklearnModel:
-        import joblib
+    def load(cls, path: str | os.PathLike[str], *, trusted: Sequence[str] = ()) -> SklearnModel:
+        """Read a file written by :meth:`save` without running code from it.
+
+        Only the types skops trusts by default (scikit-learn estimators, numpy,
+        builtins) and :data:`TRUSTED_TYPES` are rebuilt; any other type in the
+        file is refused before anything is constructed.
+
+        Args:
+            path: the ``.aslskl`` file.
+            trusted: further fully qualified type names to allow, e.g.
+                ``["mypackage.MyTransformer"]``, for an estimator of your own whose
+                file you wrote yourself.
+
+        Raises:
+            ModelFileError: not our format, truncated, modified, the old pickle
+                format, or a type that is not trusted.
+        """
+        import skops.io
+        from skops.io.exceptions import UntrustedTypesFoundException
 
         path = Path(path)
         blob = path.read_bytes()
+        if blob.startswith(_LEGACY_MAGIC):
+            raise ModelFileError(
+                f"{path}: written by asl_recog 0.1 as a pickle, which runs code when loaded, so it is refused. "
+                "Fix: retrain, or if you made this file yourself, load its estimator with joblib in a trusted "
+                "session and save it again with SklearnModel(estimator).save(path)")
         if not blob.startswith(_SKLEARN_MAGIC):
             raise ModelFileError(f"{path}: not a scikit-learn model file written by asl_recog (bad magic bytes)")
         start = len(_SKLEARN_MAGIC)
@@ -188,10 +243,23 @@ class SklearnModel(Model):
             header = json.loads(blob[start + 8:start + 8 + size])
         except (ValueError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"{path}: corrupt header ({exc})") from exc
+        if not isinstance(header, dict):
+            raise ModelFileError(f"{path}: corrupt header (not a JSON object)")
         payload = blob[start + 8 + size:]
         if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
             raise ModelFileError(f"{path}: checksum mismatch; the file was truncated or modified. Re-export it.")
-        return cls(joblib.load(io.BytesIO(payload)), header.get("params"), header.get("info"))
+        try:
+            estimator = skops.io.loads(payload, trusted=[*TRUSTED_TYPES, *trusted])
+        except UntrustedTypesFoundException as exc:
+            raise ModelFileError(
+                f"{path}: holds types asl_recog does not trust ({exc}); they could run code when rebuilt. "
+                "Fix: if you wrote this file with your own estimator classes, pass their names: "
+                "SklearnModel.load(path, trusted=[...])") from exc
+        except Exception as exc:  # skops raises many types for a damaged archive
+            raise ModelFileError(f"{path}: the skops payload is unreadable ({type(exc).__name__}: {exc}). "
+                                 "Re-export the model.") from exc
+        params, info = header.get("params"), header.get("info")
+        return cls(estimator, params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)
 
 
 class KerasModel(Model):
@@ -228,13 +296,29 @@ class KerasModel(Model):
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> KerasModel:
+        """Read a ``.keras`` archive with ``safe_mode=True``: no Lambda layers or other code from the file.
+
+        Raises:
+            ModelFileError: not a loadable archive, one that needs unsafe code, or a
+                Keras older than :data:`MIN_SAFE_KERAS`, whose safe mode had known bypasses.
+        """
         import keras
 
         path = Path(path)
+        if _version_tuple(keras.__version__) < MIN_SAFE_KERAS:
+            wanted = ".".join(map(str, MIN_SAFE_KERAS))
+            raise ModelFileError(f"{path}: Keras {keras.__version__} cannot load .keras files safely (its safe_mode "
+                                 f"had bypasses fixed in {wanted}). Fix: pip install 'keras>={wanted}'")
         try:
             network = keras.saving.load_model(path, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a bad archive
             raise ModelFileError(f"{path}: not a loadable .keras model ({exc})") from exc
         sidecar = path.with_name(path.name + ".json")
-        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-        return cls(network, meta.get("params"), meta.get("info"))
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"{sidecar}: unreadable metadata beside the model ({exc}). "
+                                 "Fix: delete it or save the model again") from exc
+        meta = meta if isinstance(meta, dict) else {}
+        params, info = meta.get("params"), meta.get("info")
+        return cls(network, params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)

@@ -13,6 +13,7 @@ import numpy as np
 from asl_recog._errors import MissingExtraError, ModelFileError
 from asl_recog._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
 from asl_recog._model import Model, to_model_input
+from asl_recog._onnx_safety import check_self_contained
 
 #: metadata_props key holding the checksum of the graph and the other metadata.
 CHECKSUM_KEY = "asl_recog.sha256"
@@ -150,6 +151,7 @@ class OnnxModel(Model):
                                  "Re-export the model.") from exc
         if not proto.graph.node:
             raise ModelFileError(f"{self.source}: the ONNX graph is empty; the file is truncated or not a model")
+        check_self_contained(proto, self.source)
         props = {p.key: p.value for p in proto.metadata_props}
         if verify and CHECKSUM_KEY in props:
             expected = metadata_checksum(proto.graph.SerializeToString(deterministic=True), props)
@@ -165,6 +167,21 @@ class OnnxModel(Model):
         super().__init__(params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)
         if "validation_score" in self.metadata and "validation_score" not in self.info:
             self.info["validation_score"] = self.metadata["validation_score"]
+        self._check_prediction()
+
+    def _check_prediction(self) -> None:
+        """Run one blank image through the graph: a model whose output does not fit its metadata
+        fails here, at load, rather than on every prediction later."""
+        try:
+            proba = self.predict_proba(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8))
+        except ModelFileError:
+            raise
+        except Exception as exc:  # onnxruntime raises Fail/RuntimeException/InvalidArgument, numpy ValueError
+            raise ModelFileError(f"{self.source}: the graph fails on a blank 28x28 image ({type(exc).__name__}: "
+                                 f"{exc}). It is not a working sign classifier; re-export it.") from exc
+        if not np.isfinite(proba).all():
+            raise ModelFileError(f"{self.source}: the graph returns NaN or infinite probabilities for a blank image; "
+                                 "re-export it.")
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -307,13 +324,16 @@ class OnnxModel(Model):
                 self._batch_session = self._make_session(self._threads)
             session = self._batch_session
         if count <= ROWS_PER_RUN:
-            out = session.run(self._output_names, feed)[0]
-        else:
-            # Chunks bound memory: a KNN graph holds an (N x stored samples) distance
-            # matrix, 1.6 GB for the test file against an augmented training set.
-            parts = [session.run(self._output_names, {k: v[i:i + ROWS_PER_RUN] for k, v in feed.items()})[0]
-                     for i in range(0, count, ROWS_PER_RUN)]
-            out = [row for part in parts for row in part] if self._zipmap else np.concatenate(parts)
+            return self._place_columns(session.run(self._output_names, feed)[0], count)
+        # Chunks bound memory: a KNN graph holds an (N x stored samples) distance
+        # matrix, 1.6 GB for the test file against an augmented training set.
+        return np.concatenate([
+            self._place_columns(session.run(self._output_names, {k: v[i:i + ROWS_PER_RUN] for k, v in feed.items()})[0],
+                                min(ROWS_PER_RUN, count - i))
+            for i in range(0, count, ROWS_PER_RUN)])
+
+    def _place_columns(self, out: Any, count: int) -> np.ndarray:
+        """The graph's output as ``(count, 24)`` float32 probabilities in class-index order."""
         if self._zipmap:  # a list of {class: probability} dicts, one per image
             classes = list(out[0].keys()) if len(out) else []
             columns = class_columns(classes) if classes else np.zeros(0, dtype=np.int64)
@@ -323,6 +343,11 @@ class OnnxModel(Model):
                 full[:, columns] = values
             return full
         out = np.asarray(out, dtype=np.float32)
+        width = len(self._columns) if self._columns is not None else NUM_CLASSES
+        if out.shape != (count, width):
+            raise ModelFileError(f"{self.source}: output {self.output_name!r} has shape {out.shape} for {count} "
+                                 f"image(s); its metadata and graph name {width} classes, so it should be "
+                                 f"({count}, {width}). Re-export the model.")
         if self._columns is not None and not (len(self._columns) == NUM_CLASSES
                                               and np.array_equal(self._columns, np.arange(NUM_CLASSES))):
             full = np.zeros((len(out), NUM_CLASSES), dtype=np.float32)

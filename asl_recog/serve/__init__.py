@@ -36,20 +36,25 @@ def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI
 
 
 def run(model: str | os.PathLike[str] | Model, *, host: str = "127.0.0.1", port: int = 8000,
-        log_level: str = "info", access_log: bool = False, **options: Any) -> None:
+        log_level: str = "info", access_log: bool = False, header_timeout_s: float = 10.0, **options: Any) -> None:
     """Serve ``model`` with one uvicorn worker until interrupted.
 
     Args:
-        model: an ``.onnx`` file (or any model :meth:`Model.load` reads), or a loaded Model.
+        model: an ``.onnx`` file (the only file format served: it holds no code), or a loaded Model.
         host: the interface to listen on; 127.0.0.1 keeps the service local.
         port: the TCP port.
         log_level: uvicorn's log level.
         access_log: log every request (off by default: it costs ~10% throughput).
+        header_timeout_s: seconds a client has to send a complete request head; after it
+            the connection gets 408 and is closed.
         **options: passed to :func:`create_app` (``api_key``, ``key_file``, ``auth``,
             ``max_batch``, ``max_body_bytes``, ``timeout_s``, ``threads``).
     """
     import uvicorn
 
+    from asl_recog.serve._protocol import with_head_deadline
+
+    http = with_head_deadline(header_timeout_s)  # checked before the model loads
     app = create_app(model, **options)
     uvicorn.run(app, host=host, port=port, workers=1, log_level=log_level, access_log=access_log,
-                server_header=False)
+                server_header=False, http=http)

@@ -17,7 +17,8 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the service's options to ``parser`` (its own, or a sub-command's)."""
-    parser.add_argument("model", help="the model to serve: an .onnx file (from asl_recog.export_onnx or Azure AutoML)")
+    parser.add_argument("model", help="the model to serve: an .onnx file (from asl_recog.export_onnx or Azure AutoML); "
+                                      "export .aslskl and .keras files first with 'asl-recog export'")
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the service)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
@@ -32,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="largest request body; more gives 413 (default 16 MiB)")
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds to read and score one request; more gives 504 (default 30)")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a client has to send the request line and headers; more gives 408 (default 10)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads per request (default 1)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
@@ -51,7 +54,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         run(args.model, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
             key_file=args.key_file, auth=not args.no_auth, max_batch=args.max_batch,
-            max_body_bytes=args.max_body_bytes, timeout_s=args.timeout, threads=args.threads)
+            max_body_bytes=args.max_body_bytes, timeout_s=args.timeout, threads=args.threads,
+            header_timeout_s=args.header_timeout)
     except AslRecogError as exc:  # a bad model file, key file or setting: say so, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,18 +14,18 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from asl_recog import __version__
-from asl_recog._errors import ConfigurationError, DataFormatError
-from asl_recog._images import image_to_array
+from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileError
 from asl_recog._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog._model import Model
 from asl_recog.serve._openapi import ErrorResponse, Status, add_components, error_responses
 from asl_recog.serve._requests import SHAPES, RequestError, dumps, parse_json, score_response
 from asl_recog.serve._security import ServiceGuard, announce_generated_key, error_body, resolve_keys
+from asl_recog.serve._uploads import decode_image, form_images
 
 logger = logging.getLogger("asl_recog.serve")
 _LABELS = np.asarray(LABELS)
@@ -55,14 +55,43 @@ def _telemetry_off() -> dict[str, Any]:
 
 
 def _load_model(model: str | os.PathLike[str] | Model, threads: int) -> Model:
+    """The model to serve: a loaded Model as given, or an ``.onnx`` file (the only file format served).
+
+    ONNX graphs are data run by onnxruntime; the training formats are refused here so that
+    whoever can hand the operator a model file cannot hand them code (see docs/serving.md).
+    """
     if isinstance(model, Model):
         return model
-    path = Path(model)
-    if path.suffix.lower() == ".onnx":
-        from asl_recog._onnx_model import OnnxModel
+    from asl_recog._onnx_model import OnnxModel
 
-        return OnnxModel.load(path, threads=threads)
-    return Model.load(path)
+    path = Path(model)
+    if path.suffix.lower() != ".onnx":
+        raise ModelFileError(
+            f"{path}: the service loads .onnx files only (graphs, not code). Fix: export it first with "
+            f"'asl-recog export {path} {path.with_suffix('.onnx')}' or "
+            "asl_recog.export_onnx(Model.load(path), 'model.onnx'), in a session that trusts the file")
+    return OnnxModel.load(path, threads=threads)
+
+
+def _check_model(model: Model, source: str) -> None:
+    """One prediction on a known input before the service can become ready (and a warm session after).
+
+    A model whose answer does not have one row of 24 finite probabilities would fail every
+    request with a 500; it is refused here instead, so the port never opens and /ready never says ready.
+    """
+    try:
+        proba = np.asarray(model.predict_proba(np.zeros((1, 28, 28), dtype=np.uint8)))
+    except ModelFileError:
+        raise
+    except Exception as exc:  # a model object of any kind: its errors are not ours to know
+        raise ModelFileError(f"{source}: the model fails its start-up prediction on a blank image "
+                             f"({type(exc).__name__}: {exc}); the service will not start with it") from exc
+    finite = np.issubdtype(proba.dtype, np.number) and bool(np.isfinite(proba).all())
+    if proba.shape != (1, NUM_CLASSES) or not finite:
+        got = f"shape {proba.shape}" + ("" if finite else " with NaN, infinite or non-numeric values")
+        raise ModelFileError(f"{source}: the model's start-up prediction has {got}; the service needs (1, "
+                             f"{NUM_CLASSES}) finite probabilities, one per letter {''.join(LETTERS)}. "
+                             "Fix: re-export the model with asl_recog.export_onnx")
 
 
 def _public_metadata(model: Model) -> dict[str, Any]:
@@ -110,8 +139,8 @@ def create_app(model: str | os.PathLike[str] | Model, *, api_key: str | list[str
         if generated:
             announce_generated_key(keys[0])
     loaded = _load_model(model, threads)
-    loaded.predict_proba(np.zeros((1, 28, 28), dtype=np.uint8))  # fail fast, and warm the session
     source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
+    _check_model(loaded, source)
     metadata = {
         "service": "asl-recog", "version": __version__, "model": source,
         "letters": list(LETTERS), "labels": list(LABELS),
@@ -158,9 +187,9 @@ def create_app(model: str | os.PathLike[str] | Model, *, api_key: str | list[str
         proba = _proba_flag(request.scope["query_string"])
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "multipart/form-data":
-            images = await _form_images(request, max_batch)
+            images = await form_images(request.headers.get("content-type", ""), request.stream(), max_batch)
         elif content_type.startswith("image/") or content_type == "application/octet-stream":
-            images = (await _decode_image(await request.body(), "body"))[None]
+            images = (await decode_image(await request.body(), "body"))[None]
         else:  # JSON, whatever the header says: curl -d sends form-urlencoded by default
             body = await request.body()
             if len(body) > _INLINE_BODY_BYTES:
@@ -215,32 +244,6 @@ def _proba_flag(query: bytes) -> bool:
                        code="invalid_parameter")
 
 
-async def _decode_image(data: bytes, where: str) -> np.ndarray:
-    """A 28x28 uint8 image from PNG/JPEG bytes (decoded off the event loop); 400 when unreadable."""
-    try:
-        return await run_in_threadpool(image_to_array, data, source=where)
-    except DataFormatError as exc:
-        raise RequestError(f"{exc.problem}. Fix: send a PNG or JPEG photo of one hand sign", where=where,
-                           status=400, code="bad_image") from exc
-
-
-async def _form_images(request: Request, max_batch: int) -> np.ndarray:
-    """The images of every file field of a multipart upload, decoded like the dataset was made."""
-    form = await request.form(max_files=max_batch, max_fields=max_batch)
-    try:
-        files = [(name, value) for name, value in form.multi_items() if isinstance(value, UploadFile)]
-        if not files:
-            raise RequestError("no file in the form; upload the photo as field 'file' "
-                               "(curl -F file=@hand.jpg)", where="file", code="no_image")
-        images = []
-        for position, (name, upload) in enumerate(files):
-            where = f"{name}[{position}] ({upload.filename or 'unnamed'})"
-            images.append(await _decode_image(await upload.read(), where))
-        return np.stack(images)
-    finally:
-        await form.close()
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     """Every error becomes ``{"error", "detail", "where"}`` JSON; unexpected ones are logged."""
 
@@ -251,6 +254,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataFormatError)
     async def data_error(request: Request, exc: DataFormatError) -> Response:
         return _error(422, "invalid_input", str(exc), exc.source)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left mid-body: nobody reads this answer, and it is no server error.
+        return _error(400, "client_disconnected", "the client closed the connection before the body was read")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

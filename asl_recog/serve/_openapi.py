@@ -98,9 +98,9 @@ def _examples() -> dict[str, Any]:
 
 #: statuses every protected operation may answer with an error
 ERROR_STATUSES: dict[int, str] = {
-    400: "unreadable body (not JSON, bad multipart, bad image)",
+    400: "unreadable body (not JSON, malformed or truncated multipart, unreadable image)",
     401: "missing or wrong API key",
-    413: "body larger than --max-body-bytes, or more images than --max-batch",
+    413: "body larger than --max-body-bytes, more images than --max-batch, or an image above 4096x4096 pixels",
     422: "a readable request with wrong content: the detail names the value and its place",
     504: "not scored within --timeout seconds",
 }

@@ -196,9 +196,11 @@ def _split_frame(body: dict[str, Any], key: str) -> tuple[Any, list[int] | None,
     rows, columns = body["data"], body.get("columns")
     order = None
     if columns is not None:
-        if not isinstance(columns, list) or len(columns) != NUM_PIXELS or set(columns) != _PIXEL_SET:
+        # Names are checked to be strings before the set: a list or object name is unhashable.
+        if not isinstance(columns, list) or len(columns) != NUM_PIXELS \
+                or not all(type(name) is str for name in columns) or set(columns) != _PIXEL_SET:
             names = columns[:3] if isinstance(columns, list) else columns
-            raise RequestError(f"columns must be pixel1..pixel{NUM_PIXELS}, each once (got {names!r}...)",
+            raise RequestError(f"columns must be pixel1..pixel{NUM_PIXELS}, each once (got {repr(names)[:80]}...)",
                                where=f"{key}.columns")
         position = {name: i for i, name in enumerate(columns)}
         order = [position[name] for name in PIXEL_COLUMNS]

@@ -8,6 +8,7 @@ Networks use only built-in layers, so ``model.export(format="onnx")`` works.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -38,12 +39,38 @@ def _compile(model: Any, learning_rate: Any, label_smoothing: float = 0.0) -> An
 
     rate = learning_rate if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) \
         else float(learning_rate)
-    # Label smoothing needs one-hot targets (Keras's sparse loss has no smoothing);
-    # the training loop one-hot encodes for a categorical loss.
-    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=float(label_smoothing)) if label_smoothing
+    loss = (_sparse_smoothed_loss()(label_smoothing=float(label_smoothing)) if label_smoothing
             else "sparse_categorical_crossentropy")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), loss=loss, metrics=["accuracy"])
     return model
+
+
+@functools.cache
+def _sparse_smoothed_loss() -> Any:
+    """Cross-entropy with label smoothing on integer class targets.
+
+    Keras's ``SparseCategoricalCrossentropy`` has no ``label_smoothing`` and the
+    categorical one wants one-hot targets; this keeps every builder's network
+    trainable with the same integer labels. Registered, so saved models name it.
+    """
+    keras = import_keras()
+
+    @keras.saving.register_keras_serializable(package="asl_recog", name="SparseSmoothedCrossentropy")
+    class SparseSmoothedCrossentropy(keras.losses.Loss):
+        def __init__(self, label_smoothing: float = 0.1, name: str = "sparse_smoothed_crossentropy",
+                     **kwargs: Any) -> None:
+            super().__init__(name=name, **kwargs)
+            self.label_smoothing = float(label_smoothing)
+
+        def call(self, y_true: Any, y_pred: Any) -> Any:
+            ops = keras.ops
+            onehot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1])
+            return keras.losses.categorical_crossentropy(onehot, y_pred, label_smoothing=self.label_smoothing)
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+    return SparseSmoothedCrossentropy
 
 
 def build_seed(params: dict[str, Any]) -> Any:

@@ -19,7 +19,7 @@ import numpy as np
 
 from asl_recog._console import import_keras, import_tensorflow
 from asl_recog._errors import ConfigurationError
-from asl_recog._labels import NUM_CLASSES, labels_to_indices
+from asl_recog._labels import labels_to_indices
 
 logger = logging.getLogger("asl_recog")
 
@@ -108,11 +108,6 @@ def train_network(
     network = builder(dict(params))
     if not isinstance(network, keras.Model):
         raise ConfigurationError(f"the builder returned {type(network).__name__}, not a compiled keras.Model")
-    if isinstance(getattr(network, "loss", None), keras.losses.CategoricalCrossentropy):
-        # A categorical loss (label smoothing) takes one-hot targets.
-        train = (train[0], keras.utils.to_categorical(train[1], NUM_CLASSES))
-        if validation is not None:
-            validation = (validation[0], keras.utils.to_categorical(validation[1], NUM_CLASSES))
     history: list[float] = []
     state = {"pruned": False}
     callbacks = list(extra_callbacks or [])

@@ -302,15 +302,18 @@ class KerasModel(Model):
             ModelFileError: not a loadable archive, one that needs unsafe code, or a
                 Keras older than :data:`MIN_SAFE_KERAS`, whose safe mode had known bypasses.
         """
-        import keras
+        from asl_recog._console import import_keras
 
+        keras = import_keras()
         path = Path(path)
         if _version_tuple(keras.__version__) < MIN_SAFE_KERAS:
             wanted = ".".join(map(str, MIN_SAFE_KERAS))
             raise ModelFileError(f"{path}: Keras {keras.__version__} cannot load .keras files safely (its safe_mode "
                                  f"had bypasses fixed in {wanted}). Fix: pip install 'keras>={wanted}'")
         try:
-            network = keras.saving.load_model(path, safe_mode=True)
+            # compile=False: a loaded network predicts and exports; its training set-up
+            # (loss, optimizer state) is not needed, and not restoring it is faster.
+            network = keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:  # Keras raises many types for a bad archive
             raise ModelFileError(f"{path}: not a loadable .keras model ({exc})") from exc
         sidecar = path.with_name(path.name + ".json")

@@ -33,7 +33,8 @@ class TrainingResult:
         backend: the name of the backend that ran the search.
         duration_s: wall-clock seconds of the whole search.
         extras: backend-specific facts, e.g. the number of augmented training images.
-        best_trial: the number of the trial the configuration was selected from.
+        best_trial: the trial the configuration was selected from: its number (local)
+            or its Azure run/job id.
         refit: True when ``best_model`` was retrained on all the data given to
             ``fit`` (training part plus validation) after the search.
         refit_seconds: how long that retraining took.
@@ -54,7 +55,7 @@ class TrainingResult:
     backend: str = "local"
     duration_s: float = 0.0
     extras: dict[str, Any] = field(default_factory=dict)
-    best_trial: int | None = None
+    best_trial: int | str | None = None
     refit: bool = False
     refit_seconds: float = 0.0
 

@@ -6,12 +6,16 @@ Usage::
         --dropout 0.3 --learning_rate 0.002 --data sign_mnist_train.csv --output_dir outputs
 
 Any further ``--name value`` pairs (as HyperDrive passes sampled parameters) go to
-the builder. The script trains on the grouped split of ``--data`` and logs
-validation ``accuracy`` and ``loss`` every epoch through a small seam: Azure ML
-SDK v1's ``Run.get_context()`` inside a v1 run, MLflow when ``MLFLOW_TRACKING_URI``
-is set (Azure ML v2 jobs set it), plain logging otherwise. The early-termination
-policy of a sweep acts on these per-epoch values. The model is saved to
-``<output_dir>/model.keras``.
+the builder. The script trains on the grouped split of ``--data`` (or on ``--data``
+as is, when ``--validation`` is given) and logs validation ``accuracy`` and ``loss``
+every epoch through a small seam: Azure ML SDK v1's ``Run.get_context()`` inside a
+v1 run, MLflow when ``MLFLOW_TRACKING_URI`` is set (Azure ML v2 jobs set it), plain
+logging otherwise. The early-termination policy of a sweep acts on these per-epoch
+values. The model is saved to ``<output_dir>/model.keras``.
+
+With ``--refit`` (the job after a sweep) it trains on ``--data`` and ``--validation``
+together for exactly ``--epochs`` epochs, holding nothing out, and logs the training
+``train_loss`` and ``train_accuracy`` instead (there is no validation score to log).
 """
 
 from __future__ import annotations
@@ -116,6 +120,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, d
     parser.add_argument("--data", default=None, help="a CSV file or folder (default: the bundled training file)")
     parser.add_argument("--validation", default=None,
                         help="the validation part (CSV file or folder); with it, --data is trained on as is (no split)")
+    parser.add_argument("--refit", action="store_true",
+                        help="train on --data and --validation together, holding nothing out (the refit after a "
+                             "search); --epochs is then the refit's epoch count")
     parser.add_argument("--output_dir", default="outputs")
     parser.add_argument("--seed", type=int, default=0)
     for name, kind in (("hidden", _int), ("batch_size", _int), ("epochs", _int), ("dropout", float),
@@ -125,7 +132,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, d
     if len(extra) % 2 or any(not key.startswith("--") for key in extra[::2]):
         parser.error(f"extra arguments must be --name value pairs, got {extra}")
     params = {k: v for k, v in vars(args).items()
-              if k not in ("builder", "data", "validation", "output_dir", "seed") and v is not None}
+              if k not in ("builder", "data", "validation", "refit", "output_dir", "seed") and v is not None}
     pairs = zip(extra[::2], extra[1::2], strict=True)
     params.update({key[2:].replace("-", "_"): _value(value) for key, value in pairs})
     return args, params
@@ -143,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from asl_recog._split import train_validation_split
 
     data = load_sign_mnist("train", args.data)
+    if args.refit:
+        return _refit(args, params, data)
     if args.validation is not None:  # Azure trials get the trainer's own split, uploaded as two datasets
         train, validation = data, load_sign_mnist("train", args.validation)
     else:
@@ -177,6 +186,47 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     metrics = {"accuracy": history[-1], "loss": losses[-1] if losses else None, "model": str(path)}
     (Path(args.output_dir) / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=2))
     logger.info("saved %s (validation accuracy %.4f)", path, history[-1])
+    return metrics
+
+
+def _refit(args: argparse.Namespace, params: dict[str, Any], data: Any) -> dict[str, Any]:
+    """Train on ``--data`` plus ``--validation`` for ``--epochs``, log training metrics, save the model."""
+    import numpy as np
+
+    from asl_recog._builders import DEFAULTS, get_builder
+    from asl_recog._cnn_training import train_network
+    from asl_recog._console import import_keras
+    from asl_recog._data import SignMnistDataset, load_sign_mnist
+    from asl_recog._labels import labels_to_indices
+    from asl_recog._model import KerasModel
+
+    parts = [data] if args.validation is None else [data, load_sign_mnist("train", args.validation)]
+    train = SignMnistDataset(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
+                             source=" + ".join(str(p.source) for p in parts))
+    sink = metric_logger()
+    logger.info("refit: training the %s CNN on all %d images (nothing held out), logging to %s; params %s",
+                args.builder, len(train), sink.name, params)
+    keras = import_keras()
+    last: dict[str, float] = {}
+
+    class _LogTraining(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            for key in ("loss", "accuracy"):  # training values: the refit has no validation data
+                if key in (logs or {}):
+                    last[f"train_{key}"] = float(logs[key])  # type: ignore[index]
+                    sink.log(f"train_{key}", last[f"train_{key}"], epoch + 1)
+
+    start = time.perf_counter()
+    network, _, _ = train_network(get_builder(args.builder), params, (train.float_images,
+                                  labels_to_indices(train.labels)), None, seed=args.seed,
+                                  defaults=DEFAULTS[args.builder], extra_callbacks=[_LogTraining()])
+    settings = {**DEFAULTS[args.builder], **params}
+    info = {"refit": True, "refit_images": len(train), "refit_epochs": int(settings["epochs"]),
+            "training_seconds": time.perf_counter() - start, "builder": args.builder}
+    path = KerasModel(network, settings, info).save(Path(args.output_dir) / "model.keras")
+    metrics = {**last, "refit_images": len(train), "epochs": int(settings["epochs"]), "model": str(path)}
+    (Path(args.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    logger.info("saved %s (refit on %d images for %d epochs)", path, len(train), settings["epochs"])
     return metrics
 
 

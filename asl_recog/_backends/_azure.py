@@ -4,7 +4,8 @@ AutoML becomes an ``automl.classification`` job and HyperDrive a ``command(...).
 job; both are submitted with ``ml_client.jobs.create_or_update``, followed with
 ``ml_client.jobs.stream``, and their children (``ml_client.jobs.list(parent_job_name=...)``)
 become the leaderboard. Child metrics and params are read with MLflow from the
-workspace's tracking URI (v2 jobs log through MLflow). All SDK imports are lazy.
+workspace's tracking URI (v2 jobs log through MLflow). With ``refit=True`` a sweep is followed by
+one ``command`` job retraining the selected trial on all the data (``_azure_refit``). All SDK imports are lazy.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from asl_recog._backends import _azure_results as results
 from asl_recog._backends import _azure_job as entry
+from asl_recog._backends import _azure_refit as refit
 from asl_recog._backends import _translate as tr
 from asl_recog._backends._azure_data import automl_training_data, ensure_v2_data, stage_source
 from asl_recog._backends._base import Backend
@@ -291,11 +293,13 @@ class AzureBackend(Backend):
                                        role="validation").asset_id
         if trainer.route == "automl":
             return self._fit_automl(trainer, train_id, validation_id, run_dir)  # type: ignore[arg-type]
-        return self._fit_sweep(trainer, train_id, validation_id, run_dir)  # type: ignore[arg-type]
+        return self._fit_sweep(trainer, train_id, validation_id, run_dir,  # type: ignore[arg-type]
+                               images=len(train) + len(validation))
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def _submit(self, job: Any, show_output: bool) -> Any:
+    def _submit(self, job: Any, show_output: bool) -> tuple[Any, str]:
+        """Submit ``job``, follow it to a terminal status; return the created job and that status."""
         created = self.ml_client.jobs.create_or_update(job)
         logger.info("Azure ML v2: submitted job %s (%s)", created.name, getattr(created, "studio_url", ""))
         if show_output:
@@ -305,51 +309,84 @@ class AzureBackend(Backend):
             time.sleep(self.poll_seconds)
             status = self.ml_client.jobs.get(created.name).status
         logger.info("Azure ML v2: job %s finished with status %s", created.name, status)
-        return created
+        return created, str(status)
 
-    def _download(self, trial: results.Trial, target: Path) -> Path:
+    def _download(self, name: str, target: Path) -> Path:
         target.mkdir(parents=True, exist_ok=True)
-        self.ml_client.jobs.download(trial.trial, download_path=str(target))
+        self.ml_client.jobs.download(name, download_path=str(target))
         return target
 
     def _fit_automl(self, trainer: AutoMLTrainer, train: str, validation: str, run_dir: Path) -> TrainingResult:
-        job = self._submit(automl_job(trainer, self.compute, self.experiment_name, train, validation),
-                           bool(trainer.progress))
+        job, _ = self._submit(automl_job(trainer, self.compute, self.experiment_name, train, validation),
+                              bool(trainer.progress))
         trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric, automl=True)
         goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
         onnx = bool(trainer.enable_onnx_compatible_models)
         ordered = results.ranked(trials, goal)
         if not ordered:
             results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
-        for trial in ordered:  # best first; take the first with the wanted file
-            folder = self._download(trial, run_dir / "best" / trial.trial)
+
+        def fetch(trial: results.Trial) -> Path | None:  # the wanted file of one trial, or None
+            folder = self._download(trial.trial, run_dir / "best" / trial.trial)
             try:
                 path = results.find_model_file(folder, prefer_onnx=onnx)
             except ModelFileError:
-                continue
-            if onnx and path.suffix != ".onnx":
-                continue
-            model = results.load_model_file(path)
-            return results.make_result(trials, trial, model, metric=trainer.primary_metric, goal=goal,
-                                       backend=self.name, run_dir=run_dir,
-                                       extras={"azure_job": job.name, "data": [train, validation]})
-        wanted = "outputs/model.onnx" if onnx else "a model file"
-        raise ModelFileError(f"none of the {len(ordered)} completed AutoML trials of job {job.name} left {wanted}; "
-                             "open the job in Azure ML studio to see its outputs")
+                return None
+            return None if onnx and path.suffix != ".onnx" else path
 
-    def _fit_sweep(self, trainer: HyperDriveTrainer, train: str, validation: str, run_dir: Path) -> TrainingResult:
+        # Best first: the first trial with the wanted file within max_model_size_mb.
+        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+        if found is None:
+            wanted = "outputs/model.onnx" if onnx else "a model file"
+            raise results.nothing_fits(ordered, trainer.max_model_size_mb,
+                                       f"none of the {len(ordered)} completed AutoML trials of job {job.name} left "
+                                       f"{wanted}; open the job in Azure ML studio to see its outputs")
+        trial, path = found
+        extras = refit.note_automl_refit(trainer, {"azure_job": job.name, "data": [train, validation]})
+        return results.make_result(trials, trial, results.load_model_file(path), metric=trainer.primary_metric,
+                                   goal=goal, backend=self.name, run_dir=run_dir, extras=extras)
+
+    def _fit_sweep(self, trainer: HyperDriveTrainer, train: str, validation: str, run_dir: Path, *,
+                   images: int) -> TrainingResult:
         environment = training_environment(self.environment)
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
             stage_source(Path(code))
-            job = self._submit(sweep_job(trainer, self.compute, self.experiment_name, environment, code, train,
-                                         validation), bool(trainer.progress))  # code is uploaded at submit
+            job, _ = self._submit(sweep_job(trainer, self.compute, self.experiment_name, environment, code, train,
+                                            validation), bool(trainer.progress))  # code is uploaded at submit
         trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric_name, automl=False,
                               builder=str(trainer.builder), sampled=list(trainer.resolved_sampling().parameter_space))
-        best = results.best_trial(trials, trainer.goal, trainer.primary_metric_name)
-        folder = self._download(best, run_dir / "best")
-        try:
-            model = results.load_model_file(results.find_model_file(folder, prefer_onnx=False))
-        except ModelFileError as exc:
-            raise ModelFileError(f"best sweep trial {best.trial}: {exc}") from exc
-        return results.make_result(trials, best, model, metric=trainer.primary_metric_name, goal=trainer.goal,
-                                   backend=self.name, run_dir=run_dir, extras={"azure_job": job.name})
+        results.best_trial(trials, trainer.goal, trainer.primary_metric_name)  # raises when none completed
+
+        def fetch(trial: results.Trial) -> Path:  # a completed trial always saves outputs/model.keras
+            folder = self._download(trial.trial, run_dir / "best")
+            try:
+                return results.find_model_file(folder, prefer_onnx=False)  # .keras: larger than its ONNX
+            except ModelFileError as exc:
+                raise ModelFileError(f"sweep trial {trial.trial}: {exc}") from exc
+
+        ordered = results.ranked(trials, trainer.goal)
+        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+        if found is None:
+            raise results.nothing_fits(ordered, trainer.max_model_size_mb, f"sweep {job.name}: no model file")
+        best, path = found
+        result = results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric_name,
+                                     goal=trainer.goal, backend=self.name, run_dir=run_dir,
+                                     extras={"azure_job": job.name})
+        if not trainer.refit:
+            return result
+        plan = refit.plan_refit(trainer, result, images)
+        return refit.run_refit(trainer, result, plan, lambda p: self._refit(trainer, p, environment, train,
+                                                                             validation, run_dir), self.name)
+
+    def _refit(self, trainer: HyperDriveTrainer, plan: refit.RefitPlan, environment: Any, train: str,
+               validation: str, run_dir: Path) -> Path:
+        """Submit the refit command job, wait for it, download its outputs; the folder they are in."""
+        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
+            stage_source(Path(code))
+            job, status = self._submit(refit.v2_refit_job(trainer, plan, self.compute, self.experiment_name,
+                                                          environment, code, train, validation),
+                                       bool(trainer.progress))
+        if results.our_status(status) != "complete":
+            raise refit.RefitJobFailed(f"the refit job {job.name} ended with status {status}; open it in Azure "
+                                       "ML studio to read its logs")
+        return self._download(job.name, run_dir / "refit")

@@ -70,7 +70,7 @@ def training_requirements(sdk: Sdk) -> list[str]:
 
 
 #: train_cnn's own options: a sampled or fixed parameter may not take these names.
-RESERVED = ("data", "validation", "builder", "seed", "output_dir")
+RESERVED = ("data", "validation", "builder", "seed", "output_dir", "refit")
 
 
 def entry_settings(trainer: HyperDriveTrainer) -> dict[str, Any]:

@@ -4,14 +4,18 @@ Both SDKs reduce to a list of :class:`Trial` records; the leaderboard, the choic
 of the best trial and the loading of its downloaded model are shared. A trial's
 score is its best logged value of the primary metric (HyperDrive's own rule in
 ``get_children_sorted_by_primary_metric``); failed and canceled trials are listed
-but never chosen.
+but never chosen. A completed trial whose downloaded model is over the trainer's
+``max_model_size_mb`` (Azure has no such setting, so it is checked here, on the file)
+is recorded as failed with the reason, as the local backend records it, and the
+next best trial whose model fits is chosen.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from asl_recog._budgets import BudgetExceeded, check_size
 from asl_recog._data import PIXEL_COLUMNS
 from asl_recog._errors import ModelFileError, TrialFailedError
 from asl_recog._labels import LABELS, NUM_CLASSES, NUM_PIXELS
@@ -26,12 +31,16 @@ from asl_recog._model import Model, SklearnModel
 from asl_recog._space import PrimaryMetricGoal
 from asl_recog._trainer import TrainingResult
 
+logger = logging.getLogger("asl_recog")
+
 #: Azure run/job status -> our leaderboard status.
 STATUSES = {"completed": "complete", "finished": "complete", "failed": "failed", "canceled": "canceled",
             "cancelrequested": "canceled", "running": "running", "notstarted": "queued", "queued": "queued",
             "preparing": "queued", "starting": "queued", "provisioning": "queued", "finalizing": "running"}
 #: Model files a trial leaves in ``outputs/``, most portable first.
 MODEL_FILES = ("model.onnx", "model.keras", "model.aslskl", "model.pkl")
+#: Leaderboard order of statuses, as locally: completed trials first, then stopped, then failed.
+_STATUS_ORDER = {"complete": 0, "canceled": 1, "failed": 2}
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Trial:
     model: str = ""
     duration_s: float | None = None
     handle: Any = field(default=None, repr=False)  # the SDK run/job, for downloading
+    error: str | None = None  # why the trial was not chosen (e.g. its model is over the size budget)
 
     def score(self, goal: PrimaryMetricGoal) -> float | None:
         values = [v for v in self.history if v is not None and math.isfinite(v)]
@@ -89,17 +99,21 @@ def parse_params(raw: Any) -> dict[str, Any]:
 
 
 def leaderboard(trials: Iterable[Trial], metric: str, goal: PrimaryMetricGoal) -> pd.DataFrame:
-    """One row per trial, best first; trials without a score go last."""
+    """One row per trial: completed first, then canceled, then failed; best score first within each,
+    trials without a score last. ``error`` says why a trial was not chosen, where it was not."""
     rows = []
     for t in trials:
         rows.append({"trial": t.trial, "model": t.model, "params": t.params, "status": t.status,
-                     metric: t.score(goal), "history": list(t.history), "duration_s": t.duration_s})
-    frame = pd.DataFrame(rows, columns=["trial", "model", "params", "status", metric, "history", "duration_s"])
+                     metric: t.score(goal), "history": list(t.history), "duration_s": t.duration_s,
+                     "error": t.error})
+    columns = ["trial", "model", "params", "status", metric, "history", "duration_s", "error"]
+    frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
         return frame
     scores = pd.to_numeric(frame[metric], errors="coerce")
     key = -scores if goal is PrimaryMetricGoal.MAXIMIZE else scores
-    order = np.lexsort((key.fillna(np.inf).to_numpy(), scores.isna().to_numpy()))
+    rank = frame["status"].map(_STATUS_ORDER).fillna(len(_STATUS_ORDER)).to_numpy()
+    order = np.lexsort((key.fillna(np.inf).to_numpy(), scores.isna().to_numpy(), rank))
     return frame.iloc[order].reset_index(drop=True)
 
 
@@ -118,6 +132,47 @@ def best_trial(trials: list[Trial], goal: PrimaryMetricGoal, metric: str) -> Tri
         raise TrialFailedError(f"no completed Azure trial reported {metric!r} (trial statuses: {seen or 'none'}); "
                                "open the run in Azure ML studio to read its logs")
     return ordered[0]
+
+
+def first_that_fits(ordered: list[Trial], fetch: Callable[[Trial], Path | None],
+                    max_model_size_mb: float) -> tuple[Trial, Path] | None:
+    """The best trial whose downloaded model file is within ``max_model_size_mb``, and that file.
+
+    Args:
+        ordered: completed trials, best first (:func:`ranked`).
+        fetch: downloads a trial's model and returns its file, or None when the trial has none
+            of the wanted kind (that trial is passed over without a mark).
+        max_model_size_mb: the trainer's budget; Azure has no such setting, so the file is checked.
+
+    Returns:
+        ``(trial, model file)``, or None when no trial has a model that fits. A trial over the
+        budget is marked ``failed`` with the reason in ``error``, and its file is deleted (it
+        can be large and is never used).
+    """
+    for trial in ordered:
+        path = fetch(trial)
+        if path is None:
+            continue
+        try:
+            check_size(f"its model {path.name}", path.stat().st_size, max_model_size_mb)
+        except BudgetExceeded as exc:
+            trial.status, trial.error = "failed", f"rejected: {exc}"
+            logger.info("Azure trial %s not chosen: %s", trial.trial, exc)
+            path.unlink()
+            continue
+        return trial, path
+    return None
+
+
+def nothing_fits(ordered: list[Trial], max_model_size_mb: float, missing: str) -> Exception:
+    """The error when :func:`first_that_fits` found nothing: the budget's, or ``missing`` (no model file)."""
+    rejected = [t for t in ordered if t.error]
+    if rejected:
+        return TrialFailedError(
+            f"every completed Azure trial with a model was over max_model_size_mb={max_model_size_mb:g} "
+            f"({'; '.join(f'{t.trial}: {t.error}' for t in rejected)}); raise max_model_size_mb or search "
+            "smaller configurations")
+    return ModelFileError(missing)
 
 
 # -- models ----------------------------------------------------------------------------------------
@@ -183,6 +238,9 @@ def make_result(trials: list[Trial], best: Trial, model: Model, *, metric: str, 
     model.params = {**model.params, **best.params}
     model.info.update(validation_score=score, primary_metric=metric, algorithm=best.model or model.info.get(
         "algorithm"), azure_trial=best.trial, backend=backend)
+    rejected = {t.trial: t.error for t in trials if t.error}
+    if rejected:  # also in the leaderboard's error column
+        extras = {**extras, "rejected_for_size": rejected}
     return TrainingResult(best_model=model, best_params=dict(best.params), best_score=score, primary_metric=metric,
                           leaderboard=leaderboard(trials, metric, goal), run_dir=run_dir, backend=backend,
-                          extras={"best_trial": best.trial, **extras})
+                          extras={"best_trial": best.trial, **extras}, best_trial=best.trial)

@@ -2,7 +2,8 @@
 
 Kept because users asked for it (the seed project used SDK v1); Microsoft ended
 support for SDK v1 on 2026-06-30, so constructing this backend warns once and
-points to :class:`~asl_recog.AzureBackend` (SDK v2). All SDK imports are lazy.
+points to :class:`~asl_recog.AzureBackend` (SDK v2). With ``refit=True`` a HyperDrive run is followed by
+one ``ScriptRunConfig`` retraining the selected trial on all the data (``_azure_refit``). All SDK imports are lazy.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from asl_recog._backends import _azure_results as results
 from asl_recog._backends import _azure_job as entry
+from asl_recog._backends import _azure_refit as refit
 from asl_recog._backends import _translate as tr
 from asl_recog._backends._azure_data import LAUNCHER, automl_training_data, ensure_v1_dataset, stage_source
 from asl_recog._backends._base import Backend
@@ -230,7 +232,8 @@ class AzureMLBackend(Backend):
                 for role, split in (("train", train), ("validation", validation))]
         if trainer.route == "automl":
             return self._fit_automl(trainer, data[0], data[1], run_dir)  # type: ignore[arg-type]
-        return self._fit_hyperdrive(trainer, data[0], data[1], run_dir)  # type: ignore[arg-type]
+        return self._fit_hyperdrive(trainer, data[0], data[1], run_dir,  # type: ignore[arg-type]
+                                    images=len(train) + len(validation))
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -262,21 +265,29 @@ class AzureMLBackend(Backend):
         ordered = results.ranked(trials, goal)
         if not ordered:
             results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
-        # Best first; list artifacts lazily (one call per run) until a run has the wanted model.
-        best = next((t for t in ordered if wanted in t.handle.get_file_names()), None)
-        if best is None:
-            raise ModelFileError(f"none of the {len(ordered)} completed AutoML iterations of run {run.id} left "
-                                 f"{wanted}; open the run in Azure ML studio to see its outputs")
         target = run_dir / "best" / Path(wanted).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        best.handle.download_file(name=wanted, output_file_path=str(target))
-        model = results.load_model_file(target)
-        datasets = [getattr(train.tabular, "name", None), getattr(validation.tabular, "name", None)]
-        return results.make_result(trials, best, model, metric=trainer.primary_metric, goal=goal, backend=self.name,
-                                   run_dir=run_dir, extras={"azure_run_id": run.id, "datasets": datasets})
 
-    def _fit_hyperdrive(self, trainer: HyperDriveTrainer, train: Any, validation: Any,
-                        run_dir: Path) -> TrainingResult:
+        def fetch(trial: results.Trial) -> Path | None:  # lists artifacts lazily: one call per run
+            if wanted not in trial.handle.get_file_names():
+                return None
+            target.parent.mkdir(parents=True, exist_ok=True)
+            trial.handle.download_file(name=wanted, output_file_path=str(target))
+            return target
+
+        # Best first: the first run with the wanted model within max_model_size_mb.
+        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+        if found is None:
+            raise results.nothing_fits(ordered, trainer.max_model_size_mb,
+                                       f"none of the {len(ordered)} completed AutoML iterations of run {run.id} "
+                                       f"left {wanted}; open the run in Azure ML studio to see its outputs")
+        best, path = found
+        datasets = [getattr(train.tabular, "name", None), getattr(validation.tabular, "name", None)]
+        extras = refit.note_automl_refit(trainer, {"azure_run_id": run.id, "datasets": datasets})
+        return results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric,
+                                   goal=goal, backend=self.name, run_dir=run_dir, extras=extras)
+
+    def _fit_hyperdrive(self, trainer: HyperDriveTrainer, train: Any, validation: Any, run_dir: Path, *,
+                        images: int) -> TrainingResult:
         environment = training_environment(self.environment, self.workspace)
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
             stage_source(Path(code))
@@ -286,12 +297,43 @@ class AzureMLBackend(Backend):
             config = hyperdrive_config(trainer, src)
             run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
         trials = hyperdrive_trials(run, trainer.primary_metric_name, str(trainer.builder))
-        best = results.best_trial(trials, trainer.goal, trainer.primary_metric_name)
-        target = run_dir / "best"
-        best.handle.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
-        try:
-            model = results.load_model_file(results.find_model_file(target, prefer_onnx=False))
-        except ModelFileError as exc:
-            raise ModelFileError(f"best HyperDrive trial {best.trial}: {exc}") from exc
-        return results.make_result(trials, best, model, metric=trainer.primary_metric_name, goal=trainer.goal,
-                                   backend=self.name, run_dir=run_dir, extras={"azure_run_id": run.id})
+        results.best_trial(trials, trainer.goal, trainer.primary_metric_name)  # raises when none completed
+
+        def fetch(trial: results.Trial) -> Path:  # a completed trial always saves outputs/model.keras
+            target = run_dir / "best"
+            trial.handle.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
+            try:
+                return results.find_model_file(target, prefer_onnx=False)  # .keras: larger than its ONNX
+            except ModelFileError as exc:
+                raise ModelFileError(f"HyperDrive trial {trial.trial}: {exc}") from exc
+
+        ordered = results.ranked(trials, trainer.goal)
+        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+        if found is None:
+            raise results.nothing_fits(ordered, trainer.max_model_size_mb, f"run {run.id}: no model file")
+        best, path = found
+        result = results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric_name,
+                                     goal=trainer.goal, backend=self.name, run_dir=run_dir,
+                                     extras={"azure_run_id": run.id})
+        if not trainer.refit:
+            return result
+        plan = refit.plan_refit(trainer, result, images)
+        return refit.run_refit(trainer, result, plan, lambda p: self._refit(trainer, p, environment, train,
+                                                                             validation, run_dir), self.name)
+
+    def _refit(self, trainer: HyperDriveTrainer, plan: refit.RefitPlan, environment: Any, train: Any,
+               validation: Any, run_dir: Path) -> Path:
+        """Submit the refit ScriptRunConfig, wait for it, download its outputs; the folder they are in."""
+        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
+            stage_source(Path(code))
+            config = refit.v1_refit_config(trainer, plan, code, self.compute_target, environment,
+                                           train.files.as_named_input("train").as_mount(),
+                                           validation.files.as_named_input("validation").as_mount())
+            run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
+        status = run.get_status()
+        if results.our_status(status) != "complete":
+            raise refit.RefitJobFailed(f"the refit run {run.id} ended with status {status}; open it in Azure ML "
+                                       "studio to read its logs")
+        target = run_dir / "refit"
+        run.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
+        return target

@@ -121,11 +121,19 @@ def convert_sklearn_estimator(estimator: Any) -> Any:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    model = _convertible(estimator)
+    options: dict[Any, dict[str, Any]] = {}
+    for part in _walk(model):
+        if hasattr(part, "predict_proba"):
+            options[id(part)] = {"zipmap": False}
+        if type(part).__name__ == "KNeighborsClassifier":
+            # onnxruntime's CDist kernel instead of skl2onnx's default Scan loop over the
+            # stored samples: about 100x faster for one image against 27k samples.
+            options.setdefault(id(part), {})["optim"] = "cdist"
     try:
         with _converter_fixes():
-            return convert_sklearn(_convertible(estimator),
-                                   initial_types=[("pixels", FloatTensorType([None, NUM_PIXELS]))],
-                                   target_opset=dict(SKLEARN_OPSET), options={"zipmap": False})
+            return convert_sklearn(model, initial_types=[("pixels", FloatTensorType([None, NUM_PIXELS]))],
+                                   target_opset=dict(SKLEARN_OPSET), options=options)
     except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/KeyError
         raise OnnxExportError(f"skl2onnx cannot convert {type(estimator).__name__}: {exc}") from exc
 

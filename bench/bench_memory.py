@@ -69,10 +69,13 @@ def service_peak(model: Path, requests: int = 2000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(TARGET_GIB), default="quick")
+    parser.add_argument("--keep", default=None, help="keep the run folder and the job's console output here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        job = main_job(args.preset, Path(folder) / "run")
-        service = service_peak(Path(folder) / "run" / "best.onnx")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(args.keep or scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        job = main_job(args.preset, folder / "run")
+        service = service_peak(folder / "run" / "best.onnx")
     target = TARGET_GIB[args.preset]
     print(f"`asl-recog run --preset {args.preset}`: winner **{job['best']}**; test accuracy "
           + ", ".join(f"{name} {value:.4f}" for name, value in job["accuracy"].items()) + ".")

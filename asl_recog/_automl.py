@@ -37,8 +37,8 @@ class AutoMLTrainer(Trainer):
         max_iterations: the most trials (None: until the timeout).
         enable_early_stopping: stop when the best score has not improved for a while.
         max_concurrent_iterations: trials run at once (separate processes locally).
-        enable_onnx_compatible_models: only pipelines that convert to ONNX (locally this leaves out
-            LightGBM, which skl2onnx 1.20 cannot convert).
+        enable_onnx_compatible_models: only pipelines that convert to ONNX: locally every trial's
+            model is converted, and one that does not convert is recorded as failed with the reason.
         allowed_models: restrict the portfolio to these :data:`ALGORITHMS`.
         blocked_models: drop these from the portfolio.
         enable_voting_ensemble: add a soft-voting ensemble of the best models at the end.

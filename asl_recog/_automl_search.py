@@ -77,7 +77,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
     """Fit and score one pipeline (runs in a worker process)."""
     from threadpoolctl import threadpool_limits
 
-    from asl_recog._budgets import BudgetExceeded, check_model
+    from asl_recog._budgets import CandidateRejected, check_model
     from asl_recog._model import SklearnModel
     from asl_recog._portfolio import build_pipeline
     from asl_recog._scheduler import TrialOutcome
@@ -100,8 +100,8 @@ def automl_runner(task: Any, reporter: Any) -> Any:
     model.info = info
     path = model.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.aslskl")
     try:
-        info["onnx_bytes"] = check_model(path, pipeline, payload["max_model_size_mb"])
-    except BudgetExceeded:
+        info["onnx_bytes"] = check_model(path, pipeline, payload["max_model_size_mb"], onnx=payload["onnx"])
+    except CandidateRejected:
         path.unlink()  # a rejected model must not fill the disk
         raise
     info["file_bytes"] = path.stat().st_size
@@ -127,12 +127,12 @@ class EarlyStop:
 
 
 def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.ndarray, top: int = 10,
-                 max_model_size_mb: float = 100) -> None:
+                 max_model_size_mb: float = 100, onnx: bool = True) -> None:
     """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model
     and the ensemble fits the model-size budget."""
     from optuna.trial import TrialState, create_trial
 
-    from asl_recog._budgets import BudgetExceeded, check_model
+    from asl_recog._budgets import CandidateRejected, check_model
     from asl_recog._model import SklearnModel
     from asl_recog._portfolio import ensemble_selection, soft_voting
 
@@ -159,8 +159,8 @@ def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.nd
             "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t, _ in members)}
     path = SklearnModel(voting, params, info).save(run_dir / "models" / f"ensemble_{len(study.trials):05d}.aslskl")
     try:
-        info["onnx_bytes"] = check_model(path, voting, max_model_size_mb)
-    except BudgetExceeded as exc:
+        info["onnx_bytes"] = check_model(path, voting, max_model_size_mb, onnx=onnx)
+    except CandidateRejected as exc:
         path.unlink()
         logger.info("voting ensemble of trials %s left out: %s", params["members"], exc)
         return
@@ -178,8 +178,7 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
 
     from asl_recog._backends._local import build_result, prepare_run_dir
     from asl_recog._engine import enqueue_params, open_study, suggest_space
-    from asl_recog._errors import ConfigurationError
-    from asl_recog._portfolio import DEFAULTS, NOT_ONNX, ORDER, SPACES, augment
+    from asl_recog._portfolio import DEFAULTS, ORDER, SPACES, augment
     from asl_recog._progress import SearchProgress
     from asl_recog._scheduler import Schedule, recover, run_schedule
     from asl_recog._workers import thread_env
@@ -188,14 +187,6 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     run_dir = prepare_run_dir(trainer)
     allowed = set(trainer.algorithms())
     algorithms = [a for a in ORDER if a in allowed]
-    if trainer.enable_onnx_compatible_models:
-        for name in [a for a in algorithms if a in NOT_ONNX]:
-            logger.warning("AutoML: leaving %s out: it does not convert to ONNX (%s); set "
-                           "enable_onnx_compatible_models=False to include it", name, NOT_ONNX[name])
-        algorithms = [a for a in algorithms if a not in NOT_ONNX]
-        if not algorithms:
-            raise ConfigurationError(f"every allowed model {sorted(allowed)} fails to convert to ONNX; allow others "
-                                     "or set enable_onnx_compatible_models=False")
     seed = trainer.seed or 0
     images, labels = train.images, train.labels
     if trainer.augment:
@@ -222,7 +213,7 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
 
     concurrent = trainer.max_concurrent_iterations
     payload = {"data_dir": str(folder), "metric": trainer.primary_metric, "augment": bool(trainer.augment),
-               "max_model_size_mb": trainer.max_model_size_mb,
+               "max_model_size_mb": trainer.max_model_size_mb, "onnx": bool(trainer.enable_onnx_compatible_models),
                "threads": max(1, (os.cpu_count() or 1) // concurrent)}
     max_trials = trainer.max_iterations or 10_000
     total = trainer.experiment_timeout_minutes * 60
@@ -238,7 +229,7 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
         run_schedule(study, run_dir, schedule)
         if trainer.enable_voting_ensemble:
             add_ensemble(study, run_dir, trainer.primary_metric, labels_to_indices(validation.labels),
-                         max_model_size_mb=trainer.max_model_size_mb)
+                         max_model_size_mb=trainer.max_model_size_mb, onnx=bool(trainer.enable_onnx_compatible_models))
         progress.update(study, {}, force=True)
     result = build_result(study, run_dir, trainer.primary_metric,
                           lambda t: t.user_attrs.get("params", {}).get("algorithm", "?"), time.perf_counter() - start,

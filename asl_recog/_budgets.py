@@ -19,8 +19,13 @@ from asl_recog._errors import AslRecogError
 MB = 10**6
 
 
-class BudgetExceeded(AslRecogError):
-    """A trial's model breaks a budget: the trial is rejected, with the reason, and never enters an ensemble."""
+class CandidateRejected(AslRecogError):
+    """A trial's model does not meet a requirement of the search: the trial is recorded as failed with
+    the reason, never enters an ensemble, and does not count as a crash (no fail-fast)."""
+
+
+class BudgetExceeded(CandidateRejected):
+    """A trial's model breaks a budget (size)."""
 
 
 def check_size(what: str, nbytes: int, max_model_size_mb: float) -> None:
@@ -44,16 +49,32 @@ def sklearn_onnx_bytes(estimator: Any) -> int:
     return int(convert_sklearn_estimator(estimator).ByteSize())
 
 
-def check_model(saved: Path, estimator: Any, max_model_size_mb: float) -> int:
-    """Check a saved scikit-learn model and its ONNX graph against the budget; return the ONNX bytes.
+def check_model(saved: Path, estimator: Any, max_model_size_mb: float, *, onnx: bool = True) -> int | None:
+    """Check a saved scikit-learn model, and its ONNX graph, against the budget; return the ONNX bytes.
 
     The file is checked first: a model already over budget is never converted,
     since converting a huge tree ensemble takes many times its size in memory.
+
+    Args:
+        onnx: the search requires ONNX-convertible models (``enable_onnx_compatible_models``):
+            convert, and reject a model that does not convert. False checks the file only.
+
+    Raises:
+        BudgetExceeded: the file or the graph is over ``max_model_size_mb``.
+        CandidateRejected: ONNX is required and the model does not convert.
     """
+    from asl_recog._onnx_export import OnnxExportError
+
     check_size(f"the saved model {saved.name}", saved.stat().st_size, max_model_size_mb)
-    onnx_bytes = sklearn_onnx_bytes(estimator)
+    if not onnx:
+        return None
+    try:
+        onnx_bytes = sklearn_onnx_bytes(estimator)
+    except OnnxExportError as exc:
+        raise CandidateRejected(f"{exc}; ONNX-convertible models are required (enable_onnx_compatible_models=True)"
+                                ) from exc
     check_size("its ONNX graph", onnx_bytes, max_model_size_mb)
     return onnx_bytes
 
 
-__all__ = ["MB", "BudgetExceeded", "check_size", "check_model", "sklearn_onnx_bytes"]
+__all__ = ["MB", "CandidateRejected", "BudgetExceeded", "check_size", "check_model", "sklearn_onnx_bytes"]

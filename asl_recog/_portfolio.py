@@ -54,12 +54,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 #: The order defaults are tried in: strong and affordable first (measured on the full
 #: augmented training data: MLP ~3.5 min, KNN ~1 min, SVM and trees several minutes).
 ORDER = tuple(DEFAULTS)
-#: Algorithms whose fitted pipelines skl2onnx cannot convert, and why; left out of the
-#: search when ``enable_onnx_compatible_models`` is True.
-NOT_ONNX: dict[str, str] = {
-    "LightGBM": "skl2onnx 1.20 fails on HistGradientBoostingClassifier "
-                "('Field onnx.AttributeProto.ints: Expected an int, got a boolean')",
-}
 
 
 def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any:
@@ -186,4 +180,4 @@ def soft_voting(estimators: list[Any], weights: list[float]) -> Any:
     return voting
 
 
-__all__ = ["SPACES", "DEFAULTS", "ORDER", "NOT_ONNX", "build_pipeline", "augment", "ensemble_selection", "soft_voting"]
+__all__ = ["SPACES", "DEFAULTS", "ORDER", "build_pipeline", "augment", "ensemble_selection", "soft_voting"]

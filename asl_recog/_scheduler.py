@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from asl_recog._budgets import BudgetExceeded
+from asl_recog._budgets import CandidateRejected
 from asl_recog._console import configure_logging
 from asl_recog._space import EarlyTerminationPolicy, PrimaryMetricGoal
 from asl_recog._workers import WORKER_PREFIX, check_spawnable, log_path, log_tail, start_worker, stop, watch_parent
@@ -101,7 +101,7 @@ def _run_and_record(task: TrialTask, runner: Runner, trial: optuna.trial.Trial |
     try:
         outcome = runner(task, TrialReporter(task, trial))
         data = asdict(outcome)
-    except BudgetExceeded as exc:  # a decision about resources, not a crash: no fail-fast count
+    except CandidateRejected as exc:  # a decision about the model, not a crash: no fail-fast count
         data = {"state": "fail", "error": f"rejected: {exc}", "rejected": True}
     except Exception as exc:  # a failed trial is recorded; the search goes on
         data = {"state": "fail", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}

@@ -29,7 +29,7 @@ declare -A COMMAND=(
   [policies]="$PY bench/bench_policies.py --runs 6 --epochs 5"
   [onnx]="$PY bench/bench_onnx.py"
   [serve]="$PY bench/bench_serve.py"
-  [memory]="$PY bench/bench_memory.py"
+  [memory]="$PY bench/bench_memory.py --keep runs/bench-memory"
 )
 ORDER=(load split hyperdrive automl policies onnx serve memory)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,18 +33,20 @@ SERVICE_TARGET_MIB = 300
 
 def main_job(preset: str, out: Path) -> dict[str, float]:
     """Run the main job; return its summed-tree peak, largest single process, and wall time."""
-    command = ["/usr/bin/time", "-v", str(Path(sys.executable).with_name("asl-recog")), "run", "--preset", preset,
-               "--out", str(out), "--no-progress"]
+    timing = out.parent / "time-v.txt"
+    command = ["/usr/bin/time", "-v", "-o", str(timing), str(Path(sys.executable).with_name("asl-recog")), "run",
+               "--preset", preset, "--out", str(out), "--no-progress"]
     start = time.perf_counter()
-    with open(out.parent / "job.out", "w") as stdout, open(out.parent / "job.err", "w") as stderr:
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+    with open(out.parent / "console.txt", "w") as console:  # stdout and stderr as a user sees them
+        process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})  # keeps the two in order
         with TreeMemory(process.pid) as memory:
             process.wait()
     wall = time.perf_counter() - start
-    err = (out.parent / "job.err").read_text()
     if process.returncode != 0:
-        raise SystemExit(f"the main job failed ({process.returncode}):\n{err[-3000:]}")
-    single_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
+        tail = (out.parent / "console.txt").read_text()[-3000:]
+        raise SystemExit(f"the main job failed ({process.returncode}):\n{tail}")
+    single_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", timing.read_text()).group(1))
     summary = json.loads((out / "summary.json").read_text())
     return {"tree_gib": memory.peak_bytes / 2**30, "single_gib": single_kib / 2**20, "wall_s": wall,
             "steps": summary["seconds"], "step_peaks": summary["peak_memory_gib_by_step"],

@@ -20,6 +20,8 @@ declare -A TITLE=(
   [onnx]="ONNX inference latency and throughput"
   [serve]="Scoring service vs MLflow serving"
   [memory]="Peak memory of training and serving"
+  [install]="Install time of the README's two commands"
+  [hardening_load]="Scoring service under a hostile mixed load"
 )
 declare -A COMMAND=(
   [load]="$PY bench/bench_load.py"
@@ -30,8 +32,10 @@ declare -A COMMAND=(
   [onnx]="$PY bench/bench_onnx.py"
   [serve]="$PY bench/bench_serve.py"
   [memory]="$PY bench/bench_memory.py --keep runs/bench-memory"
+  [install]="bash bench/bench_install.sh"
+  [hardening_load]="$PY bench/bench_hardening_load.py"
 )
-ORDER=(load split hyperdrive automl policies onnx serve memory)
+ORDER=(install load split hyperdrive automl policies onnx serve memory hardening_load)
 
 machine() {
   local cpu

@@ -28,6 +28,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
+from typing import BinaryIO
 
 #: The one format of every stderr line (the CI main-job test checks it).
 LOG_FORMAT = "asl-recog %(levelname)s [%(name)s] %(message)s"
@@ -88,21 +89,35 @@ def configure_logging(verbosity: int | None = None) -> int:
 
 
 @contextlib.contextmanager
+def stderr_fd_to(sink: BinaryIO) -> Iterator[None]:
+    """Point file descriptor 2 at ``sink`` inside the block, then restore it.
+
+    Native libraries and child processes write to the descriptor, not to
+    ``sys.stderr``, so only this redirects what they print.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def _native_stderr_to_log(name: str) -> Iterator[None]:
     """Capture what native code writes to fd 2 inside the block, then log it at DEBUG."""
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (e.g. some notebook kernels): nothing to capture
+        os.fstat(2)
+    except OSError:  # no real fd 2 (e.g. some notebook kernels): nothing to capture
         yield
         return
     with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
         try:
-            yield
+            with stderr_fd_to(sink):
+                yield
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
             sink.seek(0)
             native = logging.getLogger(name)
             for line in sink.read().decode(errors="replace").splitlines():
@@ -139,4 +154,4 @@ def import_keras() -> ModuleType:
     return keras
 
 
-__all__ = ["LOG_FORMAT", "VERBOSITY_ENV", "configure_logging", "import_tensorflow", "import_keras"]
+__all__ = ["LOG_FORMAT", "VERBOSITY_ENV", "configure_logging", "import_tensorflow", "import_keras", "stderr_fd_to"]

@@ -65,7 +65,7 @@ def _adopt(result: TrainingResult, model: Any, seconds: float, what: str) -> Tra
     return result
 
 
-def _keep_trial_model(result: TrainingResult, reason: str) -> TrainingResult:
+def keep_trial_model(result: TrainingResult, reason: str) -> TrainingResult:
     # The default must never raise: the trial's model, which passed every budget, stays.
     logger.warning("refit model not used: %s; keeping trial %s's own model", reason, result.best_trial)
     result.extras["refit_skipped"] = reason
@@ -105,7 +105,7 @@ def refit_hyperdrive(trainer: HyperDriveTrainer, result: TrainingResult, train: 
     try:  # the .keras file holds the weights and Adam's two moments: it bounds the ONNX graph too
         check_size(f"the refit model {path.name}", path.stat().st_size, trainer.max_model_size_mb)
     except BudgetExceeded as exc:
-        return _keep_trial_model(result, str(exc))
+        return keep_trial_model(result, str(exc))
     result.best_params = params
     return _adopt(result, model, seconds, f"{info.get('builder', 'network')} for {epochs} epochs")
 
@@ -140,8 +140,8 @@ def refit_automl(trainer: AutoMLTrainer, result: TrainingResult, train: SignMnis
     try:
         info["onnx_bytes"] = check_model(path, estimator, trainer.max_model_size_mb)
     except BudgetExceeded as exc:
-        return _keep_trial_model(result, str(exc))
+        return keep_trial_model(result, str(exc))
     return _adopt(result, model, seconds, str(params.get("algorithm")))
 
 
-__all__ = ["refit_hyperdrive", "refit_automl", "best_epoch", "all_images"]
+__all__ = ["refit_hyperdrive", "refit_automl", "best_epoch", "all_images", "keep_trial_model"]

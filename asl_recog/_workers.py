@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from asl_recog._console import stderr_fd_to
 from asl_recog._errors import ConfigurationError
 
 #: Name prefix of trial worker processes.
@@ -82,26 +83,6 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 
 @contextlib.contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """Point fd 2 at ``path`` while a child is spawned, so the child inherits it.
-
-    multiprocessing offers no way to redirect a spawned child's stderr; the child
-    inherits the parent's fd 2 at the moment it is created, so it is swapped for
-    the few milliseconds of ``Process.start()`` and restored at once.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as sink:
-        os.dup2(sink.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-@contextlib.contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
     """Set variables for a child about to start (it copies the environment), then restore ours."""
     saved = {key: os.environ.get(key) for key in env}
@@ -119,7 +100,10 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 def start_worker(target: Any, args: tuple[Any, ...], name: str, env: dict[str, str], log: Path) -> Any:
     """Start ``target(*args)`` in a spawned daemon process with ``env`` set and stderr sent to ``log``."""
     process = mp.get_context("spawn").Process(target=target, args=args, name=name, daemon=True)
-    with _environment(env), _stderr_to(log):
+    log.parent.mkdir(parents=True, exist_ok=True)
+    # multiprocessing cannot redirect a spawned child's stderr: the child inherits fd 2 as it
+    # is while it starts, so fd 2 points at the log for the milliseconds of start().
+    with _environment(env), open(log, "ab") as sink, stderr_fd_to(sink):
         process.start()
     return process
 

@@ -364,19 +364,9 @@ class AzureBackend(Backend):
             except ModelFileError as exc:
                 raise ModelFileError(f"sweep trial {trial.trial}: {exc}") from exc
 
-        ordered = results.ranked(trials, trainer.goal)
-        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
-        if found is None:
-            raise results.nothing_fits(ordered, trainer.max_model_size_mb, f"sweep {job.name}: no model file")
-        best, path = found
-        result = results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric_name,
-                                     goal=trainer.goal, backend=self.name, run_dir=run_dir,
-                                     extras={"azure_job": job.name})
-        if not trainer.refit:
-            return result
-        plan = refit.plan_refit(trainer, result, images)
-        return refit.run_refit(trainer, result, plan, lambda p: self._refit(trainer, p, environment, train,
-                                                                             validation, run_dir), self.name)
+        return refit.finish_sweep(trainer, trials, fetch, images,
+                                  lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
+                                  backend=self.name, run_dir=run_dir, extras={"azure_job": job.name}, where=f"sweep {job.name}: no model file")
 
     def _refit(self, trainer: HyperDriveTrainer, plan: refit.RefitPlan, environment: Any, train: str,
                validation: str, run_dir: Path) -> Path:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from asl_recog._backends import _azure_job as entry
 from asl_recog._backends import _azure_results as results
 from asl_recog._budgets import check_size
-from asl_recog._refit import _keep_trial_model, best_epoch
+from asl_recog._refit import best_epoch, keep_trial_model
 
 if TYPE_CHECKING:
     from asl_recog._hyperdrive import HyperDriveTrainer
@@ -111,7 +111,7 @@ def run_refit(trainer: HyperDriveTrainer, result: TrainingResult, plan: RefitPla
         check_size(f"the refit model {path.name}", path.stat().st_size, trainer.max_model_size_mb)
         model = results.load_model_file(path)
     except Exception as exc:  # noqa: BLE001 - the sweep's result stands whatever the refit job did
-        return _keep_trial_model(result, f"{type(exc).__name__}: {exc}")
+        return keep_trial_model(result, f"{type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - start
     model.params = {**model.params, **plan.params}
     model.info.update(validation_score=result.best_score, primary_metric=result.primary_metric, refit=True,
@@ -166,3 +166,27 @@ def note_automl_refit(trainer: Any, extras: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = ["AUTOML_REFIT", "REFIT_FLAG", "RefitJobFailed", "RefitPlan", "command_line", "note_automl_refit",
            "plan_refit", "run_refit", "v1_refit_config", "v2_refit_job"]
+
+
+def finish_sweep(trainer: HyperDriveTrainer, trials: list[results.Trial], fetch: Callable[[results.Trial], Path],
+                 images: int, submit_refit: Callable[[RefitPlan], Path], *, backend: str, run_dir: Path,
+                 extras: dict[str, Any], where: str) -> TrainingResult:
+    """A finished sweep's result, on either SDK: the best trial whose model fits the size budget, then
+    (``refit=True``) the refit job.
+
+    Args:
+        trials: the sweep's trials; ``fetch`` downloads one's model file.
+        images: how many images the refit trains on (training part plus validation).
+        submit_refit: runs the refit job for a plan and returns the folder of its outputs.
+        where: names the sweep in the error raised when no model fits.
+    """
+    ordered = results.ranked(trials, trainer.goal)
+    found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+    if found is None:
+        raise results.nothing_fits(ordered, trainer.max_model_size_mb, where)
+    best, path = found
+    result = results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric_name,
+                                 goal=trainer.goal, backend=backend, run_dir=run_dir, extras=extras)
+    if not trainer.refit:
+        return result
+    return run_refit(trainer, result, plan_refit(trainer, result, images), submit_refit, backend)

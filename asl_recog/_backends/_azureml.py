@@ -307,19 +307,9 @@ class AzureMLBackend(Backend):
             except ModelFileError as exc:
                 raise ModelFileError(f"HyperDrive trial {trial.trial}: {exc}") from exc
 
-        ordered = results.ranked(trials, trainer.goal)
-        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
-        if found is None:
-            raise results.nothing_fits(ordered, trainer.max_model_size_mb, f"run {run.id}: no model file")
-        best, path = found
-        result = results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric_name,
-                                     goal=trainer.goal, backend=self.name, run_dir=run_dir,
-                                     extras={"azure_run_id": run.id})
-        if not trainer.refit:
-            return result
-        plan = refit.plan_refit(trainer, result, images)
-        return refit.run_refit(trainer, result, plan, lambda p: self._refit(trainer, p, environment, train,
-                                                                             validation, run_dir), self.name)
+        return refit.finish_sweep(trainer, trials, fetch, images,
+                                  lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
+                                  backend=self.name, run_dir=run_dir, extras={"azure_run_id": run.id}, where=f"run {run.id}: no model file")
 
     def _refit(self, trainer: HyperDriveTrainer, plan: refit.RefitPlan, environment: Any, train: Any,
                validation: Any, run_dir: Path) -> Path:

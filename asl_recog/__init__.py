@@ -32,6 +32,8 @@ _LAZY: dict[str, str] = {
     "labels_to_letters": "_labels",
     "letters_to_labels": "_labels",
     "image_to_array": "_images",
+    # console
+    "configure_logging": "_console",
     # errors
     "AslRecogError": "_errors",
     "DataFormatError": "_errors",
@@ -111,6 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog._backends._base import Backend
     from asl_recog._backends._local import LocalBackend
     from asl_recog._compare import Comparator, ComparisonResult
+    from asl_recog._console import configure_logging
     from asl_recog._data import SignMnistDataset, load_sign_mnist
     from asl_recog._deploy import Deployer, Endpoint
     from asl_recog._deploy_azure import AzureDeployer

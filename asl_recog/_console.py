@@ -52,7 +52,8 @@ def configure_logging(verbosity: int | None = None) -> int:
         The verbosity applied.
 
     Example:
-        >>> configure_logging(1)  # also the API's switch: HyperDriveTrainer(..., verbose=1) calls it
+        >>> import asl_recog as asl
+        >>> asl.configure_logging(1)  # what `asl-recog -v` does; in a script or notebook, call it once
         1
     """
     if verbosity is None:
@@ -80,6 +81,8 @@ def configure_logging(verbosity: int | None = None) -> int:
         # tf2onnx and TensorFlow attach handlers of their own, which would print each line twice.
         for own_handler in list(chatty.handlers):
             chatty.removeHandler(own_handler)
+    # The replayed native start-up lines are DEBUG records: -v shows them.
+    logging.getLogger("tensorflow.native").setLevel(logging.DEBUG if verbosity > 0 else logging.WARNING)
     logging.captureWarnings(True)
     if verbosity <= 0:
         # Dependencies' deprecation notices name APIs the user does not call.

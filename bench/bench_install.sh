@@ -21,7 +21,7 @@ row() {  # step, target
   echo "| $1 | \`make $2\` | $wall | $rss GiB |"
   rm -f "$log"
 }
-echo "Fresh clone of $(git log --oneline -1 | cut -c1-60) in \`$clone\`; pip cache: $(du -sh ~/.cache/pip 2>/dev/null | cut -f1 || echo none)."
+echo "Fresh clone of $(git log --format=%h -1) in \`$clone\`; pip cache folder: $(du -sh ~/.cache/pip 2>/dev/null | cut -f1 || echo none)."
 echo
 echo "| step | command | wall (h:mm:ss) | peak RSS |"
 echo "|---|---|---|---|"

@@ -7,6 +7,11 @@ parent records it, so a search killed between the two loses nothing: resuming
 records it from the file. Trials that were still running are marked failed
 (``interrupted``), not counted toward the trial limit, and queued again with the
 same parameters.
+
+Several processes may share one study (two resumers of one run directory): the
+trial limit is reserved in the storage when a trial starts (``_reservation``),
+and a resumer recovers only the trials whose heartbeat stopped (``_heartbeat``),
+waiting up to ``STALE_AFTER_S`` (5 s) right after a kill to tell them apart.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from optuna.trial import TrialState
 
 from asl_recog._budgets import CandidateRejected
 from asl_recog._console import configure_logging
+from asl_recog._heartbeat import Heartbeat, stale_running_trials
+from asl_recog._reservation import earlier_with_params, has_place, record_over_limit, takes_place
 from asl_recog._space import EarlyTerminationPolicy, PrimaryMetricGoal
 from asl_recog._workers import WORKER_PREFIX, check_spawnable, log_path, log_tail, start_worker, stop, watch_parent
 
@@ -82,7 +89,10 @@ class TrialReporter:
     def report(self, step: int, value: float) -> bool:
         """Record ``value`` at ``step`` (1-based); return True when the policy stops the trial."""
         trial = self._get_trial()
-        trial.report(float(value), step)
+        try:
+            trial.report(float(value), step)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return True  # another process recorded this trial (took it for a killed one): training on is waste
         return self.task.policy is not None and trial.should_prune()
 
 
@@ -114,42 +124,44 @@ def _worker_main(task: TrialTask, runner: Runner, parent_pid: int) -> None:
     _run_and_record(task, runner, None)
 
 
-def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
-    return bool(trial.user_attrs.get("interrupted"))
-
-
 def counted(study: optuna.Study) -> int:
     """Trials that count toward the limit: finished ones, not those cut short by a killed search
-    and not duplicates, which were never run."""
-    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
-               if not is_interrupted(t) and "duplicate_of" not in t.user_attrs)
-
-
-def params_key(params: dict[str, Any]) -> str:
-    """A canonical text of a configuration, to recognise one already tried."""
-    return json.dumps(params, sort_keys=True, default=str)
+    and not duplicates or trials over the limit, which were never run."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if takes_place(t))
 
 
 def tell_from_result(study: optuna.Study, trial_id: int, number: int, data: dict[str, Any] | None,
                      fallback_error: str) -> TrialState:
-    """Record a finished trial in the study from its result data."""
+    """Record a finished trial in the study from its result data.
+
+    A trial that another process already recorded (a resumer took it for a killed
+    one, or recorded it from its result file) keeps that record: its state is returned.
+    """
     storage = study._storage  # the public Study has no by-id tell; storage calls are the documented API
+    try:
+        return _tell(study, storage, trial_id, number, data, fallback_error)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        state = storage.get_trial(trial_id).state
+        logger.info("trial %d was already recorded %s by another process", number, state.name.lower())
+        return state
+
+
+def _tell(study: optuna.Study, storage: Any, trial_id: int, number: int, data: dict[str, Any] | None,
+          fallback_error: str) -> TrialState:
     if data is None:
         data = {"state": "fail", "error": fallback_error}
     for key in ("history", "info", "model_file", "error", "traceback", "rejected"):
         if data.get(key) is not None:
             storage.set_trial_user_attr(trial_id, key, data[key])
     if data["state"] == "complete" and data.get("value") is not None and _finite(data["value"]):
-        study.tell(number, float(data["value"]), skip_if_finished=True)
-        return TrialState.COMPLETE
+        # The state read back: a trial another process finished keeps its own.
+        return study.tell(number, float(data["value"]), skip_if_finished=True).state
     if data["state"] == "pruned":
-        study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
-        return TrialState.PRUNED
+        return study.tell(number, state=TrialState.PRUNED, skip_if_finished=True).state
     if data["state"] == "complete":
         problem = f"the trial's metric is not a finite number: {data.get('value')!r}"
         storage.set_trial_user_attr(trial_id, "error", problem)
-    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
-    return TrialState.FAIL
+    return study.tell(number, state=TrialState.FAIL, skip_if_finished=True).state
 
 
 def _finite(value: Any) -> bool:
@@ -162,22 +174,28 @@ def _finite(value: Any) -> bool:
 def recover(study: optuna.Study, run_dir: Path) -> int:
     """After a killed search: record trials whose result file exists; fail and re-queue the rest.
 
+    Only trials whose heartbeat stopped are touched: those another live process runs
+    (a second resumer) are left to it. This may wait up to ``STALE_AFTER_S``.
+
     Returns:
         How many interrupted trials were queued again.
     """
     requeued = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        if trial.state == TrialState.WAITING:
-            continue  # already queued
+    for trial in stale_running_trials(study):
         path = result_path(run_dir, trial.number)
         if path.is_file():
             tell_from_result(study, trial._trial_id, trial.number, json.loads(path.read_text()), "")
             continue
-        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: the search process stopped")
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
-        requeued += 1
+        try:
+            study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+            study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: the search process stopped")
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another resumer recovered it first
+        # Two resumers may both get here; a second copy is recorded as a duplicate, not trained.
+        if not any(t.user_attrs.get("requeued_from") == trial.number for t in study.get_trials(deepcopy=False)):
+            study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+            requeued += 1
     return requeued
 
 
@@ -235,19 +253,19 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
     running: dict[int, _Running] = {}
     start = time.monotonic()
     failures = _FailureStreak(schedule.max_consecutive_failed_trials, run_dir)
-    seen = {params_key(t.user_attrs["params"]): t.number for t in study.get_trials(deepcopy=False)
-            if "params" in t.user_attrs and "duplicate_of" not in t.user_attrs
-            and t.state in (*FINISHED, TrialState.RUNNING) and not is_interrupted(t)}
     duplicates_in_a_row = 0
+    heartbeat = Heartbeat()
 
     def finish(entry: _Running, data: dict[str, Any] | None, error: str) -> None:
         state = tell_from_result(study, entry.trial._trial_id, entry.task.number, data, error)
+        heartbeat.remove(entry.task.number)
         logger.debug("trial %d %s (%.1fs)%s", entry.task.number, state.name.lower(), time.monotonic() - entry.started,
                     f": {(data or {}).get('error', error)}" if state == TrialState.FAIL else "")
         failures.record(entry.task.number, state, data)
 
     done = counted(study)  # kept locally: querying the study on every poll costs CPU
     stopping = False
+    heartbeat.start()
     try:
         while True:
             elapsed = time.monotonic() - start
@@ -276,13 +294,21 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                         or (schedule.deadline_s is not None and elapsed > schedule.deadline_s))
             if not stopping and len(running) < schedule.max_concurrent:
                 trial = study.ask()
+                heartbeat.add(trial)  # from its first moment, so that a resumer leaves it alone
                 params = schedule.propose(trial)
                 trial.set_user_attr("params", params)
-                key = params_key(params)
-                if key in seen:
+                trials = study.get_trials(deepcopy=False)  # as they stand now, in every process
+                original = earlier_with_params(trials, trial.number, params)
+                if original is None and not has_place(trials, trial.number, schedule.max_trials):
+                    record_over_limit(study, trial, schedule.max_trials)  # other processes took the last places
+                    heartbeat.remove(trial.number)
+                    stopping = True
+                    continue
+                if original is not None:
                     # Never train one configuration twice; a finite space that keeps
                     # returning old points is exhausted.
-                    _record_duplicate(study, trial, seen[key])
+                    _record_duplicate(study, trial, original)
+                    heartbeat.remove(trial.number)
                     duplicates_in_a_row += 1
                     if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
                         logger.info("the sampler proposed only configurations already tried %d times in a row: "
@@ -290,7 +316,6 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                         stopping = True
                     continue
                 duplicates_in_a_row = 0
-                seen[key] = trial.number
                 task = TrialTask(trial.number, trial._trial_id, params, _mix(schedule.seed, trial.number),
                                  str(run_dir), url, schedule.goal.value, schedule.policy, schedule.payload)
                 entry = _Running(trial, task, time.monotonic())
@@ -318,6 +343,7 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
         # RUNNING so that resuming re-queues them.
         for entry in running.values():
             stop(entry.process)
+        heartbeat.stop()  # no more beats: the trials left RUNNING become stale
 
 
 #: Consecutive proposals of already-tried configurations after which a search stops.

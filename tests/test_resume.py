@@ -1,7 +1,9 @@
-"""Kill a search with SIGKILL midway, resume it: no completed trial is lost and the limit holds."""
+"""Kill a search with SIGKILL midway, resume it (once, or twice at once): no completed trial is lost
+and the limit holds."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -34,7 +36,8 @@ if __name__ == "__main__":
     data = np.load(sys.argv[2])
     train = asl.SignMnistDataset(data["x"], data["y"])
     validation = asl.SignMnistDataset(data["vx"], data["vy"])
-    make_trainer(sys.argv[1], resume=False).fit(train, validation)
+    result = make_trainer(sys.argv[1], resume=sys.argv[3:] == ["resume"]).fit(train, validation)
+    print("RESULT", result.best_trial, result.best_score, len(result.leaderboard), flush=True)
 """.replace("{max_runs}", str(MAX_RUNS))
 
 
@@ -44,19 +47,24 @@ def _trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name="search", storage=open_storage(run_dir)).get_trials()
 
 
-@pytest.mark.slow
-def test_a_killed_search_resumes_without_losing_completed_trials(small_split, tmp_path) -> None:
+_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def _start_and_kill(small_split, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Start the search in a process and SIGKILL it once a trial has completed and another is running.
+
+    Returns:
+        The script, the data file and the run directory.
+    """
     train, validation = small_split
     data = tmp_path / "data.npz"
     np.savez(data, x=train.images, y=train.labels, vx=validation.images, vy=validation.labels)
     script = tmp_path / "search.py"
     script.write_text(SEARCH)
     run_dir = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, str(script), str(run_dir), str(data)],
-                               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    process = subprocess.Popen([sys.executable, str(script), str(run_dir), str(data)], env=_ENV)
     try:
         deadline = time.monotonic() + 240
-        # Kill once at least one trial has completed and another one is running.
         while time.monotonic() < deadline and process.poll() is None:
             if (run_dir / "study.db").is_file():
                 try:
@@ -74,6 +82,13 @@ def test_a_killed_search_resumes_without_losing_completed_trials(small_split, tm
     finally:
         if process.poll() is None:
             process.kill()
+    return script, data, run_dir
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_without_losing_completed_trials(small_split, tmp_path) -> None:
+    train, validation = small_split
+    _, _, run_dir = _start_and_kill(small_split, tmp_path)
     before = {t.number: (t.value, t.user_attrs["params"]) for t in _trials(run_dir) if t.state == TrialState.COMPLETE}
     assert before and len(before) < MAX_RUNS
 
@@ -101,3 +116,90 @@ def test_a_killed_search_resumes_without_losing_completed_trials(small_split, tm
     again = namespace["make_trainer"](str(run_dir), True).fit(train, validation)
     assert len(_trials(run_dir)) == len(after)
     assert again.best_score == result.best_score
+
+
+@pytest.mark.slow
+def test_two_processes_resuming_one_run_at_once_keep_the_trial_limit(small_split, tmp_path) -> None:
+    """Two resumers of one killed run share it: together they run exactly max_total_runs counted
+    trials, neither crashes (e.g. with UpdateFinishedTrialError) and each returns a loadable result."""
+    script, data, run_dir = _start_and_kill(small_split, tmp_path)
+    done_before = sum(t.state == TrialState.COMPLETE for t in _trials(run_dir))
+    resumers = [subprocess.Popen([sys.executable, str(script), str(run_dir), str(data), "resume"], env=_ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = []
+    try:
+        for process in resumers:
+            outputs.append(process.communicate(timeout=300))
+    finally:
+        for process in resumers:
+            if process.poll() is None:
+                process.kill()
+    for process, (out, err) in zip(resumers, outputs, strict=True):
+        assert "UpdateFinishedTrialError" not in err, err[-3000:]
+        assert process.returncode == 0, err[-3000:]
+        assert "RESULT" in out, out  # the result, with its best model, loaded in both processes
+
+    trials = _trials(run_dir)
+    counted = [t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")
+               and "duplicate_of" not in t.user_attrs and not t.user_attrs.get("over_limit")]
+    assert len(counted) == MAX_RUNS, [(t.number, t.state.name, t.user_attrs.get("error")) for t in trials]
+    assert [t.number for t in trials if t.state == TrialState.RUNNING] == []
+    assert sum(t.state == TrialState.COMPLETE for t in counted) > done_before  # the resumers did run trials
+    # the killed trial's configuration was trained again once, not by both resumers
+    params = [json.dumps(t.user_attrs["params"], sort_keys=True) for t in counted]
+    assert len(set(params)) == len(params)
+
+
+def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path) -> None:
+    """recover() leaves a trial that a live process beats for alone; once the beats stop it marks the
+    trial interrupted and queues it again, and the trial's own late result then crashes nothing."""
+    from asl_recog._engine import open_study
+    from asl_recog._heartbeat import STALE_AFTER_S, Heartbeat
+    from asl_recog._scheduler import recover, tell_from_result
+
+    study = open_study(tmp_path, direction="maximize")
+    trial = study.ask()
+    trial.set_user_attr("params", {"hidden": 16})
+    heartbeat = Heartbeat()
+    heartbeat.start()
+    try:
+        heartbeat.add(trial)
+        assert recover(study, tmp_path) == 0  # the "other process" is alive: its trial stays RUNNING
+        assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+    finally:
+        heartbeat.stop()
+    start = time.monotonic()
+    assert recover(study, tmp_path) == 1
+    assert time.monotonic() - start < STALE_AFTER_S + 3  # the wait after a stop is bounded
+    first, queued = study.get_trials()
+    assert first.state == TrialState.FAIL and first.user_attrs["interrupted"]
+    assert queued.state == TrialState.WAITING and queued.user_attrs["requeued_from"] == first.number
+    # the process that ran it reports late: the resumer's record stands, nothing raises
+    state = tell_from_result(study, trial._trial_id, trial.number, {"state": "complete", "value": 0.5}, "")
+    assert state == TrialState.FAIL
+    assert study.get_trials()[0].user_attrs["interrupted"] and study.get_trials()[0].value is None
+
+
+def test_the_trial_limit_is_reserved_in_creation_order(tmp_path) -> None:
+    """Trials asked past the limit, from any process, are recorded over the limit and not counted;
+    a queued trial numbered below holds its place, and interrupted ones free theirs."""
+    from asl_recog._engine import open_study
+    from asl_recog._reservation import has_place, record_over_limit
+    from asl_recog._scheduler import counted
+
+    study = open_study(tmp_path, direction="maximize")
+    for value in (0.1, 0.2):
+        study.tell(study.ask(), value)
+    killed = study.ask()
+    killed.set_user_attr("interrupted", True)
+    study.tell(killed, state=TrialState.FAIL)
+    study.enqueue_trial({})  # its copy, queued: number 3
+    # while queued, the copy holds its place against any trial numbered after it
+    assert not has_place(study.get_trials(), 4, 3) and has_place(study.get_trials(), 4, 4)
+    late = study.ask()  # pops the queued copy
+    assert late.number == 3 and has_place(study.get_trials(), late.number, 3)
+    other = study.ask()  # number 4: trials 0, 1 and 3 hold the three places
+    assert not has_place(study.get_trials(), other.number, 3)
+    record_over_limit(study, other, 3)
+    study.tell(late, 0.3)
+    assert counted(study) == 3

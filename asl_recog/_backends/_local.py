@@ -132,11 +132,12 @@ def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validati
 def leaderboard(study: optuna.Study, metric: str, model_name: Any) -> pd.DataFrame:
     """One row per trial, best first: completed by metric, then pruned, then failed."""
     from asl_recog._progress import trial_status
+    from asl_recog._reservation import was_not_run
 
     maximize = study.direction.name == "MAXIMIZE"
     rows = []
     for t in study.get_trials(deepcopy=False):
-        if not t.state.is_finished() or "duplicate_of" in t.user_attrs:  # duplicates were never run
+        if not t.state.is_finished() or was_not_run(t):  # duplicates and trials over the limit never ran
             continue
         history = list(t.user_attrs.get("history") or [t.intermediate_values[s] for s in sorted(t.intermediate_values)])
         value = t.value if t.value is not None else (history[-1] if history else math.nan)
@@ -161,7 +162,8 @@ def first_failure(study: optuna.Study) -> TrialFailedError:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    failed = [t for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")]
+    failed = [t for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")
+              and not t.user_attrs.get("over_limit")]
     if not failed:
         return TrialFailedError(f"no trial completed ({len(trials)} trials, none failed outright: all were "
                                 "stopped by the policy or interrupted); relax the policy or raise the limits")

@@ -11,6 +11,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from asl_recog._reservation import was_not_run
+
 logger = logging.getLogger("asl_recog")
 
 _STATUS = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
@@ -65,7 +67,7 @@ class SearchProgress:
         if now - self._last < 1.0 and not force:
             return
         self._last = now
-        trials = [t for t in study.get_trials(deepcopy=False) if "duplicate_of" not in t.user_attrs]
+        trials = [t for t in study.get_trials(deepcopy=False) if not was_not_run(t)]  # duplicates, over the limit
         for t in trials:
             if t.state.is_finished() and t.number not in self._logged:
                 self._logged.add(t.number)

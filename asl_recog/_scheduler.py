@@ -32,9 +32,22 @@ from optuna.trial import TrialState
 from asl_recog._budgets import CandidateRejected
 from asl_recog._console import configure_logging
 from asl_recog._heartbeat import Heartbeat, stale_running_trials
-from asl_recog._reservation import earlier_with_params, has_place, record_over_limit, takes_place
+from asl_recog._reservation import (
+    earlier_with_params,
+    has_place,
+    record_over_limit,
+    takes_place,
+)
 from asl_recog._space import EarlyTerminationPolicy, PrimaryMetricGoal
-from asl_recog._workers import WORKER_PREFIX, check_spawnable, log_path, log_tail, start_worker, stop, watch_parent
+from asl_recog._workers import (
+    WORKER_PREFIX,
+    check_spawnable,
+    log_path,
+    log_tail,
+    start_worker,
+    stop,
+    watch_parent,
+)
 
 logger = logging.getLogger("asl_recog")
 

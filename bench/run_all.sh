@@ -3,6 +3,7 @@
 #
 #   bash bench/run_all.sh                 # every section (about 1.5 h on 2 cores)
 #   bash bench/run_all.sh load onnx       # only these sections; the others keep their last results
+#   bash bench/run_all.sh --assemble      # no section: rebuild docs/benchmarks.md from bench/results
 #
 # Each section's output (command, machine, date, and the script's Markdown table) is kept in
 # bench/results/<section>.md; docs/benchmarks.md is assembled from all of them.
@@ -45,7 +46,9 @@ machine() {
 
 mkdir -p bench/results
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=("${ORDER[@]}")
+if [ "${1:-}" = "--assemble" ]; then sections=(); else
+  [ ${#sections[@]} -gt 0 ] || sections=("${ORDER[@]}")
+fi
 for section in "${sections[@]}"; do
   [ -n "${COMMAND[$section]:-}" ] || { echo "unknown section '$section'; choose from: ${ORDER[*]}" >&2; exit 2; }
   echo "== $section: ${COMMAND[$section]}" >&2

@@ -3,9 +3,11 @@ and the limit holds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -47,6 +49,13 @@ def _trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name="search", storage=open_storage(run_dir)).get_trials()
 
 
+def _states_read_only(run_dir: Path) -> list[str]:
+    """Trial states read straight from the SQLite file, read-only. Opening it through Optuna while the
+    search is still creating it would race the search on the schema's version row (IntegrityError)."""
+    with contextlib.closing(sqlite3.connect(f"file:{run_dir / 'study.db'}?mode=ro", uri=True, timeout=5)) as db:
+        return [row[0] for row in db.execute("SELECT state FROM trials ORDER BY number")]
+
+
 _ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
@@ -68,12 +77,11 @@ def _start_and_kill(small_split, tmp_path: Path) -> tuple[Path, Path, Path]:
         while time.monotonic() < deadline and process.poll() is None:
             if (run_dir / "study.db").is_file():
                 try:
-                    trials = _trials(run_dir)
-                except Exception:  # the file exists a moment before the study (or its tables) is created in it
+                    states = _states_read_only(run_dir)
+                except sqlite3.Error:  # the file exists a moment before the study's tables are created in it
                     time.sleep(0.3)
                     continue
-                states = [t.state for t in trials]
-                if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING:
+                if "COMPLETE" in states and states[-1] == "RUNNING":
                     break
             time.sleep(0.3)
         assert process.poll() is None, "the search ended before it could be killed; give it more trials"

@@ -16,7 +16,7 @@ import asl_recog as asl
 SEARCH = """
 import asl_recog as asl
 train = asl.load_sign_mnist("train")[:2400]
-asl.AutoMLTrainer(allowed_models=["KNN"], augment=False, experiment_timeout_minutes=2, progress=False,
+asl.AutoMLTrainer(allowed_models=["KNN"], augment=False, experiment_timeout_minutes=2, max_iterations=3, progress=False,
                   run_dir=r"{run_dir}").fit(train[:1800], train[1800:])
 print("finished")
 """

@@ -1,12 +1,10 @@
 """Runs a study's trials: in this process, or in worker processes that can be stopped.
 
-The parent process alone asks Optuna for trials and tells it their outcome (one
-writer for the study's states); a worker only reports intermediate values and
-asks whether to stop. Each finished trial writes ``trials/<n>.json`` before the
-parent records it, so a search killed between the two loses nothing: resuming
-records it from the file. Trials that were still running are marked failed
-(``interrupted``), not counted toward the trial limit, and queued again with the
-same parameters.
+The parent process alone asks Optuna for trials and tells it their outcome; a worker
+only reports intermediate values and asks whether to stop. Each finished trial writes
+``trials/<n>.json`` before the parent records it, so a search killed between the two
+loses nothing: resuming records it from the file. Trials that were still running are
+marked failed (``interrupted``), not counted, and queued again with the same parameters.
 
 Several processes may share one study (two resumers of one run directory): the
 trial limit is reserved in the storage when a trial starts (``_reservation``),

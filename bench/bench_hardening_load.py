@@ -150,7 +150,7 @@ def main() -> None:
           f"load average before the run {os.getloadavg()[0]:.1f}")
     print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
     print("| requests | errors | req/s | p50 ms | p99 ms | RSS start MiB | RSS end MiB | RSS max sampled MiB "
-          f"| peak RSS (VmHWM) MiB | tracebacks in the service log |")
+          "| peak RSS (VmHWM) MiB | tracebacks in the service log |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {total} | {len(errors)} | {total / elapsed:.0f} | {1000 * statistics.median(latencies):.1f} | "
           f"{1000 * latencies[int(0.99 * (total - 1))]:.1f} | {rss_start / 1024:.0f} | {rss_end / 1024:.0f} | "

@@ -318,7 +318,7 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                 if original is not None:
                     # Never train one configuration twice; a finite space that keeps
                     # returning old points is exhausted.
-                    _record_duplicate(study, trial, original)
+                    _record_duplicate(study, trial, original, trials)
                     heartbeat.remove(trial.number)
                     duplicates_in_a_row += 1
                     if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
@@ -361,11 +361,11 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
 MAX_DUPLICATES_IN_A_ROW = 20
 
 
-def _record_duplicate(study: optuna.Study, trial: optuna.trial.Trial, original: int) -> None:
-    """Record a proposal equal to trial ``original`` without running it (as Optuna's FAQ suggests):
-    with the original's value when it has one, so the sampler learns from it, else as failed."""
-    before = study.get_trials(deepcopy=False)
-    first = next((t for t in before if t.number == original), None)
+def _record_duplicate(study: optuna.Study, trial: optuna.trial.Trial, original: int,
+                      trials: list[optuna.trial.FrozenTrial]) -> None:
+    """Record a proposal equal to trial ``original`` (in ``trials``, the study as just read) without running
+    it, as Optuna's FAQ suggests: with the original's value, so the sampler learns from it, else failed."""
+    first = next((t for t in trials if t.number == original), None)
     trial.set_user_attr("duplicate_of", original)
     logger.debug("trial %d repeats trial %d's configuration; not trained again", trial.number, original)
     if first is not None and first.state == TrialState.COMPLETE and first.value is not None:

@@ -23,15 +23,15 @@ __version__ = "0.1.0"
 # public name -> private module that defines it (loaded on first access, as Optuna does)
 _LAZY: dict[str, str] = {
     # data
-    "load_sign_mnist": "_data",
-    "SignMnistDataset": "_data",
-    "train_validation_split": "_split",
-    "LETTERS": "_labels",
-    "LABELS": "_labels",
-    "NUM_CLASSES": "_labels",
-    "labels_to_letters": "_labels",
-    "letters_to_labels": "_labels",
-    "image_to_array": "_images",
+    "load_sign_mnist": "data._dataset",
+    "SignMnistDataset": "data._dataset",
+    "train_validation_split": "data._split",
+    "LETTERS": "data._labels",
+    "LABELS": "data._labels",
+    "NUM_CLASSES": "data._labels",
+    "labels_to_letters": "data._labels",
+    "letters_to_labels": "data._labels",
+    "image_to_array": "data._images",
     # console
     "configure_logging": "_console",
     # errors
@@ -43,51 +43,51 @@ _LAZY: dict[str, str] = {
     "ModelFileError": "_errors",
     "TrialFailedError": "_errors",
     # models and training
-    "Model": "_model",
-    "SklearnModel": "_model",
-    "KerasModel": "_model",
-    "OnnxModel": "_onnx_model",
-    "export_onnx": "_onnx_export",
-    "OnnxExportError": "_onnx_export",
-    "Comparator": "_compare",
-    "ComparisonResult": "_compare",
-    "Trainer": "_trainer",
-    "TrainingResult": "_trainer",
-    "HyperDriveTrainer": "_hyperdrive",
-    "AutoMLTrainer": "_automl",
+    "Model": "models._base",
+    "SklearnModel": "models._base",
+    "KerasModel": "models._base",
+    "OnnxModel": "models._onnx",
+    "export_onnx": "models._export",
+    "OnnxExportError": "models._export",
+    "Comparator": "evaluation._compare",
+    "ComparisonResult": "evaluation._compare",
+    "Trainer": "routes._trainer",
+    "TrainingResult": "routes._trainer",
+    "HyperDriveTrainer": "routes.hyperdrive._trainer",
+    "AutoMLTrainer": "routes.automl._trainer",
     # search-space vocabulary (Azure HyperDrive's)
-    "choice": "_space",
-    "randint": "_space",
-    "uniform": "_space",
-    "quniform": "_space",
-    "loguniform": "_space",
-    "qloguniform": "_space",
-    "normal": "_space",
-    "qnormal": "_space",
-    "lognormal": "_space",
-    "qlognormal": "_space",
-    "RandomParameterSampling": "_space",
-    "GridParameterSampling": "_space",
-    "BayesianParameterSampling": "_space",
-    "BanditPolicy": "_space",
-    "MedianStoppingPolicy": "_space",
-    "TruncationSelectionPolicy": "_space",
-    "NoTerminationPolicy": "_space",
-    "PrimaryMetricGoal": "_space",
+    "choice": "search._space",
+    "randint": "search._space",
+    "uniform": "search._space",
+    "quniform": "search._space",
+    "loguniform": "search._space",
+    "qloguniform": "search._space",
+    "normal": "search._space",
+    "qnormal": "search._space",
+    "lognormal": "search._space",
+    "qlognormal": "search._space",
+    "RandomParameterSampling": "search._space",
+    "GridParameterSampling": "search._space",
+    "BayesianParameterSampling": "search._space",
+    "BanditPolicy": "search._space",
+    "MedianStoppingPolicy": "search._space",
+    "TruncationSelectionPolicy": "search._space",
+    "NoTerminationPolicy": "search._space",
+    "PrimaryMetricGoal": "search._space",
     # backends
-    "Backend": "_backends._base",
-    "LocalBackend": "_backends._local",
-    "AzureBackend": "_backends._azure",
-    "AzureMLBackend": "_backends._azureml",
+    "Backend": "backends._base",
+    "LocalBackend": "backends.local._backend",
+    "AzureBackend": "backends.azure.v2._backend",
+    "AzureMLBackend": "backends.azure.v1._backend",
     # deployment
-    "Deployer": "_deploy",
-    "Endpoint": "_deploy",
-    "LocalDeployer": "_deploy_local",
-    "LocalEndpoint": "_deploy_local",
-    "AzureDeployer": "_deploy_azure",
-    "AzureMLDeployer": "_deploy_azureml",
-    "RemoteEndpoint": "_remote",
-    "EndpointError": "_remote",
+    "Deployer": "serving._deploy",
+    "Endpoint": "serving._deploy",
+    "LocalDeployer": "serving._deploy_local",
+    "LocalEndpoint": "serving._deploy_local",
+    "AzureDeployer": "serving._deploy_azure",
+    "AzureMLDeployer": "serving._deploy_azureml",
+    "RemoteEndpoint": "serving._client",
+    "EndpointError": "serving._client",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -107,18 +107,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from asl_recog._automl import AutoMLTrainer
-    from asl_recog._backends._azure import AzureBackend
-    from asl_recog._backends._azureml import AzureMLBackend
-    from asl_recog._backends._base import Backend
-    from asl_recog._backends._local import LocalBackend
-    from asl_recog._compare import Comparator, ComparisonResult
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.backends.azure.v2._backend import AzureBackend
+    from asl_recog.backends.azure.v1._backend import AzureMLBackend
+    from asl_recog.backends._base import Backend
+    from asl_recog.backends.local._backend import LocalBackend
+    from asl_recog.evaluation._compare import Comparator, ComparisonResult
     from asl_recog._console import configure_logging
-    from asl_recog._data import SignMnistDataset, load_sign_mnist
-    from asl_recog._deploy import Deployer, Endpoint
-    from asl_recog._deploy_azure import AzureDeployer
-    from asl_recog._deploy_azureml import AzureMLDeployer
-    from asl_recog._deploy_local import LocalDeployer, LocalEndpoint
+    from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
+    from asl_recog.serving._deploy import Deployer, Endpoint
+    from asl_recog.serving._deploy_azure import AzureDeployer
+    from asl_recog.serving._deploy_azureml import AzureMLDeployer
+    from asl_recog.serving._deploy_local import LocalDeployer, LocalEndpoint
     from asl_recog._errors import (
         AslRecogError,
         ConfigurationError,
@@ -128,13 +128,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ModelFileError,
         TrialFailedError,
     )
-    from asl_recog._hyperdrive import HyperDriveTrainer
-    from asl_recog._images import image_to_array
-    from asl_recog._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
-    from asl_recog._model import KerasModel, Model, SklearnModel
-    from asl_recog._onnx_export import OnnxExportError, export_onnx
-    from asl_recog._onnx_model import OnnxModel
-    from asl_recog._space import (
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+    from asl_recog.data._images import image_to_array
+    from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
+    from asl_recog.models._base import KerasModel, Model, SklearnModel
+    from asl_recog.models._export import OnnxExportError, export_onnx
+    from asl_recog.models._onnx import OnnxModel
+    from asl_recog.search._space import (
         BanditPolicy,
         BayesianParameterSampling,
         GridParameterSampling,
@@ -154,6 +154,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         randint,
         uniform,
     )
-    from asl_recog._remote import EndpointError, RemoteEndpoint
-    from asl_recog._split import train_validation_split
-    from asl_recog._trainer import Trainer, TrainingResult
+    from asl_recog.serving._client import EndpointError, RemoteEndpoint
+    from asl_recog.data._split import train_validation_split
+    from asl_recog.routes._trainer import Trainer, TrainingResult

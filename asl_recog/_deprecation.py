@@ -1,4 +1,4 @@
-"""Warn once per process about a deprecated path (the Azure ML SDK v1 routes)."""
+"""Warn once per process about a deprecated path: the Azure ML SDK v1 routes, renamed names."""
 
 from __future__ import annotations
 
@@ -16,3 +16,9 @@ def warn_once(key: str, message: str, *, stacklevel: int = 3) -> None:
     _warned.add(key)
     warnings.warn(message, FutureWarning, stacklevel=stacklevel + 1)
     logger.warning(message)
+
+
+def warn_renamed(old: str, new: str, *, since: str = "0.2.0", removed_in: str = "0.4.0") -> None:
+    """Warn that ``old`` (a module path, argument or config key) is now called ``new``."""
+    warn_once(f"renamed:{old}", f"{old} was renamed to {new} in asl_recog {since} and will be removed in "
+              f"{removed_in}; use {new}", stacklevel=3)

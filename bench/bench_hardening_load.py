@@ -1,6 +1,6 @@
 """Loopback load with mixed JSON and image requests: errors and the service's memory over a long run.
 
-Starts ``python -m asl_recog.serve`` (one uvicorn worker) on 127.0.0.1 with a
+Starts ``python -m asl_recog.serving`` (one uvicorn worker) on 127.0.0.1 with a
 small real ONNX model (PCA(40) + logistic regression, as bench_serve.py), then
 runs N concurrent clients (asyncio + httpx, keep-alive) for D seconds. Each
 request is drawn from a fixed mix: JSON bodies in several shapes, PNG and
@@ -40,7 +40,7 @@ from bench_serve import train_model, wait_ready  # noqa: E402
 from image_cases import encode, jpeg_bomb, odd_modes, png_bomb, with_orientation  # noqa: E402
 
 import asl_recog as asl  # noqa: E402
-from asl_recog._deploy_local import free_port  # noqa: E402
+from asl_recog.serving._deploy_local import free_port  # noqa: E402
 
 
 def _form(photos: list[bytes], cut: bool = False) -> tuple[bytes, str]:
@@ -127,7 +127,7 @@ def main() -> None:
         model = train_model(folder)
         port = free_port()
         log = open(folder / "service.log", "wb")  # noqa: SIM115 - closed after the process ends
-        process = subprocess.Popen([sys.executable, "-m", "asl_recog.serve", str(model), "--no-auth", "--port",
+        process = subprocess.Popen([sys.executable, "-m", "asl_recog.serving", str(model), "--no-auth", "--port",
                                     str(port), "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_ready(f"http://127.0.0.1:{port}/ready", process)

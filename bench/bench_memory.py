@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from asl_recog._memory import TreeMemory
+from asl_recog.evaluation._memory import TreeMemory
 
 TARGET_GIB = {"quick": 4.0, "full": 6.0}
 SERVICE_TARGET_MIB = 300

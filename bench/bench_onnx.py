@@ -3,7 +3,7 @@
 Trains the default CNN, the seed CNN (one short epoch each: accuracy is not the
 point) and the AutoML portfolio's default SVM (PCA + SVC) on 2,400 real
 training images, exports each with ``asl_recog.export_onnx`` and times every
-runtime with the Comparator's own measurement (``asl_recog._latency``): raw
+runtime with the Comparator's own measurement (``asl_recog.evaluation._latency``): raw
 uint8 images in, ``predict_proba`` out.
 
 Usage: python bench/bench_onnx.py [--repeats 2000] [--batch 1024] [--threads N]
@@ -25,14 +25,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import asl_recog as asl  # noqa: E402
-from asl_recog._labels import labels_to_indices  # noqa: E402
-from asl_recog._latency import measure_latency  # noqa: E402
+from asl_recog.data._labels import labels_to_indices  # noqa: E402
+from asl_recog.evaluation._latency import measure_latency  # noqa: E402
 
 
 def _train(train: asl.SignMnistDataset) -> dict[str, tuple[asl.Model, str]]:
-    from asl_recog._builders import DEFAULTS, build_default, build_seed
-    from asl_recog._portfolio import DEFAULTS as PORTFOLIO
-    from asl_recog._portfolio import build_pipeline
+    from asl_recog.routes.hyperdrive._builders import DEFAULTS, build_default, build_seed
+    from asl_recog.routes.automl._portfolio import DEFAULTS as PORTFOLIO
+    from asl_recog.routes.automl._portfolio import build_pipeline
 
     y = labels_to_indices(train.labels)
     models: dict[str, tuple[asl.Model, str]] = {}

@@ -37,8 +37,8 @@ import httpx
 import numpy as np
 
 import asl_recog as asl
-from asl_recog._deploy_local import free_port
-from asl_recog._labels import labels_to_indices
+from asl_recog.serving._deploy_local import free_port
+from asl_recog.data._labels import labels_to_indices
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venv-mlflow"
@@ -70,7 +70,7 @@ def train_model(folder: Path) -> Path:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from asl_recog._onnx_export import export_onnx
+    from asl_recog.models._export import export_onnx
 
     train = asl.load_sign_mnist("train")
     rng = np.random.default_rng(0)
@@ -111,7 +111,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 12
 def start_ours(model: Path, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     (folder / "key").write_text(KEY)
-    process = subprocess.Popen([sys.executable, "-m", "asl_recog.serve", str(model), "--port", str(port),
+    process = subprocess.Popen([sys.executable, "-m", "asl_recog.serving", str(model), "--port", str(port),
                                 "--key-file", str(folder / "key"), "--log-level", "warning"],
                                stdout=subprocess.DEVNULL, stderr=open(folder / "ours.log", "wb"))
     wait_ready(f"http://127.0.0.1:{port}/ready", process)

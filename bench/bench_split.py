@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
 import asl_recog as asl
-from asl_recog._split import similarity_groups
+from asl_recog.data._split import similarity_groups
 
 MODELS = {
     "logistic regression": lambda: LogisticRegression(max_iter=200),

@@ -35,7 +35,7 @@ def main() -> None:
                                backend=cpu).fit(fit_part, validation)
     print(automl.leaderboard[["model", "accuracy", "status"]].head(10))
 
-    # HyperDrive: command(python -m asl_recog.train_cnn ...).sweep(...), Bandit early termination.
+    # HyperDrive: command(python -m asl_recog.routes.hyperdrive.train_cnn ...).sweep(...), Bandit early termination.
     cnn = asl.HyperDriveTrainer(
         builder="default",
         sampling=asl.RandomParameterSampling({"filters": asl.choice(32, 48, 64),

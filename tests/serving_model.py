@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import asl_recog as asl
-from asl_recog._labels import labels_to_indices
+from asl_recog.data._labels import labels_to_indices
 
 PIXELS = [f"pixel{i}" for i in range(1, 785)]
 
@@ -25,7 +25,7 @@ def train_onnx(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], f
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from asl_recog._onnx_export import export_onnx
+    from asl_recog.models._export import export_onnx
 
     fit_part, validation = small_split
     estimator = make_pipeline(PCA(40, random_state=0), StandardScaler(), LogisticRegression(max_iter=500))

@@ -24,11 +24,11 @@ from azureml.data.dataset_factory import FileDatasetFactory, TabularDatasetFacto
 from azureml.exceptions import UserErrorException  # noqa: E402
 
 import asl_recog as asl  # noqa: E402
-from asl_recog._backends import _azure_refit as refit  # noqa: E402
-from asl_recog._backends import _azureml as v1  # noqa: E402
-from asl_recog._backends import _translate as tr  # noqa: E402
-from asl_recog._labels import labels_to_indices  # noqa: E402
-from asl_recog._backends._azure_data import CSV_NAME, LAUNCHER, content_hash, ensure_v1_dataset  # noqa: E402
+from asl_recog.backends.azure import _refit as refit  # noqa: E402
+from asl_recog.backends.azure.v1 import _backend as v1  # noqa: E402
+from asl_recog.backends.azure import _translate as tr  # noqa: E402
+from asl_recog.data._labels import labels_to_indices  # noqa: E402
+from asl_recog.backends.azure._data import CSV_NAME, LAUNCHER, content_hash, ensure_v1_dataset  # noqa: E402
 
 pytestmark = [
     pytest.mark.azure,
@@ -482,7 +482,7 @@ def test_hyperdrive_fit_stages_the_package_submits_and_loads_the_best_keras_mode
     assert {type(arguments[1]).__name__, type(arguments[3]).__name__} == {"DatasetConsumptionConfig"}
     assert arguments[1].name == "train" and arguments[3].name == "validation"
     assert staged == {"launcher": staged["launcher"], "package": True, "pycache": False}
-    assert "asl_recog.train_cnn" in staged["launcher"]
+    assert "asl_recog.routes.hyperdrive.train_cnn" in staged["launcher"]
     assert parent.waited == [{"show_output": True, "raise_on_error": False}]
 
     assert result.best_params == {"hidden": 256, "dropout": 0.3, "batch_size": 128}
@@ -506,7 +506,7 @@ def test_no_completed_trial_raises_trial_failed(backend: Any, registry: Registry
 
 def test_the_v1_trial_command_line_is_accepted_by_train_cnn(backend: Any, tmp_path: Path) -> None:
     """What a v1 trial runs: the launcher's arguments with mounted paths, plus HyperDrive's sampled pairs."""
-    from asl_recog import train_cnn
+    from asl_recog.routes.hyperdrive import train_cnn
 
     trainer = hd_trainer(backend, fixed_params={"epochs": 4, "augment": False})
     src = v1.script_run_config(trainer, tmp_path, "cpu-cluster", v1.training_environment(), "/mnt/train",
@@ -569,7 +569,7 @@ def test_hyperdrive_refit_is_one_script_run_config_on_both_datasets_for_the_best
     from azureml.core import ScriptRunConfig
     from azureml.core.script_run_config import get_run_config_from_script_run
 
-    from asl_recog import train_cnn
+    from asl_recog.routes.hyperdrive import train_cnn
 
     children, params = sweep_children({"outputs/model.keras": keras_bytes})
     refit_run = refit_parent({"outputs/model.keras": other_keras_bytes, "outputs/metrics.json": b"{}"})

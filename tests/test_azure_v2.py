@@ -23,11 +23,11 @@ from azure.ai.ml import load_job  # noqa: E402
 from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
 
 import asl_recog as asl  # noqa: E402
-from asl_recog._backends import _azure as v2  # noqa: E402
-from asl_recog._backends import _azure_job as entry  # noqa: E402
-from asl_recog._backends import _translate as tr  # noqa: E402
-from asl_recog._backends._azure_data import CSV_NAME, content_hash, ensure_v2_data  # noqa: E402
-from asl_recog._labels import labels_to_indices  # noqa: E402
+from asl_recog.backends.azure.v2 import _backend as v2  # noqa: E402
+from asl_recog.backends.azure import _job as entry  # noqa: E402
+from asl_recog.backends.azure import _translate as tr  # noqa: E402
+from asl_recog.backends.azure._data import CSV_NAME, content_hash, ensure_v2_data  # noqa: E402
+from asl_recog.data._labels import labels_to_indices  # noqa: E402
 
 pytestmark = pytest.mark.azure
 
@@ -246,7 +246,7 @@ def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
                                          "delay_evaluation": 3}
     assert spec["limits"] == {"max_total_trials": 6, "max_concurrent_trials": 2, "timeout": 2700}
     command = spec["trial"]["command"]
-    assert command.startswith("python -m asl_recog.train_cnn --data ${{inputs.data}}")
+    assert command.startswith("python -m asl_recog.routes.hyperdrive.train_cnn --data ${{inputs.data}}")
     for name in ("validation", "builder", "seed", "epochs", "output_dir", "hidden", "dropout", "learning_rate"):
         assert f"--{name} ${{{{inputs.{name}}}}}" in command
     assert spec["inputs"]["data"] == {"type": "mltable", "path": "azureml:sign-train:3", "mode": "ro_mount"}
@@ -443,8 +443,8 @@ def test_the_v2_trial_command_runs_train_cnn_on_the_uploaded_folders(backend: An
     folders written exactly as they are uploaded, and leaves a loadable model in outputs/."""
     import shlex
 
-    from asl_recog import train_cnn
-    from asl_recog._backends._azure_data import write_table
+    from asl_recog.routes.hyperdrive import train_cnn
+    from asl_recog.backends.azure._data import write_table
 
     train, validation = small_split
     data_dir = write_table(train[::10], tmp_path / "data", mltable=True)
@@ -458,7 +458,7 @@ def test_the_v2_trial_command_runs_train_cnn_on_the_uploaded_folders(backend: An
     for name, value in values.items():
         command = command.replace(f"${{{{inputs.{name}}}}}", str(value))
     argv = shlex.split(command)
-    assert argv[:3] == ["python", "-m", "asl_recog.train_cnn"] and "${{" not in command
+    assert argv[:3] == ["python", "-m", "asl_recog.routes.hyperdrive.train_cnn"] and "${{" not in command
     metrics = train_cnn.main(argv[3:])
     model = asl.Model.load(tmp_path / "outputs" / "model.keras")
     assert model.params["hidden"] == 32 and model.params["epochs"] == 1
@@ -483,9 +483,9 @@ def refit_outputs(backend: Any, small_split: Any, tmp_path_factory: pytest.TempP
     point on folders written exactly as they are uploaded: (its outputs/ folder, the argv, its metrics)."""
     import shlex
 
-    from asl_recog import train_cnn
-    from asl_recog._backends import _azure_refit as refit
-    from asl_recog._backends._azure_data import write_table
+    from asl_recog.routes.hyperdrive import train_cnn
+    from asl_recog.backends.azure import _refit as refit
+    from asl_recog.backends.azure._data import write_table
 
     train, validation = small_split
     root = tmp_path_factory.mktemp("refit")
@@ -505,11 +505,11 @@ def refit_outputs(backend: Any, small_split: Any, tmp_path_factory: pytest.TempP
 
 def test_the_v2_refit_command_trains_train_cnn_on_both_folders_without_holding_out(
         refit_outputs: Any, small_split: Any) -> None:
-    from asl_recog import train_cnn
+    from asl_recog.routes.hyperdrive import train_cnn
 
     outputs, (argv, metrics) = refit_outputs
     train, validation = small_split
-    assert argv[:3] == ["python", "-m", "asl_recog.train_cnn"] and "--refit" in argv
+    assert argv[:3] == ["python", "-m", "asl_recog.routes.hyperdrive.train_cnn"] and "--refit" in argv
     assert not any("${{" in a for a in argv)
     args, params = train_cnn.parse_args(argv[3:])
     assert args.refit is True and params == {"hidden": 32, "epochs": 2}  # --refit is an option, not a param
@@ -546,7 +546,7 @@ def test_sweep_refit_submits_one_command_job_on_all_the_data_for_the_best_epoch(
     spec = yaml.safe_load(path.read_text())
     assert spec["type"] == "command" and spec["compute"] == "azureml:cpu-cluster"
     assert spec["experiment_name"] == "asl-recog"
-    assert spec["command"].startswith("python -m asl_recog.train_cnn --data ${{inputs.data}} "
+    assert spec["command"].startswith("python -m asl_recog.routes.hyperdrive.train_cnn --data ${{inputs.data}} "
                                       "--validation ${{inputs.validation}} --refit ")
     for name in ("builder", "seed", "epochs", "output_dir", "hidden", "dropout", "learning_rate"):
         assert f"--{name} ${{{{inputs.{name}}}}}" in spec["command"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import asl_recog as asl
-from asl_recog._backends import find_workspace_config, resolve_backend
+from asl_recog.backends import find_workspace_config, resolve_backend
 
 WORKSPACE = {"subscription_id": "00000000-0000-0000-0000-000000000000", "resource_group": "asl-rg",
              "workspace_name": "asl-ws"}
@@ -128,7 +128,7 @@ def test_a_missing_extra_surfaces_through_auto(empty_dir: Path, monkeypatch: pyt
 def test_importing_the_library_and_backend_classes_imports_no_cloud_sdk() -> None:
     code = ("import sys, asl_recog\n"
             "asl_recog.AzureBackend, asl_recog.AzureMLBackend\n"
-            "import asl_recog._backends._translate, asl_recog._backends._azure_data\n"
+            "import asl_recog.backends.azure._translate, asl_recog.backends.azure._data\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'azureml', 'mlflow'))\n"
             "print(loaded)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)

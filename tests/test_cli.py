@@ -10,8 +10,8 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 import asl_recog as asl
-from asl_recog._cli import build_parser, main
-from asl_recog._labels import labels_to_indices
+from asl_recog.cli._main import build_parser, main
+from asl_recog.data._labels import labels_to_indices
 
 
 @pytest.fixture(scope="module")

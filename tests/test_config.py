@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import asl_recog as asl
-from asl_recog._config import load_config, parse_expression, trainer_settings
+from asl_recog.cli._config import load_config, parse_expression, trainer_settings
 
 YAML = """
 hyperdrive:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import asl_recog as asl
-from asl_recog._data import COLUMNS
+from asl_recog.data._dataset import COLUMNS
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "datasets" / "sign-language-mnist"
 CSV_SHA256 = {

@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from serving_model import dumps, rows, seed_request
 
 import asl_recog as asl
-from asl_recog._deploy import write_scoring_dir
-from asl_recog._deploy_local import DeploymentError
-from asl_recog.serve import create_app
+from asl_recog.serving._deploy import write_scoring_dir
+from asl_recog.serving._deploy_local import DeploymentError
+from asl_recog.serving import create_app
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_local_deployer_exports_a_fitted_model_and_keeps_run_dir(small_split: An
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from asl_recog._labels import labels_to_indices
+    from asl_recog.data._labels import labels_to_indices
 
     fit_part, _ = small_split
     estimator = make_pipeline(PCA(20, random_state=0), LogisticRegression(max_iter=200))
@@ -357,7 +357,7 @@ def test_missing_azure_sdks_name_their_extra(model: asl.OnnxModel, tmp_path: Pat
 
 def test_importing_the_library_loads_no_server_or_runtime() -> None:
     code = ("import sys, asl_recog as a; a.Deployer; a.Endpoint; a.RemoteEndpoint; a.LocalDeployer; "
-            "import asl_recog.serve; "
+            "import asl_recog.serving; "
             "bad = [m for m in ('fastapi', 'uvicorn', 'onnxruntime', 'azure.ai.ml', 'azureml.core', 'httpx') "
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

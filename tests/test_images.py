@@ -33,7 +33,7 @@ def photo(test_data: asl.SignMnistDataset) -> Image.Image:
 ])
 def test_bomb_headers_are_refused_before_decoding(name: str, data: bytes) -> None:
     """Defects 2 and 3: image dimensions are checked from the header against the documented limit."""
-    from asl_recog._images import MAX_IMAGE_PIXELS, ImageTooLargeError
+    from asl_recog.data._images import MAX_IMAGE_PIXELS, ImageTooLargeError
 
     assert len(data) < 64 * 1024
     start = time.perf_counter()
@@ -49,7 +49,7 @@ _MEASURE = textwrap.dedent("""
     import resource, sys
     from pathlib import Path
     from PIL import Image, ImageOps
-    from asl_recog._images import image_to_array
+    from asl_recog.data._images import image_to_array
     data = Path(sys.argv[1]).read_bytes()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:

@@ -13,7 +13,7 @@ import pytest
 from image_cases import png_bomb
 
 import asl_recog as asl
-from asl_recog._data import COLUMNS
+from asl_recog.data._dataset import COLUMNS
 
 
 @pytest.fixture(scope="module")

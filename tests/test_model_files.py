@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import asl_recog as asl
-from asl_recog._labels import labels_to_indices
-from asl_recog.serve.__main__ import main as serve_main
+from asl_recog.data._labels import labels_to_indices
+from asl_recog.serving.__main__ import main as serve_main
 
 #: The magic lines of the pickle format (asl_recog 0.1) and of the skops format.
 _LEGACY_MAGIC, _SKLEARN_MAGIC = b"ASL-RECOG-SKLEARN\x00v1\n", b"ASL-RECOG-SKLEARN\x00v2\n"
@@ -68,7 +68,7 @@ def test_untrusted_types_in_a_skops_payload_are_refused(tmp_path: Path) -> None:
 
 def test_sklearn_models_round_trip_with_the_trusted_types(small_split: Any, tmp_path: Path) -> None:
     """The portfolio's private helper types (calibration, trees) load; predictions survive unchanged."""
-    from asl_recog._model import TRUSTED_TYPES
+    from asl_recog.models._base import TRUSTED_TYPES
 
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
@@ -132,7 +132,7 @@ def test_serve_refuses_model_files_other_than_onnx(tmp_path: Path, capsys: pytes
 def test_keras_files_load_only_in_safe_mode_on_a_fixed_keras(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import keras
 
-    from asl_recog._model import _version_tuple
+    from asl_recog.models._base import _version_tuple
 
     marker = tmp_path / "pwned"
     inputs = keras.Input((28, 28, 1))
@@ -188,7 +188,7 @@ def test_an_onnx_output_that_does_not_fit_its_metadata_is_refused_at_start(tmp_p
                                                                             capsys: pytest.CaptureFixture[str]) -> None:
     """Defect 7: ten output columns while the metadata lists 24 classes passed the start-up check;
     /ready said ready and every /score answered 500."""
-    from asl_recog.serve import create_app
+    from asl_recog.serving import create_app
 
     for name, model in (("ten.onnx", _graph(10)), ("ten_of_24.onnx", _graph(10, classes=24))):
         path = tmp_path / name
@@ -205,7 +205,7 @@ def test_an_onnx_output_that_does_not_fit_its_metadata_is_refused_at_start(tmp_p
 
 
 def test_a_model_object_with_the_wrong_output_is_refused_by_the_service() -> None:
-    from asl_recog.serve import create_app
+    from asl_recog.serving import create_app
 
     class Ten(asl.Model):
         def predict_proba(self, images: Any) -> np.ndarray:

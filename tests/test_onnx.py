@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import asl_recog as asl
-from asl_recog._labels import LABELS, labels_to_indices
-from asl_recog._onnx_export import PARITY_ATOL, OnnxExportError, export_onnx
-from asl_recog._onnx_model import CHECKSUM_KEY, OnnxModel, class_columns
+from asl_recog.data._labels import LABELS, labels_to_indices
+from asl_recog.models._export import PARITY_ATOL, OnnxExportError, export_onnx
+from asl_recog.models._onnx import CHECKSUM_KEY, OnnxModel, class_columns
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -38,7 +38,7 @@ def _fit_portfolio(algorithm: str, train: asl.SignMnistDataset) -> asl.SklearnMo
 
     from threadpoolctl import threadpool_limits
 
-    from asl_recog._portfolio import build_pipeline
+    from asl_recog.routes.automl._portfolio import build_pipeline
 
     pipe = build_pipeline(algorithm, FAST[algorithm], seed=0)
     if algorithm == "LightGBM":
@@ -131,7 +131,7 @@ def test_portfolio_parity(algorithm: str, small_split: Any, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_soft_voting_ensemble_parity(logistic: asl.SklearnModel, small_split: Any, tmp_path: Path) -> None:
-    from asl_recog._portfolio import soft_voting
+    from asl_recog.routes.automl._portfolio import soft_voting
 
     trees = _fit_portfolio("ExtremeRandomTrees", small_split[0])
     ensemble = asl.SklearnModel(soft_voting([logistic.estimator, trees.estimator], [2.0, 1.0]))
@@ -142,7 +142,7 @@ def test_soft_voting_ensemble_parity(logistic: asl.SklearnModel, small_split: An
 # -- Keras builders --------------------------------------------------------------------------------
 
 def _fit_cnn(builder: str, params: dict[str, Any], train: asl.SignMnistDataset) -> asl.KerasModel:
-    from asl_recog._builders import get_builder
+    from asl_recog.routes.hyperdrive._builders import get_builder
 
     network = get_builder(builder)(params)
     network.fit(train.float_images, labels_to_indices(train.labels), epochs=1, batch_size=128, verbose=0)

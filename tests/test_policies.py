@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 import asl_recog as asl
-from asl_recog._pruners import BanditPruner, MedianStoppingPruner, TruncationSelectionPruner, make_pruner
+from asl_recog.backends.local._pruners import BanditPruner, MedianStoppingPruner, TruncationSelectionPruner, make_pruner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

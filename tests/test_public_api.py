@@ -57,10 +57,10 @@ def test_public_callables_have_a_docstring(name: str) -> None:
 
 
 def test_serve_functions_are_documented() -> None:
-    import asl_recog.serve as serve
+    import asl_recog.serving as serve
 
     for name in serve.__all__:
-        assert (inspect.getdoc(getattr(serve, name)) or "").strip(), f"asl_recog.serve.{name} needs a docstring"
+        assert (inspect.getdoc(getattr(serve, name)) or "").strip(), f"asl_recog.serving.{name} needs a docstring"
 
 
 def test_api_reference_is_up_to_date() -> None:
@@ -74,8 +74,8 @@ def test_api_reference_covers_every_public_name_and_command() -> None:
     for name in asl_recog.__all__:
         assert f"### `asl_recog.{name}`" in text, f"docs/api.md lacks {name}"
     for name in ("create_app", "run"):
-        assert f"### `asl_recog.serve.{name}`" in text
-    from asl_recog._cli import build_parser
+        assert f"### `asl_recog.serving.{name}`" in text
+    from asl_recog.cli._main import build_parser
 
     commands = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices and a.dest == "command")
     for command in commands.choices:

@@ -44,7 +44,7 @@ if __name__ == "__main__":
 
 
 def _trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
-    from asl_recog._engine import open_storage
+    from asl_recog.backends.local._engine import open_storage
 
     return optuna.load_study(study_name="search", storage=open_storage(run_dir)).get_trials()
 
@@ -161,9 +161,9 @@ def test_two_processes_resuming_one_run_at_once_keep_the_trial_limit(small_split
 def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path) -> None:
     """recover() leaves a trial that a live process beats for alone; once the beats stop it marks the
     trial interrupted and queues it again, and the trial's own late result then crashes nothing."""
-    from asl_recog._engine import open_study
-    from asl_recog._heartbeat import STALE_AFTER_S, Heartbeat
-    from asl_recog._scheduler import recover, tell_from_result
+    from asl_recog.backends.local._engine import open_study
+    from asl_recog.backends.local._heartbeat import STALE_AFTER_S, Heartbeat
+    from asl_recog.backends.local._scheduler import recover, tell_from_result
 
     study = open_study(tmp_path, direction="maximize")
     trial = study.ask()
@@ -191,9 +191,9 @@ def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path) -> Non
 def test_the_trial_limit_is_reserved_in_creation_order(tmp_path) -> None:
     """Trials asked past the limit, from any process, are recorded over the limit and not counted;
     a queued trial numbered below holds its place, and interrupted ones free theirs."""
-    from asl_recog._engine import open_study
-    from asl_recog._reservation import has_place, record_over_limit
-    from asl_recog._scheduler import counted
+    from asl_recog.backends.local._engine import open_study
+    from asl_recog.backends.local._reservation import has_place, record_over_limit
+    from asl_recog.backends.local._scheduler import counted
 
     study = open_study(tmp_path, direction="maximize")
     for value in (0.1, 0.2):

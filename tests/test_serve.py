@@ -15,8 +15,8 @@ from PIL import Image
 from serving_model import PIXELS, dumps, rows, seed_request
 
 import asl_recog as asl
-from asl_recog.serve import create_app
-from asl_recog.serve.__main__ import add_arguments, main
+from asl_recog.serving import create_app
+from asl_recog.serving.__main__ import add_arguments, main
 
 KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -22,8 +22,8 @@ from PIL import Image
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
-from asl_recog.serve import create_app
-from asl_recog.serve._requests import PIXEL_COLUMNS
+from asl_recog.serving import create_app
+from asl_recog.serving._requests import PIXEL_COLUMNS
 
 KEY = "fuzz-key"
 #: Examples per operation and mode: enough to reach every shape, bounded for CI time.

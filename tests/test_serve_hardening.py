@@ -16,7 +16,7 @@ from PIL import Image
 from serving_model import PIXELS
 
 import asl_recog as asl
-from asl_recog.serve import create_app
+from asl_recog.serving import create_app
 
 KEY = "hardening-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -104,8 +104,8 @@ def server(request: pytest.FixtureRequest, serving_model_path: Path) -> Iterator
 
     import uvicorn
 
-    from asl_recog._deploy_local import free_port
-    from asl_recog.serve._protocol import with_head_deadline
+    from asl_recog.serving._deploy_local import free_port
+    from asl_recog.serving._protocol import with_head_deadline
 
     module, name = {"httptools": ("httptools_impl", "HttpToolsProtocol"), "h11": ("h11_impl", "H11Protocol")}[
         request.param]

@@ -1,4 +1,4 @@
-"""The HyperDrive vocabulary translated to Optuna (asl_recog._engine)."""
+"""The HyperDrive vocabulary translated to Optuna (asl_recog.backends.local._engine)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 import asl_recog as asl
-from asl_recog._engine import TrialSeededRandomSampler, make_sampler, max_trials_for, open_study, suggest, suggest_space
+from asl_recog.backends.local._engine import TrialSeededRandomSampler, make_sampler, max_trials_for, open_study, suggest, suggest_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

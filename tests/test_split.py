@@ -7,7 +7,7 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 import asl_recog as asl
-from asl_recog._split import similarity_groups
+from asl_recog.data._split import similarity_groups
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from trainer_contract import TrainerContract
 
 import asl_recog as asl
-from asl_recog._automl_search import score
+from asl_recog.routes.automl._search import score
 
 TINY_CNN = {"hidden": 32, "epochs": 2, "batch_size": 64, "dropout": 0.1}
 
@@ -35,7 +35,7 @@ class TestAutoMLContract(TrainerContract):
 
 
 def _failing_builder(params):
-    from asl_recog._builders import build_seed
+    from asl_recog.routes.hyperdrive._builders import build_seed
 
     if params["hidden"] == 8:
         raise ValueError("hidden=8 is refused by this test builder")
@@ -166,10 +166,10 @@ def test_every_portfolio_pipeline_and_the_ensemble_convert_to_onnx(small_split) 
     import onnxruntime as ort
     from threadpoolctl import threadpool_limits
 
-    from asl_recog._automl import ALGORITHMS
-    from asl_recog._labels import labels_to_indices
-    from asl_recog._onnx_export import convert_sklearn_estimator
-    from asl_recog._portfolio import build_pipeline, soft_voting
+    from asl_recog.routes.automl._trainer import ALGORITHMS
+    from asl_recog.data._labels import labels_to_indices
+    from asl_recog.models._export import convert_sklearn_estimator
+    from asl_recog.routes.automl._portfolio import build_pipeline, soft_voting
 
     train, validation = small_split
     x, y = train.flat[::4], labels_to_indices(train.labels[::4])  # 600 images: conversion, not accuracy

@@ -71,7 +71,7 @@ def test_one_configuration_is_never_trained_twice(small_split, tmp_path: Path) -
 
 
 def test_check_spawnable_accepts_notebooks_and_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    from asl_recog._workers import check_spawnable
+    from asl_recog.backends.local._workers import check_spawnable
 
     main = sys.modules["__main__"]
     monkeypatch.delattr(main, "__file__", raising=False)  # a notebook or python -c has no __file__

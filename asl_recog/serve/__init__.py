@@ -1,60 +1,14 @@
-"""The asl_recog scoring service: a FastAPI app over an ONNX model, run with uvicorn.
+"""Deprecated alias of :mod:`asl_recog.serving` (renamed in 0.2.0); removed in 0.4.0.
 
-FastAPI, uvicorn and onnxruntime load only when :func:`create_app` or
-:func:`run` is first called, so importing this package stays cheap.
-
-Example:
-    >>> from asl_recog.serve import create_app, run
-    >>> app = create_app("runs/best.onnx", api_key="s3cret")  # an ASGI app, e.g. for TestClient
-    >>> run("runs/best.onnx", host="127.0.0.1", port=8000)    # blocks; Ctrl-C stops it
-
-Command line: ``python -m asl_recog.serve MODEL --port 8000`` (or ``asl-recog serve``).
+``from asl_recog.serve import create_app`` and ``python -m asl_recog.serve`` keep
+working with a :class:`FutureWarning`; use ``asl_recog.serving`` instead.
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any
+from asl_recog._deprecation import warn_renamed
+from asl_recog.serving import create_app, run
 
-if TYPE_CHECKING:  # pragma: no cover
-    from fastapi import FastAPI
-
-    from asl_recog._model import Model
+warn_renamed("asl_recog.serve", "asl_recog.serving")
 
 __all__ = ["create_app", "run"]
-
-
-def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI:
-    """Build the scoring service (a FastAPI app) over a model.
-
-    Options: ``api_key``, ``key_file``, ``auth``, ``max_batch``, ``max_body_bytes``,
-    ``timeout_s``, ``threads``; see :func:`asl_recog.serve._app.create_app`.
-    """
-    from asl_recog.serve._app import create_app as _create_app
-
-    return _create_app(model, **options)
-
-
-def run(model: str | os.PathLike[str] | Model, *, host: str = "127.0.0.1", port: int = 8000,
-        log_level: str = "info", access_log: bool = False, header_timeout_s: float = 10.0, **options: Any) -> None:
-    """Serve ``model`` with one uvicorn worker until interrupted.
-
-    Args:
-        model: an ``.onnx`` file (the only file format served: it holds no code), or a loaded Model.
-        host: the interface to listen on; 127.0.0.1 keeps the service local.
-        port: the TCP port.
-        log_level: uvicorn's log level.
-        access_log: log every request (off by default: it costs ~10% throughput).
-        header_timeout_s: seconds a client has to send a complete request head; after it
-            the connection gets 408 and is closed.
-        **options: passed to :func:`create_app` (``api_key``, ``key_file``, ``auth``,
-            ``max_batch``, ``max_body_bytes``, ``timeout_s``, ``threads``).
-    """
-    import uvicorn
-
-    from asl_recog.serve._protocol import with_head_deadline
-
-    http = with_head_deadline(header_timeout_s)  # checked before the model loads
-    app = create_app(model, **options)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level=log_level, access_log=access_log,
-                server_header=False, http=http)

@@ -1,0 +1,34 @@
+"""The backend interface: where a trainer's search runs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asl_recog.data._dataset import SignMnistDataset
+    from asl_recog.routes._trainer import Trainer, TrainingResult
+
+
+class Backend(ABC):
+    """Runs a :class:`Trainer`'s search somewhere and returns a :class:`TrainingResult`.
+
+    The trainer says *what* is searched and *how*; the backend says *where*.
+
+    Example:
+        >>> class LoggingBackend(Backend):  # a backend of your own: run elsewhere, return a TrainingResult
+        ...     name = "logging"
+        ...     def fit(self, trainer, train, validation):
+        ...         print(f"{trainer.route}: {len(train)} training images")
+        ...         return LocalBackend().fit(trainer, train, validation)
+        >>> HyperDriveTrainer(max_total_runs=1, backend=LoggingBackend()).fit(load_sign_mnist("train"))
+    """
+
+    name: str = "backend"
+
+    def check(self, trainer: Trainer) -> None:
+        """Raise ConfigurationError if this backend cannot express the trainer's settings."""
+
+    @abstractmethod
+    def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
+        """Run the trainer's search (dispatch on ``trainer.route``)."""

@@ -1,0 +1,192 @@
+"""Refit on Azure: the HyperDrive route's one more job, and what AutoML's refit is there.
+
+HyperDrive (``refit=True``, the default): after the sweep, one job runs the same entry
+point, ``python -m asl_recog.routes.hyperdrive.train_cnn``, with the selected trial's parameters on the
+training part *and* the validation part (the two registered datasets the sweep used,
+joined by ``--refit``), for the best epoch of that trial's per-epoch validation curve
+(:func:`asl_recog.routes._refit.best_epoch`, the local rule). SDK v1 submits it as a
+``ScriptRunConfig``, SDK v2 as a ``command`` job. Its ``outputs/model.keras`` becomes
+``best_model``; the selection score stays the trial's validation score, and the
+leaderboard is left as the sweep made it.
+
+The default must never raise: when the job fails, leaves no model, or its model is over
+``max_model_size_mb``, the trial's own model is kept, with a warning and the reason in
+``extras["refit_skipped"]``, as the local backend does.
+
+AutoML: Azure AutoML owns its pipelines. It retrains the best pipeline on all the data
+only when it made the validation split itself; we pass our grouped split as
+``validation_data``, so it does not, and ``TrainingResult.refit`` is False with
+``extras["refit"]`` saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asl_recog.backends.azure import _job as entry
+from asl_recog.backends.azure import _results as results
+from asl_recog.models._budgets import check_size
+from asl_recog.routes._refit import best_epoch, keep_trial_model
+
+if TYPE_CHECKING:
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+    from asl_recog.routes._trainer import TrainingResult
+
+logger = logging.getLogger("asl_recog")
+
+#: The entry point's flag: train on ``--data`` and ``--validation`` together, holding nothing out.
+REFIT_FLAG = "--refit"
+
+AUTOML_REFIT = ("left to Azure: Azure AutoML owns its pipelines and retrains the best one on all the data only "
+                "when it made the validation split itself; asl_recog passes its grouped split as validation_data, "
+                "so best_model is the selected iteration's own model, trained on the training part")
+
+
+class RefitJobFailed(RuntimeError):
+    """The refit job ended without a usable model (its status, or no model file in its outputs)."""
+
+
+@dataclass(frozen=True)
+class RefitPlan:
+    """What the refit job trains: the selected trial's params, with ``epochs`` from its curve."""
+
+    trial: str
+    params: dict[str, Any]
+    epochs: int
+    images: int  # training part plus validation
+
+    def arguments(self, trainer: HyperDriveTrainer) -> dict[str, Any]:
+        """The entry point's ``--name value`` options after ``--data``/``--validation``/``--refit``."""
+        settings = entry.entry_settings(trainer)  # builder, seed, fixed params, output folder
+        settings.update({k: v for k, v in self.params.items() if v is not None})  # epochs overrides a fixed one
+        return settings
+
+
+def plan_refit(trainer: HyperDriveTrainer, result: TrainingResult, images: int) -> RefitPlan:
+    """The refit of ``result``'s selected trial: its params, and the best epoch of its logged curve.
+
+    Args:
+        trainer: the trainer whose sweep produced ``result``.
+        result: the sweep's result (``best_trial`` and the leaderboard's ``history`` are read).
+        images: how many images the refit trains on (training part plus validation).
+    """
+    from asl_recog.routes.hyperdrive._builders import DEFAULTS
+
+    board = result.leaderboard
+    rows = board[board["trial"] == result.best_trial]
+    history = list(rows.iloc[0]["history"] or []) if len(rows) else []
+    params = dict(result.best_params)
+    if history:
+        epochs = best_epoch(history, trainer.goal.value == "maximize")
+    else:  # a trial that logged no curve: the epochs it was trained for
+        known = {**DEFAULTS.get(str(trainer.builder), {}), **(trainer.fixed_params or {}), **params}
+        epochs = int(known.get("epochs", 1))
+    return RefitPlan(str(result.best_trial), {**params, "epochs": epochs}, epochs, images)
+
+
+def run_refit(trainer: HyperDriveTrainer, result: TrainingResult, plan: RefitPlan,
+              submit: Callable[[RefitPlan], Path], backend: str) -> TrainingResult:
+    """Run the refit job through ``submit`` and adopt its model; keep the trial's model if it fails.
+
+    Args:
+        trainer: the trainer (for ``max_model_size_mb``).
+        result: the sweep's result; updated in place and returned.
+        plan: what to train (:func:`plan_refit`).
+        submit: builds, submits and waits for the job, downloads its outputs and returns the
+            folder; raises :class:`RefitJobFailed` (or an SDK error) when the job did not succeed.
+        backend: the backend's name, recorded on the model.
+    """
+    start = time.perf_counter()
+    logger.info("refit on Azure: trial %s's params on all %s images for %d epochs (best epoch of its curve)",
+                plan.trial, f"{plan.images:,}", plan.epochs)
+    try:
+        folder = submit(plan)
+        path = results.find_model_file(folder, prefer_onnx=False)
+        # The .keras file holds the weights and Adam's two moments: it bounds the ONNX graph too.
+        check_size(f"the refit model {path.name}", path.stat().st_size, trainer.max_model_size_mb)
+        model = results.load_model_file(path)
+    except Exception as exc:  # noqa: BLE001 - the sweep's result stands whatever the refit job did
+        return keep_trial_model(result, f"{type(exc).__name__}: {exc}")
+    seconds = time.perf_counter() - start
+    model.params = {**model.params, **plan.params}
+    model.info.update(validation_score=result.best_score, primary_metric=result.primary_metric, refit=True,
+                      refit_epochs=plan.epochs, refit_images=plan.images, selected_trial=plan.trial,
+                      backend=backend, algorithm=result.best_model.info.get("algorithm"))
+    result.best_model, result.best_params = model, dict(plan.params)
+    result.refit, result.refit_seconds = True, seconds
+    logger.info("refit on Azure: adopted the model of trial %s's params retrained on %s images (%.0f s, "
+                "submission to download)", plan.trial, f"{plan.images:,}", seconds)
+    return result
+
+
+def command_line(arguments: dict[str, Any]) -> str:
+    """The v2 refit command: the entry point with ``--refit`` and ``${{inputs.<name>}}`` placeholders."""
+    names = ["data", "validation", *arguments]
+    options = [f"{entry.cli_name(n)} ${{{{inputs.{n}}}}}" for n in names]
+    return " ".join(["python -m", entry.ENTRY_MODULE, *options[:2], REFIT_FLAG, *options[2:]])
+
+
+def v2_refit_job(trainer: HyperDriveTrainer, plan: RefitPlan, compute: str, experiment_name: str,
+                 environment: Any, code: str | Path, train: str, validation: str) -> Any:
+    """The SDK v2 ``command`` job of the refit: both registered MLTable assets mounted, the plan's options."""
+    from azure.ai.ml import Input, command
+
+    arguments = plan.arguments(trainer)
+    inputs: dict[str, Any] = {"data": Input(type="mltable", path=train, mode="ro_mount"),
+                              "validation": Input(type="mltable", path=validation, mode="ro_mount"), **arguments}
+    return command(code=str(code), command=command_line(arguments), inputs=inputs, environment=environment,
+                   compute=compute, experiment_name=experiment_name, display_name=f"asl-recog-refit-{plan.trial}",
+                   tags={"asl_recog": "refit", "selected_trial": plan.trial, "epochs": str(plan.epochs)})
+
+
+def v1_refit_config(trainer: HyperDriveTrainer, plan: RefitPlan, source_directory: str | Path,
+                    compute_target: Any, environment: Any, train: Any, validation: Any) -> Any:
+    """The SDK v1 ``ScriptRunConfig`` of the refit: the trials' launcher, both datasets, ``--refit``."""
+    from azureml.core import ScriptRunConfig
+
+    from asl_recog.backends.azure._data import LAUNCHER
+
+    arguments = ["--data", train, "--validation", validation, REFIT_FLAG,
+                 *entry.fixed_arguments(plan.arguments(trainer))]
+    return ScriptRunConfig(source_directory=str(source_directory), script=LAUNCHER, arguments=arguments,
+                           compute_target=compute_target, environment=environment)
+
+
+def note_automl_refit(trainer: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    """Record in ``extras["refit"]`` that AutoML's refit is Azure's (and log it once, when refit was asked)."""
+    if trainer.refit:
+        logger.info("refit on Azure AutoML: %s", AUTOML_REFIT)
+    return {**extras, "refit": AUTOML_REFIT}
+
+
+__all__ = ["AUTOML_REFIT", "REFIT_FLAG", "RefitJobFailed", "RefitPlan", "command_line", "note_automl_refit",
+           "plan_refit", "run_refit", "v1_refit_config", "v2_refit_job"]
+
+
+def finish_sweep(trainer: HyperDriveTrainer, trials: list[results.Trial], fetch: Callable[[results.Trial], Path],
+                 images: int, submit_refit: Callable[[RefitPlan], Path], *, backend: str, run_dir: Path,
+                 extras: dict[str, Any], where: str) -> TrainingResult:
+    """A finished sweep's result, on either SDK: the best trial whose model fits the size budget, then
+    (``refit=True``) the refit job.
+
+    Args:
+        trials: the sweep's trials; ``fetch`` downloads one's model file.
+        images: how many images the refit trains on (training part plus validation).
+        submit_refit: runs the refit job for a plan and returns the folder of its outputs.
+        where: names the sweep in the error raised when no model fits.
+    """
+    ordered = results.ranked(trials, trainer.goal)
+    found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+    if found is None:
+        raise results.nothing_fits(ordered, trainer.max_model_size_mb, where)
+    best, path = found
+    result = results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric_name,
+                                 goal=trainer.goal, backend=backend, run_dir=run_dir, extras=extras)
+    if not trainer.refit:
+        return result
+    return run_refit(trainer, result, plan_refit(trainer, result, images), submit_refit, backend)

@@ -1,0 +1,403 @@
+"""Our search vocabulary and trainer settings, translated to Azure ML SDK v1 and v2 objects.
+
+This is the one place where ``asl_recog.search._space`` (expressions, samplings, policies,
+goal) and the trainers' limits meet the Azure SDKs. Every function imports its SDK
+lazily. A setting a backend cannot express raises :class:`ConfigurationError`
+naming the setting, the SDK and the fix; nothing is dropped silently.
+
+Translation table (ours -> SDK v1 ``azureml.train.hyperdrive`` -> SDK v2 ``azure.ai.ml.sweep``):
+
+=====================  ===============================  ================================
+``choice(*v)``         ``choice(*v)``                   ``Choice(values=[...])``
+``randint(n)``         ``randint(n)``                   ``Randint(upper=n)``
+``uniform(a, b)``      ``uniform(a, b)``                ``Uniform(a, b)``
+``quniform(a, b, q)``  ``quniform(a, b, q)`` (int q)    ``QUniform(a, b, q)``
+``loguniform(a, b)``   ``loguniform(a, b)`` (ln bounds) ``LogUniform(a, b)`` (ln bounds)
+``qloguniform``        ``qloguniform`` (int q)          ``QLogUniform``
+``normal`` ...         ``normal``/``qnormal``/...       ``Normal``/``QNormal``/...
+Random(seed=None)      ``RandomParameterSampling``      ``"random"``
+Random(seed=s)         rejected: v1 has no seed         ``RandomSamplingAlgorithm(seed=s)``
+Grid / Bayesian        ``Grid/BayesianParameterSampling``  ``"grid"`` / ``"bayesian"``
+BanditPolicy           ``BanditPolicy`` (same fields)   ``BanditPolicy`` (same fields)
+MedianStoppingPolicy   ``MedianStoppingPolicy``         ``MedianStoppingPolicy``
+TruncationSelection    ``TruncationSelectionPolicy``    ``TruncationSelectionPolicy``
+  exclude_finished     the policy's service field       rejected (v2 has no such field)
+NoTerminationPolicy    ``NoTerminationPolicy()``        no policy (None)
+=====================  ===============================  ================================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Literal
+
+# workspace_from_env is imported from here by the deployers.
+from asl_recog.backends.azure._job import RESERVED, cli_name, workspace_from_env  # noqa: F401
+from asl_recog._errors import ConfigurationError, MissingExtraError
+from asl_recog.search._space import (
+    BanditPolicy,
+    BayesianParameterSampling,
+    EarlyTerminationPolicy,
+    Expression,
+    GridParameterSampling,
+    MedianStoppingPolicy,
+    NoTerminationPolicy,
+    PrimaryMetricGoal,
+    RandomParameterSampling,
+    Sampling,
+    TruncationSelectionPolicy,
+)
+
+if TYPE_CHECKING:
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+
+Sdk = Literal["v1", "v2"]
+_SDK_NAMES = {"v1": "Azure ML SDK v1 (AzureMLBackend)", "v2": "Azure ML SDK v2 (AzureBackend)"}
+
+#: Our AutoML algorithm names -> Azure AutoML's (identical in v1's SupportedModels and
+#: v2's ClassificationModels). "MLP" has no Azure counterpart.
+AZURE_ALGORITHMS: dict[str, str] = {
+    "LogisticRegression": "LogisticRegression",
+    "SGD": "SGD",
+    "LinearSVM": "LinearSVM",
+    "RandomForest": "RandomForest",
+    "ExtremeRandomTrees": "ExtremeRandomTrees",
+    "LightGBM": "LightGBM",
+    "KNN": "KNN",
+    "SVM": "SVM",
+}
+#: The HyperDrive service caps a run at 7 days; v1's HyperDriveConfig default.
+MAX_DURATION_MINUTES = 10080
+
+
+def import_v1() -> None:
+    """Fail with the pip command when SDK v1 is not installed."""
+    try:
+        import azureml.core  # noqa: F401  (importing core first avoids a circular-import warning in hyperdrive)
+        import azureml.train.hyperdrive  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("azureml-core", "azureml", "The Azure ML SDK v1 backend (AzureMLBackend)") from exc
+
+
+def import_v2() -> None:
+    """Fail with the pip command when SDK v2 is not installed."""
+    try:
+        import azure.ai.ml  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("azure-ai-ml", "azure", "The Azure ML SDK v2 backend (AzureBackend)") from exc
+
+
+def _reject(sdk: Sdk, what: str, fix: str) -> ConfigurationError:
+    return ConfigurationError(f"{_SDK_NAMES[sdk]} cannot express {what}. Fix: {fix}")
+
+
+# -- parameter expressions ------------------------------------------------------------------------
+
+def _check_expression(sdk: Sdk, name: str, expr: Expression) -> None:
+    """Rules both SDKs share (values reach the trial as command-line text) and v1's integer q."""
+    if expr.kind == "choice":
+        for value in expr.args:
+            if value is None or isinstance(value, bool):
+                raise _reject(sdk, f"choice value {value!r} of parameter {name!r} (values reach the training "
+                                   "script as command-line text; the SDKs take int, float or str)",
+                              "use numbers or strings, e.g. choice(0, 1) or choice('yes', 'no')")
+    if sdk == "v1" and expr.kind.startswith("q"):
+        q = expr.args[-1]
+        if not float(q).is_integer():
+            raise _reject(sdk, f"{expr!r} for {name!r}: HyperDrive v1 requires an integer q",
+                          "use an integer q, or uniform()/loguniform() without quantization")
+
+
+def v1_expression(name: str, expr: Expression) -> list[Any]:
+    """One expression as SDK v1's ``parameter_expressions`` list, e.g. ``['choice', [[16, 32]]]``."""
+    import_v1()
+    from azureml.train.hyperdrive import parameter_expressions as pe
+
+    _check_expression("v1", name, expr)
+    args = list(expr.args)
+    if expr.kind == "choice":
+        return pe.choice(list(args))
+    if expr.kind.startswith("q"):  # v1 wants an int q (its check accepts 16.0 but stores the float)
+        args[-1] = int(args[-1])
+    return _call_sdk("v1", name, getattr(pe, expr.kind), *args)
+
+
+def v2_expression(name: str, expr: Expression) -> Any:
+    """One expression as an SDK v2 ``azure.ai.ml.sweep`` distribution object."""
+    import_v2()
+    from azure.ai.ml import sweep
+
+    _check_expression("v2", name, expr)
+    a = expr.args
+    kind = expr.kind
+    if kind == "choice":
+        return sweep.Choice(values=list(a))
+    if kind == "randint":
+        return sweep.Randint(upper=a[0])
+    classes = {"uniform": sweep.Uniform, "loguniform": sweep.LogUniform, "quniform": sweep.QUniform,
+               "qloguniform": sweep.QLogUniform}
+    if kind in classes:
+        keys = ("min_value", "max_value", "q")
+        return classes[kind](**dict(zip(keys, a)))
+    normals = {"normal": sweep.Normal, "lognormal": sweep.LogNormal, "qnormal": sweep.QNormal,
+               "qlognormal": sweep.QLogNormal}
+    if kind in normals:
+        return normals[kind](**dict(zip(("mu", "sigma", "q"), a)))
+    raise _reject("v2", f"expression {expr!r} of {name!r}", "use one of the asl_recog expressions")
+
+
+def _call_sdk(sdk: Sdk, where: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call an SDK constructor; its own validation errors become ConfigurationError."""
+    try:
+        return func(*args, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"{_SDK_NAMES[sdk]} rejected {where}: {exc}") from exc
+    except Exception as exc:  # the SDKs raise their own exception types (HyperDriveConfigException...)
+        if type(exc).__module__.startswith(("azureml", "azure")):
+            raise ConfigurationError(f"{_SDK_NAMES[sdk]} rejected {where}: {exc}") from exc
+        raise
+
+
+def representative(expr: Expression) -> Any:
+    """A typed value inside the expression's range: v2 command inputs need a default of the right type."""
+    kind, a = expr.kind, expr.args
+    if kind == "choice":
+        return float(a[0]) if any(isinstance(v, float) for v in a) and not isinstance(a[0], str) else a[0]
+    if kind == "randint":
+        return 0
+    if kind in ("uniform", "quniform"):
+        center = (a[0] + a[1]) / 2
+    elif kind in ("loguniform", "qloguniform"):
+        center = math.exp((a[0] + a[1]) / 2)
+    elif kind in ("lognormal", "qlognormal"):
+        center = math.exp(a[0])
+    else:  # normal, qnormal
+        center = a[0]
+    if kind.startswith("q"):
+        q = a[-1]
+        value = round(center / q) * q
+        return int(value) if float(q).is_integer() else float(value)
+    return float(center)
+
+
+# -- samplings, policies, goal ----------------------------------------------------------------------
+
+def v1_sampling(sampling: Sampling) -> Any:
+    """Our sampling as an SDK v1 ``*ParameterSampling`` with ``--name`` keys (HyperDrive's convention)."""
+    import_v1()
+    from azureml.train import hyperdrive as hd
+
+    space = {cli_name(name): v1_expression(name, expr) for name, expr in sampling.parameter_space.items()}
+    if isinstance(sampling, RandomParameterSampling):
+        if sampling.seed is not None:
+            raise _reject("v1", f"RandomParameterSampling(seed={sampling.seed}): HyperDrive v1 has no sampling seed",
+                          "use seed=None with AzureMLBackend, or the v2 AzureBackend "
+                          "(RandomSamplingAlgorithm(seed=...))")
+        return _call_sdk("v1", "the random sampling", hd.RandomParameterSampling, space)
+    if isinstance(sampling, GridParameterSampling):
+        return _call_sdk("v1", "the grid sampling", hd.GridParameterSampling, space)
+    if isinstance(sampling, BayesianParameterSampling):
+        return _call_sdk("v1", "the Bayesian sampling (v1 wants integer quniform bounds and q)",
+                         hd.BayesianParameterSampling, space)
+    raise _reject("v1", f"sampling {sampling!r}", "use Random, Grid or BayesianParameterSampling")
+
+
+def v2_sampling(sampling: Sampling) -> tuple[dict[str, Any], Any]:
+    """Our sampling as (search space of v2 distributions, ``sampling_algorithm`` for ``.sweep()``)."""
+    import_v2()
+    from azure.ai.ml.sweep import RandomSamplingAlgorithm
+
+    space = {name: v2_expression(name, expr) for name, expr in sampling.parameter_space.items()}
+    if isinstance(sampling, RandomParameterSampling):
+        algorithm: Any = "random" if sampling.seed is None else RandomSamplingAlgorithm(seed=sampling.seed,
+                                                                                         rule="random")
+        return space, algorithm
+    if isinstance(sampling, GridParameterSampling):
+        return space, "grid"
+    if isinstance(sampling, BayesianParameterSampling):
+        return space, "bayesian"
+    raise _reject("v2", f"sampling {sampling!r}", "use Random, Grid or BayesianParameterSampling")
+
+
+def _check_policy(sdk: Sdk, policy: EarlyTerminationPolicy | None) -> None:
+    if sdk == "v2" and isinstance(policy, TruncationSelectionPolicy) and policy.exclude_finished_jobs:
+        raise _reject(sdk, "TruncationSelectionPolicy(exclude_finished_jobs=True): the v2 policy has no such "
+                           "field and always ranks finished runs too", "use exclude_finished_jobs=False, or "
+                           "AzureMLBackend (v1 sends the field)")
+    if policy is not None and not isinstance(policy, (BanditPolicy, MedianStoppingPolicy,
+                                                      TruncationSelectionPolicy, NoTerminationPolicy)):
+        raise _reject(sdk, f"policy {policy!r}", "use Bandit, MedianStopping, TruncationSelection or no policy")
+
+
+def v1_policy(policy: EarlyTerminationPolicy | None) -> Any:
+    """Our policy as an SDK v1 policy (None: ``NoTerminationPolicy``, as HyperDriveConfig defaults)."""
+    import_v1()
+    from azureml.train import hyperdrive as hd
+
+    _check_policy("v1", policy)
+    if policy is None or isinstance(policy, NoTerminationPolicy):
+        return hd.NoTerminationPolicy()
+    common = {"evaluation_interval": policy.evaluation_interval, "delay_evaluation": policy.delay_evaluation}
+    if isinstance(policy, BanditPolicy):
+        return _call_sdk("v1", "the Bandit policy", hd.BanditPolicy, slack_factor=policy.slack_factor,
+                         slack_amount=policy.slack_amount, **common)
+    if isinstance(policy, MedianStoppingPolicy):
+        return _call_sdk("v1", "the median stopping policy", hd.MedianStoppingPolicy, **common)
+    assert isinstance(policy, TruncationSelectionPolicy)
+    v1 = _call_sdk("v1", "the truncation selection policy", hd.TruncationSelectionPolicy,
+                   truncation_percentage=policy.truncation_percentage, **common)
+    # v1 sends the service's "exclude_finished_jobs" field but its constructor pins it to False.
+    v1._properties["exclude_finished_jobs"] = bool(policy.exclude_finished_jobs)
+    return v1
+
+
+def v2_policy(policy: EarlyTerminationPolicy | None) -> Any:
+    """Our policy as an SDK v2 ``early_termination_policy`` (None for no policy)."""
+    import_v2()
+    from azure.ai.ml import sweep
+
+    _check_policy("v2", policy)
+    if policy is None or isinstance(policy, NoTerminationPolicy):
+        return None
+    common = {"evaluation_interval": policy.evaluation_interval, "delay_evaluation": policy.delay_evaluation}
+    if isinstance(policy, BanditPolicy):
+        slack = ({"slack_factor": policy.slack_factor} if policy.slack_factor is not None
+                 else {"slack_amount": policy.slack_amount})
+        return sweep.BanditPolicy(**slack, **common)
+    if isinstance(policy, MedianStoppingPolicy):
+        return sweep.MedianStoppingPolicy(**common)
+    assert isinstance(policy, TruncationSelectionPolicy)
+    return sweep.TruncationSelectionPolicy(truncation_percentage=policy.truncation_percentage, **common)
+
+
+def v1_goal(goal: PrimaryMetricGoal) -> Any:
+    import_v1()
+    from azureml.train.hyperdrive import PrimaryMetricGoal as V1Goal
+
+    return V1Goal.MAXIMIZE if goal is PrimaryMetricGoal.MAXIMIZE else V1Goal.MINIMIZE
+
+
+def v2_goal(goal: PrimaryMetricGoal) -> str:
+    return goal.value  # "maximize" / "minimize", as the v2 Objective takes them
+
+
+# -- limits -----------------------------------------------------------------------------------------
+
+def v1_duration_minutes(trainer: HyperDriveTrainer) -> int:
+    """``max_duration_minutes`` for HyperDriveConfig: whole minutes, at most the service's 7 days."""
+    minutes = trainer.max_duration_minutes
+    if minutes is None:
+        return MAX_DURATION_MINUTES
+    if not float(minutes).is_integer():
+        raise _reject("v1", f"max_duration_minutes={minutes}: HyperDriveConfig takes whole minutes",
+                      f"use max_duration_minutes={math.ceil(minutes)}")
+    if minutes > MAX_DURATION_MINUTES:
+        raise _reject("v1", f"max_duration_minutes={minutes}: the service caps a HyperDrive run at "
+                            f"{MAX_DURATION_MINUTES} minutes (7 days)", f"use at most {MAX_DURATION_MINUTES}")
+    return int(minutes)
+
+
+def v2_timeout_seconds(minutes: float | None) -> int | None:
+    """A limit in our minutes as v2's whole seconds."""
+    return None if minutes is None else max(1, round(minutes * 60))
+
+
+def whole_minutes(sdk: Sdk, name: str, minutes: float) -> int:
+    """AutoML's per-iteration timeout is whole minutes in both SDKs."""
+    if not float(minutes).is_integer():
+        raise _reject(sdk, f"{name}={minutes}: Azure AutoML takes whole minutes", f"use {name}={math.ceil(minutes)}")
+    return int(minutes)
+
+
+# -- whole-trainer checks (Backend.check calls these at trainer construction) -----------------------
+
+def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
+    """Reject settings SDK ``sdk`` cannot express, for either route (``backend`` names the caller)."""
+    if trainer.route == "automl":
+        check_automl(trainer, sdk)
+    elif trainer.route == "hyperdrive":
+        check_hyperdrive(trainer, sdk)
+    else:
+        raise ConfigurationError(f"{backend} runs the 'automl' and 'hyperdrive' routes, not {trainer.route!r}")
+
+
+def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
+    """Raise ConfigurationError for any HyperDriveTrainer setting ``sdk`` cannot express."""
+    if not isinstance(trainer.builder, str):
+        raise _reject(sdk, "a builder function: Azure runs the packaged entry point "
+                           "`python -m asl_recog.routes.hyperdrive.train_cnn`, which knows the named builders only",
+                      "use builder='default' or builder='seed', or run the custom builder locally")
+    if trainer.resume:
+        raise _reject(sdk, "resume=True: an Azure sweep cannot continue a local study",
+                      "drop resume, or resume locally with backend='local'")
+    sampling = trainer.resolved_sampling()  # the builder's default space when none is given
+    if sdk == "v1":
+        v1_sampling(sampling)
+    else:
+        v2_sampling(sampling)
+    if sdk == "v1":
+        v1_policy(trainer.policy)
+        v1_duration_minutes(trainer)
+    else:
+        v2_policy(trainer.policy)
+    clash = sorted(set(RESERVED) & (set(sampling.parameter_space) | set(trainer.fixed_params or {})))
+    if clash:
+        raise _reject(sdk, f"parameters named {clash}: the entry point uses these options itself",
+                      f"rename them; reserved: {', '.join(RESERVED)}")
+    for name, value in (trainer.fixed_params or {}).items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise _reject(sdk, f"fixed parameter name {name!r}", "use identifier names such as 'epochs'")
+        if value is None or not isinstance(value, (int, float, str)):  # bools reach train_cnn as True/False
+            raise _reject(sdk, f"fixed parameter {name}={value!r} (passed on the command line)",
+                          "use an int, float or str value")
+
+
+def azure_algorithms(sdk: Sdk, names: Any, setting: str) -> list[str] | None:
+    """Map our algorithm names to Azure's; reject names without a counterpart (allowed lists only)."""
+    if names is None:
+        return None
+    missing = [n for n in names if n not in AZURE_ALGORITHMS]
+    if missing and setting == "allowed_models":
+        raise _reject(sdk, f"allowed_models {missing}: Azure AutoML has no counterpart "
+                           f"(it offers {sorted(AZURE_ALGORITHMS)} of ours)",
+                      f"drop {missing} from allowed_models, or run them locally")
+    # A blocked model Azure does not have is never run there anyway, so blocking it is already true.
+    return [AZURE_ALGORITHMS[n] for n in names if n in AZURE_ALGORITHMS]
+
+
+def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
+    """Raise ConfigurationError for any AutoMLTrainer setting ``sdk`` cannot express."""
+    if trainer.resume:
+        raise _reject(sdk, "resume=True: an Azure AutoML run cannot continue a local study",
+                      "drop resume, or resume locally with backend='local'")
+    if trainer.experiment_timeout_minutes < 15:
+        raise _reject(sdk, f"experiment_timeout_minutes={trainer.experiment_timeout_minutes}: Azure AutoML's "
+                           "minimum is 15 minutes", "use experiment_timeout_minutes=15 or more")
+    whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes)
+    if sdk == "v2":
+        whole_minutes(sdk, "experiment_timeout_minutes", trainer.experiment_timeout_minutes)
+    azure_algorithms(sdk, trainer.allowed_models, "allowed_models")
+    if trainer.allowed_models is not None and trainer.blocked_models is not None:
+        left = set(azure_algorithms(sdk, trainer.allowed_models, "allowed_models") or ()) - set(
+            azure_algorithms(sdk, trainer.blocked_models, "blocked_models") or ())
+        if not left:
+            raise _reject(sdk, "allowed_models minus blocked_models: nothing left to try", "allow more models")
+
+
+def automl_settings(trainer: AutoMLTrainer, sdk: Sdk) -> dict[str, Any]:
+    """The AutoML settings both SDKs share, in our terms, already translated and checked."""
+    check_automl(trainer, sdk)
+    return {
+        "primary_metric": trainer.primary_metric,
+        "experiment_timeout_minutes": trainer.experiment_timeout_minutes,
+        "iteration_timeout_minutes": whole_minutes(sdk, "iteration_timeout_minutes",
+                                                   trainer.iteration_timeout_minutes),
+        "max_iterations": trainer.max_iterations,
+        "enable_early_stopping": bool(trainer.enable_early_stopping),
+        "max_concurrent_iterations": trainer.max_concurrent_iterations,
+        "enable_onnx_compatible_models": bool(trainer.enable_onnx_compatible_models),
+        "allowed_models": azure_algorithms(sdk, trainer.allowed_models, "allowed_models"),
+        "blocked_models": azure_algorithms(sdk, trainer.blocked_models, "blocked_models") or None,
+        "enable_voting_ensemble": bool(trainer.enable_voting_ensemble),
+    }

@@ -1,0 +1,329 @@
+"""AzureMLBackend: run a trainer's search on Azure ML through SDK v1 (``azureml-core``).
+
+Kept because users asked for it (the seed project used SDK v1); Microsoft ended
+support for SDK v1 on 2026-06-30, so constructing this backend warns once and
+points to :class:`~asl_recog.AzureBackend` (SDK v2). With ``refit=True`` a HyperDrive run is followed by
+one ``ScriptRunConfig`` retraining the selected trial on all the data (``_azure_refit``). All SDK imports are lazy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asl_recog.backends.azure import _results as results
+from asl_recog.backends.azure import _job as entry
+from asl_recog.backends.azure import _refit as refit
+from asl_recog.backends.azure import _translate as tr
+from asl_recog.backends.azure._data import LAUNCHER, automl_training_data, ensure_v1_dataset, stage_source
+from asl_recog.backends._base import Backend
+from asl_recog._deprecation import warn_once
+from asl_recog._errors import ConfigurationError, ModelFileError
+from asl_recog.search._space import PrimaryMetricGoal
+
+if TYPE_CHECKING:
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.data._dataset import SignMnistDataset
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+    from asl_recog.routes._trainer import Trainer, TrainingResult
+
+logger = logging.getLogger("asl_recog")
+
+DEPRECATION = ("AzureMLBackend uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
+               "2026-06-30. Use asl_recog.AzureBackend (SDK v2, pip install 'asl-recog[azure]') instead; "
+               "the trainer calls stay the same.")
+
+
+def _warn_deprecated() -> None:
+    warn_once("AzureMLBackend", DEPRECATION, stacklevel=3)
+
+
+# -- SDK v1 objects, built from a trainer (offline: no workspace call) ------------------------------
+
+def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
+    """The v1 ``AutoMLConfig`` of an AutoMLTrainer (validation is our grouped split, never random CV)."""
+    tr.import_v1()
+    from azureml.train.automl import AutoMLConfig
+
+    s = tr.automl_settings(trainer, "v1")
+    kwargs: dict[str, Any] = {}
+    if s["max_iterations"] is not None:
+        kwargs["iterations"] = s["max_iterations"]
+    return tr._call_sdk(
+        "v1", "the AutoML settings", AutoMLConfig,
+        task="classification", primary_metric=s["primary_metric"], compute_target=compute_target,
+        training_data=training_data, validation_data=validation_data, label_column_name="label",
+        experiment_timeout_hours=s["experiment_timeout_minutes"] / 60,
+        iteration_timeout_minutes=s["iteration_timeout_minutes"],
+        enable_early_stopping=s["enable_early_stopping"],
+        max_concurrent_iterations=s["max_concurrent_iterations"],
+        enable_onnx_compatible_models=s["enable_onnx_compatible_models"],
+        allowed_models=s["allowed_models"], blocked_models=s["blocked_models"],
+        enable_voting_ensemble=s["enable_voting_ensemble"],
+        enable_stack_ensemble=False,  # our trainer has no stacking ensemble
+        featurization="off",  # pixels are already numeric features; scaling stays inside each pipeline
+        model_explainability=False, **kwargs)
+
+
+def training_environment(environment: Any = None, workspace: Any = None) -> Any:
+    """The trial environment: the given one (object or registered name), or the library's requirements."""
+    tr.import_v1()
+    from azureml.core import Environment
+    from azureml.core.conda_dependencies import CondaDependencies
+
+    if isinstance(environment, str):
+        return Environment.get(workspace, environment)
+    if environment is not None:
+        return environment
+    env = Environment("asl-recog-train")
+    env.python.conda_dependencies = CondaDependencies.create(
+        python_version=entry.TRAINING_PYTHON, pip_packages=entry.training_requirements("v1"), pin_sdk_version=False)
+    return env
+
+
+def script_run_config(trainer: HyperDriveTrainer, source_directory: str | os.PathLike[str], compute_target: Any,
+                      environment: Any, train: Any, validation: Any) -> Any:
+    """The v1 ``ScriptRunConfig`` running the packaged entry point from ``source_directory``."""
+    tr.import_v1()
+    from azureml.core import ScriptRunConfig
+
+    return ScriptRunConfig(source_directory=str(source_directory), script=LAUNCHER,
+                           arguments=entry.v1_arguments(trainer, train, validation),
+                           compute_target=compute_target, environment=environment)
+
+
+def hyperdrive_config(trainer: HyperDriveTrainer, run_config: Any) -> Any:
+    """The v1 ``HyperDriveConfig``: sampling, policy, metric and limits translated from the trainer."""
+    tr.import_v1()
+    from azureml.train.hyperdrive import HyperDriveConfig
+
+    tr.check_hyperdrive(trainer, "v1")
+    return tr._call_sdk(
+        "v1", "the HyperDrive settings", HyperDriveConfig,
+        run_config=run_config, hyperparameter_sampling=tr.v1_sampling(trainer.resolved_sampling()),
+        policy=tr.v1_policy(trainer.policy), primary_metric_name=trainer.primary_metric_name,
+        primary_metric_goal=tr.v1_goal(trainer.goal), max_total_runs=trainer.max_total_runs,
+        max_concurrent_runs=trainer.max_concurrent_runs, max_duration_minutes=tr.v1_duration_minutes(trainer))
+
+
+# -- child runs -> trials ---------------------------------------------------------------------------
+
+def _duration(run: Any) -> float | None:
+    import datetime as dt
+
+    try:
+        details = run.get_details()
+        start, end = details.get("startTimeUtc"), details.get("endTimeUtc")
+        if not start or not end:
+            return None
+        parse = dt.datetime.fromisoformat
+        return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
+    except Exception:  # durations are informative only
+        return None
+
+
+def automl_trials(parent: Any, metric: str) -> list[results.Trial]:
+    """AutoML iterations (children with a ``run_algorithm`` property; setup runs are skipped)."""
+    trials = []
+    for child in parent.get_children():
+        props = dict(child.get_properties() or {})
+        algorithm = props.get("run_algorithm")
+        if not algorithm:
+            continue
+        history = results.as_history(child.get_metrics().get(metric)) or results.as_history(props.get("score"))
+        params = {"algorithm": algorithm}
+        if props.get("run_preprocessor"):
+            params["preprocessor"] = props["run_preprocessor"]
+        trials.append(results.Trial(child.id, results.our_status(child.get_status()), params, history,
+                                    model=algorithm, duration_s=_duration(child), handle=child))
+    return trials
+
+
+def hyperdrive_trials(parent: Any, metric: str, builder: str) -> list[results.Trial]:
+    """HyperDrive children with their sampled params and per-epoch metric history."""
+    params = parent.get_hyperparameters()
+    trials = []
+    for child in parent.get_children():
+        history = results.as_history(child.get_metrics(name=metric).get(metric))
+        trials.append(results.Trial(child.id, results.our_status(child.get_status()),
+                                    results.parse_params(params.get(child.id)), history, model=builder,
+                                    duration_s=_duration(child), handle=child))
+    return trials
+
+
+class AzureMLBackend(Backend):
+    """Run AutoML and HyperDrive searches on Azure ML with SDK v1 (deprecated by Microsoft; see AzureBackend).
+
+    Args:
+        workspace: an ``azureml.core.Workspace``.
+        compute_target: a compute target object or the name of an AmlCompute cluster.
+        experiment_name: the Azure ML experiment runs are filed under.
+        dataset_name: prefix of the registered datasets (``<name>-train``, ``<name>-validation``).
+        environment: trial environment for HyperDrive: an ``azureml.core.Environment``, a registered
+            environment's name, or None to build one from the library's requirements.
+        datastore: where data is uploaded (default: the workspace's default datastore).
+        download_dir: where the best model is downloaded (default: the trainer's ``run_dir``).
+
+    Example:
+        >>> from asl_recog import AzureMLBackend, HyperDriveTrainer
+        >>> backend = AzureMLBackend.from_config("config.json", compute_target="gpu-cluster")
+        >>> result = HyperDriveTrainer(max_total_runs=8, backend=backend).fit(load_sign_mnist("train"))
+    """
+
+    name = "azureml"
+
+    def __init__(self, workspace: Any, compute_target: Any, experiment_name: str = "asl-recog",
+                 dataset_name: str = "sign-language-mnist", environment: Any = None, *, datastore: Any = None,
+                 download_dir: str | os.PathLike[str] | None = None) -> None:
+        tr.import_v1()
+        _warn_deprecated()
+        if not compute_target:
+            raise ConfigurationError("AzureMLBackend needs compute_target: a compute cluster name or ComputeTarget")
+        self.workspace = workspace
+        self.compute_target = compute_target
+        self.experiment_name = experiment_name
+        self.dataset_name = dataset_name
+        self.environment = environment
+        self.datastore = datastore
+        self.download_dir = Path(download_dir) if download_dir is not None else None
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, compute_target: str | None = None,
+                    auth: Any = None, **kwargs: Any) -> AzureMLBackend:
+        """Connect with ``Workspace.from_config(path)`` (config.json from the Azure portal).
+
+        With ``path=None`` and the ``AZUREML_ARM_*`` workspace variables set, ``Workspace.get``
+        uses them instead. The compute target is ``compute_target``, else a ``"compute"`` key in config.json,
+        else ``$ASL_RECOG_AZURE_COMPUTE``, else ``"cpu-cluster"``. ``auth`` is any azureml-core
+        authentication (e.g. ``ServicePrincipalAuthentication`` for CI); None signs in interactively.
+        """
+        tr.import_v1()
+        from azureml.core import Workspace
+
+        env = entry.workspace_from_env() if path is None else None
+        if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
+            workspace = Workspace.get(name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1])
+        else:
+            workspace = Workspace.from_config(path=None if path is None else str(path), auth=auth)
+        return cls(workspace, entry.compute_from_config(path, compute_target), **kwargs)
+
+    def __repr__(self) -> str:
+        ws = getattr(self.workspace, "name", self.workspace)
+        compute = getattr(self.compute_target, "name", self.compute_target)
+        return (f"AzureMLBackend(workspace={ws!r}, compute_target={compute!r}, "
+                f"experiment_name={self.experiment_name!r})")
+
+    # -- Backend ----------------------------------------------------------------------------------
+
+    def check(self, trainer: Trainer) -> None:
+        """Reject settings SDK v1 cannot express (called when the trainer is built)."""
+        tr.check_trainer(trainer, "v1", "AzureMLBackend")
+
+    def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
+        self.check(trainer)
+        run_dir = self._run_dir(trainer)
+        if trainer.route == "automl":
+            train = automl_training_data(trainer, train)
+        data = [ensure_v1_dataset(self.workspace, f"{self.dataset_name}-{role}", split, role=role,
+                                  datastore=self.datastore)
+                for role, split in (("train", train), ("validation", validation))]
+        if trainer.route == "automl":
+            return self._fit_automl(trainer, data[0], data[1], run_dir)  # type: ignore[arg-type]
+        return self._fit_hyperdrive(trainer, data[0], data[1], run_dir,  # type: ignore[arg-type]
+                                    images=len(train) + len(validation))
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _run_dir(self, trainer: Trainer) -> Path:
+        from asl_recog.routes._trainer import _default_run_dir
+
+        folder = self.download_dir or Path(getattr(trainer, "run_dir", None) or _default_run_dir(trainer.route))
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _experiment(self) -> Any:
+        from azureml.core import Experiment
+
+        return Experiment(self.workspace, self.experiment_name)
+
+    def _submit(self, config: Any, show_output: bool) -> Any:
+        run = self._experiment().submit(config)
+        logger.info("Azure ML v1: submitted run %s (%s)", run.id, getattr(run, "get_portal_url", lambda: "")())
+        run.wait_for_completion(show_output=show_output, raise_on_error=False)
+        logger.info("Azure ML v1: run %s finished with status %s", run.id, run.get_status())
+        return run
+
+    def _fit_automl(self, trainer: AutoMLTrainer, train: Any, validation: Any, run_dir: Path) -> TrainingResult:
+        config = automl_config(trainer, self.compute_target, train.tabular, validation.tabular)
+        run = self._submit(config, bool(trainer.progress))
+        trials = automl_trials(run, trainer.primary_metric)
+        goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
+        wanted = "outputs/model.onnx" if trainer.enable_onnx_compatible_models else "outputs/model.pkl"
+        ordered = results.ranked(trials, goal)
+        if not ordered:
+            results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
+        target = run_dir / "best" / Path(wanted).name
+
+        def fetch(trial: results.Trial) -> Path | None:  # lists artifacts lazily: one call per run
+            if wanted not in trial.handle.get_file_names():
+                return None
+            target.parent.mkdir(parents=True, exist_ok=True)
+            trial.handle.download_file(name=wanted, output_file_path=str(target))
+            return target
+
+        # Best first: the first run with the wanted model within max_model_size_mb.
+        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+        if found is None:
+            raise results.nothing_fits(ordered, trainer.max_model_size_mb,
+                                       f"none of the {len(ordered)} completed AutoML iterations of run {run.id} "
+                                       f"left {wanted}; open the run in Azure ML studio to see its outputs")
+        best, path = found
+        datasets = [getattr(train.tabular, "name", None), getattr(validation.tabular, "name", None)]
+        extras = refit.note_automl_refit(trainer, {"azure_run_id": run.id, "datasets": datasets})
+        return results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric,
+                                   goal=goal, backend=self.name, run_dir=run_dir, extras=extras)
+
+    def _fit_hyperdrive(self, trainer: HyperDriveTrainer, train: Any, validation: Any, run_dir: Path, *,
+                        images: int) -> TrainingResult:
+        environment = training_environment(self.environment, self.workspace)
+        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
+            stage_source(Path(code))
+            src = script_run_config(trainer, code, self.compute_target, environment,
+                                    train.files.as_named_input("train").as_mount(),
+                                    validation.files.as_named_input("validation").as_mount())
+            config = hyperdrive_config(trainer, src)
+            run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
+        trials = hyperdrive_trials(run, trainer.primary_metric_name, str(trainer.builder))
+        results.best_trial(trials, trainer.goal, trainer.primary_metric_name)  # raises when none completed
+
+        def fetch(trial: results.Trial) -> Path:  # a completed trial always saves outputs/model.keras
+            target = run_dir / "best"
+            trial.handle.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
+            try:
+                return results.find_model_file(target, prefer_onnx=False)  # .keras: larger than its ONNX
+            except ModelFileError as exc:
+                raise ModelFileError(f"HyperDrive trial {trial.trial}: {exc}") from exc
+
+        return refit.finish_sweep(trainer, trials, fetch, images,
+                                  lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
+                                  backend=self.name, run_dir=run_dir, extras={"azure_run_id": run.id}, where=f"run {run.id}: no model file")
+
+    def _refit(self, trainer: HyperDriveTrainer, plan: refit.RefitPlan, environment: Any, train: Any,
+               validation: Any, run_dir: Path) -> Path:
+        """Submit the refit ScriptRunConfig, wait for it, download its outputs; the folder they are in."""
+        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
+            stage_source(Path(code))
+            config = refit.v1_refit_config(trainer, plan, code, self.compute_target, environment,
+                                           train.files.as_named_input("train").as_mount(),
+                                           validation.files.as_named_input("validation").as_mount())
+            run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
+        status = run.get_status()
+        if results.our_status(status) != "complete":
+            raise refit.RefitJobFailed(f"the refit run {run.id} ended with status {status}; open it in Azure ML "
+                                       "studio to read its logs")
+        target = run_dir / "refit"
+        run.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
+        return target

@@ -1,0 +1,117 @@
+"""Trainer settings from YAML/TOML config files, with search spaces written as text.
+
+A config file has one section per route; keys are the trainer's constructor
+arguments. Expressions are written as calls, e.g. ``"loguniform(-7, -4)"``;
+samplings and policies as tables with a ``type`` key::
+
+    hyperdrive:
+      builder: default
+      max_total_runs: 4
+      fixed_params: {epochs: 4}
+      sampling:
+        type: random              # random | grid | bayesian
+        parameter_space:
+          filters: choice(16, 32)
+          learning_rate: loguniform(-7, -5)
+      policy: {type: bandit, slack_factor: 0.1, evaluation_interval: 1, delay_evaluation: 2}
+    automl:
+      experiment_timeout_minutes: 5
+      allowed_models: [SVM, ExtremeRandomTrees]
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from asl_recog.search import _space
+from asl_recog._errors import ConfigurationError
+
+_EXPRESSIONS = ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform",
+                "normal", "qnormal", "lognormal", "qlognormal")
+_SAMPLINGS = {"random": _space.RandomParameterSampling, "grid": _space.GridParameterSampling,
+              "bayesian": _space.BayesianParameterSampling}
+_POLICIES = {"bandit": _space.BanditPolicy, "median": _space.MedianStoppingPolicy,
+             "truncation": _space.TruncationSelectionPolicy, "none": _space.NoTerminationPolicy}
+_CALL = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$", re.S)
+
+
+def parse_expression(text: str, *, where: str = "expression") -> _space.Expression:
+    """Parse ``"choice(16, 32)"`` or ``"loguniform(-7, -4)"`` into an expression (no code is evaluated)."""
+    match = _CALL.match(text) if isinstance(text, str) else None
+    if match is None or match.group(1) not in _EXPRESSIONS:
+        raise ConfigurationError(f"{where}: {text!r} is not an expression; write e.g. 'choice(16, 32)' "
+                                 f"or 'uniform(0.1, 0.5)' using one of {', '.join(_EXPRESSIONS)}")
+    try:
+        args = ast.literal_eval(f"({match.group(2)},)") if match.group(2).strip() else ()
+    except (ValueError, SyntaxError) as exc:
+        raise ConfigurationError(f"{where}: arguments of {text!r} must be literals ({exc})") from exc
+    try:
+        return getattr(_space, match.group(1))(*args)
+    except TypeError as exc:
+        raise ConfigurationError(f"{where}: {text!r}: {exc}") from exc
+
+
+def _sampling(spec: Any, where: str) -> _space.Sampling:
+    if not isinstance(spec, dict) or "parameter_space" not in spec:
+        raise ConfigurationError(f"{where}: write sampling as a table with 'type' and 'parameter_space'")
+    kind = str(spec.get("type", "random")).lower()
+    if kind not in _SAMPLINGS:
+        raise ConfigurationError(f"{where}.type: {kind!r} is not one of {list(_SAMPLINGS)}")
+    space = {name: parse_expression(text, where=f"{where}.parameter_space.{name}")
+             for name, text in dict(spec["parameter_space"]).items()}
+    extra = {k: v for k, v in spec.items() if k not in ("type", "parameter_space")}
+    try:
+        return _SAMPLINGS[kind](space, **extra)
+    except TypeError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+
+
+def _policy(spec: Any, where: str) -> _space.EarlyTerminationPolicy | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ConfigurationError(f"{where}: write policy as a table with a 'type' ({list(_POLICIES)})")
+    kind = str(spec["type"]).lower()
+    if kind not in _POLICIES:
+        raise ConfigurationError(f"{where}.type: {kind!r} is not one of {list(_POLICIES)}")
+    try:
+        return _POLICIES[kind](**{k: v for k, v in spec.items() if k != "type"})
+    except TypeError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML (``.yml``/``.yaml``) or TOML (``.toml``) config file into plain dicts."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigurationError(f"{path}: config file not found")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:  # both parsers name line and column in their messages
+        raise ConfigurationError(f"{path}: cannot parse config ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path}: the top level must be a table of routes ('automl', 'hyperdrive')")
+    return data
+
+
+def trainer_settings(config: dict[str, Any], route: str, *, source: str = "config") -> dict[str, Any]:
+    """The constructor arguments of ``route``'s trainer from a loaded config, with spaces parsed."""
+    section = dict(config.get(route) or {})
+    where = f"{source}: {route}"
+    if "sampling" in section:
+        section["sampling"] = _sampling(section["sampling"], f"{where}.sampling")
+    if "policy" in section:
+        section["policy"] = _policy(section["policy"], f"{where}.policy")
+    return section

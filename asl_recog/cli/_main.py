@@ -1,0 +1,280 @@
+"""The ``asl-recog`` command line: data, train, compare, export, serve, predict, deploy, run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from asl_recog._console import configure_logging
+from asl_recog._errors import AslRecogError, ConfigurationError
+
+EPILOG = """examples:
+  asl-recog run                                   # the whole job on the bundled data (quick preset)
+  asl-recog data --grid samples.png               # summary of the data and a sample grid
+  asl-recog train automl --timeout-minutes 5 --out runs/automl
+  asl-recog train hyperdrive --config search.yml --backend local
+  asl-recog compare automl=runs/automl/best.aslskl cnn=runs/cnn/best.keras --report runs/compare
+  asl-recog export runs/cnn/best.keras runs/cnn/best.onnx
+  asl-recog serve runs/cnn/best.onnx --port 8000
+  asl-recog predict --model runs/cnn/best.onnx photo1.jpg photo2.png
+  asl-recog deploy runs/cnn/best.onnx --target local
+"""
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from asl_recog.data._dataset import load_sign_mnist
+
+    for split in ("train", "test"):
+        data = load_sign_mnist(split, args.path)  # type: ignore[arg-type]
+        counts = data.class_counts()
+        print(f"{split}: {len(data):,} images from {data.source}; {int((counts > 0).sum())} letters, "
+              f"{counts.min()}-{counts.max()} images per letter; mean pixel {data.images.mean():.1f}")
+        if split == "train" and args.grid:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            fig, axes = plt.subplots(4, 6, figsize=(9, 6.5))
+            for ax, letter in zip(axes.flat, counts.index):
+                ax.imshow(data.images[np.flatnonzero(data.letters == letter)[0]], cmap="gray")
+                ax.set_title(letter)
+                ax.axis("off")
+            fig.tight_layout()
+            fig.savefig(args.grid, dpi=100)
+            plt.close(fig)
+            print(f"sample grid (one image per letter): {args.grid}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.cli._config import load_config, trainer_settings
+    from asl_recog.data._dataset import load_sign_mnist
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+
+    settings = trainer_settings(load_config(args.config), args.route, source=args.config) if args.config else {}
+    flags = {"backend": args.backend, "max_total_runs": args.max_runs, "max_concurrent_runs": args.concurrent,
+             "experiment_timeout_minutes": args.timeout_minutes, "max_concurrent_iterations": args.concurrent,
+             "builder": args.builder, "seed": args.seed, "resume": args.resume or None}
+    wanted = AutoMLTrainer if args.route == "automl" else HyperDriveTrainer
+    known = set(wanted.__init__.__code__.co_varnames)
+    settings.update({k: v for k, v in flags.items() if v is not None and k in known})
+    if args.epochs is not None and args.route == "hyperdrive":
+        settings["fixed_params"] = {**settings.get("fixed_params", {}), "epochs": args.epochs}
+    out = Path(args.out)
+    trainer = wanted(**settings, run_dir=out, progress=not args.no_progress)
+    result = trainer.fit(load_sign_mnist("train", args.data))
+    model_path = result.best_model.save(out / "best")
+    result.leaderboard.to_csv(out / "leaderboard.csv", index=False)
+    print(result.leaderboard.head(10).to_string())
+    print(f"best validation {result.primary_metric}: {result.best_score:.4f} with {result.best_params}")
+    print(f"model: {model_path}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from asl_recog.evaluation._compare import Comparator
+    from asl_recog.data._dataset import load_sign_mnist
+
+    models = {}
+    for item in args.models:
+        name, _, path = item.rpartition("=")
+        models[name or Path(path).stem] = path
+    result = Comparator(models, primary_metric=args.metric).evaluate(load_sign_mnist("test", args.test))
+    print(result.summary.to_string())
+    print(result.verdict)
+    if args.report:
+        print(f"report: {result.report(args.report) / 'report.md'}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from asl_recog.data._dataset import load_sign_mnist
+    from asl_recog.models._base import Model
+    from asl_recog.models._export import export_onnx
+
+    parity = load_sign_mnist("train", args.parity_data)[: args.parity_rows]
+    exported = export_onnx(Model.load(args.model), args.output, parity_data=parity)
+    print(f"wrote {args.output}: parity checked on {len(parity)} images; metadata keys {sorted(exported.metadata)}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from asl_recog.serving.__main__ import run_from_args
+
+    return run_from_args(args)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from asl_recog.data._images import image_to_array
+    from asl_recog.models._base import Model
+
+    model = Model.load(args.model)
+    images = np.stack([image_to_array(path) for path in args.images])
+    proba = model.predict_proba(images)
+    for path, letter, p in zip(args.images, model.predict_letters(images), proba.max(axis=1)):
+        print(f"{path}\t{letter}\t{p:.3f}")
+    return 0
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    import time
+
+    from asl_recog.serving._deploy import Deployer
+
+    options: dict[str, Any] = {}
+    if args.target == "local":
+        options = {"port": args.port, "run_dir": args.run_dir}
+    endpoint = Deployer.create(args.target, **options).deploy(args.model, name=args.name)
+    print(f"scoring URI: {endpoint.scoring_uri}")
+    if endpoint.keys:
+        print(f"key: {endpoint.keys[0]}")
+    if args.target != "local":
+        return 0
+    print("serving until Ctrl-C ...")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        endpoint.delete()
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from asl_recog.cli._pipeline import run_pipeline
+
+    overrides = {}
+    if args.config:
+        from asl_recog.cli._config import load_config, trainer_settings
+
+        config = load_config(args.config)
+        unknown = sorted(set(config) - {"automl", "hyperdrive"})
+        if unknown:
+            raise ConfigurationError(f"{args.config}: unknown section(s) {unknown}; use 'automl' and 'hyperdrive'")
+        overrides = {route: trainer_settings(config, route, source=args.config) for route in config}
+    result = run_pipeline(args.preset, args.out, progress=not args.no_progress, overrides=overrides)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"asl-recog run ({args.preset}): both routes on the held-out test file")
+    for column in ("model", "test accuracy", "95% CI", "validation", "p50 ms", "ONNX MB"):
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
+    for name, row in result.comparison.summary.iterrows():
+        table.add_row(str(name), f"{row['accuracy']:.4f}", f"{row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}",
+                      f"{row.get('validation_score', float('nan')):.4f}", f"{row.get('latency_p50_ms', float('nan')):.3f}",
+                      f"{row.get('size_bytes', 0) / 1e6:.1f}")
+    Console(width=100).print(table)  # fits a 100-column terminal, and logs
+    print(result.comparison.verdict)
+    print(f"ONNX model: {result.onnx_path}")
+    print(f"report: {result.report_path / 'report.md'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``asl-recog`` argument parser."""
+    from asl_recog import __version__
+
+    # -v/-q work before or after the command name: every parser shares them, and
+    # SUPPRESS keeps a sub-parser's default from overwriting what the main parser read.
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                           help="more output: -v adds debug lines and dependencies' messages")
+    verbosity.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
+                           help="less output: warnings and errors only")
+    parser = argparse.ArgumentParser(prog="asl-recog", description="ASL fingerspelling recognition: "
+                                     "train, compare, export, serve.", epilog=EPILOG, parents=[verbosity],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"asl-recog {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter, parents=[verbosity])
+
+    p = command("run", "the main job: train both routes, compare, export, serve, query",
+                "asl-recog run --preset quick --out runs/demo")
+    p.add_argument("--preset", choices=["quick", "full"], default="quick")
+    p.add_argument("--config", default=None, help="YAML or TOML file whose automl/hyperdrive settings replace "
+                   "the preset's (same format as train --config)")
+    p.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_run)
+
+    p = command("data", "summarise the data and draw a sample grid", "asl-recog data --grid samples.png")
+    p.add_argument("--path", default=None, help="data file or folder (default: $ASL_RECOG_DATA, then the bundled copy)")
+    p.add_argument("--grid", default=None, help="write a PNG with one image per letter")
+    p.set_defaults(func=_cmd_data)
+
+    p = command("train", "train one route locally or on Azure ML", "asl-recog train hyperdrive --max-runs 4 --epochs 4")
+    p.add_argument("route", choices=["automl", "hyperdrive"])
+    p.add_argument("--config", default=None, help="YAML or TOML file with trainer settings (see docs/api.md)")
+    p.add_argument("--backend", default=None, help="local (default), azure, azureml or auto")
+    p.add_argument("--data", default=None, help="training data file or folder (default: the bundled copy)")
+    p.add_argument("--out", default="runs/train", help="run folder (model, leaderboard, study)")
+    p.add_argument("--builder", default=None, help="hyperdrive: default or seed")
+    p.add_argument("--max-runs", type=int, default=None, help="hyperdrive: max_total_runs")
+    p.add_argument("--epochs", type=int, default=None, help="hyperdrive: fix the number of epochs")
+    p.add_argument("--timeout-minutes", type=float, default=None, help="automl: experiment_timeout_minutes")
+    p.add_argument("--concurrent", type=int, default=None, help="trials run at once (processes)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue the search stored in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    p = command("compare", "judge saved models on the held-out test set",
+                "asl-recog compare automl=runs/a/best.aslskl cnn=runs/c/best.keras --report runs/compare")
+    p.add_argument("models", nargs="+", help="NAME=PATH (or PATH) of .keras, .aslskl or .onnx models")
+    p.add_argument("--metric", default="accuracy")
+    p.add_argument("--test", default=None, help="test data (default: the bundled sign_mnist_test)")
+    p.add_argument("--report", default=None, help="folder for report.md, report.html and plots")
+    p.set_defaults(func=_cmd_compare)
+
+    p = command("export", "export a saved model to ONNX with a parity check", "asl-recog export best.keras best.onnx")
+    p.add_argument("model")
+    p.add_argument("output")
+    p.add_argument("--parity-data", default=None, help="images for the parity check (default: bundled training file)")
+    p.add_argument("--parity-rows", type=int, default=256)
+    p.set_defaults(func=_cmd_export)
+
+    from asl_recog.serving.__main__ import add_arguments
+
+    p = command("serve", "serve an ONNX model over HTTP (uvicorn)", "asl-recog serve best.onnx --port 8000")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_serve)
+
+    p = command("predict", "predict the letters of photos", "asl-recog predict --model best.onnx hand.jpg")
+    p.add_argument("images", nargs="+", help="PNG or JPEG files")
+    p.add_argument("--model", required=True, help=".onnx, .keras or .aslskl model")
+    p.set_defaults(func=_cmd_predict)
+
+    p = command("deploy", "deploy a model as a scoring service", "asl-recog deploy best.onnx --target local")
+    p.add_argument("model")
+    p.add_argument("--target", choices=["local", "azure", "azureml"], default="local")
+    p.add_argument("--name", default=None)
+    p.add_argument("--port", type=int, default=None, help="local: port (default: a free one)")
+    p.add_argument("--run-dir", default=None, help="local: where to keep the model, key and log")
+    p.set_defaults(func=_cmd_deploy)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``asl-recog``; returns the exit code (2 for bad input, with the reason)."""
+    args = build_parser().parse_args(argv)
+    configure_logging(getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
+    try:
+        return int(args.func(args) or 0)
+    except AslRecogError as exc:
+        print(f"asl-recog {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Turning arbitrary photos into 28x28 grayscale images the way the dataset was made, on a memory budget.
+
+Decoding is bounded before it starts: the dimensions come from the header and
+anything above :data:`MAX_IMAGE_PIXELS` is refused, so a small file that
+inflates to gigabytes (a "decompression bomb") never allocates its pixels.
+JPEGs decode at reduced scale (libjpeg's DCT scaling, Pillow's draft mode) and
+every image is box-reduced before the final resize, so what stays in memory is
+the compressed bytes, one decoded frame and small copies.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asl_recog._errors import DataFormatError
+from asl_recog.data._labels import IMAGE_SIZE
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: The largest image decoded, in pixels (width x height): 4096 x 4096, about 16.8 megapixels. A
+#: decoded RGBA image of this size takes 64 MiB; phone photos (12-50 MP) should be downscaled first.
+MAX_IMAGE_PIXELS = 4096 * 4096
+#: Pillow plugins allowed to read the bytes: every other decoder (TIFF, PSD, ICO, ...) is never run.
+#: MPO is the multi-picture JPEG that many phones write.
+FORMATS = ("PNG", "JPEG", "MPO")
+#: Images are reduced to about this short side before the Lanczos resize to 28x28: 8x the output keeps
+#: the resize's quality while the intermediate copies stay small.
+_WORKING_SIDE = 8 * IMAGE_SIZE
+#: What malformed image bytes make Pillow raise (struct.error and friends come from broken EXIF blocks).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError)
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+class ImageTooLargeError(DataFormatError):
+    """An image whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels; refused before decoding.
+
+    Example:
+        >>> image_to_array(bomb_png)
+        Traceback (most recent call last):
+        ImageTooLargeError: <image bytes>: the image is 20000x20000 pixels, above the limit of ...
+    """
+
+
+def image_to_array(image: bytes | str | Path, *, source: str | None = None,
+                   max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Decode a PNG/JPEG and return a 28x28 uint8 grayscale array.
+
+    Sign Language MNIST was made by cropping each hand photo to a square,
+    converting to grayscale and resizing to 28x28; this repeats those steps
+    (centre crop, grayscale, Lanczos resize). Before them the EXIF orientation
+    is applied (phones store photos sideways and say so in EXIF), 16-bit
+    pixels are scaled (not clipped) to 8 bits, palettes are expanded, CMYK is
+    converted to RGB, and transparent pixels are laid over white.
+
+    Args:
+        image: encoded bytes or a file path.
+        source: name used in error messages.
+        max_pixels: the most pixels (width x height) decoded; larger images are
+            refused from their header.
+
+    Raises:
+        ImageTooLargeError: the header declares more than ``max_pixels`` pixels.
+        DataFormatError: the bytes are not a decodable PNG or JPEG image.
+    """
+    from PIL import Image
+
+    name = source or (str(image) if isinstance(image, (str, Path)) else "<image bytes>")
+    stream: Any = image if isinstance(image, (str, Path)) else io.BytesIO(image)
+    try:
+        with Image.open(stream, formats=FORMATS) as img:
+            _check_size(img.size, max_pixels, name)
+            # JPEG only: ask libjpeg for a 1/2, 1/4 or 1/8 scale decode still at least this large.
+            img.draft(None, (_WORKING_SIDE, _WORKING_SIDE))
+            img.load()
+            gray = _oriented_grayscale(img)
+    except Image.DecompressionBombError as exc:  # Pillow's own check, for headers past twice its limit
+        raise ImageTooLargeError(f"the image is above the limit of {max_pixels:,} pixels (Pillow: {exc})",
+                                 source=name, fix=_size_fix(max_pixels)) from exc
+    except ImageTooLargeError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise DataFormatError(f"not a readable PNG or JPEG image ({type(exc).__name__}: {exc})", source=name,
+                              fix="send a PNG or JPEG photo of one hand sign") from exc
+    width, height = gray.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    square = gray.crop((left, top, left + side, top + side))
+    resized = square.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise DataFormatError(f"the image header declares {width}x{height} pixels", source=name,
+                              fix="send a PNG or JPEG photo of one hand sign")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(f"the image is {width}x{height} pixels, above the limit of {max_pixels:,} pixels",
+                                 source=name, fix=_size_fix(max_pixels))
+
+
+def _size_fix(max_pixels: int) -> str:
+    side = int(max_pixels ** 0.5)
+    return f"downscale the photo to at most {side}x{side} pixels (the model sees 28x28) and send it again"
+
+
+def _oriented_grayscale(img: Any) -> Any:
+    """The decoded image in mode L, reduced to about :data:`_WORKING_SIDE` and turned upright."""
+    from PIL import Image, ImageOps
+
+    img = _standard_mode(img)
+    factor = min(img.size) // _WORKING_SIDE
+    if factor > 1:
+        img = img.reduce(factor)  # box average; the copy keeps the EXIF block in .info
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("LA", "RGBA"):
+        # Transparent pixels carry arbitrary colour (often black); lay them over white, as a viewer shows them.
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img.convert("RGBA"))
+    return img.convert("L")
+
+
+def _standard_mode(img: Any) -> Any:
+    """L, LA, RGB or RGBA, 8 bits per channel, without losing 16-bit range, palette alpha or CMYK colour."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode in _SIXTEEN_BIT:
+        # Image.convert("L") clips 16-bit values at 255; scale 0..65535 to 0..255 instead.
+        wide = np.clip(np.asarray(img), 0, 65535).astype(np.uint32)
+        gray = Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
+        gray.info = dict(img.info)
+        return gray
+    if mode in ("P", "PA"):
+        return img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
+    if mode in ("L", "RGB") and "transparency" in img.info:  # a tRNS colour key
+        return img.convert("RGBA")
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return img
+    if mode in ("La", "RGBa"):  # premultiplied alpha
+        return img.convert("RGBA")
+    return img.convert("RGB")  # CMYK, YCbCr, 1, F, ...

@@ -1,0 +1,309 @@
+"""Compare fitted models on the held-out test set: accuracy with intervals, speed, size, significance.
+
+This is the only part of asl_recog that reads the test set. Training and model
+selection use the validation split; the test set only reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from asl_recog.data._dataset import SignMnistDataset
+from asl_recog._errors import ConfigurationError, DataFormatError
+from asl_recog.data._labels import LETTERS, NUM_CLASSES, labels_to_indices
+from asl_recog.evaluation._latency import Latency, measure_latency
+from asl_recog.models._base import Model
+from asl_recog.evaluation._stats import CI_DESCRIPTION, McNemarResult, accuracy_ci, mcnemar_exact
+
+logger = logging.getLogger("asl_recog")
+
+TIE_BREAK = "ties on the primary metric go to the smaller model on disk, then to the lower single-image p50 latency"
+_ALL = list(range(NUM_CLASSES))
+
+
+def _norm_macro_recall(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import recall_score
+
+    chance = 1.0 / NUM_CLASSES  # Azure's definition: 0 at chance level, 1 when perfect
+    return (recall_score(y, p.argmax(1), labels=_ALL, average="macro", zero_division=0) - chance) / (1 - chance)
+
+
+def _clip_rows(proba: np.ndarray) -> np.ndarray:
+    """Probabilities kept off exact 0 (log loss of a confident miss is finite) and renormalised."""
+    clipped = np.clip(proba, 1e-7, 1.0)
+    return clipped / clipped.sum(axis=1, keepdims=True)
+
+
+def _metrics() -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]]:
+    """name -> (score(y_true_indices, proba), higher_is_better); names as in AutoML where they exist."""
+    from sklearn import metrics as m
+
+    onehot = np.eye(NUM_CLASSES)
+    return {
+        "accuracy": (lambda y, p: m.accuracy_score(y, p.argmax(1)), True),
+        "macro_f1": (lambda y, p: m.f1_score(y, p.argmax(1), labels=_ALL, average="macro", zero_division=0), True),
+        "balanced_accuracy": (lambda y, p: m.recall_score(y, p.argmax(1), labels=_ALL, average="macro",
+                                                          zero_division=0), True),
+        "norm_macro_recall": (_norm_macro_recall, True),
+        "precision_score_weighted": (lambda y, p: m.precision_score(y, p.argmax(1), labels=_ALL,
+                                                                    average="weighted", zero_division=0), True),
+        "AUC_weighted": (lambda y, p: m.roc_auc_score(y, p, multi_class="ovr", average="weighted", labels=_ALL), True),
+        "average_precision_score_weighted": (lambda y, p: m.average_precision_score(onehot[y], p,
+                                                                                    average="weighted"), True),
+        "log_loss": (lambda y, p: m.log_loss(y, _clip_rows(p), labels=_ALL), False),
+    }
+
+
+METRIC_NAMES = ("accuracy", "macro_f1", "balanced_accuracy", "norm_macro_recall", "precision_score_weighted",
+                "AUC_weighted", "average_precision_score_weighted", "log_loss")
+_ALIASES = {"loss": "log_loss", "f1_score_macro": "macro_f1"}
+
+
+@dataclass
+class ComparisonResult:
+    """What :meth:`Comparator.evaluate` found.
+
+    Attributes:
+        summary: one row per model, best first: metrics with the accuracy
+            interval, size, training time, validation-vs-test gap and flag,
+            latency and throughput, and which runtime was timed.
+        best: the winner's name; ``best_model`` the model itself.
+        mcnemar: McNemar's exact test of the top two (``None`` with one model).
+        per_letter_recall: letters x models.
+        confusion: name -> 24x24 counts (rows true letter, columns predicted).
+
+    Example:
+        >>> result = Comparator({"svm": svm, "cnn": "runs/cnn.onnx"}).evaluate(load_sign_mnist("test"))
+        >>> result.best, result.mcnemar.significant
+        ('cnn', True)
+        >>> result.report("reports/compare")
+    """
+
+    summary: pd.DataFrame
+    best: str
+    best_model: Model
+    mcnemar: McNemarResult | None
+    primary_metric: str
+    per_letter_recall: pd.DataFrame
+    confusion: dict[str, np.ndarray]
+    predictions: dict[str, np.ndarray]
+    n_test: int
+    test_source: str
+    notes: list[str] = field(default_factory=list)
+    ci_method: str = CI_DESCRIPTION
+    tie_break: str = TIE_BREAK
+
+    @property
+    def verdict(self) -> str:
+        """The winner and whether the lead over the runner-up is significant, in plain words."""
+        row = self.summary.loc[self.best]
+        text = (f"Best by {self.primary_metric}: {self.best} ({self.primary_metric} = {row[self.primary_metric]:.4f}; "
+                f"accuracy {row['accuracy']:.4f}, 95% CI {row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}).")
+        if self.mcnemar is not None:
+            text += " " + self.mcnemar.statement
+        return text
+
+    def report(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``report.md``, ``report.html`` and PNG plots into the folder ``path``; return the folder."""
+        from asl_recog.evaluation._report import write_report
+
+        return write_report(self, Path(path))
+
+    def __repr__(self) -> str:
+        return f"ComparisonResult(best={self.best!r}, models={list(self.summary.index)}, n_test={self.n_test})"
+
+
+class Comparator:
+    """Evaluate several models the same way on the held-out test set and pick a winner.
+
+    Args:
+        models: name -> fitted :class:`Model` or path to a saved model
+            (``.keras``, ``.aslskl``, ``.onnx``).
+        primary_metric: what the winner is chosen by; one of :data:`METRIC_NAMES`
+            (``log_loss`` is minimised, the others maximised).
+        gap_warning: flag a model (and log a warning) when its trainer-reported
+            validation score and its test score differ by more than this: a sign
+            of leakage or of a validation set unlike the test set.
+        latency_repeats: single-image calls timed per model.
+        batch_size: batch used for throughput.
+        alpha: significance level of McNemar's test.
+        measure_speed: set False to skip latency (and the ONNX export it needs).
+
+    Latency is measured through onnxruntime for every model that has or can get
+    an ONNX form (non-ONNX models are exported to a temporary file, with the
+    parity check); a model whose export fails is timed with its native
+    ``predict_proba``; the ``latency_runtime`` column says which.
+
+    Example:
+        >>> comparator = Comparator({"automl": automl.best_model, "cnn": "runs/cnn.keras"})
+        >>> result = comparator.evaluate(load_sign_mnist("test"))
+        >>> result.summary[["accuracy", "latency_p50_ms"]]
+    """
+
+    def __init__(self, models: Mapping[str, Model | str | os.PathLike[str]], primary_metric: str = "accuracy", *,
+                 gap_warning: float = 0.05, latency_repeats: int = 200, batch_size: int = 1024,
+                 alpha: float = 0.05, measure_speed: bool = True) -> None:
+        if not isinstance(models, Mapping) or not models:
+            raise ConfigurationError("models must be a non-empty dict of name -> Model or saved-model path")
+        metric = _ALIASES.get(primary_metric, primary_metric)
+        if metric not in METRIC_NAMES:
+            raise ConfigurationError(f"primary_metric must be one of {METRIC_NAMES}, got {primary_metric!r}")
+        if not 0 < alpha < 1 or gap_warning < 0 or latency_repeats < 1 or batch_size < 1:
+            raise ConfigurationError("need 0 < alpha < 1, gap_warning >= 0, latency_repeats >= 1, batch_size >= 1")
+        self.models: dict[str, Model] = {}
+        self.paths: dict[str, Path] = {}
+        for name, value in models.items():
+            if isinstance(value, Model):
+                self.models[str(name)] = value
+            elif isinstance(value, (str, os.PathLike)):
+                self.paths[str(name)] = Path(value)
+                self.models[str(name)] = Model.load(value)
+            else:
+                raise ConfigurationError(f"model {name!r} is a {type(value).__name__}; pass a fitted asl_recog "
+                                         "Model or the path of a saved model")
+        self.primary_metric = metric
+        self.gap_warning, self.alpha = float(gap_warning), float(alpha)
+        self.latency_repeats, self.batch_size, self.measure_speed = latency_repeats, batch_size, measure_speed
+
+    def evaluate(self, test: SignMnistDataset) -> ComparisonResult:
+        """Score every model on ``test`` (the held-out test set) and rank them."""
+        if not isinstance(test, SignMnistDataset):
+            raise DataFormatError(f"test must be a SignMnistDataset, got {type(test).__name__}", source="test",
+                                  fix="pass load_sign_mnist('test')")
+        if len(test) == 0:
+            raise DataFormatError("the test set is empty", source=test.source, fix="pass the real test set")
+        y = labels_to_indices(test.labels)
+        metrics = _metrics()
+        rows, recall, confusion, predictions, notes = [], {}, {}, {}, []
+        with tempfile.TemporaryDirectory(prefix="asl_recog_compare_") as tmp:
+            for name, model in self.models.items():
+                proba = np.asarray(model.predict_proba(test), dtype=np.float64)
+                row, extra = self._score(name, model, y, proba, metrics)
+                row.update(self._size(name, model, Path(tmp)))
+                row.update(self._speed(name, model, test, Path(tmp), notes) if self.measure_speed else
+                           {"onnx_size_bytes": math.nan, "latency_p50_ms": math.nan, "latency_p95_ms": math.nan, "throughput_ips": math.nan,
+                            "latency_runtime": "not measured"})
+                rows.append(row)
+                recall[name], confusion[name] = extra["recall"], extra["confusion"]
+                predictions[name] = extra["pred"]
+                notes.extend(extra["notes"])
+        summary = pd.DataFrame(rows).set_index("model")
+        higher = metrics[self.primary_metric][1]
+        order = sorted(summary.index, key=lambda n: (
+            -summary.at[n, self.primary_metric] if higher else summary.at[n, self.primary_metric],
+            summary.at[n, "size_bytes"], _or_inf(summary.at[n, "latency_p50_ms"]), n))
+        summary = summary.loc[order]
+        summary.insert(0, "rank", range(1, len(order) + 1))
+        mcnemar = None
+        if len(order) >= 2:
+            a, b = order[0], order[1]
+            mcnemar = mcnemar_exact(y, predictions[a], predictions[b], a, b, self.alpha)
+            logger.info(mcnemar.statement)
+        return ComparisonResult(summary=summary, best=order[0], best_model=self.models[order[0]], mcnemar=mcnemar,
+                                primary_metric=self.primary_metric, per_letter_recall=pd.DataFrame(recall, index=LETTERS)[order],
+                                confusion=confusion, predictions=predictions, n_test=len(test),
+                                test_source=test.source, notes=notes)
+
+    def _score(self, name: str, model: Model, y: np.ndarray, proba: np.ndarray,
+               metrics: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]]) -> tuple[dict[str, Any],
+                                                                                             dict[str, Any]]:
+        from sklearn.metrics import confusion_matrix, recall_score
+
+        if proba.shape != (len(y), NUM_CLASSES):
+            raise DataFormatError(f"model {name!r} returned probabilities of shape {proba.shape}",
+                                  source=name, fix=f"predict_proba must return (N, {NUM_CLASSES})")
+        pred = proba.argmax(1)
+        correct = int(np.sum(pred == y))
+        low, high = accuracy_ci(correct, len(y))
+        row: dict[str, Any] = {"model": name, "accuracy": correct / len(y), "accuracy_ci_low": low,
+                               "accuracy_ci_high": high,
+                               "macro_f1": metrics["macro_f1"][0](y, proba)}
+        if self.primary_metric not in row:
+            row[self.primary_metric] = float(metrics[self.primary_metric][0](y, proba))
+        notes: list[str] = []
+        row.update(self._gap(name, model, y, proba, row, metrics, notes))
+        row["training_seconds"] = _number(model.info.get("training_seconds"))
+        extra = {"pred": pred, "notes": notes,
+                 "recall": recall_score(y, pred, labels=_ALL, average=None, zero_division=0),
+                 "confusion": confusion_matrix(y, pred, labels=_ALL)}
+        return row, extra
+
+    def _gap(self, name: str, model: Model, y: np.ndarray, proba: np.ndarray, row: dict[str, Any],
+             metrics: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]],
+             notes: list[str]) -> dict[str, Any]:
+        """Validation score the trainer reported vs the test score on the same metric."""
+        validation = _number(model.info.get("validation_score"))
+        metric = _ALIASES.get(str(model.info.get("primary_metric") or ""), model.info.get("primary_metric"))
+        metric = metric if metric in metrics else self.primary_metric
+        if math.isnan(validation):
+            return {"validation_metric": metric, "validation_score": math.nan, "test_score": math.nan,
+                    "val_test_gap": math.nan, "gap_flag": False}
+        test_score = float(row[metric]) if metric in row else float(metrics[metric][0](y, proba))
+        gap = test_score - validation
+        flag = abs(gap) > self.gap_warning
+        if flag:
+            why = ("validation overstates the test score: a sign of leakage (e.g. near-duplicate frames of "
+                   "one signer on both sides of the split) or of selecting on validation too often"
+                   if gap < 0 else "the validation set is harder than, or differs from, the test set")
+            message = (f"{name}: validation {metric} {validation:.4f} vs test {test_score:.4f} differ by "
+                       f"{abs(gap):.4f} (> {self.gap_warning:g}); {why}")
+            logger.warning(message)
+            notes.append(message)
+        return {"validation_metric": metric, "validation_score": validation, "test_score": test_score,
+                "val_test_gap": gap, "gap_flag": bool(flag)}
+
+    def _size(self, name: str, model: Model, tmp: Path) -> dict[str, Any]:
+        """Bytes of the model's saved file: the given path, or a fresh save in its native format."""
+        path = self.paths.get(name)
+        if path is None:
+            path = model.save(tmp / f"{_safe(name)}_size")
+        return {"size_bytes": int(os.path.getsize(path)), "size_format": path.suffix.lstrip(".")}
+
+    def _speed(self, name: str, model: Model, test: SignMnistDataset, tmp: Path, notes: list[str]) -> dict[str, Any]:
+        from asl_recog.models._onnx import OnnxModel
+
+        timed: Model = model
+        runtime = "onnxruntime"
+        onnx_size = math.nan
+        if isinstance(model, OnnxModel):
+            onnx_size = len(model.onnx_bytes)
+        else:
+            try:
+                from asl_recog.models._export import export_onnx
+
+                timed = export_onnx(model, tmp / f"{_safe(name)}_latency.onnx", parity_data=test[:256])
+                runtime, onnx_size = "onnxruntime (exported)", len(timed.onnx_bytes)  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001 - any converter failure: time the native model instead
+                runtime = f"native {type(model).__name__}"
+                message = f"{name}: ONNX export failed ({exc}); latency measured with native predict_proba"
+                logger.warning(message)
+                notes.append(message)
+        speed: Latency = measure_latency(timed, test.images, repeats=self.latency_repeats,
+                                         batch_size=self.batch_size)
+        return {"onnx_size_bytes": onnx_size, "latency_p50_ms": speed.p50_ms, "latency_p95_ms": speed.p95_ms,
+                "throughput_ips": speed.throughput, "latency_runtime": runtime}
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value) if value is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _or_inf(value: float) -> float:
+    return math.inf if value is None or math.isnan(value) else value
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "model"

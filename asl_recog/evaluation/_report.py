@@ -1,0 +1,193 @@
+"""Write a comparison as Markdown and HTML with PNG plots (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from asl_recog.data._labels import LETTERS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from asl_recog.evaluation._compare import ComparisonResult
+
+_TABLE_COLUMNS = ["rank", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "size_bytes",
+                  "training_seconds", "validation_score", "test_score", "val_test_gap", "gap_flag",
+                  "latency_p50_ms", "latency_p95_ms", "throughput_ips", "latency_runtime"]
+
+
+def write_report(result: ComparisonResult, folder: Path) -> Path:
+    """Write ``report.md``, ``report.html`` and the plots into ``folder``; return ``folder``.
+
+    Example:
+        >>> write_report(result, Path("reports/compare"))
+        PosixPath('reports/compare')
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    images = _plots(result, folder)
+    table = _table(result)
+    sections = _sections(result)
+    (folder / "report.md").write_text(_markdown(result, table, sections, images), encoding="utf-8")
+    (folder / "report.html").write_text(_html(result, table, sections, images), encoding="utf-8")
+    return folder
+
+
+def _table(result: ComparisonResult) -> pd.DataFrame:
+    columns = [c for c in _TABLE_COLUMNS if c in result.summary.columns]
+    if result.primary_metric not in columns:
+        columns.insert(1, result.primary_metric)
+    return result.summary[columns]
+
+
+def _sections(result: ComparisonResult) -> list[tuple[str, str]]:
+    """(heading, plain text) paragraphs shared by both formats."""
+    text = [("Verdict", result.verdict),
+            ("Method", f"{result.n_test} held-out test images from {result.test_source}. Accuracy intervals: 95% "
+                       f"{result.ci_method}. Winner by {result.primary_metric}; {result.tie_break}. Latency: "
+                       "single-image predict_proba on raw uint8 images (p50/p95 over repeated calls after a "
+                       "warm-up) and batch throughput, through onnxruntime where the model has or gets an ONNX "
+                       "form (column latency_runtime). The machine may be shared, so timings are indicative.")]
+    flagged = result.summary.index[result.summary["gap_flag"].astype(bool)].tolist()
+    if flagged:
+        text.append(("Warnings", "; ".join(n for n in result.notes if n.split(":")[0] in flagged)))
+    other = [n for n in result.notes if n.split(":")[0] not in flagged]
+    if other:
+        text.append(("Notes", "; ".join(other)))
+    return text
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return "-"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
+
+
+def _markdown_table(frame: pd.DataFrame, index_name: str) -> str:
+    header = [index_name, *map(str, frame.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in frame.iterrows():
+        cells = [str(name), *(_fmt(v).replace("|", "/") for v in row.tolist())]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _markdown(result: ComparisonResult, table: pd.DataFrame, sections: list[tuple[str, str]],
+              images: dict[str, list[str]]) -> str:
+    parts = ["# Model comparison on the held-out test set", ""]
+    for heading, body in sections:
+        parts += [f"## {heading}", "", body, ""]
+    parts += ["## Summary", "", _markdown_table(table, "model"), ""]
+    parts += ["## Per-letter recall", "", _markdown_table(result.per_letter_recall, "letter"), ""]
+    parts += ["## Plots", ""]
+    parts += [f"![{Path(p).stem}]({p})" for p in images["bars"]] + [""]
+    parts += ["## Confusion matrices", ""]
+    parts += [f"![{Path(p).stem}]({p})" for p in images["confusion"]] + [""]
+    return "\n".join(parts)
+
+
+def _html(result: ComparisonResult, table: pd.DataFrame, sections: list[tuple[str, str]],
+          images: dict[str, list[str]]) -> str:
+    formatters = {c: _fmt for c in table.columns}
+    body = ["<h1>Model comparison on the held-out test set</h1>"]
+    for heading, text in sections:
+        body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")
+    body.append("<h2>Summary</h2>" + table.to_html(formatters=formatters, escape=True, border=0))
+    body.append("<h2>Per-letter recall</h2>" + result.per_letter_recall.to_html(
+        float_format=lambda v: f"{v:.3f}", border=0))
+    body.append("<h2>Plots</h2>" + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">'
+                                           for p in images["bars"]))
+    body.append("<h2>Confusion matrices</h2>" + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">'
+                                                        for p in images["confusion"]))
+    style = ("body{font-family:sans-serif;margin:2em;max-width:1200px} table{border-collapse:collapse;"
+             "font-size:0.85em} td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd} "
+             "img{max-width:48%;margin:4px}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>asl_recog comparison</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def _plots(result: ComparisonResult, folder: Path) -> dict[str, list[str]]:
+    import matplotlib
+
+    # Figure objects render with the Agg canvas without pyplot: no display, no global backend change.
+    from matplotlib.figure import Figure
+
+    summary = result.summary
+    names = list(summary.index)
+    bars = []
+    with matplotlib.rc_context({"figure.dpi": 100, "font.size": 9}):
+        fig = Figure(figsize=(max(4, 1.2 * len(names)), 3.5))
+        ax = fig.subplots()
+        acc = summary["accuracy"].to_numpy()
+        err = np.vstack([acc - summary["accuracy_ci_low"].to_numpy(), summary["accuracy_ci_high"].to_numpy() - acc])
+        ax.bar(names, acc, yerr=err, capsize=4, color="#4c72b0")
+        ax.set_ylim(max(0.0, float(summary["accuracy_ci_low"].min()) - 0.05), 1.0)
+        ax.set_ylabel("test accuracy (95% CI)")
+        ax.set_title("Accuracy")
+        bars.append(_save(fig, folder / "accuracy.png"))
+
+        fig = Figure(figsize=(max(7, 2.2 * len(names)), 3.5))
+        left, right = fig.subplots(1, 2)
+        x = np.arange(len(names))
+        left.bar(x - 0.2, summary["latency_p50_ms"].fillna(0), 0.4, label="p50", color="#55a868")
+        left.bar(x + 0.2, summary["latency_p95_ms"].fillna(0), 0.4, label="p95", color="#c44e52")
+        left.set_xticks(x, names)
+        left.set_ylabel("single-image latency (ms)")
+        left.legend()
+        left.set_title("Latency")
+        right.bar(names, summary["throughput_ips"].fillna(0), color="#8172b2")
+        right.set_ylabel("images / s")
+        right.set_title("Batch throughput")
+        bars.append(_save(fig, folder / "latency.png"))
+
+        fig = Figure(figsize=(max(4, 1.2 * len(names)), 3.5))
+        ax = fig.subplots()
+        ax.bar(names, summary["size_bytes"] / 1e6, color="#dd8452")
+        ax.set_ylabel("size on disk (MB)")
+        ax.set_title("Model size")
+        bars.append(_save(fig, folder / "size.png"))
+
+        confusion = []
+        for index, name in enumerate(names):
+            confusion.append(_confusion_plot(Figure, name, result.confusion[name], summary.at[name, "accuracy"],
+                                             folder / f"confusion_{index + 1}_{_safe(name)}.png"))
+    return {"bars": bars, "confusion": confusion}
+
+
+def _confusion_plot(figure: Any, name: str, counts: np.ndarray, accuracy: float, path: Path) -> str:
+    """Row-normalised heat map (each row: where that letter's images went), off-diagonal counts written in."""
+    totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+    fig = figure(figsize=(6.5, 5.8))
+    ax = fig.subplots()
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(LETTERS)), LETTERS)
+    ax.set_yticks(range(len(LETTERS)), LETTERS)
+    ax.set_xlabel("predicted letter")
+    ax.set_ylabel("true letter")
+    ax.set_title(f"{name}: confusion matrix (accuracy {accuracy:.3f})")
+    for i, j in zip(*np.nonzero(counts)):
+        if i != j:
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=5,
+                    color="white" if rates[i, j] > 0.5 else "#b00000")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true letter's images")
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path.name
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "model"

@@ -1,0 +1,80 @@
+"""The model-size budget: what a candidate may weigh to be served in a small container.
+
+A model counts at the larger of its two forms: the saved training-side file and
+its ONNX graph (tree ensembles can be several times larger in ONNX, where every
+leaf stores one weight per class). The default budget, 100 MB, was chosen from
+the serving measurements in docs/benchmarks.md: the service holding a model of
+that size stays under 300 MiB of resident memory, inside a 1 GB container such
+as the Azure Container Instance the seed project deployed to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from asl_recog._errors import AslRecogError
+
+#: Bytes in the MB of ``max_model_size_mb`` (decimal, as disk sizes are quoted).
+MB = 10**6
+
+
+class CandidateRejected(AslRecogError):
+    """A trial's model does not meet a requirement of the search: the trial is recorded as failed with
+    the reason, never enters an ensemble, and does not count as a crash (no fail-fast)."""
+
+
+class BudgetExceeded(CandidateRejected):
+    """A trial's model breaks a budget (size)."""
+
+
+def check_size(what: str, nbytes: int, max_model_size_mb: float) -> None:
+    """Raise :class:`BudgetExceeded` when ``nbytes`` is over ``max_model_size_mb``.
+
+    Example:
+        >>> check_size("the ONNX graph", 150 * MB, 100)
+        Traceback (most recent call last):
+        BudgetExceeded: the ONNX graph is 150.0 MB, over max_model_size_mb=100 ...
+    """
+    if nbytes > max_model_size_mb * MB:
+        raise BudgetExceeded(f"{what} is {nbytes / MB:.1f} MB, over max_model_size_mb={max_model_size_mb:g}; "
+                             "a smaller configuration (fewer or shallower trees, fewer stored samples) fits, "
+                             "or raise max_model_size_mb if the serving container is larger")
+
+
+def sklearn_onnx_bytes(estimator: Any) -> int:
+    """Size of the ONNX graph of a fitted scikit-learn pipeline, converted as :func:`export_onnx` does."""
+    from asl_recog.models._export import convert_sklearn_estimator
+
+    return int(convert_sklearn_estimator(estimator).ByteSize())
+
+
+def check_model(saved: Path, estimator: Any, max_model_size_mb: float, *, onnx: bool = True) -> int | None:
+    """Check a saved scikit-learn model, and its ONNX graph, against the budget; return the ONNX bytes.
+
+    The file is checked first: a model already over budget is never converted,
+    since converting a huge tree ensemble takes many times its size in memory.
+
+    Args:
+        onnx: the search requires ONNX-convertible models (``enable_onnx_compatible_models``):
+            convert, and reject a model that does not convert. False checks the file only.
+
+    Raises:
+        BudgetExceeded: the file or the graph is over ``max_model_size_mb``.
+        CandidateRejected: ONNX is required and the model does not convert.
+    """
+    from asl_recog.models._export import OnnxExportError
+
+    check_size(f"the saved model {saved.name}", saved.stat().st_size, max_model_size_mb)
+    if not onnx:
+        return None
+    try:
+        onnx_bytes = sklearn_onnx_bytes(estimator)
+    except OnnxExportError as exc:
+        raise CandidateRejected(f"{exc}; ONNX-convertible models are required (enable_onnx_compatible_models=True)"
+                                ) from exc
+    check_size("its ONNX graph", onnx_bytes, max_model_size_mb)
+    return onnx_bytes
+
+
+__all__ = ["MB", "CandidateRejected", "BudgetExceeded", "check_size", "check_model", "sklearn_onnx_bytes"]

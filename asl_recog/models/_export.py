@@ -1,0 +1,335 @@
+"""Export a fitted model to ONNX with its metadata, after checking parity on real images."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as _dt
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asl_recog._console import import_keras, import_tensorflow
+from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
+from asl_recog._errors import AslRecogError, MissingExtraError
+from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
+from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_input
+from asl_recog.models._onnx import CHECKSUM_KEY, OnnxModel, metadata_checksum
+
+logger = logging.getLogger("asl_recog")
+
+#: Opsets that skl2onnx 1.20 tests and onnxruntime 1.32 runs.
+SKLEARN_OPSET: dict[str, int] = {"": 21, "ai.onnx.ml": 3}
+KERAS_OPSET = 17
+#: Parity tolerance: largest absolute probability difference allowed.
+PARITY_ATOL = 1e-4
+_TIE = 1e-6  # reference top-2 gap below which either argmax is right
+_PARITY_ROWS = 256
+
+
+class OnnxExportError(AslRecogError, RuntimeError):
+    """A model could not be converted to ONNX, or the ONNX graph disagrees with the model.
+
+    Example:
+        >>> try:
+        ...     export_onnx(model, "runs/best.onnx")
+        ... except OnnxExportError as exc:  # nothing was written
+        ...     print(exc)  # the converter's complaint, or where the predictions disagreed
+    """
+
+
+def export_onnx(model: Model, path: str | os.PathLike[str], *, parity_data: Any = None,
+                metadata: dict[str, Any] | None = None) -> OnnxModel:
+    """Convert ``model`` to ONNX, check it against the model, and write it to ``path``.
+
+    scikit-learn models go through skl2onnx (ZipMap off: a plain ``probabilities``
+    tensor), Keras networks through ``Model.export(format="onnx")`` (tf2onnx as a
+    fallback), always in inference mode so augmentation layers vanish. The graph
+    carries JSON metadata (labels, letters, input layout and scaling, library
+    version, training params, model kind, validation score, any ``metadata``
+    you add) and a checksum that :class:`OnnxModel` verifies on load.
+
+    Args:
+        model: a fitted :class:`SklearnModel`, :class:`KerasModel` or :class:`OnnxModel`.
+        path: where to write the ``.onnx`` file (the suffix is added if missing).
+        parity_data: real images (a dataset or any layout :func:`to_model_input`
+            takes) to compare predictions on; default: the first 256 images of
+            the bundled training file.
+        metadata: extra JSON-serializable entries to embed.
+
+    Returns:
+        The written model, loaded back.
+
+    Raises:
+        OnnxExportError: conversion failed, or predictions differ (any argmax
+            disagreement that is not a tie, or a probability off by more than
+            1e-4). Nothing is written in that case.
+
+    Example:
+        >>> onnx_model = export_onnx(result.best_model, "runs/best.onnx")
+        >>> onnx_model.metadata["source_kind"], onnx_model.predict_letters(test[:2])
+        ('keras', array(['G', 'F'], dtype='<U1'))
+    """
+    onnx = _require("onnx", "ONNX export")
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        path = path.with_suffix(".onnx")
+    if isinstance(model, OnnxModel):  # re-export: same graph, refreshed metadata
+        proto, layout, kind = (onnx.load_from_string(model.onnx_bytes), model.metadata["input_layout"],
+                               model.metadata.get("source_kind", "onnx"))
+    elif isinstance(model, SklearnModel) or hasattr(model, "estimator"):
+        proto, layout, kind = convert_sklearn_estimator(model.estimator), "flat", "sklearn"
+    elif isinstance(model, KerasModel) or hasattr(model, "network"):
+        proto, layout, kind = _convert_keras(model.network), "NHWC", "keras"
+    else:
+        raise OnnxExportError(f"cannot export {type(model).__name__} to ONNX; expected a SklearnModel, "
+                              "KerasModel or OnnxModel")
+    _set_metadata(proto, model, layout=layout, kind=kind, extra=metadata)
+    blob = proto.SerializeToString()
+    candidate = OnnxModel(blob, source=str(path))
+    _check_parity(model, candidate, parity_data, kind)
+    # Write beside the target, then rename: a failed write never leaves half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    logger.info("exported %s model to %s (%d bytes)", kind, path, len(blob))
+    return OnnxModel.load(path)
+
+
+def _require(name: str, purpose: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError(name, "onnx", purpose) from exc
+
+
+def convert_sklearn_estimator(estimator: Any) -> Any:
+    """The ONNX ``ModelProto`` of a fitted scikit-learn estimator (no metadata, no parity check)."""
+    _require("skl2onnx", "Exporting scikit-learn models to ONNX")
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    model = _convertible(estimator)
+    options: dict[Any, dict[str, Any]] = {}
+    for part in _walk(model):
+        if hasattr(part, "predict_proba"):
+            options[id(part)] = {"zipmap": False}
+        if type(part).__name__ == "KNeighborsClassifier":
+            # onnxruntime's CDist kernel instead of skl2onnx's default Scan loop over the
+            # stored samples: about 100x faster for one image against 27k samples.
+            options.setdefault(id(part), {})["optim"] = "cdist"
+    try:
+        with _converter_fixes():
+            return convert_sklearn(model, initial_types=[("pixels", FloatTensorType([None, NUM_PIXELS]))],
+                                   target_opset=dict(SKLEARN_OPSET), options=options)
+    except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/KeyError
+        raise OnnxExportError(f"skl2onnx cannot convert {type(estimator).__name__}: {exc}") from exc
+
+
+def _convertible(estimator: Any) -> Any:
+    """A copy skl2onnx accepts, predicting identically.
+
+    skl2onnx refuses soft VotingClassifiers with ``flatten_transform=True``
+    (a flag that only shapes ``transform()``, never ``predict_proba``) and
+    fails on ``weights`` given as a list (it calls ``weights.sum()``); the copy
+    turns the flag off and makes the weights an array.
+    """
+    from sklearn.ensemble import VotingClassifier
+
+    if not any(isinstance(e, VotingClassifier) for e in _walk(estimator)):
+        return estimator
+    estimator = copy.deepcopy(estimator)
+    for voter in _walk(estimator):
+        if isinstance(voter, VotingClassifier):
+            voter.flatten_transform = False
+            if voter.weights is not None:
+                voter.weights = np.asarray(voter.weights, dtype=np.float64)
+    return estimator
+
+
+def _walk(estimator: Any) -> list[Any]:
+    """The estimator and every estimator nested in its pipeline steps or ensemble members."""
+    found, stack = [], [estimator]
+    while stack:
+        est = stack.pop()
+        found.append(est)
+        for name in ("steps", "estimators", "estimators_", "named_estimators_"):
+            members = getattr(est, name, None)
+            if isinstance(members, dict):
+                members = list(members.values())
+            for member in members or []:
+                member = member[1] if isinstance(member, tuple) else member
+                if hasattr(member, "get_params"):
+                    stack.append(member)
+    return found
+
+
+@contextlib.contextmanager
+def _converter_fixes() -> Iterator[None]:
+    """Work around three skl2onnx 1.20 bugs for the duration of one conversion.
+
+    1. HistGradientBoosting: ``missing_go_to_left`` booleans go into an ONNX
+       ``ints`` attribute, which onnx 1.23 rejects ("Expected an int, got a
+       boolean"); casting to int is exactly what the attribute means.
+    1b. HistGradientBoosting thresholds are rounded to float32 without the
+       adjustment skl2onnx applies to other trees, so a pixel equal to
+       float32(threshold) goes left in ONNX and right in scikit-learn (seen on
+       real images: 32/255 vs a threshold 4e-9 below it). Our inputs are always
+       float32, so every tree gets the adjusted threshold (the largest float32
+       ``w`` with ``x <= t  <=>  x <= w``).
+    2. KNeighborsClassifier(weights="distance"): for opset >= 11 the converter
+       negates the (already positive) neighbour distances, so ``Max(d, 1e-6)``
+       makes every weight equal and the graph silently votes uniformly. The
+       parity check caught it; negating once more restores ``1 / d``.
+    """
+    from skl2onnx.algebra.onnx_ops import OnnxMul
+    from skl2onnx.common import tree_ensemble
+    from skl2onnx.operator_converters import nearest_neighbours
+
+    original_add, original_knn = tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k
+
+    def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kwargs: Any) -> Any:
+        if kwargs.get("dtype") == np.float32:
+            kwargs["adjust_threshold_for_sklearn"] = True
+        return original_add(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)
+
+    def knn(*args: Any, keep_distances: bool = False, op_version: int | None = None, dtype: Any = None,
+            **kwargs: Any) -> Any:
+        out = original_knn(*args, keep_distances=keep_distances, op_version=op_version, dtype=dtype, **kwargs)
+        if keep_distances and op_version is not None and op_version >= 11:
+            return out[0], OnnxMul(out[1], np.array([-1], dtype=dtype), op_version=op_version)
+        return out
+
+    tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k = add_node, knn
+    try:
+        yield
+    finally:
+        tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k = original_add, original_knn
+
+
+def _inference_wrapper(network: Any) -> Any:
+    """A functional model calling ``network(x, training=False)``: augmentation and dropout off."""
+    keras = import_keras()
+
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="images", dtype="float32")
+    wrapper = keras.Model(inputs, network(inputs, training=False), name="asl_recog_inference")
+    wrapper(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.float32))  # export needs a called model
+    return wrapper
+
+
+def _convert_keras(network: Any) -> Any:
+    import onnx
+
+    wrapper = _inference_wrapper(network)
+    with tempfile.TemporaryDirectory(prefix="asl_recog_onnx_") as tmp:
+        target = Path(tmp) / "model.onnx"
+        try:
+            wrapper.export(str(target), format="onnx", opset_version=KERAS_OPSET, verbose=False)
+            proto = onnx.load(str(target))
+        except Exception as exc:  # noqa: BLE001 - any Keras export failure -> try tf2onnx directly
+            logger.warning("keras export(format='onnx') failed (%s); trying tf2onnx.from_function", exc)
+            proto = _convert_keras_tf2onnx(wrapper)
+    _rename_output(proto, "probabilities")
+    return proto
+
+
+def _convert_keras_tf2onnx(wrapper: Any) -> Any:
+    _require("tf2onnx", "Exporting Keras models to ONNX")
+    tf = import_tensorflow()
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32, name="images"),)
+    fn = tf.function(lambda x: {"probabilities": wrapper(x, training=False)})
+    try:
+        proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=KERAS_OPSET)
+    except Exception as exc:
+        raise OnnxExportError(f"neither Keras export nor tf2onnx could convert the network: {exc}") from exc
+    return proto
+
+
+def _rename_output(proto: Any, new: str) -> None:
+    """Give the single graph output a stable name, rewiring the nodes that produce or use it."""
+    if len(proto.graph.output) != 1 or proto.graph.output[0].name == new:
+        return
+    old = proto.graph.output[0].name
+    for node in proto.graph.node:
+        node.output[:] = [new if n == old else n for n in node.output]
+        node.input[:] = [new if n == old else n for n in node.input]
+    proto.graph.output[0].name = new
+
+
+def _set_metadata(proto: Any, model: Model, *, layout: str, kind: str, extra: dict[str, Any] | None) -> None:
+    from asl_recog import __version__
+
+    old = {p.key: p.value for p in proto.metadata_props if p.key != CHECKSUM_KEY}
+    info = dict(model.info)
+    # An ONNX model being re-exported keeps its own scaling and class mapping (e.g. Azure AutoML's).
+    inherited = model.metadata if isinstance(model, OnnxModel) else {}
+    classes = getattr(getattr(model, "estimator", None), "classes_", None)
+    values: dict[str, Any] = {
+        "labels": list(LABELS), "letters": list(LETTERS),
+        "input_layout": layout, "input_scaling": inherited.get("input_scaling", "unit"),
+        "input_shape": {"flat": [None, NUM_PIXELS], "NHWC": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
+                        "NCHW": [None, 1, IMAGE_SIZE, IMAGE_SIZE]}.get(layout, f"{NUM_PIXELS} inputs of [None, 1]"),
+        "output": "probabilities (N, 24) in class-index (letters) order",
+        "asl_recog_version": __version__, "source_kind": kind,
+        "algorithm": info.get("algorithm", type(getattr(model, "estimator", model)).__name__),
+        "params": model.params, "info": info,
+        "validation_score": info.get("validation_score"), "primary_metric": info.get("primary_metric"),
+        "training_seconds": info.get("training_seconds"),
+        "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if classes is not None:
+        values["classes"] = [int(c) for c in classes]
+    elif not inherited:
+        values["classes"] = list(range(NUM_CLASSES))
+    values.update(extra or {})
+    props = {**old, **{k: json.dumps(v, default=str) for k, v in values.items()}}
+    props[CHECKSUM_KEY] = metadata_checksum(proto.graph.SerializeToString(deterministic=True), props)
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name, proto.doc_string = "asl_recog", f"asl_recog {__version__} {kind} sign classifier"
+
+
+def _parity_images(parity_data: Any) -> np.ndarray:
+    if parity_data is None:
+        parity_data = load_sign_mnist("train")[:_PARITY_ROWS]
+    if isinstance(parity_data, SignMnistDataset):
+        return parity_data.images
+    return to_model_input(parity_data)
+
+
+def _check_parity(model: Model, candidate: OnnxModel, parity_data: Any, kind: str) -> None:
+    images = _parity_images(parity_data)
+    if len(images) == 0:
+        raise OnnxExportError("parity_data is empty; pass real images to compare the ONNX graph with the model")
+    want = np.asarray(model.predict_proba(images), dtype=np.float64)
+    got = np.asarray(candidate.predict_proba(images), dtype=np.float64)
+    if got.shape != want.shape:
+        raise OnnxExportError(f"ONNX {kind} graph returns shape {got.shape}, the model {want.shape}")
+    worst = float(np.abs(got - want).max())
+    rows = np.arange(len(want))
+    # Disagreements where the model itself has a tie at the top are not errors.
+    flips = np.flatnonzero((got.argmax(1) != want.argmax(1))
+                           & (want.max(1) - want[rows, got.argmax(1)] > _TIE))
+    if flips.size or worst > PARITY_ATOL:
+        raise OnnxExportError(
+            f"ONNX parity check failed for the {kind} model on {len(images)} real images: "
+            f"{flips.size} predicted letters differ (first rows {flips[:5].tolist()}), largest probability "
+            f"difference {worst:.2e} (allowed {PARITY_ATOL:g}). Nothing was written. The converter "
+            "probably mistranslated an operator; report the model type, or keep the native format.")
+    logger.info("ONNX parity ok for %s: %d images, max |dp| = %.2e", kind, len(images), worst)

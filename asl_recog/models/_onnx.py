@@ -1,0 +1,385 @@
+"""A model backed by an ONNX graph run with onnxruntime (ours, or one from Azure AutoML)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asl_recog._errors import MissingExtraError, ModelFileError
+from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
+from asl_recog.models._base import Model, to_model_input
+from asl_recog.models._onnx_safety import check_self_contained
+
+#: metadata_props key holding the checksum of the graph and the other metadata.
+CHECKSUM_KEY = "asl_recog.sha256"
+#: Input layouts: flat pixel rows, channels-last images, channels-first images, one input per pixel column.
+LAYOUTS = ("flat", "NHWC", "NCHW", "columns")
+#: Input scalings: pixels divided by 255 ("unit", 0..1) or left as 0..255 ("raw").
+SCALINGS = ("unit", "raw")
+#: Batches at least this large run on the multi-threaded session.
+BATCH_THREADS_FROM = 64
+#: Most images given to onnxruntime in one run; larger inputs are scored in chunks.
+ROWS_PER_RUN = 1024
+_PROBA_NAMES = ("probabilities", "output_probability", "probability", "output_probabilities", "probs")
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+               "tensor(int32)": np.int32, "tensor(uint8)": np.uint8}
+
+
+def _import_ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("onnxruntime", "onnx", "Running ONNX models") from exc
+    return onnxruntime
+
+
+def _import_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("onnx", "onnx", "Reading ONNX models") from exc
+    return onnx
+
+
+def metadata_checksum(graph_bytes: bytes, props: dict[str, str]) -> str:
+    """SHA-256 over the serialized graph and every metadata entry but the checksum itself."""
+    digest = hashlib.sha256(graph_bytes)
+    digest.update(json.dumps({k: v for k, v in props.items() if k != CHECKSUM_KEY}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _decode_props(props: dict[str, str]) -> dict[str, Any]:
+    """Parse JSON metadata values; foreign (non-JSON) values stay strings."""
+    out: dict[str, Any] = {}
+    for key, value in props.items():
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def class_columns(classes: list[Any]) -> np.ndarray:
+    """Class index (0-23) of each class a graph names: dataset labels, class indices or letters.
+
+    Integer classes containing 9 (J, never a dataset label) are class indices;
+    other integer classes are dataset labels.
+    """
+    keys = [str(c).strip() for c in classes]
+    if all(k.upper() in LETTERS for k in keys):
+        return np.asarray([LETTERS.index(k.upper()) for k in keys], dtype=np.int64)
+    try:
+        ints = [int(k) for k in keys]
+    except ValueError as exc:
+        raise ModelFileError(f"the graph's classes {classes[:5]}... are neither letters nor labels") from exc
+    if 9 in ints or set(ints) - set(LABELS):
+        if min(ints) < 0 or max(ints) >= NUM_CLASSES:
+            raise ModelFileError(f"the graph's classes {sorted(ints)} are not 24 sign classes")
+        return np.asarray(ints, dtype=np.int64)
+    return np.asarray([LABELS.index(i) for i in ints], dtype=np.int64)
+
+
+def _graph_classes(graph: Any) -> list[Any] | None:
+    """Class labels declared by a classifier or ZipMap node of the graph, if any."""
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.name in ("classlabels_int64s", "classlabels_ints") and attr.ints:
+                return list(attr.ints)
+            if attr.name == "classlabels_strings" and attr.strings:
+                return [s.decode() for s in attr.strings]
+    return None
+
+
+class OnnxModel(Model):
+    """A fitted sign classifier stored as ONNX and run with onnxruntime.
+
+    Loads graphs written by :func:`export_onnx` (with their metadata and a
+    tamper checksum) and graphs exported by Azure AutoML
+    (``enable_onnx_compatible_models``: one input per pixel column or a single
+    tensor, ``output_probability`` possibly behind a ZipMap). The session is
+    created once; :meth:`predict_proba` only reshapes, scales and runs.
+
+    Attributes:
+        metadata: the graph's metadata, JSON values decoded: ``labels``,
+            ``letters``, ``input_layout``, ``input_scaling``, ``source_kind``,
+            ``asl_recog_version``, ``params``, ``info``, ``validation_score``...
+        input_name: the name of the graph's (first) input.
+        source: where the model came from, for messages.
+
+    Example:
+        >>> model = OnnxModel.load("runs/best.onnx")
+        >>> model.metadata["input_layout"], model.predict_letters(load_sign_mnist("test")[:3])
+        ('NHWC', array(['G', 'F', 'K'], dtype='<U1'))
+    """
+
+    kind = "onnx"
+
+    def __init__(self, model: bytes | str | os.PathLike[str] | Any, *, source: str | None = None,
+                 threads: int | None = None, verify: bool = True) -> None:
+        """Open an ONNX model from bytes, a path, or an ``onnx.ModelProto``.
+
+        Args:
+            model: the serialized graph, a path to it, or a ModelProto.
+            source: a name for messages (defaults to the path or ``"<bytes>"``).
+            threads: intra-op threads for batches of :data:`BATCH_THREADS_FROM` images or
+                more; default ``min(2, cpu count)``. Smaller requests always run on one thread.
+            verify: check the asl_recog checksum when the graph carries one.
+
+        Raises:
+            ModelFileError: unreadable, truncated, tampered, or wrong input shape.
+        """
+        onnx = _import_onnx()
+        if isinstance(model, (str, os.PathLike)):
+            path = Path(model)
+            if not path.is_file():
+                raise ModelFileError(f"{path}: no such ONNX model file")
+            source = source or str(path)
+            model = path.read_bytes()
+        elif not isinstance(model, (bytes, bytearray)):
+            model = model.SerializeToString()
+        self.source = source or "<bytes>"
+        self._bytes = bytes(model)
+        try:
+            proto = onnx.load_from_string(self._bytes)
+        except Exception as exc:  # protobuf raises DecodeError and friends
+            raise ModelFileError(f"{self.source}: not a readable ONNX file ({exc}); it may be truncated. "
+                                 "Re-export the model.") from exc
+        if not proto.graph.node:
+            raise ModelFileError(f"{self.source}: the ONNX graph is empty; the file is truncated or not a model")
+        check_self_contained(proto, self.source)
+        props = {p.key: p.value for p in proto.metadata_props}
+        if verify and CHECKSUM_KEY in props:
+            expected = metadata_checksum(proto.graph.SerializeToString(deterministic=True), props)
+            if expected != props[CHECKSUM_KEY]:
+                raise ModelFileError(f"{self.source}: checksum mismatch; the ONNX file was modified after export. "
+                                     "Re-export it with asl_recog.export_onnx.")
+        self.metadata: dict[str, Any] = _decode_props(props)
+        self._threads = max(1, threads or min(2, os.cpu_count() or 1))
+        self._session = self._make_session(1)
+        self._batch_session: Any = None  # a multi-threaded twin, made on the first large batch
+        self._setup_io(proto)
+        params, info = self.metadata.get("params"), self.metadata.get("info")
+        super().__init__(params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)
+        if "validation_score" in self.metadata and "validation_score" not in self.info:
+            self.info["validation_score"] = self.metadata["validation_score"]
+        self._check_prediction()
+
+    def _check_prediction(self) -> None:
+        """Run one blank image through the graph: a model whose output does not fit its metadata
+        fails here, at load, rather than on every prediction later."""
+        try:
+            proba = self.predict_proba(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8))
+        except ModelFileError:
+            raise
+        except Exception as exc:  # onnxruntime raises Fail/RuntimeException/InvalidArgument, numpy ValueError
+            raise ModelFileError(f"{self.source}: the graph fails on a blank 28x28 image ({type(exc).__name__}: "
+                                 f"{exc}). It is not a working sign classifier; re-export it.") from exc
+        if not np.isfinite(proba).all():
+            raise ModelFileError(f"{self.source}: the graph returns NaN or infinite probabilities for a blank image; "
+                                 "re-export it.")
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _make_session(self, threads: int) -> Any:
+        ort = _import_ort()
+        options = ort.SessionOptions()
+        # One image is tiny (784 pixels): a thread pool only adds hand-off latency, so small
+        # requests run on one thread; large batches get a few threads that sleep rather than
+        # spin between calls (the machine is usually shared with a web server or other workers).
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        if threads > 1:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            return ort.InferenceSession(self._bytes, sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises Fail/InvalidGraph/InvalidProtobuf
+            raise ModelFileError(f"{self.source}: onnxruntime cannot load the graph ({exc}). "
+                                 "The file may be truncated or tampered with; re-export it.") from exc
+
+    def _setup_io(self, proto: Any) -> None:
+        inputs = self._session.get_inputs()
+        is_automl = (proto.producer_name == "AutoML" or proto.graph.name.startswith("AutoML_ONNX_Model_")
+                     or "RawColumnNameToOnnxNameMap" in self.metadata)
+        self.metadata.setdefault("source_kind", "azure_automl" if is_automl else "onnx")
+        if len(inputs) == 1:
+            self._column_inputs: list[tuple[str, Any]] | None = None
+            layout = self.metadata.get("input_layout") or self._infer_layout(inputs[0].shape)
+        elif len(inputs) == NUM_PIXELS:
+            self._column_inputs = self._map_columns(inputs)
+            layout = "columns"
+        else:
+            raise ModelFileError(f"{self.source}: the graph has {len(inputs)} inputs; expected one image tensor "
+                                 f"or {NUM_PIXELS} pixel columns")
+        if layout not in LAYOUTS:
+            raise ModelFileError(f"{self.source}: unknown input_layout {layout!r} in metadata; expected {LAYOUTS}")
+        self._check_shape(inputs[0].shape, layout)
+        scaling = self.metadata.get("input_scaling") or ("raw" if is_automl else "unit")
+        if scaling not in SCALINGS:
+            raise ModelFileError(f"{self.source}: unknown input_scaling {scaling!r} in metadata; expected {SCALINGS}")
+        self.metadata.update(input_layout=layout, input_scaling=scaling)
+        self.metadata.setdefault("labels", list(LABELS))
+        self.metadata.setdefault("letters", list(LETTERS))
+        self.input_name: str = inputs[0].name
+        self._layout, self._scale = layout, 255.0 if scaling == "raw" else 1.0
+        self._dtype = _ORT_DTYPES.get(inputs[0].type)
+        if self._dtype is None:
+            raise ModelFileError(f"{self.source}: input {self.input_name!r} has type {inputs[0].type}; "
+                                 "expected a float or integer tensor")
+        self._pick_output(proto)
+
+    def _infer_layout(self, shape: list[Any]) -> str:
+        dims = [d if isinstance(d, int) else None for d in shape[1:]]
+        if dims == [NUM_PIXELS]:
+            return "flat"
+        if dims == [IMAGE_SIZE, IMAGE_SIZE, 1]:
+            return "NHWC"
+        if dims == [1, IMAGE_SIZE, IMAGE_SIZE]:
+            return "NCHW"
+        raise ModelFileError(f"{self.source}: the graph's input has shape {shape}; expected (N, 784) pixel rows "
+                             "or (N, 28, 28, 1) images. This is not a 28x28 sign classifier.")
+
+    def _check_shape(self, shape: list[Any], layout: str) -> None:
+        want = {"flat": [NUM_PIXELS], "NHWC": [IMAGE_SIZE, IMAGE_SIZE, 1], "NCHW": [1, IMAGE_SIZE, IMAGE_SIZE],
+                "columns": [1]}[layout]
+        dims = shape[1:]
+        if len(dims) != len(want) or any(isinstance(d, int) and d != w for d, w in zip(dims, want)):
+            raise ModelFileError(f"{self.source}: the graph's input has shape {shape}, which does not match "
+                                 f"its {layout} layout (expected (N, {', '.join(map(str, want))}))")
+
+    def _map_columns(self, inputs: list[Any]) -> list[tuple[str, Any]]:
+        """Pixel column i -> its graph input, via AutoML's name map, the names, or the order."""
+        by_name = {i.name: i for i in inputs}
+        mapping = self.metadata.get("RawColumnNameToOnnxNameMap")
+        names: list[str]
+        if isinstance(mapping, dict) and all(f"pixel{i}" in mapping for i in range(1, NUM_PIXELS + 1)):
+            names = [mapping[f"pixel{i}"] for i in range(1, NUM_PIXELS + 1)]
+        elif all(f"pixel{i}" in by_name for i in range(1, NUM_PIXELS + 1)):
+            names = [f"pixel{i}" for i in range(1, NUM_PIXELS + 1)]
+        else:
+            names = [i.name for i in inputs]
+        if any(n not in by_name for n in names):
+            raise ModelFileError(f"{self.source}: RawColumnNameToOnnxNameMap names inputs the graph lacks")
+        columns = []
+        for name in names:
+            dtype = _ORT_DTYPES.get(by_name[name].type)
+            if dtype is None:
+                raise ModelFileError(f"{self.source}: pixel input {name!r} has type {by_name[name].type}")
+            columns.append((name, dtype))
+        return columns
+
+    def _pick_output(self, proto: Any) -> None:
+        outputs = self._session.get_outputs()
+        ranked = sorted(outputs, key=lambda o: (o.name not in _PROBA_NAMES, not o.type.startswith("seq(map")
+                                                and o.type != "tensor(float)"))
+        chosen = next((o for o in ranked if o.type.startswith("seq(map") or
+                       (o.type in ("tensor(float)", "tensor(double)") and len(o.shape) == 2)), None)
+        if chosen is None:
+            raise ModelFileError(f"{self.source}: no probability output among "
+                                 f"{[(o.name, o.type) for o in outputs]}")
+        self.output_name: str = chosen.name
+        self._output_names = [chosen.name]
+        self._zipmap = chosen.type.startswith("seq(map")
+        if isinstance(self.metadata.get("classes"), list):  # our exports list class indices 0-23
+            self._columns: np.ndarray | None = np.asarray(self.metadata["classes"], dtype=np.int64)
+        else:
+            classes = _graph_classes(proto.graph)
+            self._columns = class_columns(classes) if classes is not None else None
+        width = chosen.shape[-1] if not self._zipmap else None
+        if self._columns is None and isinstance(width, int) and width != NUM_CLASSES:
+            raise ModelFileError(f"{self.source}: output {chosen.name!r} has {width} columns and the graph names "
+                                 f"no classes; expected {NUM_CLASSES} sign classes")
+
+    # -- inference -----------------------------------------------------------------------------
+
+    def _feed(self, images: Any) -> dict[str, np.ndarray]:
+        x = to_model_input(images)
+        if self._scale != 1.0:
+            x = np.rint(x * self._scale)
+        if self._column_inputs is not None:
+            flat = x.reshape(len(x), NUM_PIXELS)
+            return {name: flat[:, i:i + 1].astype(dtype) for i, (name, dtype) in enumerate(self._column_inputs)}
+        if self._layout == "flat":
+            x = x.reshape(len(x), NUM_PIXELS)
+        elif self._layout == "NCHW":
+            x = x.reshape(len(x), 1, IMAGE_SIZE, IMAGE_SIZE)
+        return {self.input_name: x if x.dtype == self._dtype else x.astype(self._dtype)}
+
+    def predict_proba(self, images: Any) -> np.ndarray:
+        """Return ``(N, 24)`` float32 class probabilities in class-index (LETTERS) order."""
+        feed = self._feed(images)
+        count = len(next(iter(feed.values())))
+        if count == 0:  # some graphs (reshapes of a 0-length batch) reject empty input
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        session = self._session
+        if self._threads > 1 and count >= BATCH_THREADS_FROM:
+            if self._batch_session is None:
+                self._batch_session = self._make_session(self._threads)
+            session = self._batch_session
+        if count <= ROWS_PER_RUN:
+            return self._place_columns(session.run(self._output_names, feed)[0], count)
+        # Chunks bound memory: a KNN graph holds an (N x stored samples) distance
+        # matrix, 1.6 GB for the test file against an augmented training set.
+        return np.concatenate([
+            self._place_columns(session.run(self._output_names, {k: v[i:i + ROWS_PER_RUN] for k, v in feed.items()})[0],
+                                min(ROWS_PER_RUN, count - i))
+            for i in range(0, count, ROWS_PER_RUN)])
+
+    def _place_columns(self, out: Any, count: int) -> np.ndarray:
+        """The graph's output as ``(count, 24)`` float32 probabilities in class-index order."""
+        if self._zipmap:  # a list of {class: probability} dicts, one per image
+            classes = list(out[0].keys()) if len(out) else []
+            columns = class_columns(classes) if classes else np.zeros(0, dtype=np.int64)
+            values = np.asarray([[row[c] for c in classes] for row in out], dtype=np.float32)
+            full = np.zeros((len(out), NUM_CLASSES), dtype=np.float32)
+            if len(out):
+                full[:, columns] = values
+            return full
+        out = np.asarray(out, dtype=np.float32)
+        width = len(self._columns) if self._columns is not None else NUM_CLASSES
+        if out.shape != (count, width):
+            raise ModelFileError(f"{self.source}: output {self.output_name!r} has shape {out.shape} for {count} "
+                                 f"image(s); its metadata and graph name {width} classes, so it should be "
+                                 f"({count}, {width}). Re-export the model.")
+        if self._columns is not None and not (len(self._columns) == NUM_CLASSES
+                                              and np.array_equal(self._columns, np.arange(NUM_CLASSES))):
+            full = np.zeros((len(out), NUM_CLASSES), dtype=np.float32)
+            full[:, self._columns] = out
+            return full
+        return out
+
+    # -- files ---------------------------------------------------------------------------------
+
+    @property
+    def onnx_bytes(self) -> bytes:
+        """The serialized ONNX graph, as loaded."""
+        return self._bytes
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the ONNX bytes unchanged (metadata and checksum included) to ``path``."""
+        path = Path(path)
+        if path.suffix.lower() != ".onnx":
+            path = path.with_suffix(".onnx")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self._bytes)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, threads: int | None = None) -> OnnxModel:
+        """Load an ``.onnx`` file written by :func:`export_onnx` or by Azure AutoML.
+
+        Raises:
+            ModelFileError: missing, unreadable, truncated, tampered, or not a 28x28 sign classifier.
+        """
+        return cls(Path(path), threads=threads)
+
+    def __repr__(self) -> str:
+        return (f"OnnxModel(source={self.source!r}, kind={self.metadata.get('source_kind')!r}, "
+                f"layout={self._layout!r})")

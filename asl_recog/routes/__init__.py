@@ -1,0 +1,1 @@
+"""How a search runs: the Trainer contract and its two routes, AutoML and HyperDrive."""

@@ -1,0 +1,139 @@
+"""AutoMLTrainer: automated model selection and tuning, Azure Automated ML style."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from asl_recog._errors import ConfigurationError
+from asl_recog.routes._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
+
+#: The portfolio, named as in Azure AutoML where a counterpart exists.
+ALGORITHMS = (
+    "LogisticRegression",
+    "SGD",
+    "LinearSVM",
+    "RandomForest",
+    "ExtremeRandomTrees",
+    "LightGBM",  # histogram gradient boosting (scikit-learn's HistGradientBoostingClassifier)
+    "KNN",
+    "SVM",  # PCA followed by an RBF SVC
+    "MLP",
+)
+#: Classification metrics, named as in AutoMLConfig.
+METRICS = ("accuracy", "AUC_weighted", "norm_macro_recall", "precision_score_weighted",
+           "average_precision_score_weighted")
+
+
+class AutoMLTrainer(Trainer):
+    """Choose and tune a scikit-learn pipeline automatically, with AutoMLConfig's settings.
+
+    Args:
+        task: only ``"classification"``.
+        primary_metric: one of :data:`METRICS`.
+        experiment_timeout_minutes: budget of the whole search.
+        iteration_timeout_minutes: budget of one trial; a slower trial is recorded as failed.
+        max_iterations: the most trials (None: until the timeout).
+        enable_early_stopping: stop when the best score has not improved for a while.
+        max_concurrent_iterations: trials run at once (separate processes locally).
+        enable_onnx_compatible_models: only pipelines that convert to ONNX: locally every trial's
+            model is converted, and one that does not convert is recorded as failed with the reason.
+        allowed_models: restrict the portfolio to these :data:`ALGORITHMS`.
+        blocked_models: drop these from the portfolio.
+        enable_voting_ensemble: add a soft-voting ensemble of the best models at the end.
+        augment: add shifted and rotated copies of the training images (training only).
+        max_model_size_mb: the model-size budget in MB (10**6 bytes), for the larger of the
+            saved training-side file and the ONNX graph; a candidate over it is recorded
+            as failed with the reason. 100 MB keeps the scoring service of the winner
+            under 300 MiB of memory, so it fits a 1 GB container.
+        refit: after the search, retrain the selected configuration on all the data
+            given to ``fit`` (training part plus validation); ``best_model`` is then
+            the refit model. False keeps the best trial's own model.
+        seed: makes the search repeatable.
+        run_dir: where the study and models go (default ``runs/automl-<time>``).
+        resume: continue the search stored in ``run_dir``.
+        progress: show a live progress table.
+        backend: where to run: None/"local", "azure", "azureml", "auto", or a backend object.
+
+    Example:
+        >>> from asl_recog import AutoMLTrainer, load_sign_mnist
+        >>> trainer = AutoMLTrainer(experiment_timeout_minutes=5, allowed_models=["SVM", "ExtremeRandomTrees"])
+        >>> result = trainer.fit(load_sign_mnist("train"))
+        >>> result.leaderboard[["model", "accuracy", "status"]]
+    """
+
+    route = "automl"
+
+    def __init__(
+        self,
+        task: str = "classification",
+        primary_metric: str = "accuracy",
+        experiment_timeout_minutes: float = 15,
+        iteration_timeout_minutes: float = 5,
+        max_iterations: int | None = None,
+        enable_early_stopping: bool = True,
+        max_concurrent_iterations: int = 1,
+        enable_onnx_compatible_models: bool = True,
+        allowed_models: Sequence[str] | None = None,
+        blocked_models: Sequence[str] | None = None,
+        enable_voting_ensemble: bool = True,
+        augment: bool = True,
+        max_model_size_mb: float = 100,
+        refit: bool = True,
+        seed: int | None = 0,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        backend: Any = None,
+    ) -> None:
+        self.task = task
+        self.primary_metric = primary_metric
+        self.experiment_timeout_minutes = experiment_timeout_minutes
+        self.iteration_timeout_minutes = iteration_timeout_minutes
+        self.max_iterations = max_iterations
+        self.enable_early_stopping = enable_early_stopping
+        self.max_concurrent_iterations = max_concurrent_iterations
+        self.enable_onnx_compatible_models = enable_onnx_compatible_models
+        self.allowed_models = allowed_models
+        self.blocked_models = blocked_models
+        self.enable_voting_ensemble = enable_voting_ensemble
+        self.augment = augment
+        self.max_model_size_mb = max_model_size_mb
+        self.refit = refit
+        self.seed = seed
+        self.run_dir = run_dir
+        self.resume = resume
+        self.progress = progress
+        self.backend = backend
+        self._validate()
+
+    def algorithms(self) -> list[str]:
+        """The portfolio after ``allowed_models`` and ``blocked_models``."""
+        chosen = list(self.allowed_models) if self.allowed_models else list(ALGORITHMS)
+        return [a for a in chosen if a not in set(self.blocked_models or ())]
+
+    def _validate(self) -> None:
+        if self.task != "classification":
+            raise ConfigurationError(f"task must be 'classification' (sign images are classified), got {self.task!r}")
+        if self.primary_metric not in METRICS:
+            raise ConfigurationError(f"primary_metric must be one of {METRICS}, got {self.primary_metric!r}")
+        _check_positive_number("experiment_timeout_minutes", self.experiment_timeout_minutes)
+        _check_positive_number("iteration_timeout_minutes", self.iteration_timeout_minutes)
+        _check_positive_int("max_iterations", self.max_iterations, allow_none=True)
+        _check_positive_int("max_concurrent_iterations", self.max_concurrent_iterations)
+        for name in ("allowed_models", "blocked_models"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, str) or not isinstance(value, Sequence):
+                raise ConfigurationError(f"{name} must be a list of algorithm names, got {value!r}")
+            unknown = [v for v in value if v not in ALGORITHMS]
+            if unknown:
+                raise ConfigurationError(f"{name}: unknown algorithm(s) {unknown}; choose from {list(ALGORITHMS)}")
+        if not self.algorithms():
+            raise ConfigurationError("allowed_models minus blocked_models leaves no algorithm to try")
+        if self.resume and self.run_dir is None:
+            raise ConfigurationError("resume=True needs the run_dir of the search to continue")
+        _check_common(self)
+        self._check_backend()

@@ -1,0 +1,273 @@
+"""The FastAPI scoring service over an ONNX model."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Route
+
+from asl_recog import __version__
+from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileError
+from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
+from asl_recog.models._base import Model
+from asl_recog.serving._openapi import ErrorResponse, Status, add_components, error_responses
+from asl_recog.serving._requests import SHAPES, RequestError, dumps, parse_json, score_response
+from asl_recog.serving._security import ServiceGuard, announce_generated_key, error_body, resolve_keys
+from asl_recog.serving._uploads import decode_image, form_images
+
+logger = logging.getLogger("asl_recog.serving")
+_LABELS = np.asarray(LABELS)
+_LETTERS = np.asarray(LETTERS)
+#: Work above these sizes leaves the event loop for a thread, so one big request
+#: cannot stall the others; below them the thread hop would cost more than the work.
+_INLINE_BODY_BYTES = 256 * 1024
+_INLINE_IMAGES = 64
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(dumps(content), status_code=status, media_type="application/json")
+
+
+def _error(status: int, code: str, detail: str, where: str | None = None,
+           headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(code, detail, where), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def _telemetry_off() -> dict[str, Any]:
+    """FastAPI >= 0.160 checks for OpenTelemetry providers on every request (~10% of a
+    small request's time); the service has no telemetry of its own, so it opts out."""
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
+
+
+def _load_model(model: str | os.PathLike[str] | Model, threads: int) -> Model:
+    """The model to serve: a loaded Model as given, or an ``.onnx`` file (the only file format served).
+
+    ONNX graphs are data run by onnxruntime; the training formats are refused here so that
+    whoever can hand the operator a model file cannot hand them code (see docs/serving.md).
+    """
+    if isinstance(model, Model):
+        return model
+    from asl_recog.models._onnx import OnnxModel
+
+    path = Path(model)
+    if path.suffix.lower() != ".onnx":
+        raise ModelFileError(
+            f"{path}: the service loads .onnx files only (graphs, not code). Fix: export it first with "
+            f"'asl-recog export {path} {path.with_suffix('.onnx')}' or "
+            "asl_recog.export_onnx(Model.load(path), 'model.onnx'), in a session that trusts the file")
+    return OnnxModel.load(path, threads=threads)
+
+
+def _check_model(model: Model, source: str) -> None:
+    """One prediction on a known input before the service can become ready (and a warm session after).
+
+    A model whose answer does not have one row of 24 finite probabilities would fail every
+    request with a 500; it is refused here instead, so the port never opens and /ready never says ready.
+    """
+    try:
+        proba = np.asarray(model.predict_proba(np.zeros((1, 28, 28), dtype=np.uint8)))
+    except ModelFileError:
+        raise
+    except Exception as exc:  # a model object of any kind: its errors are not ours to know
+        raise ModelFileError(f"{source}: the model fails its start-up prediction on a blank image "
+                             f"({type(exc).__name__}: {exc}); the service will not start with it") from exc
+    finite = np.issubdtype(proba.dtype, np.number) and bool(np.isfinite(proba).all())
+    if proba.shape != (1, NUM_CLASSES) or not finite:
+        got = f"shape {proba.shape}" + ("" if finite else " with NaN, infinite or non-numeric values")
+        raise ModelFileError(f"{source}: the model's start-up prediction has {got}; the service needs (1, "
+                             f"{NUM_CLASSES}) finite probabilities, one per letter {''.join(LETTERS)}. "
+                             "Fix: re-export the model with asl_recog.export_onnx")
+
+
+def _public_metadata(model: Model) -> dict[str, Any]:
+    meta = dict(getattr(model, "metadata", None) or {"params": model.params, "info": model.info})
+    meta.pop("RawColumnNameToOnnxNameMap", None)  # 784 entries of AutoML plumbing
+    meta.pop("asl_recog.sha256", None)
+    return json.loads(json.dumps(meta, default=str))  # anything odd becomes a string
+
+
+def create_app(model: str | os.PathLike[str] | Model, *, api_key: str | list[str] | None = None,
+               key_file: str | os.PathLike[str] | None = None, auth: bool = True, max_batch: int = 1024,
+               max_body_bytes: int = 16 * 1024 * 1024, timeout_s: float = 30.0, threads: int = 1) -> FastAPI:
+    """Build the scoring service over a model (an ``.onnx`` path, run with onnxruntime, or a loaded Model).
+
+    Endpoints: ``POST /score``, ``GET /`` (model metadata), ``GET /health``,
+    ``GET /ready``, ``GET /openapi.json``. Every error is a JSON object
+    ``{"error", "detail", "where"}``.
+
+    Args:
+        model: the model file or a loaded :class:`Model`. Loaded (and run once) here,
+            so a bad file fails before the server starts.
+        api_key: accepted key(s); else ``key_file``, else ``$ASL_RECOG_API_KEY``,
+            else one is generated and printed once (it is in ``app.state.api_keys``).
+        key_file: a file holding the key (one per line).
+        auth: False switches key authentication off.
+        max_batch: the most images per request (more gives 413).
+        max_body_bytes: the largest body (413 beyond it, enforced while reading).
+        timeout_s: longest time to read and score one request (504 beyond it).
+        threads: onnxruntime intra-op threads.
+
+    Example:
+        >>> from fastapi.testclient import TestClient
+        >>> app = create_app("runs/best.onnx", api_key="s3cret")
+        >>> TestClient(app).post("/score", json={"data": [pixels]},
+        ...                      headers={"Authorization": "Bearer s3cret"}).json()
+        {'result': [3], 'letters': ['D']}
+    """
+    for name, value in (("max_batch", max_batch), ("max_body_bytes", max_body_bytes), ("timeout_s", timeout_s),
+                        ("threads", threads)):
+        if not value > 0:
+            raise ConfigurationError(f"{name} must be positive, got {value!r}")
+    keys: list[str] | None = None
+    if auth:
+        keys, generated = resolve_keys(api_key, key_file)
+        if generated:
+            announce_generated_key(keys[0])
+    loaded = _load_model(model, threads)
+    source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
+    _check_model(loaded, source)
+    metadata = {
+        "service": "asl-recog", "version": __version__, "model": source,
+        "letters": list(LETTERS), "labels": list(LABELS),
+        "input": {"format": "28x28 grayscale images: pixel1..pixel784 row by row, whole numbers 0-255",
+                  "json_shapes": sorted(set(SHAPES.values())), "uploads": ["multipart PNG/JPEG", "image/png",
+                                                                          "image/jpeg"],
+                  "max_batch": max_batch, "max_body_bytes": max_body_bytes, "timeout_s": timeout_s},
+        "auth": "bearer" if auth else "none",
+        "model_metadata": _public_metadata(loaded),
+    }
+
+    app = FastAPI(title="asl-recog scoring service", version=__version__,
+                  description="Static ASL fingerspelling recognition (Sign Language MNIST, letters A-Y without J). "
+                              "POST images to /score; see docs/serving.md.", **_telemetry_off())
+    app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
+    app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s)
+    _add_error_handlers(app)
+
+    def predict(images: np.ndarray, proba: bool) -> dict[str, Any]:
+        probabilities = loaded.predict_proba(images)
+        if probabilities.shape != (len(images), NUM_CLASSES):
+            raise RuntimeError(f"the model returned shape {probabilities.shape}; expected ({len(images)}, 24)")
+        index = np.argmax(probabilities, axis=1)
+        return score_response(_LABELS[index].tolist(), _LETTERS[index].tolist(),
+                              probabilities if proba else None, list(LETTERS) if proba else None)
+
+    @app.get("/health", response_model=Status, summary="Liveness: the process answers")
+    async def health() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/ready", response_model=Status, summary="Readiness: the model is loaded and answers",
+             responses={503: {"model": ErrorResponse}})
+    async def ready() -> Response:
+        if getattr(app.state, "model", None) is None:
+            return _error(503, "not_ready", "the model is not loaded")
+        return _json({"status": "ready", "model": source})
+
+    @app.get("/", summary="Model and service metadata: letters, input format, version", responses=error_responses())
+    async def root() -> Response:
+        return _json(metadata)
+
+    async def score(request: Request) -> bytes:
+        # Query and body are read by hand: FastAPI's parameter machinery costs more than scoring one image.
+        proba = _proba_flag(request.scope["query_string"])
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "multipart/form-data":
+            images = await form_images(request.headers.get("content-type", ""), request.stream(), max_batch)
+        elif content_type.startswith("image/") or content_type == "application/octet-stream":
+            images = (await decode_image(await request.body(), "body"))[None]
+        else:  # JSON, whatever the header says: curl -d sends form-urlencoded by default
+            body = await request.body()
+            if len(body) > _INLINE_BODY_BYTES:
+                parsed = await run_in_threadpool(parse_json, body, max_batch=max_batch, proba=proba)
+            else:
+                parsed = parse_json(body, max_batch=max_batch, proba=proba)
+            images, proba = parsed.images, parsed.proba
+        if len(images) > _INLINE_IMAGES:
+            return dumps(await run_in_threadpool(predict, images, proba))
+        return dumps(predict(images, proba))
+
+    # A raw ASGI route, first in line (routes are matched in order); its OpenAPI description is
+    # added by add_components. Errors it raises reach the exception handlers like any route's.
+    app.router.routes.insert(0, Route("/score", _AsgiEndpoint(score), methods=["POST"], include_in_schema=False))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_components(FastAPI.openapi(app), max_batch, auth)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+class _AsgiEndpoint:
+    """Runs ``handler(request) -> JSON bytes`` as a bare ASGI app: no Response object, no
+    request/response wrapper, which matters when scoring one image takes ~0.1 ms."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        body = await self.handler(Request(scope, receive))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _proba_flag(query: bytes) -> bool:
+    """The ``proba`` query parameter (true/false/1/0/yes/no); 422 for anything else."""
+    if not query:
+        return False
+    values = [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == "proba"]
+    if not values:
+        return False
+    value = values[-1].strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off", ""):
+        return False
+    raise RequestError(f"proba must be true or false, got {values[-1][:20]!r}", where="query.proba",
+                       code="invalid_parameter")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error becomes ``{"error", "detail", "where"}`` JSON; unexpected ones are logged."""
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, exc: RequestError) -> Response:
+        return _json(exc.to_dict(), exc.status)
+
+    @app.exception_handler(DataFormatError)
+    async def data_error(request: Request, exc: DataFormatError) -> Response:
+        return _error(422, "invalid_input", str(exc), exc.source)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left mid-body: nobody reads this answer, and it is no server error.
+        return _error(400, "client_disconnected", "the client closed the connection before the body was read")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+                      headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unexpected error while serving %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", f"unexpected {type(exc).__name__} while scoring; the server log has "
+                                             "the details")

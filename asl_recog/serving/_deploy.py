@@ -1,0 +1,206 @@
+"""One deployment interface: ``Deployer.deploy(model) -> Endpoint``, locally or on Azure ML.
+
+Shared pieces live here: turning a model into an ONNX file, writing the Azure
+scoring folder (score.py + its request parser + the model's input description),
+and endpoint-name checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from abc import ABC, abstractmethod
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asl_recog._errors import ConfigurationError, ModelFileError
+from asl_recog.models._base import Model
+
+#: Files of the Azure scoring folder.
+SCORE_SCRIPT, REQUESTS_MODULE, SCORING_CONFIG = "score.py", "asl_requests.py", "asl_scoring.json"
+#: Azure endpoint and ACI service names: 3-32 characters, lowercase letters, digits and hyphens, a letter first.
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+
+
+class Endpoint(ABC):
+    """A running scoring service made by a :class:`Deployer`.
+
+    ``predict``/``predict_letters``/``predict_proba`` call it over HTTP (see
+    :class:`RemoteEndpoint`); ``delete()`` tears it down; as a context manager it
+    deletes itself on exit.
+
+    Example:
+        >>> with Deployer.create("local").deploy("runs/best.onnx") as endpoint:
+        ...     endpoint.predict_letters(test[:3]), endpoint.scoring_uri
+        (array(['G', 'F', 'K'], dtype='<U1'), 'http://127.0.0.1:50731/score')
+    """
+
+    name: str
+    _client: Any = None
+
+    @property
+    @abstractmethod
+    def scoring_uri(self) -> str:
+        """The URL to POST requests to."""
+
+    @property
+    @abstractmethod
+    def keys(self) -> list[str]:
+        """The accepted API keys (primary first); empty when authentication is off."""
+
+    @abstractmethod
+    def logs(self, lines: int = 200) -> str:
+        """The last ``lines`` lines of the service's log."""
+
+    @abstractmethod
+    def delete(self) -> None:
+        """Stop the service and release what it holds; safe to call twice."""
+
+    @property
+    def client(self) -> Any:
+        """The :class:`RemoteEndpoint` used by the predict methods."""
+        if self._client is None:
+            from asl_recog.serving._client import RemoteEndpoint
+
+            self._client = RemoteEndpoint(self.scoring_uri, self.keys[0] if self.keys else None)
+        return self._client
+
+    def predict(self, images: Any) -> np.ndarray:
+        """Dataset labels of the images, scored by the service."""
+        return self.client.predict(images)
+
+    def predict_letters(self, images: Any) -> np.ndarray:
+        """Letters of the images, scored by the service."""
+        return self.client.predict_letters(images)
+
+    def predict_proba(self, images: Any) -> np.ndarray:
+        """``(N, 24)`` probabilities, scored by the service."""
+        return self.client.predict_proba(images)
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Endpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.delete()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={getattr(self, 'name', None)!r})"
+
+
+class Deployer(ABC):
+    """Deploys a model as a scoring service and returns its :class:`Endpoint`.
+
+    Backends: ``"local"`` (a ``python -m asl_recog.serving`` subprocess),
+    ``"azure"`` (Azure ML managed online endpoint, SDK v2) and ``"azureml"``
+    (Azure Container Instances, SDK v1, deprecated).
+
+    Example:
+        >>> deployer = Deployer.create("local")
+        >>> endpoint = deployer.deploy(result.best_model, name="asl-demo")
+        >>> endpoint.predict(test[:5]); endpoint.delete()
+    """
+
+    @abstractmethod
+    def deploy(self, model: Model | str | os.PathLike[str], name: str | None = None) -> Endpoint:
+        """Deploy ``model`` (a fitted Model, exported to ONNX on the way, or an ``.onnx`` path)."""
+
+    @staticmethod
+    def create(target: str = "local", **options: Any) -> Deployer:
+        """The deployer for ``target`` (``"local"``, ``"azure"`` or ``"azureml"``), built with ``options``."""
+        if target == "local":
+            from asl_recog.serving._deploy_local import LocalDeployer
+
+            return LocalDeployer(**options)
+        if target == "azure":
+            from asl_recog.serving._deploy_azure import AzureDeployer
+
+            return AzureDeployer(**options)
+        if target == "azureml":
+            from asl_recog.serving._deploy_azureml import AzureMLDeployer
+
+            return AzureMLDeployer(**options)
+        raise ConfigurationError(f"unknown deployment target {target!r}; use 'local', 'azure' or 'azureml'")
+
+
+def endpoint_name(name: str | None, prefix: str = "asl-recog") -> str:
+    """Check an endpoint name against Azure's rules, or make a unique one."""
+    if name is None:
+        return f"{prefix}-{secrets.token_hex(4)}"
+    if not _NAME.match(name) or "--" in name:
+        raise ConfigurationError(f"endpoint name {name!r} is invalid: use 3-32 lowercase letters, digits and single "
+                                 "hyphens, starting with a letter and not ending with a hyphen")
+    return name
+
+
+def onnx_file(model: Model | str | os.PathLike[str], folder: Path) -> tuple[Path, Any]:
+    """An ONNX file of ``model`` (exported into ``folder`` unless it is one already), and the loaded OnnxModel.
+
+    Raises:
+        ModelFileError: a path that is not a loadable ``.onnx`` file.
+    """
+    from asl_recog.models._onnx import OnnxModel
+
+    if isinstance(model, OnnxModel):
+        path = model.save(folder / "model.onnx")
+        return path, model
+    if isinstance(model, Model):
+        from asl_recog.models._export import export_onnx
+
+        path = folder / "model.onnx"
+        return path, export_onnx(model, path)
+    path = Path(model)
+    if path.suffix.lower() != ".onnx":
+        raise ModelFileError(f"{path}: deployers load .onnx files only (graphs, not code). Fix: export it first "
+                             f"with 'asl-recog export {path} {path.with_suffix('.onnx')}', or pass a fitted Model "
+                             "(it is exported with asl_recog.export_onnx)")
+    return path, OnnxModel.load(path)
+
+
+def scoring_config(onnx_model: Any, model_file: str, max_batch: int = 1024) -> dict[str, Any]:
+    """What score.py needs to feed the graph and read its output, taken from the loaded OnnxModel."""
+    meta = onnx_model.metadata
+    if meta.get("input_layout") not in ("flat", "NHWC", "NCHW"):
+        raise ConfigurationError(f"{onnx_model.source}: input layout {meta.get('input_layout')!r} is not supported "
+                                 "by the generated score.py; deploy a model written by asl_recog.export_onnx")
+    return {"model_file": model_file, "input_name": onnx_model.input_name, "output_name": onnx_model.output_name,
+            "input_layout": meta["input_layout"], "input_scaling": meta["input_scaling"],
+            "classes": [int(c) for c in meta.get("classes", range(len(meta["letters"])))],
+            "labels": [int(v) for v in meta["labels"]], "letters": list(meta["letters"]),
+            "max_batch": max_batch, "threads": 1}
+
+
+def write_scoring_dir(onnx_model: Any, folder: str | os.PathLike[str], *, model_file: str = "model.onnx",
+                      max_batch: int = 1024) -> Path:
+    """Write the Azure scoring folder: ``score.py``, ``asl_requests.py`` and ``asl_scoring.json``.
+
+    The model itself is registered separately and read from ``$AZUREML_MODEL_DIR``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    templates = resources.files("asl_recog.serving") / "_templates"
+    (folder / SCORE_SCRIPT).write_text((templates / SCORE_SCRIPT).read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copyfile(Path(__file__).with_name("_requests.py"), folder / REQUESTS_MODULE)
+    config = scoring_config(onnx_model, model_file, max_batch)
+    (folder / SCORING_CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return folder
+
+
+#: pip requirements of the scoring environment: what score.py imports, nothing more.
+SCORING_PIP = ["onnxruntime>=1.18", "numpy>=1.26"]
+
+
+def conda_spec(name: str = "asl-recog-scoring") -> dict[str, Any]:
+    """The conda environment of the Azure scoring container (Python 3.11, onnxruntime, numpy)."""
+    return {"name": name, "channels": ["conda-forge"],
+            "dependencies": ["python=3.11", "pip", {"pip": [*SCORING_PIP, "azureml-inference-server-http"]}]}

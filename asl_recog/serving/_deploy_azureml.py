@@ -1,0 +1,173 @@
+"""Azure ML SDK v1 deployment: ``Model.register`` + ``Model.deploy`` to Azure Container Instances.
+
+Kept for projects still on ``azureml-core`` (the seed deployed this way).
+Microsoft ends support for SDK v1 on 2026-06-30, so the first use warns once
+and points to :class:`AzureDeployer`. The SDK is imported only here, lazily.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asl_recog import __version__
+from asl_recog.serving._deploy import SCORE_SCRIPT, SCORING_PIP, Deployer, Endpoint, endpoint_name, onnx_file, write_scoring_dir
+from asl_recog._deprecation import warn_once
+from asl_recog._errors import ConfigurationError, MissingExtraError
+from asl_recog.models._base import Model
+
+logger = logging.getLogger("asl_recog")
+DEPRECATION = ("AzureMLDeployer uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
+               "2026-06-30, and Azure Container Instances deployments. Use asl_recog.AzureDeployer (SDK v2 managed "
+               "online endpoints, pip install 'asl-recog[azure]') instead; deploy() is called the same way.")
+
+
+def _warn_deprecated() -> None:
+    warn_once("AzureMLDeployer", DEPRECATION, stacklevel=3)
+
+
+def _import_sdk() -> Any:
+    try:
+        import azureml.core
+    except ImportError as exc:
+        raise MissingExtraError("azureml-core", "azureml", "Deploying with the Azure ML SDK v1") from exc
+    return azureml.core
+
+
+@dataclass
+class AciDeploymentSpec:
+    """The SDK v1 objects of one deployment, built offline."""
+
+    inference_config: Any
+    deployment_config: Any
+    environment: Any
+    code_dir: Path
+
+
+class AzureMLEndpoint(Endpoint):
+    """An ACI web service deployed with SDK v1 (see :class:`AzureMLDeployer`).
+
+    Example:
+        >>> endpoint = AzureMLDeployer.from_config().deploy("runs/best.onnx", name="asl-recog-aci")
+        >>> endpoint.keys[0], endpoint.predict(test[:3]); endpoint.delete()
+    """
+
+    def __init__(self, service: Any, name: str) -> None:
+        self.service, self.name = service, name
+
+    @property
+    def scoring_uri(self) -> str:
+        return str(self.service.scoring_uri)
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for k in self.service.get_keys() if k]
+
+    def logs(self, lines: int = 200) -> str:
+        return str(self.service.get_logs(num_lines=lines))
+
+    def delete(self) -> None:
+        self._close_client()
+        if self.service is not None:
+            self.service.delete()
+            self.service = None
+
+
+class AzureMLDeployer(Deployer):
+    """Deploys to Azure Container Instances with SDK v1 (``pip install 'asl-recog[azureml]'``; deprecated).
+
+    Registers the ONNX model (``Model.register``) and deploys it (``Model.deploy``)
+    with an ``InferenceConfig`` running the generated ``score.py`` and an
+    ``AciWebservice.deploy_configuration``.
+
+    Args:
+        workspace: an ``azureml.core.Workspace``.
+        cpu_cores: ACI CPU cores.
+        memory_gb: ACI memory.
+        auth_enabled: key authentication on the service.
+        max_batch: most images per request accepted by score.py.
+        run_dir: where to write the model and scoring folder; None uses a temporary folder.
+        model_register: replaces ``azureml.core.Model.register`` (same arguments); for tests and wrappers.
+        model_deploy: replaces ``azureml.core.Model.deploy`` (same arguments).
+
+    Example:
+        >>> deployer = AzureMLDeployer.from_config()
+        >>> endpoint = deployer.deploy("runs/best.onnx", name="asl-recog-aci")
+    """
+
+    def __init__(self, workspace: Any, *, cpu_cores: float = 1, memory_gb: float = 1, auth_enabled: bool = True,
+                 max_batch: int = 1024, run_dir: str | os.PathLike[str] | None = None,
+                 model_register: Callable[..., Any] | None = None, model_deploy: Callable[..., Any] | None = None,
+                 show_output: bool = False) -> None:
+        _import_sdk()
+        _warn_deprecated()
+        if workspace is None:
+            raise ConfigurationError("AzureMLDeployer needs a Workspace; use AzureMLDeployer.from_config()")
+        if cpu_cores <= 0 or memory_gb <= 0:
+            raise ConfigurationError("cpu_cores and memory_gb must be positive")
+        self.workspace, self.cpu_cores, self.memory_gb = workspace, cpu_cores, memory_gb
+        self.auth_enabled = auth_enabled
+        self.max_batch, self.show_output = max_batch, show_output
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._register, self._deploy = model_register, model_deploy
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, auth: Any = None,
+                    **options: Any) -> AzureMLDeployer:
+        """Connect with ``Workspace.from_config(path)`` (or the ``AZUREML_ARM_*`` variables)."""
+        from asl_recog.backends.azure._translate import workspace_from_env
+
+        core = _import_sdk()
+        env = workspace_from_env() if path is None else None
+        if env is not None:
+            workspace = core.Workspace.get(name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1])
+        else:
+            workspace = core.Workspace.from_config(path=None if path is None else str(path), auth=auth)
+        return cls(workspace, **options)
+
+    def build(self, onnx_model: Any, model_file: str, name: str, folder: Path) -> AciDeploymentSpec:
+        """Build the InferenceConfig, ACI configuration and environment (no Azure call)."""
+        core = _import_sdk()
+        from azureml.core.conda_dependencies import CondaDependencies
+        from azureml.core.model import InferenceConfig
+        from azureml.core.webservice import AciWebservice
+
+        code_dir = write_scoring_dir(onnx_model, folder / "code", model_file=model_file, max_batch=self.max_batch)
+        environment = core.Environment(name="asl-recog-scoring")
+        environment.python.conda_dependencies = CondaDependencies.create(
+            python_version="3.11", pip_packages=[*SCORING_PIP, "azureml-defaults"], pin_sdk_version=False)
+        inference_config = InferenceConfig(entry_script=SCORE_SCRIPT, source_directory=str(code_dir),
+                                           environment=environment)
+        deployment_config = AciWebservice.deploy_configuration(
+            cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, auth_enabled=self.auth_enabled,
+            tags={"asl_recog_version": __version__}, description="asl_recog fingerspelling recognition")
+        return AciDeploymentSpec(inference_config, deployment_config, environment, code_dir)
+
+    def deploy(self, model: Model | str | os.PathLike[str], name: str | None = None) -> AzureMLEndpoint:
+        name = endpoint_name(name)
+        from azureml.core.model import Model as AzureModel
+
+        register = self._register or AzureModel.register
+        deploy = self._deploy or AzureModel.deploy
+        with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
+            folder = self.run_dir / name if self.run_dir is not None else Path(tmp)
+            (folder / "model").mkdir(parents=True, exist_ok=True)
+            onnx_path, onnx_model = onnx_file(model, folder / "model")
+            spec = self.build(onnx_model, onnx_path.name, name, folder)
+            registered = register(workspace=self.workspace, model_path=str(onnx_path), model_name=name,
+                                  tags={"asl_recog_version": __version__},
+                                  description="asl_recog sign classifier (ONNX)")
+            service = deploy(workspace=self.workspace, name=name, models=[registered],
+                             inference_config=spec.inference_config, deployment_config=spec.deployment_config,
+                             overwrite=True)
+            service.wait_for_deployment(show_output=self.show_output)
+        return AzureMLEndpoint(service, name)
+
+    def __repr__(self) -> str:
+        return (f"AzureMLDeployer(workspace={getattr(self.workspace, 'name', self.workspace)!r}, "
+                f"cpu_cores={self.cpu_cores}, memory_gb={self.memory_gb})")

@@ -1,0 +1,142 @@
+"""Photo uploads to /score: multipart forms read as a stream, every part decoded or the request refused.
+
+Starlette's form parser drops a part that a truncated body cuts off and
+answers as if the form were complete; this reader feeds python-multipart
+itself and refuses a body whose closing boundary never came (400), so an
+upload of two photos never gets one answer. Each part is decoded as soon as
+it is complete and only its 28x28 result is kept, and at most
+:data:`DECODE_SLOTS` images decode at once in the whole service, which bounds
+the memory that image uploads can take.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
+
+from asl_recog._errors import DataFormatError
+from asl_recog.data._images import ImageTooLargeError, image_to_array
+from asl_recog.serving._requests import RequestError
+
+#: Images decoded at the same time, service-wide; the largest accepted image needs about 130 MiB while it decodes.
+DECODE_SLOTS = 2
+_SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
+
+
+def _decode_bounded(data: bytes, where: str) -> np.ndarray:
+    with _SLOTS:  # taken in the worker thread, so no event loop is tied to it
+        return image_to_array(data, source=where)
+
+
+async def decode_image(data: bytes, where: str) -> np.ndarray:
+    """A 28x28 uint8 image from PNG/JPEG bytes, decoded in a worker thread.
+
+    Raises:
+        RequestError: 413 ``image_too_large`` above the pixel limit, 400 ``bad_image`` when unreadable.
+    """
+    try:
+        return await run_in_threadpool(_decode_bounded, data, where)
+    except ImageTooLargeError as exc:
+        raise RequestError(f"{exc.problem}. Fix: {exc.fix}", where=where, status=413,
+                           code="image_too_large") from exc
+    except DataFormatError as exc:
+        raise RequestError(f"{exc.problem}. Fix: send a PNG or JPEG photo of one hand sign", where=where,
+                           status=400, code="bad_image") from exc
+
+
+class _FormReader:
+    """python-multipart callbacks collecting finished parts: (field name, file name or None, bytes)."""
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[str, str | None, bytes]] = []
+        self.ended = False
+        self._headers: dict[bytes, bytes] = {}
+        self._field = self._value = b""
+        self._data = bytearray()
+
+    def callbacks(self) -> dict[str, Any]:
+        return {"on_part_begin": self._part_begin, "on_part_data": self._part_data, "on_part_end": self._part_end,
+                "on_header_field": self._header_field, "on_header_value": self._header_value,
+                "on_header_end": self._header_end, "on_end": self._end}
+
+    def _part_begin(self) -> None:
+        self._headers, self._data = {}, bytearray()
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        self._data += data[start:end]
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def _part_end(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self.finished.append((name, filename.decode("utf-8", "replace") if filename is not None else None,
+                              bytes(self._data)))
+        self._data = bytearray()
+
+    def _end(self) -> None:
+        self.ended = True
+
+
+async def form_images(content_type: str, stream: AsyncIterator[bytes], max_batch: int) -> np.ndarray:
+    """The images of every file field of a multipart upload, in order, decoded like the dataset was made.
+
+    Args:
+        content_type: the request's Content-Type header (with its boundary).
+        stream: the body, chunk by chunk.
+        max_batch: the most files per request (more gives 413).
+
+    Raises:
+        RequestError: 400 for a malformed or truncated body or an unreadable image, 413 for too many
+            files or too large an image, 422 for a form without a file.
+    """
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise RequestError("the multipart Content-Type has no boundary; let the client library build the form "
+                           "(curl -F file=@hand.jpg)", where="content-type", status=400, code="bad_request")
+    reader = _FormReader()
+    parser = MultipartParser(boundary, reader.callbacks())
+    images: list[np.ndarray] = []
+    fields = 0
+    async for chunk in stream:
+        try:
+            parser.write(chunk)
+        except MultipartParseError as exc:
+            raise RequestError(f"malformed multipart body ({exc}); resend the form", where="body", status=400,
+                               code="bad_request") from exc
+        for name, filename, data in reader.finished:
+            if filename is None:  # a plain form field: allowed, not scored
+                fields += 1
+                if fields > max_batch:
+                    raise RequestError(f"more than {max_batch} form fields", where="body", status=413,
+                                       code="batch_too_large")
+                continue
+            if len(images) == max_batch:
+                raise RequestError(f"more than {max_batch} files; the limit is {max_batch} images per request, "
+                                   "split the upload", where="body", status=413, code="batch_too_large")
+            images.append(await decode_image(data, f"{name}[{len(images)}] ({filename or 'unnamed'})"))
+        reader.finished.clear()
+    if not reader.ended:
+        raise RequestError(f"the multipart body is truncated: its closing boundary never came after {len(images)} "
+                           "complete file(s), so a part may be missing; resend the whole form", where="body",
+                           status=400, code="truncated_body")
+    if not images:
+        raise RequestError("no file in the form; upload the photo as field 'file' (curl -F file=@hand.jpg)",
+                           where="file", code="no_image")
+    return np.stack(images)

@@ -107,18 +107,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.backends.azure.v2._backend import AzureBackend
-    from asl_recog.backends.azure.v1._backend import AzureMLBackend
-    from asl_recog.backends._base import Backend
-    from asl_recog.backends.local._backend import LocalBackend
-    from asl_recog.evaluation._compare import Comparator, ComparisonResult
     from asl_recog._console import configure_logging
-    from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
-    from asl_recog.serving._deploy import Deployer, Endpoint
-    from asl_recog.serving._deploy_azure import AzureDeployer
-    from asl_recog.serving._deploy_azureml import AzureMLDeployer
-    from asl_recog.serving._deploy_local import LocalDeployer, LocalEndpoint
     from asl_recog._errors import (
         AslRecogError,
         ConfigurationError,
@@ -128,12 +117,21 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ModelFileError,
         TrialFailedError,
     )
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+    from asl_recog.backends._base import Backend
+    from asl_recog.backends.azure.v1._backend import AzureMLBackend
+    from asl_recog.backends.azure.v2._backend import AzureBackend
+    from asl_recog.backends.local._backend import LocalBackend
+    from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
     from asl_recog.data._images import image_to_array
     from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
+    from asl_recog.data._split import train_validation_split
+    from asl_recog.evaluation._compare import Comparator, ComparisonResult
     from asl_recog.models._base import KerasModel, Model, SklearnModel
     from asl_recog.models._export import OnnxExportError, export_onnx
     from asl_recog.models._onnx import OnnxModel
+    from asl_recog.routes._trainer import Trainer, TrainingResult
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
     from asl_recog.search._space import (
         BanditPolicy,
         BayesianParameterSampling,
@@ -155,5 +153,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         uniform,
     )
     from asl_recog.serving._client import EndpointError, RemoteEndpoint
-    from asl_recog.data._split import train_validation_split
-    from asl_recog.routes._trainer import Trainer, TrainingResult
+    from asl_recog.serving._deploy import Deployer, Endpoint
+    from asl_recog.serving._deploy_azure import AzureDeployer
+    from asl_recog.serving._deploy_azureml import AzureMLDeployer
+    from asl_recog.serving._deploy_local import LocalDeployer, LocalEndpoint

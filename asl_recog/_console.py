@@ -35,8 +35,24 @@ LOG_FORMAT = "asl-recog %(levelname)s [%(name)s] %(message)s"
 #: Environment variable carrying the verbosity into spawned worker processes.
 VERBOSITY_ENV = "ASL_RECOG_VERBOSITY"
 #: Loggers of dependencies that speak at INFO about things a user cannot act on.
-_CHATTY = ("tensorflow", "tensorflow.native", "tf2onnx", "absl", "httpx", "httpcore", "optuna", "keras",
-           "onnxruntime", "skl2onnx", "azure", "urllib3", "matplotlib", "PIL", "h5py", "numexpr")
+_CHATTY = (
+    "tensorflow",
+    "tensorflow.native",
+    "tf2onnx",
+    "absl",
+    "httpx",
+    "httpcore",
+    "optuna",
+    "keras",
+    "onnxruntime",
+    "skl2onnx",
+    "azure",
+    "urllib3",
+    "matplotlib",
+    "PIL",
+    "h5py",
+    "numexpr",
+)
 
 logger = logging.getLogger("asl_recog")
 
@@ -139,8 +155,8 @@ def import_tensorflow() -> ModuleType:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _native_stderr_to_log("tensorflow.native"):
-        import tensorflow as tf
         import keras  # noqa: F401 - loads its backend under the same capture
+        import tensorflow as tf
 
         tf.constant(0)  # the runtime's device discovery prints its lines on first use
     for name in ("tensorflow", "absl"):

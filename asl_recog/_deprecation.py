@@ -20,5 +20,8 @@ def warn_once(key: str, message: str, *, stacklevel: int = 3) -> None:
 
 def warn_renamed(old: str, new: str, *, since: str = "0.2.0", removed_in: str = "0.4.0") -> None:
     """Warn that ``old`` (a module path, argument or config key) is now called ``new``."""
-    warn_once(f"renamed:{old}", f"{old} was renamed to {new} in asl_recog {since} and will be removed in "
-              f"{removed_in}; use {new}", stacklevel=3)
+    warn_once(
+        f"renamed:{old}",
+        f"{old} was renamed to {new} in asl_recog {since} and will be removed in {removed_in}; use {new}",
+        stacklevel=3,
+    )

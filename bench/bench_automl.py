@@ -32,10 +32,15 @@ def main() -> None:
 
     train = asl.load_sign_mnist("train")
     run_dir = args.run_dir or tempfile.mkdtemp(prefix="bench-automl-")
-    trainer = asl.AutoMLTrainer(experiment_timeout_minutes=args.minutes,
-                                iteration_timeout_minutes=args.iteration_minutes,
-                                max_concurrent_iterations=args.concurrency, allowed_models=args.models,
-                                augment=not args.no_augment, run_dir=os.path.join(run_dir, "run"), progress=False)
+    trainer = asl.AutoMLTrainer(
+        experiment_timeout_minutes=args.minutes,
+        iteration_timeout_minutes=args.iteration_minutes,
+        max_concurrent_iterations=args.concurrency,
+        allowed_models=args.models,
+        augment=not args.no_augment,
+        run_dir=os.path.join(run_dir, "run"),
+        progress=False,
+    )
     start = time.perf_counter()
     result = trainer.fit(train)  # grouped validation split of the training file
     seconds = time.perf_counter() - start
@@ -43,12 +48,16 @@ def main() -> None:
     test_accuracy = result.best_model.score(test)
 
     board = result.leaderboard
-    print(f"| route | best model | validation {result.primary_metric} | test accuracy | trials (completed/total) "
-          f"| search time | cores |")
+    print(
+        f"| route | best model | validation {result.primary_metric} | test accuracy | trials (completed/total) "
+        f"| search time | cores |"
+    )
     print("|---|---|---|---|---|---|---|")
-    print(f"| AutoML (local, augment={not args.no_augment}, {args.concurrency} workers) "
-          f"| {result.best_model.info.get('algorithm')} | {result.best_score:.4f} | {test_accuracy:.4f} "
-          f"| {(board['status'] == 'completed').sum()}/{len(board)} | {seconds / 60:.1f} min | {os.cpu_count()} |")
+    print(
+        f"| AutoML (local, augment={not args.no_augment}, {args.concurrency} workers) "
+        f"| {result.best_model.info.get('algorithm')} | {result.best_score:.4f} | {test_accuracy:.4f} "
+        f"| {(board['status'] == 'completed').sum()}/{len(board)} | {seconds / 60:.1f} min | {os.cpu_count()} |"
+    )
     print()
     print("| trial | model | status | validation accuracy | test accuracy | duration (s) |")
     print("|---|---|---|---|---|---|")
@@ -59,8 +68,10 @@ def main() -> None:
             files = [f for f in os.listdir(path) if f.endswith(".aslskl") and f"{row['trial']:05d}" in f]
             if files:
                 test_score = f"{asl.Model.load(os.path.join(path, files[0])).score(test):.4f}"
-        print(f"| {row['trial']} | {row['model']} | {row['status']} | {row[result.primary_metric]:.4f} "
-              f"| {test_score} | {row['duration_s']:.0f} |")
+        print(
+            f"| {row['trial']} | {row['model']} | {row['status']} | {row[result.primary_metric]:.4f} "
+            f"| {test_score} | {row['duration_s']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ from asl_recog.serving._deploy_local import free_port  # noqa: E402
 
 
 def _form(photos: list[bytes], cut: bool = False) -> tuple[bytes, str]:
-    body = b"".join(b"--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p%d.jpg\"\r\n\r\n%s\r\n"
-                    % (i, p) for i, p in enumerate(photos)) + b"--b0undary--\r\n"
-    return (body[:len(body) * 2 // 3] if cut else body), "multipart/form-data; boundary=b0undary"
+    body = (
+        b"".join(
+            b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="p%d.jpg"\r\n\r\n%s\r\n' % (i, p)
+            for i, p in enumerate(photos)
+        )
+        + b"--b0undary--\r\n"
+    )
+    return (body[: len(body) * 2 // 3] if cut else body), "multipart/form-data; boundary=b0undary"
 
 
 def request_mix(test: asl.SignMnistDataset) -> list[tuple[str, bytes, str, int]]:
@@ -59,22 +64,30 @@ def request_mix(test: asl.SignMnistDataset) -> list[tuple[str, bytes, str, int]]
     jpeg = encode(photo.convert("RGB"), "JPEG", quality=90)
     js = "application/json"
     mix = [
-        ("json_records_1", json.dumps({"data": [dict(zip(columns, rows[0]))]}).encode(), js, 200),
+        ("json_records_1", json.dumps({"data": [dict(zip(columns, rows[0], strict=False))]}).encode(), js, 200),
         ("json_lists_8", json.dumps({"data": rows}).encode(), js, 200),
         ("json_input_data_4", json.dumps({"input_data": {"columns": columns, "data": rows[:4]}}).encode(), js, 200),
-        ("json_v2_proba_2", json.dumps({"Inputs": {"data": rows[:2]},
-                                        "GlobalParameters": {"method": "predict_proba"}}).encode(), js, 200),
+        (
+            "json_v2_proba_2",
+            json.dumps({"Inputs": {"data": rows[:2]}, "GlobalParameters": {"method": "predict_proba"}}).encode(),
+            js,
+            200,
+        ),
         ("png_raw", encode(photo), "image/png", 200),
         ("jpeg_exif_form_2", *_form([with_orientation(photo, 6), jpeg]), 200),
         ("png16_form", *_form([odd_modes(np.asarray(photo))["png_I16"]]), 200),
         ("bomb_png_raw", png_bomb(13000, 13000), "image/png", 413),
         ("bomb_jpeg_form", *_form([jpeg_bomb()]), 413),
         ("truncated_form", *_form([jpeg, jpeg], cut=True), 400),
-        ("unhashable_columns", json.dumps({"input_data": {"columns": [[1]] * 784, "data": rows[:1]}}).encode(),
-         js, 422),
+        (
+            "unhashable_columns",
+            json.dumps({"input_data": {"columns": [[1]] * 784, "data": rows[:1]}}).encode(),
+            js,
+            422,
+        ),
     ]
     weights = [6, 4, 3, 2, 3, 2, 1, 1, 1, 1, 1]  # mostly valid traffic, one in ten hostile
-    return [entry for entry, weight in zip(mix, weights) for _ in range(weight)]
+    return [entry for entry, weight in zip(mix, weights, strict=False) for _ in range(weight)]
 
 
 def memory_kib(pid: int) -> tuple[int, int]:
@@ -83,8 +96,14 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
-async def client(url: str, mix: list[tuple[str, bytes, str, int]], until: float, seed: int,
-                 stats: dict[str, list[float]], errors: list[str]) -> None:
+async def client(
+    url: str,
+    mix: list[tuple[str, bytes, str, int]],
+    until: float,
+    seed: int,
+    stats: dict[str, list[float]],
+    errors: list[str],
+) -> None:
     rng = random.Random(seed)
     async with httpx.AsyncClient(timeout=30.0) as http:
         while time.monotonic() < until:
@@ -101,8 +120,9 @@ async def client(url: str, mix: list[tuple[str, bytes, str, int]], until: float,
                 errors.append(f"{kind}: got {status}, expected {expected}")
 
 
-async def drive(url: str, pid: int, mix: list[tuple[str, bytes, str, int]], clients: int,
-                duration: float) -> tuple[dict[str, list[float]], list[str], list[int]]:
+async def drive(
+    url: str, pid: int, mix: list[tuple[str, bytes, str, int]], clients: int, duration: float
+) -> tuple[dict[str, list[float]], list[str], list[int]]:
     stats: dict[str, list[float]] = {}
     errors: list[str] = []
     samples: list[int] = []
@@ -127,15 +147,29 @@ def main() -> None:
         model = train_model(folder)
         port = free_port()
         log = open(folder / "service.log", "wb")  # noqa: SIM115 - closed after the process ends
-        process = subprocess.Popen([sys.executable, "-m", "asl_recog.serving", str(model), "--no-auth", "--port",
-                                    str(port), "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "asl_recog.serving",
+                str(model),
+                "--no-auth",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_ready(f"http://127.0.0.1:{port}/ready", process)
             mix = request_mix(asl.load_sign_mnist("test"))
             rss_start = memory_kib(process.pid)[0]
             started = time.monotonic()
-            stats, errors, samples = asyncio.run(drive(f"http://127.0.0.1:{port}/score", process.pid, mix,
-                                                       args.clients, args.duration))
+            stats, errors, samples = asyncio.run(
+                drive(f"http://127.0.0.1:{port}/score", process.pid, mix, args.clients, args.duration)
+            )
             elapsed = time.monotonic() - started
             rss_end, hwm = memory_kib(process.pid)
         finally:
@@ -146,15 +180,21 @@ def main() -> None:
     latencies = sorted(v for values in stats.values() for v in values)
     total = len(latencies)
     print(f"- command: `bench/bench_hardening_load.py --duration {args.duration:g} --clients {args.clients}`")
-    print(f"- machine: {os.cpu_count()} cores, Python {platform.python_version()} {platform.system()}, "
-          f"load average before the run {os.getloadavg()[0]:.1f}")
+    print(
+        f"- machine: {os.cpu_count()} cores, Python {platform.python_version()} {platform.system()}, "
+        f"load average before the run {os.getloadavg()[0]:.1f}"
+    )
     print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    print("| requests | errors | req/s | p50 ms | p99 ms | RSS start MiB | RSS end MiB | RSS max sampled MiB "
-          "| peak RSS (VmHWM) MiB | tracebacks in the service log |")
+    print(
+        "| requests | errors | req/s | p50 ms | p99 ms | RSS start MiB | RSS end MiB | RSS max sampled MiB "
+        "| peak RSS (VmHWM) MiB | tracebacks in the service log |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {total} | {len(errors)} | {total / elapsed:.0f} | {1000 * statistics.median(latencies):.1f} | "
-          f"{1000 * latencies[int(0.99 * (total - 1))]:.1f} | {rss_start / 1024:.0f} | {rss_end / 1024:.0f} | "
-          f"{max(samples) / 1024:.0f} | {hwm / 1024:.0f} | {tracebacks} |")
+    print(
+        f"| {total} | {len(errors)} | {total / elapsed:.0f} | {1000 * statistics.median(latencies):.1f} | "
+        f"{1000 * latencies[int(0.99 * (total - 1))]:.1f} | {rss_start / 1024:.0f} | {rss_end / 1024:.0f} | "
+        f"{max(samples) / 1024:.0f} | {hwm / 1024:.0f} | {tracebacks} |"
+    )
     print(f"\nService RSS every 10 s (MiB): {', '.join(f'{v / 1024:.0f}' for v in samples[::20])}")
     print("\n| request kind | count |\n|---|---|")
     for kind in sorted(stats):

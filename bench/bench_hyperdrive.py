@@ -27,9 +27,15 @@ from asl_recog._console import configure_logging
 def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, folder: Path) -> dict:
     fixed = {"epochs": args.epochs} if args.epochs else None
     trainer = asl.HyperDriveTrainer(
-        builder="default", policy=asl.BanditPolicy(slack_factor=0.05, evaluation_interval=1, delay_evaluation=2),
-        max_total_runs=args.runs, max_duration_minutes=args.minutes, fixed_params=fixed, seed=seed,
-        run_dir=folder / f"seed{seed}", progress=False)
+        builder="default",
+        policy=asl.BanditPolicy(slack_factor=0.05, evaluation_interval=1, delay_evaluation=2),
+        max_total_runs=args.runs,
+        max_duration_minutes=args.minutes,
+        fixed_params=fixed,
+        seed=seed,
+        run_dir=folder / f"seed{seed}",
+        progress=False,
+    )
     start = time.perf_counter()
     result = trainer.fit(train)  # the grouped validation split of the training file
     total = time.perf_counter() - start
@@ -37,12 +43,19 @@ def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, f
     checkpoints = sorted((folder / f"seed{seed}" / "refit").glob("epoch_*.keras"))
     models = {"refit": result.best_model, **{path.stem: str(path) for path in checkpoints}}
     summary = asl.Comparator(models, measure_speed=False).evaluate(test).summary
-    return {"seed": seed, "params": result.best_params, "validation": result.best_score,
-            "trial": result.best_trial, "trials": len(result.leaderboard), "search_s": total - result.refit_seconds,
-            "refit_s": result.refit_seconds, "test": float(summary.loc["refit", "accuracy"]),
-            "errors": int(round((1 - summary.loc["refit", "accuracy"]) * len(test))),
-            "curve": [float(summary.loc[path.stem, "accuracy"]) for path in checkpoints],
-            "board": result.leaderboard}
+    return {
+        "seed": seed,
+        "params": result.best_params,
+        "validation": result.best_score,
+        "trial": result.best_trial,
+        "trials": len(result.leaderboard),
+        "search_s": total - result.refit_seconds,
+        "refit_s": result.refit_seconds,
+        "test": float(summary.loc["refit", "accuracy"]),
+        "errors": int(round((1 - summary.loc["refit", "accuracy"]) * len(test))),
+        "curve": [float(summary.loc[path.stem, "accuracy"]) for path in checkpoints],
+        "board": result.leaderboard,
+    }
 
 
 def main() -> None:
@@ -57,15 +70,19 @@ def main() -> None:
     train = asl.load_sign_mnist("train")
     folder = Path(args.run_dir or tempfile.mkdtemp(prefix="bench-hyperdrive-"))
     rows = [run_seed(seed, args, train, folder) for seed in args.seeds]
-    print("| seed | selected params (trial) | validation accuracy | search | refit | test accuracy | test errors "
-          "| test accuracy per refit epoch (record only) |")
+    print(
+        "| seed | selected params (trial) | validation accuracy | search | refit | test accuracy | test errors "
+        "| test accuracy per refit epoch (record only) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
         curve = " ".join(f"{v:.4f}" for v in r["curve"])
-        print(f"| {r['seed']} | {params} ({r['trial']} of {r['trials']}) | {r['validation']:.4f} "
-              f"| {r['search_s'] / 60:.1f} min | {r['refit_s'] / 60:.1f} min | **{r['test']:.4f}** | {r['errors']} "
-              f"| {curve} |")
+        print(
+            f"| {r['seed']} | {params} ({r['trial']} of {r['trials']}) | {r['validation']:.4f} "
+            f"| {r['search_s'] / 60:.1f} min | {r['refit_s'] / 60:.1f} min | **{r['test']:.4f}** | {r['errors']} "
+            f"| {curve} |"
+        )
     mean = sum(r["test"] for r in rows) / len(rows)
     print()
     print(f"Mean test accuracy over {len(rows)} seed(s): **{mean:.4f}**; cores: {os.cpu_count()}.")

@@ -34,12 +34,24 @@ SERVICE_TARGET_MIB = 300
 def main_job(preset: str, out: Path) -> dict[str, float]:
     """Run the main job; return its summed-tree peak, largest single process, and wall time."""
     timing = out.parent / "time-v.txt"
-    command = ["/usr/bin/time", "-v", "-o", str(timing), str(Path(sys.executable).with_name("asl-recog")), "run",
-               "--preset", preset, "--out", str(out), "--no-progress"]
+    command = [
+        "/usr/bin/time",
+        "-v",
+        "-o",
+        str(timing),
+        str(Path(sys.executable).with_name("asl-recog")),
+        "run",
+        "--preset",
+        preset,
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     start = time.perf_counter()
     with open(out.parent / "console.txt", "w") as console:  # stdout and stderr as a user sees them
-        process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})  # keeps the two in order
+        process = subprocess.Popen(
+            command, stdout=console, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )  # keeps the two in order
         with TreeMemory(process.pid) as memory:
             process.wait()
     wall = time.perf_counter() - start
@@ -48,9 +60,15 @@ def main_job(preset: str, out: Path) -> dict[str, float]:
         raise SystemExit(f"the main job failed ({process.returncode}):\n{tail}")
     single_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", timing.read_text()).group(1))
     summary = json.loads((out / "summary.json").read_text())
-    return {"tree_gib": memory.peak_bytes / 2**30, "single_gib": single_kib / 2**20, "wall_s": wall,
-            "steps": summary["seconds"], "step_peaks": summary["peak_memory_gib_by_step"],
-            "accuracy": summary["test_accuracy"], "best": summary["best"]}
+    return {
+        "tree_gib": memory.peak_bytes / 2**30,
+        "single_gib": single_kib / 2**20,
+        "wall_s": wall,
+        "steps": summary["seconds"],
+        "step_peaks": summary["peak_memory_gib_by_step"],
+        "accuracy": summary["test_accuracy"],
+        "best": summary["best"],
+    }
 
 
 def service_peak(model: Path, requests: int = 2000) -> float:
@@ -80,18 +98,27 @@ def main() -> None:
         job = main_job(args.preset, folder / "run")
         service = service_peak(folder / "run" / "best.onnx")
     target = TARGET_GIB[args.preset]
-    print(f"`asl-recog run --preset {args.preset}`: winner **{job['best']}**; test accuracy "
-          + ", ".join(f"{name} {value:.4f}" for name, value in job["accuracy"].items()) + ".")
+    print(
+        f"`asl-recog run --preset {args.preset}`: winner **{job['best']}**; test accuracy "
+        + ", ".join(f"{name} {value:.4f}" for name, value in job["accuracy"].items())
+        + "."
+    )
     print()
     print("| measure | value | target |")
     print("|---|---|---|")
-    print(f"| peak RSS summed over the process tree (psutil, every 0.2 s) | {job['tree_gib']:.2f} GiB | "
-          f"<= {target:g} GiB |")
+    print(
+        f"| peak RSS summed over the process tree (psutil, every 0.2 s) | {job['tree_gib']:.2f} GiB | "
+        f"<= {target:g} GiB |"
+    )
     print(f"| largest single process (`/usr/bin/time -v`) | {job['single_gib']:.2f} GiB | |")
-    print(f"| wall time of the main job | {job['wall_s'] / 60:.1f} min | "
-          f"{'<= 12 min' if args.preset == 'quick' else ''} |")
-    print(f"| service serving the winner, peak RSS after 2,000 requests | {service:.0f} MiB | "
-          f"<= {SERVICE_TARGET_MIB} MiB |")
+    print(
+        f"| wall time of the main job | {job['wall_s'] / 60:.1f} min | "
+        f"{'<= 12 min' if args.preset == 'quick' else ''} |"
+    )
+    print(
+        f"| service serving the winner, peak RSS after 2,000 requests | {service:.0f} MiB | "
+        f"<= {SERVICE_TARGET_MIB} MiB |"
+    )
     print()
     print("| step | seconds | peak GiB (tree) |")
     print("|---|---|---|")

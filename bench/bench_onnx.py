@@ -22,22 +22,24 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import asl_recog as asl  # noqa: E402
-from asl_recog.data._labels import labels_to_indices  # noqa: E402
-from asl_recog.evaluation._latency import measure_latency  # noqa: E402
+import asl_recog as asl
+from asl_recog.data._labels import labels_to_indices
+from asl_recog.evaluation._latency import measure_latency
 
 
 def _train(train: asl.SignMnistDataset) -> dict[str, tuple[asl.Model, str]]:
-    from asl_recog.routes.hyperdrive._builders import DEFAULTS, build_default, build_seed
     from asl_recog.routes.automl._portfolio import DEFAULTS as PORTFOLIO
     from asl_recog.routes.automl._portfolio import build_pipeline
+    from asl_recog.routes.hyperdrive._builders import DEFAULTS, build_default, build_seed
 
     y = labels_to_indices(train.labels)
     models: dict[str, tuple[asl.Model, str]] = {}
-    for name, builder, params in (("default CNN", build_default, DEFAULTS["default"]),
-                                  ("seed CNN", build_seed, DEFAULTS["seed"])):
+    for name, builder, params in (
+        ("default CNN", build_default, DEFAULTS["default"]),
+        ("seed CNN", build_seed, DEFAULTS["seed"]),
+    ):
         network = builder(params)
         network.fit(train.float_images, y, epochs=1, batch_size=128, verbose=0)
         models[name] = (asl.KerasModel(network, params=params), f"Keras {builder.__name__}({params})")
@@ -52,8 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2000, help="single-image calls timed per model")
     parser.add_argument("--batch", type=int, default=1024, help="batch size for throughput")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="onnxruntime threads for batches of 64+ (default min(2, cores)); single images use 1")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="onnxruntime threads for batches of 64+ (default min(2, cores)); single images use 1",
+    )
     args = parser.parse_args()
 
     train = asl.load_sign_mnist("train")
@@ -71,22 +77,35 @@ def main() -> None:
             native = "Keras (direct call / predict)" if isinstance(model, asl.KerasModel) else "scikit-learn"
             for runtime, target in (("onnxruntime", onnx_model), (native, model)):
                 speed = measure_latency(target, images, repeats=args.repeats, batch_size=args.batch)
-                rows.append((name, runtime, speed, os.path.getsize(path) if runtime == "onnxruntime" else None,
-                             export_s if runtime == "onnxruntime" else None))
+                rows.append(
+                    (
+                        name,
+                        runtime,
+                        speed,
+                        os.path.getsize(path) if runtime == "onnxruntime" else None,
+                        export_s if runtime == "onnxruntime" else None,
+                    )
+                )
             print(f"measured {name}: {what}", file=sys.stderr)
 
     threads = args.threads or min(2, os.cpu_count() or 1)
-    print(f"| model | runtime | single-image p50 (ms) | p95 (ms) | batch of {args.batch} (images/s) "
-          "| ONNX size | export + parity (s) |")
+    print(
+        f"| model | runtime | single-image p50 (ms) | p95 (ms) | batch of {args.batch} (images/s) "
+        "| ONNX size | export + parity (s) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, runtime, speed, size, export_s in rows:
-        label = (f"{runtime} (1 thread; {threads} for batches)" if runtime == "onnxruntime" else runtime)
-        print(f"| {name} | {label} | {speed.p50_ms:.3f} | {speed.p95_ms:.3f} | {speed.throughput:,.0f} | "
-              f"{f'{size / 1e6:.2f} MB' if size else '-'} | {f'{export_s:.1f}' if export_s else '-'} |")
+        label = f"{runtime} (1 thread; {threads} for batches)" if runtime == "onnxruntime" else runtime
+        print(
+            f"| {name} | {label} | {speed.p50_ms:.3f} | {speed.p95_ms:.3f} | {speed.throughput:,.0f} | "
+            f"{f'{size / 1e6:.2f} MB' if size else '-'} | {f'{export_s:.1f}' if export_s else '-'} |"
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\n{args.repeats} single-image calls after 20 warm-up calls; throughput = median of 5 batch calls. "
-          f"Inputs: raw uint8 28x28 test images. {os.cpu_count()} cores, 1-min load average at the end "
-          f"{load:.1f} (the machine may be shared).")
+    print(
+        f"\n{args.repeats} single-image calls after 20 warm-up calls; throughput = median of 5 batch calls. "
+        f"Inputs: raw uint8 28x28 test images. {os.cpu_count()} cores, 1-min load average at the end "
+        f"{load:.1f} (the machine may be shared)."
+    )
 
 
 if __name__ == "__main__":

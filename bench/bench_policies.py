@@ -39,31 +39,53 @@ def main() -> None:
 
     train = asl.load_sign_mnist("train")
     fit_part, validation = asl.train_validation_split(train)  # the default grouped split
-    sampling = asl.RandomParameterSampling({
-        "learning_rate": asl.loguniform(math.log(1e-5), math.log(3e-2)),
-        "hidden": asl.choice(64, 128, 256),
-        "dropout": asl.uniform(0.1, 0.5),
-    }, seed=0)
+    sampling = asl.RandomParameterSampling(
+        {
+            "learning_rate": asl.loguniform(math.log(1e-5), math.log(3e-2)),
+            "hidden": asl.choice(64, 128, 256),
+            "dropout": asl.uniform(0.1, 0.5),
+        },
+        seed=0,
+    )
     rows = []
     for name in args.policies:
         run_dir = tempfile.mkdtemp(prefix=f"bench-policy-{name}-")
-        trainer = asl.HyperDriveTrainer(builder="seed", sampling=sampling, policy=POLICIES[name],
-                                        fixed_params={"epochs": args.epochs, "batch_size": 128},
-                                        max_total_runs=args.runs, seed=0, run_dir=run_dir, progress=False)
+        trainer = asl.HyperDriveTrainer(
+            builder="seed",
+            sampling=sampling,
+            policy=POLICIES[name],
+            fixed_params={"epochs": args.epochs, "batch_size": 128},
+            max_total_runs=args.runs,
+            seed=0,
+            run_dir=run_dir,
+            progress=False,
+        )
         start = time.perf_counter()
         result = trainer.fit(fit_part, validation)
         seconds = time.perf_counter() - start
         board = result.leaderboard
-        rows.append((name, seconds, sum(len(h) for h in board["history"]), (board["status"] == "pruned").sum(),
-                     result.best_score, result.best_model.info["trial"]))
+        rows.append(
+            (
+                name,
+                seconds,
+                sum(len(h) for h in board["history"]),
+                (board["status"] == "pruned").sum(),
+                result.best_score,
+                result.best_model.info["trial"],
+            )
+        )
         print(f"{name}: {seconds:.0f}s", file=sys.stderr)
     base = rows[0][1]
-    print(f"| policy | search time | vs {rows[0][0]} | epochs trained | trials stopped early "
-          f"| best validation accuracy | best trial |")
+    print(
+        f"| policy | search time | vs {rows[0][0]} | epochs trained | trials stopped early "
+        f"| best validation accuracy | best trial |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, seconds, epochs, pruned, best, trial in rows:
-        print(f"| {name} | {seconds / 60:.1f} min | {seconds / base:.0%} | {epochs} / {args.runs * args.epochs} "
-              f"| {pruned} / {args.runs} | {best:.4f} | {trial} |")
+        print(
+            f"| {name} | {seconds / 60:.1f} min | {seconds / base:.0%} | {epochs} / {args.runs * args.epochs} "
+            f"| {pruned} / {args.runs} | {best:.4f} | {trial} |"
+        )
 
 
 if __name__ == "__main__":

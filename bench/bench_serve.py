@@ -37,8 +37,8 @@ import httpx
 import numpy as np
 
 import asl_recog as asl
-from asl_recog.serving._deploy_local import free_port
 from asl_recog.data._labels import labels_to_indices
+from asl_recog.serving._deploy_local import free_port
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venv-mlflow"
@@ -74,8 +74,9 @@ def train_model(folder: Path) -> Path:
 
     train = asl.load_sign_mnist("train")
     rng = np.random.default_rng(0)
-    picks = np.sort(np.concatenate([rng.choice(np.flatnonzero(train.labels == label), 100, replace=False)
-                                    for label in asl.LABELS]))
+    picks = np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(train.labels == label), 100, replace=False) for label in asl.LABELS])
+    )
     part = train[picks]
     estimator = make_pipeline(PCA(40, random_state=0), StandardScaler(), LogisticRegression(max_iter=500))
     estimator.fit(part.flat, labels_to_indices(part.labels))
@@ -111,9 +112,22 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 12
 def start_ours(model: Path, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     (folder / "key").write_text(KEY)
-    process = subprocess.Popen([sys.executable, "-m", "asl_recog.serving", str(model), "--port", str(port),
-                                "--key-file", str(folder / "key"), "--log-level", "warning"],
-                               stdout=subprocess.DEVNULL, stderr=open(folder / "ours.log", "wb"))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asl_recog.serving",
+            str(model),
+            "--port",
+            str(port),
+            "--key-file",
+            str(folder / "key"),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "ours.log", "wb"),  # noqa: SIM115 - open for the life of the server process
+    )
     wait_ready(f"http://127.0.0.1:{port}/ready", process)
     return process, f"http://127.0.0.1:{port}/score"
 
@@ -121,13 +135,29 @@ def start_ours(model: Path, folder: Path) -> tuple[subprocess.Popen[bytes], str]
 def start_mlflow(model: Path, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     python = ensure_mlflow_venv()
     saved = folder / "mlflow_model"
-    subprocess.run([str(python), "-c", MLFLOW_SAVE, str(model), str(saved)], check=True,
-                   capture_output=True)
+    subprocess.run([str(python), "-c", MLFLOW_SAVE, str(model), str(saved)], check=True, capture_output=True)
     port = free_port()
     env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen([str(python.parent / "mlflow"), "models", "serve", "-m", str(saved),
-                                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "--workers", "1"],
-                               stdout=subprocess.DEVNULL, stderr=open(folder / "mlflow.log", "wb"), env=env)
+    process = subprocess.Popen(
+        [
+            str(python.parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(saved),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "mlflow.log", "wb"),  # noqa: SIM115 - open for the life of the server process
+        env=env,
+    )
     wait_ready(f"http://127.0.0.1:{port}/ping", process)
     return process, f"http://127.0.0.1:{port}/invocations"
 
@@ -149,14 +179,20 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def run_wrk(url: str, body: bytes, key: str, concurrency: int, duration: float, folder: Path,
-            server_pid: int) -> dict[str, Any]:
+def run_wrk(
+    url: str, body: bytes, key: str, concurrency: int, duration: float, folder: Path, server_pid: int
+) -> dict[str, Any]:
     (folder / "body.json").write_bytes(body)
     (folder / "post.lua").write_text(WRK_SCRIPT)
     env = {**os.environ, "BENCH_BODY": str(folder / "body.json"), "BENCH_KEY": key}
     cpu_before = tree_cpu_seconds(server_pid)
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--timeout", "5s",
-                          "-s", str(folder / "post.lua"), url], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--timeout", "5s", "-s", str(folder / "post.lua"), url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     cpu = tree_cpu_seconds(server_pid) - cpu_before
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("BENCH "))
     stats = json.loads(line[6:])
@@ -189,7 +225,8 @@ def main() -> None:
     pixels = image.reshape(-1).tolist()
     bodies = {  # one image per request
         "seed records {data: [{pixel1..pixel784}]}": json.dumps(
-            {"data": [dict(zip(test.to_frame().columns[1:], pixels))]}).encode(),
+            {"data": [dict(zip(test.to_frame().columns[1:], pixels, strict=False))]}
+        ).encode(),
         "lists {inputs: [[784 ints]]}": json.dumps({"inputs": [pixels]}).encode(),
     }
     mlflow_body = json.dumps({"inputs": [[round(v / 255.0, 4) for v in pixels]]}).encode()
@@ -202,47 +239,71 @@ def main() -> None:
         try:
             ours, ours_url = start_ours(model, folder)
             processes.append(ours)
-            answer = httpx.post(ours_url, content=bodies["lists {inputs: [[784 ints]]}"],
-                                headers={"Authorization": f"Bearer {KEY}"}).json()
+            answer = httpx.post(
+                ours_url, content=bodies["lists {inputs: [[784 ints]]}"], headers={"Authorization": f"Bearer {KEY}"}
+            ).json()
             assert answer["result"] == [expected], answer
             mlflow_url = None
             if not args.no_mlflow:
                 mlflow, mlflow_url = start_mlflow(model, folder)
                 processes.append(mlflow)
-                predictions = httpx.post(mlflow_url, content=mlflow_body,
-                                         headers={"Content-Type": "application/json"}).json()["predictions"]
+                predictions = httpx.post(
+                    mlflow_url, content=mlflow_body, headers={"Content-Type": "application/json"}
+                ).json()["predictions"]
                 proba = np.asarray(predictions["probabilities"] if isinstance(predictions, dict) else predictions)
                 assert asl.LABELS[int(proba.argmax())] == expected, predictions
             rows = []
             for concurrency in args.concurrency:
                 for name, body in bodies.items():
-                    rows.append(("asl-recog serve", name, len(body), concurrency,
-                                 run_wrk(ours_url, body, KEY, concurrency, args.duration, folder, ours.pid)))
+                    rows.append(
+                        (
+                            "asl-recog serve",
+                            name,
+                            len(body),
+                            concurrency,
+                            run_wrk(ours_url, body, KEY, concurrency, args.duration, folder, ours.pid),
+                        )
+                    )
                 if mlflow_url:
-                    rows.append(("mlflow models serve", "{inputs: [[784 floats 0..1]]}", len(mlflow_body),
-                                 concurrency, run_wrk(mlflow_url, mlflow_body, "", concurrency, args.duration, folder,
-                                                      mlflow.pid)))
+                    rows.append(
+                        (
+                            "mlflow models serve",
+                            "{inputs: [[784 floats 0..1]]}",
+                            len(mlflow_body),
+                            concurrency,
+                            run_wrk(mlflow_url, mlflow_body, "", concurrency, args.duration, folder, mlflow.pid),
+                        )
+                    )
         finally:
             for process in processes:
                 process.terminate()
                 process.wait(10)
-    print(f"\nCPU: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), load average before "
-          f"{load_before[0]:.1f} (shared machine), after {os.getloadavg()[0]:.1f}; {server_stack()}; "
-          f"load generator: wrk, 1 thread, {args.duration:g} s per row\n")
-    print("| server | request body | bytes | concurrency | req/s | p50 ms | p95 ms | p99 ms | errors "
-          "| server CPU used | req per server CPU-second |")
+    print(
+        f"\nCPU: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), load average before "
+        f"{load_before[0]:.1f} (shared machine), after {os.getloadavg()[0]:.1f}; {server_stack()}; "
+        f"load generator: wrk, 1 thread, {args.duration:g} s per row\n"
+    )
+    print(
+        "| server | request body | bytes | concurrency | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| server CPU used | req per server CPU-second |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for server, name, size, concurrency, s in rows:
-        print(f"| {server} | {name} | {size:,} | {concurrency} | {s['rps']:,.0f} | {s['p50'] / 1000:.2f} | "
-              f"{s['p95'] / 1000:.2f} | {s['p99'] / 1000:.2f} | {s['errors']} | {s['cpu_share']:.0%} | "
-              f"{s['per_cpu_s']:,.0f} |")
+        print(
+            f"| {server} | {name} | {size:,} | {concurrency} | {s['rps']:,.0f} | {s['p50'] / 1000:.2f} | "
+            f"{s['p95'] / 1000:.2f} | {s['p99'] / 1000:.2f} | {s['errors']} | {s['cpu_share']:.0%} | "
+            f"{s['per_cpu_s']:,.0f} |"
+        )
     for concurrency in args.concurrency:
         ours = [s for _, name, _, c, s in rows if c == concurrency and name.startswith("lists")]
         theirs = [s for server, _, _, c, s in rows if c == concurrency and server.startswith("mlflow")]
         if ours and theirs:
-            print(f"\nConcurrency {concurrency}, asl-recog (lists) / MLflow: throughput "
-                  f"{ours[0]['rps'] / theirs[0]['rps']:.1f}x, requests per server CPU-second "
-                  f"{ours[0]['per_cpu_s'] / theirs[0]['per_cpu_s']:.1f}x")
+            print(
+                f"\nConcurrency {concurrency}, asl-recog (lists) / MLflow: throughput "
+                f"{ours[0]['rps'] / theirs[0]['rps']:.1f}x, requests per server CPU-second "
+                f"{ours[0]['per_cpu_s'] / theirs[0]['per_cpu_s']:.1f}x"
+            )
+
 
 if __name__ == "__main__":
     main()

@@ -50,16 +50,22 @@ def main() -> None:
         for strategy in ("random", "grouped"):
             pairs = []
             for seed in args.seeds:
-                fit, val = asl.train_validation_split(train, strategy=strategy, seed=seed,
-                                                      groups=groups if strategy == "grouped" else None)
+                fit, val = asl.train_validation_split(
+                    train, strategy=strategy, seed=seed, groups=groups if strategy == "grouped" else None
+                )
                 pairs.append(accuracies(name, fit, val, test))
-                print(f"  {name} {strategy} seed {seed}: validation {pairs[-1][0]:.4f}, test {pairs[-1][1]:.4f}",
-                      flush=True)
+                print(
+                    f"  {name} {strategy} seed {seed}: validation {pairs[-1][0]:.4f}, test {pairs[-1][1]:.4f}",
+                    flush=True,
+                )
             val_scores, test_scores = np.array(pairs).T
             gaps = val_scores - test_scores
             rows.append((name, strategy, val_scores.mean(), test_scores.mean(), gaps.mean(), np.abs(gaps).max()))
     print(f"grouping {len(train):,} images into {len(np.unique(groups)):,} groups took {group_seconds:.2f} s\n")
-    print(f"| model | split | validation accuracy | test accuracy (same model) | mean gap (points) | worst gap over {len(args.seeds)} seeds |")
+    print(
+        "| model | split | validation accuracy | test accuracy (same model) | mean gap (points) "
+        f"| worst gap over {len(args.seeds)} seeds |"
+    )
     print("|---|---|---|---|---|---|")
     for name, strategy, val_acc, test_acc, gap, worst in rows:
         print(f"| {name} | {strategy} | {val_acc:.4f} | {test_acc:.4f} | {gap * 100:+.1f} | {worst * 100:.1f} |")

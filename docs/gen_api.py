@@ -23,38 +23,103 @@ OUT = Path(__file__).with_name("api.md")
 
 #: (title, intro, names). The intros are short and contain no API facts a docstring would own.
 SECTIONS: list[tuple[str, str, list[str]]] = [
-    ("Data", "Loading Sign Language MNIST and the honest (grouped) validation split. Public functions speak "
-     "dataset labels (0-24 without 9) and letters; class indices 0-23 stay internal.",
-     ["load_sign_mnist", "SignMnistDataset", "train_validation_split", "image_to_array", "LETTERS", "LABELS",
-      "NUM_CLASSES", "labels_to_letters", "letters_to_labels"]),
-    ("Training", "Both routes share the `Trainer` contract: settings are checked when the trainer is built, "
-     "`fit` runs the search on a backend and returns a `TrainingResult`.",
-     ["Trainer", "AutoMLTrainer", "HyperDriveTrainer", "TrainingResult"]),
-    ("Search space", "Azure ML HyperDrive's vocabulary, used by every backend: parameter expressions, "
-     "samplings, early-termination policies and the metric goal.\n\n```python\nimport math\n"
-     "from asl_recog import RandomParameterSampling, BanditPolicy, choice, loguniform, uniform\n\n"
-     "sampling = RandomParameterSampling({\n    \"filters\": choice(16, 32, 64),\n"
-     "    \"learning_rate\": loguniform(math.log(1e-4), math.log(1e-2)),  # bounds are natural logs\n"
-     "    \"dropout\": uniform(0.1, 0.5),\n})\npolicy = BanditPolicy(slack_factor=0.1, evaluation_interval=1, "
-     "delay_evaluation=2)\n```",
-     ["choice", "randint", "uniform", "quniform", "loguniform", "qloguniform", "normal", "qnormal", "lognormal",
-      "qlognormal", "RandomParameterSampling", "GridParameterSampling", "BayesianParameterSampling",
-      "BanditPolicy", "MedianStoppingPolicy", "TruncationSelectionPolicy", "NoTerminationPolicy",
-      "PrimaryMetricGoal"]),
-    ("Backends", "Where a search runs. A trainer takes `backend=None`/`\"local\"`, `\"azure\"`, `\"azureml\"`, "
-     "`\"auto\"` or one of these objects; the trainer's settings do not change.",
-     ["Backend", "LocalBackend", "AzureBackend", "AzureMLBackend"]),
-    ("Models", "Fitted models share one interface; `Model.load` reads `.keras`, `.aslskl` and `.onnx` files.",
-     ["Model", "SklearnModel", "KerasModel", "OnnxModel", "export_onnx"]),
-    ("Comparing models", "The `Comparator` is the only part of the library that reads the test set.",
-     ["Comparator", "ComparisonResult"]),
-    ("Deployment", "One interface for a local subprocess, an Azure ML managed online endpoint (SDK v2) and "
-     "Azure Container Instances (SDK v1); `RemoteEndpoint` calls any deployed service.",
-     ["Deployer", "Endpoint", "LocalDeployer", "LocalEndpoint", "AzureDeployer", "AzureMLDeployer",
-      "RemoteEndpoint"]),
-    ("Errors", "Every error names what is wrong, where, and how to fix it; all derive from `AslRecogError`.",
-     ["AslRecogError", "DataFormatError", "DataNotFoundError", "ConfigurationError", "MissingExtraError",
-      "ModelFileError", "TrialFailedError", "OnnxExportError", "EndpointError"]),
+    (
+        "Data",
+        "Loading Sign Language MNIST and the honest (grouped) validation split. Public functions speak "
+        "dataset labels (0-24 without 9) and letters; class indices 0-23 stay internal.",
+        [
+            "load_sign_mnist",
+            "SignMnistDataset",
+            "train_validation_split",
+            "image_to_array",
+            "LETTERS",
+            "LABELS",
+            "NUM_CLASSES",
+            "labels_to_letters",
+            "letters_to_labels",
+        ],
+    ),
+    (
+        "Training",
+        "Both routes share the `Trainer` contract: settings are checked when the trainer is built, "
+        "`fit` runs the search on a backend and returns a `TrainingResult`.",
+        ["Trainer", "AutoMLTrainer", "HyperDriveTrainer", "TrainingResult"],
+    ),
+    (
+        "Search space",
+        "Azure ML HyperDrive's vocabulary, used by every backend: parameter expressions, "
+        "samplings, early-termination policies and the metric goal.\n\n```python\nimport math\n"
+        "from asl_recog import RandomParameterSampling, BanditPolicy, choice, loguniform, uniform\n\n"
+        'sampling = RandomParameterSampling({\n    "filters": choice(16, 32, 64),\n'
+        '    "learning_rate": loguniform(math.log(1e-4), math.log(1e-2)),  # bounds are natural logs\n'
+        '    "dropout": uniform(0.1, 0.5),\n})\npolicy = BanditPolicy(slack_factor=0.1, evaluation_interval=1, '
+        "delay_evaluation=2)\n```",
+        [
+            "choice",
+            "randint",
+            "uniform",
+            "quniform",
+            "loguniform",
+            "qloguniform",
+            "normal",
+            "qnormal",
+            "lognormal",
+            "qlognormal",
+            "RandomParameterSampling",
+            "GridParameterSampling",
+            "BayesianParameterSampling",
+            "BanditPolicy",
+            "MedianStoppingPolicy",
+            "TruncationSelectionPolicy",
+            "NoTerminationPolicy",
+            "PrimaryMetricGoal",
+        ],
+    ),
+    (
+        "Backends",
+        'Where a search runs. A trainer takes `backend=None`/`"local"`, `"azure"`, `"azureml"`, '
+        '`"auto"` or one of these objects; the trainer\'s settings do not change.',
+        ["Backend", "LocalBackend", "AzureBackend", "AzureMLBackend"],
+    ),
+    (
+        "Models",
+        "Fitted models share one interface; `Model.load` reads `.keras`, `.aslskl` and `.onnx` files.",
+        ["Model", "SklearnModel", "KerasModel", "OnnxModel", "export_onnx"],
+    ),
+    (
+        "Comparing models",
+        "The `Comparator` is the only part of the library that reads the test set.",
+        ["Comparator", "ComparisonResult"],
+    ),
+    (
+        "Deployment",
+        "One interface for a local subprocess, an Azure ML managed online endpoint (SDK v2) and "
+        "Azure Container Instances (SDK v1); `RemoteEndpoint` calls any deployed service.",
+        [
+            "Deployer",
+            "Endpoint",
+            "LocalDeployer",
+            "LocalEndpoint",
+            "AzureDeployer",
+            "AzureMLDeployer",
+            "RemoteEndpoint",
+        ],
+    ),
+    (
+        "Errors",
+        "Every error names what is wrong, where, and how to fix it; all derive from `AslRecogError`.",
+        [
+            "AslRecogError",
+            "DataFormatError",
+            "DataNotFoundError",
+            "ConfigurationError",
+            "MissingExtraError",
+            "ModelFileError",
+            "TrialFailedError",
+            "OnnxExportError",
+            "EndpointError",
+        ],
+    ),
     ("Version", "", ["__version__"]),
 ]
 _SECTION_NAMES = ("Args", "Arguments", "Attributes", "Returns", "Raises", "Example", "Examples", "Note", "Notes")
@@ -133,8 +198,11 @@ def signature(obj: Any, *, drop_first: bool = False) -> str | None:
         return None  # an inherited Exception constructor says nothing useful
     cleaned = []
     for p in params:
-        annotation = p.annotation if p.annotation is inspect.Parameter.empty else _Text(
-            p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation))
+        annotation = (
+            p.annotation
+            if p.annotation is inspect.Parameter.empty
+            else _Text(p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation))
+        )
         default = p.default if p.default is inspect.Parameter.empty else _value(p.default)
         cleaned.append(p.replace(annotation=annotation, default=default))
     returns = sig.return_annotation
@@ -151,7 +219,7 @@ def _code_line(name: str, sig: str, prefix: str = "") -> str:
         return line
     indent = " " * (len(prefix) - len(prefix.lstrip()))
     # one parameter per line, split at top-level commas only
-    inner, tail = sig[1:sig.rindex(")")], sig[sig.rindex(")") + 1:]
+    inner, tail = sig[1 : sig.rindex(")")], sig[sig.rindex(")") + 1 :]
     parts, depth, start, quote = [], 0, 0, ""
     for i, char in enumerate(inner):
         if quote:
@@ -187,8 +255,13 @@ def _members(cls: type) -> list[str]:
             lines.append(f"- `{name}` (property)" + (f": {doc}" if doc else ""))
         elif isinstance(raw, (staticmethod, classmethod)) or inspect.isfunction(raw):
             sig = signature(getattr(cls, name), drop_first=inspect.isfunction(raw)) or "(...)"
-            kind = " (static)" if isinstance(raw, staticmethod) else " (classmethod)" if isinstance(
-                raw, classmethod) else ""
+            kind = (
+                " (static)"
+                if isinstance(raw, staticmethod)
+                else " (classmethod)"
+                if isinstance(raw, classmethod)
+                else ""
+            )
             doc = _first_paragraph(getattr(cls, name))
             lines.append(f"- `{name}{sig}`{kind}" + (f": {doc}" if doc else ""))
     return lines
@@ -233,10 +306,14 @@ def cli_section() -> list[str]:
     from asl_recog.cli._main import build_parser
 
     parser = build_parser()
-    out = ["## Command line: `asl-recog`", "",
-           f"{parser.description} Global options: `--version`, `-v/--verbose` (debug logging). "
-           "`python -m asl_recog.serving` is the same as `asl-recog serve`. Errors in the input exit with status 2 "
-           "and a message that names the problem.", ""]
+    out = [
+        "## Command line: `asl-recog`",
+        "",
+        f"{parser.description} Global options: `--version`, `-v/--verbose` (debug logging). "
+        "`python -m asl_recog.serving` is the same as `asl-recog serve`. Errors in the input exit with status 2 "
+        "and a message that names the problem.",
+        "",
+    ]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for command, subparser in sub.choices.items():
         description = subparser.description or ""
@@ -274,9 +351,18 @@ def config_section() -> list[str]:
 
     doc = inspect.getdoc(_config) or ""
     prose, _, block = doc.partition("::")
-    return ["### Config files (`asl-recog train --config`)", "", markdown_text(prose.strip()) + ":", "",
-            "```yaml", textwrap.dedent(block).strip("\n"), "```", "",
-            "TOML files take the same keys (`[hyperdrive]`, `[automl]` tables).", ""]
+    return [
+        "### Config files (`asl-recog train --config`)",
+        "",
+        markdown_text(prose.strip()) + ":",
+        "",
+        "```yaml",
+        textwrap.dedent(block).strip("\n"),
+        "```",
+        "",
+        "TOML files take the same keys (`[hyperdrive]`, `[automl]` tables).",
+        "",
+    ]
 
 
 def render() -> str:
@@ -291,12 +377,18 @@ def render() -> str:
     other = [n for n in asl_recog.__all__ if n not in placed]
     if other:
         sections.append(("Other", "", other))
-    out = ["# API reference", "",
-           f"Generated by `python docs/gen_api.py` from asl_recog {asl_recog.__version__}'s docstrings and "
-           "command-line parser; do not edit by hand. Everything public is importable from the top-level "
-           "package (`import asl_recog as asl`), loaded lazily; the scoring service lives in `asl_recog.serving`.",
-           "", "Contents: " + ", ".join(f"[{t}](#{t.lower().replace(' ', '-')})" for t, _, _ in sections)
-           + ", [Scoring service](#scoring-service-asl_recogserve), [Command line](#command-line-asl-recog).", ""]
+    out = [
+        "# API reference",
+        "",
+        f"Generated by `python docs/gen_api.py` from asl_recog {asl_recog.__version__}'s docstrings and "
+        "command-line parser; do not edit by hand. Everything public is importable from the top-level "
+        "package (`import asl_recog as asl`), loaded lazily; the scoring service lives in `asl_recog.serving`.",
+        "",
+        "Contents: "
+        + ", ".join(f"[{t}](#{t.lower().replace(' ', '-')})" for t, _, _ in sections)
+        + ", [Scoring service](#scoring-service-asl_recogserve), [Command line](#command-line-asl-recog).",
+        "",
+    ]
     for title, intro, names in sections:
         out += [f"## {title}", ""]
         if intro:

@@ -31,21 +31,32 @@ def main() -> None:
     gpu = asl.AzureMLBackend(cpu.workspace, compute_target=args.gpu, experiment_name="asl-recog-cnn")
 
     # AutoML: AutoMLConfig(training_data=..., validation_data=<grouped split>) submitted to the experiment.
-    automl = asl.AutoMLTrainer(experiment_timeout_minutes=60, max_concurrent_iterations=4,
-                               allowed_models=["LightGBM", "SVM", "ExtremeRandomTrees", "LogisticRegression"],
-                               backend=cpu).fit(fit_part, validation)
+    automl = asl.AutoMLTrainer(
+        experiment_timeout_minutes=60,
+        max_concurrent_iterations=4,
+        allowed_models=["LightGBM", "SVM", "ExtremeRandomTrees", "LogisticRegression"],
+        backend=cpu,
+    ).fit(fit_part, validation)
     print(automl.leaderboard[["model", "accuracy", "status"]].head(10))
 
     # HyperDrive: ScriptRunConfig over the packaged entry point + HyperDriveConfig. SDK v1 has no
     # sampling seed, so the sampling is unseeded here (a seed would be rejected with that reason).
     cnn = asl.HyperDriveTrainer(
         builder="seed",
-        sampling=asl.RandomParameterSampling({"hidden": asl.choice(128, 256, 512),
-                                              "dropout": asl.uniform(0.1, 0.5),
-                                              "learning_rate": asl.loguniform(-8, -5)}),
+        sampling=asl.RandomParameterSampling(
+            {
+                "hidden": asl.choice(128, 256, 512),
+                "dropout": asl.uniform(0.1, 0.5),
+                "learning_rate": asl.loguniform(-8, -5),
+            }
+        ),
         policy=asl.BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=2),
-        max_total_runs=12, max_concurrent_runs=4, max_duration_minutes=120, fixed_params={"epochs": 10},
-        backend=gpu).fit(fit_part, validation)
+        max_total_runs=12,
+        max_concurrent_runs=4,
+        max_duration_minutes=120,
+        fixed_params={"epochs": 10},
+        backend=gpu,
+    ).fit(fit_part, validation)
     print(cnn.leaderboard[["trial", "params", "accuracy", "status"]].head(10))
 
     comparison = asl.Comparator({"automl": automl.best_model, "cnn": cnn.best_model}).evaluate(test)

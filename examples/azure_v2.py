@@ -30,20 +30,32 @@ def main() -> None:
     gpu = asl.AzureBackend.from_config(args.config, compute=args.gpu)
 
     # AutoML: an automl.classification job; augment=True (default) uploads the augmented training table.
-    automl = asl.AutoMLTrainer(experiment_timeout_minutes=60, max_concurrent_iterations=4,
-                               allowed_models=["LightGBM", "SVM", "ExtremeRandomTrees", "LogisticRegression"],
-                               backend=cpu).fit(fit_part, validation)
+    automl = asl.AutoMLTrainer(
+        experiment_timeout_minutes=60,
+        max_concurrent_iterations=4,
+        allowed_models=["LightGBM", "SVM", "ExtremeRandomTrees", "LogisticRegression"],
+        backend=cpu,
+    ).fit(fit_part, validation)
     print(automl.leaderboard[["model", "accuracy", "status"]].head(10))
 
     # HyperDrive: command(python -m asl_recog.routes.hyperdrive.train_cnn ...).sweep(...), Bandit early termination.
     cnn = asl.HyperDriveTrainer(
         builder="default",
-        sampling=asl.RandomParameterSampling({"filters": asl.choice(32, 48, 64),
-                                              "dropout": asl.uniform(0.2, 0.5),
-                                              "learning_rate": asl.loguniform(-8, -5)}, seed=0),
+        sampling=asl.RandomParameterSampling(
+            {
+                "filters": asl.choice(32, 48, 64),
+                "dropout": asl.uniform(0.2, 0.5),
+                "learning_rate": asl.loguniform(-8, -5),
+            },
+            seed=0,
+        ),
         policy=asl.BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=3),
-        max_total_runs=16, max_concurrent_runs=4, max_duration_minutes=120, fixed_params={"epochs": 15},
-        backend=gpu).fit(fit_part, validation)
+        max_total_runs=16,
+        max_concurrent_runs=4,
+        max_duration_minutes=120,
+        fixed_params={"epochs": 15},
+        backend=gpu,
+    ).fit(fit_part, validation)
     print(cnn.leaderboard[["trial", "params", "accuracy", "status"]].head(10))
 
     comparison = asl.Comparator({"automl": automl.best_model, "cnn": cnn.best_model}).evaluate(test)

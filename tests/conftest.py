@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out of test logs
 
-import asl_recog as asl  # noqa: E402
+import asl_recog as asl
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +27,9 @@ def test_data() -> asl.SignMnistDataset:
 
 def _stratified(data: asl.SignMnistDataset, per_class: int, seed: int) -> asl.SignMnistDataset:
     rng = np.random.default_rng(seed)
-    picks = [rng.choice(np.flatnonzero(data.labels == label), per_class, replace=False)
-             for label in np.unique(data.labels)]
+    picks = [
+        rng.choice(np.flatnonzero(data.labels == label), per_class, replace=False) for label in np.unique(data.labels)
+    ]
     return data[np.sort(np.concatenate(picks))]
 
 
@@ -46,8 +47,9 @@ def small_test(test_data: asl.SignMnistDataset) -> asl.SignMnistDataset:
 
 
 @pytest.fixture(scope="session")
-def serving_model_path(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset],
-                       tmp_path_factory: pytest.TempPathFactory) -> Path:
+def serving_model_path(
+    small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A small real ONNX classifier (see tests/serving_model.py), shared by the serving and deploy tests."""
     from serving_model import train_onnx
 

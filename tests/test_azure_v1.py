@@ -17,18 +17,18 @@ pytest.importorskip("azureml.core", reason="the 'azureml' extra (azureml-core) i
 pytest.importorskip("azureml.train.hyperdrive", reason="the 'azureml' extra (azureml-train-core) is not installed")
 pytest.importorskip("azureml.train.automl", reason="the 'azureml' extra (azureml-train-automl-client) is not installed")
 
-import azureml.core  # noqa: E402
-from azureml.data.abstract_dataset import AbstractDataset, _DatasetRegistration  # noqa: E402
-from azureml.data.azure_storage_datastore import AzureBlobDatastore  # noqa: E402
-from azureml.data.dataset_factory import FileDatasetFactory, TabularDatasetFactory  # noqa: E402
-from azureml.exceptions import UserErrorException  # noqa: E402
+import azureml.core
+from azureml.data.abstract_dataset import AbstractDataset, _DatasetRegistration
+from azureml.data.azure_storage_datastore import AzureBlobDatastore
+from azureml.data.dataset_factory import FileDatasetFactory, TabularDatasetFactory
+from azureml.exceptions import UserErrorException
 
-import asl_recog as asl  # noqa: E402
-from asl_recog.backends.azure import _refit as refit  # noqa: E402
-from asl_recog.backends.azure.v1 import _backend as v1  # noqa: E402
-from asl_recog.backends.azure import _translate as tr  # noqa: E402
-from asl_recog.data._labels import labels_to_indices  # noqa: E402
-from asl_recog.backends.azure._data import CSV_NAME, LAUNCHER, content_hash, ensure_v1_dataset  # noqa: E402
+import asl_recog as asl
+from asl_recog.backends.azure import _refit as refit
+from asl_recog.backends.azure import _translate as tr
+from asl_recog.backends.azure._data import CSV_NAME, LAUNCHER, content_hash, ensure_v1_dataset
+from asl_recog.backends.azure.v1 import _backend as v1
+from asl_recog.data._labels import labels_to_indices
 
 pytestmark = [
     pytest.mark.azure,
@@ -38,6 +38,7 @@ pytestmark = [
 
 
 # -- fakes at the network seams ------------------------------------------------------------------------
+
 
 class FakeWorkspace:
     """What the SDK reads from a Workspace offline; its datastore is a real AzureBlobDatastore."""
@@ -63,18 +64,27 @@ class Registry:
             raise UserErrorException(f"Cannot find dataset registered with name '{name}'")
         return self.versions[name][-1]
 
-    def upload_directory(self, src_dir: str, target: Any, pattern: Any = None, overwrite: bool = False,
-                         show_progress: bool = True) -> Any:
+    def upload_directory(
+        self, src_dir: str, target: Any, pattern: Any = None, overwrite: bool = False, show_progress: bool = True
+    ) -> Any:
         assert overwrite is False
         self.uploads.append((target, asl.load_sign_mnist("train", Path(src_dir) / CSV_NAME)))
         return FileDatasetFactory.from_files(path=target, validate=False)
 
-    def register(self, dataset: Any, workspace: Any, name: str, description: str | None = None,
-                 tags: dict | None = None, create_new_version: bool = False) -> Any:
+    def register(
+        self,
+        dataset: Any,
+        workspace: Any,
+        name: str,
+        description: str | None = None,
+        tags: dict | None = None,
+        create_new_version: bool = False,
+    ) -> Any:
         registered = copy.copy(dataset)
         version = len(self.versions.get(name, [])) + 1
-        registered._registration = _DatasetRegistration(workspace, f"id-{name}-{version}", name=name,
-                                                        version=version, description=description, tags=tags)
+        registered._registration = _DatasetRegistration(
+            workspace, f"id-{name}-{version}", name=name, version=version, description=description, tags=tags
+        )
         self.versions.setdefault(name, []).append(registered)
         return registered
 
@@ -92,8 +102,14 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
 class FakeRun:
     """A child run: status, metrics, properties, artifacts."""
 
-    def __init__(self, run_id: str, status: str, metrics: dict[str, Any], properties: dict[str, str] | None = None,
-                 files: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        status: str,
+        metrics: dict[str, Any],
+        properties: dict[str, str] | None = None,
+        files: dict[str, bytes] | None = None,
+    ) -> None:
         self.id, self.status, self.metrics = run_id, status, metrics
         self.properties = properties or {}
         self.files = files or {}
@@ -143,8 +159,12 @@ class FakeParentRun(FakeRun):
         return self.hyperparameters
 
 
-def fake_experiment(monkeypatch: pytest.MonkeyPatch, parent: FakeParentRun, on_submit: Any = None,
-                    refit_run: FakeParentRun | None = None) -> list[dict]:
+def fake_experiment(
+    monkeypatch: pytest.MonkeyPatch,
+    parent: FakeParentRun,
+    on_submit: Any = None,
+    refit_run: FakeParentRun | None = None,
+) -> list[dict]:
     """Replace azureml.core.Experiment (whose constructor and submit call Azure); record the calls.
 
     The first submit returns ``parent`` (the search), a second one ``refit_run``.
@@ -168,6 +188,7 @@ def fake_experiment(monkeypatch: pytest.MonkeyPatch, parent: FakeParentRun, on_s
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def workspace() -> FakeWorkspace:
@@ -213,30 +234,40 @@ def keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> b
 def hd_trainer(backend: Any, **overrides: Any) -> asl.HyperDriveTrainer:
     settings: dict[str, Any] = dict(
         builder="seed",
-        sampling=asl.RandomParameterSampling({"hidden": asl.choice(128, 256), "dropout": asl.uniform(0.1, 0.5),
-                                              "batch_size": asl.quniform(32, 256, 32)}),
+        sampling=asl.RandomParameterSampling(
+            {"hidden": asl.choice(128, 256), "dropout": asl.uniform(0.1, 0.5), "batch_size": asl.quniform(32, 256, 32)}
+        ),
         policy=asl.BanditPolicy(slack_factor=0.1, evaluation_interval=2, delay_evaluation=3),
-        max_total_runs=6, max_concurrent_runs=2, max_duration_minutes=90, fixed_params={"epochs": 4},
-        progress=False, backend=backend)
+        max_total_runs=6,
+        max_concurrent_runs=2,
+        max_duration_minutes=90,
+        fixed_params={"epochs": 4},
+        progress=False,
+        backend=backend,
+    )
     settings.update(overrides)
     return asl.HyperDriveTrainer(**settings)
 
 
 # -- translation to real SDK v1 objects ------------------------------------------------------------------
 
-@pytest.mark.parametrize(("expr", "expected"), [
-    (asl.choice(16, 32, 64), ["choice", [[16, 32, 64]]]),
-    (asl.choice("relu", "tanh"), ["choice", [["relu", "tanh"]]]),
-    (asl.randint(5), ["randint", [5]]),
-    (asl.uniform(0.1, 0.5), ["uniform", [0.1, 0.5]]),
-    (asl.quniform(32, 256, 32), ["quniform", [32, 256, 32]]),
-    (asl.loguniform(-7, -4), ["loguniform", [-7, -4]]),
-    (asl.qloguniform(2, 6, 8), ["qloguniform", [2, 6, 8]]),
-    (asl.normal(0.3, 0.05), ["normal", [0.3, 0.05]]),
-    (asl.qnormal(64, 16, 8), ["qnormal", [64, 16, 8]]),
-    (asl.lognormal(-6, 1), ["lognormal", [-6, 1]]),
-    (asl.qlognormal(4, 0.5, 2), ["qlognormal", [4, 0.5, 2]]),
-])
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        (asl.choice(16, 32, 64), ["choice", [[16, 32, 64]]]),
+        (asl.choice("relu", "tanh"), ["choice", [["relu", "tanh"]]]),
+        (asl.randint(5), ["randint", [5]]),
+        (asl.uniform(0.1, 0.5), ["uniform", [0.1, 0.5]]),
+        (asl.quniform(32, 256, 32), ["quniform", [32, 256, 32]]),
+        (asl.loguniform(-7, -4), ["loguniform", [-7, -4]]),
+        (asl.qloguniform(2, 6, 8), ["qloguniform", [2, 6, 8]]),
+        (asl.normal(0.3, 0.05), ["normal", [0.3, 0.05]]),
+        (asl.qnormal(64, 16, 8), ["qnormal", [64, 16, 8]]),
+        (asl.lognormal(-6, 1), ["lognormal", [-6, 1]]),
+        (asl.qlognormal(4, 0.5, 2), ["qlognormal", [4, 0.5, 2]]),
+    ],
+)
 def test_every_expression_maps_to_its_v1_counterpart(expr: Any, expected: list) -> None:
     assert tr.v1_expression("p", expr) == expected
 
@@ -247,21 +278,32 @@ def test_samplings_policies_and_goal_become_v1_objects() -> None:
     space = {"hidden": asl.choice(128, 256), "lr": asl.uniform(0.001, 0.01)}
     random = tr.v1_sampling(asl.RandomParameterSampling(space))
     assert isinstance(random, hd.RandomParameterSampling)
-    assert random.to_json() == {"name": "RANDOM", "parameter_space": {"--hidden": ["choice", [[128, 256]]],
-                                                                      "--lr": ["uniform", [0.001, 0.01]]}}
+    assert random.to_json() == {
+        "name": "RANDOM",
+        "parameter_space": {"--hidden": ["choice", [[128, 256]]], "--lr": ["uniform", [0.001, 0.01]]},
+    }
     assert tr.v1_sampling(asl.GridParameterSampling({"hidden": asl.choice(1, 2)})).to_json()["name"] == "GRID"
     bayes = tr.v1_sampling(asl.BayesianParameterSampling({"n": asl.quniform(16, 128, 16), "lr": asl.uniform(0, 1)}))
     assert bayes.to_json()["name"] == "BayesianOptimization"
 
     assert tr.v1_policy(asl.BanditPolicy(slack_factor=0.2, evaluation_interval=2, delay_evaluation=5)).to_json() == {
-        "name": "Bandit", "properties": {"evaluation_interval": 2, "delay_evaluation": 5, "slack_factor": 0.2}}
+        "name": "Bandit",
+        "properties": {"evaluation_interval": 2, "delay_evaluation": 5, "slack_factor": 0.2},
+    }
     assert tr.v1_policy(asl.BanditPolicy(slack_amount=0.05)).to_json()["properties"]["slack_amount"] == 0.05
     assert tr.v1_policy(asl.MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=4)).to_json() == {
-        "name": "MedianStopping", "properties": {"evaluation_interval": 1, "delay_evaluation": 4}}
+        "name": "MedianStopping",
+        "properties": {"evaluation_interval": 1, "delay_evaluation": 4},
+    }
     assert tr.v1_policy(asl.TruncationSelectionPolicy(truncation_percentage=20, delay_evaluation=2)).to_json() == {
         "name": "TruncationSelection",
-        "properties": {"evaluation_interval": 1, "delay_evaluation": 2, "truncation_percentage": 20,
-                       "exclude_finished_jobs": False}}
+        "properties": {
+            "evaluation_interval": 1,
+            "delay_evaluation": 2,
+            "truncation_percentage": 20,
+            "exclude_finished_jobs": False,
+        },
+    }
     excluding = tr.v1_policy(asl.TruncationSelectionPolicy(truncation_percentage=30, exclude_finished_jobs=True))
     assert excluding.to_json()["properties"]["exclude_finished_jobs"] is True
     assert tr.v1_policy(None).to_json()["name"] == "Default"
@@ -275,39 +317,72 @@ def test_hyperdrive_config_and_script_run_config_carry_the_trainer_settings(back
     trainer = hd_trainer(backend)
     src = v1.script_run_config(trainer, tmp_path, "cpu-cluster", v1.training_environment(), "TRAIN", "VALID")
     config = v1.hyperdrive_config(trainer, src)
-    assert config._generator_config == {"name": "RANDOM", "parameter_space": {
-        "--hidden": ["choice", [[128, 256]]], "--dropout": ["uniform", [0.1, 0.5]],
-        "--batch_size": ["quniform", [32, 256, 32]]}}
-    assert config._policy_config == {"name": "Bandit", "properties": {
-        "evaluation_interval": 2, "delay_evaluation": 3, "slack_factor": 0.1}}
+    assert config._generator_config == {
+        "name": "RANDOM",
+        "parameter_space": {
+            "--hidden": ["choice", [[128, 256]]],
+            "--dropout": ["uniform", [0.1, 0.5]],
+            "--batch_size": ["quniform", [32, 256, 32]],
+        },
+    }
+    assert config._policy_config == {
+        "name": "Bandit",
+        "properties": {"evaluation_interval": 2, "delay_evaluation": 3, "slack_factor": 0.1},
+    }
     assert config._primary_metric_config == {"name": "accuracy", "goal": "maximize"}
     assert (config._max_total_runs, config._max_concurrent_runs, config._max_duration_minutes) == (6, 2, 90)
 
     run_config = get_run_config_from_script_run(src)
     assert run_config.script == LAUNCHER and run_config.target == "cpu-cluster"
-    assert run_config.arguments == ["--data", "TRAIN", "--validation", "VALID", "--builder", "seed", "--seed", 0,
-                                    "--epochs", 4, "--output_dir", "outputs"]
+    assert run_config.arguments == [
+        "--data",
+        "TRAIN",
+        "--validation",
+        "VALID",
+        "--builder",
+        "seed",
+        "--seed",
+        0,
+        "--epochs",
+        4,
+        "--output_dir",
+        "outputs",
+    ]
     pip = run_config.environment.python.conda_dependencies.pip_packages
     assert {"tensorflow>=2.16", "scikit-learn>=1.4", "azureml-core>=1.55"} <= set(pip)
     assert not any("azure-ai-ml" in p or "pytest" in p for p in pip)  # extras are not training requirements
     assert "python=3.11" in run_config.environment.python.conda_dependencies.serialize_to_string()
 
-    loss = v1.hyperdrive_config(hd_trainer(backend, primary_metric_name="loss", primary_metric_goal="minimize",
-                                           max_duration_minutes=None, policy=None), src)
+    loss = v1.hyperdrive_config(
+        hd_trainer(
+            backend, primary_metric_name="loss", primary_metric_goal="minimize", max_duration_minutes=None, policy=None
+        ),
+        src,
+    )
     assert loss._primary_metric_config == {"name": "loss", "goal": "minimize"}
     assert loss._max_duration_minutes == tr.MAX_DURATION_MINUTES and loss._policy_config["name"] == "Default"
 
 
 def test_automl_config_is_built_from_the_trainer(backend: Any) -> None:
-    data = TabularDatasetFactory.from_delimited_files(path="https://example.invalid/t.csv", validate=False,
-                                                      infer_column_types=False)
-    valid = TabularDatasetFactory.from_delimited_files(path="https://example.invalid/v.csv", validate=False,
-                                                       infer_column_types=False)
-    trainer = asl.AutoMLTrainer(primary_metric="AUC_weighted", experiment_timeout_minutes=45,
-                                iteration_timeout_minutes=3, max_iterations=12, enable_early_stopping=False,
-                                max_concurrent_iterations=3, allowed_models=["SVM", "LightGBM", "KNN"],
-                                blocked_models=["KNN", "MLP"], enable_voting_ensemble=False, augment=False,
-                                backend=backend)
+    data = TabularDatasetFactory.from_delimited_files(
+        path="https://example.invalid/t.csv", validate=False, infer_column_types=False
+    )
+    valid = TabularDatasetFactory.from_delimited_files(
+        path="https://example.invalid/v.csv", validate=False, infer_column_types=False
+    )
+    trainer = asl.AutoMLTrainer(
+        primary_metric="AUC_weighted",
+        experiment_timeout_minutes=45,
+        iteration_timeout_minutes=3,
+        max_iterations=12,
+        enable_early_stopping=False,
+        max_concurrent_iterations=3,
+        allowed_models=["SVM", "LightGBM", "KNN"],
+        blocked_models=["KNN", "MLP"],
+        enable_voting_ensemble=False,
+        augment=False,
+        backend=backend,
+    )
     config = v1.automl_config(trainer, "cpu-cluster", data, valid)
     s = config.user_settings
     assert s["task_type"] == "classification" and s["primary_metric"] == "AUC_weighted"
@@ -322,40 +397,49 @@ def test_automl_config_is_built_from_the_trainer(backend: Any) -> None:
     assert s["n_cross_validations"] is None  # our grouped split, never Azure's leaky random CV
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"sampling": asl.RandomParameterSampling({"hidden": asl.choice(1, 2)}, seed=7)}, "no sampling seed"),
-    ({"sampling": asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)})}, "integer q"),
-    ({"sampling": asl.BayesianParameterSampling({"dropout": asl.quniform(0.5, 9.5, 1)}), "policy": None},
-     "integer quniform bounds"),
-    ({"sampling": asl.RandomParameterSampling({"flag": asl.choice(True, False)})}, "choice value True"),
-    ({"max_duration_minutes": 2.5}, "whole minutes"),
-    ({"max_duration_minutes": 20000}, "7 days"),
-    ({"builder": lambda params: None}, "builder function"),
-    ({"run_dir": "x", "resume": True}, "resume"),
-    ({"fixed_params": {"epochs": None}}, "fixed parameter"),
-    ({"fixed_params": {"validation": "x"}}, "the entry point uses these options"),
-    ({"sampling": asl.RandomParameterSampling({"seed": asl.choice(1, 2)})}, r"parameters named \['seed'\]"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"sampling": asl.RandomParameterSampling({"hidden": asl.choice(1, 2)}, seed=7)}, "no sampling seed"),
+        ({"sampling": asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)})}, "integer q"),
+        (
+            {"sampling": asl.BayesianParameterSampling({"dropout": asl.quniform(0.5, 9.5, 1)}), "policy": None},
+            "integer quniform bounds",
+        ),
+        ({"sampling": asl.RandomParameterSampling({"flag": asl.choice(True, False)})}, "choice value True"),
+        ({"max_duration_minutes": 2.5}, "whole minutes"),
+        ({"max_duration_minutes": 20000}, "7 days"),
+        ({"builder": lambda params: None}, "builder function"),
+        ({"run_dir": "x", "resume": True}, "resume"),
+        ({"fixed_params": {"epochs": None}}, "fixed parameter"),
+        ({"fixed_params": {"validation": "x"}}, "the entry point uses these options"),
+        ({"sampling": asl.RandomParameterSampling({"seed": asl.choice(1, 2)})}, r"parameters named \['seed'\]"),
+    ],
+)
 def test_untranslatable_hyperdrive_settings_raise_at_construction(backend: Any, overrides: dict, message: str) -> None:
     with pytest.raises(asl.ConfigurationError, match=message) as info:
         hd_trainer(backend, **overrides)
     assert "SDK v1" in str(info.value)
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"allowed_models": ["MLP", "SVM"]}, r"allowed_models \['MLP'\]"),
-    ({"experiment_timeout_minutes": 10}, "minimum is 15"),
-    ({"iteration_timeout_minutes": 2.5}, "whole minutes"),
-    ({"run_dir": "x", "resume": True}, "resume"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"allowed_models": ["MLP", "SVM"]}, r"allowed_models \['MLP'\]"),
+        ({"experiment_timeout_minutes": 10}, "minimum is 15"),
+        ({"iteration_timeout_minutes": 2.5}, "whole minutes"),
+        ({"run_dir": "x", "resume": True}, "resume"),
+    ],
+)
 def test_untranslatable_automl_settings_raise_at_construction(backend: Any, overrides: dict, message: str) -> None:
     settings = {"augment": False, **overrides}
     with pytest.raises(asl.ConfigurationError, match=message):
         asl.AutoMLTrainer(backend=backend, **settings)
 
 
-def test_v1_backend_warns_once_that_sdk_v1_support_ends(caplog: pytest.LogCaptureFixture,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_v1_backend_warns_once_that_sdk_v1_support_ends(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("asl_recog._deprecation._warned", set())
     with caplog.at_level(logging.WARNING, logger="asl_recog"), warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -368,8 +452,9 @@ def test_v1_backend_warns_once_that_sdk_v1_support_ends(caplog: pytest.LogCaptur
 
 def test_from_config_reads_the_workspace_config_and_compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"subscription_id": "s", "resource_group": "rg", "workspace_name": "ws",
-                                  "compute": "gpu-cluster"}))
+    config.write_text(
+        json.dumps({"subscription_id": "s", "resource_group": "rg", "workspace_name": "ws", "compute": "gpu-cluster"})
+    )
     seen: list[dict] = []
 
     def from_config(path: str | None = None, auth: Any = None) -> FakeWorkspace:
@@ -386,6 +471,7 @@ def test_from_config_reads_the_workspace_config_and_compute(tmp_path: Path, monk
 
 
 # -- data, submission, results -----------------------------------------------------------------------------
+
 
 def test_datasets_are_uploaded_once_per_content(registry: Registry, workspace: FakeWorkspace, small_split: Any) -> None:
     train, validation = small_split
@@ -406,24 +492,46 @@ def test_datasets_are_uploaded_once_per_content(registry: Registry, workspace: F
 
 
 def test_automl_fit_submits_streams_picks_the_best_onnx_run_and_loads_it(
-        backend: Any, registry: Registry, small_split: Any, small_test: Any, azure_style_onnx: Any,
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    backend: Any,
+    registry: Registry,
+    small_split: Any,
+    small_test: Any,
+    azure_style_onnx: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     blob, estimator = azure_style_onnx
     children = [
         FakeRun("AutoML_1_setup", "Completed", {}),  # setup run: no algorithm, skipped
-        FakeRun("AutoML_1_0", "Completed", {"accuracy": 0.81}, {"run_algorithm": "LogisticRegression",
-                "run_preprocessor": "MaxAbsScaler"}, {"outputs/model.onnx": b"never downloaded"}),
-        FakeRun("AutoML_1_1", "Completed", {"accuracy": 0.93}, {"run_algorithm": "LightGBM"},
-                {"outputs/model.pkl": b"..."}),  # best score, but no ONNX model
+        FakeRun(
+            "AutoML_1_0",
+            "Completed",
+            {"accuracy": 0.81},
+            {"run_algorithm": "LogisticRegression", "run_preprocessor": "MaxAbsScaler"},
+            {"outputs/model.onnx": b"never downloaded"},
+        ),
+        FakeRun(
+            "AutoML_1_1", "Completed", {"accuracy": 0.93}, {"run_algorithm": "LightGBM"}, {"outputs/model.pkl": b"..."}
+        ),  # best score, but no ONNX model
         FakeRun("AutoML_1_2", "Failed", {}, {"run_algorithm": "SVM"}),
-        FakeRun("AutoML_1_3", "Completed", {"accuracy": 0.88}, {"run_algorithm": "VotingEnsemble"},
-                {"outputs/model.onnx": blob, "outputs/model.pkl": b"..."}),
+        FakeRun(
+            "AutoML_1_3",
+            "Completed",
+            {"accuracy": 0.88},
+            {"run_algorithm": "VotingEnsemble"},
+            {"outputs/model.onnx": blob, "outputs/model.pkl": b"..."},
+        ),
     ]
     parent = FakeParentRun(children)
     calls = fake_experiment(monkeypatch, parent)
     train, validation = small_split
-    trainer = asl.AutoMLTrainer(augment=False, allowed_models=["LogisticRegression", "LightGBM", "SVM"],
-                                progress=True, run_dir=tmp_path / "run", backend=backend)
+    trainer = asl.AutoMLTrainer(
+        augment=False,
+        allowed_models=["LogisticRegression", "LightGBM", "SVM"],
+        progress=True,
+        run_dir=tmp_path / "run",
+        backend=backend,
+    )
     result = trainer.fit(train, validation)
 
     assert calls[0] == {"workspace": backend.workspace, "name": "asl-recog"}
@@ -450,8 +558,13 @@ def test_automl_fit_submits_streams_picks_the_best_onnx_run_and_loads_it(
 
 
 def test_hyperdrive_fit_stages_the_package_submits_and_loads_the_best_keras_model(
-        backend: Any, registry: Registry, small_split: Any, keras_bytes: bytes,
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    backend: Any,
+    registry: Registry,
+    small_split: Any,
+    keras_bytes: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     files = {"outputs/model.keras": keras_bytes}
     children = [
         FakeRun("HD_1_0", "Completed", {"accuracy": [0.50, 0.70, 0.72]}, files=files),
@@ -459,16 +572,20 @@ def test_hyperdrive_fit_stages_the_package_submits_and_loads_the_best_keras_mode
         FakeRun("HD_1_2", "Canceled", {"accuracy": [0.40]}),  # stopped by the Bandit policy
         FakeRun("HD_1_3", "Failed", {}),
     ]
-    params = {f"HD_1_{i}": json.dumps({"--hidden": h, "--dropout": d, "--batch_size": b})
-              for i, (h, d, b) in enumerate([(128, 0.2, 64), (256, 0.3, 128), (128, 0.4, 32), (256, 0.1, 64)])}
+    params = {
+        f"HD_1_{i}": json.dumps({"--hidden": h, "--dropout": d, "--batch_size": b})
+        for i, (h, d, b) in enumerate([(128, 0.2, 64), (256, 0.3, 128), (128, 0.4, 32), (256, 0.1, 64)])
+    }
     parent = FakeParentRun(children, params)
     staged: dict[str, Any] = {}
 
     def on_submit(config: Any) -> None:  # the code snapshot is taken at submit, while the folder exists
         folder = Path(config.run_config.source_directory)
-        staged.update(launcher=(folder / LAUNCHER).read_text(),
-                      package=(folder / "asl_recog" / "__init__.py").is_file(),
-                      pycache=any(folder.rglob("__pycache__")))
+        staged.update(
+            launcher=(folder / LAUNCHER).read_text(),
+            package=(folder / "asl_recog" / "__init__.py").is_file(),
+            pycache=any(folder.rglob("__pycache__")),
+        )
 
     calls = fake_experiment(monkeypatch, parent, on_submit)  # a second submit would fail the test
     train, validation = small_split
@@ -496,8 +613,9 @@ def test_hyperdrive_fit_stages_the_package_submits_and_loads_the_best_keras_mode
     assert model.params["hidden"] == 256
 
 
-def test_no_completed_trial_raises_trial_failed(backend: Any, registry: Registry, small_split: Any,
-                                                monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_no_completed_trial_raises_trial_failed(
+    backend: Any, registry: Registry, small_split: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     parent = FakeParentRun([FakeRun("HD_2_0", "Failed", {}), FakeRun("HD_2_1", "Canceled", {"accuracy": [0.3]})])
     fake_experiment(monkeypatch, parent)
     with pytest.raises(asl.TrialFailedError, match="failed"):
@@ -509,17 +627,24 @@ def test_the_v1_trial_command_line_is_accepted_by_train_cnn(backend: Any, tmp_pa
     from asl_recog.routes.hyperdrive import train_cnn
 
     trainer = hd_trainer(backend, fixed_params={"epochs": 4, "augment": False})
-    src = v1.script_run_config(trainer, tmp_path, "cpu-cluster", v1.training_environment(), "/mnt/train",
-                               "/mnt/validation")
+    src = v1.script_run_config(
+        trainer, tmp_path, "cpu-cluster", v1.training_environment(), "/mnt/train", "/mnt/validation"
+    )
     # HyperDrive appends the sampled values; quantized ones arrive as floats such as 64.0.
     argv = [str(a) for a in src.arguments] + ["--hidden", "256", "--dropout", "0.35", "--batch_size", "64.0"]
     args, params = train_cnn.parse_args(argv)
     assert (args.data, args.validation, args.builder, args.seed, args.output_dir) == (
-        "/mnt/train", "/mnt/validation", "seed", 0, "outputs")
+        "/mnt/train",
+        "/mnt/validation",
+        "seed",
+        0,
+        "outputs",
+    )
     assert params == {"hidden": 256, "dropout": 0.35, "batch_size": 64, "epochs": 4, "augment": False}
 
 
 # -- refit after HyperDrive, and the model-size budget ------------------------------------------------
+
 
 def small_network_bytes(folder: Path, small_split: Any, hidden: int | None, seed: int) -> bytes:
     """A real small Keras network trained one epoch and saved as .keras; ``hidden`` adds a layer (and size)."""
@@ -550,10 +675,14 @@ def large_keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any
 
 def sweep_children(files: dict[str, bytes]) -> tuple[list[FakeRun], dict[str, str]]:
     """Two completed trials; HD_3_1's curve peaks at epochs 2 and 3, so its refit trains 3 (the latest best)."""
-    children = [FakeRun("HD_3_0", "Completed", {"accuracy": [0.50, 0.70, 0.72, 0.70]}, files=files),
-                FakeRun("HD_3_1", "Completed", {"accuracy": [0.60, 0.80, 0.80, 0.78]}, files=files)]
-    params = {"HD_3_0": json.dumps({"--hidden": 128, "--dropout": 0.2, "--batch_size": 64}),
-              "HD_3_1": json.dumps({"--hidden": 256, "--dropout": 0.3, "--batch_size": 128})}
+    children = [
+        FakeRun("HD_3_0", "Completed", {"accuracy": [0.50, 0.70, 0.72, 0.70]}, files=files),
+        FakeRun("HD_3_1", "Completed", {"accuracy": [0.60, 0.80, 0.80, 0.78]}, files=files),
+    ]
+    params = {
+        "HD_3_0": json.dumps({"--hidden": 128, "--dropout": 0.2, "--batch_size": 64}),
+        "HD_3_1": json.dumps({"--hidden": 256, "--dropout": 0.3, "--batch_size": 128}),
+    }
     return children, params
 
 
@@ -564,8 +693,14 @@ def refit_parent(files: dict[str, bytes]) -> FakeParentRun:
 
 
 def test_hyperdrive_refit_is_one_script_run_config_on_both_datasets_for_the_best_epoch(
-        backend: Any, registry: Registry, small_split: Any, keras_bytes: bytes, other_keras_bytes: bytes,
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    backend: Any,
+    registry: Registry,
+    small_split: Any,
+    keras_bytes: bytes,
+    other_keras_bytes: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     from azureml.core import ScriptRunConfig
     from azureml.core.script_run_config import get_run_config_from_script_run
 
@@ -574,8 +709,12 @@ def test_hyperdrive_refit_is_one_script_run_config_on_both_datasets_for_the_best
     children, params = sweep_children({"outputs/model.keras": keras_bytes})
     refit_run = refit_parent({"outputs/model.keras": other_keras_bytes, "outputs/metrics.json": b"{}"})
     staged: list[bool] = []
-    calls = fake_experiment(monkeypatch, FakeParentRun(children, params),
-                            lambda c: staged.append((Path(c.source_directory) / LAUNCHER).is_file()), refit_run)
+    calls = fake_experiment(
+        monkeypatch,
+        FakeParentRun(children, params),
+        lambda c: staged.append((Path(c.source_directory) / LAUNCHER).is_file()),
+        refit_run,
+    )
     train, validation = small_split
     result = hd_trainer(backend, run_dir=tmp_path / "hd").fit(train, validation)  # refit=True: the default
 
@@ -593,8 +732,23 @@ def test_hyperdrive_refit_is_one_script_run_config_on_both_datasets_for_the_best
     assert content_hash(validation)[:16] in str(arguments[3].dataset)
     assert len(registry.uploads) == 2  # nothing uploaded again for the refit
     # The best trial's params; epochs 3, the latest best epoch of its curve, over the fixed 4.
-    assert arguments[4:] == ["--refit", "--builder", "seed", "--seed", 0, "--epochs", 3, "--output_dir", "outputs",
-                             "--hidden", 256, "--dropout", 0.3, "--batch_size", 128]
+    assert arguments[4:] == [
+        "--refit",
+        "--builder",
+        "seed",
+        "--seed",
+        0,
+        "--epochs",
+        3,
+        "--output_dir",
+        "outputs",
+        "--hidden",
+        256,
+        "--dropout",
+        0.3,
+        "--batch_size",
+        128,
+    ]
     assert run_config.environment.name == get_run_config_from_script_run(sweep.run_config).environment.name
     args, parsed = train_cnn.parse_args(["--data", "/mnt/train", "--validation", "/mnt/v", *map(str, arguments[4:])])
     assert args.refit is True and parsed == {"hidden": 256, "dropout": 0.3, "batch_size": 128, "epochs": 3}
@@ -607,8 +761,9 @@ def test_hyperdrive_refit_is_one_script_run_config_on_both_datasets_for_the_best
     info = result.best_model.info
     assert (info["refit"], info["refit_epochs"], info["refit_images"]) == (True, 3, len(train) + len(validation))
     refit_model = asl.Model.load(tmp_path / "hd/refit/outputs/model.keras")
-    np.testing.assert_allclose(result.best_model.predict_proba(validation[:8]),
-                               refit_model.predict_proba(validation[:8]), atol=1e-6)  # the refit's, not the trial's
+    np.testing.assert_allclose(
+        result.best_model.predict_proba(validation[:8]), refit_model.predict_proba(validation[:8]), atol=1e-6
+    )  # the refit's, not the trial's
 
     fake_experiment(monkeypatch, FakeParentRun(children, params))
     baseline = hd_trainer(backend, run_dir=tmp_path / "plain", refit=False).fit(train, validation)
@@ -618,8 +773,14 @@ def test_hyperdrive_refit_is_one_script_run_config_on_both_datasets_for_the_best
 
 
 def test_models_over_the_size_budget_are_skipped_with_the_reason(
-        backend: Any, registry: Registry, small_split: Any, keras_bytes: bytes, large_keras_bytes: bytes,
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    backend: Any,
+    registry: Registry,
+    small_split: Any,
+    keras_bytes: bytes,
+    large_keras_bytes: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     children, params = sweep_children({"outputs/model.keras": keras_bytes})
     children[1].files = {"outputs/model.keras": large_keras_bytes}  # the best trial's model is the large one
     refit_run = refit_parent({"outputs/model.keras": large_keras_bytes})  # and so is the refit's
@@ -632,24 +793,33 @@ def test_models_over_the_size_budget_are_skipped_with_the_reason(
     reason = board.at["HD_3_1", "error"]
     assert board.at["HD_3_1", "status"] == "failed" and reason.startswith(
         f"rejected: its model model.keras is {len(large_keras_bytes) / 1e6:.1f} MB, over "
-        f"max_model_size_mb={budget_mb:g}")
+        f"max_model_size_mb={budget_mb:g}"
+    )
     assert result.extras["rejected_for_size"] == {"HD_3_1": reason}
     assert list(result.leaderboard["trial"]) == ["HD_3_0", "HD_3_1"]  # the chosen trial heads the leaderboard
     # The refit (of HD_3_0's params) left a model over the budget too: the trial's own model is kept.
     assert refit_run.downloads == ["outputs"] and result.refit is False
     assert "the refit model model.keras" in result.extras["refit_skipped"]
     assert result.best_params == {"hidden": 128, "dropout": 0.2, "batch_size": 64}
-    np.testing.assert_allclose(result.best_model.predict_proba(small_split[1][:4]),
-                               asl.Model.load(tmp_path / "hd/best/outputs/model.keras").predict_proba(
-                                   small_split[1][:4]), atol=1e-6)
+    np.testing.assert_allclose(
+        result.best_model.predict_proba(small_split[1][:4]),
+        asl.Model.load(tmp_path / "hd/best/outputs/model.keras").predict_proba(small_split[1][:4]),
+        atol=1e-6,
+    )
 
 
 def test_the_refit_plan_falls_back_to_the_trained_epochs_without_a_curve(backend: Any) -> None:
     import pandas as pd
 
     board = pd.DataFrame({"trial": ["HD_4_0"], "history": [[]]})
-    result = asl.TrainingResult(best_model=None, best_params={"hidden": 64}, best_score=0.5,  # type: ignore[arg-type]
-                                primary_metric="loss", leaderboard=board, best_trial="HD_4_0")
+    result = asl.TrainingResult(
+        best_model=None,
+        best_params={"hidden": 64},
+        best_score=0.5,  # type: ignore[arg-type]
+        primary_metric="loss",
+        leaderboard=board,
+        best_trial="HD_4_0",
+    )
     plan = refit.plan_refit(hd_trainer(backend), result, images=100)
     assert (plan.epochs, plan.params) == (4, {"hidden": 64, "epochs": 4})  # the fixed epochs it was trained for
     board.at[0, "history"] = [0.9, 0.4, 0.4, 0.6]  # loss: the latest of the lowest values

@@ -19,20 +19,21 @@ import yaml
 pytest.importorskip("azure.ai.ml", reason="the 'azure' extra (azure-ai-ml) is not installed")
 pytest.importorskip("mlflow", reason="the 'azure' extra (mlflow-skinny) is not installed")
 
-from azure.ai.ml import load_job  # noqa: E402
-from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
+from azure.ai.ml import load_job
+from azure.core.exceptions import ResourceNotFoundError
 
-import asl_recog as asl  # noqa: E402
-from asl_recog.backends.azure.v2 import _backend as v2  # noqa: E402
-from asl_recog.backends.azure import _job as entry  # noqa: E402
-from asl_recog.backends.azure import _translate as tr  # noqa: E402
-from asl_recog.backends.azure._data import CSV_NAME, content_hash, ensure_v2_data  # noqa: E402
-from asl_recog.data._labels import labels_to_indices  # noqa: E402
+import asl_recog as asl
+from asl_recog.backends.azure import _job as entry
+from asl_recog.backends.azure import _translate as tr
+from asl_recog.backends.azure._data import CSV_NAME, content_hash, ensure_v2_data
+from asl_recog.backends.azure.v2 import _backend as v2
+from asl_recog.data._labels import labels_to_indices
 
 pytestmark = pytest.mark.azure
 
 
 # -- fakes at the network seams ------------------------------------------------------------------------
+
 
 class FakeData:
     """ml_client.data: versions per name; create_or_update reads the folder as the upload would."""
@@ -48,9 +49,15 @@ class FakeData:
 
     def create_or_update(self, data: Any) -> Any:
         folder = Path(data.path)
-        self.uploads.append({"name": data.name, "version": data.version, "type": data.type,
-                             "mltable": yaml.safe_load((folder / "MLTable").read_text()),
-                             "data": asl.load_sign_mnist("train", folder)})
+        self.uploads.append(
+            {
+                "name": data.name,
+                "version": data.version,
+                "type": data.type,
+                "mltable": yaml.safe_load((folder / "MLTable").read_text()),
+                "data": asl.load_sign_mnist("train", folder),
+            }
+        )
         self.assets.setdefault(data.name, []).append(data)
         return data
 
@@ -63,8 +70,9 @@ class FakeJobs:
 
     NAMES = ("parent-job-1", "refit-job-1")
 
-    def __init__(self, children: list[Any], artifacts: dict[str, dict[str, bytes]],
-                 statuses: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, children: list[Any], artifacts: dict[str, dict[str, bytes]], statuses: dict[str, str] | None = None
+    ) -> None:
         self.children, self.artifacts, self.calls = children, artifacts, []
         self.submissions: list[Any] = []
         self.staged_each: list[list[str]] = []
@@ -135,7 +143,8 @@ def logged_run(store: tuple[str, Any], metrics: dict[str, list[float]], params: 
     """Log a run as a trial would (one value per epoch) and return its id, which is the job's name."""
     _, client = store
     experiment = client.get_experiment_by_name("asl-recog") or client.get_experiment(
-        client.create_experiment("asl-recog"))
+        client.create_experiment("asl-recog")
+    )
     run_id = client.create_run(experiment.experiment_id).info.run_id
     for key, values in metrics.items():
         for step, value in enumerate(values, start=1):
@@ -185,27 +194,48 @@ def keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> b
 def hd_trainer(backend: Any, **overrides: Any) -> asl.HyperDriveTrainer:
     settings: dict[str, Any] = dict(
         builder="seed",
-        sampling=asl.RandomParameterSampling({"hidden": asl.choice(128, 256), "dropout": asl.uniform(0.1, 0.5),
-                                              "learning_rate": asl.loguniform(-8, -5)}, seed=11),
+        sampling=asl.RandomParameterSampling(
+            {"hidden": asl.choice(128, 256), "dropout": asl.uniform(0.1, 0.5), "learning_rate": asl.loguniform(-8, -5)},
+            seed=11,
+        ),
         policy=asl.BanditPolicy(slack_amount=0.05, evaluation_interval=2, delay_evaluation=3),
-        max_total_runs=6, max_concurrent_runs=2, max_duration_minutes=45, fixed_params={"epochs": 4},
-        progress=False, backend=backend)
+        max_total_runs=6,
+        max_concurrent_runs=2,
+        max_duration_minutes=45,
+        fixed_params={"epochs": 4},
+        progress=False,
+        backend=backend,
+    )
     settings.update(overrides)
     return asl.HyperDriveTrainer(**settings)
 
 
 # -- translation to real SDK v2 objects ------------------------------------------------------------------
 
-@pytest.mark.parametrize("expr", [
-    asl.choice(16, 32, 64), asl.choice("relu", "tanh"), asl.randint(5), asl.uniform(0.1, 0.5),
-    asl.quniform(32, 256, 32), asl.loguniform(-7, -4), asl.qloguniform(2, 6, 8), asl.normal(0.3, 0.05),
-    asl.qnormal(64, 16, 8), asl.lognormal(-6, 1), asl.qlognormal(4, 0.5, 2),
-])
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        asl.choice(16, 32, 64),
+        asl.choice("relu", "tanh"),
+        asl.randint(5),
+        asl.uniform(0.1, 0.5),
+        asl.quniform(32, 256, 32),
+        asl.loguniform(-7, -4),
+        asl.qloguniform(2, 6, 8),
+        asl.normal(0.3, 0.05),
+        asl.qnormal(64, 16, 8),
+        asl.lognormal(-6, 1),
+        asl.qlognormal(4, 0.5, 2),
+    ],
+)
 def test_every_expression_has_the_same_wire_form_in_v2_as_in_v1(expr: Any) -> None:
     distribution = tr.v2_expression("p", expr)
     assert type(distribution).__module__.startswith("azure.ai.ml")
-    assert distribution._to_rest_object() == [expr.kind, [list(expr.args)] if expr.kind == "choice"
-                                              else list(expr.args)]
+    assert distribution._to_rest_object() == [
+        expr.kind,
+        [list(expr.args)] if expr.kind == "choice" else list(expr.args),
+    ]
 
 
 def test_samplings_and_policies_become_v2_objects() -> None:
@@ -218,8 +248,12 @@ def test_samplings_and_policies_become_v2_objects() -> None:
     assert tr.v2_sampling(asl.GridParameterSampling(space))[1] == "grid"
     assert tr.v2_sampling(asl.BayesianParameterSampling(space))[1] == "bayesian"
     bandit = tr.v2_policy(asl.BanditPolicy(slack_factor=0.2, evaluation_interval=2, delay_evaluation=5))
-    assert (bandit.slack_factor, bandit.slack_amount, bandit.evaluation_interval, bandit.delay_evaluation) == \
-        (0.2, 0, 2, 5)
+    assert (bandit.slack_factor, bandit.slack_amount, bandit.evaluation_interval, bandit.delay_evaluation) == (
+        0.2,
+        0,
+        2,
+        5,
+    )
     median = tr.v2_policy(asl.MedianStoppingPolicy(evaluation_interval=3, delay_evaluation=1))
     assert isinstance(median, sweep.MedianStoppingPolicy) and median.evaluation_interval == 3
     truncation = tr.v2_policy(asl.TruncationSelectionPolicy(truncation_percentage=25))
@@ -229,8 +263,15 @@ def test_samplings_and_policies_become_v2_objects() -> None:
 
 def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
     trainer = hd_trainer(backend)
-    job = v2.sweep_job(trainer, "cpu-cluster", "asl-recog", v2.training_environment(), tmp_path,
-                       "azureml:sign-train:3", "azureml:sign-validation:2")
+    job = v2.sweep_job(
+        trainer,
+        "cpu-cluster",
+        "asl-recog",
+        v2.training_environment(),
+        tmp_path,
+        "azureml:sign-train:3",
+        "azureml:sign-validation:2",
+    )
     path = tmp_path / "sweep.yaml"
     job.dump(path)
     spec = yaml.safe_load(path.read_text())
@@ -240,10 +281,15 @@ def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
     assert spec["search_space"] == {
         "hidden": {"type": "choice", "values": [128, 256]},
         "dropout": {"type": "uniform", "min_value": 0.1, "max_value": 0.5},
-        "learning_rate": {"type": "loguniform", "min_value": -8, "max_value": -5}}
+        "learning_rate": {"type": "loguniform", "min_value": -8, "max_value": -5},
+    }
     assert spec["objective"] == {"primary_metric": "accuracy", "goal": "maximize"}
-    assert spec["early_termination"] == {"type": "bandit", "slack_amount": 0.05, "evaluation_interval": 2,
-                                         "delay_evaluation": 3}
+    assert spec["early_termination"] == {
+        "type": "bandit",
+        "slack_amount": 0.05,
+        "evaluation_interval": 2,
+        "delay_evaluation": 3,
+    }
     assert spec["limits"] == {"max_total_trials": 6, "max_concurrent_trials": 2, "timeout": 2700}
     command = spec["trial"]["command"]
     assert command.startswith("python -m asl_recog.routes.hyperdrive.train_cnn --data ${{inputs.data}}")
@@ -258,10 +304,22 @@ def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017 - azure-ai-ml 1.35 cannot reload its own sweep dump
         load_job(path)
 
-    minimize = v2.sweep_job(hd_trainer(backend, primary_metric_name="loss", primary_metric_goal="minimize",
-                                       sampling=asl.GridParameterSampling({"hidden": asl.choice(64, 128)}),
-                                       policy=None, max_duration_minutes=None),
-                            "cpu-cluster", "e", "azureml:env:1", tmp_path, "azureml:t:1", "azureml:v:1")
+    minimize = v2.sweep_job(
+        hd_trainer(
+            backend,
+            primary_metric_name="loss",
+            primary_metric_goal="minimize",
+            sampling=asl.GridParameterSampling({"hidden": asl.choice(64, 128)}),
+            policy=None,
+            max_duration_minutes=None,
+        ),
+        "cpu-cluster",
+        "e",
+        "azureml:env:1",
+        tmp_path,
+        "azureml:t:1",
+        "azureml:v:1",
+    )
     spec = minimize._to_dict()
     assert spec["objective"] == {"goal": "minimize", "primary_metric": "loss"}
     assert spec["sampling_algorithm"] == "grid" or spec["sampling_algorithm"]["type"] == "grid"
@@ -269,10 +327,18 @@ def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
 
 
 def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> None:
-    trainer = asl.AutoMLTrainer(primary_metric="norm_macro_recall", experiment_timeout_minutes=30,
-                                iteration_timeout_minutes=4, max_iterations=20, max_concurrent_iterations=4,
-                                allowed_models=["LogisticRegression", "RandomForest"], blocked_models=["MLP"],
-                                enable_voting_ensemble=False, augment=False, backend=backend)
+    trainer = asl.AutoMLTrainer(
+        primary_metric="norm_macro_recall",
+        experiment_timeout_minutes=30,
+        iteration_timeout_minutes=4,
+        max_iterations=20,
+        max_concurrent_iterations=4,
+        allowed_models=["LogisticRegression", "RandomForest"],
+        blocked_models=["MLP"],
+        enable_voting_ensemble=False,
+        augment=False,
+        backend=backend,
+    )
     job = v2.automl_job(trainer, "cpu-cluster", "asl-recog", "azureml:sign-train:1", "azureml:sign-validation:1")
     path = tmp_path / "automl.yaml"
     job.dump(path)
@@ -281,8 +347,13 @@ def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> No
         assert spec["primary_metric"] == "norm_macro_recall" and spec["target_column_name"] == "label"
         assert spec["training_data"] == {"type": "mltable", "path": "azureml:sign-train:1"}
         assert spec["validation_data"] == {"type": "mltable", "path": "azureml:sign-validation:1"}
-        assert spec["limits"] == {"timeout_minutes": 30, "trial_timeout_minutes": 4, "max_trials": 20,
-                                  "max_concurrent_trials": 4, "enable_early_termination": True}
+        assert spec["limits"] == {
+            "timeout_minutes": 30,
+            "trial_timeout_minutes": 4,
+            "max_trials": 20,
+            "max_concurrent_trials": 4,
+            "enable_early_termination": True,
+        }
         training = spec["training"]
         assert training["allowed_training_algorithms"] == ["logistic_regression", "random_forest"]
         assert training["enable_onnx_compatible_models"] is True and training["enable_vote_ensemble"] is False
@@ -291,15 +362,21 @@ def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> No
         assert "blocked_training_algorithms" not in training  # MLP is never run on Azure anyway
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda b: hd_trainer(b, builder=lambda p: None), "builder function"),
-    (lambda b: hd_trainer(b, policy=asl.TruncationSelectionPolicy(exclude_finished_jobs=True)), "exclude_finished"),
-    (lambda b: hd_trainer(b, sampling=asl.RandomParameterSampling({"x": asl.choice(None, 1)})), "choice value None"),
-    (lambda b: hd_trainer(b, fixed_params={"epochs": [4]}), "fixed parameter"),
-    (lambda b: hd_trainer(b, fixed_params={"data": "x"}), "the entry point uses these options"),
-    (lambda b: asl.AutoMLTrainer(augment=False, experiment_timeout_minutes=20.5, backend=b), "whole minutes"),
-    (lambda b: asl.AutoMLTrainer(augment=False, allowed_models=["MLP"], backend=b), "no counterpart"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda b: hd_trainer(b, builder=lambda p: None), "builder function"),
+        (lambda b: hd_trainer(b, policy=asl.TruncationSelectionPolicy(exclude_finished_jobs=True)), "exclude_finished"),
+        (
+            lambda b: hd_trainer(b, sampling=asl.RandomParameterSampling({"x": asl.choice(None, 1)})),
+            "choice value None",
+        ),
+        (lambda b: hd_trainer(b, fixed_params={"epochs": [4]}), "fixed parameter"),
+        (lambda b: hd_trainer(b, fixed_params={"data": "x"}), "the entry point uses these options"),
+        (lambda b: asl.AutoMLTrainer(augment=False, experiment_timeout_minutes=20.5, backend=b), "whole minutes"),
+        (lambda b: asl.AutoMLTrainer(augment=False, allowed_models=["MLP"], backend=b), "no counterpart"),
+    ],
+)
 def test_untranslatable_settings_raise_at_construction(backend: Any, make: Any, message: str) -> None:
     with pytest.raises(asl.ConfigurationError, match=message) as info:
         make(backend)
@@ -307,8 +384,9 @@ def test_untranslatable_settings_raise_at_construction(backend: Any, make: Any, 
 
 
 def test_seeded_random_and_fractional_q_are_fine_on_v2(backend: Any) -> None:
-    trainer = hd_trainer(backend, sampling=asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)},
-                                                                       seed=4))
+    trainer = hd_trainer(
+        backend, sampling=asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)}, seed=4)
+    )
     assert trainer.backend is backend  # both are rejected by the v1 backend, expressed by v2
 
 
@@ -324,8 +402,16 @@ def test_reading_azure_metrics_without_azureml_mlflow_names_the_package(monkeypa
 
 def test_from_config_builds_a_real_ml_client(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"subscription_id": "00000000-0000-0000-0000-000000000000",
-                                  "resource_group": "rg", "workspace_name": "asl-ws", "compute": "gpu-cluster"}))
+    config.write_text(
+        json.dumps(
+            {
+                "subscription_id": "00000000-0000-0000-0000-000000000000",
+                "resource_group": "rg",
+                "workspace_name": "asl-ws",
+                "compute": "gpu-cluster",
+            }
+        )
+    )
     backend = asl.AzureBackend.from_config(config)
     from azure.ai.ml import MLClient
 
@@ -334,6 +420,7 @@ def test_from_config_builds_a_real_ml_client(tmp_path: Path) -> None:
 
 
 # -- data, submission, results -----------------------------------------------------------------------------
+
 
 def test_data_assets_are_registered_once_per_content(small_split: Any) -> None:
     train, validation = small_split
@@ -351,10 +438,13 @@ def test_data_assets_are_registered_once_per_content(small_split: Any) -> None:
 
 
 def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
-        mlflow_store: Any, small_split: Any, small_test: Any, onnx_classifier: Any, tmp_path: Path) -> None:
+    mlflow_store: Any, small_split: Any, small_test: Any, onnx_classifier: Any, tmp_path: Path
+) -> None:
     blob, estimator = onnx_classifier
-    runs = {name: logged_run(mlflow_store, {"accuracy": [score]}) for name, score in
-            [("lr", 0.81), ("lgbm", 0.93), ("vote", 0.88)]}
+    runs = {
+        name: logged_run(mlflow_store, {"accuracy": [score]})
+        for name, score in [("lr", 0.81), ("lgbm", 0.93), ("vote", 0.88)]
+    }
     children = [
         child("parent-job-1_setup", "Completed"),
         child(runs["lr"], "Completed", {"run_algorithm": "LogisticRegression", "run_preprocessor": "MaxAbsScaler"}),
@@ -362,8 +452,10 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
         child("failed-job", "Failed", {"run_algorithm": "SVM", "score": "nan"}),
         child(runs["vote"], "Completed", {"run_algorithm": "VotingEnsemble"}),
     ]
-    artifacts = {runs["lgbm"]: {"outputs/model.pkl": b"not loadable here"},  # best, but no ONNX model
-                 runs["vote"]: {"outputs/model.onnx": blob, "outputs/model.pkl": b"..."}}
+    artifacts = {
+        runs["lgbm"]: {"outputs/model.pkl": b"not loadable here"},  # best, but no ONNX model
+        runs["vote"]: {"outputs/model.onnx": blob, "outputs/model.pkl": b"..."},
+    }
     jobs = FakeJobs(children, artifacts)
     client = FakeMLClient(jobs)
     backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
@@ -372,8 +464,12 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
     result = trainer.fit(train, validation)
 
     assert [c for c in jobs.calls if c[0] != "get"] == [
-        ("create_or_update", "ClassificationJob"), ("stream", "parent-job-1"), ("list", "parent-job-1"),
-        ("download", runs["lgbm"]), ("download", runs["vote"])]
+        ("create_or_update", "ClassificationJob"),
+        ("stream", "parent-job-1"),
+        ("list", "parent-job-1"),
+        ("download", runs["lgbm"]),
+        ("download", runs["vote"]),
+    ]
     assert jobs.submitted.training_data.path == "azureml:sign-language-mnist-train:1"
     assert jobs.submitted.validation_data.path == "azureml:sign-language-mnist-validation:1"
     assert [u["name"] for u in client.data.uploads] == ["sign-language-mnist-train", "sign-language-mnist-validation"]
@@ -381,9 +477,9 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
     # augment=True: the originals plus one shifted/rotated copy each, as the local route trains on;
     # the validation split is never augmented.
     assert len(uploaded_train) == 2 * len(train) and len(uploaded_validation) == len(validation)
-    np.testing.assert_array_equal(uploaded_train.images[:len(train)], train.images)
-    np.testing.assert_array_equal(uploaded_train.labels[len(train):], train.labels)
-    assert not np.array_equal(uploaded_train.images[len(train):], train.images)
+    np.testing.assert_array_equal(uploaded_train.images[: len(train)], train.images)
+    np.testing.assert_array_equal(uploaded_train.labels[len(train) :], train.labels)
+    assert not np.array_equal(uploaded_train.images[len(train) :], train.images)
     assert result.backend == "azure" and result.best_score == pytest.approx(0.88)
     assert result.best_params == {"algorithm": "VotingEnsemble"}
     assert list(result.leaderboard["model"]) == ["LightGBM", "VotingEnsemble", "LogisticRegression", "SVM"]
@@ -403,14 +499,23 @@ def test_automl_without_any_onnx_model_says_so(mlflow_store: Any, small_split: A
 
 
 def test_sweep_fit_polls_reads_mlflow_history_and_loads_the_best_keras_model(
-        mlflow_store: Any, small_split: Any, keras_bytes: bytes, tmp_path: Path) -> None:
+    mlflow_store: Any, small_split: Any, keras_bytes: bytes, tmp_path: Path
+) -> None:
     # A trial's params come from its MLflow params, else its literal inputs, else the parent's tags.
-    runs = [logged_run(mlflow_store, {"accuracy": [0.5, 0.7, 0.72]}),
-            logged_run(mlflow_store, {"accuracy": [0.6, 0.82, 0.8]},
-                       {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004, "unrelated": "x"}),
-            logged_run(mlflow_store, {"accuracy": [0.3]})]
-    children = [child(runs[0], "Completed", hidden=128, dropout=0.2, learning_rate=0.001, data=object()),
-                child(runs[1], "Completed"), child(runs[2], "Canceled")]
+    runs = [
+        logged_run(mlflow_store, {"accuracy": [0.5, 0.7, 0.72]}),
+        logged_run(
+            mlflow_store,
+            {"accuracy": [0.6, 0.82, 0.8]},
+            {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004, "unrelated": "x"},
+        ),
+        logged_run(mlflow_store, {"accuracy": [0.3]}),
+    ]
+    children = [
+        child(runs[0], "Completed", hidden=128, dropout=0.2, learning_rate=0.001, data=object()),
+        child(runs[1], "Completed"),
+        child(runs[2], "Canceled"),
+    ]
     jobs = FakeJobs(children, {runs[1]: {"outputs/model.keras": keras_bytes}})
     jobs.tags = {f"_aml_system_{runs[2]}": json.dumps({"hidden": 128, "dropout": 0.45, "learning_rate": 0.002})}
     client = FakeMLClient(jobs)
@@ -431,29 +536,42 @@ def test_sweep_fit_polls_reads_mlflow_history_and_loads_the_best_keras_model(
     assert list(result.leaderboard["params"]) == [
         {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004},
         {"hidden": 128, "dropout": 0.2, "learning_rate": 0.001},
-        {"hidden": 128, "dropout": 0.45, "learning_rate": 0.002}]
+        {"hidden": 128, "dropout": 0.45, "learning_rate": 0.002},
+    ]
     assert result.best_model.kind == "keras" and (tmp_path / "sweep/best/artifacts/outputs/model.keras").is_file()
     assert result.best_model.predict(validation[:4]).shape == (4,)
     shutil.rmtree(tmp_path / "sweep")
 
 
-def test_the_v2_trial_command_runs_train_cnn_on_the_uploaded_folders(backend: Any, small_split: Any,
-                                                                      tmp_path: Path) -> None:
+def test_the_v2_trial_command_runs_train_cnn_on_the_uploaded_folders(
+    backend: Any, small_split: Any, tmp_path: Path
+) -> None:
     """The sweep's command, placeholders filled as Azure fills them, runs the real entry point on
     folders written exactly as they are uploaded, and leaves a loadable model in outputs/."""
     import shlex
 
-    from asl_recog.routes.hyperdrive import train_cnn
     from asl_recog.backends.azure._data import write_table
+    from asl_recog.routes.hyperdrive import train_cnn
 
     train, validation = small_split
     data_dir = write_table(train[::10], tmp_path / "data", mltable=True)
     validation_dir = write_table(validation[::6], tmp_path / "validation", mltable=True)
-    trainer = hd_trainer(backend, sampling=asl.RandomParameterSampling(
-        {"hidden": asl.quniform(16, 64, 16), "dropout": asl.uniform(0.1, 0.5)}), fixed_params={"epochs": 1})
+    trainer = hd_trainer(
+        backend,
+        sampling=asl.RandomParameterSampling({"hidden": asl.quniform(16, 64, 16), "dropout": asl.uniform(0.1, 0.5)}),
+        fixed_params={"epochs": 1},
+    )
     job = v2.sweep_job(trainer, "cpu-cluster", "e", "azureml:env:1", tmp_path, "azureml:t:1", "azureml:v:1")
-    values = {"data": data_dir, "validation": validation_dir, "builder": "seed", "seed": 0, "epochs": 1,
-              "output_dir": tmp_path / "outputs", "hidden": 32.0, "dropout": 0.25}  # quantized values come as floats
+    values = {
+        "data": data_dir,
+        "validation": validation_dir,
+        "builder": "seed",
+        "seed": 0,
+        "epochs": 1,
+        "output_dir": tmp_path / "outputs",
+        "hidden": 32.0,
+        "dropout": 0.25,
+    }  # quantized values come as floats
     command = job.trial.command
     for name, value in values.items():
         command = command.replace(f"${{{{inputs.{name}}}}}", str(value))
@@ -467,13 +585,18 @@ def test_the_v2_trial_command_runs_train_cnn_on_the_uploaded_folders(backend: An
 
 # -- refit after the sweep, AutoML's refit, the model-size budget ------------------------------------------
 
+
 def sweep_children(store: Any) -> tuple[list[Any], list[str]]:
     """Three trials; the winner's curve peaks at epochs 2 and 3, so the refit trains 3 (the latest best)."""
-    runs = [logged_run(store, {"accuracy": [0.5, 0.7, 0.72, 0.71]},
-                       {"hidden": 128, "dropout": 0.2, "learning_rate": 0.001}),
-            logged_run(store, {"accuracy": [0.6, 0.82, 0.82, 0.8]},
-                       {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004}),
-            logged_run(store, {"accuracy": [0.3]}, {"hidden": 128, "dropout": 0.45, "learning_rate": 0.002})]
+    runs = [
+        logged_run(
+            store, {"accuracy": [0.5, 0.7, 0.72, 0.71]}, {"hidden": 128, "dropout": 0.2, "learning_rate": 0.001}
+        ),
+        logged_run(
+            store, {"accuracy": [0.6, 0.82, 0.82, 0.8]}, {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004}
+        ),
+        logged_run(store, {"accuracy": [0.3]}, {"hidden": 128, "dropout": 0.45, "learning_rate": 0.002}),
+    ]
     return [child(runs[0], "Completed"), child(runs[1], "Completed"), child(runs[2], "Canceled")], runs
 
 
@@ -483,15 +606,17 @@ def refit_outputs(backend: Any, small_split: Any, tmp_path_factory: pytest.TempP
     point on folders written exactly as they are uploaded: (its outputs/ folder, the argv, its metrics)."""
     import shlex
 
-    from asl_recog.routes.hyperdrive import train_cnn
     from asl_recog.backends.azure import _refit as refit
     from asl_recog.backends.azure._data import write_table
+    from asl_recog.routes.hyperdrive import train_cnn
 
     train, validation = small_split
     root = tmp_path_factory.mktemp("refit")
-    folders = {"data": write_table(train[::10], root / "data", mltable=True),
-               "validation": write_table(validation[::6], root / "validation", mltable=True),
-               "output_dir": root / "outputs"}
+    folders = {
+        "data": write_table(train[::10], root / "data", mltable=True),
+        "validation": write_table(validation[::6], root / "validation", mltable=True),
+        "output_dir": root / "outputs",
+    }
     trainer = hd_trainer(backend, sampling=asl.RandomParameterSampling({"hidden": asl.quniform(16, 64, 16)}))
     plan = refit.RefitPlan("trial-7", {"hidden": 32.0, "epochs": 2}, 2, len(train[::10]) + len(validation[::6]))
     job = refit.v2_refit_job(trainer, plan, "cpu-cluster", "e", "azureml:env:1", root, "azureml:t:1", "azureml:v:1")
@@ -504,7 +629,8 @@ def refit_outputs(backend: Any, small_split: Any, tmp_path_factory: pytest.TempP
 
 
 def test_the_v2_refit_command_trains_train_cnn_on_both_folders_without_holding_out(
-        refit_outputs: Any, small_split: Any) -> None:
+    refit_outputs: Any, small_split: Any
+) -> None:
     from asl_recog.routes.hyperdrive import train_cnn
 
     outputs, (argv, metrics) = refit_outputs
@@ -524,11 +650,14 @@ def test_the_v2_refit_command_trains_train_cnn_on_both_folders_without_holding_o
 
 
 def test_sweep_refit_submits_one_command_job_on_all_the_data_for_the_best_epoch(
-        mlflow_store: Any, small_split: Any, keras_bytes: bytes, refit_outputs: Any, tmp_path: Path) -> None:
+    mlflow_store: Any, small_split: Any, keras_bytes: bytes, refit_outputs: Any, tmp_path: Path
+) -> None:
     children, runs = sweep_children(mlflow_store)
     refit_file = refit_outputs[0] / "model.keras"
-    artifacts = {runs[1]: {"outputs/model.keras": keras_bytes}, "refit-job-1": {"outputs/model.keras":
-                                                                             refit_file.read_bytes()}}
+    artifacts = {
+        runs[1]: {"outputs/model.keras": keras_bytes},
+        "refit-job-1": {"outputs/model.keras": refit_file.read_bytes()},
+    }
     jobs = FakeJobs(children, artifacts)
     client = FakeMLClient(jobs)
     backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
@@ -536,8 +665,12 @@ def test_sweep_refit_submits_one_command_job_on_all_the_data_for_the_best_epoch(
     result = hd_trainer(backend, run_dir=tmp_path / "sweep").fit(train, validation)  # refit=True: the default
 
     assert [c for c in jobs.calls if c[0] != "get"] == [
-        ("create_or_update", "Sweep"), ("list", "parent-job-1"), ("download", runs[1]),
-        ("create_or_update", "Command"), ("download", "refit-job-1")]
+        ("create_or_update", "Sweep"),
+        ("list", "parent-job-1"),
+        ("download", runs[1]),
+        ("create_or_update", "Command"),
+        ("download", "refit-job-1"),
+    ]
     assert [u["name"] for u in client.data.uploads] == ["sign-language-mnist-train", "sign-language-mnist-validation"]
     job = jobs.submissions[1]
     path = tmp_path / "refit.yaml"
@@ -546,19 +679,34 @@ def test_sweep_refit_submits_one_command_job_on_all_the_data_for_the_best_epoch(
     spec = yaml.safe_load(path.read_text())
     assert spec["type"] == "command" and spec["compute"] == "azureml:cpu-cluster"
     assert spec["experiment_name"] == "asl-recog"
-    assert spec["command"].startswith("python -m asl_recog.routes.hyperdrive.train_cnn --data ${{inputs.data}} "
-                                      "--validation ${{inputs.validation}} --refit ")
+    assert spec["command"].startswith(
+        "python -m asl_recog.routes.hyperdrive.train_cnn --data ${{inputs.data}} "
+        "--validation ${{inputs.validation}} --refit "
+    )
     for name in ("builder", "seed", "epochs", "output_dir", "hidden", "dropout", "learning_rate"):
         assert f"--{name} ${{{{inputs.{name}}}}}" in spec["command"]
     # Both registered parts (training + validation), the sweep's own assets: the full data.
-    assert spec["inputs"]["data"] == {"type": "mltable", "path": "azureml:sign-language-mnist-train:1",
-                                      "mode": "ro_mount"}
-    assert spec["inputs"]["validation"] == {"type": "mltable", "path": "azureml:sign-language-mnist-validation:1",
-                                            "mode": "ro_mount"}
+    assert spec["inputs"]["data"] == {
+        "type": "mltable",
+        "path": "azureml:sign-language-mnist-train:1",
+        "mode": "ro_mount",
+    }
+    assert spec["inputs"]["validation"] == {
+        "type": "mltable",
+        "path": "azureml:sign-language-mnist-validation:1",
+        "mode": "ro_mount",
+    }
     literals = {k: v for k, v in spec["inputs"].items() if k not in ("data", "validation")}
     # The best trial's params; epochs 3, the latest best epoch of its curve, over the fixed 4.
-    assert literals == {"builder": "seed", "seed": 0, "epochs": 3, "output_dir": "outputs", "hidden": 256,
-                        "dropout": 0.35, "learning_rate": 0.0004}
+    assert literals == {
+        "builder": "seed",
+        "seed": 0,
+        "epochs": 3,
+        "output_dir": "outputs",
+        "hidden": 256,
+        "dropout": 0.35,
+        "learning_rate": 0.0004,
+    }
     assert spec["environment"]["image"] == entry.TRAINING_IMAGE
     assert jobs.staged_each[1] == ["asl_recog", "train_cnn_entry.py"]  # the code is staged for the refit too
 
@@ -569,19 +717,24 @@ def test_sweep_refit_submits_one_command_job_on_all_the_data_for_the_best_epoch(
     assert {k: model.params[k] for k in result.best_params} == result.best_params
     assert (model.info["refit"], model.info["refit_epochs"], model.info["selected_trial"]) == (True, 3, runs[1])
     assert model.info["refit_images"] == len(train) + len(validation)
-    np.testing.assert_allclose(model.predict_proba(validation[:8]),  # the refit job's model, not the trial's
-                               asl.Model.load(refit_file).predict_proba(validation[:8]), atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict_proba(validation[:8]),  # the refit job's model, not the trial's
+        asl.Model.load(refit_file).predict_proba(validation[:8]),
+        atol=1e-6,
+    )
 
     again = FakeJobs(children, artifacts)
-    baseline = hd_trainer(asl.AzureBackend(FakeMLClient(again), "cpu-cluster", tracking_uri=mlflow_store[0],
-                                           poll_seconds=0), run_dir=tmp_path / "plain", refit=False).fit(
-        train, validation)
+    baseline = hd_trainer(
+        asl.AzureBackend(FakeMLClient(again), "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0),
+        run_dir=tmp_path / "plain",
+        refit=False,
+    ).fit(train, validation)
     pd.testing.assert_frame_equal(result.leaderboard, baseline.leaderboard)  # the leaderboard is the sweep's
 
 
 def test_a_failed_refit_job_keeps_the_trial_model_and_says_why(
-        mlflow_store: Any, small_split: Any, keras_bytes: bytes, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    mlflow_store: Any, small_split: Any, keras_bytes: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     children, runs = sweep_children(mlflow_store)
     jobs = FakeJobs(children, {runs[1]: {"outputs/model.keras": keras_bytes}}, statuses={"refit-job-1": "Failed"})
     backend = asl.AzureBackend(FakeMLClient(jobs), "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
@@ -592,17 +745,22 @@ def test_a_failed_refit_job_keeps_the_trial_model_and_says_why(
     assert len(jobs.submissions) == 2 and result.refit is False and result.best_trial == runs[1]
     assert "refit-job-1 ended with status Failed" in result.extras["refit_skipped"]
     assert "refit" not in result.best_model.info and result.best_params == {
-        "hidden": 256, "dropout": 0.35, "learning_rate": 0.0004}
+        "hidden": 256,
+        "dropout": 0.35,
+        "learning_rate": 0.0004,
+    }
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "asl_recog"] == [
-        f"refit model not used: {result.extras['refit_skipped']}; keeping trial {runs[1]}'s own model"]
+        f"refit model not used: {result.extras['refit_skipped']}; keeping trial {runs[1]}'s own model"
+    ]
 
 
 def test_automl_refit_is_left_to_azure_and_the_result_says_so(
-        mlflow_store: Any, small_split: Any, onnx_classifier: Any, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    mlflow_store: Any, small_split: Any, onnx_classifier: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     run = logged_run(mlflow_store, {"accuracy": [0.9]})
-    jobs = FakeJobs([child(run, "Completed", {"run_algorithm": "LightGBM"})],
-                    {run: {"outputs/model.onnx": onnx_classifier[0]}})
+    jobs = FakeJobs(
+        [child(run, "Completed", {"run_algorithm": "LightGBM"})], {run: {"outputs/model.onnx": onnx_classifier[0]}}
+    )
     backend = asl.AzureBackend(FakeMLClient(jobs), "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
     trainer = asl.AutoMLTrainer(augment=False, progress=False, run_dir=tmp_path / "run", backend=backend)
     assert trainer.refit is True  # the default
@@ -614,7 +772,8 @@ def test_automl_refit_is_left_to_azure_and_the_result_says_so(
     assert result.extras["refit"].startswith("left to Azure") and "validation_data" in result.extras["refit"]
     ours = [r for r in caplog.records if r.name == "asl_recog" and "refit" in r.getMessage()]
     assert [(r.levelno, r.getMessage()) for r in ours] == [
-        (logging.INFO, f"refit on Azure AutoML: {result.extras['refit']}")]  # once, and not a warning
+        (logging.INFO, f"refit on Azure AutoML: {result.extras['refit']}")
+    ]  # once, and not a warning
 
 
 @pytest.fixture(scope="module")
@@ -625,24 +784,30 @@ def large_onnx(small_split: Any) -> bytes:
 
     train, _ = small_split
     x = train.flat[::8] * 255.0
-    proto = to_onnx(KNeighborsClassifier(3).fit(x, train.labels[::8]), x[:1].astype(np.float32),
-                    target_opset={"": 17, "ai.onnx.ml": 3})
+    proto = to_onnx(
+        KNeighborsClassifier(3).fit(x, train.labels[::8]),
+        x[:1].astype(np.float32),
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
     return proto.SerializeToString()
 
 
 def test_an_automl_model_over_the_size_budget_is_skipped_with_the_reason(
-        mlflow_store: Any, small_split: Any, small_test: Any, onnx_classifier: Any, large_onnx: bytes,
-        tmp_path: Path) -> None:
+    mlflow_store: Any, small_split: Any, small_test: Any, onnx_classifier: Any, large_onnx: bytes, tmp_path: Path
+) -> None:
     blob, estimator = onnx_classifier
     budget_mb = (len(blob) + len(large_onnx)) / 2 / 1e6  # between the two files' sizes
     runs = {name: logged_run(mlflow_store, {"accuracy": [score]}) for name, score in [("knn", 0.95), ("nb", 0.9)]}
-    children = [child(runs["knn"], "Completed", {"run_algorithm": "KNN"}),
-                child(runs["nb"], "Completed", {"run_algorithm": "GaussianNB"})]
+    children = [
+        child(runs["knn"], "Completed", {"run_algorithm": "KNN"}),
+        child(runs["nb"], "Completed", {"run_algorithm": "GaussianNB"}),
+    ]
     artifacts = {runs["knn"]: {"outputs/model.onnx": large_onnx}, runs["nb"]: {"outputs/model.onnx": blob}}
     jobs = FakeJobs(children, artifacts)
     backend = asl.AzureBackend(FakeMLClient(jobs), "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
-    trainer = asl.AutoMLTrainer(augment=False, progress=False, max_model_size_mb=budget_mb,
-                                run_dir=tmp_path / "run", backend=backend)
+    trainer = asl.AutoMLTrainer(
+        augment=False, progress=False, max_model_size_mb=budget_mb, run_dir=tmp_path / "run", backend=backend
+    )
     result = trainer.fit(*small_split)
 
     assert result.best_trial == runs["nb"] and result.best_score == pytest.approx(0.9)
@@ -650,16 +815,23 @@ def test_an_automl_model_over_the_size_budget_is_skipped_with_the_reason(
     board = result.leaderboard.set_index("trial")
     reason = board.at[runs["knn"], "error"]
     assert board.at[runs["knn"], "status"] == "failed" and board.at[runs["nb"], "status"] == "complete"
-    assert reason.startswith(f"rejected: its model model.onnx is {len(large_onnx) / 1e6:.1f} MB, over "
-                             f"max_model_size_mb={budget_mb:g}")
+    assert reason.startswith(
+        f"rejected: its model model.onnx is {len(large_onnx) / 1e6:.1f} MB, over max_model_size_mb={budget_mb:g}"
+    )
     assert result.leaderboard["trial"].iloc[0] == runs["nb"]  # the chosen trial heads the leaderboard
     assert result.extras["rejected_for_size"] == {runs["knn"]: reason}
     assert not (tmp_path / "run/best" / runs["knn"] / "artifacts/outputs/model.onnx").exists()  # never used
 
-    small = asl.AutoMLTrainer(augment=False, progress=False, max_model_size_mb=len(blob) / 2 / 1e6,
-                              run_dir=tmp_path / "none", backend=asl.AzureBackend(
-                                  FakeMLClient(FakeJobs(children, artifacts)), "cpu-cluster",
-                                  tracking_uri=mlflow_store[0], poll_seconds=0))
-    with pytest.raises(asl.TrialFailedError, match="every completed Azure trial with a model was over "
-                                                    "max_model_size_mb"):
+    small = asl.AutoMLTrainer(
+        augment=False,
+        progress=False,
+        max_model_size_mb=len(blob) / 2 / 1e6,
+        run_dir=tmp_path / "none",
+        backend=asl.AzureBackend(
+            FakeMLClient(FakeJobs(children, artifacts)), "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0
+        ),
+    )
+    with pytest.raises(
+        asl.TrialFailedError, match="every completed Azure trial with a model was over max_model_size_mb"
+    ):
         small.fit(*small_split)

@@ -17,8 +17,11 @@ import pytest
 import asl_recog as asl
 from asl_recog.backends import find_workspace_config, resolve_backend
 
-WORKSPACE = {"subscription_id": "00000000-0000-0000-0000-000000000000", "resource_group": "asl-rg",
-             "workspace_name": "asl-ws"}
+WORKSPACE = {
+    "subscription_id": "00000000-0000-0000-0000-000000000000",
+    "resource_group": "asl-rg",
+    "workspace_name": "asl-ws",
+}
 ENV = ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_ARM_WORKSPACE_NAME")
 
 
@@ -60,13 +63,15 @@ def test_auto_with_a_config_json_uses_the_v2_backend(empty_dir: Path, caplog: py
 @pytest.mark.azure
 def test_auto_with_azureml_variables_uses_the_v2_backend(empty_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("azure.ai.ml", reason="the 'azure' extra (azure-ai-ml) is not installed")
-    for name, value in zip(ENV, WORKSPACE.values()):
+    for name, value in zip(ENV, WORKSPACE.values(), strict=False):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ASL_RECOG_AZURE_COMPUTE", "env-cluster")
     backend = resolve_backend("auto")
     assert isinstance(backend, asl.AzureBackend)
     assert (backend.ml_client.subscription_id, backend.ml_client.workspace_name) == (
-        WORKSPACE["subscription_id"], "asl-ws")
+        WORKSPACE["subscription_id"],
+        "asl-ws",
+    )
     assert backend.compute == "env-cluster"
 
 
@@ -104,14 +109,18 @@ def test_backend_objects_pass_through_and_bad_names_are_rejected() -> None:
         asl.AutoMLTrainer(backend="cloud")
 
 
-@pytest.mark.parametrize(("module", "make", "extra"), [
-    ("azure.ai.ml", lambda: asl.AzureBackend(object(), "cpu-cluster"), "azure"),
-    ("azure.ai.ml", lambda: asl.AzureBackend.from_config(None, compute="cpu"), "azure"),
-    ("azureml.core", lambda: asl.AzureMLBackend(object(), "cpu-cluster"), "azureml"),
-    ("azureml.core", lambda: asl.AzureMLBackend.from_config(None), "azureml"),
-])
-def test_a_missing_extra_names_its_pip_command(monkeypatch: pytest.MonkeyPatch, module: str, make: Any,
-                                               extra: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "make", "extra"),
+    [
+        ("azure.ai.ml", lambda: asl.AzureBackend(object(), "cpu-cluster"), "azure"),
+        ("azure.ai.ml", lambda: asl.AzureBackend.from_config(None, compute="cpu"), "azure"),
+        ("azureml.core", lambda: asl.AzureMLBackend(object(), "cpu-cluster"), "azureml"),
+        ("azureml.core", lambda: asl.AzureMLBackend.from_config(None), "azureml"),
+    ],
+)
+def test_a_missing_extra_names_its_pip_command(
+    monkeypatch: pytest.MonkeyPatch, module: str, make: Any, extra: str
+) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # as if the package were not installed
     with pytest.raises(asl.MissingExtraError, match=rf"pip install 'asl-recog\[{extra}\]'") as info:
         make()
@@ -126,10 +135,12 @@ def test_a_missing_extra_surfaces_through_auto(empty_dir: Path, monkeypatch: pyt
 
 
 def test_importing_the_library_and_backend_classes_imports_no_cloud_sdk() -> None:
-    code = ("import sys, asl_recog\n"
-            "asl_recog.AzureBackend, asl_recog.AzureMLBackend\n"
-            "import asl_recog.backends.azure._translate, asl_recog.backends.azure._data\n"
-            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'azureml', 'mlflow'))\n"
-            "print(loaded)\n")
+    code = (
+        "import sys, asl_recog\n"
+        "asl_recog.AzureBackend, asl_recog.AzureMLBackend\n"
+        "import asl_recog.backends.azure._translate, asl_recog.backends.azure._data\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('azure', 'azureml', 'mlflow'))\n"
+        "print(loaded)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout

@@ -19,7 +19,8 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory, small_split) -> Path:
     fit, _ = small_split
     estimator = LogisticRegression(max_iter=300).fit(fit.flat, labels_to_indices(fit.labels))
     return asl.SklearnModel(estimator, params={"C": 1.0}, info={"validation_score": 0.6}).save(
-        tmp_path_factory.mktemp("cli") / "lr.aslskl")
+        tmp_path_factory.mktemp("cli") / "lr.aslskl"
+    )
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,8 +44,9 @@ def test_data_summary_and_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert image.size[0] > 400
 
 
-def test_export_then_predict_photos(tmp_path: Path, saved_model: Path, test_data: asl.SignMnistDataset,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_then_predict_photos(
+    tmp_path: Path, saved_model: Path, test_data: asl.SignMnistDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
     onnx_path = tmp_path / "lr.onnx"
     assert main(["export", str(saved_model), str(onnx_path), "--parity-rows", "64"]) == 0
     assert "parity checked on 64 images" in capsys.readouterr().out

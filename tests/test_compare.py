@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import asl_recog as asl
-from asl_recog.evaluation._compare import TIE_BREAK, Comparator
 from asl_recog.data._labels import LETTERS, labels_to_indices
-from asl_recog.models._base import to_model_input
+from asl_recog.evaluation._compare import TIE_BREAK, Comparator
 from asl_recog.evaluation._stats import accuracy_ci, mcnemar_exact, mcnemar_from_counts
+from asl_recog.models._base import to_model_input
 
 
 class FixedModel(asl.Model):
@@ -23,10 +23,11 @@ class FixedModel(asl.Model):
 
     kind = "fixed"
 
-    def __init__(self, known: asl.SignMnistDataset, predicted_indices: np.ndarray, size: int,
-                 info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, known: asl.SignMnistDataset, predicted_indices: np.ndarray, size: int, info: dict[str, Any] | None = None
+    ) -> None:
         super().__init__({}, info)
-        self._answer = {image.tobytes(): int(i) for image, i in zip(known.images, predicted_indices)}
+        self._answer = {image.tobytes(): int(i) for image, i in zip(known.images, predicted_indices, strict=False)}
         self.size = size
 
     def predict_proba(self, images: Any) -> np.ndarray:
@@ -59,8 +60,9 @@ def _wrong(known: asl.SignMnistDataset, rows: dict[int, int]) -> np.ndarray:
 @pytest.fixture(scope="module")
 def alpha_beta(known: asl.SignMnistDataset) -> dict[str, FixedModel]:
     # alpha: both A images called B, one B image called C -> 45/48.
-    alpha = FixedModel(known, _wrong(known, {0: 1, 1: 1, 2: 2}), 1000,
-                       info={"validation_score": 0.99, "training_seconds": 12.5})
+    alpha = FixedModel(
+        known, _wrong(known, {0: 1, 1: 1, 2: 2}), 1000, info={"validation_score": 0.99, "training_seconds": 12.5}
+    )
     # beta: image 0 and images 10..19 shifted to the next letter -> 37/48.
     beta_rows = {0: 1, **{r: (r // 2 + 1) % 24 for r in range(10, 20)}}
     beta = FixedModel(known, _wrong(known, beta_rows), 500, info={"validation_score": 0.80})
@@ -74,8 +76,9 @@ def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]
     return centre - half, centre + half
 
 
-def test_known_case_by_hand(alpha_beta: dict[str, FixedModel], known: asl.SignMnistDataset,
-                            caplog: pytest.LogCaptureFixture) -> None:
+def test_known_case_by_hand(
+    alpha_beta: dict[str, FixedModel], known: asl.SignMnistDataset, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="asl_recog"):
         result = Comparator(alpha_beta, latency_repeats=5, batch_size=64).evaluate(known)
     s = result.summary
@@ -95,8 +98,10 @@ def test_known_case_by_hand(alpha_beta: dict[str, FixedModel], known: asl.SignMn
     # validation 0.99 vs test 0.9375 differ by 0.0525 > 0.05: flagged and logged; beta's 0.029 is not.
     assert bool(s.at["alpha", "gap_flag"]) and not bool(s.at["beta", "gap_flag"])
     assert s.at["alpha", "val_test_gap"] == pytest.approx(45 / 48 - 0.99)
-    assert any("alpha: validation accuracy 0.9900 vs test 0.9375" in r.getMessage() and "leakage" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "alpha: validation accuracy 0.9900 vs test 0.9375" in r.getMessage() and "leakage" in r.getMessage()
+        for r in caplog.records
+    )
     # b = 10 (beta's extra errors), c = 2: exact two-sided p = 2 * (1 + 12 + 66) / 4096.
     m = result.mcnemar
     assert (m.model_a, m.model_b, m.b, m.c) == ("alpha", "beta", 10, 2)
@@ -163,6 +168,7 @@ def test_bad_configuration(known: asl.SignMnistDataset, alpha_beta: dict[str, Fi
 
 # -- a real comparison and its report ----------------------------------------------------------------
 
+
 def test_real_models_and_report(small_split: Any, small_test: asl.SignMnistDataset, tmp_path: Path) -> None:
     from PIL import Image
     from sklearn.linear_model import SGDClassifier
@@ -171,14 +177,18 @@ def test_real_models_and_report(small_split: Any, small_test: asl.SignMnistDatas
 
     train, validation = small_split
     y = labels_to_indices(train.labels)
-    sgd = asl.SklearnModel(make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", alpha=1e-2, max_iter=10,
-                                                                         tol=None, random_state=0)).fit(train.flat, y),
-                           info={"validation_score": 0.55, "training_seconds": 1.0, "primary_metric": "accuracy"})
+    sgd = asl.SklearnModel(
+        make_pipeline(
+            StandardScaler(), SGDClassifier(loss="log_loss", alpha=1e-2, max_iter=10, tol=None, random_state=0)
+        ).fit(train.flat, y),
+        info={"validation_score": 0.55, "training_seconds": 1.0, "primary_metric": "accuracy"},
+    )
     onnx_path = tmp_path / "sgd.onnx"
     asl.export_onnx(sgd, onnx_path, parity_data=validation[:128])
     majority = FixedModel(small_test, np.zeros(len(small_test), dtype=int), 10)  # always "A"
-    result = Comparator({"sgd": sgd, "sgd_onnx": onnx_path, "always_a": majority},
-                        latency_repeats=30, batch_size=256).evaluate(small_test)
+    result = Comparator(
+        {"sgd": sgd, "sgd_onnx": onnx_path, "always_a": majority}, latency_repeats=30, batch_size=256
+    ).evaluate(small_test)
     s = result.summary
     assert s.at["sgd", "accuracy"] == s.at["sgd_onnx", "accuracy"] > 0.3  # same model, same answers
     assert s.at["always_a", "accuracy"] == pytest.approx(1 / 24) and result.best in {"sgd", "sgd_onnx"}

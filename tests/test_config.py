@@ -47,7 +47,8 @@ def test_yaml_config_builds_real_trainers(tmp_path: Path) -> None:
     hd = trainer_settings(config, "hyperdrive")
     assert hd["sampling"] == asl.RandomParameterSampling(
         {"hidden": asl.choice(64, 128), "dropout": asl.uniform(0.0, 0.3), "learning_rate": asl.loguniform(-7, -5)},
-        seed=4)
+        seed=4,
+    )
     assert hd["policy"] == asl.BanditPolicy(slack_factor=0.1, delay_evaluation=1)
     trainer = asl.HyperDriveTrainer(**hd)
     assert trainer.max_total_runs == 3 and trainer.fixed_params == {"epochs": 2}
@@ -65,9 +66,14 @@ def test_toml_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("choice(16, 32)", asl.choice(16, 32)), ("choice(['relu', 'elu'])", asl.choice("relu", "elu")),
-     ("quniform(1, 10, 1)", asl.quniform(1, 10, 1)), ("qlognormal(0, 1, 2)", asl.qlognormal(0, 1, 2)),
-     ("randint(5)", asl.randint(5)), ("normal(0, 1)", asl.normal(0, 1))],
+    [
+        ("choice(16, 32)", asl.choice(16, 32)),
+        ("choice(['relu', 'elu'])", asl.choice("relu", "elu")),
+        ("quniform(1, 10, 1)", asl.quniform(1, 10, 1)),
+        ("qlognormal(0, 1, 2)", asl.qlognormal(0, 1, 2)),
+        ("randint(5)", asl.randint(5)),
+        ("normal(0, 1)", asl.normal(0, 1)),
+    ],
 )
 def test_expressions_parse(text: str, expected: object) -> None:
     assert parse_expression(text) == expected
@@ -75,8 +81,12 @@ def test_expressions_parse(text: str, expected: object) -> None:
 
 @pytest.mark.parametrize(
     ("text", "pattern"),
-    [("gaussian(0, 1)", "is not an expression"), ("choice(__import__('os'))", "must be literals"),
-     ("uniform(5, 1)", "min_value .5. must be less than max_value"), ("uniform(1)", "uniform")],
+    [
+        ("gaussian(0, 1)", "is not an expression"),
+        ("choice(__import__('os'))", "must be literals"),
+        ("uniform(5, 1)", "min_value .5. must be less than max_value"),
+        ("uniform(1)", "uniform"),
+    ],
 )
 def test_bad_expressions(text: str, pattern: str) -> None:
     with pytest.raises(asl.ConfigurationError, match=pattern):
@@ -93,7 +103,11 @@ def test_config_errors_name_the_place(tmp_path: Path) -> None:
     bad_policy = {"hyperdrive": {"policy": {"type": "wild"}}}
     with pytest.raises(asl.ConfigurationError, match=r"hyperdrive.policy.type: 'wild' is not one of"):
         trainer_settings(bad_policy, "hyperdrive")
-    bayes_with_policy = {"hyperdrive": {"sampling": {"type": "bayesian", "parameter_space": {"x": "uniform(0, 1)"}},
-                                        "policy": {"type": "bandit", "slack_factor": 0.2}}}
+    bayes_with_policy = {
+        "hyperdrive": {
+            "sampling": {"type": "bayesian", "parameter_space": {"x": "uniform(0, 1)"}},
+            "policy": {"type": "bandit", "slack_factor": 0.2},
+        }
+    }
     with pytest.raises(asl.ConfigurationError, match="Bayesian"):
         asl.HyperDriveTrainer(**trainer_settings(bayes_with_policy, "hyperdrive"))

@@ -116,8 +116,9 @@ def test_missing_data_says_where_to_get_it(tmp_path: Path) -> None:
         asl.load_sign_mnist("train", tmp_path)
 
 
-def test_cache_is_used_and_can_be_disabled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           test_data: asl.SignMnistDataset) -> None:
+def test_cache_is_used_and_can_be_disabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, test_data: asl.SignMnistDataset
+) -> None:
     csv = tmp_path / "sign_mnist_test.csv"
     test_data[:5].to_frame().to_csv(csv, index=False)
     monkeypatch.setenv("ASL_RECOG_CACHE", str(tmp_path / "cache"))
@@ -163,7 +164,9 @@ def test_bad_cells_are_named(tmp_path: Path, mutate, pattern: str) -> None:
 def test_missing_and_extra_columns(tmp_path: Path) -> None:
     header = list(COLUMNS[:-1])  # 783 pixels
     path = _write_rows(tmp_path / "short.csv", header, [[3] + [1] * 783])
-    with pytest.raises(asl.DataFormatError, match=r"line 1: missing column\(s\) 'pixel784' \(783 pixel columns, expected 784\)"):
+    with pytest.raises(
+        asl.DataFormatError, match=r"line 1: missing column\(s\) 'pixel784' \(783 pixel columns, expected 784\)"
+    ):
         asl.load_sign_mnist("train", path)
     path = _write_rows(tmp_path / "extra.csv", list(COLUMNS) + ["pixel785"], [_good_row() + [0]])
     with pytest.raises(asl.DataFormatError, match=r"unexpected column\(s\) 'pixel785'"):
@@ -236,11 +239,18 @@ def test_label_mapping_is_single_and_strict() -> None:
 
 
 def test_import_is_fast_and_light() -> None:
-    code = ("import sys, time; t = time.perf_counter(); import asl_recog; dt = time.perf_counter() - t; "
-            "heavy = [m for m in sys.modules if m.split('.')[0] in "
-            "('tensorflow', 'keras', 'azure', 'azureml', 'optuna', 'onnxruntime', 'fastapi', 'sklearn')]; "
-            "print(dt, heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}).stdout.split(" ", 1)
+    code = (
+        "import sys, time; t = time.perf_counter(); import asl_recog; dt = time.perf_counter() - t; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'azure', 'azureml', 'optuna', 'onnxruntime', 'fastapi', 'sklearn')]; "
+        "print(dt, heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    ).stdout.split(" ", 1)
     assert float(out[0]) < 1.0
     assert out[1].strip() == "[]"

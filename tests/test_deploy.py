@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from serving_model import dumps, rows, seed_request
 
 import asl_recog as asl
+from asl_recog.serving import create_app
 from asl_recog.serving._deploy import write_scoring_dir
 from asl_recog.serving._deploy_local import DeploymentError
-from asl_recog.serving import create_app
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,10 @@ def _gone(pid: int) -> bool:
 
 # -- local deployer ----------------------------------------------------------------------------------
 
-def test_local_deployer_lifecycle(serving_model_path: Path, model: asl.OnnxModel, test_data: asl.SignMnistDataset) -> None:
+
+def test_local_deployer_lifecycle(
+    serving_model_path: Path, model: asl.OnnxModel, test_data: asl.SignMnistDataset
+) -> None:
     deployer = asl.Deployer.create("local")
     with deployer.deploy(serving_model_path, name="asl-local-test") as endpoint:
         assert isinstance(endpoint, asl.LocalEndpoint) and endpoint.running
@@ -53,8 +56,9 @@ def test_local_deployer_lifecycle(serving_model_path: Path, model: asl.OnnxModel
         np.testing.assert_allclose(endpoint.predict_proba(seed), model.predict_proba(seed), atol=1e-5)
         # the seed's own request, with the deployment's key; without it, 401
         assert len(endpoint.keys) == 1
-        answer = httpx.post(endpoint.scoring_uri, json=seed_request(test_data),
-                            headers={"Authorization": f"Bearer {endpoint.keys[0]}"}).json()
+        answer = httpx.post(
+            endpoint.scoring_uri, json=seed_request(test_data), headers={"Authorization": f"Bearer {endpoint.keys[0]}"}
+        ).json()
         assert answer["result"] == model.predict(seed).tolist()
         assert httpx.post(endpoint.scoring_uri, json=seed_request(test_data)).status_code == 401
         assert isinstance(endpoint.logs(), str)
@@ -63,8 +67,9 @@ def test_local_deployer_lifecycle(serving_model_path: Path, model: asl.OnnxModel
     endpoint.delete()  # twice is fine
 
 
-def test_local_deployer_exports_a_fitted_model_and_keeps_run_dir(small_split: Any, tmp_path: Path,
-                                                                 test_data: asl.SignMnistDataset) -> None:
+def test_local_deployer_exports_a_fitted_model_and_keeps_run_dir(
+    small_split: Any, tmp_path: Path, test_data: asl.SignMnistDataset
+) -> None:
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -107,8 +112,10 @@ def test_endpoint_names_follow_azure_rules() -> None:
 
 # -- RemoteEndpoint ------------------------------------------------------------------------------------
 
-def test_remote_endpoint_against_the_service(serving_model_path: Path, model: asl.OnnxModel,
-                                             test_data: asl.SignMnistDataset) -> None:
+
+def test_remote_endpoint_against_the_service(
+    serving_model_path: Path, model: asl.OnnxModel, test_data: asl.SignMnistDataset
+) -> None:
     client = TestClient(create_app(serving_model_path, api_key="k", max_batch=32))
     remote = asl.RemoteEndpoint("http://testserver/score", key="k", client=client, batch_size=32)
     sample = test_data[:70]  # three requests
@@ -168,6 +175,7 @@ def test_remote_endpoint_decodes_the_seeds_double_encoded_answers(test_data: asl
 
 # -- the generated Azure score.py, run offline ----------------------------------------------------------
 
+
 def _load_score(code_dir: Path) -> Any:
     sys.path.insert(0, str(code_dir))
     try:
@@ -180,14 +188,21 @@ def _load_score(code_dir: Path) -> Any:
     return module
 
 
-def test_generated_score_py_runs_offline(serving_model_path: Path, model: asl.OnnxModel, test_data: asl.SignMnistDataset,
-                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_score_py_runs_offline(
+    serving_model_path: Path,
+    model: asl.OnnxModel,
+    test_data: asl.SignMnistDataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     code_dir = write_scoring_dir(model, tmp_path / "code", model_file="model.onnx", max_batch=16)
     assert sorted(p.name for p in code_dir.iterdir()) == ["asl_requests.py", "asl_scoring.json", "score.py"]
-    imports = {line.split()[1] for line in (code_dir / "score.py").read_text().splitlines()
-               if line.startswith(("import ", "from "))}
-    assert imports <= {"__future__", "glob", "json", "logging", "os", "typing", "numpy", "onnxruntime",
-                       "asl_requests"}
+    imports = {
+        line.split()[1]
+        for line in (code_dir / "score.py").read_text().splitlines()
+        if line.startswith(("import ", "from "))
+    }
+    assert imports <= {"__future__", "glob", "json", "logging", "os", "typing", "numpy", "onnxruntime", "asl_requests"}
     model_dir = tmp_path / "azureml-models" / "asl-model" / "1"  # AZUREML_MODEL_DIR nests the file
     model_dir.mkdir(parents=True)
     (model_dir / "model.onnx").write_bytes(serving_model_path.read_bytes())
@@ -200,8 +215,9 @@ def test_generated_score_py_runs_offline(serving_model_path: Path, model: asl.On
     assert json.loads(json.dumps(answer)) == answer  # the server encodes the dict once
     proba = score.run(dumps({"Inputs": {"data": rows(seed.images)}, "GlobalParameters": {"method": "predict_proba"}}))
     np.testing.assert_allclose(proba["probabilities"], model.predict_proba(seed), atol=1e-5)
-    split = score.run(dumps({"input_data": {"columns": [f"pixel{i}" for i in range(1, 785)],
-                                            "data": rows(seed.images)}}))
+    split = score.run(
+        dumps({"input_data": {"columns": [f"pixel{i}" for i in range(1, 785)], "data": rows(seed.images)}})
+    )
     assert split["result"] == model.predict(seed).tolist()
     bad = score.run(dumps({"data": [[300] * 784]}))
     assert bad["error"] == "invalid_input" and "data[0][0]: value 300 is outside 0-255" in bad["detail"]
@@ -209,6 +225,7 @@ def test_generated_score_py_runs_offline(serving_model_path: Path, model: asl.On
 
 
 # -- Azure SDK v2, offline with a recording MLClient ------------------------------------------------------
+
 
 class _Poller:
     def __init__(self, value: Any = None) -> None:
@@ -225,13 +242,16 @@ class _FakeMLClient:
         self.calls: list[tuple[str, Any]] = []
         self.fail_deployment = fail_deployment
         self.online_endpoints = SimpleNamespace(
-            begin_create_or_update=lambda e: self._record("endpoint", {"name": e.name, "traffic": dict(e.traffic or {}),
-                                                                       "auth_mode": e.auth_mode}),
+            begin_create_or_update=lambda e: self._record(
+                "endpoint", {"name": e.name, "traffic": dict(e.traffic or {}), "auth_mode": e.auth_mode}
+            ),
             get=lambda name: SimpleNamespace(scoring_uri=f"https://{name}.westeurope.inference.ml.azure.com/score"),
             get_keys=lambda name: SimpleNamespace(primary_key="pk", secondary_key="sk"),
-            begin_delete=lambda name: self._record("delete", name))
-        self.online_deployments = SimpleNamespace(begin_create_or_update=self._deployment,
-                                                  get_logs=lambda name, endpoint_name, lines: f"{name} log {lines}")
+            begin_delete=lambda name: self._record("delete", name),
+        )
+        self.online_deployments = SimpleNamespace(
+            begin_create_or_update=self._deployment, get_logs=lambda name, endpoint_name, lines: f"{name} log {lines}"
+        )
 
     def _record(self, kind: str, value: Any) -> _Poller:
         self.calls.append((kind, value))
@@ -239,10 +259,17 @@ class _FakeMLClient:
 
     def _deployment(self, deployment: Any) -> _Poller:
         code = Path(deployment.code_configuration.code)
-        self.calls.append(("deployment", {
-            "deployment": deployment, "code_files": sorted(p.name for p in code.iterdir()),
-            "config": json.loads((code / "asl_scoring.json").read_text()),
-            "model_exists": Path(deployment.model.path).is_file()}))
+        self.calls.append(
+            (
+                "deployment",
+                {
+                    "deployment": deployment,
+                    "code_files": sorted(p.name for p in code.iterdir()),
+                    "config": json.loads((code / "asl_scoring.json").read_text()),
+                    "model_exists": Path(deployment.model.path).is_file(),
+                },
+            )
+        )
         if self.fail_deployment:
             raise RuntimeError("quota exceeded")
         return _Poller()
@@ -281,6 +308,7 @@ def test_azure_v2_failed_deployment_removes_the_endpoint(serving_model_path: Pat
 
 # -- Azure SDK v1, offline with injected register/deploy ----------------------------------------------------
 
+
 class _FakeService:
     scoring_uri = "http://aci-test.westeurope.azurecontainer.io/score"
 
@@ -300,7 +328,9 @@ class _FakeService:
         self.calls.append("delete")
 
 
-def test_azure_v1_deployer_registers_and_deploys_to_aci(serving_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_azure_v1_deployer_registers_and_deploys_to_aci(
+    serving_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("asl_recog._deprecation._warned", set())
     calls: list[tuple[str, dict[str, Any]]] = []
     service = _FakeService()
@@ -316,8 +346,9 @@ def test_azure_v1_deployer_registers_and_deploys_to_aci(serving_model_path: Path
 
     workspace = SimpleNamespace(name="ws")
     with pytest.warns(FutureWarning, match="2026-06-30"):
-        deployer = asl.AzureMLDeployer(workspace, cpu_cores=2, memory_gb=3, model_register=register,
-                                       model_deploy=deploy)
+        deployer = asl.AzureMLDeployer(
+            workspace, cpu_cores=2, memory_gb=3, model_register=register, model_deploy=deploy
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)  # warned once per process, not per deployer
         asl.AzureMLDeployer(workspace, model_register=register, model_deploy=deploy)
@@ -345,8 +376,10 @@ def test_azure_v1_deployer_registers_and_deploys_to_aci(serving_model_path: Path
 
 # -- optional SDKs and lazy imports ---------------------------------------------------------------------
 
-def test_missing_azure_sdks_name_their_extra(model: asl.OnnxModel, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_missing_azure_sdks_name_their_extra(
+    model: asl.OnnxModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "azure.ai.ml", None)  # makes the import fail
     with pytest.raises(asl.MissingExtraError, match=r"asl-recog\[azure\]"):
         asl.AzureDeployer(_FakeMLClient()).build(tmp_path / "m.onnx", model, "asl-x", tmp_path)
@@ -356,9 +389,11 @@ def test_missing_azure_sdks_name_their_extra(model: asl.OnnxModel, tmp_path: Pat
 
 
 def test_importing_the_library_loads_no_server_or_runtime() -> None:
-    code = ("import sys, asl_recog as a; a.Deployer; a.Endpoint; a.RemoteEndpoint; a.LocalDeployer; "
-            "import asl_recog.serving; "
-            "bad = [m for m in ('fastapi', 'uvicorn', 'onnxruntime', 'azure.ai.ml', 'azureml.core', 'httpx') "
-            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, asl_recog as a; a.Deployer; a.Endpoint; a.RemoteEndpoint; a.LocalDeployer; "
+        "import asl_recog.serving; "
+        "bad = [m for m in ('fastapi', 'uvicorn', 'onnxruntime', 'azure.ai.ml', 'azureml.core', 'httpx') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -42,15 +42,22 @@ def test_notebook_is_stored_without_outputs() -> None:
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code, "the notebook has no code cells"
-    assert all(not cell.outputs and cell.execution_count is None for cell in code), \
+    assert all(not cell.outputs and cell.execution_count is None for cell in code), (
         "store the notebook without outputs (clear them before committing)"
+    )
     assert any("parameters" in cell.metadata.get("tags", []) for cell in code), "the parameters cell is missing"
 
 
 @pytest.mark.slow
 def test_quickstart_runs(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py")], cwd=tmp_path, env=_env(),
-                         capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, f"quickstart.py failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
     match = re.search(r"predicted: ([A-Y]{9}) \| true: ([A-Y]{9})", run.stdout)
     assert match, f"no prediction line in the output:\n{run.stdout[-3000:]}"
@@ -100,8 +107,13 @@ def test_tour_notebook_runs(tmp_path: Path) -> None:
     assert split["random"]["validation accuracy"] > split["grouped"]["validation accuracy"]
     assert split["random"]["gap"] > split["grouped"]["gap"]
     # Plots were drawn: the sample grid and the confusion matrix.
-    images = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs
-              if "image/png" in out.get("data", {})]
+    images = [
+        out
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if "image/png" in out.get("data", {})
+    ]
     assert len(images) >= 2
     # The seed-request cell printed the raw reply: one json.loads gives the dict (not a JSON string).
     seed_cell = next(c for c in notebook.cells if "seed-request" in c.metadata.get("tags", []))

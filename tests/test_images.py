@@ -25,12 +25,15 @@ def photo(test_data: asl.SignMnistDataset) -> Image.Image:
     return Image.fromarray(test_data.images[3]).resize((240, 180), Image.Resampling.BICUBIC)
 
 
-@pytest.mark.parametrize(("name", "data"), [
-    ("png_20000x20000_gray", png_bomb(20000, 20000, color_type=0)),  # past Pillow's own limit: it raised its error
-    ("png_13000x13000_rgba", png_bomb(13000, 13000)),                # under Pillow's limit: it allocated 645 MiB
-    ("png_4097x4096_rgb", png_bomb(4097, 4096, color_type=2)),
-    ("jpeg_65500x65500", jpeg_bomb()),
-])
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("png_20000x20000_gray", png_bomb(20000, 20000, color_type=0)),  # past Pillow's own limit: it raised its error
+        ("png_13000x13000_rgba", png_bomb(13000, 13000)),  # under Pillow's limit: it allocated 645 MiB
+        ("png_4097x4096_rgb", png_bomb(4097, 4096, color_type=2)),
+        ("jpeg_65500x65500", jpeg_bomb()),
+    ],
+)
 def test_bomb_headers_are_refused_before_decoding(name: str, data: bytes) -> None:
     """Defects 2 and 3: image dimensions are checked from the header against the documented limit."""
     from asl_recog.data._images import MAX_IMAGE_PIXELS, ImageTooLargeError
@@ -62,8 +65,9 @@ _MEASURE = textwrap.dedent("""
 
 def _peak_growth_mib(path: Path) -> int:
     """Growth of the peak resident memory (MiB) of a fresh interpreter while it decodes ``path``."""
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True, check=True,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True, check=True, cwd=ROOT, timeout=120
+    )
     return int(out.stdout.strip())
 
 
@@ -105,7 +109,7 @@ def test_every_pixel_layout_reads_as_the_same_picture(test_data: asl.SignMnistDa
 
 def test_transparent_pixels_are_laid_over_white() -> None:
     rgba = np.zeros((64, 64, 4), np.uint8)  # transparent black, the usual encoding of "nothing"
-    rgba[16:48, 16:48] = (0, 0, 0, 255)     # an opaque black square
+    rgba[16:48, 16:48] = (0, 0, 0, 255)  # an opaque black square
     got = image_to_array(encode(Image.fromarray(rgba, "RGBA")))
     assert got[0, 0] == 255 and got[14, 14] < 10
     palette = Image.fromarray(rgba[..., 3]).convert("P")

@@ -35,22 +35,26 @@ def _frame_with(part: asl.SignMnistDataset, dtype: Any, row: int, column: str, v
     return frame
 
 
-@pytest.mark.parametrize(("dtype", "column", "value", "problem"), [
-    ("Int64", "pixel5", pd.NA, "empty or NaN cell"),                 # was TypeError: boolean value of NA is ambiguous
-    ("Float64", "label", pd.NA, "empty or NaN cell"),
-    (float, "pixel9", np.inf, "value inf is not a finite number"),    # was IndexError
-    (float, "label", -np.inf, "value -inf is not a finite number"),
-    (float, "pixel9", 2.5, "value 2.5 is not a whole number"),
-    (object, "pixel700", "abc", "value 'abc' is not a whole number"),
-    (object, "pixel700", [1, 2], "value [1, 2] is not a whole number"),
-    (object, "pixel3", 2 ** 64, "pixel value 18446744073709551616 is outside 0-255"),  # was IndexError
-    (object, "label", 2 ** 64, "label 18446744073709551616 is not one of the 24 valid labels"),
-    (object, "label", None, "empty or NaN cell"),
-    (float, "pixel1", 256.0, "pixel value 256 is outside 0-255"),
-    (float, "label", 9.0, "label 9 is J"),
-])
-def test_bad_cells_of_any_dtype_name_row_and_column(part: asl.SignMnistDataset, dtype: Any, column: str, value: Any,
-                                                    problem: str) -> None:
+@pytest.mark.parametrize(
+    ("dtype", "column", "value", "problem"),
+    [
+        ("Int64", "pixel5", pd.NA, "empty or NaN cell"),  # was TypeError: boolean value of NA is ambiguous
+        ("Float64", "label", pd.NA, "empty or NaN cell"),
+        (float, "pixel9", np.inf, "value inf is not a finite number"),  # was IndexError
+        (float, "label", -np.inf, "value -inf is not a finite number"),
+        (float, "pixel9", 2.5, "value 2.5 is not a whole number"),
+        (object, "pixel700", "abc", "value 'abc' is not a whole number"),
+        (object, "pixel700", [1, 2], "value [1, 2] is not a whole number"),
+        (object, "pixel3", 2**64, "pixel value 18446744073709551616 is outside 0-255"),  # was IndexError
+        (object, "label", 2**64, "label 18446744073709551616 is not one of the 24 valid labels"),
+        (object, "label", None, "empty or NaN cell"),
+        (float, "pixel1", 256.0, "pixel value 256 is outside 0-255"),
+        (float, "label", 9.0, "label 9 is J"),
+    ],
+)
+def test_bad_cells_of_any_dtype_name_row_and_column(
+    part: asl.SignMnistDataset, dtype: Any, column: str, value: Any, problem: str
+) -> None:
     """Defect 5: each raises the library's DataFormatError naming the frame row and column."""
     frame = _frame_with(part, dtype, 3, column, value)
     with pytest.raises(asl.DataFormatError) as info:
@@ -82,12 +86,15 @@ def _line(label: Any = 3, last: Any = 128) -> str:
     return ",".join(str(v) for v in [label, *[128] * 783, last])
 
 
-@pytest.mark.parametrize(("cell", "problem"), [
-    ("inf", "line 4, column 'pixel784': value inf is not a finite number"),
-    ("-inf", "line 4, column 'pixel784': value -inf is not a finite number"),
-    (str(2 ** 64), "line 4, column 'pixel784': pixel value 18446744073709551616 is outside 0-255"),
-    ("1e400", "line 4, column 'pixel784': value inf is not a finite number"),
-])
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        ("inf", "line 4, column 'pixel784': value inf is not a finite number"),
+        ("-inf", "line 4, column 'pixel784': value -inf is not a finite number"),
+        (str(2**64), "line 4, column 'pixel784': pixel value 18446744073709551616 is outside 0-255"),
+        ("1e400", "line 4, column 'pixel784': value inf is not a finite number"),
+    ],
+)
 def test_infinite_and_huge_csv_cells_are_named(tmp_path: Path, cell: str, problem: str) -> None:
     """Defect 5: ``inf`` or 2^64 cells in a CSV raised ``IndexError: index 0 is out of bounds``."""
     path = _csv(tmp_path / "odd.csv", [",".join(COLUMNS), _line(), _line(), _line(last=cell)])
@@ -108,8 +115,9 @@ def test_line_numbers_count_blank_lines(tmp_path: Path, name: str) -> None:
         asl.load_sign_mnist("train", path)
 
 
-def test_cache_follows_content_not_size_and_mtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  part: asl.SignMnistDataset) -> None:
+def test_cache_follows_content_not_size_and_mtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part: asl.SignMnistDataset
+) -> None:
     """Defect 5: a file rewritten with the same size and modification time returned stale cached data."""
     monkeypatch.setenv("ASL_RECOG_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "sign_mnist_test.csv"

@@ -68,18 +68,20 @@ def test_untrusted_types_in_a_skops_payload_are_refused(tmp_path: Path) -> None:
 
 def test_sklearn_models_round_trip_with_the_trusted_types(small_split: Any, tmp_path: Path) -> None:
     """The portfolio's private helper types (calibration, trees) load; predictions survive unchanged."""
-    from asl_recog.models._base import TRUSTED_TYPES
-
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
+    from asl_recog.models._base import TRUSTED_TYPES
+
     fit_part, validation = small_split
     x, y = fit_part.flat[::4], labels_to_indices(fit_part.labels[::4])
-    estimators = [make_pipeline(StandardScaler(), CalibratedClassifierCV(LinearSVC(max_iter=200), cv=2)),
-                  RandomForestClassifier(n_estimators=5, random_state=0)]
+    estimators = [
+        make_pipeline(StandardScaler(), CalibratedClassifierCV(LinearSVC(max_iter=200), cv=2)),
+        RandomForestClassifier(n_estimators=5, random_state=0),
+    ]
     for i, estimator in enumerate(estimators):
         model = asl.SklearnModel(estimator.fit(x, y), params={"i": i}, info={"validation_score": 0.5})
         path = model.save(tmp_path / f"model{i}")
@@ -151,6 +153,7 @@ def test_keras_files_load_only_in_safe_mode_on_a_fixed_keras(tmp_path: Path, mon
 
 # -- ONNX files: self-contained, standard operators, an output that fits the metadata ---------------------
 
+
 def _graph(columns: int, domain: str = "", classes: int | None = None) -> Any:
     """A tiny softmax classifier over (N, 784) rows whose output width (``columns``) shape inference cannot see.
 
@@ -160,23 +163,31 @@ def _graph(columns: int, domain: str = "", classes: int | None = None) -> Any:
     """
     from onnx import TensorProto, helper, numpy_helper
 
-    constants = [numpy_helper.from_array(np.full((784, 24), 0.01, np.float32), "weights"),
-                 numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
-                 numpy_helper.from_array(np.array([columns], np.int64), "width"),
-                 numpy_helper.from_array(np.array([0], np.int64), "start"),
-                 numpy_helper.from_array(np.array([1], np.int64), "axis"),
-                 numpy_helper.from_array(np.array([1], np.int64), "one")]
-    nodes = [helper.make_node("MatMul", ["pixels", "weights"], ["scores"]),
-             helper.make_node("Softmax", ["scores"], ["all"], domain=domain, axis=-1),
-             helper.make_node("Mul", ["pixels", "zero"], ["nothing"]),
-             helper.make_node("ReduceSum", ["nothing"], ["total"], keepdims=0),
-             helper.make_node("Cast", ["total"], ["offset"], to=TensorProto.INT64),
-             helper.make_node("Reshape", ["offset", "one"], ["offset1"]),
-             helper.make_node("Add", ["offset1", "width"], ["end"]),
-             helper.make_node("Slice", ["all", "start", "end", "axis"], ["probabilities"])]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 784])],
-                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", "C"])],
-                              constants)
+    constants = [
+        numpy_helper.from_array(np.full((784, 24), 0.01, np.float32), "weights"),
+        numpy_helper.from_array(np.zeros(1, np.float32), "zero"),
+        numpy_helper.from_array(np.array([columns], np.int64), "width"),
+        numpy_helper.from_array(np.array([0], np.int64), "start"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis"),
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["pixels", "weights"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["all"], domain=domain, axis=-1),
+        helper.make_node("Mul", ["pixels", "zero"], ["nothing"]),
+        helper.make_node("ReduceSum", ["nothing"], ["total"], keepdims=0),
+        helper.make_node("Cast", ["total"], ["offset"], to=TensorProto.INT64),
+        helper.make_node("Reshape", ["offset", "one"], ["offset1"]),
+        helper.make_node("Add", ["offset1", "width"], ["end"]),
+        helper.make_node("Slice", ["all", "start", "end", "axis"], ["probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 784])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", "C"])],
+        constants,
+    )
     opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
     model = helper.make_model(graph, opset_imports=opsets, ir_version=8)
     if classes is not None:
@@ -184,8 +195,9 @@ def _graph(columns: int, domain: str = "", classes: int | None = None) -> Any:
     return model
 
 
-def test_an_onnx_output_that_does_not_fit_its_metadata_is_refused_at_start(tmp_path: Path,
-                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_onnx_output_that_does_not_fit_its_metadata_is_refused_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Defect 7: ten output columns while the metadata lists 24 classes passed the start-up check;
     /ready said ready and every /score answered 500."""
     from asl_recog.serving import create_app
@@ -229,10 +241,16 @@ def test_onnx_files_with_external_data_or_custom_operators_are_refused(tmp_path:
     weights.ClearField("float_data")
     weights.data_location = weights.EXTERNAL
     (tmp_path / "outside.onnx").write_bytes(outside.SerializeToString())
-    with pytest.raises(asl.ModelFileError, match=r"outside.onnx: tensor 'weights' keeps its data in an external "
-                                                 r"file \('../../../etc/passwd'\)"):
+    with pytest.raises(
+        asl.ModelFileError,
+        match=r"outside.onnx: tensor 'weights' keeps its data in an external "
+        r"file \('../../../etc/passwd'\)",
+    ):
         asl.Model.load(tmp_path / "outside.onnx")
     (tmp_path / "custom.onnx").write_bytes(_graph(24, domain="com.example.native").SerializeToString())
-    with pytest.raises(asl.ModelFileError, match=r"custom.onnx: node 'Softmax' uses operator "
-                                                 r"com.example.native.Softmax from a custom domain"):
+    with pytest.raises(
+        asl.ModelFileError,
+        match=r"custom.onnx: node 'Softmax' uses operator "
+        r"com.example.native.Softmax from a custom domain",
+    ):
         asl.Model.load(tmp_path / "custom.onnx")

@@ -63,20 +63,23 @@ def _assert_parity(model: asl.Model, exported: OnnxModel, data: asl.SignMnistDat
 
 # -- scikit-learn portfolio ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def logistic(small_split: Any) -> asl.SklearnModel:
     return _fit_portfolio("LogisticRegression", small_split[0])
 
 
 @pytest.fixture(scope="module")
-def exported_logistic(logistic: asl.SklearnModel, small_split: Any,
-                      tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, OnnxModel]:
+def exported_logistic(
+    logistic: asl.SklearnModel, small_split: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, OnnxModel]:
     path = tmp_path_factory.mktemp("onnx") / "logistic.onnx"
     return path, export_onnx(logistic, path, parity_data=small_split[1], metadata={"run": "test-1"})
 
 
-def test_logistic_parity_and_metadata_round_trip(logistic: asl.SklearnModel, exported_logistic: Any,
-                                                 small_split: Any) -> None:
+def test_logistic_parity_and_metadata_round_trip(
+    logistic: asl.SklearnModel, exported_logistic: Any, small_split: Any
+) -> None:
     path, exported = exported_logistic
     _assert_parity(logistic, exported, small_split[1])
     loaded = asl.Model.load(path)
@@ -97,8 +100,13 @@ def test_every_input_layout_gives_the_same_probabilities(exported_logistic: Any,
     _, model = exported_logistic
     data = small_test[:16]
     expected = model.predict_proba(data)
-    for images in (data.images, data.float_images, data.flat, data.images.reshape(16, 784),
-                   data.images.astype(np.float64) / 255.0):
+    for images in (
+        data.images,
+        data.float_images,
+        data.flat,
+        data.images.reshape(16, 784),
+        data.images.astype(np.float64) / 255.0,
+    ):
         np.testing.assert_allclose(model.predict_proba(images), expected, atol=1e-6)
     np.testing.assert_allclose(model.predict_proba(data.images[0]), expected[:1], atol=1e-6)
     letters = model.predict_letters(data.flat)
@@ -109,8 +117,9 @@ def test_every_input_layout_gives_the_same_probabilities(exported_logistic: Any,
     # Large batches run on a multi-threaded twin session; the answers must not change.
     big = OnnxModel.load(exported_logistic[0], threads=2)
     batch = big.predict_proba(small_test[:128])
-    np.testing.assert_allclose(batch, np.vstack([big.predict_proba(small_test[i:i + 16]) for i in range(0, 128, 16)]),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        batch, np.vstack([big.predict_proba(small_test[i : i + 16]) for i in range(0, 128, 16)]), atol=1e-6
+    )
     assert big._batch_session is not None and model.predict_proba(small_test[:0]).shape == (0, 24)
 
 
@@ -141,19 +150,24 @@ def test_soft_voting_ensemble_parity(logistic: asl.SklearnModel, small_split: An
 
 # -- Keras builders --------------------------------------------------------------------------------
 
+
 def _fit_cnn(builder: str, params: dict[str, Any], train: asl.SignMnistDataset) -> asl.KerasModel:
     from asl_recog.routes.hyperdrive._builders import get_builder
 
     network = get_builder(builder)(params)
     network.fit(train.float_images, labels_to_indices(train.labels), epochs=1, batch_size=128, verbose=0)
-    return asl.KerasModel(network, params=params, info={"builder": builder, "validation_score": 0.4,
-                                                        "training_seconds": 3.0})
+    return asl.KerasModel(
+        network, params=params, info={"builder": builder, "validation_score": 0.4, "training_seconds": 3.0}
+    )
 
 
-@pytest.mark.parametrize(("builder", "params"), [
-    ("seed", {"hidden": 64, "dropout": 0.2}),
-    ("default", {"filters": 8, "hidden": 32, "dropout": 0.3, "augment": True}),  # augmentation + batch norm
-])
+@pytest.mark.parametrize(
+    ("builder", "params"),
+    [
+        ("seed", {"hidden": 64, "dropout": 0.2}),
+        ("default", {"filters": 8, "hidden": 32, "dropout": 0.3, "augment": True}),  # augmentation + batch norm
+    ],
+)
 def test_keras_parity(builder: str, params: dict[str, Any], small_split: Any, tmp_path: Path) -> None:
     model = _fit_cnn(builder, params, small_split[0])
     exported = export_onnx(model, tmp_path / f"{builder}.onnx", parity_data=small_split[1])
@@ -168,6 +182,7 @@ def test_keras_parity(builder: str, params: dict[str, Any], small_split: Any, tm
 
 # -- failures ---------------------------------------------------------------------------------------
 
+
 class _ShuffledModel(asl.SklearnModel):
     """A model whose predict_proba disagrees with its estimator: the graph cannot match it."""
 
@@ -175,8 +190,9 @@ class _ShuffledModel(asl.SklearnModel):
         return np.roll(super().predict_proba(images), 1, axis=1)
 
 
-def test_parity_failure_is_loud_and_writes_nothing(logistic: asl.SklearnModel, small_split: Any,
-                                                   tmp_path: Path) -> None:
+def test_parity_failure_is_loud_and_writes_nothing(
+    logistic: asl.SklearnModel, small_split: Any, tmp_path: Path
+) -> None:
     target = tmp_path / "bad.onnx"
     with pytest.raises(OnnxExportError, match="parity check failed.*predicted letters differ"):
         export_onnx(_ShuffledModel(logistic.estimator), target, parity_data=small_split[1][:64])
@@ -208,7 +224,7 @@ def test_tampered_weights_and_metadata(exported_logistic: Any, tmp_path: Path) -
     arrays = [onnx.numpy_helper.to_array(t) for t in proto.graph.initializer]
     arrays += [np.asarray(a.floats, dtype=np.float32) for n in proto.graph.node for a in n.attribute]
     weights = max(arrays, key=np.size)  # the coefficients (an initializer or a node attribute)
-    value = next(w.tobytes() for w in weights[len(weights) // 2:] if bytes(blob).count(w.tobytes()) == 1)
+    value = next(w.tobytes() for w in weights[len(weights) // 2 :] if bytes(blob).count(w.tobytes()) == 1)
     blob[bytes(blob).index(value)] ^= 0x01  # lowest mantissa bit of one weight: still a valid ONNX file
     (tmp_path / "flip.onnx").write_bytes(bytes(blob))
     with pytest.raises(asl.ModelFileError, match="checksum mismatch.*modified"):
@@ -256,6 +272,7 @@ def test_class_columns_reads_labels_indices_and_letters() -> None:
 # int64, mapped by the RawColumnNameToOnnxNameMap metadata, or one tensor), outputs "output_label" and
 # "output_probability" behind a ZipMap keyed by the dataset labels of the label column.
 
+
 def _automl_graph(estimator: Any, per_column: bool) -> Any:
     from onnx import TensorProto, helper
     from skl2onnx import to_onnx
@@ -267,8 +284,10 @@ def _automl_graph(estimator: Any, per_column: bool) -> Any:
     if per_column:
         onnx_names = [f"pixel{i}_input" for i in range(1, 785)]
         columns = [helper.make_tensor_value_info(n, TensorProto.INT64, [None, 1]) for n in onnx_names]
-        nodes = [helper.make_node("Concat", onnx_names, ["pixels_int"], axis=1),
-                 helper.make_node("Cast", ["pixels_int"], [old_input], to=TensorProto.FLOAT)]
+        nodes = [
+            helper.make_node("Concat", onnx_names, ["pixels_int"], axis=1),
+            helper.make_node("Cast", ["pixels_int"], [old_input], to=TensorProto.FLOAT),
+        ]
         rest = list(proto.graph.node)
         del proto.graph.node[:]
         proto.graph.node.extend(nodes + rest)
@@ -290,8 +309,9 @@ def test_azure_automl_graph(per_column: bool, small_split: Any, tmp_path: Path) 
 
     train, validation = small_split
     raw = train.flat * 255.0  # AutoML trains on the CSV's 0..255 pixels and its label column
-    est = make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", alpha=1e-2, max_iter=15, tol=None,
-                                                        random_state=0)).fit(raw, train.labels)
+    est = make_pipeline(
+        StandardScaler(), SGDClassifier(loss="log_loss", alpha=1e-2, max_iter=15, tol=None, random_state=0)
+    ).fit(raw, train.labels)
     path = tmp_path / "automl.onnx"
     path.write_bytes(_automl_graph(est, per_column).SerializeToString())
     model = OnnxModel.load(path)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import asl_recog as asl
-from asl_recog.evaluation._memory import TreeMemory
 from asl_recog.cli._pipeline import PRESETS, run_pipeline, seed_request
+from asl_recog.evaluation._memory import TreeMemory
 
 
 def test_seed_request_is_the_seed_clients_payload(test_data: asl.SignMnistDataset) -> None:
@@ -49,13 +49,23 @@ LOG_LINE = re.compile(r"^asl-recog (DEBUG|INFO|WARNING|ERROR|CRITICAL) \[[\w.]+\
 
 
 @pytest.mark.slow
-def test_main_job_end_to_end_within_its_memory_budget_and_quiet(tmp_path: Path,
-                                                                  test_data: asl.SignMnistDataset) -> None:
+def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
+    tmp_path: Path, test_data: asl.SignMnistDataset
+) -> None:
     config = tmp_path / "small.yml"
     config.write_text(SMALL_HEAVY)
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "asl_recog.cli._main", "run", "--config", str(config), "--out", str(out),
-               "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "asl_recog.cli._main",
+        "run",
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ASL_RECOG_VERBOSITY")}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     with TreeMemory(process.pid) as memory:

@@ -24,14 +24,20 @@ from asl_recog.backends.local._pruners import BanditPruner, MedianStoppingPruner
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _decide(pruner: optuna.pruners.BasePruner, others: list[dict[int, float]], mine: dict[int, float],
-            direction: str = "maximize", finished: bool = True) -> bool:
+def _decide(
+    pruner: optuna.pruners.BasePruner,
+    others: list[dict[int, float]],
+    mine: dict[int, float],
+    direction: str = "maximize",
+    finished: bool = True,
+) -> bool:
     """Put ``others`` (step -> value curves) in a study, then ask whether the run ``mine`` is stopped."""
     study = optuna.create_study(direction=direction)
     for curve in others:
         state = TrialState.COMPLETE if finished else TrialState.PRUNED
-        study.add_trial(create_trial(state=state, value=list(curve.values())[-1] if finished else None,
-                                     intermediate_values=curve))
+        study.add_trial(
+            create_trial(state=state, value=list(curve.values())[-1] if finished else None, intermediate_values=curve)
+        )
     study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values=mine))
     return pruner.prune(study, study.get_trials()[-1])
 
@@ -40,9 +46,9 @@ def test_bandit_slack_factor_reference_example() -> None:
     # s = 0.2, interval 100, best run X has AUC 0.8 at interval 100.
     pruner = BanditPruner(asl.BanditPolicy(slack_factor=0.2, evaluation_interval=100), "maximize")
     best = {100: 0.8}
-    assert _decide(pruner, [best], {100: 0.66})       # 0.66 + 0.132 = 0.792 < 0.8: cancelled
-    assert not _decide(pruner, [best], {100: 0.67})   # 0.804 >= 0.8: goes on
-    assert not _decide(pruner, [best], {50: 0.1})     # 50 is not a multiple of the interval
+    assert _decide(pruner, [best], {100: 0.66})  # 0.66 + 0.132 = 0.792 < 0.8: cancelled
+    assert not _decide(pruner, [best], {100: 0.67})  # 0.804 >= 0.8: goes on
+    assert not _decide(pruner, [best], {50: 0.1})  # 50 is not a multiple of the interval
 
 
 def test_bandit_delay_evaluation_postpones_the_first_check() -> None:
@@ -55,7 +61,7 @@ def test_bandit_how_to_example_91_percent() -> None:
     pruner = BanditPruner(asl.BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=5), "maximize")
     best = {s: 0.9 for s in range(1, 6)}
     assert not _decide(pruner, [best], {s: 0.5 for s in range(1, 5)})  # before the delay: never
-    assert _decide(pruner, [best], {s: 0.81 for s in range(1, 6)})      # 0.81 < 0.9 / 1.1 = 0.818
+    assert _decide(pruner, [best], {s: 0.81 for s in range(1, 6)})  # 0.81 < 0.9 / 1.1 = 0.818
     assert not _decide(pruner, [best], {s: 0.82 for s in range(1, 6)})
     # the run's *best* metric so far is compared: an early high value protects it
     assert not _decide(pruner, [best], {1: 0.85, 2: 0.6, 3: 0.6, 4: 0.6, 5: 0.6})
@@ -83,14 +89,14 @@ def test_bandit_needs_another_run_and_spares_the_best() -> None:
 def test_median_stopping_reference_rule() -> None:
     pruner = MedianStoppingPruner(asl.MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=5), "maximize")
     others = [
-        {1: 0.2, 2: 0.4, 3: 0.6, 4: 0.8, 5: 1.0},   # running average over 1:5 = 0.6
-        {1: 0.5, 2: 0.5, 3: 0.5, 4: 0.5, 5: 0.5},   # 0.5
-        {1: 0.9, 2: 0.9, 3: 0.9, 4: 0.9, 5: 0.9},   # 0.9
+        {1: 0.2, 2: 0.4, 3: 0.6, 4: 0.8, 5: 1.0},  # running average over 1:5 = 0.6
+        {1: 0.5, 2: 0.5, 3: 0.5, 4: 0.5, 5: 0.5},  # 0.5
+        {1: 0.9, 2: 0.9, 3: 0.9, 4: 0.9, 5: 0.9},  # 0.9
     ]
     # with the run itself (average 0.45 / 0.53) the median of the four averages is 0.55 / 0.565
-    assert _decide(pruner, others, {1: 0.45, 2: 0.45, 3: 0.45, 4: 0.45, 5: 0.45})   # best 0.45 < 0.55
-    assert not _decide(pruner, others, {1: 0.1, 2: 0.6, 3: 0.65, 4: 0.7, 5: 0.6})   # best 0.7 > 0.565
-    assert not _decide(pruner, others, {1: 0.1, 2: 0.1, 3: 0.1, 4: 0.1})            # interval 4 < delay
+    assert _decide(pruner, others, {1: 0.45, 2: 0.45, 3: 0.45, 4: 0.45, 5: 0.45})  # best 0.45 < 0.55
+    assert not _decide(pruner, others, {1: 0.1, 2: 0.6, 3: 0.65, 4: 0.7, 5: 0.6})  # best 0.7 > 0.565
+    assert not _decide(pruner, others, {1: 0.1, 2: 0.1, 3: 0.1, 4: 0.1})  # interval 4 < delay
 
 
 def test_median_stopping_minimise() -> None:
@@ -102,11 +108,12 @@ def test_median_stopping_minimise() -> None:
 
 def test_truncation_cuts_the_lowest_percentage_at_the_interval() -> None:
     pruner = TruncationSelectionPruner(
-        asl.TruncationSelectionPolicy(evaluation_interval=1, truncation_percentage=20, delay_evaluation=5), "maximize")
+        asl.TruncationSelectionPolicy(evaluation_interval=1, truncation_percentage=20, delay_evaluation=5), "maximize"
+    )
     others = [{5: v} for v in (0.6, 0.7, 0.8, 0.9)]
-    assert _decide(pruner, others, {5: 0.5}, finished=False)       # lowest of 5 runs = lowest 20 %
+    assert _decide(pruner, others, {5: 0.5}, finished=False)  # lowest of 5 runs = lowest 20 %
     assert not _decide(pruner, others, {5: 0.65}, finished=False)  # 0.6 is the lowest now
-    assert not _decide(pruner, others, {4: 0.1}, finished=False)   # before the delay
+    assert not _decide(pruner, others, {4: 0.1}, finished=False)  # before the delay
     # with fewer than 5 runs, 20 % of them is less than one run: nobody is cut
     assert not _decide(pruner, others[:3], {5: 0.1}, finished=False)
 
@@ -134,9 +141,15 @@ def test_make_pruner_maps_every_policy() -> None:
     assert isinstance(make_pruner(asl.BanditPolicy(slack_amount=0.1), "maximize"), BanditPruner)
 
 
-@pytest.mark.parametrize("interval, delay, evaluated", [
-    (1, 0, [1, 2, 3, 4]), (2, 0, [2, 4]), (1, 3, [3, 4]), (2, 3, [4]),
-])
+@pytest.mark.parametrize(
+    "interval, delay, evaluated",
+    [
+        (1, 0, [1, 2, 3, 4]),
+        (2, 0, [2, 4]),
+        (1, 3, [3, 4]),
+        (2, 3, [4]),
+    ],
+)
 def test_evaluation_schedule(interval: int, delay: int, evaluated: list[int]) -> None:
     policy = asl.MedianStoppingPolicy(evaluation_interval=interval, delay_evaluation=delay)
     assert [s for s in range(1, 5) if policy.is_evaluation_step(s)] == evaluated

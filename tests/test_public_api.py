@@ -38,8 +38,10 @@ def test_unknown_names_raise_attribute_error() -> None:
 
 
 def test_importing_the_package_loads_no_heavy_module() -> None:
-    code = ("import sys, asl_recog; heavy = [m for m in ('tensorflow', 'keras', 'optuna', 'onnxruntime', "
-            "'azure.ai.ml', 'azureml.core', 'fastapi', 'sklearn') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, asl_recog; heavy = [m for m in ('tensorflow', 'keras', 'optuna', 'onnxruntime', "
+        "'azure.ai.ml', 'azureml.core', 'fastapi', 'sklearn') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"import asl_recog loaded {out.stdout.strip()}"
 
@@ -80,4 +82,3 @@ def test_api_reference_covers_every_public_name_and_command() -> None:
     commands = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices and a.dest == "command")
     for command in commands.choices:
         assert f"### `asl-recog {command}`" in text, f"docs/api.md lacks the {command} command"
-

@@ -132,8 +132,16 @@ def test_two_processes_resuming_one_run_at_once_keep_the_trial_limit(small_split
     trials, neither crashes (e.g. with UpdateFinishedTrialError) and each returns a loadable result."""
     script, data, run_dir = _start_and_kill(small_split, tmp_path)
     done_before = sum(t.state == TrialState.COMPLETE for t in _trials(run_dir))
-    resumers = [subprocess.Popen([sys.executable, str(script), str(run_dir), str(data), "resume"], env=_ENV,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    resumers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(run_dir), str(data), "resume"],
+            env=_ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = []
     try:
         for process in resumers:
@@ -148,8 +156,14 @@ def test_two_processes_resuming_one_run_at_once_keep_the_trial_limit(small_split
         assert "RESULT" in out, out  # the result, with its best model, loaded in both processes
 
     trials = _trials(run_dir)
-    counted = [t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")
-               and "duplicate_of" not in t.user_attrs and not t.user_attrs.get("over_limit")]
+    counted = [
+        t
+        for t in trials
+        if t.state.is_finished()
+        and not t.user_attrs.get("interrupted")
+        and "duplicate_of" not in t.user_attrs
+        and not t.user_attrs.get("over_limit")
+    ]
     assert len(counted) == MAX_RUNS, [(t.number, t.state.name, t.user_attrs.get("error")) for t in trials]
     assert [t.number for t in trials if t.state == TrialState.RUNNING] == []
     assert sum(t.state == TrialState.COMPLETE for t in counted) > done_before  # the resumers did run trials

@@ -45,8 +45,10 @@ def png(image: np.ndarray, size: int = 200, fmt: str = "PNG") -> bytes:
 
 # -- the seed's request --------------------------------------------------------------------------
 
-def test_seed_request_returns_the_models_labels_single_encoded(client: TestClient, model: asl.OnnxModel,
-                                                                test_data: asl.SignMnistDataset) -> None:
+
+def test_seed_request_returns_the_models_labels_single_encoded(
+    client: TestClient, model: asl.OnnxModel, test_data: asl.SignMnistDataset
+) -> None:
     response = client.post("/score", json=seed_request(test_data), headers=AUTH)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -66,9 +68,10 @@ def test_seed_request_returns_the_models_labels_single_encoded(client: TestClien
 
 # -- every request shape ---------------------------------------------------------------------------
 
+
 def _shapes(images: np.ndarray) -> dict[str, dict[str, Any]]:
     flat = rows(images)
-    records = [dict(zip(PIXELS, row)) for row in flat]
+    records = [dict(zip(PIXELS, row, strict=False)) for row in flat]
     order = np.random.default_rng(0).permutation(784)
     shuffled_columns = [PIXELS[i] for i in order]
     return {
@@ -80,8 +83,9 @@ def _shapes(images: np.ndarray) -> dict[str, dict[str, Any]]:
         "automl_v2": {"Inputs": {"data": flat}, "GlobalParameters": {"method": "predict"}},
         "automl_v2_records_no_params": {"Inputs": {"data": records}},
         "input_data_split": {"input_data": {"columns": PIXELS, "index": list(range(len(flat))), "data": flat}},
-        "input_data_shuffled_columns": {"input_data": {"columns": shuffled_columns,
-                                                       "data": [[row[i] for i in order] for row in flat]}},
+        "input_data_shuffled_columns": {
+            "input_data": {"columns": shuffled_columns, "data": [[row[i] for i in order] for row in flat]}
+        },
         "input_data_list": {"input_data": flat},
         "mlflow_dataframe_split": {"dataframe_split": {"columns": PIXELS, "data": flat}},
         "mlflow_dataframe_records": {"dataframe_records": records},
@@ -91,8 +95,9 @@ def _shapes(images: np.ndarray) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("shape", list(_shapes(np.zeros((1, 28, 28), np.uint8))))
-def test_every_json_shape_scores_like_the_model(client: TestClient, model: asl.OnnxModel, images: np.ndarray,
-                                                shape: str) -> None:
+def test_every_json_shape_scores_like_the_model(
+    client: TestClient, model: asl.OnnxModel, images: np.ndarray, shape: str
+) -> None:
     response = client.post("/score", content=dumps(_shapes(images)[shape]), headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.json()["result"] == model.predict(images).tolist()
@@ -100,8 +105,9 @@ def test_every_json_shape_scores_like_the_model(client: TestClient, model: asl.O
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
-def test_multipart_photo_upload_is_converted_like_the_dataset(client: TestClient, model: asl.OnnxModel,
-                                                              images: np.ndarray, fmt: str) -> None:
+def test_multipart_photo_upload_is_converted_like_the_dataset(
+    client: TestClient, model: asl.OnnxModel, images: np.ndarray, fmt: str
+) -> None:
     photos = [png(image, 200 + 20 * i, fmt) for i, image in enumerate(images[:3])]
     files = [("file", (f"hand{i}.{fmt.lower()}", data, f"image/{fmt.lower()}")) for i, data in enumerate(photos)]
     response = client.post("/score", files=files, headers=AUTH)
@@ -120,10 +126,11 @@ def test_raw_image_body(client: TestClient, model: asl.OnnxModel, images: np.nda
 @pytest.mark.parametrize("how", ["query", "automl_v1_method", "automl_v2_method"])
 def test_probabilities_on_request(client: TestClient, model: asl.OnnxModel, images: np.ndarray, how: str) -> None:
     flat = rows(images)
-    url, body = {"query": ("/score?proba=true", {"data": flat}),
-                 "automl_v1_method": ("/score", {"data": flat, "method": "predict_proba"}),
-                 "automl_v2_method": ("/score", {"Inputs": {"data": flat},
-                                                 "GlobalParameters": {"method": "predict_proba"}})}[how]
+    url, body = {
+        "query": ("/score?proba=true", {"data": flat}),
+        "automl_v1_method": ("/score", {"data": flat, "method": "predict_proba"}),
+        "automl_v2_method": ("/score", {"Inputs": {"data": flat}, "GlobalParameters": {"method": "predict_proba"}}),
+    }[how]
     answer = client.post(url, json=body, headers=AUTH).json()
     assert answer["classes"] == list(asl.LETTERS)
     proba = np.asarray(answer["probabilities"])
@@ -134,10 +141,20 @@ def test_probabilities_on_request(client: TestClient, model: asl.OnnxModel, imag
 
 # -- auth ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-key"}, {"Authorization": KEY},
-                                     {"Authorization": f"Basic {KEY}"}, {"Authorization": "Bearer "}])
-def test_missing_or_wrong_key_is_401(client: TestClient, test_data: asl.SignMnistDataset,
-                                     headers: dict[str, str]) -> None:
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-key"},
+        {"Authorization": KEY},
+        {"Authorization": f"Basic {KEY}"},
+        {"Authorization": "Bearer "},
+    ],
+)
+def test_missing_or_wrong_key_is_401(
+    client: TestClient, test_data: asl.SignMnistDataset, headers: dict[str, str]
+) -> None:
     for method, path in (("POST", "/score"), ("GET", "/")):
         response = client.request(method, path, json=seed_request(test_data), headers=headers)
         assert response.status_code == 401
@@ -151,8 +168,13 @@ def test_probes_and_schema_need_no_key(client: TestClient) -> None:
     assert client.get("/openapi.json").status_code == 200
 
 
-def test_key_sources(serving_model_path: Path, images: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_key_sources(
+    serving_model_path: Path,
+    images: np.ndarray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     body = {"data": rows(images[:1])}
     key_file = tmp_path / "keys.txt"
     key_file.write_text("# rotation: both keys work\nprimary-key\nsecondary-key\n")
@@ -188,6 +210,7 @@ def test_empty_key_file_is_a_clear_error(serving_model_path: Path, tmp_path: Pat
 
 # -- limits -------------------------------------------------------------------------------------------
 
+
 def test_oversized_body_is_413_with_or_without_content_length(serving_model_path: Path, images: np.ndarray) -> None:
     small = TestClient(create_app(serving_model_path, api_key=KEY, max_body_bytes=20_000))
     body = dumps({"data": rows(np.repeat(images, 3, axis=0))})  # ~100 KB
@@ -197,7 +220,7 @@ def test_oversized_body_is_413_with_or_without_content_length(serving_model_path
 
     def chunks():  # no Content-Length: the limit must hold while the body streams in
         for start in range(0, len(body), 4096):
-            yield body[start:start + 4096]
+            yield body[start : start + 4096]
 
     streamed = small.post("/score", content=chunks(), headers=AUTH)
     assert streamed.status_code == 413 and streamed.json()["error"] == "body_too_large"
@@ -208,8 +231,9 @@ def test_batch_over_the_limit_is_413(client: TestClient, images: np.ndarray) -> 
     response = client.post("/score", json={"data": rows(np.repeat(images[:1], 129, axis=0))}, headers=AUTH)
     assert response.status_code == 413
     assert response.json()["error"] == "batch_too_large" and "128" in response.json()["detail"]
-    assert client.post("/score", json={"data": rows(np.repeat(images[:1], 128, axis=0))},
-                       headers=AUTH).status_code == 200
+    assert (
+        client.post("/score", json={"data": rows(np.repeat(images[:1], 128, axis=0))}, headers=AUTH).status_code == 200
+    )
 
 
 class _SlowModel(asl.Model):
@@ -236,8 +260,9 @@ def test_slow_scoring_times_out_with_504_and_the_service_recovers(model: asl.Onn
     assert slow.post("/score", json={"data": rows(images[:1])}, headers=AUTH).status_code == 200
 
 
-def test_unexpected_errors_are_json_500_and_logged(model: asl.OnnxModel, images: np.ndarray,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_errors_are_json_500_and_logged(
+    model: asl.OnnxModel, images: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
     class Broken(_SlowModel):
         def predict_proba(self, images: Any) -> np.ndarray:
             if len(images) > 1:
@@ -253,9 +278,10 @@ def test_unexpected_errors_are_json_500_and_logged(model: asl.OnnxModel, images:
 
 # -- malformed input: always 4xx JSON naming what and where ------------------------------------------
 
+
 def _malformed(images: np.ndarray) -> list[tuple[str, bytes, int, str]]:
     good = rows(images[:2])
-    record = dict(zip(PIXELS, good[0]))
+    record = dict(zip(PIXELS, good[0], strict=False))
 
     def with_pixel(index: int, value: Any) -> bytes:
         bad = [list(r) for r in good]
@@ -263,14 +289,18 @@ def _malformed(images: np.ndarray) -> list[tuple[str, bytes, int, str]]:
         return dumps({"data": bad})
 
     return [
-        ("out of range in a record", dumps({"data": [record, {**record, "pixel17": 300}]}), 422,
-         "data[1].pixel17: value 300 is outside 0-255"),
+        (
+            "out of range in a record",
+            dumps({"data": [record, {**record, "pixel17": 300}]}),
+            422,
+            "data[1].pixel17: value 300 is outside 0-255",
+        ),
         ("out of range in a list", with_pixel(16, 300), 422, "data[1][16]: value 300 is outside 0-255"),
         ("negative", with_pixel(0, -1), 422, "data[1][0]: value -1 is outside 0-255"),
         ("NaN", b'{"data": [[' + b"0," * 783 + b"NaN]]}", 422, "data[0][783]: value is NaN"),
         ("Infinity", b'{"data": [[' + b"0," * 783 + b"Infinity]]}", 422, "outside 0-255"),
         # orjson reads 10**30 as 1e+30, the standard library as an int: both are named and refused
-        ("huge integer", with_pixel(5, 10 ** 30), 422, "data[1][5]: value 1"),
+        ("huge integer", with_pixel(5, 10**30), 422, "data[1][5]: value 1"),
         ("fraction", with_pixel(3, 0.5), 422, "data[1][3]: value 0.5 is not a whole number"),
         ("string pixel", with_pixel(2, "12"), 422, "data[1][2]: value the string '12' is not a number"),
         ("null pixel", with_pixel(2, None), 422, "data[1][2]: value null is not a number"),
@@ -279,8 +309,12 @@ def _malformed(images: np.ndarray) -> list[tuple[str, bytes, int, str]]:
         ("783 pixels", dumps({"data": [good[0][:-1]]}), 422, "data[0]: row has 783 values; expected 784"),
         ("785 pixels", dumps({"data": [good[0] + [0]]}), 422, "data[0]: row has 785 values"),
         ("ragged batch", dumps({"data": [good[0], good[1][:10]]}), 422, "data[1]: row has 10 values"),
-        ("missing pixel key", dumps({"data": [{k: v for k, v in record.items() if k != "pixel784"}]}), 422,
-         "data[0]: 1 pixel key(s) missing: 'pixel784'"),
+        (
+            "missing pixel key",
+            dumps({"data": [{k: v for k, v in record.items() if k != "pixel784"}]}),
+            422,
+            "data[0]: 1 pixel key(s) missing: 'pixel784'",
+        ),
         ("label column left in", dumps({"data": [{"label": 3, **record}]}), 422, "drop the label column"),
         ("mixed row kinds", dumps({"data": [record, good[0]]}), 422, "data"),
         ("row is a number", dumps({"data": [5]}), 422, "data[0]: a row must be an object"),
@@ -290,13 +324,25 @@ def _malformed(images: np.ndarray) -> list[tuple[str, bytes, int, str]]:
         ("unknown shape", dumps({"rows": good}), 422, "unknown request shape"),
         ("two shapes", dumps({"data": good, "instances": good}), 422, "several request shapes"),
         ("extra top-level key", dumps({"data": good, "extra": 1}), 422, "unexpected key(s) ['extra']"),
-        ("bad method", dumps({"Inputs": {"data": good}, "GlobalParameters": {"method": "explain"}}), 422,
-         "GlobalParameters.method: method 'explain' is not one of"),
-        ("bad global parameter", dumps({"Inputs": {"data": good}, "GlobalParameters": {"k": 1}}), 422,
-         "unknown parameter(s) ['k']"),
-        ("Inputs without data", dumps({"Inputs": good}), 422, "Inputs: expected {\"data\": [rows]}"),
-        ("bad columns", dumps({"input_data": {"columns": ["a", "b"], "data": good}}), 422,
-         "input_data.columns: columns must be pixel1..pixel784"),
+        (
+            "bad method",
+            dumps({"Inputs": {"data": good}, "GlobalParameters": {"method": "explain"}}),
+            422,
+            "GlobalParameters.method: method 'explain' is not one of",
+        ),
+        (
+            "bad global parameter",
+            dumps({"Inputs": {"data": good}, "GlobalParameters": {"k": 1}}),
+            422,
+            "unknown parameter(s) ['k']",
+        ),
+        ("Inputs without data", dumps({"Inputs": good}), 422, 'Inputs: expected {"data": [rows]}'),
+        (
+            "bad columns",
+            dumps({"input_data": {"columns": ["a", "b"], "data": good}}),
+            422,
+            "input_data.columns: columns must be pixel1..pixel784",
+        ),
         ("index length", dumps({"input_data": {"index": [0], "data": good}}), 422, "input_data.index"),
         ("top-level list", dumps(good), 422, "$: the body must be a JSON object, got a list"),
         ("top-level string", b'"{\\"data\\": []}"', 422, "the body must be a JSON object"),
@@ -337,6 +383,7 @@ def test_bad_uploads_and_parameters_are_4xx(client: TestClient) -> None:
 
 # -- metadata, OpenAPI, CLI -------------------------------------------------------------------------------
 
+
 def test_metadata_and_openapi(client: TestClient, model: asl.OnnxModel) -> None:
     meta = client.get("/", headers=AUTH).json()
     assert meta["letters"] == list(asl.LETTERS) and meta["version"] == asl.__version__
@@ -357,7 +404,8 @@ def test_cli_parses_options_and_reports_bad_models(tmp_path: Path, capsys: pytes
     import argparse
 
     args = add_arguments(argparse.ArgumentParser()).parse_args(
-        ["m.onnx", "--port", "9000", "--no-auth", "--max-batch", "8", "--timeout", "2.5"])
+        ["m.onnx", "--port", "9000", "--no-auth", "--max-batch", "8", "--timeout", "2.5"]
+    )
     assert (args.model, args.port, args.no_auth, args.max_batch, args.timeout) == ("m.onnx", 9000, True, 8, 2.5)
     assert args.host == "127.0.0.1"
     bad = tmp_path / "bad.onnx"

@@ -33,8 +33,13 @@ def model(serving_model_path: Path) -> asl.OnnxModel:
 
 
 def _form(*photos: bytes, boundary: str = "xYzBoundary") -> bytes:
-    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"hand{i}.png\"\r\n"
-             f"Content-Type: image/png\r\n\r\n".encode() + photo + b"\r\n" for i, photo in enumerate(photos)]
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="hand{i}.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + photo
+        + b"\r\n"
+        for i, photo in enumerate(photos)
+    ]
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
@@ -42,8 +47,11 @@ def _form_headers(boundary: str = "xYzBoundary") -> dict[str, str]:
     return {**AUTH, "Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
-@pytest.mark.parametrize("bomb", [png_bomb(20000, 20000, color_type=0), png_bomb(13000, 13000), jpeg_bomb()],
-                         ids=["png_20000", "png_13000_rgba", "jpeg_65500"])
+@pytest.mark.parametrize(
+    "bomb",
+    [png_bomb(20000, 20000, color_type=0), png_bomb(13000, 13000), jpeg_bomb()],
+    ids=["png_20000", "png_13000_rgba", "jpeg_65500"],
+)
 def test_image_bombs_get_413_json_not_500(client: TestClient, bomb: bytes) -> None:
     """Defect 3: a 20000x20000 PNG or a 65500x65500 JPEG header raised DecompressionBombError: HTTP 500."""
     raw = client.post("/score", content=bomb, headers={**AUTH, "Content-Type": "image/png"})
@@ -57,14 +65,14 @@ def test_image_bombs_get_413_json_not_500(client: TestClient, bomb: bytes) -> No
 def test_input_data_columns_that_are_not_names_get_422(client: TestClient) -> None:
     """Defect 3: ``{"input_data": {"columns": [[1], ...]}}`` raised TypeError (unhashable list): HTTP 500."""
     for columns in ([[1]] * 784, [{"a": 1}] + PIXELS[1:], [None] * 784, "pixel1", {"pixel1": 0}):
-        response = client.post("/score", json={"input_data": {"columns": columns, "data": [[0] * 784]}},
-                               headers=AUTH)
+        response = client.post("/score", json={"input_data": {"columns": columns, "data": [[0] * 784]}}, headers=AUTH)
         assert response.status_code == 422, f"{columns!r:.40}: {response.status_code} {response.text[:200]}"
         assert response.json()["where"] == "input_data.columns"
 
 
-def test_truncated_multipart_is_400_and_never_drops_a_part(client: TestClient, model: asl.OnnxModel,
-                                                           test_data: asl.SignMnistDataset) -> None:
+def test_truncated_multipart_is_400_and_never_drops_a_part(
+    client: TestClient, model: asl.OnnxModel, test_data: asl.SignMnistDataset
+) -> None:
     """Defect 4: a truncated upload of two files answered 200 with one result: a photo silently dropped."""
     photos = [encode(Image.fromarray(image).resize((96, 96))) for image in test_data.images[1:3]]
     body = _form(*photos)
@@ -82,21 +90,26 @@ def test_truncated_multipart_is_400_and_never_drops_a_part(client: TestClient, m
     assert too_many.status_code == 413 and too_many.json()["error"] == "batch_too_large"
 
 
-def test_uploaded_photos_are_read_upright_and_in_full_range(client: TestClient, model: asl.OnnxModel,
-                                                             test_data: asl.SignMnistDataset) -> None:
+def test_uploaded_photos_are_read_upright_and_in_full_range(
+    client: TestClient, model: asl.OnnxModel, test_data: asl.SignMnistDataset
+) -> None:
     """Defect 4: EXIF orientation was ignored and 16-bit PNGs were clipped to 0/255."""
     photo = Image.fromarray(test_data.images[4]).resize((160, 120), Image.Resampling.BICUBIC)
     upright = asl.image_to_array(encode(photo, "JPEG", quality=95))
     sideways = [with_orientation(photo, orientation) for orientation in (3, 6, 8)]
     sixteen = odd_modes(np.asarray(photo))["png_I16"]
-    response = client.post("/score?proba=true", files=[("file", (f"p{i}.jpg", data, "image/jpeg"))
-                                                       for i, data in enumerate([*sideways, sixteen])], headers=AUTH)
+    response = client.post(
+        "/score?proba=true",
+        files=[("file", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate([*sideways, sixteen])],
+        headers=AUTH,
+    )
     assert response.status_code == 200, response.text
     want = model.predict_proba(np.repeat(upright[None], 4, axis=0))
     np.testing.assert_allclose(np.asarray(response.json()["probabilities"]), want, atol=0.08)
 
 
 # -- the request-head deadline, on a real uvicorn server --------------------------------------------------
+
 
 @pytest.fixture(scope="module", params=["httptools", "h11"])
 def server(request: pytest.FixtureRequest, serving_model_path: Path) -> Iterator[tuple[str, int]]:
@@ -108,11 +121,18 @@ def server(request: pytest.FixtureRequest, serving_model_path: Path) -> Iterator
     from asl_recog.serving._protocol import with_head_deadline
 
     module, name = {"httptools": ("httptools_impl", "HttpToolsProtocol"), "h11": ("h11_impl", "H11Protocol")}[
-        request.param]
+        request.param
+    ]
     base = getattr(importlib.import_module(f"uvicorn.protocols.http.{module}"), name)
     port = free_port()
-    config = uvicorn.Config(create_app(serving_model_path, auth=False), host="127.0.0.1", port=port,
-                            http=with_head_deadline(0.5, base), log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        create_app(serving_model_path, auth=False),
+        host="127.0.0.1",
+        port=port,
+        http=with_head_deadline(0.5, base),
+        log_level="warning",
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -145,8 +165,10 @@ def test_half_a_request_head_gets_408_within_the_deadline(server: tuple[str, int
 
 def test_the_deadline_covers_each_request_of_a_kept_alive_connection(server: tuple[str, int]) -> None:
     body = b'{"data": [[%s]]}' % ",".join(["7"] * 784).encode()
-    request = (b"POST /score HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    request = (
+        b"POST /score HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
     with socket.create_connection(server) as sock:
         sock.settimeout(5)
         time.sleep(0.15)  # an idle start within the deadline is fine

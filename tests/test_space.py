@@ -9,7 +9,14 @@ import optuna
 import pytest
 
 import asl_recog as asl
-from asl_recog.backends.local._engine import TrialSeededRandomSampler, make_sampler, max_trials_for, open_study, suggest, suggest_space
+from asl_recog.backends.local._engine import (
+    TrialSeededRandomSampler,
+    make_sampler,
+    max_trials_for,
+    open_study,
+    suggest,
+    suggest_space,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -102,18 +109,21 @@ def test_study_storage_refuses_mixing_runs(tmp_path) -> None:
     assert open_study(tmp_path / "run", direction="maximize", resume=True).direction.name == "MAXIMIZE"
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: asl.uniform(1, 1), "less than"),
-    (lambda: asl.quniform(0, 1, 0), "q must be > 0"),
-    (lambda: asl.normal(0, -1), "sigma must be > 0"),
-    (lambda: asl.randint(0), "upper"),
-    (lambda: asl.choice(), "at least one"),
-    (lambda: asl.GridParameterSampling({"a": asl.uniform(0, 1)}), "supports only choice"),
-    (lambda: asl.BayesianParameterSampling({"a": asl.loguniform(0, 1)}), "supports only"),
-    (lambda: asl.RandomParameterSampling({"a": 3}), "wrap values"),
-    (lambda: asl.BanditPolicy(), "exactly one"),
-    (lambda: asl.TruncationSelectionPolicy(truncation_percentage=100), "1-99"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: asl.uniform(1, 1), "less than"),
+        (lambda: asl.quniform(0, 1, 0), "q must be > 0"),
+        (lambda: asl.normal(0, -1), "sigma must be > 0"),
+        (lambda: asl.randint(0), "upper"),
+        (lambda: asl.choice(), "at least one"),
+        (lambda: asl.GridParameterSampling({"a": asl.uniform(0, 1)}), "supports only choice"),
+        (lambda: asl.BayesianParameterSampling({"a": asl.loguniform(0, 1)}), "supports only"),
+        (lambda: asl.RandomParameterSampling({"a": 3}), "wrap values"),
+        (lambda: asl.BanditPolicy(), "exactly one"),
+        (lambda: asl.TruncationSelectionPolicy(truncation_percentage=100), "1-99"),
+    ],
+)
 def test_invalid_vocabulary_is_rejected(make, message) -> None:
     with pytest.raises(asl.ConfigurationError, match=message):
         make()

@@ -58,8 +58,10 @@ def test_an_augmented_copy_joins_its_source_group(train_data: asl.SignMnistDatas
     rng = np.random.default_rng(0)
     source = train_data[:200]
     bright = np.clip(source.images[0].astype(float) * 1.1 + 12 + rng.normal(0, 3, (28, 28)), 0, 255)
-    data = asl.SignMnistDataset(np.concatenate([source.images, bright[None].astype(np.uint8)]),
-                                np.concatenate([source.labels, source.labels[:1]]))
+    data = asl.SignMnistDataset(
+        np.concatenate([source.images, bright[None].astype(np.uint8)]),
+        np.concatenate([source.labels, source.labels[:1]]),
+    )
     ids = similarity_groups(data)
     assert ids[-1] == ids[0]
 
@@ -88,8 +90,9 @@ def test_grouped_validation_predicts_test_and_random_does_not(
     """1-NN: the grouped split's validation score is within 5 points of the same model's test score."""
     gaps = {}
     for strategy in ("grouped", "random"):
-        fit, validation = asl.train_validation_split(train_data, strategy=strategy, seed=0,
-                                                     groups=groups if strategy == "grouped" else None)
+        fit, validation = asl.train_validation_split(
+            train_data, strategy=strategy, seed=0, groups=groups if strategy == "grouped" else None
+        )
         model = KNeighborsClassifier(n_neighbors=1).fit(fit.flat, fit.labels)
         gaps[strategy] = model.score(validation.flat, validation.labels) - model.score(test_data.flat, test_data.labels)
     assert abs(gaps["grouped"]) < 0.05

@@ -19,8 +19,15 @@ class TestHyperDriveContract(TrainerContract):
     def make_trainer(self):
         def make(seed, run_dir):
             return asl.HyperDriveTrainer(
-                builder="seed", sampling=asl.RandomParameterSampling({"learning_rate": asl.loguniform(-6.5, -5.5)}),
-                fixed_params=TINY_CNN, max_total_runs=2, seed=seed, run_dir=run_dir, progress=False)
+                builder="seed",
+                sampling=asl.RandomParameterSampling({"learning_rate": asl.loguniform(-6.5, -5.5)}),
+                fixed_params=TINY_CNN,
+                max_total_runs=2,
+                seed=seed,
+                run_dir=run_dir,
+                progress=False,
+            )
+
         return make
 
 
@@ -28,9 +35,17 @@ class TestAutoMLContract(TrainerContract):
     @pytest.fixture(scope="class")
     def make_trainer(self):
         def make(seed, run_dir):
-            return asl.AutoMLTrainer(allowed_models=["LogisticRegression", "KNN"], max_iterations=2,
-                                     max_concurrent_iterations=2, augment=False, seed=seed, run_dir=run_dir,
-                                     experiment_timeout_minutes=5, progress=False)
+            return asl.AutoMLTrainer(
+                allowed_models=["LogisticRegression", "KNN"],
+                max_iterations=2,
+                max_concurrent_iterations=2,
+                augment=False,
+                seed=seed,
+                run_dir=run_dir,
+                experiment_timeout_minutes=5,
+                progress=False,
+            )
+
         return make
 
 
@@ -48,8 +63,13 @@ def _broken_builder(params):
 
 def test_a_failed_trial_is_recorded_and_the_search_goes_on(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
-        builder=_failing_builder, sampling=asl.GridParameterSampling({"hidden": asl.choice(8, 16)}),
-        fixed_params={"epochs": 1, "batch_size": 64}, max_total_runs=5, run_dir=tmp_path, progress=False)
+        builder=_failing_builder,
+        sampling=asl.GridParameterSampling({"hidden": asl.choice(8, 16)}),
+        fixed_params={"epochs": 1, "batch_size": 64},
+        max_total_runs=5,
+        run_dir=tmp_path,
+        progress=False,
+    )
     result = trainer.fit(*small_split)
     board = result.leaderboard.set_index("status")
     assert len(result.leaderboard) == 2  # a grid of two: the trial limit is capped at the grid size
@@ -60,12 +80,18 @@ def test_a_failed_trial_is_recorded_and_the_search_goes_on(small_split, tmp_path
 
 def test_all_trials_failing_raises_with_the_first_failure(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
-        builder=_broken_builder, sampling=asl.GridParameterSampling({"hidden": asl.choice(8, 16)}),
-        max_total_runs=2, run_dir=tmp_path, progress=False)
+        builder=_broken_builder,
+        sampling=asl.GridParameterSampling({"hidden": asl.choice(8, 16)}),
+        max_total_runs=2,
+        run_dir=tmp_path,
+        progress=False,
+    )
     # The grid's order is seeded, so either value may come first: the message must name trial 0 and its params.
-    with pytest.raises(asl.TrialFailedError,
-                       match=r"all 2 trial\(s\) failed; the first failure \(trial 0, params \{'hidden': (\d+)\}\): "
-                             r"RuntimeError: broken builder \1"):
+    with pytest.raises(
+        asl.TrialFailedError,
+        match=r"all 2 trial\(s\) failed; the first failure \(trial 0, params \{'hidden': (\d+)\}\): "
+        r"RuntimeError: broken builder \1",
+    ):
         trainer.fit(*small_split)
 
 
@@ -73,9 +99,15 @@ def test_bandit_policy_stops_a_hopeless_trial(small_split, tmp_path) -> None:
     # seed=1 orders the grid good-first (asserted below), so the hopeless trial has a best run to fall
     # behind; delay_evaluation=2 skips the first epoch, where a small CNN is still near chance.
     trainer = asl.HyperDriveTrainer(
-        builder="seed", sampling=asl.GridParameterSampling({"learning_rate": asl.choice(3e-3, 1e-7)}),
+        builder="seed",
+        sampling=asl.GridParameterSampling({"learning_rate": asl.choice(3e-3, 1e-7)}),
         policy=asl.BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=2),
-        fixed_params={**TINY_CNN, "epochs": 4}, max_total_runs=2, run_dir=tmp_path, progress=False, seed=1)
+        fixed_params={**TINY_CNN, "epochs": 4},
+        max_total_runs=2,
+        run_dir=tmp_path,
+        progress=False,
+        seed=1,
+    )
     result = trainer.fit(*small_split)
     board = result.leaderboard.set_index("trial")
     assert board.loc[0, "params"]["learning_rate"] == 3e-3
@@ -89,9 +121,15 @@ def test_bandit_policy_stops_a_hopeless_trial(small_split, tmp_path) -> None:
 
 def test_loss_can_be_minimised(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
-        builder="seed", sampling=asl.GridParameterSampling({"learning_rate": asl.choice(3e-3)}),
-        primary_metric_name="loss", primary_metric_goal="minimize", fixed_params={**TINY_CNN, "epochs": 1},
-        max_total_runs=1, run_dir=tmp_path, progress=False)
+        builder="seed",
+        sampling=asl.GridParameterSampling({"learning_rate": asl.choice(3e-3)}),
+        primary_metric_name="loss",
+        primary_metric_goal="minimize",
+        fixed_params={**TINY_CNN, "epochs": 1},
+        max_total_runs=1,
+        run_dir=tmp_path,
+        progress=False,
+    )
     result = trainer.fit(*small_split)
     assert result.primary_metric == "loss" and 0 < result.best_score < math.log(24) * 2
     assert "loss" in result.leaderboard.columns
@@ -99,32 +137,57 @@ def test_loss_can_be_minimised(small_split, tmp_path) -> None:
 
 def test_max_duration_stops_starting_trials(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
-        builder="seed", sampling=asl.RandomParameterSampling({"hidden": asl.choice(8, 16, 32)}),
-        fixed_params={"epochs": 1}, max_total_runs=50, max_duration_minutes=0.001, run_dir=tmp_path, progress=False)
+        builder="seed",
+        sampling=asl.RandomParameterSampling({"hidden": asl.choice(8, 16, 32)}),
+        fixed_params={"epochs": 1},
+        max_total_runs=50,
+        max_duration_minutes=0.001,
+        run_dir=tmp_path,
+        progress=False,
+    )
     result = trainer.fit(*small_split)
     assert len(result.leaderboard) == 1  # the deadline passed during the first trial
 
 
 def test_an_automl_trial_over_its_time_limit_is_recorded_failed(small_split, tmp_path) -> None:
-    trainer = asl.AutoMLTrainer(allowed_models=["SVM"], max_iterations=1, iteration_timeout_minutes=0.01,
-                                enable_voting_ensemble=False, augment=False, run_dir=tmp_path, progress=False)
+    trainer = asl.AutoMLTrainer(
+        allowed_models=["SVM"],
+        max_iterations=1,
+        iteration_timeout_minutes=0.01,
+        enable_voting_ensemble=False,
+        augment=False,
+        run_dir=tmp_path,
+        progress=False,
+    )
     with pytest.raises(asl.TrialFailedError, match="exceeded the trial time limit"):
         trainer.fit(*small_split)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: asl.HyperDriveTrainer(sampling=asl.BayesianParameterSampling({"hidden": asl.choice(8, 16)}),
-                                   policy=asl.BanditPolicy(slack_factor=0.1)), "does not support early-termination"),
-    (lambda: asl.HyperDriveTrainer(primary_metric_name="f1"), "primary_metric_name must be one of"),
-    (lambda: asl.AutoMLTrainer(primary_metric="f1"), "primary_metric must be one of"),
-    (lambda: asl.HyperDriveTrainer(max_total_runs=0), "max_total_runs must be an integer >= 1"),
-    (lambda: asl.HyperDriveTrainer(max_duration_minutes=-1), "max_duration_minutes"),
-    (lambda: asl.AutoMLTrainer(experiment_timeout_minutes=0), "experiment_timeout_minutes"),
-    (lambda: asl.AutoMLTrainer(allowed_models=["XGBoost"]), "unknown algorithm"),
-    (lambda: asl.HyperDriveTrainer(resume=True), "needs the run_dir"),
-    (lambda: asl.HyperDriveTrainer(sampling=asl.RandomParameterSampling({"hidden": asl.choice(8)}),
-                                   fixed_params={"hidden": 8}), "both sampled and fixed"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: asl.HyperDriveTrainer(
+                sampling=asl.BayesianParameterSampling({"hidden": asl.choice(8, 16)}),
+                policy=asl.BanditPolicy(slack_factor=0.1),
+            ),
+            "does not support early-termination",
+        ),
+        (lambda: asl.HyperDriveTrainer(primary_metric_name="f1"), "primary_metric_name must be one of"),
+        (lambda: asl.AutoMLTrainer(primary_metric="f1"), "primary_metric must be one of"),
+        (lambda: asl.HyperDriveTrainer(max_total_runs=0), "max_total_runs must be an integer >= 1"),
+        (lambda: asl.HyperDriveTrainer(max_duration_minutes=-1), "max_duration_minutes"),
+        (lambda: asl.AutoMLTrainer(experiment_timeout_minutes=0), "experiment_timeout_minutes"),
+        (lambda: asl.AutoMLTrainer(allowed_models=["XGBoost"]), "unknown algorithm"),
+        (lambda: asl.HyperDriveTrainer(resume=True), "needs the run_dir"),
+        (
+            lambda: asl.HyperDriveTrainer(
+                sampling=asl.RandomParameterSampling({"hidden": asl.choice(8)}), fixed_params={"hidden": 8}
+            ),
+            "both sampled and fixed",
+        ),
+    ],
+)
 def test_construction_errors(make, message) -> None:
     with pytest.raises(asl.ConfigurationError, match=message):
         make()
@@ -151,9 +214,14 @@ def test_automl_metrics_follow_their_definitions() -> None:
 @pytest.mark.slow
 def test_hyperdrive_runs_concurrent_trials_in_worker_processes(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
-        builder="seed", sampling=asl.GridParameterSampling({"hidden": asl.choice(16, 32)}),
-        fixed_params={"epochs": 1, "batch_size": 64}, max_total_runs=2, max_concurrent_runs=2,
-        run_dir=tmp_path, progress=False)
+        builder="seed",
+        sampling=asl.GridParameterSampling({"hidden": asl.choice(16, 32)}),
+        fixed_params={"epochs": 1, "batch_size": 64},
+        max_total_runs=2,
+        max_concurrent_runs=2,
+        run_dir=tmp_path,
+        progress=False,
+    )
     result = trainer.fit(*small_split)
     assert sorted(result.leaderboard["status"]) == ["completed", "completed"]
     assert (tmp_path / "data" / "x.npy").is_file()  # the data went to the workers as files
@@ -166,10 +234,10 @@ def test_every_portfolio_pipeline_and_the_ensemble_convert_to_onnx(small_split) 
     import onnxruntime as ort
     from threadpoolctl import threadpool_limits
 
-    from asl_recog.routes.automl._trainer import ALGORITHMS
     from asl_recog.data._labels import labels_to_indices
     from asl_recog.models._export import convert_sklearn_estimator
     from asl_recog.routes.automl._portfolio import build_pipeline, soft_voting
+    from asl_recog.routes.automl._trainer import ALGORITHMS
 
     train, validation = small_split
     x, y = train.flat[::4], labels_to_indices(train.labels[::4])  # 600 images: conversion, not accuracy
@@ -185,5 +253,3 @@ def test_every_portfolio_pipeline_and_the_ensemble_convert_to_onnx(small_split) 
         outputs = session.run(None, {session.get_inputs()[0].name: validation.flat[:50]})
         expected = model.predict_proba(validation.flat[:50])
         np.testing.assert_allclose(outputs[1], expected, atol=1e-3, err_msg=name)
-
-

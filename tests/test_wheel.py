@@ -61,8 +61,9 @@ def _build_wheel(workdir: Path) -> Path:
     source.mkdir(parents=True)
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, source / name)
-    shutil.copytree(ROOT / "asl_recog", source / "asl_recog",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    shutil.copytree(
+        ROOT / "asl_recog", source / "asl_recog", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    )
     dist = workdir / "dist"
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dist), str(source)]
     if _setuptools_builds_offline():
@@ -83,8 +84,20 @@ def _fresh_venv(where: Path, wheel: Path) -> Path:
     # Install before the .pth file exists, so that pip sees an environment without
     # asl_recog: the editable install in our site-packages must be neither found
     # ("already satisfied") nor touched. --python runs our pip for the new interpreter.
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "--quiet",
-          str(wheel)])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+        ]
+    )
     purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip()
     ours = list(site.getsitepackages())
     if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
@@ -111,16 +124,18 @@ def test_wheel_carries_data_and_license_and_loads_outside_the_source_tree(tmp_pa
     python = _fresh_venv(venv, wheel)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "ASL_RECOG_DATA")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "ASL_RECOG_DATA")
+    }
     # No cache: a new venv path is a new cache key, so caching would leave ~27 MB in
     # ~/.cache/asl_recog on every run, and parsing the files is part of what is tested.
     env["ASL_RECOG_CACHE"] = "0"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # -I: neither the current folder nor PYTHONPATH goes on sys.path, and the cwd is
     # outside the tree, so nothing can fall back to the checkout's copy.
-    run = subprocess.run([str(python), "-I", "-c", CHECK], cwd=elsewhere, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [str(python), "-I", "-c", CHECK], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     loaded = json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -128,6 +143,6 @@ def test_wheel_carries_data_and_license_and_loads_outside_the_source_tree(tmp_pa
     assert Path(loaded["module"]).resolve().is_relative_to(venv_root), loaded["module"]
     assert not Path(loaded["module"]).resolve().is_relative_to(ROOT)
     assert loaded["train"][0] == 27_455 and loaded["test"][0] == 7_172
-    for split, data_file in zip(("train", "test"), DATA_FILES):
+    for split, data_file in zip(("train", "test"), DATA_FILES, strict=False):
         source = Path(loaded[split][1]).resolve()
         assert source.is_relative_to(venv_root) and source.name == data_file, loaded[split]

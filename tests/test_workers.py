@@ -51,7 +51,7 @@ def test_an_unguarded_script_stops_after_three_failed_workers_with_their_own_err
 
 def test_a_guarded_script_runs(tmp_path: Path) -> None:
     script = tmp_path / "guarded.py"
-    body = SEARCH.format(run_dir=tmp_path / "run").replace('asl.AutoMLTrainer', 'result = asl.AutoMLTrainer')
+    body = SEARCH.format(run_dir=tmp_path / "run").replace("asl.AutoMLTrainer", "result = asl.AutoMLTrainer")
     script.write_text('if __name__ == "__main__":\n' + textwrap.indent(body, "    "))
     done, _ = _run([sys.executable, str(script)], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -61,9 +61,15 @@ def test_a_guarded_script_runs(tmp_path: Path) -> None:
 def test_one_configuration_is_never_trained_twice(small_split, tmp_path: Path) -> None:
     train, validation = small_split
     space = {"hidden": asl.choice(8, 16), "dropout": asl.choice(0.1, 0.2)}  # four configurations
-    trainer = asl.HyperDriveTrainer(builder="seed", sampling=asl.RandomParameterSampling(space),
-                                    fixed_params={"epochs": 1, "batch_size": 256}, max_total_runs=10,
-                                    refit=False, run_dir=tmp_path / "run", progress=False)
+    trainer = asl.HyperDriveTrainer(
+        builder="seed",
+        sampling=asl.RandomParameterSampling(space),
+        fixed_params={"epochs": 1, "batch_size": 256},
+        max_total_runs=10,
+        refit=False,
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     result = trainer.fit(train[::4], validation[::4])
     tried = [tuple(sorted((k, v) for k, v in params.items() if k in space)) for params in result.leaderboard["params"]]
     assert len(tried) == len(set(tried)) == 4  # every configuration once, then the exhausted space ends it

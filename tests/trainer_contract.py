@@ -78,18 +78,21 @@ class TrainerContract:
         if result.primary_metric == "accuracy":
             assert result.best_model.score(small_split[1]) == pytest.approx(result.best_score, abs=2e-3)
 
-    def test_a_fixed_seed_repeats(self, fitted: asl.TrainingResult, make_trainer, small_split, small_test,
-                                  tmp_path) -> None:
+    def test_a_fixed_seed_repeats(
+        self, fitted: asl.TrainingResult, make_trainer, small_split, small_test, tmp_path
+    ) -> None:
         train, validation = small_split
         again = make_trainer(0, tmp_path / "again").fit(train, validation)
         assert again.best_params == fitted.best_params
         assert again.best_score == pytest.approx(fitted.best_score, abs=1e-6)
-        np.testing.assert_allclose(again.best_model.predict_proba(small_test),
-                                   fitted.best_model.predict_proba(small_test), atol=1e-4)
+        np.testing.assert_allclose(
+            again.best_model.predict_proba(small_test), fitted.best_model.predict_proba(small_test), atol=1e-4
+        )
 
     def test_save_and_load_round_trip(self, fitted: asl.TrainingResult, small_test, tmp_path) -> None:
         path = fitted.best_model.save(tmp_path / "best")
         loaded = asl.Model.load(path)
-        np.testing.assert_allclose(loaded.predict_proba(small_test), fitted.best_model.predict_proba(small_test),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            loaded.predict_proba(small_test), fitted.best_model.predict_proba(small_test), atol=1e-5
+        )
         assert loaded.params == fitted.best_model.params

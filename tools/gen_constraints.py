@@ -51,7 +51,7 @@ def main() -> None:
     pins = _closure(ROOT, EXTRAS)
     pins.pop(ROOT)  # the project itself is installed from the checkout, not pinned
     print(f"""\
-# Tested versions of every package asl-recog[{','.join(EXTRAS)}] needs (a pip constraints file).
+# Tested versions of every package asl-recog[{",".join(EXTRAS)}] needs (a pip constraints file).
 # `make demo`, `make test` and CI install with it: pip install -c constraints.txt -e '.[...]'.
 # It only bounds versions; pyproject.toml still says what is required.
 #

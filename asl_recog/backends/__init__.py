@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from asl_recog.backends._base import Backend
 from asl_recog._errors import ConfigurationError
+from asl_recog.backends._base import Backend
 
 logger = logging.getLogger("asl_recog")
 
@@ -37,8 +37,10 @@ def resolve_backend(backend: Any) -> Backend:
     if backend == "auto":
         config = find_workspace_config()
         if config is not None or all(os.environ.get(v) for v in _AZURE_ENV):
-            logger.info("backend='auto': Azure ML workspace config found (%s); using the Azure SDK v2 backend",
-                        config or "environment variables")
+            logger.info(
+                "backend='auto': Azure ML workspace config found (%s); using the Azure SDK v2 backend",
+                config or "environment variables",
+            )
             from asl_recog.backends.azure.v2._backend import AzureBackend
 
             return AzureBackend.from_config(config)
@@ -55,4 +57,5 @@ def resolve_backend(backend: Any) -> Backend:
 
         return AzureMLBackend.from_config(find_workspace_config())
     raise ConfigurationError(
-        f"backend must be None, 'local', 'azure', 'azureml', 'auto' or a Backend object, got {backend!r}")
+        f"backend must be None, 'local', 'azure', 'azureml', 'auto' or a Backend object, got {backend!r}"
+    )

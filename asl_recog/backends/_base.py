@@ -27,7 +27,11 @@ class Backend(ABC):
     name: str = "backend"
 
     def check(self, trainer: Trainer) -> None:
-        """Raise ConfigurationError if this backend cannot express the trainer's settings."""
+        """Raise ConfigurationError if this backend cannot express the trainer's settings.
+
+        The default accepts every setting; backends with limits override it.
+        """
+        return None
 
     @abstractmethod
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:

@@ -27,15 +27,32 @@ import re
 from pathlib import Path
 from typing import Any
 
-from asl_recog.search import _space
 from asl_recog._errors import ConfigurationError
+from asl_recog.search import _space
 
-_EXPRESSIONS = ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform",
-                "normal", "qnormal", "lognormal", "qlognormal")
-_SAMPLINGS = {"random": _space.RandomParameterSampling, "grid": _space.GridParameterSampling,
-              "bayesian": _space.BayesianParameterSampling}
-_POLICIES = {"bandit": _space.BanditPolicy, "median": _space.MedianStoppingPolicy,
-             "truncation": _space.TruncationSelectionPolicy, "none": _space.NoTerminationPolicy}
+_EXPRESSIONS = (
+    "choice",
+    "randint",
+    "uniform",
+    "quniform",
+    "loguniform",
+    "qloguniform",
+    "normal",
+    "qnormal",
+    "lognormal",
+    "qlognormal",
+)
+_SAMPLINGS = {
+    "random": _space.RandomParameterSampling,
+    "grid": _space.GridParameterSampling,
+    "bayesian": _space.BayesianParameterSampling,
+}
+_POLICIES = {
+    "bandit": _space.BanditPolicy,
+    "median": _space.MedianStoppingPolicy,
+    "truncation": _space.TruncationSelectionPolicy,
+    "none": _space.NoTerminationPolicy,
+}
 _CALL = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$", re.S)
 
 
@@ -43,8 +60,10 @@ def parse_expression(text: str, *, where: str = "expression") -> _space.Expressi
     """Parse ``"choice(16, 32)"`` or ``"loguniform(-7, -4)"`` into an expression (no code is evaluated)."""
     match = _CALL.match(text) if isinstance(text, str) else None
     if match is None or match.group(1) not in _EXPRESSIONS:
-        raise ConfigurationError(f"{where}: {text!r} is not an expression; write e.g. 'choice(16, 32)' "
-                                 f"or 'uniform(0.1, 0.5)' using one of {', '.join(_EXPRESSIONS)}")
+        raise ConfigurationError(
+            f"{where}: {text!r} is not an expression; write e.g. 'choice(16, 32)' "
+            f"or 'uniform(0.1, 0.5)' using one of {', '.join(_EXPRESSIONS)}"
+        )
     try:
         args = ast.literal_eval(f"({match.group(2)},)") if match.group(2).strip() else ()
     except (ValueError, SyntaxError) as exc:
@@ -61,8 +80,10 @@ def _sampling(spec: Any, where: str) -> _space.Sampling:
     kind = str(spec.get("type", "random")).lower()
     if kind not in _SAMPLINGS:
         raise ConfigurationError(f"{where}.type: {kind!r} is not one of {list(_SAMPLINGS)}")
-    space = {name: parse_expression(text, where=f"{where}.parameter_space.{name}")
-             for name, text in dict(spec["parameter_space"]).items()}
+    space = {
+        name: parse_expression(text, where=f"{where}.parameter_space.{name}")
+        for name, text in dict(spec["parameter_space"]).items()
+    }
     extra = {k: v for k, v in spec.items() if k not in ("type", "parameter_space")}
     try:
         return _SAMPLINGS[kind](space, **extra)

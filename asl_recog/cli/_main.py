@@ -32,8 +32,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
     for split in ("train", "test"):
         data = load_sign_mnist(split, args.path)  # type: ignore[arg-type]
         counts = data.class_counts()
-        print(f"{split}: {len(data):,} images from {data.source}; {int((counts > 0).sum())} letters, "
-              f"{counts.min()}-{counts.max()} images per letter; mean pixel {data.images.mean():.1f}")
+        print(
+            f"{split}: {len(data):,} images from {data.source}; {int((counts > 0).sum())} letters, "
+            f"{counts.min()}-{counts.max()} images per letter; mean pixel {data.images.mean():.1f}"
+        )
         if split == "train" and args.grid:
             import matplotlib
 
@@ -41,7 +43,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
             import matplotlib.pyplot as plt
 
             fig, axes = plt.subplots(4, 6, figsize=(9, 6.5))
-            for ax, letter in zip(axes.flat, counts.index):
+            for ax, letter in zip(axes.flat, counts.index, strict=False):
                 ax.imshow(data.images[np.flatnonzero(data.letters == letter)[0]], cmap="gray")
                 ax.set_title(letter)
                 ax.axis("off")
@@ -53,15 +55,22 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.cli._config import load_config, trainer_settings
     from asl_recog.data._dataset import load_sign_mnist
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
     settings = trainer_settings(load_config(args.config), args.route, source=args.config) if args.config else {}
-    flags = {"backend": args.backend, "max_total_runs": args.max_runs, "max_concurrent_runs": args.concurrent,
-             "experiment_timeout_minutes": args.timeout_minutes, "max_concurrent_iterations": args.concurrent,
-             "builder": args.builder, "seed": args.seed, "resume": args.resume or None}
+    flags = {
+        "backend": args.backend,
+        "max_total_runs": args.max_runs,
+        "max_concurrent_runs": args.concurrent,
+        "experiment_timeout_minutes": args.timeout_minutes,
+        "max_concurrent_iterations": args.concurrent,
+        "builder": args.builder,
+        "seed": args.seed,
+        "resume": args.resume or None,
+    }
     wanted = AutoMLTrainer if args.route == "automl" else HyperDriveTrainer
     known = set(wanted.__init__.__code__.co_varnames)
     settings.update({k: v for k, v in flags.items() if v is not None and k in known})
@@ -79,8 +88,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from asl_recog.evaluation._compare import Comparator
     from asl_recog.data._dataset import load_sign_mnist
+    from asl_recog.evaluation._compare import Comparator
 
     models = {}
     for item in args.models:
@@ -120,7 +129,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = Model.load(args.model)
     images = np.stack([image_to_array(path) for path in args.images])
     proba = model.predict_proba(images)
-    for path, letter, p in zip(args.images, model.predict_letters(images), proba.max(axis=1)):
+    for path, letter, p in zip(args.images, model.predict_letters(images), proba.max(axis=1), strict=False):
         print(f"{path}\t{letter}\t{p:.3f}")
     return 0
 
@@ -168,9 +177,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for column in ("model", "test accuracy", "95% CI", "validation", "p50 ms", "ONNX MB"):
         table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     for name, row in result.comparison.summary.iterrows():
-        table.add_row(str(name), f"{row['accuracy']:.4f}", f"{row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}",
-                      f"{row.get('validation_score', float('nan')):.4f}", f"{row.get('latency_p50_ms', float('nan')):.3f}",
-                      f"{row.get('size_bytes', 0) / 1e6:.1f}")
+        table.add_row(
+            str(name),
+            f"{row['accuracy']:.4f}",
+            f"{row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}",
+            f"{row.get('validation_score', float('nan')):.4f}",
+            f"{row.get('latency_p50_ms', float('nan')):.3f}",
+            f"{row.get('size_bytes', 0) / 1e6:.1f}",
+        )
     Console(width=100).print(table)  # fits a 100-column terminal, and logs
     print(result.comparison.verdict)
     print(f"ONNX model: {result.onnx_path}")
@@ -185,25 +199,47 @@ def build_parser() -> argparse.ArgumentParser:
     # -v/-q work before or after the command name: every parser shares them, and
     # SUPPRESS keeps a sub-parser's default from overwriting what the main parser read.
     verbosity = argparse.ArgumentParser(add_help=False)
-    verbosity.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                           help="more output: -v adds debug lines and dependencies' messages")
-    verbosity.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
-                           help="less output: warnings and errors only")
-    parser = argparse.ArgumentParser(prog="asl-recog", description="ASL fingerspelling recognition: "
-                                     "train, compare, export, serve.", epilog=EPILOG, parents=[verbosity],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more output: -v adds debug lines and dependencies' messages",
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", action="count", default=argparse.SUPPRESS, help="less output: warnings and errors only"
+    )
+    parser = argparse.ArgumentParser(
+        prog="asl-recog",
+        description="ASL fingerspelling recognition: train, compare, export, serve.",
+        epilog=EPILOG,
+        parents=[verbosity],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"asl-recog {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
-                              formatter_class=argparse.RawDescriptionHelpFormatter, parents=[verbosity])
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[verbosity],
+        )
 
-    p = command("run", "the main job: train both routes, compare, export, serve, query",
-                "asl-recog run --preset quick --out runs/demo")
+    p = command(
+        "run",
+        "the main job: train both routes, compare, export, serve, query",
+        "asl-recog run --preset quick --out runs/demo",
+    )
     p.add_argument("--preset", choices=["quick", "full"], default="quick")
-    p.add_argument("--config", default=None, help="YAML or TOML file whose automl/hyperdrive settings replace "
-                   "the preset's (same format as train --config)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML or TOML file whose automl/hyperdrive settings replace the preset's (same format as train --config)",
+    )
     p.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_run)
@@ -229,8 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train)
 
-    p = command("compare", "judge saved models on the held-out test set",
-                "asl-recog compare automl=runs/a/best.aslskl cnn=runs/c/best.keras --report runs/compare")
+    p = command(
+        "compare",
+        "judge saved models on the held-out test set",
+        "asl-recog compare automl=runs/a/best.aslskl cnn=runs/c/best.keras --report runs/compare",
+    )
     p.add_argument("models", nargs="+", help="NAME=PATH (or PATH) of .keras, .aslskl or .onnx models")
     p.add_argument("--metric", default="accuracy")
     p.add_argument("--test", default=None, help="test data (default: the bundled sign_mnist_test)")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import gc
 import io
 import json
-import shutil
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asl_recog.models._budgets import check_size
-from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog._errors import ConfigurationError
+from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.evaluation._memory import TreeMemory
+from asl_recog.models._budgets import check_size
 
 logger = logging.getLogger("asl_recog")
 
@@ -25,8 +25,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         # SVM is left to "full": its refit on the augmented training file alone takes
         # 3-4 minutes on 2 cores, more than this preset's budget leaves.
-        "automl": {"experiment_timeout_minutes": 2, "iteration_timeout_minutes": 1.5,
-                   "allowed_models": ["LogisticRegression", "ExtremeRandomTrees", "KNN"]},
+        "automl": {
+            "experiment_timeout_minutes": 2,
+            "iteration_timeout_minutes": 1.5,
+            "allowed_models": ["LogisticRegression", "ExtremeRandomTrees", "KNN"],
+        },
         # One trial at a time: TensorFlow already uses both cores (two one-thread trials
         # at once took 7.5 min each against about 4 min in turn).
         "hyperdrive": {"builder": "default", "max_total_runs": 2, "fixed_params": {"epochs": 4}},
@@ -57,8 +60,14 @@ def seed_request(test: SignMnistDataset) -> dict[str, Any]:
     return {"data": json.loads(frame.to_json(orient="records"))}
 
 
-def run_pipeline(preset: str = "quick", out: str | Path | None = None, *, progress: bool = True,
-                 overrides: dict[str, dict[str, Any]] | None = None, echo: Any = print) -> PipelineResult:
+def run_pipeline(
+    preset: str = "quick",
+    out: str | Path | None = None,
+    *,
+    progress: bool = True,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    echo: Any = print,
+) -> PipelineResult:
     """Run the whole mission on the bundled data and write everything under ``out``.
 
     Args:
@@ -71,12 +80,12 @@ def run_pipeline(preset: str = "quick", out: str | Path | None = None, *, progre
     import httpx
     from PIL import Image
 
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.evaluation._compare import Comparator
-    from asl_recog.serving._deploy_local import LocalDeployer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
-    from asl_recog.models._export import export_onnx
     from asl_recog.data._split import train_validation_split
+    from asl_recog.evaluation._compare import Comparator
+    from asl_recog.models._export import export_onnx
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+    from asl_recog.serving._deploy_local import LocalDeployer
 
     if preset not in PRESETS:
         raise ConfigurationError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
@@ -96,8 +105,10 @@ def run_pipeline(preset: str = "quick", out: str | Path | None = None, *, progre
     train, test = load_sign_mnist("train"), load_sign_mnist("test")
     # One grouped split shared by both routes, so their validation scores are comparable.
     fit_part, validation = train_validation_split(train, seed=0)
-    echo(f"data: {len(train):,} training images ({len(fit_part):,} fit / {len(validation):,} grouped validation), "
-         f"{len(test):,} test images (read only by the Comparator)")
+    echo(
+        f"data: {len(train):,} training images ({len(fit_part):,} fit / {len(validation):,} grouped validation), "
+        f"{len(test):,} test images (read only by the Comparator)"
+    )
     lap("load")
 
     settings = {route: {**PRESETS[preset][route], **(overrides or {}).get(route, {})} for route in PRESETS[preset]}
@@ -107,20 +118,25 @@ def run_pipeline(preset: str = "quick", out: str | Path | None = None, *, progre
         trainer = trainer_cls(**{"seed": 0, **settings[route]}, run_dir=out / route, progress=progress)
         result = trainer.fit(fit_part, validation)
         result.leaderboard.to_csv(out / route / "leaderboard.csv", index=False)
-        refit = (f"; refit on all {len(train):,} images in {result.refit_seconds:.0f} s" if result.refit
-                 else "; not refit")
-        echo(f"  {route}: best validation {result.primary_metric} {result.best_score:.4f} (trial "
-             f"{result.best_trial}) with {result.best_params} ({len(result.leaderboard)} trials, "
-             f"{result.duration_s:.0f} s{refit})")
+        refit = (
+            f"; refit on all {len(train):,} images in {result.refit_seconds:.0f} s" if result.refit else "; not refit"
+        )
+        echo(
+            f"  {route}: best validation {result.primary_metric} {result.best_score:.4f} (trial "
+            f"{result.best_trial}) with {result.best_params} ({len(result.leaderboard)} trials, "
+            f"{result.duration_s:.0f} s{refit})"
+        )
         lap(f"train_{route}")
         # Convert once, here, with the parity check; the Comparator then times and
         # scores these files, and the winner's file is the one served.
         exported[route] = out / route / "model.onnx"
-        export_onnx(result.best_model, exported[route], parity_data=validation[:512],
-                    metadata={"route": route, "preset": preset, "refit": result.refit,
-                              "selected_trial": result.best_trial})
-        check_size(f"the {route} model's ONNX graph", exported[route].stat().st_size,
-                   trainer.max_model_size_mb)
+        export_onnx(
+            result.best_model,
+            exported[route],
+            parity_data=validation[:512],
+            metadata={"route": route, "preset": preset, "refit": result.refit, "selected_trial": result.best_trial},
+        )
+        check_size(f"the {route} model's ONNX graph", exported[route].stat().st_size, trainer.max_model_size_mb)
         del result, trainer  # the next route needs the memory more than these objects
         gc.collect()
         lap(f"export_{route}")
@@ -140,26 +156,50 @@ def run_pipeline(preset: str = "quick", out: str | Path | None = None, *, progre
         headers = {"Authorization": f"Bearer {endpoint.keys[0]}"} if endpoint.keys else {}
         echo(f"serving at {endpoint.scoring_uri}")
         reply = httpx.post(endpoint.scoring_uri, json=seed_request(test), headers=headers, timeout=30)
-        responses["seed_request"] = {"status": reply.status_code, "body": reply.json(),
-                                     "true_labels": test.labels[1:10].tolist()}
+        responses["seed_request"] = {
+            "status": reply.status_code,
+            "body": reply.json(),
+            "true_labels": test.labels[1:10].tolist(),
+        }
         echo(f"  seed request (test rows 1..9) -> {reply.status_code} {reply.text}")
         echo(f"  true labels                   -> {test.labels[1:10].tolist()}")
         png = io.BytesIO()
         Image.fromarray(test.images[0]).resize((224, 224)).save(png, format="PNG")
-        reply = httpx.post(endpoint.scoring_uri, files={"file": ("sign.png", png.getvalue(), "image/png")},
-                           headers=headers, timeout=30)
-        responses["image_request"] = {"status": reply.status_code, "body": reply.json(),
-                                      "true_letter": str(test.letters[0])}
-        echo(f"  image upload (test image 0 as a 224x224 PNG) -> {reply.status_code} {reply.text} "
-             f"(true letter {test.letters[0]})")
+        reply = httpx.post(
+            endpoint.scoring_uri, files={"file": ("sign.png", png.getvalue(), "image/png")}, headers=headers, timeout=30
+        )
+        responses["image_request"] = {
+            "status": reply.status_code,
+            "body": reply.json(),
+            "true_letter": str(test.letters[0]),
+        }
+        echo(
+            f"  image upload (test image 0 as a 224x224 PNG) -> {reply.status_code} {reply.text} "
+            f"(true letter {test.letters[0]})"
+        )
     lap("serve")
     peak_gib = memory.stop() / 2**30
-    echo(f"peak memory {peak_gib:.2f} GiB (resident, summed over this process and its workers), "
-         f"{sum(seconds.values()):.0f} s in all")
+    echo(
+        f"peak memory {peak_gib:.2f} GiB (resident, summed over this process and its workers), "
+        f"{sum(seconds.values()):.0f} s in all"
+    )
 
-    (out / "summary.json").write_text(json.dumps({
-        "preset": preset, "best": comparison.best, "verdict": comparison.verdict, "seconds": seconds,
-        "peak_memory_gib": round(peak_gib, 3), "peak_memory_gib_by_step": peaks,
-        "test_accuracy": comparison.summary["accuracy"].to_dict(), "responses": responses,
-        "onnx": str(onnx_path), "report": str(report_path / "report.md")}, indent=2, default=str))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "preset": preset,
+                "best": comparison.best,
+                "verdict": comparison.verdict,
+                "seconds": seconds,
+                "peak_memory_gib": round(peak_gib, 3),
+                "peak_memory_gib_by_step": peaks,
+                "test_accuracy": comparison.summary["accuracy"].to_dict(),
+                "responses": responses,
+                "onnx": str(onnx_path),
+                "report": str(report_path / "report.md"),
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return PipelineResult(out, comparison, onnx_path, report_path, responses, seconds, peak_gib)

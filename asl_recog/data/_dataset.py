@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from asl_recog._errors import DataFormatError, DataNotFoundError
+
 # LABEL_COLUMN and PIXEL_COLUMNS are re-exported: other modules import them from here.
 from asl_recog.data._frames import COLUMNS, LABEL_COLUMN, PIXEL_COLUMNS, csv_lines, frame_to_arrays  # noqa: F401
 from asl_recog.data._images import IMAGE_SUFFIXES, image_to_array
@@ -167,8 +168,7 @@ def load_sign_mnist(
 
 
 def _find_split_file(folder: Path, split: str) -> Path | None:
-    for name in (f"sign_mnist_{split}.csv.gz", f"sign_mnist_{split}.csv",
-                 f"sign_mnist_{split}/sign_mnist_{split}.csv"):
+    for name in (f"sign_mnist_{split}.csv.gz", f"sign_mnist_{split}.csv", f"sign_mnist_{split}/sign_mnist_{split}.csv"):
         if (folder / name).is_file():
             return folder / name
     return None
@@ -242,17 +242,25 @@ def _parse_csv(path: Path) -> SignMnistDataset:
                 raise
             frame = pd.read_csv(path, compression="infer", low_memory=False)
     except pd.errors.EmptyDataError as exc:
-        raise DataFormatError("the file is empty", source=source,
-                              fix="re-download it; it should start with 'label,pixel1,...'") from exc
+        raise DataFormatError(
+            "the file is empty", source=source, fix="re-download it; it should start with 'label,pixel1,...'"
+        ) from exc
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DataFormatError(f"the gzip stream is truncated or corrupt ({exc})", source=source,
-                              fix="re-download the file and check its sha256") from exc
+        raise DataFormatError(
+            f"the gzip stream is truncated or corrupt ({exc})",
+            source=source,
+            fix="re-download the file and check its sha256",
+        ) from exc
     except pd.errors.ParserError as exc:
-        raise DataFormatError(f"not a well-formed CSV ({exc})", source=source,
-                              fix=f"every line must have exactly {len(COLUMNS)} comma-separated fields") from exc
+        raise DataFormatError(
+            f"not a well-formed CSV ({exc})",
+            source=source,
+            fix=f"every line must have exactly {len(COLUMNS)} comma-separated fields",
+        ) from exc
     except UnicodeDecodeError as exc:
-        raise DataFormatError(f"not a text CSV ({exc})", source=source,
-                              fix="pass a .csv or .csv.gz file in the Kaggle layout") from exc
+        raise DataFormatError(
+            f"not a text CSV ({exc})", source=source, fix="pass a .csv or .csv.gz file in the Kaggle layout"
+        ) from exc
     images, labels = frame_to_arrays(frame, source=source, row_kind="line", line_of=csv_lines(path))
     return SignMnistDataset(images, labels, source=source)
 
@@ -266,17 +274,26 @@ def _read_image_folder(folder: Path) -> SignMnistDataset:
         try:
             letters_to_labels([child.name])
         except ValueError as exc:
-            raise DataFormatError(f"sub-folder {child.name!r} is not a letter A-Y without J ({exc})",
-                                  source=str(folder), fix="name each sub-folder after the letter it holds") from exc
+            raise DataFormatError(
+                f"sub-folder {child.name!r} is not a letter A-Y without J ({exc})",
+                source=str(folder),
+                fix="name each sub-folder after the letter it holds",
+            ) from exc
         for file in sorted(child.iterdir()):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
-                raise DataFormatError(f"{file.name!r} is not a .png, .jpg or .jpeg file", source=str(child),
-                                      fix="keep only images in the letter folders")
+                raise DataFormatError(
+                    f"{file.name!r} is not a .png, .jpg or .jpeg file",
+                    source=str(child),
+                    fix="keep only images in the letter folders",
+                )
             images.append(image_to_array(file))
             letters.append(child.name.upper())
     if not images:
-        raise DataFormatError("no images in the letter sub-folders", source=str(folder),
-                              fix="put PNG/JPEG images in A/, B/, ... sub-folders")
+        raise DataFormatError(
+            "no images in the letter sub-folders",
+            source=str(folder),
+            fix="put PNG/JPEG images in A/, B/, ... sub-folders",
+        )
     return SignMnistDataset(np.stack(images), letters_to_labels(letters), source=str(folder))
 
 

@@ -51,8 +51,9 @@ def csv_lines(path: Path) -> Callable[[int], int]:
     return line_of
 
 
-def frame_to_arrays(frame: pd.DataFrame, *, source: str, row_kind: str = "row",
-                    line_of: Callable[[int], int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def frame_to_arrays(
+    frame: pd.DataFrame, *, source: str, row_kind: str = "row", line_of: Callable[[int], int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate a Kaggle-layout frame and return ``(images, labels)``; raise on the first bad cell.
 
     Args:
@@ -75,16 +76,26 @@ def frame_to_arrays(frame: pd.DataFrame, *, source: str, row_kind: str = "row",
     out_of_range = (pixels < 0) | (pixels > 255)
     if out_of_range.any():
         pos, col = (int(v) for v in np.argwhere(out_of_range)[0])
-        raise DataFormatError(f"pixel value {_show(pixels[pos, col])} is outside 0-255", source=source,
-                              row=where(pos), column=PIXEL_COLUMNS[col], row_kind=row_kind,
-                              fix="pixels are 8-bit grayscale; rescale the image to 0-255")
+        raise DataFormatError(
+            f"pixel value {_show(pixels[pos, col])} is outside 0-255",
+            source=source,
+            row=where(pos),
+            column=PIXEL_COLUMNS[col],
+            row_kind=row_kind,
+            fix="pixels are 8-bit grayscale; rescale the image to 0-255",
+        )
     labels = values[:, 0]
     valid = np.isin(labels, np.arange(26)) & (labels != 9) & (labels != 25)
     if not valid.all():
         pos = int(np.flatnonzero(~valid)[0])
-        raise DataFormatError(_why_invalid(_plain(labels[pos])), source=source, row=where(pos),
-                              column=LABEL_COLUMN, row_kind=row_kind,
-                              fix="labels are alphabet positions of A-Y without J (0-24, never 9 or 25)")
+        raise DataFormatError(
+            _why_invalid(_plain(labels[pos])),
+            source=source,
+            row=where(pos),
+            column=LABEL_COLUMN,
+            row_kind=row_kind,
+            fix="labels are alphabet positions of A-Y without J (0-24, never 9 or 25)",
+        )
     return pixels.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels.astype(np.int64)
 
 
@@ -104,7 +115,8 @@ def _check_columns(frame: pd.DataFrame, source: str, row_kind: str) -> None:
         pixels = sum(c.startswith("pixel") for c in columns)
         raise DataFormatError(
             "; ".join(parts) + f" ({pixels} pixel columns, expected {NUM_PIXELS})",
-            source=source, row=1 if row_kind == "line" else None,
+            source=source,
+            row=1 if row_kind == "line" else None,
             fix=f"the header must be 'label,pixel1,...,pixel{NUM_PIXELS}' (one 28x28 image per row)",
         )
 
@@ -121,17 +133,28 @@ def _numeric(frame: pd.DataFrame, source: str, where: Callable[[int], int], row_
             columns.append(column.to_numpy(np.float64))
             continue
         if pd.api.types.is_bool_dtype(dtype):
-            raise DataFormatError(f"value {column.iloc[0]!r} is a boolean, not a number", source=source,
-                                  row=where(0), column=name, row_kind=row_kind,
-                                  fix="every cell must be an integer (label 0-24, pixels 0-255)")
+            raise DataFormatError(
+                f"value {column.iloc[0]!r} is a boolean, not a number",
+                source=source,
+                row=where(0),
+                column=name,
+                row_kind=row_kind,
+                fix="every cell must be an integer (label 0-24, pixels 0-255)",
+            )
         # Objects, floats and nullable types (Int64 with pd.NA) alike: anything not a number becomes NaN.
         numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~np.isfinite(numbers)
         bad[~bad] = numbers[~bad] != np.round(numbers[~bad])
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
-            raise DataFormatError(_why_not_whole(column.iloc[pos]), source=source, row=where(pos), column=name,
-                                  row_kind=row_kind, fix="every cell must be an integer (label 0-24, pixels 0-255)")
+            raise DataFormatError(
+                _why_not_whole(column.iloc[pos]),
+                source=source,
+                row=where(pos),
+                column=name,
+                row_kind=row_kind,
+                fix="every cell must be an integer (label 0-24, pixels 0-255)",
+            )
         columns.append(numbers)
     return np.column_stack(columns)
 

@@ -45,8 +45,9 @@ class ImageTooLargeError(DataFormatError):
     """
 
 
-def image_to_array(image: bytes | str | Path, *, source: str | None = None,
-                   max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+def image_to_array(
+    image: bytes | str | Path, *, source: str | None = None, max_pixels: int = MAX_IMAGE_PIXELS
+) -> np.ndarray:
     """Decode a PNG/JPEG and return a 28x28 uint8 grayscale array.
 
     Sign Language MNIST was made by cropping each hand photo to a square,
@@ -78,13 +79,19 @@ def image_to_array(image: bytes | str | Path, *, source: str | None = None,
             img.load()
             gray = _oriented_grayscale(img)
     except Image.DecompressionBombError as exc:  # Pillow's own check, for headers past twice its limit
-        raise ImageTooLargeError(f"the image is above the limit of {max_pixels:,} pixels (Pillow: {exc})",
-                                 source=name, fix=_size_fix(max_pixels)) from exc
+        raise ImageTooLargeError(
+            f"the image is above the limit of {max_pixels:,} pixels (Pillow: {exc})",
+            source=name,
+            fix=_size_fix(max_pixels),
+        ) from exc
     except ImageTooLargeError:
         raise
     except _DECODE_ERRORS as exc:
-        raise DataFormatError(f"not a readable PNG or JPEG image ({type(exc).__name__}: {exc})", source=name,
-                              fix="send a PNG or JPEG photo of one hand sign") from exc
+        raise DataFormatError(
+            f"not a readable PNG or JPEG image ({type(exc).__name__}: {exc})",
+            source=name,
+            fix="send a PNG or JPEG photo of one hand sign",
+        ) from exc
     width, height = gray.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
@@ -96,15 +103,21 @@ def image_to_array(image: bytes | str | Path, *, source: str | None = None,
 def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
     width, height = size
     if width <= 0 or height <= 0:
-        raise DataFormatError(f"the image header declares {width}x{height} pixels", source=name,
-                              fix="send a PNG or JPEG photo of one hand sign")
+        raise DataFormatError(
+            f"the image header declares {width}x{height} pixels",
+            source=name,
+            fix="send a PNG or JPEG photo of one hand sign",
+        )
     if width * height > max_pixels:
-        raise ImageTooLargeError(f"the image is {width}x{height} pixels, above the limit of {max_pixels:,} pixels",
-                                 source=name, fix=_size_fix(max_pixels))
+        raise ImageTooLargeError(
+            f"the image is {width}x{height} pixels, above the limit of {max_pixels:,} pixels",
+            source=name,
+            fix=_size_fix(max_pixels),
+        )
 
 
 def _size_fix(max_pixels: int) -> str:
-    side = int(max_pixels ** 0.5)
+    side = int(max_pixels**0.5)
     return f"downscale the photo to at most {side}x{side} pixels (the model sees 28x28) and send it again"
 
 

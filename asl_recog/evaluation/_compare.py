@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from asl_recog.data._dataset import SignMnistDataset
 from asl_recog._errors import ConfigurationError, DataFormatError
+from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import LETTERS, NUM_CLASSES, labels_to_indices
 from asl_recog.evaluation._latency import Latency, measure_latency
-from asl_recog.models._base import Model
 from asl_recog.evaluation._stats import CI_DESCRIPTION, McNemarResult, accuracy_ci, mcnemar_exact
+from asl_recog.models._base import Model
 
 logger = logging.getLogger("asl_recog")
 
@@ -52,20 +52,34 @@ def _metrics() -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], boo
     return {
         "accuracy": (lambda y, p: m.accuracy_score(y, p.argmax(1)), True),
         "macro_f1": (lambda y, p: m.f1_score(y, p.argmax(1), labels=_ALL, average="macro", zero_division=0), True),
-        "balanced_accuracy": (lambda y, p: m.recall_score(y, p.argmax(1), labels=_ALL, average="macro",
-                                                          zero_division=0), True),
+        "balanced_accuracy": (
+            lambda y, p: m.recall_score(y, p.argmax(1), labels=_ALL, average="macro", zero_division=0),
+            True,
+        ),
         "norm_macro_recall": (_norm_macro_recall, True),
-        "precision_score_weighted": (lambda y, p: m.precision_score(y, p.argmax(1), labels=_ALL,
-                                                                    average="weighted", zero_division=0), True),
+        "precision_score_weighted": (
+            lambda y, p: m.precision_score(y, p.argmax(1), labels=_ALL, average="weighted", zero_division=0),
+            True,
+        ),
         "AUC_weighted": (lambda y, p: m.roc_auc_score(y, p, multi_class="ovr", average="weighted", labels=_ALL), True),
-        "average_precision_score_weighted": (lambda y, p: m.average_precision_score(onehot[y], p,
-                                                                                    average="weighted"), True),
+        "average_precision_score_weighted": (
+            lambda y, p: m.average_precision_score(onehot[y], p, average="weighted"),
+            True,
+        ),
         "log_loss": (lambda y, p: m.log_loss(y, _clip_rows(p), labels=_ALL), False),
     }
 
 
-METRIC_NAMES = ("accuracy", "macro_f1", "balanced_accuracy", "norm_macro_recall", "precision_score_weighted",
-                "AUC_weighted", "average_precision_score_weighted", "log_loss")
+METRIC_NAMES = (
+    "accuracy",
+    "macro_f1",
+    "balanced_accuracy",
+    "norm_macro_recall",
+    "precision_score_weighted",
+    "AUC_weighted",
+    "average_precision_score_weighted",
+    "log_loss",
+)
 _ALIASES = {"loss": "log_loss", "f1_score_macro": "macro_f1"}
 
 
@@ -107,8 +121,10 @@ class ComparisonResult:
     def verdict(self) -> str:
         """The winner and whether the lead over the runner-up is significant, in plain words."""
         row = self.summary.loc[self.best]
-        text = (f"Best by {self.primary_metric}: {self.best} ({self.primary_metric} = {row[self.primary_metric]:.4f}; "
-                f"accuracy {row['accuracy']:.4f}, 95% CI {row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}).")
+        text = (
+            f"Best by {self.primary_metric}: {self.best} ({self.primary_metric} = {row[self.primary_metric]:.4f}; "
+            f"accuracy {row['accuracy']:.4f}, 95% CI {row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f})."
+        )
         if self.mcnemar is not None:
             text += " " + self.mcnemar.statement
         return text
@@ -150,9 +166,17 @@ class Comparator:
         >>> result.summary[["accuracy", "latency_p50_ms"]]
     """
 
-    def __init__(self, models: Mapping[str, Model | str | os.PathLike[str]], primary_metric: str = "accuracy", *,
-                 gap_warning: float = 0.05, latency_repeats: int = 200, batch_size: int = 1024,
-                 alpha: float = 0.05, measure_speed: bool = True) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, Model | str | os.PathLike[str]],
+        primary_metric: str = "accuracy",
+        *,
+        gap_warning: float = 0.05,
+        latency_repeats: int = 200,
+        batch_size: int = 1024,
+        alpha: float = 0.05,
+        measure_speed: bool = True,
+    ) -> None:
         if not isinstance(models, Mapping) or not models:
             raise ConfigurationError("models must be a non-empty dict of name -> Model or saved-model path")
         metric = _ALIASES.get(primary_metric, primary_metric)
@@ -169,8 +193,10 @@ class Comparator:
                 self.paths[str(name)] = Path(value)
                 self.models[str(name)] = Model.load(value)
             else:
-                raise ConfigurationError(f"model {name!r} is a {type(value).__name__}; pass a fitted asl_recog "
-                                         "Model or the path of a saved model")
+                raise ConfigurationError(
+                    f"model {name!r} is a {type(value).__name__}; pass a fitted asl_recog "
+                    "Model or the path of a saved model"
+                )
         self.primary_metric = metric
         self.gap_warning, self.alpha = float(gap_warning), float(alpha)
         self.latency_repeats, self.batch_size, self.measure_speed = latency_repeats, batch_size, measure_speed
@@ -178,8 +204,11 @@ class Comparator:
     def evaluate(self, test: SignMnistDataset) -> ComparisonResult:
         """Score every model on ``test`` (the held-out test set) and rank them."""
         if not isinstance(test, SignMnistDataset):
-            raise DataFormatError(f"test must be a SignMnistDataset, got {type(test).__name__}", source="test",
-                                  fix="pass load_sign_mnist('test')")
+            raise DataFormatError(
+                f"test must be a SignMnistDataset, got {type(test).__name__}",
+                source="test",
+                fix="pass load_sign_mnist('test')",
+            )
         if len(test) == 0:
             raise DataFormatError("the test set is empty", source=test.source, fix="pass the real test set")
         y = labels_to_indices(test.labels)
@@ -190,18 +219,32 @@ class Comparator:
                 proba = np.asarray(model.predict_proba(test), dtype=np.float64)
                 row, extra = self._score(name, model, y, proba, metrics)
                 row.update(self._size(name, model, Path(tmp)))
-                row.update(self._speed(name, model, test, Path(tmp), notes) if self.measure_speed else
-                           {"onnx_size_bytes": math.nan, "latency_p50_ms": math.nan, "latency_p95_ms": math.nan, "throughput_ips": math.nan,
-                            "latency_runtime": "not measured"})
+                row.update(
+                    self._speed(name, model, test, Path(tmp), notes)
+                    if self.measure_speed
+                    else {
+                        "onnx_size_bytes": math.nan,
+                        "latency_p50_ms": math.nan,
+                        "latency_p95_ms": math.nan,
+                        "throughput_ips": math.nan,
+                        "latency_runtime": "not measured",
+                    }
+                )
                 rows.append(row)
                 recall[name], confusion[name] = extra["recall"], extra["confusion"]
                 predictions[name] = extra["pred"]
                 notes.extend(extra["notes"])
         summary = pd.DataFrame(rows).set_index("model")
         higher = metrics[self.primary_metric][1]
-        order = sorted(summary.index, key=lambda n: (
-            -summary.at[n, self.primary_metric] if higher else summary.at[n, self.primary_metric],
-            summary.at[n, "size_bytes"], _or_inf(summary.at[n, "latency_p50_ms"]), n))
+        order = sorted(
+            summary.index,
+            key=lambda n: (
+                -summary.at[n, self.primary_metric] if higher else summary.at[n, self.primary_metric],
+                summary.at[n, "size_bytes"],
+                _or_inf(summary.at[n, "latency_p50_ms"]),
+                n,
+            ),
+        )
         summary = summary.loc[order]
         summary.insert(0, "rank", range(1, len(order) + 1))
         mcnemar = None
@@ -209,58 +252,104 @@ class Comparator:
             a, b = order[0], order[1]
             mcnemar = mcnemar_exact(y, predictions[a], predictions[b], a, b, self.alpha)
             logger.info(mcnemar.statement)
-        return ComparisonResult(summary=summary, best=order[0], best_model=self.models[order[0]], mcnemar=mcnemar,
-                                primary_metric=self.primary_metric, per_letter_recall=pd.DataFrame(recall, index=LETTERS)[order],
-                                confusion=confusion, predictions=predictions, n_test=len(test),
-                                test_source=test.source, notes=notes)
+        return ComparisonResult(
+            summary=summary,
+            best=order[0],
+            best_model=self.models[order[0]],
+            mcnemar=mcnemar,
+            primary_metric=self.primary_metric,
+            per_letter_recall=pd.DataFrame(recall, index=LETTERS)[order],
+            confusion=confusion,
+            predictions=predictions,
+            n_test=len(test),
+            test_source=test.source,
+            notes=notes,
+        )
 
-    def _score(self, name: str, model: Model, y: np.ndarray, proba: np.ndarray,
-               metrics: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]]) -> tuple[dict[str, Any],
-                                                                                             dict[str, Any]]:
+    def _score(
+        self,
+        name: str,
+        model: Model,
+        y: np.ndarray,
+        proba: np.ndarray,
+        metrics: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         from sklearn.metrics import confusion_matrix, recall_score
 
         if proba.shape != (len(y), NUM_CLASSES):
-            raise DataFormatError(f"model {name!r} returned probabilities of shape {proba.shape}",
-                                  source=name, fix=f"predict_proba must return (N, {NUM_CLASSES})")
+            raise DataFormatError(
+                f"model {name!r} returned probabilities of shape {proba.shape}",
+                source=name,
+                fix=f"predict_proba must return (N, {NUM_CLASSES})",
+            )
         pred = proba.argmax(1)
         correct = int(np.sum(pred == y))
         low, high = accuracy_ci(correct, len(y))
-        row: dict[str, Any] = {"model": name, "accuracy": correct / len(y), "accuracy_ci_low": low,
-                               "accuracy_ci_high": high,
-                               "macro_f1": metrics["macro_f1"][0](y, proba)}
+        row: dict[str, Any] = {
+            "model": name,
+            "accuracy": correct / len(y),
+            "accuracy_ci_low": low,
+            "accuracy_ci_high": high,
+            "macro_f1": metrics["macro_f1"][0](y, proba),
+        }
         if self.primary_metric not in row:
             row[self.primary_metric] = float(metrics[self.primary_metric][0](y, proba))
         notes: list[str] = []
         row.update(self._gap(name, model, y, proba, row, metrics, notes))
         row["training_seconds"] = _number(model.info.get("training_seconds"))
-        extra = {"pred": pred, "notes": notes,
-                 "recall": recall_score(y, pred, labels=_ALL, average=None, zero_division=0),
-                 "confusion": confusion_matrix(y, pred, labels=_ALL)}
+        extra = {
+            "pred": pred,
+            "notes": notes,
+            "recall": recall_score(y, pred, labels=_ALL, average=None, zero_division=0),
+            "confusion": confusion_matrix(y, pred, labels=_ALL),
+        }
         return row, extra
 
-    def _gap(self, name: str, model: Model, y: np.ndarray, proba: np.ndarray, row: dict[str, Any],
-             metrics: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]],
-             notes: list[str]) -> dict[str, Any]:
+    def _gap(
+        self,
+        name: str,
+        model: Model,
+        y: np.ndarray,
+        proba: np.ndarray,
+        row: dict[str, Any],
+        metrics: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]],
+        notes: list[str],
+    ) -> dict[str, Any]:
         """Validation score the trainer reported vs the test score on the same metric."""
         validation = _number(model.info.get("validation_score"))
         metric = _ALIASES.get(str(model.info.get("primary_metric") or ""), model.info.get("primary_metric"))
         metric = metric if metric in metrics else self.primary_metric
         if math.isnan(validation):
-            return {"validation_metric": metric, "validation_score": math.nan, "test_score": math.nan,
-                    "val_test_gap": math.nan, "gap_flag": False}
+            return {
+                "validation_metric": metric,
+                "validation_score": math.nan,
+                "test_score": math.nan,
+                "val_test_gap": math.nan,
+                "gap_flag": False,
+            }
         test_score = float(row[metric]) if metric in row else float(metrics[metric][0](y, proba))
         gap = test_score - validation
         flag = abs(gap) > self.gap_warning
         if flag:
-            why = ("validation overstates the test score: a sign of leakage (e.g. near-duplicate frames of "
-                   "one signer on both sides of the split) or of selecting on validation too often"
-                   if gap < 0 else "the validation set is harder than, or differs from, the test set")
-            message = (f"{name}: validation {metric} {validation:.4f} vs test {test_score:.4f} differ by "
-                       f"{abs(gap):.4f} (> {self.gap_warning:g}); {why}")
+            why = (
+                "validation overstates the test score: a sign of leakage (e.g. near-duplicate frames of "
+                "one signer on both sides of the split) or of selecting on validation too often"
+                if gap < 0
+                else "the validation set is harder than, or differs from, the test set"
+            )
+            message = (
+                f"{name}: validation {metric} {validation:.4f} vs test {test_score:.4f} differ by "
+                f"{abs(gap):.4f} (> {self.gap_warning:g}); {why}"
+            )
             logger.warning(message)
             notes.append(message)
-        return {"validation_metric": metric, "validation_score": validation, "test_score": test_score,
-                "val_test_gap": gap, "gap_flag": bool(flag)}
+        return {
+            "validation_metric": metric,
+            "validation_score": validation,
+            "test_score": test_score,
+            "val_test_gap": gap,
+            "gap_flag": bool(flag),
+        }
 
     def _size(self, name: str, model: Model, tmp: Path) -> dict[str, Any]:
         """Bytes of the model's saved file: the given path, or a fresh save in its native format."""
@@ -283,15 +372,19 @@ class Comparator:
 
                 timed = export_onnx(model, tmp / f"{_safe(name)}_latency.onnx", parity_data=test[:256])
                 runtime, onnx_size = "onnxruntime (exported)", len(timed.onnx_bytes)  # type: ignore[attr-defined]
-            except Exception as exc:  # noqa: BLE001 - any converter failure: time the native model instead
+            except Exception as exc:
                 runtime = f"native {type(model).__name__}"
                 message = f"{name}: ONNX export failed ({exc}); latency measured with native predict_proba"
                 logger.warning(message)
                 notes.append(message)
-        speed: Latency = measure_latency(timed, test.images, repeats=self.latency_repeats,
-                                         batch_size=self.batch_size)
-        return {"onnx_size_bytes": onnx_size, "latency_p50_ms": speed.p50_ms, "latency_p95_ms": speed.p95_ms,
-                "throughput_ips": speed.throughput, "latency_runtime": runtime}
+        speed: Latency = measure_latency(timed, test.images, repeats=self.latency_repeats, batch_size=self.batch_size)
+        return {
+            "onnx_size_bytes": onnx_size,
+            "latency_p50_ms": speed.p50_ms,
+            "latency_p95_ms": speed.p95_ms,
+            "throughput_ips": speed.throughput,
+            "latency_runtime": runtime,
+        }
 
 
 def _number(value: Any) -> float:

@@ -27,8 +27,15 @@ class Latency:
     batch_size: int
 
 
-def measure_latency(model: Any, images: np.ndarray, *, repeats: int = 200, batch_size: int = 1024,
-                    batch_repeats: int = 5, warmup: int = 20) -> Latency:
+def measure_latency(
+    model: Any,
+    images: np.ndarray,
+    *,
+    repeats: int = 200,
+    batch_size: int = 1024,
+    batch_repeats: int = 5,
+    warmup: int = 20,
+) -> Latency:
     """Time ``model.predict_proba`` on raw uint8 images, as a service receives them.
 
     Single-image latency cycles through distinct images (one call each);
@@ -61,6 +68,10 @@ def measure_latency(model: Any, images: np.ndarray, *, repeats: int = 200, batch
         start = clock()
         model.predict_proba(batch)
         batch_times.append(clock() - start)
-    return Latency(p50_ms=float(np.percentile(times, 50)) / 1e6, p95_ms=float(np.percentile(times, 95)) / 1e6,
-                   throughput=batch_size / (float(np.median(batch_times)) / 1e9), repeats=repeats,
-                   batch_size=batch_size)
+    return Latency(
+        p50_ms=float(np.percentile(times, 50)) / 1e6,
+        p95_ms=float(np.percentile(times, 95)) / 1e6,
+        throughput=batch_size / (float(np.median(batch_times)) / 1e9),
+        repeats=repeats,
+        batch_size=batch_size,
+    )

@@ -15,9 +15,23 @@ from asl_recog.data._labels import LETTERS
 if TYPE_CHECKING:  # pragma: no cover
     from asl_recog.evaluation._compare import ComparisonResult
 
-_TABLE_COLUMNS = ["rank", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "size_bytes",
-                  "training_seconds", "validation_score", "test_score", "val_test_gap", "gap_flag",
-                  "latency_p50_ms", "latency_p95_ms", "throughput_ips", "latency_runtime"]
+_TABLE_COLUMNS = [
+    "rank",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "macro_f1",
+    "size_bytes",
+    "training_seconds",
+    "validation_score",
+    "test_score",
+    "val_test_gap",
+    "gap_flag",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "throughput_ips",
+    "latency_runtime",
+]
 
 
 def write_report(result: ComparisonResult, folder: Path) -> Path:
@@ -45,12 +59,17 @@ def _table(result: ComparisonResult) -> pd.DataFrame:
 
 def _sections(result: ComparisonResult) -> list[tuple[str, str]]:
     """(heading, plain text) paragraphs shared by both formats."""
-    text = [("Verdict", result.verdict),
-            ("Method", f"{result.n_test} held-out test images from {result.test_source}. Accuracy intervals: 95% "
-                       f"{result.ci_method}. Winner by {result.primary_metric}; {result.tie_break}. Latency: "
-                       "single-image predict_proba on raw uint8 images (p50/p95 over repeated calls after a "
-                       "warm-up) and batch throughput, through onnxruntime where the model has or gets an ONNX "
-                       "form (column latency_runtime). The machine may be shared, so timings are indicative.")]
+    text = [
+        ("Verdict", result.verdict),
+        (
+            "Method",
+            f"{result.n_test} held-out test images from {result.test_source}. Accuracy intervals: 95% "
+            f"{result.ci_method}. Winner by {result.primary_metric}; {result.tie_break}. Latency: "
+            "single-image predict_proba on raw uint8 images (p50/p95 over repeated calls after a "
+            "warm-up) and batch throughput, through onnxruntime where the model has or gets an ONNX "
+            "form (column latency_runtime). The machine may be shared, so timings are indicative.",
+        ),
+    ]
     flagged = result.summary.index[result.summary["gap_flag"].astype(bool)].tolist()
     if flagged:
         text.append(("Warnings", "; ".join(n for n in result.notes if n.split(":")[0] in flagged)))
@@ -81,8 +100,9 @@ def _markdown_table(frame: pd.DataFrame, index_name: str) -> str:
     return "\n".join(lines)
 
 
-def _markdown(result: ComparisonResult, table: pd.DataFrame, sections: list[tuple[str, str]],
-              images: dict[str, list[str]]) -> str:
+def _markdown(
+    result: ComparisonResult, table: pd.DataFrame, sections: list[tuple[str, str]], images: dict[str, list[str]]
+) -> str:
     parts = ["# Model comparison on the held-out test set", ""]
     for heading, body in sections:
         parts += [f"## {heading}", "", body, ""]
@@ -95,24 +115,33 @@ def _markdown(result: ComparisonResult, table: pd.DataFrame, sections: list[tupl
     return "\n".join(parts)
 
 
-def _html(result: ComparisonResult, table: pd.DataFrame, sections: list[tuple[str, str]],
-          images: dict[str, list[str]]) -> str:
+def _html(
+    result: ComparisonResult, table: pd.DataFrame, sections: list[tuple[str, str]], images: dict[str, list[str]]
+) -> str:
     formatters = {c: _fmt for c in table.columns}
     body = ["<h1>Model comparison on the held-out test set</h1>"]
     for heading, text in sections:
         body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")
     body.append("<h2>Summary</h2>" + table.to_html(formatters=formatters, escape=True, border=0))
-    body.append("<h2>Per-letter recall</h2>" + result.per_letter_recall.to_html(
-        float_format=lambda v: f"{v:.3f}", border=0))
-    body.append("<h2>Plots</h2>" + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">'
-                                           for p in images["bars"]))
-    body.append("<h2>Confusion matrices</h2>" + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">'
-                                                        for p in images["confusion"]))
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1200px} table{border-collapse:collapse;"
-             "font-size:0.85em} td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd} "
-             "img{max-width:48%;margin:4px}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>asl_recog comparison</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    body.append(
+        "<h2>Per-letter recall</h2>" + result.per_letter_recall.to_html(float_format=lambda v: f"{v:.3f}", border=0)
+    )
+    body.append(
+        "<h2>Plots</h2>" + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">' for p in images["bars"])
+    )
+    body.append(
+        "<h2>Confusion matrices</h2>"
+        + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">' for p in images["confusion"])
+    )
+    style = (
+        "body{font-family:sans-serif;margin:2em;max-width:1200px} table{border-collapse:collapse;"
+        "font-size:0.85em} td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd} "
+        "img{max-width:48%;margin:4px}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>asl_recog comparison</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def _plots(result: ComparisonResult, folder: Path) -> dict[str, list[str]]:
@@ -158,8 +187,15 @@ def _plots(result: ComparisonResult, folder: Path) -> dict[str, list[str]]:
 
         confusion = []
         for index, name in enumerate(names):
-            confusion.append(_confusion_plot(Figure, name, result.confusion[name], summary.at[name, "accuracy"],
-                                             folder / f"confusion_{index + 1}_{_safe(name)}.png"))
+            confusion.append(
+                _confusion_plot(
+                    Figure,
+                    name,
+                    result.confusion[name],
+                    summary.at[name, "accuracy"],
+                    folder / f"confusion_{index + 1}_{_safe(name)}.png",
+                )
+            )
     return {"bars": bars, "confusion": confusion}
 
 
@@ -175,10 +211,17 @@ def _confusion_plot(figure: Any, name: str, counts: np.ndarray, accuracy: float,
     ax.set_xlabel("predicted letter")
     ax.set_ylabel("true letter")
     ax.set_title(f"{name}: confusion matrix (accuracy {accuracy:.3f})")
-    for i, j in zip(*np.nonzero(counts)):
+    for i, j in zip(*np.nonzero(counts), strict=False):
         if i != j:
-            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=5,
-                    color="white" if rates[i, j] > 0.5 else "#b00000")
+            ax.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=5,
+                color="white" if rates[i, j] > 0.5 else "#b00000",
+            )
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true letter's images")
     return _save(fig, path)
 

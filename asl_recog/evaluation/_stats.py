@@ -63,18 +63,29 @@ class McNemarResult:
     def statement(self) -> str:
         """The result in one plain sentence."""
         p = f"p = {self.p_value:.4g}" if self.p_value > 0 else "p < 1e-300"  # below float range
-        head = (f"McNemar exact test, {self.model_a} vs {self.model_b}: {self.b} images only {self.model_a} "
-                f"got right, {self.c} only {self.model_b} got right, {p}")
+        head = (
+            f"McNemar exact test, {self.model_a} vs {self.model_b}: {self.b} images only {self.model_a} "
+            f"got right, {self.c} only {self.model_b} got right, {p}"
+        )
         if self.significant:
             better = self.model_a if self.b > self.c else self.model_b
             return f"{head} < {self.alpha:g}: the difference is statistically significant ({better} is better)."
-        return (f"{head} >= {self.alpha:g}: the difference is NOT statistically significant; on this test set "
-                "the two models cannot be told apart.")
+        return (
+            f"{head} >= {self.alpha:g}: the difference is NOT statistically significant; on this test set "
+            "the two models cannot be told apart."
+        )
 
     def as_dict(self) -> dict[str, object]:
-        return {"model_a": self.model_a, "model_b": self.model_b, "b": self.b, "c": self.c,
-                "p_value": self.p_value, "alpha": self.alpha, "significant": self.significant,
-                "statement": self.statement}
+        return {
+            "model_a": self.model_a,
+            "model_b": self.model_b,
+            "b": self.b,
+            "c": self.c,
+            "p_value": self.p_value,
+            "alpha": self.alpha,
+            "significant": self.significant,
+            "statement": self.statement,
+        }
 
 
 def mcnemar_from_counts(b: int, c: int, model_a: str = "A", model_b: str = "B", alpha: float = 0.05) -> McNemarResult:
@@ -95,12 +106,19 @@ def mcnemar_from_counts(b: int, c: int, model_a: str = "A", model_b: str = "B", 
     return McNemarResult(model_a, model_b, int(b), int(c), min(p_value, 1.0), alpha)
 
 
-def mcnemar_exact(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, model_a: str = "A",
-                  model_b: str = "B", alpha: float = 0.05) -> McNemarResult:
+def mcnemar_exact(
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    model_a: str = "A",
+    model_b: str = "B",
+    alpha: float = 0.05,
+) -> McNemarResult:
     """McNemar's exact test of two sets of predictions for the same labelled images."""
     y_true, pred_a, pred_b = np.asarray(y_true), np.asarray(pred_a), np.asarray(pred_b)
     if not (y_true.shape == pred_a.shape == pred_b.shape):
         raise ValueError(f"shapes differ: truth {y_true.shape}, {model_a} {pred_a.shape}, {model_b} {pred_b.shape}")
     right_a, right_b = pred_a == y_true, pred_b == y_true
-    return mcnemar_from_counts(int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b)),
-                               model_a, model_b, alpha)
+    return mcnemar_from_counts(
+        int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b)), model_a, model_b, alpha
+    )

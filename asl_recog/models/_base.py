@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from asl_recog.data._dataset import SignMnistDataset
 from asl_recog._errors import DataFormatError, ModelFileError
+from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import IMAGE_SIZE, NUM_CLASSES, NUM_PIXELS, indices_to_labels, labels_to_letters
 
 SKLEARN_SUFFIX = ".aslskl"
@@ -53,8 +53,11 @@ def to_model_input(images: Any) -> np.ndarray:
         return images.float_images
     arr = np.asarray(images)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise DataFormatError(f"images must be numeric, got dtype {arr.dtype}", source="images",
-                              fix="pass a numeric array of 28x28 images")
+        raise DataFormatError(
+            f"images must be numeric, got dtype {arr.dtype}",
+            source="images",
+            fix="pass a numeric array of 28x28 images",
+        )
     if arr.shape == (IMAGE_SIZE, IMAGE_SIZE) or arr.shape == (NUM_PIXELS,):
         arr = arr[None]
     if arr.ndim == 2 and arr.shape[1] == NUM_PIXELS:
@@ -62,21 +65,30 @@ def to_model_input(images: Any) -> np.ndarray:
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim != 3 or arr.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise DataFormatError(f"images have shape {np.asarray(images).shape}", source="images",
-                              fix="pass (N, 28, 28), (N, 28, 28, 1) or flat (N, 784) images")
+        raise DataFormatError(
+            f"images have shape {np.asarray(images).shape}",
+            source="images",
+            fix="pass (N, 28, 28), (N, 28, 28, 1) or flat (N, 784) images",
+        )
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
-            raise DataFormatError("images contain NaN or infinite values", source="images",
-                                  fix="replace missing pixels before predicting")
+            raise DataFormatError(
+                "images contain NaN or infinite values", source="images", fix="replace missing pixels before predicting"
+            )
         if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
             raise DataFormatError(
                 f"float images must be scaled to 0..1, got values in {arr.min():g}..{arr.max():g}",
-                source="images", fix="divide 0..255 pixels by 255, or pass them as uint8")
+                source="images",
+                fix="divide 0..255 pixels by 255, or pass them as uint8",
+            )
         return arr.astype(np.float32)[..., None]
     # uint8 cannot leave 0..255; skipping the scan matters on the service's per-request path.
     if arr.dtype != np.uint8 and arr.size and (arr.min() < 0 or arr.max() > 255):
-        raise DataFormatError(f"integer pixels must be in 0..255, got {arr.min()}..{arr.max()}",
-                              source="images", fix="pass 8-bit grayscale pixels")
+        raise DataFormatError(
+            f"integer pixels must be in 0..255, got {arr.min()}..{arr.max()}",
+            source="images",
+            fix="pass 8-bit grayscale pixels",
+        )
     return (arr.astype(np.float32) / 255.0)[..., None]
 
 
@@ -173,8 +185,9 @@ class SklearnModel(Model):
 
     kind = "sklearn"
 
-    def __init__(self, estimator: Any, params: dict[str, Any] | None = None,
-                 info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, estimator: Any, params: dict[str, Any] | None = None, info: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(params, info)
         self.estimator = estimator
 
@@ -201,8 +214,15 @@ class SklearnModel(Model):
         if path.suffix != SKLEARN_SUFFIX:
             path = path.with_suffix(SKLEARN_SUFFIX)
         payload = skops.io.dumps(self.estimator)
-        header = json.dumps({"sha256": hashlib.sha256(payload).hexdigest(), "format": "skops",
-                             "params": self.params, "info": self.info}, default=str).encode()
+        header = json.dumps(
+            {
+                "sha256": hashlib.sha256(payload).hexdigest(),
+                "format": "skops",
+                "params": self.params,
+                "info": self.info,
+            },
+            default=str,
+        ).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_SKLEARN_MAGIC + len(header).to_bytes(8, "big") + header + payload)
         return path
@@ -234,18 +254,19 @@ class SklearnModel(Model):
             raise ModelFileError(
                 f"{path}: written by asl_recog 0.1 as a pickle, which runs code when loaded, so it is refused. "
                 "Fix: retrain, or if you made this file yourself, load its estimator with joblib in a trusted "
-                "session and save it again with SklearnModel(estimator).save(path)")
+                "session and save it again with SklearnModel(estimator).save(path)"
+            )
         if not blob.startswith(_SKLEARN_MAGIC):
             raise ModelFileError(f"{path}: not a scikit-learn model file written by asl_recog (bad magic bytes)")
         start = len(_SKLEARN_MAGIC)
-        size = int.from_bytes(blob[start:start + 8], "big")
+        size = int.from_bytes(blob[start : start + 8], "big")
         try:
-            header = json.loads(blob[start + 8:start + 8 + size])
+            header = json.loads(blob[start + 8 : start + 8 + size])
         except (ValueError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"{path}: corrupt header ({exc})") from exc
         if not isinstance(header, dict):
             raise ModelFileError(f"{path}: corrupt header (not a JSON object)")
-        payload = blob[start + 8 + size:]
+        payload = blob[start + 8 + size :]
         if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
             raise ModelFileError(f"{path}: checksum mismatch; the file was truncated or modified. Re-export it.")
         try:
@@ -254,10 +275,12 @@ class SklearnModel(Model):
             raise ModelFileError(
                 f"{path}: holds types asl_recog does not trust ({exc}); they could run code when rebuilt. "
                 "Fix: if you wrote this file with your own estimator classes, pass their names: "
-                "SklearnModel.load(path, trusted=[...])") from exc
+                "SklearnModel.load(path, trusted=[...])"
+            ) from exc
         except Exception as exc:  # skops raises many types for a damaged archive
-            raise ModelFileError(f"{path}: the skops payload is unreadable ({type(exc).__name__}: {exc}). "
-                                 "Re-export the model.") from exc
+            raise ModelFileError(
+                f"{path}: the skops payload is unreadable ({type(exc).__name__}: {exc}). Re-export the model."
+            ) from exc
         params, info = header.get("params"), header.get("info")
         return cls(estimator, params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)
 
@@ -272,8 +295,7 @@ class KerasModel(Model):
 
     kind = "keras"
 
-    def __init__(self, network: Any, params: dict[str, Any] | None = None,
-                 info: dict[str, Any] | None = None) -> None:
+    def __init__(self, network: Any, params: dict[str, Any] | None = None, info: dict[str, Any] | None = None) -> None:
         super().__init__(params, info)
         self.network = network
 
@@ -291,7 +313,8 @@ class KerasModel(Model):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.network.save(path)
         path.with_name(path.name + ".json").write_text(
-            json.dumps({"params": self.params, "info": self.info}, default=str, indent=2))
+            json.dumps({"params": self.params, "info": self.info}, default=str, indent=2)
+        )
         return path
 
     @classmethod
@@ -308,8 +331,10 @@ class KerasModel(Model):
         path = Path(path)
         if _version_tuple(keras.__version__) < MIN_SAFE_KERAS:
             wanted = ".".join(map(str, MIN_SAFE_KERAS))
-            raise ModelFileError(f"{path}: Keras {keras.__version__} cannot load .keras files safely (its safe_mode "
-                                 f"had bypasses fixed in {wanted}). Fix: pip install 'keras>={wanted}'")
+            raise ModelFileError(
+                f"{path}: Keras {keras.__version__} cannot load .keras files safely (its safe_mode "
+                f"had bypasses fixed in {wanted}). Fix: pip install 'keras>={wanted}'"
+            )
         try:
             # compile=False: a loaded network predicts and exports; its training set-up
             # (loss, optimizer state) is not needed, and not restoring it is faster.
@@ -320,8 +345,9 @@ class KerasModel(Model):
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
         except (OSError, ValueError) as exc:
-            raise ModelFileError(f"{sidecar}: unreadable metadata beside the model ({exc}). "
-                                 "Fix: delete it or save the model again") from exc
+            raise ModelFileError(
+                f"{sidecar}: unreadable metadata beside the model ({exc}). Fix: delete it or save the model again"
+            ) from exc
         meta = meta if isinstance(meta, dict) else {}
         params, info = meta.get("params"), meta.get("info")
         return cls(network, params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)

@@ -37,9 +37,11 @@ def check_size(what: str, nbytes: int, max_model_size_mb: float) -> None:
         BudgetExceeded: the ONNX graph is 150.0 MB, over max_model_size_mb=100 ...
     """
     if nbytes > max_model_size_mb * MB:
-        raise BudgetExceeded(f"{what} is {nbytes / MB:.1f} MB, over max_model_size_mb={max_model_size_mb:g}; "
-                             "a smaller configuration (fewer or shallower trees, fewer stored samples) fits, "
-                             "or raise max_model_size_mb if the serving container is larger")
+        raise BudgetExceeded(
+            f"{what} is {nbytes / MB:.1f} MB, over max_model_size_mb={max_model_size_mb:g}; "
+            "a smaller configuration (fewer or shallower trees, fewer stored samples) fits, "
+            "or raise max_model_size_mb if the serving container is larger"
+        )
 
 
 def sklearn_onnx_bytes(estimator: Any) -> int:
@@ -71,8 +73,9 @@ def check_model(saved: Path, estimator: Any, max_model_size_mb: float, *, onnx: 
     try:
         onnx_bytes = sklearn_onnx_bytes(estimator)
     except OnnxExportError as exc:
-        raise CandidateRejected(f"{exc}; ONNX-convertible models are required (enable_onnx_compatible_models=True)"
-                                ) from exc
+        raise CandidateRejected(
+            f"{exc}; ONNX-convertible models are required (enable_onnx_compatible_models=True)"
+        ) from exc
     check_size("its ONNX graph", onnx_bytes, max_model_size_mb)
     return onnx_bytes
 

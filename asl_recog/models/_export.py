@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from asl_recog._console import import_keras, import_tensorflow
-from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog._errors import AslRecogError, MissingExtraError
+from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
 from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_input
 from asl_recog.models._onnx import CHECKSUM_KEY, OnnxModel, metadata_checksum
@@ -44,8 +44,9 @@ class OnnxExportError(AslRecogError, RuntimeError):
     """
 
 
-def export_onnx(model: Model, path: str | os.PathLike[str], *, parity_data: Any = None,
-                metadata: dict[str, Any] | None = None) -> OnnxModel:
+def export_onnx(
+    model: Model, path: str | os.PathLike[str], *, parity_data: Any = None, metadata: dict[str, Any] | None = None
+) -> OnnxModel:
     """Convert ``model`` to ONNX, check it against the model, and write it to ``path``.
 
     scikit-learn models go through skl2onnx (ZipMap off: a plain ``probabilities``
@@ -81,15 +82,19 @@ def export_onnx(model: Model, path: str | os.PathLike[str], *, parity_data: Any 
     if path.suffix.lower() != ".onnx":
         path = path.with_suffix(".onnx")
     if isinstance(model, OnnxModel):  # re-export: same graph, refreshed metadata
-        proto, layout, kind = (onnx.load_from_string(model.onnx_bytes), model.metadata["input_layout"],
-                               model.metadata.get("source_kind", "onnx"))
+        proto, layout, kind = (
+            onnx.load_from_string(model.onnx_bytes),
+            model.metadata["input_layout"],
+            model.metadata.get("source_kind", "onnx"),
+        )
     elif isinstance(model, SklearnModel) or hasattr(model, "estimator"):
         proto, layout, kind = convert_sklearn_estimator(model.estimator), "flat", "sklearn"
     elif isinstance(model, KerasModel) or hasattr(model, "network"):
         proto, layout, kind = _convert_keras(model.network), "NHWC", "keras"
     else:
-        raise OnnxExportError(f"cannot export {type(model).__name__} to ONNX; expected a SklearnModel, "
-                              "KerasModel or OnnxModel")
+        raise OnnxExportError(
+            f"cannot export {type(model).__name__} to ONNX; expected a SklearnModel, KerasModel or OnnxModel"
+        )
     _set_metadata(proto, model, layout=layout, kind=kind, extra=metadata)
     blob = proto.SerializeToString()
     candidate = OnnxModel(blob, source=str(path))
@@ -132,8 +137,12 @@ def convert_sklearn_estimator(estimator: Any) -> Any:
             options.setdefault(id(part), {})["optim"] = "cdist"
     try:
         with _converter_fixes():
-            return convert_sklearn(model, initial_types=[("pixels", FloatTensorType([None, NUM_PIXELS]))],
-                                   target_opset=dict(SKLEARN_OPSET), options=options)
+            return convert_sklearn(
+                model,
+                initial_types=[("pixels", FloatTensorType([None, NUM_PIXELS]))],
+                target_opset=dict(SKLEARN_OPSET),
+                options=options,
+            )
     except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/KeyError
         raise OnnxExportError(f"skl2onnx cannot convert {type(estimator).__name__}: {exc}") from exc
 
@@ -205,8 +214,9 @@ def _converter_fixes() -> Iterator[None]:
             kwargs["adjust_threshold_for_sklearn"] = True
         return original_add(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)
 
-    def knn(*args: Any, keep_distances: bool = False, op_version: int | None = None, dtype: Any = None,
-            **kwargs: Any) -> Any:
+    def knn(
+        *args: Any, keep_distances: bool = False, op_version: int | None = None, dtype: Any = None, **kwargs: Any
+    ) -> Any:
         out = original_knn(*args, keep_distances=keep_distances, op_version=op_version, dtype=dtype, **kwargs)
         if keep_distances and op_version is not None and op_version >= 11:
             return out[0], OnnxMul(out[1], np.array([-1], dtype=dtype), op_version=op_version)
@@ -238,7 +248,7 @@ def _convert_keras(network: Any) -> Any:
         try:
             wrapper.export(str(target), format="onnx", opset_version=KERAS_OPSET, verbose=False)
             proto = onnx.load(str(target))
-        except Exception as exc:  # noqa: BLE001 - any Keras export failure -> try tf2onnx directly
+        except Exception as exc:
             logger.warning("keras export(format='onnx') failed (%s); trying tf2onnx.from_function", exc)
             proto = _convert_keras_tf2onnx(wrapper)
     _rename_output(proto, "probabilities")
@@ -279,17 +289,25 @@ def _set_metadata(proto: Any, model: Model, *, layout: str, kind: str, extra: di
     inherited = model.metadata if isinstance(model, OnnxModel) else {}
     classes = getattr(getattr(model, "estimator", None), "classes_", None)
     values: dict[str, Any] = {
-        "labels": list(LABELS), "letters": list(LETTERS),
-        "input_layout": layout, "input_scaling": inherited.get("input_scaling", "unit"),
-        "input_shape": {"flat": [None, NUM_PIXELS], "NHWC": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
-                        "NCHW": [None, 1, IMAGE_SIZE, IMAGE_SIZE]}.get(layout, f"{NUM_PIXELS} inputs of [None, 1]"),
+        "labels": list(LABELS),
+        "letters": list(LETTERS),
+        "input_layout": layout,
+        "input_scaling": inherited.get("input_scaling", "unit"),
+        "input_shape": {
+            "flat": [None, NUM_PIXELS],
+            "NHWC": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
+            "NCHW": [None, 1, IMAGE_SIZE, IMAGE_SIZE],
+        }.get(layout, f"{NUM_PIXELS} inputs of [None, 1]"),
         "output": "probabilities (N, 24) in class-index (letters) order",
-        "asl_recog_version": __version__, "source_kind": kind,
+        "asl_recog_version": __version__,
+        "source_kind": kind,
         "algorithm": info.get("algorithm", type(getattr(model, "estimator", model)).__name__),
-        "params": model.params, "info": info,
-        "validation_score": info.get("validation_score"), "primary_metric": info.get("primary_metric"),
+        "params": model.params,
+        "info": info,
+        "validation_score": info.get("validation_score"),
+        "primary_metric": info.get("primary_metric"),
         "training_seconds": info.get("training_seconds"),
-        "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     if classes is not None:
         values["classes"] = [int(c) for c in classes]
@@ -324,12 +342,12 @@ def _check_parity(model: Model, candidate: OnnxModel, parity_data: Any, kind: st
     worst = float(np.abs(got - want).max())
     rows = np.arange(len(want))
     # Disagreements where the model itself has a tie at the top are not errors.
-    flips = np.flatnonzero((got.argmax(1) != want.argmax(1))
-                           & (want.max(1) - want[rows, got.argmax(1)] > _TIE))
+    flips = np.flatnonzero((got.argmax(1) != want.argmax(1)) & (want.max(1) - want[rows, got.argmax(1)] > _TIE))
     if flips.size or worst > PARITY_ATOL:
         raise OnnxExportError(
             f"ONNX parity check failed for the {kind} model on {len(images)} real images: "
             f"{flips.size} predicted letters differ (first rows {flips[:5].tolist()}), largest probability "
             f"difference {worst:.2e} (allowed {PARITY_ATOL:g}). Nothing was written. The converter "
-            "probably mistranslated an operator; report the model type, or keep the native format.")
+            "probably mistranslated an operator; report the model type, or keep the native format."
+        )
     logger.info("ONNX parity ok for %s: %d images, max |dp| = %.2e", kind, len(images), worst)

@@ -26,8 +26,13 @@ BATCH_THREADS_FROM = 64
 #: Most images given to onnxruntime in one run; larger inputs are scored in chunks.
 ROWS_PER_RUN = 1024
 _PROBA_NAMES = ("probabilities", "output_probability", "probability", "output_probabilities", "probs")
-_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
-               "tensor(int32)": np.int32, "tensor(uint8)": np.uint8}
+_ORT_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(uint8)": np.uint8,
+}
 
 
 def _import_ort() -> Any:
@@ -119,8 +124,14 @@ class OnnxModel(Model):
 
     kind = "onnx"
 
-    def __init__(self, model: bytes | str | os.PathLike[str] | Any, *, source: str | None = None,
-                 threads: int | None = None, verify: bool = True) -> None:
+    def __init__(
+        self,
+        model: bytes | str | os.PathLike[str] | Any,
+        *,
+        source: str | None = None,
+        threads: int | None = None,
+        verify: bool = True,
+    ) -> None:
         """Open an ONNX model from bytes, a path, or an ``onnx.ModelProto``.
 
         Args:
@@ -147,8 +158,9 @@ class OnnxModel(Model):
         try:
             proto = onnx.load_from_string(self._bytes)
         except Exception as exc:  # protobuf raises DecodeError and friends
-            raise ModelFileError(f"{self.source}: not a readable ONNX file ({exc}); it may be truncated. "
-                                 "Re-export the model.") from exc
+            raise ModelFileError(
+                f"{self.source}: not a readable ONNX file ({exc}); it may be truncated. Re-export the model."
+            ) from exc
         if not proto.graph.node:
             raise ModelFileError(f"{self.source}: the ONNX graph is empty; the file is truncated or not a model")
         check_self_contained(proto, self.source)
@@ -156,8 +168,10 @@ class OnnxModel(Model):
         if verify and CHECKSUM_KEY in props:
             expected = metadata_checksum(proto.graph.SerializeToString(deterministic=True), props)
             if expected != props[CHECKSUM_KEY]:
-                raise ModelFileError(f"{self.source}: checksum mismatch; the ONNX file was modified after export. "
-                                     "Re-export it with asl_recog.export_onnx.")
+                raise ModelFileError(
+                    f"{self.source}: checksum mismatch; the ONNX file was modified after export. "
+                    "Re-export it with asl_recog.export_onnx."
+                )
         self.metadata: dict[str, Any] = _decode_props(props)
         self._threads = max(1, threads or min(2, os.cpu_count() or 1))
         self._session = self._make_session(1)
@@ -177,11 +191,14 @@ class OnnxModel(Model):
         except ModelFileError:
             raise
         except Exception as exc:  # onnxruntime raises Fail/RuntimeException/InvalidArgument, numpy ValueError
-            raise ModelFileError(f"{self.source}: the graph fails on a blank 28x28 image ({type(exc).__name__}: "
-                                 f"{exc}). It is not a working sign classifier; re-export it.") from exc
+            raise ModelFileError(
+                f"{self.source}: the graph fails on a blank 28x28 image ({type(exc).__name__}: "
+                f"{exc}). It is not a working sign classifier; re-export it."
+            ) from exc
         if not np.isfinite(proba).all():
-            raise ModelFileError(f"{self.source}: the graph returns NaN or infinite probabilities for a blank image; "
-                                 "re-export it.")
+            raise ModelFileError(
+                f"{self.source}: the graph returns NaN or infinite probabilities for a blank image; re-export it."
+            )
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -201,13 +218,18 @@ class OnnxModel(Model):
         try:
             return ort.InferenceSession(self._bytes, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises Fail/InvalidGraph/InvalidProtobuf
-            raise ModelFileError(f"{self.source}: onnxruntime cannot load the graph ({exc}). "
-                                 "The file may be truncated or tampered with; re-export it.") from exc
+            raise ModelFileError(
+                f"{self.source}: onnxruntime cannot load the graph ({exc}). "
+                "The file may be truncated or tampered with; re-export it."
+            ) from exc
 
     def _setup_io(self, proto: Any) -> None:
         inputs = self._session.get_inputs()
-        is_automl = (proto.producer_name == "AutoML" or proto.graph.name.startswith("AutoML_ONNX_Model_")
-                     or "RawColumnNameToOnnxNameMap" in self.metadata)
+        is_automl = (
+            proto.producer_name == "AutoML"
+            or proto.graph.name.startswith("AutoML_ONNX_Model_")
+            or "RawColumnNameToOnnxNameMap" in self.metadata
+        )
         self.metadata.setdefault("source_kind", "azure_automl" if is_automl else "onnx")
         if len(inputs) == 1:
             self._column_inputs: list[tuple[str, Any]] | None = None
@@ -216,8 +238,10 @@ class OnnxModel(Model):
             self._column_inputs = self._map_columns(inputs)
             layout = "columns"
         else:
-            raise ModelFileError(f"{self.source}: the graph has {len(inputs)} inputs; expected one image tensor "
-                                 f"or {NUM_PIXELS} pixel columns")
+            raise ModelFileError(
+                f"{self.source}: the graph has {len(inputs)} inputs; expected one image tensor "
+                f"or {NUM_PIXELS} pixel columns"
+            )
         if layout not in LAYOUTS:
             raise ModelFileError(f"{self.source}: unknown input_layout {layout!r} in metadata; expected {LAYOUTS}")
         self._check_shape(inputs[0].shape, layout)
@@ -231,8 +255,10 @@ class OnnxModel(Model):
         self._layout, self._scale = layout, 255.0 if scaling == "raw" else 1.0
         self._dtype = _ORT_DTYPES.get(inputs[0].type)
         if self._dtype is None:
-            raise ModelFileError(f"{self.source}: input {self.input_name!r} has type {inputs[0].type}; "
-                                 "expected a float or integer tensor")
+            raise ModelFileError(
+                f"{self.source}: input {self.input_name!r} has type {inputs[0].type}; "
+                "expected a float or integer tensor"
+            )
         self._pick_output(proto)
 
     def _infer_layout(self, shape: list[Any]) -> str:
@@ -243,16 +269,24 @@ class OnnxModel(Model):
             return "NHWC"
         if dims == [1, IMAGE_SIZE, IMAGE_SIZE]:
             return "NCHW"
-        raise ModelFileError(f"{self.source}: the graph's input has shape {shape}; expected (N, 784) pixel rows "
-                             "or (N, 28, 28, 1) images. This is not a 28x28 sign classifier.")
+        raise ModelFileError(
+            f"{self.source}: the graph's input has shape {shape}; expected (N, 784) pixel rows "
+            "or (N, 28, 28, 1) images. This is not a 28x28 sign classifier."
+        )
 
     def _check_shape(self, shape: list[Any], layout: str) -> None:
-        want = {"flat": [NUM_PIXELS], "NHWC": [IMAGE_SIZE, IMAGE_SIZE, 1], "NCHW": [1, IMAGE_SIZE, IMAGE_SIZE],
-                "columns": [1]}[layout]
+        want = {
+            "flat": [NUM_PIXELS],
+            "NHWC": [IMAGE_SIZE, IMAGE_SIZE, 1],
+            "NCHW": [1, IMAGE_SIZE, IMAGE_SIZE],
+            "columns": [1],
+        }[layout]
         dims = shape[1:]
-        if len(dims) != len(want) or any(isinstance(d, int) and d != w for d, w in zip(dims, want)):
-            raise ModelFileError(f"{self.source}: the graph's input has shape {shape}, which does not match "
-                                 f"its {layout} layout (expected (N, {', '.join(map(str, want))}))")
+        if len(dims) != len(want) or any(isinstance(d, int) and d != w for d, w in zip(dims, want, strict=False)):
+            raise ModelFileError(
+                f"{self.source}: the graph's input has shape {shape}, which does not match "
+                f"its {layout} layout (expected (N, {', '.join(map(str, want))}))"
+            )
 
     def _map_columns(self, inputs: list[Any]) -> list[tuple[str, Any]]:
         """Pixel column i -> its graph input, via AutoML's name map, the names, or the order."""
@@ -277,13 +311,20 @@ class OnnxModel(Model):
 
     def _pick_output(self, proto: Any) -> None:
         outputs = self._session.get_outputs()
-        ranked = sorted(outputs, key=lambda o: (o.name not in _PROBA_NAMES, not o.type.startswith("seq(map")
-                                                and o.type != "tensor(float)"))
-        chosen = next((o for o in ranked if o.type.startswith("seq(map") or
-                       (o.type in ("tensor(float)", "tensor(double)") and len(o.shape) == 2)), None)
+        ranked = sorted(
+            outputs,
+            key=lambda o: (o.name not in _PROBA_NAMES, not o.type.startswith("seq(map") and o.type != "tensor(float)"),
+        )
+        chosen = next(
+            (
+                o
+                for o in ranked
+                if o.type.startswith("seq(map") or (o.type in ("tensor(float)", "tensor(double)") and len(o.shape) == 2)
+            ),
+            None,
+        )
         if chosen is None:
-            raise ModelFileError(f"{self.source}: no probability output among "
-                                 f"{[(o.name, o.type) for o in outputs]}")
+            raise ModelFileError(f"{self.source}: no probability output among {[(o.name, o.type) for o in outputs]}")
         self.output_name: str = chosen.name
         self._output_names = [chosen.name]
         self._zipmap = chosen.type.startswith("seq(map")
@@ -294,8 +335,10 @@ class OnnxModel(Model):
             self._columns = class_columns(classes) if classes is not None else None
         width = chosen.shape[-1] if not self._zipmap else None
         if self._columns is None and isinstance(width, int) and width != NUM_CLASSES:
-            raise ModelFileError(f"{self.source}: output {chosen.name!r} has {width} columns and the graph names "
-                                 f"no classes; expected {NUM_CLASSES} sign classes")
+            raise ModelFileError(
+                f"{self.source}: output {chosen.name!r} has {width} columns and the graph names "
+                f"no classes; expected {NUM_CLASSES} sign classes"
+            )
 
     # -- inference -----------------------------------------------------------------------------
 
@@ -305,7 +348,7 @@ class OnnxModel(Model):
             x = np.rint(x * self._scale)
         if self._column_inputs is not None:
             flat = x.reshape(len(x), NUM_PIXELS)
-            return {name: flat[:, i:i + 1].astype(dtype) for i, (name, dtype) in enumerate(self._column_inputs)}
+            return {name: flat[:, i : i + 1].astype(dtype) for i, (name, dtype) in enumerate(self._column_inputs)}
         if self._layout == "flat":
             x = x.reshape(len(x), NUM_PIXELS)
         elif self._layout == "NCHW":
@@ -327,10 +370,15 @@ class OnnxModel(Model):
             return self._place_columns(session.run(self._output_names, feed)[0], count)
         # Chunks bound memory: a KNN graph holds an (N x stored samples) distance
         # matrix, 1.6 GB for the test file against an augmented training set.
-        return np.concatenate([
-            self._place_columns(session.run(self._output_names, {k: v[i:i + ROWS_PER_RUN] for k, v in feed.items()})[0],
-                                min(ROWS_PER_RUN, count - i))
-            for i in range(0, count, ROWS_PER_RUN)])
+        return np.concatenate(
+            [
+                self._place_columns(
+                    session.run(self._output_names, {k: v[i : i + ROWS_PER_RUN] for k, v in feed.items()})[0],
+                    min(ROWS_PER_RUN, count - i),
+                )
+                for i in range(0, count, ROWS_PER_RUN)
+            ]
+        )
 
     def _place_columns(self, out: Any, count: int) -> np.ndarray:
         """The graph's output as ``(count, 24)`` float32 probabilities in class-index order."""
@@ -345,11 +393,14 @@ class OnnxModel(Model):
         out = np.asarray(out, dtype=np.float32)
         width = len(self._columns) if self._columns is not None else NUM_CLASSES
         if out.shape != (count, width):
-            raise ModelFileError(f"{self.source}: output {self.output_name!r} has shape {out.shape} for {count} "
-                                 f"image(s); its metadata and graph name {width} classes, so it should be "
-                                 f"({count}, {width}). Re-export the model.")
-        if self._columns is not None and not (len(self._columns) == NUM_CLASSES
-                                              and np.array_equal(self._columns, np.arange(NUM_CLASSES))):
+            raise ModelFileError(
+                f"{self.source}: output {self.output_name!r} has shape {out.shape} for {count} "
+                f"image(s); its metadata and graph name {width} classes, so it should be "
+                f"({count}, {width}). Re-export the model."
+            )
+        if self._columns is not None and not (
+            len(self._columns) == NUM_CLASSES and np.array_equal(self._columns, np.arange(NUM_CLASSES))
+        ):
             full = np.zeros((len(out), NUM_CLASSES), dtype=np.float32)
             full[:, self._columns] = out
             return full
@@ -381,5 +432,4 @@ class OnnxModel(Model):
         return cls(Path(path), threads=threads)
 
     def __repr__(self) -> str:
-        return (f"OnnxModel(source={self.source!r}, kind={self.metadata.get('source_kind')!r}, "
-                f"layout={self._layout!r})")
+        return f"OnnxModel(source={self.source!r}, kind={self.metadata.get('source_kind')!r}, layout={self._layout!r})"

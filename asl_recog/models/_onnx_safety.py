@@ -53,13 +53,17 @@ def check_self_contained(proto: Any, source: str) -> None:
         for tensor in tensors:
             if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
                 where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
-                raise ModelFileError(f"{source}: tensor {tensor.name!r} keeps its data in an external file "
-                                     f"({where!r}); a served model must be one self-contained file. Fix: re-export "
-                                     "it, or merge the data with onnx.load(path, load_external_data=True) and "
-                                     "onnx.save(model, path, save_as_external_data=False)")
+                raise ModelFileError(
+                    f"{source}: tensor {tensor.name!r} keeps its data in an external file "
+                    f"({where!r}); a served model must be one self-contained file. Fix: re-export "
+                    "it, or merge the data with onnx.load(path, load_external_data=True) and "
+                    "onnx.save(model, path, save_as_external_data=False)"
+                )
         for node in nodes:
             if node.domain not in SAFE_DOMAINS and node.domain not in local:
-                raise ModelFileError(f"{source}: node {node.name or node.op_type!r} uses operator "
-                                     f"{node.domain}.{node.op_type} from a custom domain, which needs code outside "
-                                     f"onnxruntime; only the domains {sorted(SAFE_DOMAINS)} are run. Fix: export "
-                                     "the model with standard ONNX operators (asl_recog.export_onnx)")
+                raise ModelFileError(
+                    f"{source}: node {node.name or node.op_type!r} uses operator "
+                    f"{node.domain}.{node.op_type} from a custom domain, which needs code outside "
+                    f"onnxruntime; only the domains {sorted(SAFE_DOMAINS)} are run. Fix: export "
+                    "the model with standard ONNX operators (asl_recog.export_onnx)"
+                )

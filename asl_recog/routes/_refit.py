@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asl_recog.models._budgets import BudgetExceeded, check_model, check_size
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import KerasModel, SklearnModel
+from asl_recog.models._budgets import BudgetExceeded, check_model, check_size
 
 if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
     from asl_recog.routes._trainer import TrainingResult
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -72,12 +72,17 @@ def keep_trial_model(result: TrainingResult, reason: str) -> TrainingResult:
     return result
 
 
-def refit_hyperdrive(trainer: HyperDriveTrainer, result: TrainingResult, train: SignMnistDataset,
-                     validation: SignMnistDataset, run_dir: Path) -> TrainingResult:
+def refit_hyperdrive(
+    trainer: HyperDriveTrainer,
+    result: TrainingResult,
+    train: SignMnistDataset,
+    validation: SignMnistDataset,
+    run_dir: Path,
+) -> TrainingResult:
     """Retrain the winning network on all the images for the winning trial's best epoch count."""
+    from asl_recog._console import import_keras
     from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
     from asl_recog.routes.hyperdrive._training import train_network
-    from asl_recog._console import import_keras
 
     keras = import_keras()
     history = list(_trial_row(result).get("history") or [])
@@ -94,12 +99,24 @@ def refit_hyperdrive(trainer: HyperDriveTrainer, result: TrainingResult, train: 
     keras.backend.clear_session()
     builder = trainer.builder
     start = time.perf_counter()
-    network, _, _ = train_network(get_builder(builder), params, (x, y), None, seed=trainer.seed or 0,
-                                  defaults=DEFAULTS.get(builder) if isinstance(builder, str) else None,
-                                  extra_callbacks=[checkpoints])
+    network, _, _ = train_network(
+        get_builder(builder),
+        params,
+        (x, y),
+        None,
+        seed=trainer.seed or 0,
+        defaults=DEFAULTS.get(builder) if isinstance(builder, str) else None,
+        extra_callbacks=[checkpoints],
+    )
     seconds = time.perf_counter() - start
-    info = {**result.best_model.info, "refit": True, "refit_epochs": epochs, "refit_images": len(x),
-            "training_seconds": seconds, "selected_trial": result.best_trial}
+    info = {
+        **result.best_model.info,
+        "refit": True,
+        "refit_epochs": epochs,
+        "refit_images": len(x),
+        "training_seconds": seconds,
+        "selected_trial": result.best_trial,
+    }
     model = KerasModel(network, params, info)
     path = model.save(folder / "model.keras")
     try:  # the .keras file holds the weights and Adam's two moments: it bounds the ONNX graph too
@@ -110,11 +127,12 @@ def refit_hyperdrive(trainer: HyperDriveTrainer, result: TrainingResult, train: 
     return _adopt(result, model, seconds, f"{info.get('builder', 'network')} for {epochs} epochs")
 
 
-def refit_automl(trainer: AutoMLTrainer, result: TrainingResult, train: SignMnistDataset,
-                 validation: SignMnistDataset, run_dir: Path) -> TrainingResult:
+def refit_automl(
+    trainer: AutoMLTrainer, result: TrainingResult, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
+) -> TrainingResult:
     """Retrain the winning pipeline (or each member of the winning ensemble) on all the images."""
-    from asl_recog.routes.automl._search import ENSEMBLE
     from asl_recog.routes.automl._portfolio import augment, build_pipeline, soft_voting
+    from asl_recog.routes.automl._search import ENSEMBLE
 
     images, labels = all_images(train, validation)
     if trainer.augment:
@@ -133,8 +151,14 @@ def refit_automl(trainer: AutoMLTrainer, result: TrainingResult, train: SignMnis
         settings = {k: v for k, v in params.items() if k != "algorithm"}
         estimator = build_pipeline(params["algorithm"], settings, seed).fit(x, y)
     seconds = time.perf_counter() - start
-    info = {**result.best_model.info, "refit": True, "refit_images": len(train) + len(validation),
-            "refit_rows": len(x), "training_seconds": seconds, "selected_trial": result.best_trial}
+    info = {
+        **result.best_model.info,
+        "refit": True,
+        "refit_images": len(train) + len(validation),
+        "refit_rows": len(x),
+        "training_seconds": seconds,
+        "selected_trial": result.best_trial,
+    }
     model = SklearnModel(estimator, params, info)
     path = model.save(run_dir / "refit" / "model.aslskl")
     try:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from asl_recog.data._dataset import SignMnistDataset, as_dataset
 from asl_recog._errors import ConfigurationError
+from asl_recog.data._dataset import SignMnistDataset, as_dataset
 from asl_recog.models._base import Model
 
 
@@ -60,9 +60,11 @@ class TrainingResult:
     refit_seconds: float = 0.0
 
     def __repr__(self) -> str:
-        return (f"TrainingResult(best_score={self.best_score:.4f} [{self.primary_metric}], "
-                f"best_params={self.best_params!r}, best_trial={self.best_trial}, refit={self.refit}, "
-                f"trials={len(self.leaderboard)}, backend={self.backend!r})")
+        return (
+            f"TrainingResult(best_score={self.best_score:.4f} [{self.primary_metric}], "
+            f"best_params={self.best_params!r}, best_trial={self.best_trial}, refit={self.refit}, "
+            f"trials={len(self.leaderboard)}, backend={self.backend!r})"
+        )
 
 
 class Trainer(ABC):
@@ -111,8 +113,8 @@ class Trainer(ABC):
             The best model with its leaderboard.
         """
         from asl_recog.backends import resolve_backend
-        from asl_recog.data._split import train_validation_split
         from asl_recog.backends.local._workers import refuse_inside_worker_bootstrap
+        from asl_recog.data._split import train_validation_split
 
         refuse_inside_worker_bootstrap()
         self._validate()
@@ -137,7 +139,8 @@ class Trainer(ABC):
                 check(self)
         elif isinstance(self.backend, str) and self.backend not in ("local", "azure", "azureml", "auto"):
             raise ConfigurationError(
-                f"backend must be None, 'local', 'azure', 'azureml', 'auto' or a backend object, got {self.backend!r}")
+                f"backend must be None, 'local', 'azure', 'azureml', 'auto' or a backend object, got {self.backend!r}"
+            )
 
 
 def _check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:

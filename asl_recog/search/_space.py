@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from asl_recog._errors import ConfigurationError
@@ -133,11 +133,13 @@ def _check_space(owner: str, space: Mapping[str, Any], allowed: Sequence[str] | 
             raise ConfigurationError(f"{owner}: parameter name {name!r} must be a valid identifier")
         if not isinstance(expr, Expression):
             raise ConfigurationError(
-                f"{owner}: parameter {name!r} is {expr!r}; wrap values in an expression such as choice(...)")
+                f"{owner}: parameter {name!r} is {expr!r}; wrap values in an expression such as choice(...)"
+            )
         if allowed is not None and expr.kind not in allowed:
             raise ConfigurationError(
                 f"{owner}: parameter {name!r} uses {expr.kind}(), but this sampling supports only "
-                f"{', '.join(allowed)} (Azure ML's rule)")
+                f"{', '.join(allowed)} (Azure ML's rule)"
+            )
         checked[name] = expr
     return checked
 
@@ -271,7 +273,9 @@ class TruncationSelectionPolicy(EarlyTerminationPolicy):
         super().__post_init__()
         value = self.truncation_percentage
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 99:
-            raise ConfigurationError(f"TruncationSelectionPolicy: truncation_percentage must be an integer 1-99, got {value!r}")
+            raise ConfigurationError(
+                f"TruncationSelectionPolicy: truncation_percentage must be an integer 1-99, got {value!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,7 @@ class NoTerminationPolicy(EarlyTerminationPolicy):
     """
 
 
-class PrimaryMetricGoal(str, Enum):
+class PrimaryMetricGoal(StrEnum):
     """Whether the primary metric is maximised or minimised.
 
     Example:
@@ -302,10 +306,17 @@ def validate_search(sampling: Any, policy: Any) -> None:
     """
     if not isinstance(sampling, Sampling) or type(sampling) is Sampling:
         raise ConfigurationError(
-            f"sampling must be RandomParameterSampling, GridParameterSampling or BayesianParameterSampling, got {sampling!r}")
+            "sampling must be RandomParameterSampling, GridParameterSampling or BayesianParameterSampling, "
+            f"got {sampling!r}"
+        )
     if policy is not None and not isinstance(policy, EarlyTerminationPolicy):
         raise ConfigurationError(f"policy must be an early-termination policy or None, got {policy!r}")
-    if isinstance(sampling, BayesianParameterSampling) and policy is not None and not isinstance(policy, NoTerminationPolicy):
+    if (
+        isinstance(sampling, BayesianParameterSampling)
+        and policy is not None
+        and not isinstance(policy, NoTerminationPolicy)
+    ):
         raise ConfigurationError(
             "BayesianParameterSampling does not support early-termination policies (Azure ML's rule); "
-            "use policy=None or RandomParameterSampling")
+            "use policy=None or RandomParameterSampling"
+        )

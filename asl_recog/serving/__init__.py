@@ -35,8 +35,16 @@ def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI
     return _create_app(model, **options)
 
 
-def run(model: str | os.PathLike[str] | Model, *, host: str = "127.0.0.1", port: int = 8000,
-        log_level: str = "info", access_log: bool = False, header_timeout_s: float = 10.0, **options: Any) -> None:
+def run(
+    model: str | os.PathLike[str] | Model,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    access_log: bool = False,
+    header_timeout_s: float = 10.0,
+    **options: Any,
+) -> None:
     """Serve ``model`` with one uvicorn worker until interrupted.
 
     Args:
@@ -56,5 +64,6 @@ def run(model: str | os.PathLike[str] | Model, *, host: str = "127.0.0.1", port:
 
     http = with_head_deadline(header_timeout_s)  # checked before the model loads
     app = create_app(model, **options)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level=log_level, access_log=access_log,
-                server_header=False, http=http)
+    uvicorn.run(
+        app, host=host, port=port, workers=1, log_level=log_level, access_log=access_log, server_header=False, http=http
+    )

@@ -17,24 +17,42 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the service's options to ``parser`` (its own, or a sub-command's)."""
-    parser.add_argument("model", help="the model to serve: an .onnx file (from asl_recog.export_onnx or Azure AutoML); "
-                                      "export .aslskl and .keras files first with 'asl-recog export'")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the service)")
+    parser.add_argument(
+        "model",
+        help="the model to serve: an .onnx file (from asl_recog.export_onnx or Azure AutoML); "
+        "export .aslskl and .keras files first with 'asl-recog export'",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the service)"
+    )
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    parser.add_argument("--key-file", default=None,
-                        help="file holding the API key (one per line; a second line allows rotation). Without it "
-                             "$ASL_RECOG_API_KEY is used, else a key is generated and printed once")
-    parser.add_argument("--no-auth", action="store_true",
-                        help="switch key authentication off (anyone who can reach the port can score)")
-    parser.add_argument("--max-batch", type=int, default=1024,
-                        help="most images per request; more gives 413 (default 1024)")
-    parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024,
-                        help="largest request body; more gives 413 (default 16 MiB)")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds to read and score one request; more gives 504 (default 30)")
-    parser.add_argument("--header-timeout", type=float, default=10.0,
-                        help="seconds a client has to send the request line and headers; more gives 408 (default 10)")
+    parser.add_argument(
+        "--key-file",
+        default=None,
+        help="file holding the API key (one per line; a second line allows rotation). Without it "
+        "$ASL_RECOG_API_KEY is used, else a key is generated and printed once",
+    )
+    parser.add_argument(
+        "--no-auth", action="store_true", help="switch key authentication off (anyone who can reach the port can score)"
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=1024, help="most images per request; more gives 413 (default 1024)"
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="largest request body; more gives 413 (default 16 MiB)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to read and score one request; more gives 504 (default 30)"
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a client has to send the request line and headers; more gives 408 (default 10)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads per request (default 1)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
@@ -49,13 +67,25 @@ def run_from_args(args: argparse.Namespace) -> int:
         print("error: --no-auth and --key-file contradict each other; pass one", file=sys.stderr)
         return 2
     if args.no_auth and args.host not in _LOOPBACK:
-        print(f"warning: authentication is off and the service listens on {args.host}; "
-              "anyone who can reach it can score", file=sys.stderr)
+        print(
+            f"warning: authentication is off and the service listens on {args.host}; anyone who can reach it can score",
+            file=sys.stderr,
+        )
     try:
-        run(args.model, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
-            key_file=args.key_file, auth=not args.no_auth, max_batch=args.max_batch,
-            max_body_bytes=args.max_body_bytes, timeout_s=args.timeout, threads=args.threads,
-            header_timeout_s=args.header_timeout)
+        run(
+            args.model,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=args.access_log,
+            key_file=args.key_file,
+            auth=not args.no_auth,
+            max_batch=args.max_batch,
+            max_body_bytes=args.max_body_bytes,
+            timeout_s=args.timeout,
+            threads=args.threads,
+            header_timeout_s=args.header_timeout,
+        )
     except AslRecogError as exc:  # a bad model file, key file or setting: say so, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -40,10 +40,10 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(dumps(content), status_code=status, media_type="application/json")
 
 
-def _error(status: int, code: str, detail: str, where: str | None = None,
-           headers: dict[str, str] | None = None) -> Response:
-    return Response(error_body(code, detail, where), status_code=status, media_type="application/json",
-                    headers=headers)
+def _error(
+    status: int, code: str, detail: str, where: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(error_body(code, detail, where), status_code=status, media_type="application/json", headers=headers)
 
 
 def _telemetry_off() -> dict[str, Any]:
@@ -69,7 +69,8 @@ def _load_model(model: str | os.PathLike[str] | Model, threads: int) -> Model:
         raise ModelFileError(
             f"{path}: the service loads .onnx files only (graphs, not code). Fix: export it first with "
             f"'asl-recog export {path} {path.with_suffix('.onnx')}' or "
-            "asl_recog.export_onnx(Model.load(path), 'model.onnx'), in a session that trusts the file")
+            "asl_recog.export_onnx(Model.load(path), 'model.onnx'), in a session that trusts the file"
+        )
     return OnnxModel.load(path, threads=threads)
 
 
@@ -84,14 +85,18 @@ def _check_model(model: Model, source: str) -> None:
     except ModelFileError:
         raise
     except Exception as exc:  # a model object of any kind: its errors are not ours to know
-        raise ModelFileError(f"{source}: the model fails its start-up prediction on a blank image "
-                             f"({type(exc).__name__}: {exc}); the service will not start with it") from exc
+        raise ModelFileError(
+            f"{source}: the model fails its start-up prediction on a blank image "
+            f"({type(exc).__name__}: {exc}); the service will not start with it"
+        ) from exc
     finite = np.issubdtype(proba.dtype, np.number) and bool(np.isfinite(proba).all())
     if proba.shape != (1, NUM_CLASSES) or not finite:
         got = f"shape {proba.shape}" + ("" if finite else " with NaN, infinite or non-numeric values")
-        raise ModelFileError(f"{source}: the model's start-up prediction has {got}; the service needs (1, "
-                             f"{NUM_CLASSES}) finite probabilities, one per letter {''.join(LETTERS)}. "
-                             "Fix: re-export the model with asl_recog.export_onnx")
+        raise ModelFileError(
+            f"{source}: the model's start-up prediction has {got}; the service needs (1, "
+            f"{NUM_CLASSES}) finite probabilities, one per letter {''.join(LETTERS)}. "
+            "Fix: re-export the model with asl_recog.export_onnx"
+        )
 
 
 def _public_metadata(model: Model) -> dict[str, Any]:
@@ -101,9 +106,17 @@ def _public_metadata(model: Model) -> dict[str, Any]:
     return json.loads(json.dumps(meta, default=str))  # anything odd becomes a string
 
 
-def create_app(model: str | os.PathLike[str] | Model, *, api_key: str | list[str] | None = None,
-               key_file: str | os.PathLike[str] | None = None, auth: bool = True, max_batch: int = 1024,
-               max_body_bytes: int = 16 * 1024 * 1024, timeout_s: float = 30.0, threads: int = 1) -> FastAPI:
+def create_app(
+    model: str | os.PathLike[str] | Model,
+    *,
+    api_key: str | list[str] | None = None,
+    key_file: str | os.PathLike[str] | None = None,
+    auth: bool = True,
+    max_batch: int = 1024,
+    max_body_bytes: int = 16 * 1024 * 1024,
+    timeout_s: float = 30.0,
+    threads: int = 1,
+) -> FastAPI:
     """Build the scoring service over a model (an ``.onnx`` path, run with onnxruntime, or a loaded Model).
 
     Endpoints: ``POST /score``, ``GET /`` (model metadata), ``GET /health``,
@@ -129,8 +142,12 @@ def create_app(model: str | os.PathLike[str] | Model, *, api_key: str | list[str
         ...                      headers={"Authorization": "Bearer s3cret"}).json()
         {'result': [3], 'letters': ['D']}
     """
-    for name, value in (("max_batch", max_batch), ("max_body_bytes", max_body_bytes), ("timeout_s", timeout_s),
-                        ("threads", threads)):
+    for name, value in (
+        ("max_batch", max_batch),
+        ("max_body_bytes", max_body_bytes),
+        ("timeout_s", timeout_s),
+        ("threads", threads),
+    ):
         if not value > 0:
             raise ConfigurationError(f"{name} must be positive, got {value!r}")
     keys: list[str] | None = None
@@ -142,19 +159,30 @@ def create_app(model: str | os.PathLike[str] | Model, *, api_key: str | list[str
     source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
     _check_model(loaded, source)
     metadata = {
-        "service": "asl-recog", "version": __version__, "model": source,
-        "letters": list(LETTERS), "labels": list(LABELS),
-        "input": {"format": "28x28 grayscale images: pixel1..pixel784 row by row, whole numbers 0-255",
-                  "json_shapes": sorted(set(SHAPES.values())), "uploads": ["multipart PNG/JPEG", "image/png",
-                                                                          "image/jpeg"],
-                  "max_batch": max_batch, "max_body_bytes": max_body_bytes, "timeout_s": timeout_s},
+        "service": "asl-recog",
+        "version": __version__,
+        "model": source,
+        "letters": list(LETTERS),
+        "labels": list(LABELS),
+        "input": {
+            "format": "28x28 grayscale images: pixel1..pixel784 row by row, whole numbers 0-255",
+            "json_shapes": sorted(set(SHAPES.values())),
+            "uploads": ["multipart PNG/JPEG", "image/png", "image/jpeg"],
+            "max_batch": max_batch,
+            "max_body_bytes": max_body_bytes,
+            "timeout_s": timeout_s,
+        },
         "auth": "bearer" if auth else "none",
         "model_metadata": _public_metadata(loaded),
     }
 
-    app = FastAPI(title="asl-recog scoring service", version=__version__,
-                  description="Static ASL fingerspelling recognition (Sign Language MNIST, letters A-Y without J). "
-                              "POST images to /score; see docs/serving.md.", **_telemetry_off())
+    app = FastAPI(
+        title="asl-recog scoring service",
+        version=__version__,
+        description="Static ASL fingerspelling recognition (Sign Language MNIST, letters A-Y without J). "
+        "POST images to /score; see docs/serving.md.",
+        **_telemetry_off(),
+    )
     app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
     app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s)
     _add_error_handlers(app)
@@ -164,15 +192,23 @@ def create_app(model: str | os.PathLike[str] | Model, *, api_key: str | list[str
         if probabilities.shape != (len(images), NUM_CLASSES):
             raise RuntimeError(f"the model returned shape {probabilities.shape}; expected ({len(images)}, 24)")
         index = np.argmax(probabilities, axis=1)
-        return score_response(_LABELS[index].tolist(), _LETTERS[index].tolist(),
-                              probabilities if proba else None, list(LETTERS) if proba else None)
+        return score_response(
+            _LABELS[index].tolist(),
+            _LETTERS[index].tolist(),
+            probabilities if proba else None,
+            list(LETTERS) if proba else None,
+        )
 
     @app.get("/health", response_model=Status, summary="Liveness: the process answers")
     async def health() -> Response:
         return _json({"status": "ok"})
 
-    @app.get("/ready", response_model=Status, summary="Readiness: the model is loaded and answers",
-             responses={503: {"model": ErrorResponse}})
+    @app.get(
+        "/ready",
+        response_model=Status,
+        summary="Readiness: the model is loaded and answers",
+        responses={503: {"model": ErrorResponse}},
+    )
     async def ready() -> Response:
         if getattr(app.state, "model", None) is None:
             return _error(503, "not_ready", "the model is not loaded")
@@ -223,8 +259,13 @@ class _AsgiEndpoint:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         body = await self.handler(Request(scope, receive))
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -240,8 +281,9 @@ def _proba_flag(query: bytes) -> bool:
         return True
     if value in ("false", "0", "no", "off", ""):
         return False
-    raise RequestError(f"proba must be true or false, got {values[-1][:20]!r}", where="query.proba",
-                       code="invalid_parameter")
+    raise RequestError(
+        f"proba must be true or false, got {values[-1][:20]!r}", where="query.proba", code="invalid_parameter"
+    )
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -263,11 +305,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
-                      headers=getattr(exc, "headers", None))
+        return _error(
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unexpected error while serving %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", f"unexpected {type(exc).__name__} while scoring; the server log has "
-                                             "the details")
+        return _error(
+            500, "internal_error", f"unexpected {type(exc).__name__} while scoring; the server log has the details"
+        )

@@ -63,8 +63,18 @@ class RemoteEndpoint:
         array(['F', 'K', 'A', 'D', 'V', 'K', 'O', 'D', 'H'], dtype='<U1')
     """
 
-    def __init__(self, scoring_uri: str, key: str | None = None, *, timeout: float = 30.0, retries: int = 3,
-                 backoff: float = 0.5, batch_size: int = 256, records: bool = False, client: Any = None) -> None:
+    def __init__(
+        self,
+        scoring_uri: str,
+        key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        batch_size: int = 256,
+        records: bool = False,
+        client: Any = None,
+    ) -> None:
         if retries < 0 or batch_size < 1 or timeout <= 0:
             raise ValueError("retries must be >= 0, batch_size >= 1 and timeout > 0")
         self.scoring_uri, self.key = scoring_uri, key
@@ -82,8 +92,10 @@ class RemoteEndpoint:
 
     def predict(self, images: Any) -> np.ndarray:
         """Dataset labels (0-24 without 9) of the images."""
-        return np.concatenate([np.asarray(answer["result"], dtype=np.int64)
-                               for answer, _ in self._score(images, "predict")] or [np.zeros(0, np.int64)])
+        return np.concatenate(
+            [np.asarray(answer["result"], dtype=np.int64) for answer, _ in self._score(images, "predict")]
+            or [np.zeros(0, np.int64)]
+        )
 
     def predict_letters(self, images: Any) -> np.ndarray:
         """Letters of the images, e.g. ``array(['A', 'Y'])``."""
@@ -95,8 +107,10 @@ class RemoteEndpoint:
         for answer, n in self._score(images, "predict_proba"):
             proba = np.asarray(answer.get("probabilities"), dtype=np.float32)
             if proba.shape != (n, NUM_CLASSES):
-                raise EndpointError(f"{self.scoring_uri}: expected probabilities of shape ({n}, {NUM_CLASSES}), "
-                                    f"got {proba.shape}; the service may not support method predict_proba")
+                raise EndpointError(
+                    f"{self.scoring_uri}: expected probabilities of shape ({n}, {NUM_CLASSES}), "
+                    f"got {proba.shape}; the service may not support method predict_proba"
+                )
             classes = answer.get("classes") or list(LETTERS)
             order = [list(classes).index(letter) for letter in LETTERS]
             parts.append(proba[:, order])
@@ -122,7 +136,7 @@ class RemoteEndpoint:
         pixels = np.rint(to_model_input(images).reshape(-1, NUM_PIXELS) * 255.0).astype(np.uint8)
         answers = []
         for start in range(0, len(pixels), self.batch_size):
-            chunk = pixels[start:start + self.batch_size].tolist()
+            chunk = pixels[start : start + self.batch_size].tolist()
             if self.records:
                 body: dict[str, Any] = {"data": [{f"pixel{i + 1}": v for i, v in enumerate(row)} for row in chunk]}
                 if method == "predict_proba":
@@ -132,8 +146,9 @@ class RemoteEndpoint:
             answer = self.post(body)
             result = answer.get("result")
             if not isinstance(result, list) or len(result) != len(chunk):
-                raise EndpointError(f"{self.scoring_uri}: expected 'result' with {len(chunk)} labels, got "
-                                    f"{str(result)[:100]}")
+                raise EndpointError(
+                    f"{self.scoring_uri}: expected 'result' with {len(chunk)} labels, got {str(result)[:100]}"
+                )
             labels_to_indices(np.asarray(result, dtype=np.int64))  # raises on labels that are not signs
             answers.append((answer, len(chunk)))
         return answers
@@ -152,8 +167,9 @@ class RemoteEndpoint:
                 response = self._client.post(self.scoring_uri, content=content, headers=headers)
             except httpx.TransportError as exc:  # refused, reset, timed out: worth another try
                 if last_attempt:
-                    raise EndpointError(f"{self.scoring_uri}: no answer after {attempt + 1} attempt(s) "
-                                        f"({type(exc).__name__}: {exc})") from exc
+                    raise EndpointError(
+                        f"{self.scoring_uri}: no answer after {attempt + 1} attempt(s) ({type(exc).__name__}: {exc})"
+                    ) from exc
                 self._wait(attempt, f"{type(exc).__name__}")
                 continue
             if response.status_code in RETRY_STATUSES and not last_attempt:
@@ -163,7 +179,7 @@ class RemoteEndpoint:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, attempt: int, reason: str) -> None:
-        delay = min(self.backoff * 2 ** attempt, 8.0)
+        delay = min(self.backoff * 2**attempt, 8.0)
         logger.info("%s: %s; retrying in %.2f s", self.scoring_uri, reason, delay)
         time.sleep(delay)
 
@@ -177,12 +193,20 @@ class RemoteEndpoint:
         if response.status_code >= 400:
             detail = answer.get("detail") if isinstance(answer, dict) else response.text[:300]
             hint = " (check the key)" if response.status_code == 401 else ""
-            raise EndpointError(f"{self.scoring_uri}: HTTP {response.status_code}{hint}: {detail}",
-                                status_code=response.status_code, detail=detail)
+            raise EndpointError(
+                f"{self.scoring_uri}: HTTP {response.status_code}{hint}: {detail}",
+                status_code=response.status_code,
+                detail=detail,
+            )
         if not isinstance(answer, dict):
-            raise EndpointError(f"{self.scoring_uri}: the answer is not a JSON object: {response.text[:200]!r}",
-                                status_code=response.status_code)
+            raise EndpointError(
+                f"{self.scoring_uri}: the answer is not a JSON object: {response.text[:200]!r}",
+                status_code=response.status_code,
+            )
         if "error" in answer and "result" not in answer:  # score.py's error dict where it cannot set a status
-            raise EndpointError(f"{self.scoring_uri}: {answer.get('detail') or answer['error']}",
-                                status_code=response.status_code, detail=answer.get("detail"))
+            raise EndpointError(
+                f"{self.scoring_uri}: {answer.get('detail') or answer['error']}",
+                status_code=response.status_code,
+                detail=answer.get("detail"),
+            )
         return answer

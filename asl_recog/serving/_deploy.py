@@ -138,8 +138,10 @@ def endpoint_name(name: str | None, prefix: str = "asl-recog") -> str:
     if name is None:
         return f"{prefix}-{secrets.token_hex(4)}"
     if not _NAME.match(name) or "--" in name:
-        raise ConfigurationError(f"endpoint name {name!r} is invalid: use 3-32 lowercase letters, digits and single "
-                                 "hyphens, starting with a letter and not ending with a hyphen")
+        raise ConfigurationError(
+            f"endpoint name {name!r} is invalid: use 3-32 lowercase letters, digits and single "
+            "hyphens, starting with a letter and not ending with a hyphen"
+        )
     return name
 
 
@@ -161,9 +163,11 @@ def onnx_file(model: Model | str | os.PathLike[str], folder: Path) -> tuple[Path
         return path, export_onnx(model, path)
     path = Path(model)
     if path.suffix.lower() != ".onnx":
-        raise ModelFileError(f"{path}: deployers load .onnx files only (graphs, not code). Fix: export it first "
-                             f"with 'asl-recog export {path} {path.with_suffix('.onnx')}', or pass a fitted Model "
-                             "(it is exported with asl_recog.export_onnx)")
+        raise ModelFileError(
+            f"{path}: deployers load .onnx files only (graphs, not code). Fix: export it first "
+            f"with 'asl-recog export {path} {path.with_suffix('.onnx')}', or pass a fitted Model "
+            "(it is exported with asl_recog.export_onnx)"
+        )
     return path, OnnxModel.load(path)
 
 
@@ -171,17 +175,27 @@ def scoring_config(onnx_model: Any, model_file: str, max_batch: int = 1024) -> d
     """What score.py needs to feed the graph and read its output, taken from the loaded OnnxModel."""
     meta = onnx_model.metadata
     if meta.get("input_layout") not in ("flat", "NHWC", "NCHW"):
-        raise ConfigurationError(f"{onnx_model.source}: input layout {meta.get('input_layout')!r} is not supported "
-                                 "by the generated score.py; deploy a model written by asl_recog.export_onnx")
-    return {"model_file": model_file, "input_name": onnx_model.input_name, "output_name": onnx_model.output_name,
-            "input_layout": meta["input_layout"], "input_scaling": meta["input_scaling"],
-            "classes": [int(c) for c in meta.get("classes", range(len(meta["letters"])))],
-            "labels": [int(v) for v in meta["labels"]], "letters": list(meta["letters"]),
-            "max_batch": max_batch, "threads": 1}
+        raise ConfigurationError(
+            f"{onnx_model.source}: input layout {meta.get('input_layout')!r} is not supported "
+            "by the generated score.py; deploy a model written by asl_recog.export_onnx"
+        )
+    return {
+        "model_file": model_file,
+        "input_name": onnx_model.input_name,
+        "output_name": onnx_model.output_name,
+        "input_layout": meta["input_layout"],
+        "input_scaling": meta["input_scaling"],
+        "classes": [int(c) for c in meta.get("classes", range(len(meta["letters"])))],
+        "labels": [int(v) for v in meta["labels"]],
+        "letters": list(meta["letters"]),
+        "max_batch": max_batch,
+        "threads": 1,
+    }
 
 
-def write_scoring_dir(onnx_model: Any, folder: str | os.PathLike[str], *, model_file: str = "model.onnx",
-                      max_batch: int = 1024) -> Path:
+def write_scoring_dir(
+    onnx_model: Any, folder: str | os.PathLike[str], *, model_file: str = "model.onnx", max_batch: int = 1024
+) -> Path:
     """Write the Azure scoring folder: ``score.py``, ``asl_requests.py`` and ``asl_scoring.json``.
 
     The model itself is registered separately and read from ``$AZUREML_MODEL_DIR``.
@@ -202,5 +216,8 @@ SCORING_PIP = ["onnxruntime>=1.18", "numpy>=1.26"]
 
 def conda_spec(name: str = "asl-recog-scoring") -> dict[str, Any]:
     """The conda environment of the Azure scoring container (Python 3.11, onnxruntime, numpy)."""
-    return {"name": name, "channels": ["conda-forge"],
-            "dependencies": ["python=3.11", "pip", {"pip": [*SCORING_PIP, "azureml-inference-server-http"]}]}
+    return {
+        "name": name,
+        "channels": ["conda-forge"],
+        "dependencies": ["python=3.11", "pip", {"pip": [*SCORING_PIP, "azureml-inference-server-http"]}],
+    }

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog import __version__
-from asl_recog.serving._deploy import Deployer, Endpoint, conda_spec, endpoint_name, onnx_file, write_scoring_dir
 from asl_recog._errors import ConfigurationError, MissingExtraError
 from asl_recog.models._base import Model
+from asl_recog.serving._deploy import Deployer, Endpoint, conda_spec, endpoint_name, onnx_file, write_scoring_dir
 
 #: A CPU inference base image Microsoft maintains for managed online endpoints.
 DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
@@ -68,8 +68,9 @@ class AzureEndpoint(Endpoint):
         return self._keys
 
     def logs(self, lines: int = 200) -> str:
-        return str(self.ml_client.online_deployments.get_logs(name=self.deployment_name, endpoint_name=self.name,
-                                                              lines=lines))
+        return str(
+            self.ml_client.online_deployments.get_logs(name=self.deployment_name, endpoint_name=self.name, lines=lines)
+        )
 
     def delete(self) -> None:
         self._close_client()
@@ -103,10 +104,19 @@ class AzureDeployer(Deployer):
         >>> endpoint.predict_letters(test[:3]); endpoint.delete()
     """
 
-    def __init__(self, ml_client: Any, *, instance_type: str = "Standard_DS2_v2", instance_count: int = 1,
-                 deployment_name: str = "blue", image: str = DEFAULT_IMAGE, max_batch: int = 1024,
-                 request_timeout_ms: int = 10_000, run_dir: str | os.PathLike[str] | None = None,
-                 cleanup_on_failure: bool = True) -> None:
+    def __init__(
+        self,
+        ml_client: Any,
+        *,
+        instance_type: str = "Standard_DS2_v2",
+        instance_count: int = 1,
+        deployment_name: str = "blue",
+        image: str = DEFAULT_IMAGE,
+        max_batch: int = 1024,
+        request_timeout_ms: int = 10_000,
+        run_dir: str | os.PathLike[str] | None = None,
+        cleanup_on_failure: bool = True,
+    ) -> None:
         if ml_client is None:
             raise ConfigurationError("AzureDeployer needs an MLClient; use AzureDeployer.from_config() to sign in")
         if instance_count < 1:
@@ -118,8 +128,9 @@ class AzureDeployer(Deployer):
         self.cleanup_on_failure = cleanup_on_failure
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = None, credential: Any = None,
-                    **options: Any) -> AzureDeployer:
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = None, credential: Any = None, **options: Any
+    ) -> AzureDeployer:
         """Sign in like :meth:`AzureBackend.from_config` (config.json or ``AZUREML_ARM_*``) and build a deployer."""
         from asl_recog.backends.azure.v2._backend import AzureBackend
 
@@ -132,17 +143,32 @@ class AzureDeployer(Deployer):
 
         code_dir = write_scoring_dir(onnx_model, folder / "code", model_file=onnx_path.name, max_batch=self.max_batch)
         tags = {"asl_recog_version": __version__, "source_kind": str(onnx_model.metadata.get("source_kind"))}
-        model = entities.Model(path=str(onnx_path), type=AssetTypes.CUSTOM_MODEL, name=f"{name}-model",
-                               description="asl_recog sign classifier (ONNX)", tags=tags)
-        environment = entities.Environment(name="asl-recog-scoring", image=self.image, conda_file=conda_spec(),
-                                           description="onnxruntime + numpy for the asl_recog score.py")
-        endpoint = entities.ManagedOnlineEndpoint(name=name, auth_mode="key", tags=tags,
-                                                  description="asl_recog fingerspelling recognition")
+        model = entities.Model(
+            path=str(onnx_path),
+            type=AssetTypes.CUSTOM_MODEL,
+            name=f"{name}-model",
+            description="asl_recog sign classifier (ONNX)",
+            tags=tags,
+        )
+        environment = entities.Environment(
+            name="asl-recog-scoring",
+            image=self.image,
+            conda_file=conda_spec(),
+            description="onnxruntime + numpy for the asl_recog score.py",
+        )
+        endpoint = entities.ManagedOnlineEndpoint(
+            name=name, auth_mode="key", tags=tags, description="asl_recog fingerspelling recognition"
+        )
         deployment = entities.ManagedOnlineDeployment(
-            name=self.deployment_name, endpoint_name=name, model=model, environment=environment,
+            name=self.deployment_name,
+            endpoint_name=name,
+            model=model,
+            environment=environment,
             code_configuration=entities.CodeConfiguration(code=str(code_dir), scoring_script="score.py"),
-            instance_type=self.instance_type, instance_count=self.instance_count,
-            request_settings=entities.OnlineRequestSettings(request_timeout_ms=self.request_timeout_ms))
+            instance_type=self.instance_type,
+            instance_count=self.instance_count,
+            request_settings=entities.OnlineRequestSettings(request_timeout_ms=self.request_timeout_ms),
+        )
         return AzureDeploymentSpec(endpoint, deployment, model, environment, code_dir)
 
     def deploy(self, model: Model | str | os.PathLike[str], name: str | None = None) -> AzureEndpoint:
@@ -166,5 +192,7 @@ class AzureDeployer(Deployer):
         return AzureEndpoint(self.ml_client, name, self.deployment_name)
 
     def __repr__(self) -> str:
-        return (f"AzureDeployer(workspace={getattr(self.ml_client, 'workspace_name', None)!r}, "
-                f"instance_type={self.instance_type!r}, instance_count={self.instance_count})")
+        return (
+            f"AzureDeployer(workspace={getattr(self.ml_client, 'workspace_name', None)!r}, "
+            f"instance_type={self.instance_type!r}, instance_count={self.instance_count})"
+        )

@@ -16,15 +16,25 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog import __version__
-from asl_recog.serving._deploy import SCORE_SCRIPT, SCORING_PIP, Deployer, Endpoint, endpoint_name, onnx_file, write_scoring_dir
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, MissingExtraError
 from asl_recog.models._base import Model
+from asl_recog.serving._deploy import (
+    SCORE_SCRIPT,
+    SCORING_PIP,
+    Deployer,
+    Endpoint,
+    endpoint_name,
+    onnx_file,
+    write_scoring_dir,
+)
 
 logger = logging.getLogger("asl_recog")
-DEPRECATION = ("AzureMLDeployer uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
-               "2026-06-30, and Azure Container Instances deployments. Use asl_recog.AzureDeployer (SDK v2 managed "
-               "online endpoints, pip install 'asl-recog[azure]') instead; deploy() is called the same way.")
+DEPRECATION = (
+    "AzureMLDeployer uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
+    "2026-06-30, and Azure Container Instances deployments. Use asl_recog.AzureDeployer (SDK v2 managed "
+    "online endpoints, pip install 'asl-recog[azure]') instead; deploy() is called the same way."
+)
 
 
 def _warn_deprecated() -> None:
@@ -100,10 +110,19 @@ class AzureMLDeployer(Deployer):
         >>> endpoint = deployer.deploy("runs/best.onnx", name="asl-recog-aci")
     """
 
-    def __init__(self, workspace: Any, *, cpu_cores: float = 1, memory_gb: float = 1, auth_enabled: bool = True,
-                 max_batch: int = 1024, run_dir: str | os.PathLike[str] | None = None,
-                 model_register: Callable[..., Any] | None = None, model_deploy: Callable[..., Any] | None = None,
-                 show_output: bool = False) -> None:
+    def __init__(
+        self,
+        workspace: Any,
+        *,
+        cpu_cores: float = 1,
+        memory_gb: float = 1,
+        auth_enabled: bool = True,
+        max_batch: int = 1024,
+        run_dir: str | os.PathLike[str] | None = None,
+        model_register: Callable[..., Any] | None = None,
+        model_deploy: Callable[..., Any] | None = None,
+        show_output: bool = False,
+    ) -> None:
         _import_sdk()
         _warn_deprecated()
         if workspace is None:
@@ -117,8 +136,9 @@ class AzureMLDeployer(Deployer):
         self._register, self._deploy = model_register, model_deploy
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = None, auth: Any = None,
-                    **options: Any) -> AzureMLDeployer:
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = None, auth: Any = None, **options: Any
+    ) -> AzureMLDeployer:
         """Connect with ``Workspace.from_config(path)`` (or the ``AZUREML_ARM_*`` variables)."""
         from asl_recog.backends.azure._translate import workspace_from_env
 
@@ -140,12 +160,18 @@ class AzureMLDeployer(Deployer):
         code_dir = write_scoring_dir(onnx_model, folder / "code", model_file=model_file, max_batch=self.max_batch)
         environment = core.Environment(name="asl-recog-scoring")
         environment.python.conda_dependencies = CondaDependencies.create(
-            python_version="3.11", pip_packages=[*SCORING_PIP, "azureml-defaults"], pin_sdk_version=False)
-        inference_config = InferenceConfig(entry_script=SCORE_SCRIPT, source_directory=str(code_dir),
-                                           environment=environment)
+            python_version="3.11", pip_packages=[*SCORING_PIP, "azureml-defaults"], pin_sdk_version=False
+        )
+        inference_config = InferenceConfig(
+            entry_script=SCORE_SCRIPT, source_directory=str(code_dir), environment=environment
+        )
         deployment_config = AciWebservice.deploy_configuration(
-            cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, auth_enabled=self.auth_enabled,
-            tags={"asl_recog_version": __version__}, description="asl_recog fingerspelling recognition")
+            cpu_cores=self.cpu_cores,
+            memory_gb=self.memory_gb,
+            auth_enabled=self.auth_enabled,
+            tags={"asl_recog_version": __version__},
+            description="asl_recog fingerspelling recognition",
+        )
         return AciDeploymentSpec(inference_config, deployment_config, environment, code_dir)
 
     def deploy(self, model: Model | str | os.PathLike[str], name: str | None = None) -> AzureMLEndpoint:
@@ -159,15 +185,26 @@ class AzureMLDeployer(Deployer):
             (folder / "model").mkdir(parents=True, exist_ok=True)
             onnx_path, onnx_model = onnx_file(model, folder / "model")
             spec = self.build(onnx_model, onnx_path.name, name, folder)
-            registered = register(workspace=self.workspace, model_path=str(onnx_path), model_name=name,
-                                  tags={"asl_recog_version": __version__},
-                                  description="asl_recog sign classifier (ONNX)")
-            service = deploy(workspace=self.workspace, name=name, models=[registered],
-                             inference_config=spec.inference_config, deployment_config=spec.deployment_config,
-                             overwrite=True)
+            registered = register(
+                workspace=self.workspace,
+                model_path=str(onnx_path),
+                model_name=name,
+                tags={"asl_recog_version": __version__},
+                description="asl_recog sign classifier (ONNX)",
+            )
+            service = deploy(
+                workspace=self.workspace,
+                name=name,
+                models=[registered],
+                inference_config=spec.inference_config,
+                deployment_config=spec.deployment_config,
+                overwrite=True,
+            )
             service.wait_for_deployment(show_output=self.show_output)
         return AzureMLEndpoint(service, name)
 
     def __repr__(self) -> str:
-        return (f"AzureMLDeployer(workspace={getattr(self.workspace, 'name', self.workspace)!r}, "
-                f"cpu_cores={self.cpu_cores}, memory_gb={self.memory_gb})")
+        return (
+            f"AzureMLDeployer(workspace={getattr(self.workspace, 'name', self.workspace)!r}, "
+            f"cpu_cores={self.cpu_cores}, memory_gb={self.memory_gb})"
+        )

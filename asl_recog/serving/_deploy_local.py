@@ -12,9 +12,9 @@ import time
 import weakref
 from pathlib import Path
 
-from asl_recog.serving._deploy import Deployer, Endpoint, endpoint_name, onnx_file
 from asl_recog._errors import AslRecogError, ConfigurationError
 from asl_recog.models._base import Model
+from asl_recog.serving._deploy import Deployer, Endpoint, endpoint_name, onnx_file
 from asl_recog.serving._security import generate_key
 
 
@@ -64,8 +64,17 @@ class LocalEndpoint(Endpoint):
         >>> print(endpoint.logs(5)); endpoint.delete()
     """
 
-    def __init__(self, name: str, process: subprocess.Popen[bytes], host: str, port: int, key: str | None,
-                 folder: Path, owned_folder: tempfile.TemporaryDirectory[str] | None, grace_s: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        process: subprocess.Popen[bytes],
+        host: str,
+        port: int,
+        key: str | None,
+        folder: Path,
+        owned_folder: tempfile.TemporaryDirectory[str] | None,
+        grace_s: float,
+    ) -> None:
         self.name, self.process, self.host, self.port, self.folder = name, process, host, port, folder
         self._key, self._owned_folder, self._grace_s = key, owned_folder, grace_s
         # Stop the service even if delete() is never called (garbage collection or interpreter exit).
@@ -130,9 +139,17 @@ class LocalDeployer(Deployer):
         array([ 5, 10,  0,  3, 21, 10, 14,  3,  7])
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, auth: bool = True,
-                 run_dir: str | os.PathLike[str] | None = None, startup_timeout_s: float = 60.0,
-                 serve_args: list[str] | None = None, grace_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        auth: bool = True,
+        run_dir: str | os.PathLike[str] | None = None,
+        startup_timeout_s: float = 60.0,
+        serve_args: list[str] | None = None,
+        grace_s: float = 10.0,
+    ) -> None:
         if startup_timeout_s <= 0:
             raise ConfigurationError("startup_timeout_s must be positive")
         self.host, self.port, self.auth = host, port, auth
@@ -158,11 +175,23 @@ class LocalDeployer(Deployer):
                 owned.cleanup()
             raise
 
-    def _start(self, name: str, model_path: Path, folder: Path,
-               owned: tempfile.TemporaryDirectory[str] | None) -> LocalEndpoint:
+    def _start(
+        self, name: str, model_path: Path, folder: Path, owned: tempfile.TemporaryDirectory[str] | None
+    ) -> LocalEndpoint:
         port = self.port or free_port(self.host)
-        command = [sys.executable, "-m", "asl_recog.serving", str(model_path), "--host", self.host,
-                   "--port", str(port), "--log-level", "warning", *self.serve_args]
+        command = [
+            sys.executable,
+            "-m",
+            "asl_recog.serving",
+            str(model_path),
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *self.serve_args,
+        ]
         key = None
         if self.auth:
             key = generate_key()
@@ -173,8 +202,13 @@ class LocalDeployer(Deployer):
         else:
             command.append("--no-auth")
         with open(folder / "service.log", "ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
         endpoint = LocalEndpoint(name, process, self.host, port, key, folder, None, self.grace_s)
         try:
             self._wait_ready(endpoint)
@@ -192,16 +226,18 @@ class LocalDeployer(Deployer):
         with httpx.Client(timeout=2.0) as client:
             while True:
                 if not endpoint.running:
-                    raise DeploymentError(f"the service exited with status {endpoint.process.returncode} before it "
-                                          f"was ready. Its log:\n{endpoint.logs(30)}")
+                    raise DeploymentError(
+                        f"the service exited with status {endpoint.process.returncode} before it "
+                        f"was ready. Its log:\n{endpoint.logs(30)}"
+                    )
                 try:
                     if client.get(f"{endpoint.base_url}/ready").status_code == 200:
                         return
                 except httpx.TransportError:
                     pass  # not listening yet
                 if time.monotonic() > deadline:
-                    raise DeploymentError(f"the service was not ready within {self.startup_timeout_s:g} s. "
-                                          f"Its log:\n{endpoint.logs(30)}")
+                    raise DeploymentError(
+                        f"the service was not ready within {self.startup_timeout_s:g} s. Its log:\n{endpoint.logs(30)}"
+                    )
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
-

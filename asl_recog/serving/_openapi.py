@@ -20,23 +20,29 @@ EXAMPLE_PIXELS: list[int] = [(3 * (i // 28) + 5 * (i % 28)) % 256 for i in range
 class ScoreResponse(BaseModel):
     """Predictions, one per image, in request order."""
 
-    result: list[int] = Field(description="dataset labels (alphabet positions 0-24, never 9)",
-                              examples=[[3, 0]])
+    result: list[int] = Field(description="dataset labels (alphabet positions 0-24, never 9)", examples=[[3, 0]])
     letters: list[str] = Field(description="the letters of the labels", examples=[["D", "A"]])
     probabilities: list[list[float]] | None = Field(
-        None, description="only with ?proba=true or method predict_proba: one row of 24 probabilities "
-                          "per image, in the order of `classes`")
-    classes: list[str] | None = Field(None, description="the letters A-Y without J, column order of "
-                                                         "`probabilities`", examples=[list(LETTERS)])
+        None,
+        description="only with ?proba=true or method predict_proba: one row of 24 probabilities "
+        "per image, in the order of `classes`",
+    )
+    classes: list[str] | None = Field(
+        None, description="the letters A-Y without J, column order of `probabilities`", examples=[list(LETTERS)]
+    )
 
 
 class ErrorResponse(BaseModel):
     """Every error the service returns."""
 
-    error: str = Field(description="machine-readable code, e.g. invalid_input, unauthorized, body_too_large",
-                       examples=["invalid_input"])
-    detail: str = Field(description="what is wrong and where, and how to fix it",
-                        examples=["data[3].pixel17: value 300 is outside 0-255"])
+    error: str = Field(
+        description="machine-readable code, e.g. invalid_input, unauthorized, body_too_large",
+        examples=["invalid_input"],
+    )
+    detail: str = Field(
+        description="what is wrong and where, and how to fix it",
+        examples=["data[3].pixel17: value 300 is outside 0-255"],
+    )
     where: str | None = Field(None, description="JSON path of the problem", examples=["data[3].pixel17"])
 
 
@@ -49,50 +55,95 @@ class Status(BaseModel):
 
 def _schemas(max_batch: int) -> dict[str, Any]:
     pixel = {"type": "integer", "minimum": 0, "maximum": 255}
-    pixel_list = {"type": "array", "items": pixel, "minItems": NUM_PIXELS, "maxItems": NUM_PIXELS,
-                  "description": "pixel1..pixel784 of one 28x28 grayscale image, row by row"}
-    record = {"type": "object", "description": "one image as a pixel1..pixel784 record (no label column)",
-              "properties": {name: pixel for name in PIXEL_COLUMNS}, "required": list(PIXEL_COLUMNS),
-              "additionalProperties": False}
+    pixel_list = {
+        "type": "array",
+        "items": pixel,
+        "minItems": NUM_PIXELS,
+        "maxItems": NUM_PIXELS,
+        "description": "pixel1..pixel784 of one 28x28 grayscale image, row by row",
+    }
+    record = {
+        "type": "object",
+        "description": "one image as a pixel1..pixel784 record (no label column)",
+        "properties": {name: pixel for name in PIXEL_COLUMNS},
+        "required": list(PIXEL_COLUMNS),
+        "additionalProperties": False,
+    }
     row = {"anyOf": [{"$ref": "#/components/schemas/PixelList"}, {"$ref": "#/components/schemas/PixelRecord"}]}
     rows = {"type": "array", "items": row, "minItems": 1, "maxItems": max_batch}
     method = {"type": "string", "enum": list(METHODS), "default": "predict"}
-    split = {"type": "object", "required": ["data"], "additionalProperties": False, "properties": {
-        "columns": {"type": "array", "items": {"type": "string", "enum": list(PIXEL_COLUMNS)},
-                    "minItems": NUM_PIXELS, "maxItems": NUM_PIXELS, "uniqueItems": True},
-        "index": {"type": "array", "items": {"type": "integer"}},
-        "data": {"type": "array", "items": {"$ref": "#/components/schemas/PixelList"},
-                 "minItems": 1, "maxItems": max_batch}}}
+    split = {
+        "type": "object",
+        "required": ["data"],
+        "additionalProperties": False,
+        "properties": {
+            "columns": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(PIXEL_COLUMNS)},
+                "minItems": NUM_PIXELS,
+                "maxItems": NUM_PIXELS,
+                "uniqueItems": True,
+            },
+            "index": {"type": "array", "items": {"type": "integer"}},
+            "data": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/PixelList"},
+                "minItems": 1,
+                "maxItems": max_batch,
+            },
+        },
+    }
     return {
         "PixelList": pixel_list,
         "PixelRecord": record,
-        "AutoMLv1Request": {"title": "Azure AutoML v1", "type": "object", "required": ["data"],
-                            "additionalProperties": False, "properties": {"data": rows, "method": method}},
-        "AutoMLv2Request": {"title": "Azure AutoML v2", "type": "object", "required": ["Inputs"],
-                            "additionalProperties": False, "properties": {
-                                "Inputs": {"type": "object", "required": ["data"], "additionalProperties": False,
-                                           "properties": {"data": rows}},
-                                "GlobalParameters": {"type": "object", "additionalProperties": False,
-                                                     "properties": {"method": method}}}},
-        "InputDataRequest": {"title": "Azure v2 managed endpoint / MLflow", "type": "object",
-                             "required": ["input_data"], "additionalProperties": False,
-                             "properties": {"input_data": split}},
+        "AutoMLv1Request": {
+            "title": "Azure AutoML v1",
+            "type": "object",
+            "required": ["data"],
+            "additionalProperties": False,
+            "properties": {"data": rows, "method": method},
+        },
+        "AutoMLv2Request": {
+            "title": "Azure AutoML v2",
+            "type": "object",
+            "required": ["Inputs"],
+            "additionalProperties": False,
+            "properties": {
+                "Inputs": {
+                    "type": "object",
+                    "required": ["data"],
+                    "additionalProperties": False,
+                    "properties": {"data": rows},
+                },
+                "GlobalParameters": {"type": "object", "additionalProperties": False, "properties": {"method": method}},
+            },
+        },
+        "InputDataRequest": {
+            "title": "Azure v2 managed endpoint / MLflow",
+            "type": "object",
+            "required": ["input_data"],
+            "additionalProperties": False,
+            "properties": {"input_data": split},
+        },
     }
 
 
 def _examples() -> dict[str, Any]:
-    record = dict(zip(PIXEL_COLUMNS, EXAMPLE_PIXELS))
+    record = dict(zip(PIXEL_COLUMNS, EXAMPLE_PIXELS, strict=False))
     return {
-        "automl_v1": {"summary": "Azure AutoML v1: pixel records (what the original notebook sent)",
-                      "value": {"data": [record]}},
-        "automl_v1_lists": {"summary": "Azure AutoML v1 with plain pixel lists",
-                            "value": {"data": [EXAMPLE_PIXELS]}},
-        "automl_v2": {"summary": "Azure AutoML v2 with probabilities",
-                      "value": {"Inputs": {"data": [EXAMPLE_PIXELS]},
-                                "GlobalParameters": {"method": "predict_proba"}}},
-        "input_data": {"summary": "Azure v2 managed endpoint / MLflow split frame",
-                       "value": {"input_data": {"columns": list(PIXEL_COLUMNS), "index": [0],
-                                                "data": [EXAMPLE_PIXELS]}}},
+        "automl_v1": {
+            "summary": "Azure AutoML v1: pixel records (what the original notebook sent)",
+            "value": {"data": [record]},
+        },
+        "automl_v1_lists": {"summary": "Azure AutoML v1 with plain pixel lists", "value": {"data": [EXAMPLE_PIXELS]}},
+        "automl_v2": {
+            "summary": "Azure AutoML v2 with probabilities",
+            "value": {"Inputs": {"data": [EXAMPLE_PIXELS]}, "GlobalParameters": {"method": "predict_proba"}},
+        },
+        "input_data": {
+            "summary": "Azure v2 managed endpoint / MLflow split frame",
+            "value": {"input_data": {"columns": list(PIXEL_COLUMNS), "index": [0], "data": [EXAMPLE_PIXELS]}},
+        },
     }
 
 
@@ -113,29 +164,57 @@ def error_responses() -> dict[int | str, dict[str, Any]]:
 
 def score_operation(max_batch: int) -> dict[str, Any]:
     """The OpenAPI operation of POST /score: query, the JSON shapes, image uploads, responses."""
+
     def ref(name: str) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
 
     responses = {"200": {"description": "one prediction per image, in request order", **ref("ScoreResponse")}}
-    responses.update({str(status): {"description": text, **ref("ErrorResponse")}
-                      for status, text in ERROR_STATUSES.items()})
-    proba = {"name": "proba", "in": "query", "required": False,
-             "description": "also return the 24 class probabilities", "schema": {"type": "boolean", "default": False}}
-    return {"summary": "Recognize hand signs in 28x28 images or photos", "operationId": "score",
-            "parameters": [proba], "responses": responses, "requestBody": {"required": True, "content": {
+    responses.update(
+        {str(status): {"description": text, **ref("ErrorResponse")} for status, text in ERROR_STATUSES.items()}
+    )
+    proba = {
+        "name": "proba",
+        "in": "query",
+        "required": False,
+        "description": "also return the 24 class probabilities",
+        "schema": {"type": "boolean", "default": False},
+    }
+    return {
+        "summary": "Recognize hand signs in 28x28 images or photos",
+        "operationId": "score",
+        "parameters": [proba],
+        "responses": responses,
+        "requestBody": {
+            "required": True,
+            "content": {
                 "application/json": {
-                    "schema": {"oneOf": [{"$ref": "#/components/schemas/AutoMLv1Request"},
-                                         {"$ref": "#/components/schemas/AutoMLv2Request"},
-                                         {"$ref": "#/components/schemas/InputDataRequest"}]},
-                    "examples": _examples()},
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/AutoMLv1Request"},
+                            {"$ref": "#/components/schemas/AutoMLv2Request"},
+                            {"$ref": "#/components/schemas/InputDataRequest"},
+                        ]
+                    },
+                    "examples": _examples(),
+                },
                 "multipart/form-data": {
-                    "schema": {"type": "object", "required": ["file"], "properties": {
-                        "file": {"type": "string", "format": "binary",
-                                 "description": "a PNG or JPEG photo of one hand sign; repeat the field "
-                                                "for a batch"}}}},
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "a PNG or JPEG photo of one hand sign; repeat the field for a batch",
+                            }
+                        },
+                    }
+                },
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-            }}}
+            },
+        },
+    }
 
 
 def add_components(schema: dict[str, Any], max_batch: int, auth: bool) -> dict[str, Any]:
@@ -151,9 +230,13 @@ def add_components(schema: dict[str, Any], max_batch: int, auth: bool) -> dict[s
     for model in (ScoreResponse, ErrorResponse):
         schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
     if auth:
-        components["securitySchemes"] = {"bearerAuth": {
-            "type": "http", "scheme": "bearer",
-            "description": "the service key: --key-file, $ASL_RECOG_API_KEY, or the one printed at start"}}
+        components["securitySchemes"] = {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "the service key: --key-file, $ASL_RECOG_API_KEY, or the one printed at start",
+            }
+        }
         for path, operations in schema.get("paths", {}).items():
             if path not in ("/health", "/ready"):
                 for operation in operations.values():

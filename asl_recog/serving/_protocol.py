@@ -65,10 +65,15 @@ class _HeadDeadline:
         transport = getattr(self, "transport", None)
         if transport is None or transport.is_closing() or getattr(self, "cycle", None) is not self._cycle_at_start:
             return
-        body = error_body("header_timeout", f"the request head (request line and headers) was not complete within "
-                                            f"{self.head_timeout_s:g} s; send it at once")
-        transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+        body = error_body(
+            "header_timeout",
+            f"the request head (request line and headers) was not complete within "
+            f"{self.head_timeout_s:g} s; send it at once",
+        )
+        transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
         transport.close()
 
 

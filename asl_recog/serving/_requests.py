@@ -68,8 +68,9 @@ class RequestError(ValueError):
         problem: what is wrong, without the location.
     """
 
-    def __init__(self, problem: str, *, where: str | None = None, status: int = 422,
-                 code: str = "invalid_input") -> None:
+    def __init__(
+        self, problem: str, *, where: str | None = None, status: int = 422, code: str = "invalid_input"
+    ) -> None:
         self.problem, self.where, self.status, self.code = problem, where, status, code
         super().__init__(f"{where}: {problem}" if where else problem)
 
@@ -138,15 +139,17 @@ def parse_json(body: bytes | str, *, max_batch: int, proba: bool = False) -> Sco
 def parse_payload(payload: Any, *, max_batch: int, proba: bool = False, strict: bool = True) -> ScoreRequest:
     """Validate an already-decoded JSON payload (see :func:`parse_json`)."""
     if not isinstance(payload, dict):
-        raise RequestError(f"the body must be a JSON object, got {_kind(payload)}", where="$",
-                           code="unknown_shape")
+        raise RequestError(f"the body must be a JSON object, got {_kind(payload)}", where="$", code="unknown_shape")
     found = [key for key in payload if key in SHAPES]
     if len(found) != 1:
         listed = ", ".join(repr(k) for k in list(payload)[:6]) or "none"
         problem = "several request shapes at once" if found else "unknown request shape"
-        raise RequestError(f"{problem} (top-level keys: {listed}); send one of {sorted(SHAPES)}, "
-                           "e.g. {\"data\": [{\"pixel1\": 0, ..., \"pixel784\": 255}]}", where="$",
-                           code="unknown_shape")
+        raise RequestError(
+            f"{problem} (top-level keys: {listed}); send one of {sorted(SHAPES)}, "
+            'e.g. {"data": [{"pixel1": 0, ..., "pixel784": 255}]}',
+            where="$",
+            code="unknown_shape",
+        )
     key = found[0]
     shape = SHAPES[key]
     extra = set(payload) - {key} - _OPTIONAL_TOP.get(shape, set())
@@ -164,18 +167,20 @@ def parse_payload(payload: Any, *, max_batch: int, proba: bool = False, strict: 
                 raise RequestError(f"expected an object, got {_kind(params)}", where="GlobalParameters")
             unknown = set(params) - {"method"}
             if unknown:
-                raise RequestError(f"unknown parameter(s) {sorted(unknown)}; only 'method' is supported",
-                                   where="GlobalParameters")
+                raise RequestError(
+                    f"unknown parameter(s) {sorted(unknown)}; only 'method' is supported", where="GlobalParameters"
+                )
             proba = _method(params.get("method"), "GlobalParameters.method") or proba
         if not isinstance(body, dict) or set(body) != {"data"}:
-            raise RequestError("expected {\"data\": [rows]}", where="Inputs")
+            raise RequestError('expected {"data": [rows]}', where="Inputs")
         rows, where = body["data"], "Inputs.data"
     elif shape in ("input_data", "mlflow_dataframe_split") and isinstance(body, dict):
         rows, columns, where = _split_frame(body, key)
     else:
         rows, where = body, key
-    return ScoreRequest(rows_to_images(rows, where=where, max_batch=max_batch, columns=columns,
-                                       strict=strict), bool(proba), shape)
+    return ScoreRequest(
+        rows_to_images(rows, where=where, max_batch=max_batch, columns=columns, strict=strict), bool(proba), shape
+    )
 
 
 def _method(value: Any, where: str) -> bool:
@@ -191,28 +196,35 @@ def _split_frame(body: dict[str, Any], key: str) -> tuple[Any, list[int] | None,
     """Rows and column order of a pandas 'split' frame ``{"columns", "index", "data"}``."""
     unknown = set(body) - {"columns", "index", "data"}
     if unknown or "data" not in body:
-        raise RequestError(f"expected {{\"columns\": [...], \"index\": [...], \"data\": [[...]]}}, got keys "
-                           f"{sorted(body)}", where=key)
+        raise RequestError(
+            f'expected {{"columns": [...], "index": [...], "data": [[...]]}}, got keys {sorted(body)}', where=key
+        )
     rows, columns = body["data"], body.get("columns")
     order = None
     if columns is not None:
         # Names are checked to be strings before the set: a list or object name is unhashable.
-        if not isinstance(columns, list) or len(columns) != NUM_PIXELS \
-                or not all(type(name) is str for name in columns) or set(columns) != _PIXEL_SET:
+        if (
+            not isinstance(columns, list)
+            or len(columns) != NUM_PIXELS
+            or not all(type(name) is str for name in columns)
+            or set(columns) != _PIXEL_SET
+        ):
             names = columns[:3] if isinstance(columns, list) else columns
-            raise RequestError(f"columns must be pixel1..pixel{NUM_PIXELS}, each once (got {repr(names)[:80]}...)",
-                               where=f"{key}.columns")
+            raise RequestError(
+                f"columns must be pixel1..pixel{NUM_PIXELS}, each once (got {repr(names)[:80]}...)",
+                where=f"{key}.columns",
+            )
         position = {name: i for i, name in enumerate(columns)}
         order = [position[name] for name in PIXEL_COLUMNS]
     index = body.get("index")
-    if index is not None and (not isinstance(index, list) or not isinstance(rows, list)
-                              or len(index) != len(rows)):
+    if index is not None and (not isinstance(index, list) or not isinstance(rows, list) or len(index) != len(rows)):
         raise RequestError("index must be a list with one entry per data row", where=f"{key}.index")
     return rows, order, f"{key}.data"
 
 
-def rows_to_images(rows: Any, *, where: str, max_batch: int, columns: list[int] | None = None,
-                   strict: bool = True) -> np.ndarray:
+def rows_to_images(
+    rows: Any, *, where: str, max_batch: int, columns: list[int] | None = None, strict: bool = True
+) -> np.ndarray:
     """Turn a list of rows (records or pixel lists) into ``(N, 28, 28)`` uint8 images.
 
     Args:
@@ -227,8 +239,12 @@ def rows_to_images(rows: Any, *, where: str, max_batch: int, columns: list[int] 
     if not rows:
         raise RequestError("empty batch: send at least one image", where=where, code="empty_batch")
     if len(rows) > max_batch:
-        raise RequestError(f"batch of {len(rows)} images exceeds the limit of {max_batch} per request; "
-                           "split it into smaller requests", where=where, status=413, code="batch_too_large")
+        raise RequestError(
+            f"batch of {len(rows)} images exceeds the limit of {max_batch} per request; split it into smaller requests",
+            where=where,
+            status=413,
+            code="batch_too_large",
+        )
     if strict:
         _explain(rows, where, columns, only_types=True)
     try:
@@ -243,11 +259,17 @@ def rows_to_images(rows: Any, *, where: str, max_batch: int, columns: list[int] 
         _explain(rows, where, columns)
         raise  # pragma: no cover - _explain always raises
     n = len(rows)
-    if arr.shape not in ((n, NUM_PIXELS), (n, IMAGE_SIZE, IMAGE_SIZE), (n, IMAGE_SIZE, IMAGE_SIZE, 1)) \
-            or (columns is not None and arr.ndim != 2) or arr.dtype.kind not in "iuf":
+    if (
+        arr.shape not in ((n, NUM_PIXELS), (n, IMAGE_SIZE, IMAGE_SIZE), (n, IMAGE_SIZE, IMAGE_SIZE, 1))
+        or (columns is not None and arr.ndim != 2)
+        or arr.dtype.kind not in "iuf"
+    ):
         _explain(rows, where, columns)
-    if arr.size and (arr.min() < 0 or arr.max() > 255
-                     or (arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.rint(arr)).all()))):
+    if arr.size and (
+        arr.min() < 0
+        or arr.max() > 255
+        or (arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.rint(arr)).all()))
+    ):
         _explain(rows, where, columns)
     if columns is not None:
         arr = arr[:, columns]
@@ -266,23 +288,33 @@ def _explain(rows: list[Any], where: str, columns: list[int] | None, only_types:
             extra = [k for k in row if k not in _PIXEL_SET]
             if extra:
                 hint = "; drop the label column before scoring" if "label" in extra else ""
-                raise RequestError(f"unexpected key(s) {_short(extra)}; a record holds only "
-                                   f"pixel1..pixel{NUM_PIXELS}{hint}", where=at)
+                raise RequestError(
+                    f"unexpected key(s) {_short(extra)}; a record holds only pixel1..pixel{NUM_PIXELS}{hint}", where=at
+                )
             missing = [c for c in PIXEL_COLUMNS if c not in row]
             if missing:
-                raise RequestError(f"{len(missing)} pixel key(s) missing: {_short(missing)}; "
-                                   f"a record needs all of pixel1..pixel{NUM_PIXELS}", where=at)
+                raise RequestError(
+                    f"{len(missing)} pixel key(s) missing: {_short(missing)}; "
+                    f"a record needs all of pixel1..pixel{NUM_PIXELS}",
+                    where=at,
+                )
             values = [(f"{at}.{c}", row[c]) for c in PIXEL_COLUMNS]
         elif isinstance(row, list):
             values = _row_values(row, at, names)
         else:
-            raise RequestError(f"a row must be an object {{\"pixel1\": ..., \"pixel{NUM_PIXELS}\": ...}} or a "
-                               f"list of {NUM_PIXELS} numbers, got {_kind(row)}", where=at)
+            raise RequestError(
+                f'a row must be an object {{"pixel1": ..., "pixel{NUM_PIXELS}": ...}} or a '
+                f"list of {NUM_PIXELS} numbers, got {_kind(row)}",
+                where=at,
+            )
         for path, value in values:
             _check_value(value, path, only_types)
     if not only_types:
-        raise RequestError("the rows mix layouts; send every row the same way (all records, all lists of "
-                           f"{NUM_PIXELS} numbers, or all 28x28 lists)", where=where)
+        raise RequestError(
+            "the rows mix layouts; send every row the same way (all records, all lists of "
+            f"{NUM_PIXELS} numbers, or all 28x28 lists)",
+            where=where,
+        )
 
 
 def _row_values(row: list[Any], at: str, names: list[str] | None) -> list[tuple[str, Any]]:
@@ -306,8 +338,7 @@ def _row_values(row: list[Any], at: str, names: list[str] | None) -> list[tuple[
         return out
     nested = " or a 28x28 nested list" if names is None else ""
     count = f"{len(row)} value{'' if len(row) == 1 else 's'}"
-    raise RequestError(f"row has {count}; expected {NUM_PIXELS} pixels (pixel1..pixel{NUM_PIXELS})"
-                       f"{nested}", where=at)
+    raise RequestError(f"row has {count}; expected {NUM_PIXELS} pixels (pixel1..pixel{NUM_PIXELS}){nested}", where=at)
 
 
 def _check_value(value: Any, where: str, only_types: bool = False) -> None:
@@ -323,8 +354,10 @@ def _check_value(value: Any, where: str, only_types: bool = False) -> None:
     if not 0 <= value <= 255:
         raise RequestError(f"value {_number(value)} is outside 0-255", where=where)
     if kind is float and value != round(value):
-        raise RequestError(f"value {_number(value)} is not a whole number; pixels are 0-255 integers "
-                           "(do not scale them to 0..1)", where=where)
+        raise RequestError(
+            f"value {_number(value)} is not a whole number; pixels are 0-255 integers (do not scale them to 0..1)",
+            where=where,
+        )
 
 
 def _number(value: float) -> str:
@@ -337,8 +370,9 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return f"the string {value[:20]!r}"
-    return {dict: "an object", list: "a list", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {dict: "an object", list: "a list", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _short(names: list[str], limit: int = 4) -> str:
@@ -346,8 +380,9 @@ def _short(names: list[str], limit: int = 4) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def score_response(labels: list[int], letters: list[str], probabilities: Any = None,
-                   classes: list[str] | None = None) -> dict[str, Any]:
+def score_response(
+    labels: list[int], letters: list[str], probabilities: Any = None, classes: list[str] | None = None
+) -> dict[str, Any]:
     """The response body: ``{"result": labels, "letters": letters}`` (+ probabilities).
 
     ``probabilities`` is ``(N, 24)`` in the order of ``classes`` (the letters A-Y without J).

@@ -47,16 +47,18 @@ def read_key_file(path: str | os.PathLike[str]) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ConfigurationError(f"--key-file {path}: cannot read it ({exc.strerror}). "
-                                 "Fix: pass a readable text file holding the API key") from exc
+        raise ConfigurationError(
+            f"--key-file {path}: cannot read it ({exc.strerror}). Fix: pass a readable text file holding the API key"
+        ) from exc
     keys = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not keys:
         raise ConfigurationError(f"--key-file {path}: holds no key. Fix: write the API key on its first line")
     return keys
 
 
-def resolve_keys(api_key: str | Iterable[str] | None = None,
-                 key_file: str | os.PathLike[str] | None = None) -> tuple[list[str], bool]:
+def resolve_keys(
+    api_key: str | Iterable[str] | None = None, key_file: str | os.PathLike[str] | None = None
+) -> tuple[list[str], bool]:
     """The accepted keys: ``api_key``, else ``key_file``, else ``$ASL_RECOG_API_KEY``, else a new one.
 
     Returns:
@@ -78,8 +80,12 @@ def resolve_keys(api_key: str | Iterable[str] | None = None,
 
 def announce_generated_key(key: str) -> None:
     """Print a generated key once, to stderr, so the operator can call the service."""
-    print(f"asl-recog serve: no --key-file or ${KEY_ENV_VAR} given; generated API key (shown once):\n"
-          f"    {key}\nSend it as 'Authorization: Bearer <key>'.", file=sys.stderr, flush=True)
+    print(
+        f"asl-recog serve: no --key-file or ${KEY_ENV_VAR} given; generated API key (shown once):\n"
+        f"    {key}\nSend it as 'Authorization: Bearer <key>'.",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 class BodyTooLarge(Exception):
@@ -91,12 +97,21 @@ def error_body(code: str, detail: str, where: str | None = None) -> bytes:
     return json.dumps({"error": code, "detail": detail, "where": where}).encode()
 
 
-async def send_error(send: Send, status: int, code: str, detail: str,
-                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_error(
+    send: Send, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = error_body(code, detail)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -117,7 +132,7 @@ class ServiceGuard:
         self.max_body_bytes, self.timeout_s = max_body_bytes, timeout_s
 
     def _authorized(self, header: bytes | None) -> bool:
-        if header is None or not header[:7].lower() == b"bearer ":
+        if header is None or header[:7].lower() != b"bearer ":
             return False
         token = header[7:].strip()
         ok = False
@@ -136,17 +151,20 @@ class ServiceGuard:
             elif name == b"content-length":
                 length = value
         if self.keys is not None and scope["path"] not in PUBLIC_PATHS and not self._authorized(auth):
-            detail = ("missing API key: send 'Authorization: Bearer <key>'" if auth is None
-                      else "invalid API key")
+            detail = "missing API key: send 'Authorization: Bearer <key>'" if auth is None else "invalid API key"
             await send_error(send, 401, "unauthorized", detail, [(b"www-authenticate", b"Bearer")])
             return
         limit = self.max_body_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await send_error(send, 413 if length.isdigit() else 400,
-                             "body_too_large" if length.isdigit() else "bad_request",
-                             f"the body ({length.decode(errors='replace')} bytes) exceeds the limit of {limit} "
-                             "bytes; send fewer images per request" if length.isdigit()
-                             else "invalid Content-Length header")
+            await send_error(
+                send,
+                413 if length.isdigit() else 400,
+                "body_too_large" if length.isdigit() else "bad_request",
+                f"the body ({length.decode(errors='replace')} bytes) exceeds the limit of {limit} "
+                "bytes; send fewer images per request"
+                if length.isdigit()
+                else "invalid Content-Length header",
+            )
             return
         received = 0
         started = False
@@ -172,11 +190,19 @@ class ServiceGuard:
                 await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await send_error(send, 413, "body_too_large",
-                                 f"the body exceeds the limit of {limit} bytes; send fewer images per request")
+                await send_error(
+                    send,
+                    413,
+                    "body_too_large",
+                    f"the body exceeds the limit of {limit} bytes; send fewer images per request",
+                )
         except TimeoutError:
             logger.warning("%s %s timed out after %.1f s", scope.get("method"), scope["path"], self.timeout_s)
             if not started:
-                await send_error(send, 504, "timeout",
-                                 f"the request was not scored within {self.timeout_s:g} s; "
-                                 "send fewer images per request or retry later")
+                await send_error(
+                    send,
+                    504,
+                    "timeout",
+                    f"the request was not scored within {self.timeout_s:g} s; "
+                    "send fewer images per request or retry later",
+                )

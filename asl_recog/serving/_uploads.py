@@ -43,11 +43,11 @@ async def decode_image(data: bytes, where: str) -> np.ndarray:
     try:
         return await run_in_threadpool(_decode_bounded, data, where)
     except ImageTooLargeError as exc:
-        raise RequestError(f"{exc.problem}. Fix: {exc.fix}", where=where, status=413,
-                           code="image_too_large") from exc
+        raise RequestError(f"{exc.problem}. Fix: {exc.fix}", where=where, status=413, code="image_too_large") from exc
     except DataFormatError as exc:
-        raise RequestError(f"{exc.problem}. Fix: send a PNG or JPEG photo of one hand sign", where=where,
-                           status=400, code="bad_image") from exc
+        raise RequestError(
+            f"{exc.problem}. Fix: send a PNG or JPEG photo of one hand sign", where=where, status=400, code="bad_image"
+        ) from exc
 
 
 class _FormReader:
@@ -61,9 +61,15 @@ class _FormReader:
         self._data = bytearray()
 
     def callbacks(self) -> dict[str, Any]:
-        return {"on_part_begin": self._part_begin, "on_part_data": self._part_data, "on_part_end": self._part_end,
-                "on_header_field": self._header_field, "on_header_value": self._header_value,
-                "on_header_end": self._header_end, "on_end": self._end}
+        return {
+            "on_part_begin": self._part_begin,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_end": self._end,
+        }
 
     def _part_begin(self) -> None:
         self._headers, self._data = {}, bytearray()
@@ -85,8 +91,9 @@ class _FormReader:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
-        self.finished.append((name, filename.decode("utf-8", "replace") if filename is not None else None,
-                              bytes(self._data)))
+        self.finished.append(
+            (name, filename.decode("utf-8", "replace") if filename is not None else None, bytes(self._data))
+        )
         self._data = bytearray()
 
     def _end(self) -> None:
@@ -108,8 +115,13 @@ async def form_images(content_type: str, stream: AsyncIterator[bytes], max_batch
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:
-        raise RequestError("the multipart Content-Type has no boundary; let the client library build the form "
-                           "(curl -F file=@hand.jpg)", where="content-type", status=400, code="bad_request")
+        raise RequestError(
+            "the multipart Content-Type has no boundary; let the client library build the form "
+            "(curl -F file=@hand.jpg)",
+            where="content-type",
+            status=400,
+            code="bad_request",
+        )
     reader = _FormReader()
     parser = MultipartParser(boundary, reader.callbacks())
     images: list[np.ndarray] = []
@@ -118,25 +130,38 @@ async def form_images(content_type: str, stream: AsyncIterator[bytes], max_batch
         try:
             parser.write(chunk)
         except MultipartParseError as exc:
-            raise RequestError(f"malformed multipart body ({exc}); resend the form", where="body", status=400,
-                               code="bad_request") from exc
+            raise RequestError(
+                f"malformed multipart body ({exc}); resend the form", where="body", status=400, code="bad_request"
+            ) from exc
         for name, filename, data in reader.finished:
             if filename is None:  # a plain form field: allowed, not scored
                 fields += 1
                 if fields > max_batch:
-                    raise RequestError(f"more than {max_batch} form fields", where="body", status=413,
-                                       code="batch_too_large")
+                    raise RequestError(
+                        f"more than {max_batch} form fields", where="body", status=413, code="batch_too_large"
+                    )
                 continue
             if len(images) == max_batch:
-                raise RequestError(f"more than {max_batch} files; the limit is {max_batch} images per request, "
-                                   "split the upload", where="body", status=413, code="batch_too_large")
+                raise RequestError(
+                    f"more than {max_batch} files; the limit is {max_batch} images per request, split the upload",
+                    where="body",
+                    status=413,
+                    code="batch_too_large",
+                )
             images.append(await decode_image(data, f"{name}[{len(images)}] ({filename or 'unnamed'})"))
         reader.finished.clear()
     if not reader.ended:
-        raise RequestError(f"the multipart body is truncated: its closing boundary never came after {len(images)} "
-                           "complete file(s), so a part may be missing; resend the whole form", where="body",
-                           status=400, code="truncated_body")
+        raise RequestError(
+            f"the multipart body is truncated: its closing boundary never came after {len(images)} "
+            "complete file(s), so a part may be missing; resend the whole form",
+            where="body",
+            status=400,
+            code="truncated_body",
+        )
     if not images:
-        raise RequestError("no file in the form; upload the photo as field 'file' (curl -F file=@hand.jpg)",
-                           where="file", code="no_image")
+        raise RequestError(
+            "no file in the form; upload the photo as field 'file' (curl -F file=@hand.jpg)",
+            where="file",
+            code="no_image",
+        )
     return np.stack(images)

@@ -58,16 +58,16 @@ def write_table(data: SignMnistDataset, folder: Path, *, mltable: bool = False) 
         spec = {
             "type": "mltable",
             "paths": [{"file": f"./{CSV_NAME}"}],
-            "transformations": [{"read_delimited": {"delimiter": ",", "encoding": "utf8",
-                                                    "header": "all_files_same_headers"}}],
+            "transformations": [
+                {"read_delimited": {"delimiter": ",", "encoding": "utf8", "header": "all_files_same_headers"}}
+            ],
         }
         (folder / "MLTable").write_text(yaml.safe_dump(spec, sort_keys=False))
     return folder
 
 
 def _description(data: SignMnistDataset, digest: str, role: str) -> str:
-    return (f"Sign Language MNIST {role} split uploaded by asl_recog: {len(data)} images, "
-            f"{HASH_TAG}={digest}")
+    return f"Sign Language MNIST {role} split uploaded by asl_recog: {len(data)} images, {HASH_TAG}={digest}"
 
 
 def _tags(data: SignMnistDataset, digest: str, role: str) -> dict[str, str]:
@@ -82,12 +82,16 @@ def automl_training_data(trainer: Any, train: SignMnistDataset) -> SignMnistData
     from asl_recog.routes.automl._portfolio import augment
 
     images, labels = augment(train.images, train.labels, copies=1, seed=getattr(trainer, "seed", None) or 0)
-    logger.info("AutoML on Azure: adding %d augmented copies to the %d training images before upload",
-                len(images) - len(train), len(train))
+    logger.info(
+        "AutoML on Azure: adding %d augmented copies to the %d training images before upload",
+        len(images) - len(train),
+        len(train),
+    )
     return SignMnistDataset(images, labels, source=f"{train.source} (augmented)")
 
 
 # -- SDK v1 -----------------------------------------------------------------------------------------
+
 
 @dataclass
 class V1Data:
@@ -109,8 +113,9 @@ def _v1_registered(workspace: Any, name: str) -> Any | None:
         return None
 
 
-def ensure_v1_dataset(workspace: Any, name: str, data: SignMnistDataset, *, role: str = "train",
-                      datastore: Any = None) -> V1Data:
+def ensure_v1_dataset(
+    workspace: Any, name: str, data: SignMnistDataset, *, role: str = "train", datastore: Any = None
+) -> V1Data:
     """Register ``data`` as TabularDataset ``name`` unless its latest version already holds it.
 
     Args:
@@ -128,25 +133,38 @@ def ensure_v1_dataset(workspace: Any, name: str, data: SignMnistDataset, *, role
     folder = f"{DATASTORE_ROOT}/{name}/{digest[:16]}"
     existing = _v1_registered(workspace, name)
     if existing is not None and (getattr(existing, "tags", None) or {}).get(HASH_TAG) == digest:
-        logger.info("Azure ML v1: reusing dataset %r version %s (same content, %s=%s...)", name,
-                    getattr(existing, "version", "?"), HASH_TAG, digest[:12])
+        logger.info(
+            "Azure ML v1: reusing dataset %r version %s (same content, %s=%s...)",
+            name,
+            getattr(existing, "version", "?"),
+            HASH_TAG,
+            digest[:12],
+        )
         return V1Data(existing, Dataset.File.from_files(path=(store, folder), validate=False), digest, True)
     with tempfile.TemporaryDirectory(prefix="asl-recog-upload-") as tmp:
         write_table(data, Path(tmp))
         logger.info("Azure ML v1: uploading %d %s images to %s/%s", len(data), role, store.name, folder)
         # overwrite=False: a folder already uploaded under this hash is kept as is.
-        files = Dataset.File.upload_directory(src_dir=tmp, target=(store, folder), overwrite=False,
-                                              show_progress=False)
+        files = Dataset.File.upload_directory(src_dir=tmp, target=(store, folder), overwrite=False, show_progress=False)
     # Explicit integer types: reading is offline-safe and AutoML sees numbers, not strings.
     tabular = TabularDatasetFactory.from_delimited_files(
-        path=[(store, f"{folder}/{CSV_NAME}")], validate=False, infer_column_types=False,
-        set_column_types={column: DataType.to_long() for column in COLUMNS})
-    registered = tabular.register(workspace, name=name, description=_description(data, digest, role),
-                                  tags=_tags(data, digest, role), create_new_version=True)
+        path=[(store, f"{folder}/{CSV_NAME}")],
+        validate=False,
+        infer_column_types=False,
+        set_column_types={column: DataType.to_long() for column in COLUMNS},
+    )
+    registered = tabular.register(
+        workspace,
+        name=name,
+        description=_description(data, digest, role),
+        tags=_tags(data, digest, role),
+        create_new_version=True,
+    )
     return V1Data(registered, files, digest, False)
 
 
 # -- SDK v2 -----------------------------------------------------------------------------------------
+
 
 @dataclass
 class V2Data:
@@ -170,17 +188,29 @@ def ensure_v2_data(ml_client: Any, name: str, data: SignMnistDataset, *, role: s
         versions = []
     for asset in versions:
         if (asset.tags or {}).get(HASH_TAG) == digest:
-            logger.info("Azure ML v2: reusing data asset %s:%s (same content, %s=%s...)", name, asset.version,
-                        HASH_TAG, digest[:12])
+            logger.info(
+                "Azure ML v2: reusing data asset %s:%s (same content, %s=%s...)",
+                name,
+                asset.version,
+                HASH_TAG,
+                digest[:12],
+            )
             return V2Data(f"azureml:{name}:{asset.version}", digest, True)
     numbers = [int(a.version) for a in versions if str(a.version).isdigit()]
     version = str(max(numbers, default=0) + 1)
     with tempfile.TemporaryDirectory(prefix="asl-recog-upload-") as tmp:
         write_table(data, Path(tmp), mltable=True)
         logger.info("Azure ML v2: uploading %d %s images as data asset %s:%s", len(data), role, name, version)
-        asset = ml_client.data.create_or_update(Data(
-            name=name, version=version, type=AssetTypes.MLTABLE, path=tmp,
-            description=_description(data, digest, role), tags=_tags(data, digest, role)))
+        asset = ml_client.data.create_or_update(
+            Data(
+                name=name,
+                version=version,
+                type=AssetTypes.MLTABLE,
+                path=tmp,
+                description=_description(data, digest, role),
+                tags=_tags(data, digest, role),
+            )
+        )
     return V2Data(f"azureml:{name}:{getattr(asset, 'version', None) or version}", digest, False)
 
 
@@ -189,7 +219,7 @@ def ensure_v2_data(ml_client: Any, name: str, data: SignMnistDataset, *, role: s
 #: The script HyperDrive v1 runs (v1 sweeps append parameters to a script's arguments); it
 #: runs the package's entry point exactly as ``python -m asl_recog.routes.hyperdrive.train_cnn`` would.
 LAUNCHER = "train_cnn_entry.py"
-_LAUNCHER_SOURCE = '''"""Written by asl_recog: run `python -m asl_recog.routes.hyperdrive.train_cnn` with this script's arguments."""
+_LAUNCHER_SOURCE = '''"""Written by asl_recog: run the CNN trial entry point with this script's arguments."""
 import runpy
 
 runpy.run_module("asl_recog.routes.hyperdrive.train_cnn", run_name="__main__", alter_sys=True)
@@ -215,5 +245,15 @@ def stage_source(folder: Path) -> Path:
     return folder
 
 
-__all__ = ["CSV_NAME", "LAUNCHER", "V1Data", "V2Data", "automl_training_data", "content_hash",
-           "ensure_v1_dataset", "ensure_v2_data", "stage_source", "write_table"]
+__all__ = [
+    "CSV_NAME",
+    "LAUNCHER",
+    "V1Data",
+    "V2Data",
+    "automl_training_data",
+    "content_hash",
+    "ensure_v1_dataset",
+    "ensure_v2_data",
+    "stage_source",
+    "write_table",
+]

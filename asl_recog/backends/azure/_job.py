@@ -47,9 +47,22 @@ OUTPUT_DIR = "outputs"
 TRAINING_PYTHON = "3.11"
 TRAINING_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 #: The library's own requirements, used when asl-recog is run from a source tree (not installed).
-_FALLBACK_REQUIREMENTS = ("numpy>=1.26", "pandas>=2.1", "scikit-learn>=1.4", "tensorflow>=2.16", "keras>=3.0",
-                          "onnx>=1.16", "onnxruntime>=1.18", "skl2onnx>=1.17", "tf2onnx>=1.16", "optuna>=4.0",
-                          "pillow>=10.0", "matplotlib>=3.8", "rich>=13.0", "pyyaml>=6.0")
+_FALLBACK_REQUIREMENTS = (
+    "numpy>=1.26",
+    "pandas>=2.1",
+    "scikit-learn>=1.4",
+    "tensorflow>=2.16",
+    "keras>=3.0",
+    "onnx>=1.16",
+    "onnxruntime>=1.18",
+    "skl2onnx>=1.17",
+    "tf2onnx>=1.16",
+    "optuna>=4.0",
+    "pillow>=10.0",
+    "matplotlib>=3.8",
+    "rich>=13.0",
+    "pyyaml>=6.0",
+)
 #: What a trial needs on top, to log to the run: v1 ``Run.get_context()``, v2 MLflow to Azure.
 TRACKING_REQUIREMENTS = {"v1": ("azureml-core>=1.55",), "v2": ("mlflow-skinny>=2.10", "azureml-mlflow>=1.55")}
 
@@ -111,8 +124,10 @@ def compute_from_config(path: str | os.PathLike[str] | None, given: str | None) 
         try:
             config = json.loads(Path(path).read_text())
         except ValueError as exc:
-            raise ConfigurationError(f"{path}: not valid JSON ({exc}); download config.json again from the "
-                                     "Azure portal (workspace overview > Download config.json)") from exc
+            raise ConfigurationError(
+                f"{path}: not valid JSON ({exc}); download config.json again from the "
+                "Azure portal (workspace overview > Download config.json)"
+            ) from exc
         for key in ("compute", "compute_target"):
             if isinstance(config.get(key), str) and config[key]:
                 return config[key]

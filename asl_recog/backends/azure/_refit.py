@@ -34,17 +34,19 @@ from asl_recog.models._budgets import check_size
 from asl_recog.routes._refit import best_epoch, keep_trial_model
 
 if TYPE_CHECKING:
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
     from asl_recog.routes._trainer import TrainingResult
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
 #: The entry point's flag: train on ``--data`` and ``--validation`` together, holding nothing out.
 REFIT_FLAG = "--refit"
 
-AUTOML_REFIT = ("left to Azure: Azure AutoML owns its pipelines and retrains the best one on all the data only "
-                "when it made the validation split itself; asl_recog passes its grouped split as validation_data, "
-                "so best_model is the selected iteration's own model, trained on the training part")
+AUTOML_REFIT = (
+    "left to Azure: Azure AutoML owns its pipelines and retrains the best one on all the data only "
+    "when it made the validation split itself; asl_recog passes its grouped split as validation_data, "
+    "so best_model is the selected iteration's own model, trained on the training part"
+)
 
 
 class RefitJobFailed(RuntimeError):
@@ -89,8 +91,13 @@ def plan_refit(trainer: HyperDriveTrainer, result: TrainingResult, images: int) 
     return RefitPlan(str(result.best_trial), {**params, "epochs": epochs}, epochs, images)
 
 
-def run_refit(trainer: HyperDriveTrainer, result: TrainingResult, plan: RefitPlan,
-              submit: Callable[[RefitPlan], Path], backend: str) -> TrainingResult:
+def run_refit(
+    trainer: HyperDriveTrainer,
+    result: TrainingResult,
+    plan: RefitPlan,
+    submit: Callable[[RefitPlan], Path],
+    backend: str,
+) -> TrainingResult:
     """Run the refit job through ``submit`` and adopt its model; keep the trial's model if it fails.
 
     Args:
@@ -102,25 +109,41 @@ def run_refit(trainer: HyperDriveTrainer, result: TrainingResult, plan: RefitPla
         backend: the backend's name, recorded on the model.
     """
     start = time.perf_counter()
-    logger.info("refit on Azure: trial %s's params on all %s images for %d epochs (best epoch of its curve)",
-                plan.trial, f"{plan.images:,}", plan.epochs)
+    logger.info(
+        "refit on Azure: trial %s's params on all %s images for %d epochs (best epoch of its curve)",
+        plan.trial,
+        f"{plan.images:,}",
+        plan.epochs,
+    )
     try:
         folder = submit(plan)
         path = results.find_model_file(folder, prefer_onnx=False)
         # The .keras file holds the weights and Adam's two moments: it bounds the ONNX graph too.
         check_size(f"the refit model {path.name}", path.stat().st_size, trainer.max_model_size_mb)
         model = results.load_model_file(path)
-    except Exception as exc:  # noqa: BLE001 - the sweep's result stands whatever the refit job did
+    except Exception as exc:
         return keep_trial_model(result, f"{type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - start
     model.params = {**model.params, **plan.params}
-    model.info.update(validation_score=result.best_score, primary_metric=result.primary_metric, refit=True,
-                      refit_epochs=plan.epochs, refit_images=plan.images, selected_trial=plan.trial,
-                      backend=backend, algorithm=result.best_model.info.get("algorithm"))
+    model.info.update(
+        validation_score=result.best_score,
+        primary_metric=result.primary_metric,
+        refit=True,
+        refit_epochs=plan.epochs,
+        refit_images=plan.images,
+        selected_trial=plan.trial,
+        backend=backend,
+        algorithm=result.best_model.info.get("algorithm"),
+    )
     result.best_model, result.best_params = model, dict(plan.params)
     result.refit, result.refit_seconds = True, seconds
-    logger.info("refit on Azure: adopted the model of trial %s's params retrained on %s images (%.0f s, "
-                "submission to download)", plan.trial, f"{plan.images:,}", seconds)
+    logger.info(
+        "refit on Azure: adopted the model of trial %s's params retrained on %s images (%.0f s, "
+        "submission to download)",
+        plan.trial,
+        f"{plan.images:,}",
+        seconds,
+    )
     return result
 
 
@@ -131,30 +154,66 @@ def command_line(arguments: dict[str, Any]) -> str:
     return " ".join(["python -m", entry.ENTRY_MODULE, *options[:2], REFIT_FLAG, *options[2:]])
 
 
-def v2_refit_job(trainer: HyperDriveTrainer, plan: RefitPlan, compute: str, experiment_name: str,
-                 environment: Any, code: str | Path, train: str, validation: str) -> Any:
+def v2_refit_job(
+    trainer: HyperDriveTrainer,
+    plan: RefitPlan,
+    compute: str,
+    experiment_name: str,
+    environment: Any,
+    code: str | Path,
+    train: str,
+    validation: str,
+) -> Any:
     """The SDK v2 ``command`` job of the refit: both registered MLTable assets mounted, the plan's options."""
     from azure.ai.ml import Input, command
 
     arguments = plan.arguments(trainer)
-    inputs: dict[str, Any] = {"data": Input(type="mltable", path=train, mode="ro_mount"),
-                              "validation": Input(type="mltable", path=validation, mode="ro_mount"), **arguments}
-    return command(code=str(code), command=command_line(arguments), inputs=inputs, environment=environment,
-                   compute=compute, experiment_name=experiment_name, display_name=f"asl-recog-refit-{plan.trial}",
-                   tags={"asl_recog": "refit", "selected_trial": plan.trial, "epochs": str(plan.epochs)})
+    inputs: dict[str, Any] = {
+        "data": Input(type="mltable", path=train, mode="ro_mount"),
+        "validation": Input(type="mltable", path=validation, mode="ro_mount"),
+        **arguments,
+    }
+    return command(
+        code=str(code),
+        command=command_line(arguments),
+        inputs=inputs,
+        environment=environment,
+        compute=compute,
+        experiment_name=experiment_name,
+        display_name=f"asl-recog-refit-{plan.trial}",
+        tags={"asl_recog": "refit", "selected_trial": plan.trial, "epochs": str(plan.epochs)},
+    )
 
 
-def v1_refit_config(trainer: HyperDriveTrainer, plan: RefitPlan, source_directory: str | Path,
-                    compute_target: Any, environment: Any, train: Any, validation: Any) -> Any:
+def v1_refit_config(
+    trainer: HyperDriveTrainer,
+    plan: RefitPlan,
+    source_directory: str | Path,
+    compute_target: Any,
+    environment: Any,
+    train: Any,
+    validation: Any,
+) -> Any:
     """The SDK v1 ``ScriptRunConfig`` of the refit: the trials' launcher, both datasets, ``--refit``."""
     from azureml.core import ScriptRunConfig
 
     from asl_recog.backends.azure._data import LAUNCHER
 
-    arguments = ["--data", train, "--validation", validation, REFIT_FLAG,
-                 *entry.fixed_arguments(plan.arguments(trainer))]
-    return ScriptRunConfig(source_directory=str(source_directory), script=LAUNCHER, arguments=arguments,
-                           compute_target=compute_target, environment=environment)
+    arguments = [
+        "--data",
+        train,
+        "--validation",
+        validation,
+        REFIT_FLAG,
+        *entry.fixed_arguments(plan.arguments(trainer)),
+    ]
+    return ScriptRunConfig(
+        source_directory=str(source_directory),
+        script=LAUNCHER,
+        arguments=arguments,
+        compute_target=compute_target,
+        environment=environment,
+    )
 
 
 def note_automl_refit(trainer: Any, extras: dict[str, Any]) -> dict[str, Any]:
@@ -164,13 +223,32 @@ def note_automl_refit(trainer: Any, extras: dict[str, Any]) -> dict[str, Any]:
     return {**extras, "refit": AUTOML_REFIT}
 
 
-__all__ = ["AUTOML_REFIT", "REFIT_FLAG", "RefitJobFailed", "RefitPlan", "command_line", "note_automl_refit",
-           "plan_refit", "run_refit", "v1_refit_config", "v2_refit_job"]
+__all__ = [
+    "AUTOML_REFIT",
+    "REFIT_FLAG",
+    "RefitJobFailed",
+    "RefitPlan",
+    "command_line",
+    "note_automl_refit",
+    "plan_refit",
+    "run_refit",
+    "v1_refit_config",
+    "v2_refit_job",
+]
 
 
-def finish_sweep(trainer: HyperDriveTrainer, trials: list[results.Trial], fetch: Callable[[results.Trial], Path],
-                 images: int, submit_refit: Callable[[RefitPlan], Path], *, backend: str, run_dir: Path,
-                 extras: dict[str, Any], where: str) -> TrainingResult:
+def finish_sweep(
+    trainer: HyperDriveTrainer,
+    trials: list[results.Trial],
+    fetch: Callable[[results.Trial], Path],
+    images: int,
+    submit_refit: Callable[[RefitPlan], Path],
+    *,
+    backend: str,
+    run_dir: Path,
+    extras: dict[str, Any],
+    where: str,
+) -> TrainingResult:
     """A finished sweep's result, on either SDK: the best trial whose model fits the size budget, then
     (``refit=True``) the refit job.
 
@@ -185,8 +263,16 @@ def finish_sweep(trainer: HyperDriveTrainer, trials: list[results.Trial], fetch:
     if found is None:
         raise results.nothing_fits(ordered, trainer.max_model_size_mb, where)
     best, path = found
-    result = results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric_name,
-                                 goal=trainer.goal, backend=backend, run_dir=run_dir, extras=extras)
+    result = results.make_result(
+        trials,
+        best,
+        results.load_model_file(path),
+        metric=trainer.primary_metric_name,
+        goal=trainer.goal,
+        backend=backend,
+        run_dir=run_dir,
+        extras=extras,
+    )
     if not trainer.refit:
         return result
     return run_refit(trainer, result, plan_refit(trainer, result, images), submit_refit, backend)

@@ -23,20 +23,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from asl_recog.models._budgets import BudgetExceeded, check_size
-from asl_recog.data._dataset import PIXEL_COLUMNS
 from asl_recog._errors import ModelFileError, TrialFailedError
+from asl_recog.data._dataset import PIXEL_COLUMNS
 from asl_recog.data._labels import LABELS, NUM_CLASSES, NUM_PIXELS
 from asl_recog.models._base import Model, SklearnModel
-from asl_recog.search._space import PrimaryMetricGoal
+from asl_recog.models._budgets import BudgetExceeded, check_size
 from asl_recog.routes._trainer import TrainingResult
+from asl_recog.search._space import PrimaryMetricGoal
 
 logger = logging.getLogger("asl_recog")
 
 #: Azure run/job status -> our leaderboard status.
-STATUSES = {"completed": "complete", "finished": "complete", "failed": "failed", "canceled": "canceled",
-            "cancelrequested": "canceled", "running": "running", "notstarted": "queued", "queued": "queued",
-            "preparing": "queued", "starting": "queued", "provisioning": "queued", "finalizing": "running"}
+STATUSES = {
+    "completed": "complete",
+    "finished": "complete",
+    "failed": "failed",
+    "canceled": "canceled",
+    "cancelrequested": "canceled",
+    "running": "running",
+    "notstarted": "queued",
+    "queued": "queued",
+    "preparing": "queued",
+    "starting": "queued",
+    "provisioning": "queued",
+    "finalizing": "running",
+}
 #: Model files a trial leaves in ``outputs/``, most portable first.
 MODEL_FILES = ("model.onnx", "model.keras", "model.aslskl", "model.pkl")
 #: Leaderboard order of statuses, as locally: completed trials first, then stopped, then failed.
@@ -103,9 +114,18 @@ def leaderboard(trials: Iterable[Trial], metric: str, goal: PrimaryMetricGoal) -
     trials without a score last. ``error`` says why a trial was not chosen, where it was not."""
     rows = []
     for t in trials:
-        rows.append({"trial": t.trial, "model": t.model, "params": t.params, "status": t.status,
-                     metric: t.score(goal), "history": list(t.history), "duration_s": t.duration_s,
-                     "error": t.error})
+        rows.append(
+            {
+                "trial": t.trial,
+                "model": t.model,
+                "params": t.params,
+                "status": t.status,
+                metric: t.score(goal),
+                "history": list(t.history),
+                "duration_s": t.duration_s,
+                "error": t.error,
+            }
+        )
     columns = ["trial", "model", "params", "status", metric, "history", "duration_s", "error"]
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
@@ -129,13 +149,16 @@ def best_trial(trials: list[Trial], goal: PrimaryMetricGoal, metric: str) -> Tri
     ordered = ranked(trials, goal)
     if not ordered:
         seen = pd.Series([t.status for t in trials]).value_counts().to_dict() if trials else {}
-        raise TrialFailedError(f"no completed Azure trial reported {metric!r} (trial statuses: {seen or 'none'}); "
-                               "open the run in Azure ML studio to read its logs")
+        raise TrialFailedError(
+            f"no completed Azure trial reported {metric!r} (trial statuses: {seen or 'none'}); "
+            "open the run in Azure ML studio to read its logs"
+        )
     return ordered[0]
 
 
-def first_that_fits(ordered: list[Trial], fetch: Callable[[Trial], Path | None],
-                    max_model_size_mb: float) -> tuple[Trial, Path] | None:
+def first_that_fits(
+    ordered: list[Trial], fetch: Callable[[Trial], Path | None], max_model_size_mb: float
+) -> tuple[Trial, Path] | None:
     """The best trial whose downloaded model file is within ``max_model_size_mb``, and that file.
 
     Args:
@@ -171,11 +194,13 @@ def nothing_fits(ordered: list[Trial], max_model_size_mb: float, missing: str) -
         return TrialFailedError(
             f"every completed Azure trial with a model was over max_model_size_mb={max_model_size_mb:g} "
             f"({'; '.join(f'{t.trial}: {t.error}' for t in rejected)}); raise max_model_size_mb or search "
-            "smaller configurations")
+            "smaller configurations"
+        )
     return ModelFileError(missing)
 
 
 # -- models ----------------------------------------------------------------------------------------
+
 
 class AzurePipelineEstimator:
     """An Azure AutoML fitted pipeline (``outputs/model.pkl``) behind SklearnModel's estimator contract.
@@ -194,8 +219,9 @@ class AzurePipelineEstimator:
         self.classes_ = np.arange(NUM_CLASSES)
 
     def predict_proba(self, flat: np.ndarray) -> np.ndarray:
-        frame = pd.DataFrame(np.rint(np.asarray(flat).reshape(-1, NUM_PIXELS) * 255).astype(np.int64),
-                             columns=list(PIXEL_COLUMNS))
+        frame = pd.DataFrame(
+            np.rint(np.asarray(flat).reshape(-1, NUM_PIXELS) * 255).astype(np.int64), columns=list(PIXEL_COLUMNS)
+        )
         proba = np.asarray(self.pipeline.predict_proba(frame), dtype=np.float32)
         full = np.zeros((len(frame), NUM_CLASSES), dtype=np.float32)
         full[:, self._columns] = proba
@@ -226,21 +252,44 @@ def load_model_file(path: Path) -> Model:
             raise ModelFileError(
                 f"{path}: Azure's pickled AutoML pipeline needs Azure's runtime to load ({exc}). Train with "
                 "enable_onnx_compatible_models=True (the default) to get an ONNX model instead, or "
-                "pip install azureml-automl-runtime") from exc
+                "pip install azureml-automl-runtime"
+            ) from exc
         return SklearnModel(AzurePipelineEstimator(pipeline))
     return Model.load(path)
 
 
-def make_result(trials: list[Trial], best: Trial, model: Model, *, metric: str, goal: PrimaryMetricGoal,
-                backend: str, run_dir: Path | None, extras: dict[str, Any]) -> TrainingResult:
+def make_result(
+    trials: list[Trial],
+    best: Trial,
+    model: Model,
+    *,
+    metric: str,
+    goal: PrimaryMetricGoal,
+    backend: str,
+    run_dir: Path | None,
+    extras: dict[str, Any],
+) -> TrainingResult:
     """Assemble the TrainingResult and record the facts on the model."""
     score = float(best.score(goal))  # type: ignore[arg-type]
     model.params = {**model.params, **best.params}
-    model.info.update(validation_score=score, primary_metric=metric, algorithm=best.model or model.info.get(
-        "algorithm"), azure_trial=best.trial, backend=backend)
+    model.info.update(
+        validation_score=score,
+        primary_metric=metric,
+        algorithm=best.model or model.info.get("algorithm"),
+        azure_trial=best.trial,
+        backend=backend,
+    )
     rejected = {t.trial: t.error for t in trials if t.error}
     if rejected:  # also in the leaderboard's error column
         extras = {**extras, "rejected_for_size": rejected}
-    return TrainingResult(best_model=model, best_params=dict(best.params), best_score=score, primary_metric=metric,
-                          leaderboard=leaderboard(trials, metric, goal), run_dir=run_dir, backend=backend,
-                          extras={"best_trial": best.trial, **extras}, best_trial=best.trial)
+    return TrainingResult(
+        best_model=model,
+        best_params=dict(best.params),
+        best_score=score,
+        primary_metric=metric,
+        leaderboard=leaderboard(trials, metric, goal),
+        run_dir=run_dir,
+        backend=backend,
+        extras={"best_trial": best.trial, **extras},
+        best_trial=best.trial,
+    )

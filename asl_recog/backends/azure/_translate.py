@@ -31,9 +31,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
+from asl_recog._errors import ConfigurationError, MissingExtraError
+
 # workspace_from_env is imported from here by the deployers.
 from asl_recog.backends.azure._job import RESERVED, cli_name, workspace_from_env  # noqa: F401
-from asl_recog._errors import ConfigurationError, MissingExtraError
 from asl_recog.search._space import (
     BanditPolicy,
     BayesianParameterSampling,
@@ -74,7 +75,7 @@ MAX_DURATION_MINUTES = 10080
 def import_v1() -> None:
     """Fail with the pip command when SDK v1 is not installed."""
     try:
-        import azureml.core  # noqa: F401  (importing core first avoids a circular-import warning in hyperdrive)
+        import azureml.core
         import azureml.train.hyperdrive  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError("azureml-core", "azureml", "The Azure ML SDK v1 backend (AzureMLBackend)") from exc
@@ -94,19 +95,26 @@ def _reject(sdk: Sdk, what: str, fix: str) -> ConfigurationError:
 
 # -- parameter expressions ------------------------------------------------------------------------
 
+
 def _check_expression(sdk: Sdk, name: str, expr: Expression) -> None:
     """Rules both SDKs share (values reach the trial as command-line text) and v1's integer q."""
     if expr.kind == "choice":
         for value in expr.args:
             if value is None or isinstance(value, bool):
-                raise _reject(sdk, f"choice value {value!r} of parameter {name!r} (values reach the training "
-                                   "script as command-line text; the SDKs take int, float or str)",
-                              "use numbers or strings, e.g. choice(0, 1) or choice('yes', 'no')")
+                raise _reject(
+                    sdk,
+                    f"choice value {value!r} of parameter {name!r} (values reach the training "
+                    "script as command-line text; the SDKs take int, float or str)",
+                    "use numbers or strings, e.g. choice(0, 1) or choice('yes', 'no')",
+                )
     if sdk == "v1" and expr.kind.startswith("q"):
         q = expr.args[-1]
         if not float(q).is_integer():
-            raise _reject(sdk, f"{expr!r} for {name!r}: HyperDrive v1 requires an integer q",
-                          "use an integer q, or uniform()/loguniform() without quantization")
+            raise _reject(
+                sdk,
+                f"{expr!r} for {name!r}: HyperDrive v1 requires an integer q",
+                "use an integer q, or uniform()/loguniform() without quantization",
+            )
 
 
 def v1_expression(name: str, expr: Expression) -> list[Any]:
@@ -135,15 +143,23 @@ def v2_expression(name: str, expr: Expression) -> Any:
         return sweep.Choice(values=list(a))
     if kind == "randint":
         return sweep.Randint(upper=a[0])
-    classes = {"uniform": sweep.Uniform, "loguniform": sweep.LogUniform, "quniform": sweep.QUniform,
-               "qloguniform": sweep.QLogUniform}
+    classes = {
+        "uniform": sweep.Uniform,
+        "loguniform": sweep.LogUniform,
+        "quniform": sweep.QUniform,
+        "qloguniform": sweep.QLogUniform,
+    }
     if kind in classes:
         keys = ("min_value", "max_value", "q")
-        return classes[kind](**dict(zip(keys, a)))
-    normals = {"normal": sweep.Normal, "lognormal": sweep.LogNormal, "qnormal": sweep.QNormal,
-               "qlognormal": sweep.QLogNormal}
+        return classes[kind](**dict(zip(keys, a, strict=False)))
+    normals = {
+        "normal": sweep.Normal,
+        "lognormal": sweep.LogNormal,
+        "qnormal": sweep.QNormal,
+        "qlognormal": sweep.QLogNormal,
+    }
     if kind in normals:
-        return normals[kind](**dict(zip(("mu", "sigma", "q"), a)))
+        return normals[kind](**dict(zip(("mu", "sigma", "q"), a, strict=False)))
     raise _reject("v2", f"expression {expr!r} of {name!r}", "use one of the asl_recog expressions")
 
 
@@ -183,6 +199,7 @@ def representative(expr: Expression) -> Any:
 
 # -- samplings, policies, goal ----------------------------------------------------------------------
 
+
 def v1_sampling(sampling: Sampling) -> Any:
     """Our sampling as an SDK v1 ``*ParameterSampling`` with ``--name`` keys (HyperDrive's convention)."""
     import_v1()
@@ -191,15 +208,18 @@ def v1_sampling(sampling: Sampling) -> Any:
     space = {cli_name(name): v1_expression(name, expr) for name, expr in sampling.parameter_space.items()}
     if isinstance(sampling, RandomParameterSampling):
         if sampling.seed is not None:
-            raise _reject("v1", f"RandomParameterSampling(seed={sampling.seed}): HyperDrive v1 has no sampling seed",
-                          "use seed=None with AzureMLBackend, or the v2 AzureBackend "
-                          "(RandomSamplingAlgorithm(seed=...))")
+            raise _reject(
+                "v1",
+                f"RandomParameterSampling(seed={sampling.seed}): HyperDrive v1 has no sampling seed",
+                "use seed=None with AzureMLBackend, or the v2 AzureBackend (RandomSamplingAlgorithm(seed=...))",
+            )
         return _call_sdk("v1", "the random sampling", hd.RandomParameterSampling, space)
     if isinstance(sampling, GridParameterSampling):
         return _call_sdk("v1", "the grid sampling", hd.GridParameterSampling, space)
     if isinstance(sampling, BayesianParameterSampling):
-        return _call_sdk("v1", "the Bayesian sampling (v1 wants integer quniform bounds and q)",
-                         hd.BayesianParameterSampling, space)
+        return _call_sdk(
+            "v1", "the Bayesian sampling (v1 wants integer quniform bounds and q)", hd.BayesianParameterSampling, space
+        )
     raise _reject("v1", f"sampling {sampling!r}", "use Random, Grid or BayesianParameterSampling")
 
 
@@ -210,8 +230,9 @@ def v2_sampling(sampling: Sampling) -> tuple[dict[str, Any], Any]:
 
     space = {name: v2_expression(name, expr) for name, expr in sampling.parameter_space.items()}
     if isinstance(sampling, RandomParameterSampling):
-        algorithm: Any = "random" if sampling.seed is None else RandomSamplingAlgorithm(seed=sampling.seed,
-                                                                                         rule="random")
+        algorithm: Any = (
+            "random" if sampling.seed is None else RandomSamplingAlgorithm(seed=sampling.seed, rule="random")
+        )
         return space, algorithm
     if isinstance(sampling, GridParameterSampling):
         return space, "grid"
@@ -222,11 +243,15 @@ def v2_sampling(sampling: Sampling) -> tuple[dict[str, Any], Any]:
 
 def _check_policy(sdk: Sdk, policy: EarlyTerminationPolicy | None) -> None:
     if sdk == "v2" and isinstance(policy, TruncationSelectionPolicy) and policy.exclude_finished_jobs:
-        raise _reject(sdk, "TruncationSelectionPolicy(exclude_finished_jobs=True): the v2 policy has no such "
-                           "field and always ranks finished runs too", "use exclude_finished_jobs=False, or "
-                           "AzureMLBackend (v1 sends the field)")
-    if policy is not None and not isinstance(policy, (BanditPolicy, MedianStoppingPolicy,
-                                                      TruncationSelectionPolicy, NoTerminationPolicy)):
+        raise _reject(
+            sdk,
+            "TruncationSelectionPolicy(exclude_finished_jobs=True): the v2 policy has no such "
+            "field and always ranks finished runs too",
+            "use exclude_finished_jobs=False, or AzureMLBackend (v1 sends the field)",
+        )
+    if policy is not None and not isinstance(
+        policy, (BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, NoTerminationPolicy)
+    ):
         raise _reject(sdk, f"policy {policy!r}", "use Bandit, MedianStopping, TruncationSelection or no policy")
 
 
@@ -240,13 +265,24 @@ def v1_policy(policy: EarlyTerminationPolicy | None) -> Any:
         return hd.NoTerminationPolicy()
     common = {"evaluation_interval": policy.evaluation_interval, "delay_evaluation": policy.delay_evaluation}
     if isinstance(policy, BanditPolicy):
-        return _call_sdk("v1", "the Bandit policy", hd.BanditPolicy, slack_factor=policy.slack_factor,
-                         slack_amount=policy.slack_amount, **common)
+        return _call_sdk(
+            "v1",
+            "the Bandit policy",
+            hd.BanditPolicy,
+            slack_factor=policy.slack_factor,
+            slack_amount=policy.slack_amount,
+            **common,
+        )
     if isinstance(policy, MedianStoppingPolicy):
         return _call_sdk("v1", "the median stopping policy", hd.MedianStoppingPolicy, **common)
     assert isinstance(policy, TruncationSelectionPolicy)
-    v1 = _call_sdk("v1", "the truncation selection policy", hd.TruncationSelectionPolicy,
-                   truncation_percentage=policy.truncation_percentage, **common)
+    v1 = _call_sdk(
+        "v1",
+        "the truncation selection policy",
+        hd.TruncationSelectionPolicy,
+        truncation_percentage=policy.truncation_percentage,
+        **common,
+    )
     # v1 sends the service's "exclude_finished_jobs" field but its constructor pins it to False.
     v1._properties["exclude_finished_jobs"] = bool(policy.exclude_finished_jobs)
     return v1
@@ -262,8 +298,11 @@ def v2_policy(policy: EarlyTerminationPolicy | None) -> Any:
         return None
     common = {"evaluation_interval": policy.evaluation_interval, "delay_evaluation": policy.delay_evaluation}
     if isinstance(policy, BanditPolicy):
-        slack = ({"slack_factor": policy.slack_factor} if policy.slack_factor is not None
-                 else {"slack_amount": policy.slack_amount})
+        slack = (
+            {"slack_factor": policy.slack_factor}
+            if policy.slack_factor is not None
+            else {"slack_amount": policy.slack_amount}
+        )
         return sweep.BanditPolicy(**slack, **common)
     if isinstance(policy, MedianStoppingPolicy):
         return sweep.MedianStoppingPolicy(**common)
@@ -284,17 +323,25 @@ def v2_goal(goal: PrimaryMetricGoal) -> str:
 
 # -- limits -----------------------------------------------------------------------------------------
 
+
 def v1_duration_minutes(trainer: HyperDriveTrainer) -> int:
     """``max_duration_minutes`` for HyperDriveConfig: whole minutes, at most the service's 7 days."""
     minutes = trainer.max_duration_minutes
     if minutes is None:
         return MAX_DURATION_MINUTES
     if not float(minutes).is_integer():
-        raise _reject("v1", f"max_duration_minutes={minutes}: HyperDriveConfig takes whole minutes",
-                      f"use max_duration_minutes={math.ceil(minutes)}")
+        raise _reject(
+            "v1",
+            f"max_duration_minutes={minutes}: HyperDriveConfig takes whole minutes",
+            f"use max_duration_minutes={math.ceil(minutes)}",
+        )
     if minutes > MAX_DURATION_MINUTES:
-        raise _reject("v1", f"max_duration_minutes={minutes}: the service caps a HyperDrive run at "
-                            f"{MAX_DURATION_MINUTES} minutes (7 days)", f"use at most {MAX_DURATION_MINUTES}")
+        raise _reject(
+            "v1",
+            f"max_duration_minutes={minutes}: the service caps a HyperDrive run at "
+            f"{MAX_DURATION_MINUTES} minutes (7 days)",
+            f"use at most {MAX_DURATION_MINUTES}",
+        )
     return int(minutes)
 
 
@@ -312,6 +359,7 @@ def whole_minutes(sdk: Sdk, name: str, minutes: float) -> int:
 
 # -- whole-trainer checks (Backend.check calls these at trainer construction) -----------------------
 
+
 def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
     """Reject settings SDK ``sdk`` cannot express, for either route (``backend`` names the caller)."""
     if trainer.route == "automl":
@@ -325,12 +373,18 @@ def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
 def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
     """Raise ConfigurationError for any HyperDriveTrainer setting ``sdk`` cannot express."""
     if not isinstance(trainer.builder, str):
-        raise _reject(sdk, "a builder function: Azure runs the packaged entry point "
-                           "`python -m asl_recog.routes.hyperdrive.train_cnn`, which knows the named builders only",
-                      "use builder='default' or builder='seed', or run the custom builder locally")
+        raise _reject(
+            sdk,
+            "a builder function: Azure runs the packaged entry point "
+            "`python -m asl_recog.routes.hyperdrive.train_cnn`, which knows the named builders only",
+            "use builder='default' or builder='seed', or run the custom builder locally",
+        )
     if trainer.resume:
-        raise _reject(sdk, "resume=True: an Azure sweep cannot continue a local study",
-                      "drop resume, or resume locally with backend='local'")
+        raise _reject(
+            sdk,
+            "resume=True: an Azure sweep cannot continue a local study",
+            "drop resume, or resume locally with backend='local'",
+        )
     sampling = trainer.resolved_sampling()  # the builder's default space when none is given
     if sdk == "v1":
         v1_sampling(sampling)
@@ -343,14 +397,18 @@ def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
         v2_policy(trainer.policy)
     clash = sorted(set(RESERVED) & (set(sampling.parameter_space) | set(trainer.fixed_params or {})))
     if clash:
-        raise _reject(sdk, f"parameters named {clash}: the entry point uses these options itself",
-                      f"rename them; reserved: {', '.join(RESERVED)}")
+        raise _reject(
+            sdk,
+            f"parameters named {clash}: the entry point uses these options itself",
+            f"rename them; reserved: {', '.join(RESERVED)}",
+        )
     for name, value in (trainer.fixed_params or {}).items():
         if not isinstance(name, str) or not name.isidentifier():
             raise _reject(sdk, f"fixed parameter name {name!r}", "use identifier names such as 'epochs'")
         if value is None or not isinstance(value, (int, float, str)):  # bools reach train_cnn as True/False
-            raise _reject(sdk, f"fixed parameter {name}={value!r} (passed on the command line)",
-                          "use an int, float or str value")
+            raise _reject(
+                sdk, f"fixed parameter {name}={value!r} (passed on the command line)", "use an int, float or str value"
+            )
 
 
 def azure_algorithms(sdk: Sdk, names: Any, setting: str) -> list[str] | None:
@@ -359,9 +417,11 @@ def azure_algorithms(sdk: Sdk, names: Any, setting: str) -> list[str] | None:
         return None
     missing = [n for n in names if n not in AZURE_ALGORITHMS]
     if missing and setting == "allowed_models":
-        raise _reject(sdk, f"allowed_models {missing}: Azure AutoML has no counterpart "
-                           f"(it offers {sorted(AZURE_ALGORITHMS)} of ours)",
-                      f"drop {missing} from allowed_models, or run them locally")
+        raise _reject(
+            sdk,
+            f"allowed_models {missing}: Azure AutoML has no counterpart (it offers {sorted(AZURE_ALGORITHMS)} of ours)",
+            f"drop {missing} from allowed_models, or run them locally",
+        )
     # A blocked model Azure does not have is never run there anyway, so blocking it is already true.
     return [AZURE_ALGORITHMS[n] for n in names if n in AZURE_ALGORITHMS]
 
@@ -369,18 +429,25 @@ def azure_algorithms(sdk: Sdk, names: Any, setting: str) -> list[str] | None:
 def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
     """Raise ConfigurationError for any AutoMLTrainer setting ``sdk`` cannot express."""
     if trainer.resume:
-        raise _reject(sdk, "resume=True: an Azure AutoML run cannot continue a local study",
-                      "drop resume, or resume locally with backend='local'")
+        raise _reject(
+            sdk,
+            "resume=True: an Azure AutoML run cannot continue a local study",
+            "drop resume, or resume locally with backend='local'",
+        )
     if trainer.experiment_timeout_minutes < 15:
-        raise _reject(sdk, f"experiment_timeout_minutes={trainer.experiment_timeout_minutes}: Azure AutoML's "
-                           "minimum is 15 minutes", "use experiment_timeout_minutes=15 or more")
+        raise _reject(
+            sdk,
+            f"experiment_timeout_minutes={trainer.experiment_timeout_minutes}: Azure AutoML's minimum is 15 minutes",
+            "use experiment_timeout_minutes=15 or more",
+        )
     whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes)
     if sdk == "v2":
         whole_minutes(sdk, "experiment_timeout_minutes", trainer.experiment_timeout_minutes)
     azure_algorithms(sdk, trainer.allowed_models, "allowed_models")
     if trainer.allowed_models is not None and trainer.blocked_models is not None:
         left = set(azure_algorithms(sdk, trainer.allowed_models, "allowed_models") or ()) - set(
-            azure_algorithms(sdk, trainer.blocked_models, "blocked_models") or ())
+            azure_algorithms(sdk, trainer.blocked_models, "blocked_models") or ()
+        )
         if not left:
             raise _reject(sdk, "allowed_models minus blocked_models: nothing left to try", "allow more models")
 
@@ -391,8 +458,7 @@ def automl_settings(trainer: AutoMLTrainer, sdk: Sdk) -> dict[str, Any]:
     return {
         "primary_metric": trainer.primary_metric,
         "experiment_timeout_minutes": trainer.experiment_timeout_minutes,
-        "iteration_timeout_minutes": whole_minutes(sdk, "iteration_timeout_minutes",
-                                                   trainer.iteration_timeout_minutes),
+        "iteration_timeout_minutes": whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes),
         "max_iterations": trainer.max_iterations,
         "enable_early_stopping": bool(trainer.enable_early_stopping),
         "max_concurrent_iterations": trainer.max_concurrent_iterations,

@@ -172,12 +172,17 @@ def storage_url(run_dir: Path) -> str:
 
 def open_storage(run_dir: Path) -> optuna.storages.RDBStorage:
     """SQLite storage in ``run_dir`` with a generous busy timeout for concurrent workers."""
-    return optuna.storages.RDBStorage(storage_url(run_dir),
-                                      engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.storages.RDBStorage(storage_url(run_dir), engine_kwargs={"connect_args": {"timeout": 60}})
 
 
-def open_study(run_dir: Path, *, direction: str, sampler: optuna.samplers.BaseSampler | None = None,
-               pruner: optuna.pruners.BasePruner | None = None, resume: bool = False) -> optuna.Study:
+def open_study(
+    run_dir: Path,
+    *,
+    direction: str,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    resume: bool = False,
+) -> optuna.Study:
     """Create the run's study, or load it when resuming.
 
     Raises:
@@ -187,15 +192,24 @@ def open_study(run_dir: Path, *, direction: str, sampler: optuna.samplers.BaseSa
     run_dir = Path(run_dir)
     exists = (run_dir / STORAGE_FILE).is_file()
     if resume and not exists:
-        raise ConfigurationError(f"resume=True, but {run_dir} holds no search ({STORAGE_FILE} is missing); "
-                                 "check run_dir or start a new search with resume=False")
+        raise ConfigurationError(
+            f"resume=True, but {run_dir} holds no search ({STORAGE_FILE} is missing); "
+            "check run_dir or start a new search with resume=False"
+        )
     if not resume and exists:
-        raise ConfigurationError(f"{run_dir} already holds a search; pass resume=True to continue it "
-                                 "or choose another run_dir")
+        raise ConfigurationError(
+            f"{run_dir} already holds a search; pass resume=True to continue it or choose another run_dir"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(storage=open_storage(run_dir), study_name=STUDY_NAME, direction=direction,
-                               sampler=sampler, pruner=pruner, load_if_exists=resume)
+    return optuna.create_study(
+        storage=open_storage(run_dir),
+        study_name=STUDY_NAME,
+        direction=direction,
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=resume,
+    )
 
 
 def load_study_in_worker(url: str, pruner: optuna.pruners.BasePruner | None) -> optuna.Study:
@@ -205,5 +219,14 @@ def load_study_in_worker(url: str, pruner: optuna.pruners.BasePruner | None) -> 
     return optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=pruner)
 
 
-__all__ = ["suggest", "suggest_space", "enqueue_params", "make_sampler", "max_trials_for", "open_study", "storage_url",
-           "TrialSeededRandomSampler", "load_study_in_worker"]
+__all__ = [
+    "suggest",
+    "suggest_space",
+    "enqueue_params",
+    "make_sampler",
+    "max_trials_for",
+    "open_study",
+    "storage_url",
+    "TrialSeededRandomSampler",
+    "load_study_in_worker",
+]

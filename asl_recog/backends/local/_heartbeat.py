@@ -101,7 +101,7 @@ def _beat(trial: optuna.trial.Trial) -> None:
         # A missed beat must not end a search; the next one retries. Only STALE_AFTER_S of
         # missed beats in a row would let a resumer take the trial for a killed one.
         logger.debug("heartbeat of trial %d not recorded: %s", trial.number, exc)
-    except Exception as exc:  # noqa: BLE001 - an unexpected error must not end the thread silently
+    except Exception as exc:
         # A dead heartbeat thread would let a resumer take every trial of this live process for a
         # killed one; keep beating, and say why this beat was lost.
         logger.warning("heartbeat of trial %d not recorded: %s: %s", trial.number, type(exc).__name__, exc)
@@ -115,8 +115,9 @@ def last_beat(trial: optuna.trial.FrozenTrial) -> float:
     return trial.datetime_start.timestamp() if trial.datetime_start is not None else 0.0
 
 
-def stale_running_trials(study: optuna.Study, stale_after_s: float = STALE_AFTER_S,
-                         poll_s: float = HEARTBEAT_INTERVAL_S) -> list[optuna.trial.FrozenTrial]:
+def stale_running_trials(
+    study: optuna.Study, stale_after_s: float = STALE_AFTER_S, poll_s: float = HEARTBEAT_INTERVAL_S
+) -> list[optuna.trial.FrozenTrial]:
     """The RUNNING trials whose process has stopped (killed, or its host lost).
 
     A trial whose heartbeat is older than ``stale_after_s`` is stale at once. A

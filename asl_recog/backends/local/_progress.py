@@ -15,10 +15,21 @@ from asl_recog.backends.local._reservation import was_not_run
 
 logger = logging.getLogger("asl_recog")
 
-_STATUS = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-           TrialState.RUNNING: "running", TrialState.WAITING: "queued"}
-_STYLE = {"completed": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "queued": "dim",
-          "interrupted": "magenta"}
+_STATUS = {
+    TrialState.COMPLETE: "completed",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "queued",
+}
+_STYLE = {
+    "completed": "green",
+    "pruned": "yellow",
+    "failed": "red",
+    "running": "cyan",
+    "queued": "dim",
+    "interrupted": "magenta",
+}
 
 
 def trial_status(trial: optuna.trial.FrozenTrial) -> str:
@@ -71,12 +82,22 @@ class SearchProgress:
         for t in trials:
             if t.state.is_finished() and t.number not in self._logged:
                 self._logged.add(t.number)
-                value = t.value if t.value is not None else (t.intermediate_values[t.last_step]
-                                                             if t.last_step is not None else None)
+                value = (
+                    t.value
+                    if t.value is not None
+                    else (t.intermediate_values[t.last_step] if t.last_step is not None else None)
+                )
                 error = t.user_attrs.get("error") if t.state == TrialState.FAIL else None
-                logger.info("%s trial %d %s: %s=%s %s%s", self.title, t.number, trial_status(t), self.metric,
-                            "-" if value is None else f"{value:.4f}", _short(t.user_attrs.get("params", {})),
-                            f" ({error})" if error else "")
+                logger.info(
+                    "%s trial %d %s: %s=%s %s%s",
+                    self.title,
+                    t.number,
+                    trial_status(t),
+                    self.metric,
+                    "-" if value is None else f"{value:.4f}",
+                    _short(t.user_attrs.get("params", {})),
+                    f" ({error})" if error else "",
+                )
         if self._live is not None:
             self._live.update(self._render(trials))
 
@@ -89,13 +110,21 @@ class SearchProgress:
             table.add_column(column)
         for t in trials[-15:]:  # keep the table a screen high
             status = trial_status(t)
-            value = t.value if t.value is not None else (t.intermediate_values[t.last_step]
-                                                         if t.last_step is not None else None)
+            value = (
+                t.value
+                if t.value is not None
+                else (t.intermediate_values[t.last_step] if t.last_step is not None else None)
+            )
             end = t.datetime_complete.timestamp() if t.datetime_complete else time.time()
             seconds = end - t.datetime_start.timestamp() if t.datetime_start else 0.0
-            table.add_row(str(t.number), f"[{_STYLE.get(status, 'white')}]{status}",
-                          "-" if value is None else f"{value:.4f}", str(len(t.intermediate_values)),
-                          f"{seconds:.0f}", _short(t.user_attrs.get("params", {})))
+            table.add_row(
+                str(t.number),
+                f"[{_STYLE.get(status, 'white')}]{status}",
+                "-" if value is None else f"{value:.4f}",
+                str(len(t.intermediate_values)),
+                f"{seconds:.0f}",
+                _short(t.user_attrs.get("params", {})),
+            )
         return table
 
 

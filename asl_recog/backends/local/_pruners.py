@@ -138,8 +138,11 @@ def make_pruner(policy: EarlyTerminationPolicy | None, goal: PrimaryMetricGoal |
     """The Optuna pruner for a policy (``NopPruner`` for None or NoTerminationPolicy)."""
     if policy is None or isinstance(policy, NoTerminationPolicy):
         return optuna.pruners.NopPruner()
-    pruners: dict[type, Any] = {BanditPolicy: BanditPruner, MedianStoppingPolicy: MedianStoppingPruner,
-                                TruncationSelectionPolicy: TruncationSelectionPruner}
+    pruners: dict[type, Any] = {
+        BanditPolicy: BanditPruner,
+        MedianStoppingPolicy: MedianStoppingPruner,
+        TruncationSelectionPolicy: TruncationSelectionPruner,
+    }
     return pruners[type(policy)](policy, goal)
 
 

@@ -59,8 +59,11 @@ def has_place(trials: list[optuna.trial.FrozenTrial], number: int, max_trials: i
 
 def record_over_limit(study: optuna.Study, trial: optuna.trial.Trial, max_trials: int) -> None:
     """Record ``trial`` as over the limit, without running it."""
-    logger.info("trial %d not run: the limit of %d trials is already taken (another process shares this run)",
-                trial.number, max_trials)
+    logger.info(
+        "trial %d not run: the limit of %d trials is already taken (another process shares this run)",
+        trial.number,
+        max_trials,
+    )
     trial.set_user_attr(OVER_LIMIT, True)
     trial.set_user_attr("error", f"not run: the limit of {max_trials} trials was already taken by other trials")
     study.tell(trial, state=TrialState.FAIL)
@@ -82,11 +85,22 @@ def earlier_with_params(trials: list[optuna.trial.FrozenTrial], number: int, par
     for t in sorted(trials, key=lambda t: t.number):
         if t.number >= number:
             break
-        if (t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-                and takes_place(t) and "params" in t.user_attrs and params_key(t.user_attrs["params"]) == key):
+        if (
+            t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+            and takes_place(t)
+            and "params" in t.user_attrs
+            and params_key(t.user_attrs["params"]) == key
+        ):
             return t.number
     return None
 
 
-__all__ = ["OVER_LIMIT", "earlier_with_params", "has_place", "params_key", "record_over_limit", "takes_place",
-           "was_not_run"]
+__all__ = [
+    "OVER_LIMIT",
+    "earlier_with_params",
+    "has_place",
+    "params_key",
+    "record_over_limit",
+    "takes_place",
+    "was_not_run",
+]

@@ -27,7 +27,6 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from asl_recog.models._budgets import CandidateRejected
 from asl_recog._console import configure_logging
 from asl_recog.backends.local._heartbeat import Heartbeat, stale_running_trials
 from asl_recog.backends.local._reservation import (
@@ -36,7 +35,6 @@ from asl_recog.backends.local._reservation import (
     record_over_limit,
     takes_place,
 )
-from asl_recog.search._space import EarlyTerminationPolicy, PrimaryMetricGoal
 from asl_recog.backends.local._workers import (
     WORKER_PREFIX,
     check_spawnable,
@@ -46,6 +44,8 @@ from asl_recog.backends.local._workers import (
     stop,
     watch_parent,
 )
+from asl_recog.models._budgets import CandidateRejected
+from asl_recog.search._space import EarlyTerminationPolicy, PrimaryMetricGoal
 
 logger = logging.getLogger("asl_recog")
 
@@ -141,8 +141,9 @@ def counted(study: optuna.Study) -> int:
     return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if takes_place(t))
 
 
-def tell_from_result(study: optuna.Study, trial_id: int, number: int, data: dict[str, Any] | None,
-                     fallback_error: str) -> TrialState:
+def tell_from_result(
+    study: optuna.Study, trial_id: int, number: int, data: dict[str, Any] | None, fallback_error: str
+) -> TrialState:
     """Record a finished trial in the study from its result data.
 
     A trial that another process already recorded (a resumer took it for a killed
@@ -157,8 +158,9 @@ def tell_from_result(study: optuna.Study, trial_id: int, number: int, data: dict
         return state
 
 
-def _tell(study: optuna.Study, storage: Any, trial_id: int, number: int, data: dict[str, Any] | None,
-          fallback_error: str) -> TrialState:
+def _tell(
+    study: optuna.Study, storage: Any, trial_id: int, number: int, data: dict[str, Any] | None, fallback_error: str
+) -> TrialState:
     if data is None:
         data = {"state": "fail", "error": fallback_error}
     for key in ("history", "info", "model_file", "error", "traceback", "rejected"):
@@ -270,8 +272,13 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
     def finish(entry: _Running, data: dict[str, Any] | None, error: str) -> None:
         state = tell_from_result(study, entry.trial._trial_id, entry.task.number, data, error)
         heartbeat.remove(entry.task.number)
-        logger.debug("trial %d %s (%.1fs)%s", entry.task.number, state.name.lower(), time.monotonic() - entry.started,
-                    f": {(data or {}).get('error', error)}" if state == TrialState.FAIL else "")
+        logger.debug(
+            "trial %d %s (%.1fs)%s",
+            entry.task.number,
+            state.name.lower(),
+            time.monotonic() - entry.started,
+            f": {(data or {}).get('error', error)}" if state == TrialState.FAIL else "",
+        )
         failures.record(entry.task.number, state, data)
 
     done = counted(study)  # kept locally: querying the study on every poll costs CPU
@@ -282,27 +289,38 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
             elapsed = time.monotonic() - start
             for number, entry in list(running.items()):
                 path = result_path(run_dir, number)
-                over_time = (schedule.trial_timeout_s is not None
-                             and time.monotonic() - entry.started > schedule.trial_timeout_s)
-                past_deadline = (schedule.hard_deadline and schedule.deadline_s is not None
-                                 and elapsed > schedule.deadline_s)
+                over_time = (
+                    schedule.trial_timeout_s is not None and time.monotonic() - entry.started > schedule.trial_timeout_s
+                )
+                past_deadline = (
+                    schedule.hard_deadline and schedule.deadline_s is not None and elapsed > schedule.deadline_s
+                )
                 if entry.process.is_alive() and not (over_time or past_deadline):
                     continue
                 if entry.process.is_alive():
                     stop(entry.process)
-                    reason = (f"stopped: exceeded the trial time limit of {schedule.trial_timeout_s / 60:g} min"
-                              if over_time else "stopped: the search's time limit was reached")
+                    reason = (
+                        f"stopped: exceeded the trial time limit of {schedule.trial_timeout_s / 60:g} min"
+                        if over_time
+                        else "stopped: the search's time limit was reached"
+                    )
                     finish(entry, {"state": "fail", "error": reason, "rejected": True}, reason)
                 else:
                     entry.process.join()
                     data = json.loads(path.read_text()) if path.is_file() else None
-                    finish(entry, data, f"the worker process exited with code {entry.process.exitcode} "
-                                        "before reporting a result")
+                    finish(
+                        entry,
+                        data,
+                        f"the worker process exited with code {entry.process.exitcode} before reporting a result",
+                    )
                 del running[number]
                 done += 1
                 stopping = stopping or (schedule.should_stop is not None and schedule.should_stop(study))
-            stopping = (stopping or done + len(running) >= schedule.max_trials
-                        or (schedule.deadline_s is not None and elapsed > schedule.deadline_s))
+            stopping = (
+                stopping
+                or done + len(running) >= schedule.max_trials
+                or (schedule.deadline_s is not None and elapsed > schedule.deadline_s)
+            )
             if not stopping and len(running) < schedule.max_concurrent:
                 trial = study.ask()
                 heartbeat.add(trial)  # from its first moment, so that a resumer leaves it alone
@@ -322,13 +340,25 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                     heartbeat.remove(trial.number)
                     duplicates_in_a_row += 1
                     if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
-                        logger.info("the sampler proposed only configurations already tried %d times in a row: "
-                                    "the search space is exhausted", duplicates_in_a_row)
+                        logger.info(
+                            "the sampler proposed only configurations already tried %d times in a row: "
+                            "the search space is exhausted",
+                            duplicates_in_a_row,
+                        )
                         stopping = True
                     continue
                 duplicates_in_a_row = 0
-                task = TrialTask(trial.number, trial._trial_id, params, _mix(schedule.seed, trial.number),
-                                 str(run_dir), url, schedule.goal.value, schedule.policy, schedule.payload)
+                task = TrialTask(
+                    trial.number,
+                    trial._trial_id,
+                    params,
+                    _mix(schedule.seed, trial.number),
+                    str(run_dir),
+                    url,
+                    schedule.goal.value,
+                    schedule.policy,
+                    schedule.payload,
+                )
                 entry = _Running(trial, task, time.monotonic())
                 if schedule.in_process:
                     _run_and_record(task, schedule.runner, trial)
@@ -337,9 +367,13 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
                     done += 1
                     stopping = schedule.should_stop is not None and schedule.should_stop(study)
                 else:
-                    entry.process = start_worker(_worker_main, (task, schedule.runner, os.getpid()),
-                                                 f"{WORKER_PREFIX}{trial.number}", schedule.env,
-                                                 log_path(run_dir, trial.number))
+                    entry.process = start_worker(
+                        _worker_main,
+                        (task, schedule.runner, os.getpid()),
+                        f"{WORKER_PREFIX}{trial.number}",
+                        schedule.env,
+                        log_path(run_dir, trial.number),
+                    )
                     running[trial.number] = entry
                 if schedule.on_update:
                     schedule.on_update(study, {n: e.started for n, e in running.items()})
@@ -361,8 +395,9 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
 MAX_DUPLICATES_IN_A_ROW = 20
 
 
-def _record_duplicate(study: optuna.Study, trial: optuna.trial.Trial, original: int,
-                      trials: list[optuna.trial.FrozenTrial]) -> None:
+def _record_duplicate(
+    study: optuna.Study, trial: optuna.trial.Trial, original: int, trials: list[optuna.trial.FrozenTrial]
+) -> None:
     """Record a proposal equal to trial ``original`` (in ``trials``, the study as just read) without running
     it, as Optuna's FAQ suggests: with the original's value, so the sampler learns from it, else failed."""
     first = next((t for t in trials if t.number == original), None)
@@ -397,4 +432,5 @@ class _FailureStreak:
             f"{self.limit}). Last failure, trial {number}: {error}."
             + (f"\nWhat the trial printed:\n{own}" if own else "")
             + "\nFix: correct the error above. If the worker could not start, run the search from a .py file "
-              'whose fit() call sits under `if __name__ == "__main__":`.')
+            'whose fit() call sits under `if __name__ == "__main__":`.'
+        )

@@ -31,8 +31,10 @@ from asl_recog._errors import ConfigurationError
 
 #: Name prefix of trial worker processes.
 WORKER_PREFIX = "asl-trial-"
-_GUARD_FIX = ('put the code that calls fit() under `if __name__ == "__main__":` in a .py file and run that '
-              "file (trial workers re-import it)")
+_GUARD_FIX = (
+    'put the code that calls fit() under `if __name__ == "__main__":` in a .py file and run that '
+    "file (trial workers re-import it)"
+)
 
 
 def check_spawnable(in_process_hint: str = "") -> None:
@@ -52,7 +54,8 @@ def check_spawnable(in_process_hint: str = "") -> None:
     alternative = f", or {in_process_hint}" if in_process_hint else ""
     raise ConfigurationError(
         f"trials run in worker processes, which re-import the main script, but it was read from {path!r} "
-        f"and cannot be imported again. Fix: {_GUARD_FIX}{alternative}")
+        f"and cannot be imported again. Fix: {_GUARD_FIX}{alternative}"
+    )
 
 
 def refuse_inside_worker_bootstrap() -> None:
@@ -64,8 +67,9 @@ def refuse_inside_worker_bootstrap() -> None:
     # While a spawned worker re-runs the main script (as "__mp_main__"), its process
     # already carries the name the search gave it (parent_process() is not set yet).
     if mp.current_process().name.startswith(WORKER_PREFIX):
-        raise ConfigurationError(f"fit() was called while a trial worker process imported your script. Fix: "
-                                 f"{_GUARD_FIX}")
+        raise ConfigurationError(
+            f"fit() was called while a trial worker process imported your script. Fix: {_GUARD_FIX}"
+        )
 
 
 def log_path(run_dir: str | Path, number: int) -> Path:
@@ -133,9 +137,18 @@ def thread_env(threads: int) -> dict[str, str]:
     """Thread caps for a worker: BLAS/OpenMP pools that spin on a busy machine are very slow
     (a 2-thread OpenBLAS fit ran 17x slower than a 1-thread one on 2 shared cores)."""
     value = str(max(1, int(threads)))
-    return {name: value for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                     "TF_NUM_INTRAOP_THREADS")}
+    return {
+        name: value for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+    }
 
 
-__all__ = ["check_spawnable", "refuse_inside_worker_bootstrap", "start_worker", "watch_parent", "stop",
-           "thread_env", "log_path", "log_tail"]
+__all__ = [
+    "check_spawnable",
+    "refuse_inside_worker_bootstrap",
+    "start_worker",
+    "watch_parent",
+    "stop",
+    "thread_env",
+    "log_path",
+    "log_tail",
+]

@@ -26,17 +26,30 @@ SPACES: dict[str, dict[str, Expression]] = {
     # Trees are capped by leaves, so every point of the space fits the default 100 MB budget:
     # an ONNX tree leaf stores 24 class weights (about 0.7 kB), and 150 trees x 512 leaves
     # is about 60 MB. Unbounded leaves on the augmented data made a 1.24 GB model.
-    "RandomForest": {"n_estimators": quniform(50, 150, 50), "max_features": choice("sqrt", 0.1, 0.2),
-                     "max_leaf_nodes": choice(128, 256, 512)},
-    "ExtremeRandomTrees": {"n_estimators": quniform(50, 150, 50), "max_features": choice("sqrt", 0.1, 0.2),
-                           "max_leaf_nodes": choice(128, 256, 512)},
-    "LightGBM": {"learning_rate": loguniform(_L(0.03), _L(0.3)), "max_leaf_nodes": choice(15, 31, 63),
-                 "l2_regularization": loguniform(_L(1e-4), _L(1.0))},
+    "RandomForest": {
+        "n_estimators": quniform(50, 150, 50),
+        "max_features": choice("sqrt", 0.1, 0.2),
+        "max_leaf_nodes": choice(128, 256, 512),
+    },
+    "ExtremeRandomTrees": {
+        "n_estimators": quniform(50, 150, 50),
+        "max_features": choice("sqrt", 0.1, 0.2),
+        "max_leaf_nodes": choice(128, 256, 512),
+    },
+    "LightGBM": {
+        "learning_rate": loguniform(_L(0.03), _L(0.3)),
+        "max_leaf_nodes": choice(15, 31, 63),
+        "l2_regularization": loguniform(_L(1e-4), _L(1.0)),
+    },
     # uniform votes only: skl2onnx converts weights="distance" as uniform, so ONNX would disagree
     "KNN": {"n_components": choice(30, 50, 80), "n_neighbors": choice(1, 3, 5, 9)},
     "SVM": {"n_components": choice(40, 60, 80, 100), "C": loguniform(_L(1.0), _L(100.0))},
-    "MLP": {"hidden": choice(128, 256, 512), "alpha": loguniform(_L(1e-5), _L(1e-2)),
-            "learning_rate_init": loguniform(_L(3e-4), _L(3e-3)), "max_iter": quniform(20, 60, 10)},
+    "MLP": {
+        "hidden": choice(128, 256, 512),
+        "alpha": loguniform(_L(1e-5), _L(1e-2)),
+        "learning_rate_init": loguniform(_L(3e-4), _L(3e-3)),
+        "max_iter": quniform(20, 60, 10),
+    },
 }
 
 #: A sensible first configuration of each, tried before the sampler takes over (as AutoML does).
@@ -78,38 +91,71 @@ def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any
     if algorithm == "LogisticRegression":
         return make_pipeline(StandardScaler(), LogisticRegression(C=float(p["C"]), max_iter=300, random_state=seed))
     if algorithm == "SGD":
-        return make_pipeline(StandardScaler(), SGDClassifier(loss=p["loss"], alpha=float(p["alpha"]), max_iter=30,
-                                                             tol=1e-3, random_state=seed))
+        return make_pipeline(
+            StandardScaler(),
+            SGDClassifier(loss=p["loss"], alpha=float(p["alpha"]), max_iter=30, tol=1e-3, random_state=seed),
+        )
     if algorithm == "LinearSVM":
         # LinearSVC has no predict_proba: sigmoid calibration adds it and converts to ONNX.
-        return make_pipeline(StandardScaler(), CalibratedClassifierCV(
-            LinearSVC(C=float(p["C"]), max_iter=2000, random_state=seed), cv=3, method="sigmoid"))
+        return make_pipeline(
+            StandardScaler(),
+            CalibratedClassifierCV(
+                LinearSVC(C=float(p["C"]), max_iter=2000, random_state=seed), cv=3, method="sigmoid"
+            ),
+        )
     if algorithm in ("RandomForest", "ExtremeRandomTrees"):
         forest = RandomForestClassifier if algorithm == "RandomForest" else ExtraTreesClassifier
-        return forest(n_estimators=int(p["n_estimators"]), max_features=p["max_features"],
-                      max_leaf_nodes=int(p["max_leaf_nodes"]), random_state=seed, n_jobs=1)
+        return forest(
+            n_estimators=int(p["n_estimators"]),
+            max_features=p["max_features"],
+            max_leaf_nodes=int(p["max_leaf_nodes"]),
+            random_state=seed,
+            n_jobs=1,
+        )
     if algorithm == "LightGBM":
         return HistGradientBoostingClassifier(
-            learning_rate=float(p["learning_rate"]), max_leaf_nodes=int(p["max_leaf_nodes"]), max_iter=150,
-            l2_regularization=float(p["l2_regularization"]), early_stopping=True, random_state=seed)
+            learning_rate=float(p["learning_rate"]),
+            max_leaf_nodes=int(p["max_leaf_nodes"]),
+            max_iter=150,
+            l2_regularization=float(p["l2_regularization"]),
+            early_stopping=True,
+            random_state=seed,
+        )
     if algorithm == "KNN":
-        return make_pipeline(PCA(int(p["n_components"]), random_state=seed),
-                             KNeighborsClassifier(int(p["n_neighbors"])))
+        return make_pipeline(
+            PCA(int(p["n_components"]), random_state=seed), KNeighborsClassifier(int(p["n_neighbors"]))
+        )
     if algorithm == "SVM":
         # Platt scaling via CalibratedClassifierCV (ensemble=False: one SVC on all data, as
         # SVC(probability=True) did before scikit-learn deprecated it; cv=2 keeps the extra fits cheap).
-        return make_pipeline(PCA(int(p["n_components"]), whiten=True, random_state=seed),
-                             CalibratedClassifierCV(SVC(C=float(p["C"]), gamma="scale", cache_size=500),
-                                                    cv=2, ensemble=False))
+        return make_pipeline(
+            PCA(int(p["n_components"]), whiten=True, random_state=seed),
+            CalibratedClassifierCV(SVC(C=float(p["C"]), gamma="scale", cache_size=500), cv=2, ensemble=False),
+        )
     if algorithm == "MLP":
-        return make_pipeline(StandardScaler(), MLPClassifier(
-            (int(p["hidden"]),), alpha=float(p["alpha"]), learning_rate_init=float(p["learning_rate_init"]),
-            max_iter=int(p["max_iter"]), early_stopping=True, n_iter_no_change=5, random_state=seed))
+        return make_pipeline(
+            StandardScaler(),
+            MLPClassifier(
+                (int(p["hidden"]),),
+                alpha=float(p["alpha"]),
+                learning_rate_init=float(p["learning_rate_init"]),
+                max_iter=int(p["max_iter"]),
+                early_stopping=True,
+                n_iter_no_change=5,
+                random_state=seed,
+            ),
+        )
     raise ConfigurationError(f"unknown algorithm {algorithm!r}")
 
 
-def augment(images: np.ndarray, labels: np.ndarray, copies: int = 1, seed: int = 0,
-            max_shift: float = 2.0, max_degrees: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+def augment(
+    images: np.ndarray,
+    labels: np.ndarray,
+    copies: int = 1,
+    seed: int = 0,
+    max_shift: float = 2.0,
+    max_degrees: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Add ``copies`` shifted and rotated versions of each training image.
 
     The signs in the test file are the same letters photographed a little off
@@ -170,8 +216,9 @@ def soft_voting(estimators: list[Any], weights: list[float]) -> Any:
 
     named = [(f"model{i}", est) for i, est in enumerate(estimators)]
     # an array, not a list: skl2onnx's converter calls weights.sum()
-    voting = VotingClassifier(named, voting="soft", weights=np.asarray(weights, dtype=np.float64),
-                              flatten_transform=False)  # skl2onnx converts only this form
+    voting = VotingClassifier(
+        named, voting="soft", weights=np.asarray(weights, dtype=np.float64), flatten_transform=False
+    )  # skl2onnx converts only this form
     # The fitted state VotingClassifier.fit would set, without refitting the members.
     voting.estimators_ = list(estimators)
     voting.named_estimators_ = Bunch(**dict(named))

@@ -28,9 +28,9 @@ from asl_recog.data._labels import NUM_CLASSES, labels_to_indices
 if TYPE_CHECKING:
     import optuna
 
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.data._dataset import SignMnistDataset
     from asl_recog.routes._trainer import TrainingResult
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -69,7 +69,7 @@ def score(metric: str, targets: np.ndarray, proba: np.ndarray) -> float:
 def _load(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     folder = Path(payload["data_dir"])
     x, y, vx, vy = (np.load(folder / f"{name}.npy") for name in ("x", "y", "vx", "vy"))
-    flat = lambda images: (images.reshape(len(images), -1).astype(np.float32) / 255.0)  # noqa: E731
+    flat = lambda images: images.reshape(len(images), -1).astype(np.float32) / 255.0  # noqa: E731
     return flat(x), labels_to_indices(y), flat(vx), labels_to_indices(vy)
 
 
@@ -77,10 +77,10 @@ def automl_runner(task: Any, reporter: Any) -> Any:
     """Fit and score one pipeline (runs in a worker process)."""
     from threadpoolctl import threadpool_limits
 
-    from asl_recog.models._budgets import CandidateRejected, check_model
-    from asl_recog.models._base import SklearnModel
-    from asl_recog.routes.automl._portfolio import build_pipeline
     from asl_recog.backends.local._scheduler import TrialOutcome
+    from asl_recog.models._base import SklearnModel
+    from asl_recog.models._budgets import CandidateRejected, check_model
+    from asl_recog.routes.automl._portfolio import build_pipeline
 
     payload = task.payload
     params = dict(task.params)
@@ -95,8 +95,14 @@ def automl_runner(task: Any, reporter: Any) -> Any:
         model = SklearnModel(pipeline, task.params)
         proba = model.predict_proba(vx)
     value = score(payload["metric"], vy, proba)
-    info = {"algorithm": algorithm, "validation_score": value, "primary_metric": payload["metric"],
-            "training_seconds": seconds, "augment": payload["augment"], "trial": task.number}
+    info = {
+        "algorithm": algorithm,
+        "validation_score": value,
+        "primary_metric": payload["metric"],
+        "training_seconds": seconds,
+        "augment": payload["augment"],
+        "trial": task.number,
+    }
     model.info = info
     path = model.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.aslskl")
     try:
@@ -119,26 +125,40 @@ class EarlyStop:
     def __call__(self, study: optuna.Study) -> bool:
         from optuna.trial import TrialState
 
-        values = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if t.value is not None and t.user_attrs.get("params", {}).get("algorithm") != ENSEMBLE]
+        values = [
+            t.value
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and t.user_attrs.get("params", {}).get("algorithm") != ENSEMBLE
+        ]
         if len(values) < self.algorithms + self.patience:
             return False
-        return max(values[-self.patience:]) <= max(values[:-self.patience])
+        return max(values[-self.patience :]) <= max(values[: -self.patience])
 
 
-def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.ndarray, top: int = 10,
-                 max_model_size_mb: float = 100, onnx: bool = True) -> None:
+def add_ensemble(
+    study: optuna.Study,
+    run_dir: Path,
+    metric: str,
+    targets: np.ndarray,
+    top: int = 10,
+    max_model_size_mb: float = 100,
+    onnx: bool = True,
+) -> None:
     """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model
     and the ensemble fits the model-size budget."""
     from optuna.trial import TrialState, create_trial
 
-    from asl_recog.models._budgets import CandidateRejected, check_model
     from asl_recog.models._base import SklearnModel
+    from asl_recog.models._budgets import CandidateRejected, check_model
     from asl_recog.routes.automl._portfolio import ensemble_selection, soft_voting
 
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.user_attrs.get("params", {}).get("algorithm") != ENSEMBLE and t.user_attrs.get("model_file")
-              and Path(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")).is_file()]
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("params", {}).get("algorithm") != ENSEMBLE
+        and t.user_attrs.get("model_file")
+        and Path(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")).is_file()
+    ]
     trials = sorted(trials, key=lambda t: -t.value)[:top]
     if len(trials) < 2:
         return
@@ -152,11 +172,14 @@ def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.nd
     voting = soft_voting(estimators, [c for _, c in members])
     proba = sum(c * p for (t, c), p in zip(members, [probas[trials.index(t)] for t, _ in members], strict=True))
     value = score(metric, targets, proba / sum(c for _, c in members))
-    params = {"algorithm": ENSEMBLE, "members": [t.number for t, _ in members],
-              "weights": [c for _, c in members]}
-    info = {"algorithm": ENSEMBLE, "validation_score": value, "primary_metric": metric,
-            "members": [t.user_attrs["params"]["algorithm"] for t, _ in members],
-            "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t, _ in members)}
+    params = {"algorithm": ENSEMBLE, "members": [t.number for t, _ in members], "weights": [c for _, c in members]}
+    info = {
+        "algorithm": ENSEMBLE,
+        "validation_score": value,
+        "primary_metric": metric,
+        "members": [t.user_attrs["params"]["algorithm"] for t, _ in members],
+        "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t, _ in members),
+    }
     path = SklearnModel(voting, params, info).save(run_dir / "models" / f"ensemble_{len(study.trials):05d}.aslskl")
     try:
         info["onnx_bytes"] = check_model(path, voting, max_model_size_mb, onnx=onnx)
@@ -165,10 +188,15 @@ def add_ensemble(study: optuna.Study, run_dir: Path, metric: str, targets: np.nd
         logger.info("voting ensemble of trials %s left out: %s", params["members"], exc)
         return
     info["file_bytes"] = path.stat().st_size
-    study.add_trial(create_trial(
-        value=value, params={}, distributions={},
-        user_attrs={"params": params, "model_file": str(path), "info": info, "history": [value]},
-        state=TrialState.COMPLETE))
+    study.add_trial(
+        create_trial(
+            value=value,
+            params={},
+            distributions={},
+            user_attrs={"params": params, "model_file": str(path), "info": info, "history": [value]},
+            state=TrialState.COMPLETE,
+        )
+    )
     logger.info("voting ensemble of trials %s: %s=%.4f", params["members"], metric, value)
 
 
@@ -178,10 +206,10 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
 
     from asl_recog.backends.local._backend import build_result, prepare_run_dir
     from asl_recog.backends.local._engine import enqueue_params, open_study, suggest_space
-    from asl_recog.routes.automl._portfolio import DEFAULTS, ORDER, SPACES, augment
     from asl_recog.backends.local._progress import SearchProgress
     from asl_recog.backends.local._scheduler import Schedule, recover, run_schedule
     from asl_recog.backends.local._workers import thread_env
+    from asl_recog.routes.automl._portfolio import DEFAULTS, ORDER, SPACES, augment
 
     start = time.perf_counter()
     run_dir = prepare_run_dir(trainer)
@@ -204,36 +232,64 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
         recover(study, run_dir)
     else:
         for algorithm in algorithms:
-            study.enqueue_trial({"algorithm": algorithm,
-                                 **enqueue_params(SPACES[algorithm], DEFAULTS[algorithm], f"{algorithm}.")})
+            study.enqueue_trial(
+                {"algorithm": algorithm, **enqueue_params(SPACES[algorithm], DEFAULTS[algorithm], f"{algorithm}.")}
+            )
 
     def propose(trial: optuna.trial.Trial) -> dict[str, Any]:
         algorithm = trial.suggest_categorical("algorithm", algorithms)
         return {"algorithm": algorithm, **suggest_space(trial, SPACES[algorithm], f"{algorithm}.")}
 
     concurrent = trainer.max_concurrent_iterations
-    payload = {"data_dir": str(folder), "metric": trainer.primary_metric, "augment": bool(trainer.augment),
-               "max_model_size_mb": trainer.max_model_size_mb, "onnx": bool(trainer.enable_onnx_compatible_models),
-               "threads": max(1, (os.cpu_count() or 1) // concurrent)}
+    payload = {
+        "data_dir": str(folder),
+        "metric": trainer.primary_metric,
+        "augment": bool(trainer.augment),
+        "max_model_size_mb": trainer.max_model_size_mb,
+        "onnx": bool(trainer.enable_onnx_compatible_models),
+        "threads": max(1, (os.cpu_count() or 1) // concurrent),
+    }
     max_trials = trainer.max_iterations or 10_000
     total = trainer.experiment_timeout_minutes * 60
     # Keep a little of the budget for the ensemble and the result, as AutoML does.
     budget = total - min(30.0, 0.03 * total) - (time.perf_counter() - start)
-    with SearchProgress(trainer.progress, "AutoML", trainer.primary_metric,
-                        trainer.max_iterations or len(algorithms)) as progress:
+    with SearchProgress(
+        trainer.progress, "AutoML", trainer.primary_metric, trainer.max_iterations or len(algorithms)
+    ) as progress:
         schedule = Schedule(
-            propose=propose, runner=automl_runner, max_trials=max_trials, max_concurrent=concurrent,
-            deadline_s=max(budget, 1.0), hard_deadline=True, trial_timeout_s=trainer.iteration_timeout_minutes * 60,
-            in_process=False, seed=seed, payload=payload, on_update=progress.update, env=thread_env(payload["threads"]),
-            should_stop=EarlyStop(len(algorithms)) if trainer.enable_early_stopping else None)
+            propose=propose,
+            runner=automl_runner,
+            max_trials=max_trials,
+            max_concurrent=concurrent,
+            deadline_s=max(budget, 1.0),
+            hard_deadline=True,
+            trial_timeout_s=trainer.iteration_timeout_minutes * 60,
+            in_process=False,
+            seed=seed,
+            payload=payload,
+            on_update=progress.update,
+            env=thread_env(payload["threads"]),
+            should_stop=EarlyStop(len(algorithms)) if trainer.enable_early_stopping else None,
+        )
         run_schedule(study, run_dir, schedule)
         if trainer.enable_voting_ensemble:
-            add_ensemble(study, run_dir, trainer.primary_metric, labels_to_indices(validation.labels),
-                         max_model_size_mb=trainer.max_model_size_mb, onnx=bool(trainer.enable_onnx_compatible_models))
+            add_ensemble(
+                study,
+                run_dir,
+                trainer.primary_metric,
+                labels_to_indices(validation.labels),
+                max_model_size_mb=trainer.max_model_size_mb,
+                onnx=bool(trainer.enable_onnx_compatible_models),
+            )
         progress.update(study, {}, force=True)
-    result = build_result(study, run_dir, trainer.primary_metric,
-                          lambda t: t.user_attrs.get("params", {}).get("algorithm", "?"), time.perf_counter() - start,
-                          extras={"augmented_training_images": len(images)})
+    result = build_result(
+        study,
+        run_dir,
+        trainer.primary_metric,
+        lambda t: t.user_attrs.get("params", {}).get("algorithm", "?"),
+        time.perf_counter() - start,
+        extras={"augmented_training_images": len(images)},
+    )
     if trainer.refit:
         from asl_recog.routes._refit import refit_automl
 

@@ -22,8 +22,13 @@ ALGORITHMS = (
     "MLP",
 )
 #: Classification metrics, named as in AutoMLConfig.
-METRICS = ("accuracy", "AUC_weighted", "norm_macro_recall", "precision_score_weighted",
-           "average_precision_score_weighted")
+METRICS = (
+    "accuracy",
+    "AUC_weighted",
+    "norm_macro_recall",
+    "precision_score_weighted",
+    "average_precision_score_weighted",
+)
 
 
 class AutoMLTrainer(Trainer):

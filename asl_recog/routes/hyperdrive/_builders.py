@@ -24,9 +24,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # The recipe: cosine decay over the whole fit (training loop) and label smoothing.
     # On the grouped validation split, 4 epochs reach 0.98 this way against 0.96 with
     # per-epoch exponential decay (docs/benchmarks.md).
-    "default": {"filters": 32, "hidden": 128, "batch_size": 128, "epochs": 4, "dropout": 0.3,
-                "learning_rate": 3e-3, "lr_schedule": "cosine", "label_smoothing": 0.1, "augment": True,
-                "lr_decay": 0.7, "decay_images": 21_700},
+    "default": {
+        "filters": 32,
+        "hidden": 128,
+        "batch_size": 128,
+        "epochs": 4,
+        "dropout": 0.3,
+        "learning_rate": 3e-3,
+        "lr_schedule": "cosine",
+        "label_smoothing": 0.1,
+        "augment": True,
+        "lr_decay": 0.7,
+        "decay_images": 21_700,
+    },
 }
 #: Learning-rate schedules of the default builder: "cosine" is applied per batch by the
 #: training loop (it needs the step count); "exponential" decays by ``lr_decay`` every
@@ -37,10 +47,16 @@ LR_SCHEDULES = ("cosine", "exponential", "constant")
 def _compile(model: Any, learning_rate: Any, label_smoothing: float = 0.0) -> Any:
     keras = import_keras()
 
-    rate = learning_rate if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) \
+    rate = (
+        learning_rate
+        if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
         else float(learning_rate)
-    loss = (_sparse_smoothed_loss()(label_smoothing=float(label_smoothing)) if label_smoothing
-            else "sparse_categorical_crossentropy")
+    )
+    loss = (
+        _sparse_smoothed_loss()(label_smoothing=float(label_smoothing))
+        if label_smoothing
+        else "sparse_categorical_crossentropy"
+    )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), loss=loss, metrics=["accuracy"])
     return model
 
@@ -57,8 +73,9 @@ def _sparse_smoothed_loss() -> Any:
 
     @keras.saving.register_keras_serializable(package="asl_recog", name="SparseSmoothedCrossentropy")
     class SparseSmoothedCrossentropy(keras.losses.Loss):
-        def __init__(self, label_smoothing: float = 0.1, name: str = "sparse_smoothed_crossentropy",
-                     **kwargs: Any) -> None:
+        def __init__(
+            self, label_smoothing: float = 0.1, name: str = "sparse_smoothed_crossentropy", **kwargs: Any
+        ) -> None:
             super().__init__(name=name, **kwargs)
             self.label_smoothing = float(label_smoothing)
 
@@ -83,15 +100,18 @@ def build_seed(params: dict[str, Any]) -> Any:
     layers = keras.layers
 
     p = {**DEFAULTS["seed"], **params}
-    model = keras.Sequential([
-        keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1)),
-        layers.Conv2D(28, (3, 3), activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Flatten(),
-        layers.Dense(int(p["hidden"]), activation="relu"),
-        layers.Dropout(float(p["dropout"])),
-        layers.Dense(NUM_CLASSES, activation="softmax"),
-    ], name="seed_cnn")
+    model = keras.Sequential(
+        [
+            keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1)),
+            layers.Conv2D(28, (3, 3), activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(int(p["hidden"]), activation="relu"),
+            layers.Dropout(float(p["dropout"])),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="seed_cnn",
+    )
     return _compile(model, p["learning_rate"])
 
 
@@ -160,26 +180,32 @@ def default_sampling(name: str = "default") -> Sampling:
         choice(128, 256, 512)
     """
     if name == "seed":
-        return RandomParameterSampling({
-            "hidden": choice(128, 256, 512),
-            "batch_size": choice(64, 128, 256),
-            "epochs": choice(5, 8, 10),
-            "dropout": uniform(0.1, 0.5),
-            "learning_rate": loguniform(math.log(3e-4), math.log(3e-3)),
-        })
+        return RandomParameterSampling(
+            {
+                "hidden": choice(128, 256, 512),
+                "batch_size": choice(64, 128, 256),
+                "epochs": choice(5, 8, 10),
+                "dropout": uniform(0.1, 0.5),
+                "learning_rate": loguniform(math.log(3e-4), math.log(3e-3)),
+            }
+        )
     if name == "default":
         # Around the recipe (cosine decay, label smoothing): 6-8 epochs let the cosine
         # schedule settle; peak rates of 2e-3 to 5e-3 suit Adam with batch norm here.
-        return RandomParameterSampling({
-            "filters": choice(32, 48),
-            "hidden": choice(128, 256),
-            "epochs": choice(6, 8),
-            "dropout": uniform(0.2, 0.4),
-            "learning_rate": loguniform(math.log(2e-3), math.log(5e-3)),
-            "label_smoothing": choice(0.05, 0.1),
-        })
-    raise ConfigurationError(f"no default search space for builder {name!r}; choose 'seed' or 'default', "
-                             "or pass sampling= with your own space")
+        return RandomParameterSampling(
+            {
+                "filters": choice(32, 48),
+                "hidden": choice(128, 256),
+                "epochs": choice(6, 8),
+                "dropout": uniform(0.2, 0.4),
+                "learning_rate": loguniform(math.log(2e-3), math.log(5e-3)),
+                "label_smoothing": choice(0.05, 0.1),
+            }
+        )
+    raise ConfigurationError(
+        f"no default search space for builder {name!r}; choose 'seed' or 'default', "
+        "or pass sampling= with your own space"
+    )
 
 
 __all__ = ["build_seed", "build_default", "default_sampling", "get_builder", "DEFAULTS", "BUILDERS"]

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog._errors import ConfigurationError
+from asl_recog.routes._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
 from asl_recog.search._space import (
     EarlyTerminationPolicy,
     PrimaryMetricGoal,
     Sampling,
     validate_search,
 )
-from asl_recog.routes._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
 
 BUILDERS = ("default", "seed")
 METRICS = ("accuracy", "loss")
@@ -113,9 +113,13 @@ class HyperDriveTrainer(Trainer):
         # Fixing a param the default space samples (e.g. epochs) means "don't sample it".
         kept = {k: v for k, v in default.parameter_space.items() if k not in (self.fixed_params or {})}
         if not kept:
-            raise ConfigurationError("fixed_params fixes every parameter of the default space; "
-                                     "pass sampling= with at least one parameter to search")
-        return dataclasses.replace(default, parameter_space=kept) if len(kept) < len(default.parameter_space) else default
+            raise ConfigurationError(
+                "fixed_params fixes every parameter of the default space; "
+                "pass sampling= with at least one parameter to search"
+            )
+        return (
+            dataclasses.replace(default, parameter_space=kept) if len(kept) < len(default.parameter_space) else default
+        )
 
     def _validate(self) -> None:
         if isinstance(self.builder, str):
@@ -130,9 +134,11 @@ class HyperDriveTrainer(Trainer):
         if self.primary_metric_name not in METRICS:
             raise ConfigurationError(f"primary_metric_name must be one of {METRICS}, got {self.primary_metric_name!r}")
         try:
-            self.goal
+            _ = self.goal
         except ValueError as exc:
-            raise ConfigurationError(f"primary_metric_goal must be 'maximize' or 'minimize', got {self.primary_metric_goal!r}") from exc
+            raise ConfigurationError(
+                f"primary_metric_goal must be 'maximize' or 'minimize', got {self.primary_metric_goal!r}"
+            ) from exc
         _check_positive_int("max_total_runs", self.max_total_runs)
         _check_positive_int("max_concurrent_runs", self.max_concurrent_runs)
         _check_positive_number("max_duration_minutes", self.max_duration_minutes, allow_none=True)

@@ -51,7 +51,8 @@ def _metric_key(logs: dict[str, Any], metric: str) -> str:
         if key.startswith("val_") and "acc" in key:
             return key
     raise ConfigurationError(
-        f"the network's validation logs {sorted(logs)} have no accuracy; compile it with metrics=['accuracy']")
+        f"the network's validation logs {sorted(logs)} have no accuracy; compile it with metrics=['accuracy']"
+    )
 
 
 def _make_callback(metric: str, report: Report | None, history: list[float], state: dict[str, Any]) -> Any:
@@ -117,8 +118,16 @@ def train_network(
     schedule = learning_rate_schedule(settings, epochs * -(-len(train[0]) // batch_size))
     if schedule is not None:
         callbacks.insert(0, schedule)
-    network.fit(train[0], train[1], validation_data=validation, batch_size=batch_size, epochs=epochs, verbose=0,
-                shuffle=True, callbacks=callbacks)
+    network.fit(
+        train[0],
+        train[1],
+        validation_data=validation,
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=0,
+        shuffle=True,
+        callbacks=callbacks,
+    )
     return network, history, state["pruned"]
 
 
@@ -135,8 +144,9 @@ def learning_rate_schedule(params: dict[str, Any], total_steps: int) -> Any:
     keras = import_keras()
     peak = float(params["learning_rate"])
     warmup = max(1, int(total_steps * float(params.get("warmup_fraction", 0.1))))
-    cosine = keras.optimizers.schedules.CosineDecay(peak * 0.05, max(1, total_steps - warmup), alpha=0.0,
-                                                    warmup_target=peak, warmup_steps=warmup)
+    cosine = keras.optimizers.schedules.CosineDecay(
+        peak * 0.05, max(1, total_steps - warmup), alpha=0.0, warmup_target=peak, warmup_steps=warmup
+    )
 
     class _Cosine(keras.callbacks.Callback):
         step = 0
@@ -164,10 +174,10 @@ def _scale(images: np.ndarray) -> np.ndarray:
 
 def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     """Run one HyperDrive trial (the scheduler's runner; module-level so workers can import it)."""
+    from asl_recog.backends.local._scheduler import TrialOutcome
+    from asl_recog.models._base import KerasModel
     from asl_recog.models._budgets import BudgetExceeded, check_size
     from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
-    from asl_recog.models._base import KerasModel
-    from asl_recog.backends.local._scheduler import TrialOutcome
 
     payload = task.payload
     if payload.get("threads"):
@@ -180,16 +190,29 @@ def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     builder = payload["builder"]
     start = time.perf_counter()
     network, history, pruned = train_network(
-        get_builder(builder), task.params, train, validation, metric=payload["metric"], seed=task.seed,
-        report=reporter.report, defaults=DEFAULTS.get(builder) if isinstance(builder, str) else None)
+        get_builder(builder),
+        task.params,
+        train,
+        validation,
+        metric=payload["metric"],
+        seed=task.seed,
+        report=reporter.report,
+        defaults=DEFAULTS.get(builder) if isinstance(builder, str) else None,
+    )
     seconds = time.perf_counter() - start
     if not history:
         raise RuntimeError("the network trained for no epoch; set epochs >= 1")
     if pruned:
         return TrialOutcome("pruned", history[-1], history, None, {"training_seconds": seconds})
     builder_name = builder if isinstance(builder, str) else getattr(builder, "__name__", "custom")
-    info = {"validation_score": history[-1], "primary_metric": payload["metric"], "training_seconds": seconds,
-            "builder": builder_name, "epochs_run": len(history), "trial": task.number}
+    info = {
+        "validation_score": history[-1],
+        "primary_metric": payload["metric"],
+        "training_seconds": seconds,
+        "builder": builder_name,
+        "epochs_run": len(history),
+        "trial": task.number,
+    }
     path = KerasModel(network, task.params, info).save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.keras")
     try:  # the .keras file holds the weights and Adam's two moments: it bounds the ONNX graph too
         check_size(f"the saved network {path.name}", path.stat().st_size, payload.get("max_model_size_mb", 100))

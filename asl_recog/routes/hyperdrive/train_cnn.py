@@ -115,24 +115,41 @@ def _int(text: str) -> int:
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, dict[str, Any]]:
     """Known options, and the builder's params (known ones plus any extra ``--name value`` pairs)."""
-    parser = argparse.ArgumentParser(prog="python -m asl_recog.routes.hyperdrive.train_cnn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m asl_recog.routes.hyperdrive.train_cnn", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--builder", default="default", choices=["default", "seed"])
     parser.add_argument("--data", default=None, help="a CSV file or folder (default: the bundled training file)")
-    parser.add_argument("--validation", default=None,
-                        help="the validation part (CSV file or folder); with it, --data is trained on as is (no split)")
-    parser.add_argument("--refit", action="store_true",
-                        help="train on --data and --validation together, holding nothing out (the refit after a "
-                             "search); --epochs is then the refit's epoch count")
+    parser.add_argument(
+        "--validation",
+        default=None,
+        help="the validation part (CSV file or folder); with it, --data is trained on as is (no split)",
+    )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="train on --data and --validation together, holding nothing out (the refit after a "
+        "search); --epochs is then the refit's epoch count",
+    )
     parser.add_argument("--output_dir", default="outputs")
     parser.add_argument("--seed", type=int, default=0)
-    for name, kind in (("hidden", _int), ("batch_size", _int), ("epochs", _int), ("dropout", float),
-                       ("learning_rate", float), ("filters", _int)):
+    for name, kind in (
+        ("hidden", _int),
+        ("batch_size", _int),
+        ("epochs", _int),
+        ("dropout", float),
+        ("learning_rate", float),
+        ("filters", _int),
+    ):
         parser.add_argument(f"--{name}", type=kind, default=None)
     args, extra = parser.parse_known_args(argv)
     if len(extra) % 2 or any(not key.startswith("--") for key in extra[::2]):
         parser.error(f"extra arguments must be --name value pairs, got {extra}")
-    params = {k: v for k, v in vars(args).items()
-              if k not in ("builder", "data", "validation", "refit", "output_dir", "seed") and v is not None}
+    params = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("builder", "data", "validation", "refit", "output_dir", "seed") and v is not None
+    }
     pairs = zip(extra[::2], extra[1::2], strict=True)
     params.update({key[2:].replace("-", "_"): _value(value) for key, value in pairs})
     return args, params
@@ -142,12 +159,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train, log every epoch, save; returns the final metrics."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     args, params = parse_args(argv)
-    from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
-    from asl_recog.routes.hyperdrive._training import train_network
     from asl_recog.data._dataset import load_sign_mnist
     from asl_recog.data._labels import labels_to_indices
-    from asl_recog.models._base import KerasModel
     from asl_recog.data._split import train_validation_split
+    from asl_recog.models._base import KerasModel
+    from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
+    from asl_recog.routes.hyperdrive._training import train_network
 
     data = load_sign_mnist("train", args.data)
     if args.refit:
@@ -157,8 +174,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     else:
         train, validation = train_validation_split(data, seed=args.seed)
     sink = metric_logger()
-    logger.info("training the %s CNN on %d images (validation %d), logging to %s; params %s",
-                args.builder, len(train), len(validation), sink.name, params)
+    logger.info(
+        "training the %s CNN on %d images (validation %d), logging to %s; params %s",
+        args.builder,
+        len(train),
+        len(validation),
+        sink.name,
+        params,
+    )
     losses: list[float] = []
 
     def report(epoch: int, accuracy: float) -> bool:
@@ -176,12 +199,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     start = time.perf_counter()
     network, history, _ = train_network(
-        get_builder(args.builder), params, (train.float_images, labels_to_indices(train.labels)),
-        (validation.float_images, labels_to_indices(validation.labels)), seed=args.seed, report=report,
-        defaults=DEFAULTS[args.builder], extra_callbacks=[_LogLoss()])
+        get_builder(args.builder),
+        params,
+        (train.float_images, labels_to_indices(train.labels)),
+        (validation.float_images, labels_to_indices(validation.labels)),
+        seed=args.seed,
+        report=report,
+        defaults=DEFAULTS[args.builder],
+        extra_callbacks=[_LogLoss()],
+    )
     seconds = time.perf_counter() - start
-    info = {"validation_score": history[-1], "primary_metric": "accuracy", "training_seconds": seconds,
-            "builder": args.builder, "epochs_run": len(history), "validation_loss": losses[-1] if losses else None}
+    info = {
+        "validation_score": history[-1],
+        "primary_metric": "accuracy",
+        "training_seconds": seconds,
+        "builder": args.builder,
+        "epochs_run": len(history),
+        "validation_loss": losses[-1] if losses else None,
+    }
     path = KerasModel(network, {**DEFAULTS[args.builder], **params}, info).save(Path(args.output_dir) / "model.keras")
     metrics = {"accuracy": history[-1], "loss": losses[-1] if losses else None, "model": str(path)}
     (Path(args.output_dir) / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=2))
@@ -193,19 +228,27 @@ def _refit(args: argparse.Namespace, params: dict[str, Any], data: Any) -> dict[
     """Train on ``--data`` plus ``--validation`` for ``--epochs``, log training metrics, save the model."""
     import numpy as np
 
-    from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
-    from asl_recog.routes.hyperdrive._training import train_network
     from asl_recog._console import import_keras
     from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
     from asl_recog.data._labels import labels_to_indices
     from asl_recog.models._base import KerasModel
+    from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
+    from asl_recog.routes.hyperdrive._training import train_network
 
     parts = [data] if args.validation is None else [data, load_sign_mnist("train", args.validation)]
-    train = SignMnistDataset(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                             source=" + ".join(str(p.source) for p in parts))
+    train = SignMnistDataset(
+        np.concatenate([p.images for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+        source=" + ".join(str(p.source) for p in parts),
+    )
     sink = metric_logger()
-    logger.info("refit: training the %s CNN on all %d images (nothing held out), logging to %s; params %s",
-                args.builder, len(train), sink.name, params)
+    logger.info(
+        "refit: training the %s CNN on all %d images (nothing held out), logging to %s; params %s",
+        args.builder,
+        len(train),
+        sink.name,
+        params,
+    )
     keras = import_keras()
     last: dict[str, float] = {}
 
@@ -217,12 +260,23 @@ def _refit(args: argparse.Namespace, params: dict[str, Any], data: Any) -> dict[
                     sink.log(f"train_{key}", last[f"train_{key}"], epoch + 1)
 
     start = time.perf_counter()
-    network, _, _ = train_network(get_builder(args.builder), params, (train.float_images,
-                                  labels_to_indices(train.labels)), None, seed=args.seed,
-                                  defaults=DEFAULTS[args.builder], extra_callbacks=[_LogTraining()])
+    network, _, _ = train_network(
+        get_builder(args.builder),
+        params,
+        (train.float_images, labels_to_indices(train.labels)),
+        None,
+        seed=args.seed,
+        defaults=DEFAULTS[args.builder],
+        extra_callbacks=[_LogTraining()],
+    )
     settings = {**DEFAULTS[args.builder], **params}
-    info = {"refit": True, "refit_images": len(train), "refit_epochs": int(settings["epochs"]),
-            "training_seconds": time.perf_counter() - start, "builder": args.builder}
+    info = {
+        "refit": True,
+        "refit_images": len(train),
+        "refit_epochs": int(settings["epochs"]),
+        "training_seconds": time.perf_counter() - start,
+        "builder": args.builder,
+    }
     path = KerasModel(network, settings, info).save(Path(args.output_dir) / "model.keras")
     metrics = {**last, "refit_images": len(train), "epochs": int(settings["epochs"]), "model": str(path)}
     (Path(args.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -33,8 +33,9 @@ def _model_path(config: dict[str, Any]) -> str:
     found = sorted(glob.glob(os.path.join(root, "**", "*.onnx"), recursive=True))
     named = [p for p in found if os.path.basename(p) == config.get("model_file")]
     if not (named or found):
-        raise FileNotFoundError(f"no .onnx model under {root!r} (AZUREML_MODEL_DIR); register the model with the "
-                                "deployment")
+        raise FileNotFoundError(
+            f"no .onnx model under {root!r} (AZUREML_MODEL_DIR); register the model with the deployment"
+        )
     return (named or found)[0]
 
 

@@ -14,27 +14,29 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asl_recog.backends.azure import _results as results
-from asl_recog.backends.azure import _job as entry
-from asl_recog.backends.azure import _refit as refit
-from asl_recog.backends.azure import _translate as tr
-from asl_recog.backends.azure._data import LAUNCHER, automl_training_data, ensure_v1_dataset, stage_source
-from asl_recog.backends._base import Backend
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, ModelFileError
+from asl_recog.backends._base import Backend
+from asl_recog.backends.azure import _job as entry
+from asl_recog.backends.azure import _refit as refit
+from asl_recog.backends.azure import _results as results
+from asl_recog.backends.azure import _translate as tr
+from asl_recog.backends.azure._data import LAUNCHER, automl_training_data, ensure_v1_dataset, stage_source
 from asl_recog.search._space import PrimaryMetricGoal
 
 if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
     from asl_recog.routes._trainer import Trainer, TrainingResult
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
-DEPRECATION = ("AzureMLBackend uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
-               "2026-06-30. Use asl_recog.AzureBackend (SDK v2, pip install 'asl-recog[azure]') instead; "
-               "the trainer calls stay the same.")
+DEPRECATION = (
+    "AzureMLBackend uses the Azure ML SDK v1 (azureml-core), whose support Microsoft ended on "
+    "2026-06-30. Use asl_recog.AzureBackend (SDK v2, pip install 'asl-recog[azure]') instead; "
+    "the trainer calls stay the same."
+)
 
 
 def _warn_deprecated() -> None:
@@ -42,6 +44,7 @@ def _warn_deprecated() -> None:
 
 
 # -- SDK v1 objects, built from a trainer (offline: no workspace call) ------------------------------
+
 
 def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
     """The v1 ``AutoMLConfig`` of an AutoMLTrainer (validation is our grouped split, never random CV)."""
@@ -53,19 +56,28 @@ def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: An
     if s["max_iterations"] is not None:
         kwargs["iterations"] = s["max_iterations"]
     return tr._call_sdk(
-        "v1", "the AutoML settings", AutoMLConfig,
-        task="classification", primary_metric=s["primary_metric"], compute_target=compute_target,
-        training_data=training_data, validation_data=validation_data, label_column_name="label",
+        "v1",
+        "the AutoML settings",
+        AutoMLConfig,
+        task="classification",
+        primary_metric=s["primary_metric"],
+        compute_target=compute_target,
+        training_data=training_data,
+        validation_data=validation_data,
+        label_column_name="label",
         experiment_timeout_hours=s["experiment_timeout_minutes"] / 60,
         iteration_timeout_minutes=s["iteration_timeout_minutes"],
         enable_early_stopping=s["enable_early_stopping"],
         max_concurrent_iterations=s["max_concurrent_iterations"],
         enable_onnx_compatible_models=s["enable_onnx_compatible_models"],
-        allowed_models=s["allowed_models"], blocked_models=s["blocked_models"],
+        allowed_models=s["allowed_models"],
+        blocked_models=s["blocked_models"],
         enable_voting_ensemble=s["enable_voting_ensemble"],
         enable_stack_ensemble=False,  # our trainer has no stacking ensemble
         featurization="off",  # pixels are already numeric features; scaling stays inside each pipeline
-        model_explainability=False, **kwargs)
+        model_explainability=False,
+        **kwargs,
+    )
 
 
 def training_environment(environment: Any = None, workspace: Any = None) -> Any:
@@ -80,19 +92,30 @@ def training_environment(environment: Any = None, workspace: Any = None) -> Any:
         return environment
     env = Environment("asl-recog-train")
     env.python.conda_dependencies = CondaDependencies.create(
-        python_version=entry.TRAINING_PYTHON, pip_packages=entry.training_requirements("v1"), pin_sdk_version=False)
+        python_version=entry.TRAINING_PYTHON, pip_packages=entry.training_requirements("v1"), pin_sdk_version=False
+    )
     return env
 
 
-def script_run_config(trainer: HyperDriveTrainer, source_directory: str | os.PathLike[str], compute_target: Any,
-                      environment: Any, train: Any, validation: Any) -> Any:
+def script_run_config(
+    trainer: HyperDriveTrainer,
+    source_directory: str | os.PathLike[str],
+    compute_target: Any,
+    environment: Any,
+    train: Any,
+    validation: Any,
+) -> Any:
     """The v1 ``ScriptRunConfig`` running the packaged entry point from ``source_directory``."""
     tr.import_v1()
     from azureml.core import ScriptRunConfig
 
-    return ScriptRunConfig(source_directory=str(source_directory), script=LAUNCHER,
-                           arguments=entry.v1_arguments(trainer, train, validation),
-                           compute_target=compute_target, environment=environment)
+    return ScriptRunConfig(
+        source_directory=str(source_directory),
+        script=LAUNCHER,
+        arguments=entry.v1_arguments(trainer, train, validation),
+        compute_target=compute_target,
+        environment=environment,
+    )
 
 
 def hyperdrive_config(trainer: HyperDriveTrainer, run_config: Any) -> Any:
@@ -102,14 +125,22 @@ def hyperdrive_config(trainer: HyperDriveTrainer, run_config: Any) -> Any:
 
     tr.check_hyperdrive(trainer, "v1")
     return tr._call_sdk(
-        "v1", "the HyperDrive settings", HyperDriveConfig,
-        run_config=run_config, hyperparameter_sampling=tr.v1_sampling(trainer.resolved_sampling()),
-        policy=tr.v1_policy(trainer.policy), primary_metric_name=trainer.primary_metric_name,
-        primary_metric_goal=tr.v1_goal(trainer.goal), max_total_runs=trainer.max_total_runs,
-        max_concurrent_runs=trainer.max_concurrent_runs, max_duration_minutes=tr.v1_duration_minutes(trainer))
+        "v1",
+        "the HyperDrive settings",
+        HyperDriveConfig,
+        run_config=run_config,
+        hyperparameter_sampling=tr.v1_sampling(trainer.resolved_sampling()),
+        policy=tr.v1_policy(trainer.policy),
+        primary_metric_name=trainer.primary_metric_name,
+        primary_metric_goal=tr.v1_goal(trainer.goal),
+        max_total_runs=trainer.max_total_runs,
+        max_concurrent_runs=trainer.max_concurrent_runs,
+        max_duration_minutes=tr.v1_duration_minutes(trainer),
+    )
 
 
 # -- child runs -> trials ---------------------------------------------------------------------------
+
 
 def _duration(run: Any) -> float | None:
     import datetime as dt
@@ -137,8 +168,17 @@ def automl_trials(parent: Any, metric: str) -> list[results.Trial]:
         params = {"algorithm": algorithm}
         if props.get("run_preprocessor"):
             params["preprocessor"] = props["run_preprocessor"]
-        trials.append(results.Trial(child.id, results.our_status(child.get_status()), params, history,
-                                    model=algorithm, duration_s=_duration(child), handle=child))
+        trials.append(
+            results.Trial(
+                child.id,
+                results.our_status(child.get_status()),
+                params,
+                history,
+                model=algorithm,
+                duration_s=_duration(child),
+                handle=child,
+            )
+        )
     return trials
 
 
@@ -148,9 +188,17 @@ def hyperdrive_trials(parent: Any, metric: str, builder: str) -> list[results.Tr
     trials = []
     for child in parent.get_children():
         history = results.as_history(child.get_metrics(name=metric).get(metric))
-        trials.append(results.Trial(child.id, results.our_status(child.get_status()),
-                                    results.parse_params(params.get(child.id)), history, model=builder,
-                                    duration_s=_duration(child), handle=child))
+        trials.append(
+            results.Trial(
+                child.id,
+                results.our_status(child.get_status()),
+                results.parse_params(params.get(child.id)),
+                history,
+                model=builder,
+                duration_s=_duration(child),
+                handle=child,
+            )
+        )
     return trials
 
 
@@ -175,9 +223,17 @@ class AzureMLBackend(Backend):
 
     name = "azureml"
 
-    def __init__(self, workspace: Any, compute_target: Any, experiment_name: str = "asl-recog",
-                 dataset_name: str = "sign-language-mnist", environment: Any = None, *, datastore: Any = None,
-                 download_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Any,
+        compute_target: Any,
+        experiment_name: str = "asl-recog",
+        dataset_name: str = "sign-language-mnist",
+        environment: Any = None,
+        *,
+        datastore: Any = None,
+        download_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         tr.import_v1()
         _warn_deprecated()
         if not compute_target:
@@ -191,8 +247,13 @@ class AzureMLBackend(Backend):
         self.download_dir = Path(download_dir) if download_dir is not None else None
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = None, compute_target: str | None = None,
-                    auth: Any = None, **kwargs: Any) -> AzureMLBackend:
+    def from_config(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        compute_target: str | None = None,
+        auth: Any = None,
+        **kwargs: Any,
+    ) -> AzureMLBackend:
         """Connect with ``Workspace.from_config(path)`` (config.json from the Azure portal).
 
         With ``path=None`` and the ``AZUREML_ARM_*`` workspace variables set, ``Workspace.get``
@@ -213,8 +274,7 @@ class AzureMLBackend(Backend):
     def __repr__(self) -> str:
         ws = getattr(self.workspace, "name", self.workspace)
         compute = getattr(self.compute_target, "name", self.compute_target)
-        return (f"AzureMLBackend(workspace={ws!r}, compute_target={compute!r}, "
-                f"experiment_name={self.experiment_name!r})")
+        return f"AzureMLBackend(workspace={ws!r}, compute_target={compute!r}, experiment_name={self.experiment_name!r})"
 
     # -- Backend ----------------------------------------------------------------------------------
 
@@ -227,13 +287,19 @@ class AzureMLBackend(Backend):
         run_dir = self._run_dir(trainer)
         if trainer.route == "automl":
             train = automl_training_data(trainer, train)
-        data = [ensure_v1_dataset(self.workspace, f"{self.dataset_name}-{role}", split, role=role,
-                                  datastore=self.datastore)
-                for role, split in (("train", train), ("validation", validation))]
+        data = [
+            ensure_v1_dataset(self.workspace, f"{self.dataset_name}-{role}", split, role=role, datastore=self.datastore)
+            for role, split in (("train", train), ("validation", validation))
+        ]
         if trainer.route == "automl":
             return self._fit_automl(trainer, data[0], data[1], run_dir)  # type: ignore[arg-type]
-        return self._fit_hyperdrive(trainer, data[0], data[1], run_dir,  # type: ignore[arg-type]
-                                    images=len(train) + len(validation))
+        return self._fit_hyperdrive(
+            trainer,
+            data[0],
+            data[1],
+            run_dir,  # type: ignore[arg-type]
+            images=len(train) + len(validation),
+        )
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -277,23 +343,40 @@ class AzureMLBackend(Backend):
         # Best first: the first run with the wanted model within max_model_size_mb.
         found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
         if found is None:
-            raise results.nothing_fits(ordered, trainer.max_model_size_mb,
-                                       f"none of the {len(ordered)} completed AutoML iterations of run {run.id} "
-                                       f"left {wanted}; open the run in Azure ML studio to see its outputs")
+            raise results.nothing_fits(
+                ordered,
+                trainer.max_model_size_mb,
+                f"none of the {len(ordered)} completed AutoML iterations of run {run.id} "
+                f"left {wanted}; open the run in Azure ML studio to see its outputs",
+            )
         best, path = found
         datasets = [getattr(train.tabular, "name", None), getattr(validation.tabular, "name", None)]
         extras = refit.note_automl_refit(trainer, {"azure_run_id": run.id, "datasets": datasets})
-        return results.make_result(trials, best, results.load_model_file(path), metric=trainer.primary_metric,
-                                   goal=goal, backend=self.name, run_dir=run_dir, extras=extras)
+        return results.make_result(
+            trials,
+            best,
+            results.load_model_file(path),
+            metric=trainer.primary_metric,
+            goal=goal,
+            backend=self.name,
+            run_dir=run_dir,
+            extras=extras,
+        )
 
-    def _fit_hyperdrive(self, trainer: HyperDriveTrainer, train: Any, validation: Any, run_dir: Path, *,
-                        images: int) -> TrainingResult:
+    def _fit_hyperdrive(
+        self, trainer: HyperDriveTrainer, train: Any, validation: Any, run_dir: Path, *, images: int
+    ) -> TrainingResult:
         environment = training_environment(self.environment, self.workspace)
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
             stage_source(Path(code))
-            src = script_run_config(trainer, code, self.compute_target, environment,
-                                    train.files.as_named_input("train").as_mount(),
-                                    validation.files.as_named_input("validation").as_mount())
+            src = script_run_config(
+                trainer,
+                code,
+                self.compute_target,
+                environment,
+                train.files.as_named_input("train").as_mount(),
+                validation.files.as_named_input("validation").as_mount(),
+            )
             config = hyperdrive_config(trainer, src)
             run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
         trials = hyperdrive_trials(run, trainer.primary_metric_name, str(trainer.builder))
@@ -307,23 +390,45 @@ class AzureMLBackend(Backend):
             except ModelFileError as exc:
                 raise ModelFileError(f"HyperDrive trial {trial.trial}: {exc}") from exc
 
-        return refit.finish_sweep(trainer, trials, fetch, images,
-                                  lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
-                                  backend=self.name, run_dir=run_dir, extras={"azure_run_id": run.id}, where=f"run {run.id}: no model file")
+        return refit.finish_sweep(
+            trainer,
+            trials,
+            fetch,
+            images,
+            lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
+            backend=self.name,
+            run_dir=run_dir,
+            extras={"azure_run_id": run.id},
+            where=f"run {run.id}: no model file",
+        )
 
-    def _refit(self, trainer: HyperDriveTrainer, plan: refit.RefitPlan, environment: Any, train: Any,
-               validation: Any, run_dir: Path) -> Path:
+    def _refit(
+        self,
+        trainer: HyperDriveTrainer,
+        plan: refit.RefitPlan,
+        environment: Any,
+        train: Any,
+        validation: Any,
+        run_dir: Path,
+    ) -> Path:
         """Submit the refit ScriptRunConfig, wait for it, download its outputs; the folder they are in."""
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
             stage_source(Path(code))
-            config = refit.v1_refit_config(trainer, plan, code, self.compute_target, environment,
-                                           train.files.as_named_input("train").as_mount(),
-                                           validation.files.as_named_input("validation").as_mount())
+            config = refit.v1_refit_config(
+                trainer,
+                plan,
+                code,
+                self.compute_target,
+                environment,
+                train.files.as_named_input("train").as_mount(),
+                validation.files.as_named_input("validation").as_mount(),
+            )
             run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
         status = run.get_status()
         if results.our_status(status) != "complete":
-            raise refit.RefitJobFailed(f"the refit run {run.id} ended with status {status}; open it in Azure ML "
-                                       "studio to read its logs")
+            raise refit.RefitJobFailed(
+                f"the refit run {run.id} ended with status {status}; open it in Azure ML studio to read its logs"
+            )
         target = run_dir / "refit"
         run.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
         return target

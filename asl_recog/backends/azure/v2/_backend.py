@@ -17,20 +17,20 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asl_recog.backends.azure import _results as results
+from asl_recog._errors import ConfigurationError, MissingExtraError, ModelFileError
+from asl_recog.backends._base import Backend
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
+from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import automl_training_data, ensure_v2_data, stage_source
-from asl_recog.backends._base import Backend
-from asl_recog._errors import ConfigurationError, MissingExtraError, ModelFileError
 from asl_recog.search._space import PrimaryMetricGoal
 
 if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
     from asl_recog.routes._trainer import Trainer, TrainingResult
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -38,6 +38,7 @@ TERMINAL = {"completed", "failed", "canceled", "notresponding", "paused"}
 
 
 # -- SDK v2 jobs, built from a trainer (offline: no workspace call) ---------------------------------
+
 
 def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train: str, validation: str) -> Any:
     """The v2 ``automl.classification`` job of an AutoMLTrainer (validation: our grouped split)."""
@@ -49,17 +50,26 @@ def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train
     job = automl.classification(
         training_data=Input(type=AssetTypes.MLTABLE, path=train),
         validation_data=Input(type=AssetTypes.MLTABLE, path=validation),
-        target_column_name="label", primary_metric=s["primary_metric"], enable_model_explainability=False,
-        compute=compute, experiment_name=experiment_name)
-    job.set_limits(timeout_minutes=int(s["experiment_timeout_minutes"]),
-                   trial_timeout_minutes=s["iteration_timeout_minutes"], max_trials=s["max_iterations"],
-                   max_concurrent_trials=s["max_concurrent_iterations"],
-                   enable_early_termination=s["enable_early_stopping"])
-    job.set_training(enable_onnx_compatible_models=s["enable_onnx_compatible_models"],
-                     allowed_training_algorithms=s["allowed_models"],
-                     blocked_training_algorithms=s["blocked_models"],
-                     enable_vote_ensemble=s["enable_voting_ensemble"],
-                     enable_stack_ensemble=False)  # our trainer has no stacking ensemble
+        target_column_name="label",
+        primary_metric=s["primary_metric"],
+        enable_model_explainability=False,
+        compute=compute,
+        experiment_name=experiment_name,
+    )
+    job.set_limits(
+        timeout_minutes=int(s["experiment_timeout_minutes"]),
+        trial_timeout_minutes=s["iteration_timeout_minutes"],
+        max_trials=s["max_iterations"],
+        max_concurrent_trials=s["max_concurrent_iterations"],
+        enable_early_termination=s["enable_early_stopping"],
+    )
+    job.set_training(
+        enable_onnx_compatible_models=s["enable_onnx_compatible_models"],
+        allowed_training_algorithms=s["allowed_models"],
+        blocked_training_algorithms=s["blocked_models"],
+        enable_vote_ensemble=s["enable_voting_ensemble"],
+        enable_stack_ensemble=False,
+    )  # our trainer has no stacking ensemble
     job.set_featurization(mode="off")  # pixels are numeric already; scaling stays inside each pipeline
     return job
 
@@ -71,14 +81,27 @@ def training_environment(environment: Any = None) -> Any:
 
     if environment is not None:
         return environment
-    conda = {"name": "asl-recog-train", "channels": ["conda-forge"],
-             "dependencies": [f"python={entry.TRAINING_PYTHON}", "pip", {"pip": entry.training_requirements("v2")}]}
-    return Environment(image=entry.TRAINING_IMAGE, conda_file=conda, description="asl_recog training (built from "
-                       "the library's requirements)")
+    conda = {
+        "name": "asl-recog-train",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={entry.TRAINING_PYTHON}", "pip", {"pip": entry.training_requirements("v2")}],
+    }
+    return Environment(
+        image=entry.TRAINING_IMAGE,
+        conda_file=conda,
+        description="asl_recog training (built from the library's requirements)",
+    )
 
 
-def sweep_job(trainer: HyperDriveTrainer, compute: str, experiment_name: str, environment: Any,
-              code: str | os.PathLike[str], train: str, validation: str) -> Any:
+def sweep_job(
+    trainer: HyperDriveTrainer,
+    compute: str,
+    experiment_name: str,
+    environment: Any,
+    code: str | os.PathLike[str],
+    train: str,
+    validation: str,
+) -> Any:
     """The v2 sweep job: ``command(...)`` over the entry point, then ``.sweep(...)`` and ``set_limits``."""
     tr.import_v2()
     from azure.ai.ml import Input, command
@@ -93,19 +116,34 @@ def sweep_job(trainer: HyperDriveTrainer, compute: str, experiment_name: str, en
         **constants,
         **{name: tr.representative(expr) for name, expr in sampling.parameter_space.items()},
     }
-    trial = command(code=str(code), command=line, inputs=inputs, environment=environment, compute=compute,
-                    experiment_name=experiment_name, display_name="asl-recog-trial")
+    trial = command(
+        code=str(code),
+        command=line,
+        inputs=inputs,
+        environment=environment,
+        compute=compute,
+        experiment_name=experiment_name,
+        display_name="asl-recog-trial",
+    )
     sweep = trial(**space).sweep(
-        sampling_algorithm=algorithm, primary_metric=trainer.primary_metric_name, goal=tr.v2_goal(trainer.goal),
-        early_termination_policy=tr.v2_policy(trainer.policy), compute=compute)
-    sweep.set_limits(max_total_trials=trainer.max_total_runs, max_concurrent_trials=trainer.max_concurrent_runs,
-                     timeout=tr.v2_timeout_seconds(trainer.max_duration_minutes))
+        sampling_algorithm=algorithm,
+        primary_metric=trainer.primary_metric_name,
+        goal=tr.v2_goal(trainer.goal),
+        early_termination_policy=tr.v2_policy(trainer.policy),
+        compute=compute,
+    )
+    sweep.set_limits(
+        max_total_trials=trainer.max_total_runs,
+        max_concurrent_trials=trainer.max_concurrent_runs,
+        timeout=tr.v2_timeout_seconds(trainer.max_duration_minutes),
+    )
     sweep.experiment_name = experiment_name
     sweep.display_name = f"asl-recog-{trainer.builder}-sweep"
     return sweep
 
 
 # -- child metrics and params (MLflow) ----------------------------------------------------------------
+
 
 class MlflowTracker:
     """Reads a child job's metric history and params from the workspace's MLflow tracking server."""
@@ -184,8 +222,16 @@ def trial_params(job: Any, tracker: MlflowTracker, sampled: list[str], parent_ta
     return results.parse_params(parent_tags.get(f"_aml_system_{job.name}") or parent_tags.get(job.name))
 
 
-def child_trials(ml_client: Any, tracker: MlflowTracker, parent: str, metric: str, *, automl: bool,
-                 builder: str = "", sampled: list[str] | None = None) -> list[results.Trial]:
+def child_trials(
+    ml_client: Any,
+    tracker: MlflowTracker,
+    parent: str,
+    metric: str,
+    *,
+    automl: bool,
+    builder: str = "",
+    sampled: list[str] | None = None,
+) -> list[results.Trial]:
     """The children of a v2 job as trials (AutoML: those with a ``run_algorithm`` property)."""
     parent_tags = {} if automl else dict(getattr(ml_client.jobs.get(parent), "tags", None) or {})
     trials = []
@@ -195,13 +241,18 @@ def child_trials(ml_client: Any, tracker: MlflowTracker, parent: str, metric: st
         if automl and not algorithm:
             continue  # setup and featurization children
         if automl:
-            params: dict[str, Any] = {"algorithm": algorithm, **(
-                {"preprocessor": props["run_preprocessor"]} if props.get("run_preprocessor") else {})}
+            params: dict[str, Any] = {
+                "algorithm": algorithm,
+                **({"preprocessor": props["run_preprocessor"]} if props.get("run_preprocessor") else {}),
+            }
         else:
             params = trial_params(job, tracker, sampled or [], parent_tags)
         history = tracker.history(job.name, metric) or results.as_history(props.get("score"))
-        trials.append(results.Trial(job.name, results.our_status(job.status), params, history,
-                                    model=algorithm or builder, handle=job))
+        trials.append(
+            results.Trial(
+                job.name, results.our_status(job.status), params, history, model=algorithm or builder, handle=job
+            )
+        )
     return trials
 
 
@@ -227,10 +278,18 @@ class AzureBackend(Backend):
 
     name = "azure"
 
-    def __init__(self, ml_client: Any, compute: str, experiment_name: str = "asl-recog",
-                 data_name: str = "sign-language-mnist", environment: Any = None, *,
-                 download_dir: str | os.PathLike[str] | None = None, poll_seconds: float = 30.0,
-                 tracking_uri: str | None = None) -> None:
+    def __init__(
+        self,
+        ml_client: Any,
+        compute: str,
+        experiment_name: str = "asl-recog",
+        data_name: str = "sign-language-mnist",
+        environment: Any = None,
+        *,
+        download_dir: str | os.PathLike[str] | None = None,
+        poll_seconds: float = 30.0,
+        tracking_uri: str | None = None,
+    ) -> None:
         tr.import_v2()
         if not compute or not isinstance(compute, str):
             raise ConfigurationError(f"AzureBackend needs compute: the name of a compute cluster, got {compute!r}")
@@ -244,8 +303,13 @@ class AzureBackend(Backend):
         self.tracker = MlflowTracker(ml_client, tracking_uri)
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = None, compute: str | None = None,
-                    credential: Any = None, **kwargs: Any) -> AzureBackend:
+    def from_config(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        compute: str | None = None,
+        credential: Any = None,
+        **kwargs: Any,
+    ) -> AzureBackend:
         """Connect with ``MLClient.from_config(DefaultAzureCredential(), path=path)``.
 
         With ``path=None`` and the ``AZUREML_ARM_SUBSCRIPTION``, ``AZUREML_ARM_RESOURCEGROUP`` and
@@ -289,12 +353,18 @@ class AzureBackend(Backend):
         if trainer.route == "automl":
             train = automl_training_data(trainer, train)
         train_id = ensure_v2_data(self.ml_client, f"{self.data_name}-train", train, role="train").asset_id
-        validation_id = ensure_v2_data(self.ml_client, f"{self.data_name}-validation", validation,
-                                       role="validation").asset_id
+        validation_id = ensure_v2_data(
+            self.ml_client, f"{self.data_name}-validation", validation, role="validation"
+        ).asset_id
         if trainer.route == "automl":
             return self._fit_automl(trainer, train_id, validation_id, run_dir)  # type: ignore[arg-type]
-        return self._fit_sweep(trainer, train_id, validation_id, run_dir,  # type: ignore[arg-type]
-                               images=len(train) + len(validation))
+        return self._fit_sweep(
+            trainer,
+            train_id,
+            validation_id,
+            run_dir,  # type: ignore[arg-type]
+            images=len(train) + len(validation),
+        )
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -317,8 +387,9 @@ class AzureBackend(Backend):
         return target
 
     def _fit_automl(self, trainer: AutoMLTrainer, train: str, validation: str, run_dir: Path) -> TrainingResult:
-        job, _ = self._submit(automl_job(trainer, self.compute, self.experiment_name, train, validation),
-                              bool(trainer.progress))
+        job, _ = self._submit(
+            automl_job(trainer, self.compute, self.experiment_name, train, validation), bool(trainer.progress)
+        )
         trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric, automl=True)
         goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
         onnx = bool(trainer.enable_onnx_compatible_models)
@@ -338,23 +409,44 @@ class AzureBackend(Backend):
         found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
         if found is None:
             wanted = "outputs/model.onnx" if onnx else "a model file"
-            raise results.nothing_fits(ordered, trainer.max_model_size_mb,
-                                       f"none of the {len(ordered)} completed AutoML trials of job {job.name} left "
-                                       f"{wanted}; open the job in Azure ML studio to see its outputs")
+            raise results.nothing_fits(
+                ordered,
+                trainer.max_model_size_mb,
+                f"none of the {len(ordered)} completed AutoML trials of job {job.name} left "
+                f"{wanted}; open the job in Azure ML studio to see its outputs",
+            )
         trial, path = found
         extras = refit.note_automl_refit(trainer, {"azure_job": job.name, "data": [train, validation]})
-        return results.make_result(trials, trial, results.load_model_file(path), metric=trainer.primary_metric,
-                                   goal=goal, backend=self.name, run_dir=run_dir, extras=extras)
+        return results.make_result(
+            trials,
+            trial,
+            results.load_model_file(path),
+            metric=trainer.primary_metric,
+            goal=goal,
+            backend=self.name,
+            run_dir=run_dir,
+            extras=extras,
+        )
 
-    def _fit_sweep(self, trainer: HyperDriveTrainer, train: str, validation: str, run_dir: Path, *,
-                   images: int) -> TrainingResult:
+    def _fit_sweep(
+        self, trainer: HyperDriveTrainer, train: str, validation: str, run_dir: Path, *, images: int
+    ) -> TrainingResult:
         environment = training_environment(self.environment)
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
             stage_source(Path(code))
-            job, _ = self._submit(sweep_job(trainer, self.compute, self.experiment_name, environment, code, train,
-                                            validation), bool(trainer.progress))  # code is uploaded at submit
-        trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric_name, automl=False,
-                              builder=str(trainer.builder), sampled=list(trainer.resolved_sampling().parameter_space))
+            job, _ = self._submit(
+                sweep_job(trainer, self.compute, self.experiment_name, environment, code, train, validation),
+                bool(trainer.progress),
+            )  # code is uploaded at submit
+        trials = child_trials(
+            self.ml_client,
+            self.tracker,
+            job.name,
+            trainer.primary_metric_name,
+            automl=False,
+            builder=str(trainer.builder),
+            sampled=list(trainer.resolved_sampling().parameter_space),
+        )
         results.best_trial(trials, trainer.goal, trainer.primary_metric_name)  # raises when none completed
 
         def fetch(trial: results.Trial) -> Path:  # a completed trial always saves outputs/model.keras
@@ -364,19 +456,38 @@ class AzureBackend(Backend):
             except ModelFileError as exc:
                 raise ModelFileError(f"sweep trial {trial.trial}: {exc}") from exc
 
-        return refit.finish_sweep(trainer, trials, fetch, images,
-                                  lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
-                                  backend=self.name, run_dir=run_dir, extras={"azure_job": job.name}, where=f"sweep {job.name}: no model file")
+        return refit.finish_sweep(
+            trainer,
+            trials,
+            fetch,
+            images,
+            lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
+            backend=self.name,
+            run_dir=run_dir,
+            extras={"azure_job": job.name},
+            where=f"sweep {job.name}: no model file",
+        )
 
-    def _refit(self, trainer: HyperDriveTrainer, plan: refit.RefitPlan, environment: Any, train: str,
-               validation: str, run_dir: Path) -> Path:
+    def _refit(
+        self,
+        trainer: HyperDriveTrainer,
+        plan: refit.RefitPlan,
+        environment: Any,
+        train: str,
+        validation: str,
+        run_dir: Path,
+    ) -> Path:
         """Submit the refit command job, wait for it, download its outputs; the folder they are in."""
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
             stage_source(Path(code))
-            job, status = self._submit(refit.v2_refit_job(trainer, plan, self.compute, self.experiment_name,
-                                                          environment, code, train, validation),
-                                       bool(trainer.progress))
+            job, status = self._submit(
+                refit.v2_refit_job(
+                    trainer, plan, self.compute, self.experiment_name, environment, code, train, validation
+                ),
+                bool(trainer.progress),
+            )
         if results.our_status(status) != "complete":
-            raise refit.RefitJobFailed(f"the refit job {job.name} ended with status {status}; open it in Azure "
-                                       "ML studio to read its logs")
+            raise refit.RefitJobFailed(
+                f"the refit job {job.name} ended with status {status}; open it in Azure ML studio to read its logs"
+            )
         return self._download(job.name, run_dir / "refit")

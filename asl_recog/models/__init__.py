@@ -1,1 +1,10 @@
-"""models."""
+"""Fitted models behind one interface: scikit-learn, Keras and ONNX, with export and size budgets."""
+
+from __future__ import annotations
+
+# Importing each format registers its file suffix with Model.load.
+from asl_recog.models import _onnx  # noqa: F401
+from asl_recog.models._base import KerasModel, Model, SklearnModel
+from asl_recog.models._onnx import OnnxModel
+
+__all__ = ["KerasModel", "Model", "OnnxModel", "SklearnModel"]

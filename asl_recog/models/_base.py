@@ -121,6 +121,16 @@ class Model(ABC):
     """
 
     kind: ClassVar[str] = "model"
+    #: the file suffixes this class loads (set by each format's subclass)
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    # suffix -> the class that loads it. Subclasses register themselves (see __init_subclass__),
+    # so this base module needs no import of the formats defined elsewhere (ONNX), which import it.
+    _formats: ClassVar[dict[str, type[Model]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for suffix in cls.__dict__.get("suffixes", ()):
+            Model._formats[suffix] = cls
 
     def __init__(self, params: dict[str, Any] | None = None, info: dict[str, Any] | None = None) -> None:
         self.params: dict[str, Any] = dict(params or {})
@@ -158,15 +168,11 @@ class Model(ABC):
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")
         suffix = path.suffix.lower()
-        if suffix == ".keras":
-            return KerasModel.load(path)
-        if suffix == SKLEARN_SUFFIX:
-            return SklearnModel.load(path)
-        if suffix == ".onnx":
-            from asl_recog.models._onnx import OnnxModel
-
-            return OnnxModel.load(path)
-        raise ModelFileError(f"{path}: unknown model format {suffix!r}; expected .keras, {SKLEARN_SUFFIX} or .onnx")
+        fmt = Model._formats.get(suffix)
+        if fmt is None:
+            known = ", ".join(sorted(Model._formats))
+            raise ModelFileError(f"{path}: unknown model format {suffix!r}; expected one of {known}")
+        return fmt.load(path)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(params={self.params!r})"
@@ -184,6 +190,7 @@ class SklearnModel(Model):
     """
 
     kind = "sklearn"
+    suffixes = (SKLEARN_SUFFIX,)
 
     def __init__(
         self, estimator: Any, params: dict[str, Any] | None = None, info: dict[str, Any] | None = None
@@ -294,6 +301,7 @@ class KerasModel(Model):
     """
 
     kind = "keras"
+    suffixes = (".keras",)
 
     def __init__(self, network: Any, params: dict[str, Any] | None = None, info: dict[str, Any] | None = None) -> None:
         super().__init__(params, info)

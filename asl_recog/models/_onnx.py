@@ -123,6 +123,7 @@ class OnnxModel(Model):
     """
 
     kind = "onnx"
+    suffixes = (".onnx",)
 
     def __init__(
         self,

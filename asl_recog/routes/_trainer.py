@@ -4,67 +4,15 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import Any, ClassVar
 
 from asl_recog._errors import ConfigurationError
+from asl_recog.backends import resolve_backend
+from asl_recog.backends.local._workers import refuse_inside_worker_bootstrap
 from asl_recog.data._dataset import SignMnistDataset, as_dataset
-from asl_recog.models._base import Model
-
-
-@dataclass
-class TrainingResult:
-    """What a trainer's ``fit`` returns.
-
-    Attributes:
-        best_model: the fitted best model.
-        best_params: hyperparameters (and, for AutoML, the algorithm) of the best model.
-        best_score: the selection score: the best trial's validation score on
-            ``primary_metric`` (the refit model has no validation score of its own:
-            it was trained on the validation images too).
-        primary_metric: the metric's name, e.g. ``"accuracy"``.
-        leaderboard: one row per trial: ``trial``, ``model``, ``params``, ``status``,
-            the primary metric, ``history`` (per-epoch values, where there are any)
-            and ``duration_s``; best first.
-        run_dir: where the run wrote its study, models and logs (None for none).
-        backend: the name of the backend that ran the search.
-        duration_s: wall-clock seconds of the whole search.
-        extras: backend-specific facts, e.g. the number of augmented training images.
-        best_trial: the trial the configuration was selected from: its number (local)
-            or its Azure run/job id.
-        refit: True when ``best_model`` was retrained on all the data given to
-            ``fit`` (training part plus validation) after the search.
-        refit_seconds: how long that retraining took.
-
-    Example:
-        >>> result = AutoMLTrainer(experiment_timeout_minutes=2, allowed_models=["KNN"]).fit(load_sign_mnist("train"))
-        >>> result.best_score, result.best_params["algorithm"]  # validation accuracy on the grouped split
-        >>> result.leaderboard[["trial", "model", "status", "accuracy"]].head()
-        >>> result.best_model.save("runs/best")  # -> runs/best.aslskl
-    """
-
-    best_model: Model
-    best_params: dict[str, Any]
-    best_score: float
-    primary_metric: str
-    leaderboard: pd.DataFrame
-    run_dir: Path | None = None
-    backend: str = "local"
-    duration_s: float = 0.0
-    extras: dict[str, Any] = field(default_factory=dict)
-    best_trial: int | str | None = None
-    refit: bool = False
-    refit_seconds: float = 0.0
-
-    def __repr__(self) -> str:
-        return (
-            f"TrainingResult(best_score={self.best_score:.4f} [{self.primary_metric}], "
-            f"best_params={self.best_params!r}, best_trial={self.best_trial}, refit={self.refit}, "
-            f"trials={len(self.leaderboard)}, backend={self.backend!r})"
-        )
+from asl_recog.data._split import train_validation_split
+from asl_recog.results import TrainingResult
+from asl_recog.routes._route import Route
 
 
 class Trainer(ABC):
@@ -82,8 +30,8 @@ class Trainer(ABC):
         >>> result = trainer.fit(load_sign_mnist("train"))  # the grouped validation split is made for you
     """
 
-    #: the route's name, used by backends to dispatch.
-    route: str = ""
+    #: what backends need from this route (its local plan, refit and Azure job kind); see :class:`Route`.
+    route: ClassVar[Route]
 
     def __init__(self) -> None:  # pragma: no cover - subclasses define their settings
         self.backend = None
@@ -112,10 +60,6 @@ class Trainer(ABC):
         Returns:
             The best model with its leaderboard.
         """
-        from asl_recog.backends import resolve_backend
-        from asl_recog.backends.local._workers import refuse_inside_worker_bootstrap
-        from asl_recog.data._split import train_validation_split
-
         refuse_inside_worker_bootstrap()
         self._validate()
         train_data = as_dataset(train, split="train")
@@ -162,10 +106,6 @@ def _check_positive_number(name: str, value: Any, *, allow_none: bool = False) -
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigurationError(f"{name} must be a number > 0{' or None' if allow_none else ''}, got {value!r}")
-
-
-def _default_run_dir(route: str) -> Path:
-    return Path("runs") / f"{route}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 __all__ = ["Trainer", "TrainingResult", "SignMnistDataset"]

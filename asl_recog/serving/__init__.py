@@ -16,6 +16,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+# Importing each deployer registers its target with Deployer.create (all three are light to import).
+from asl_recog.serving import _deploy_azure, _deploy_azureml, _deploy_local  # noqa: F401
+
 if TYPE_CHECKING:  # pragma: no cover
     from fastapi import FastAPI
 

@@ -15,7 +15,7 @@ import shutil
 from abc import ABC, abstractmethod
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -115,22 +115,25 @@ class Deployer(ABC):
     def deploy(self, model: Model | str | os.PathLike[str], name: str | None = None) -> Endpoint:
         """Deploy ``model`` (a fitted Model, exported to ONNX on the way, or an ``.onnx`` path)."""
 
+    #: the name ``Deployer.create`` knows this deployer by (set by each subclass)
+    target: ClassVar[str] = ""
+    # target -> deployer class. Subclasses register themselves (see __init_subclass__), so this
+    # base module needs no import of the modules that define them, which import it.
+    _targets: ClassVar[dict[str, type[Deployer]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("target"):
+            Deployer._targets[cls.target] = cls
+
     @staticmethod
     def create(target: str = "local", **options: Any) -> Deployer:
         """The deployer for ``target`` (``"local"``, ``"azure"`` or ``"azureml"``), built with ``options``."""
-        if target == "local":
-            from asl_recog.serving._deploy_local import LocalDeployer
-
-            return LocalDeployer(**options)
-        if target == "azure":
-            from asl_recog.serving._deploy_azure import AzureDeployer
-
-            return AzureDeployer(**options)
-        if target == "azureml":
-            from asl_recog.serving._deploy_azureml import AzureMLDeployer
-
-            return AzureMLDeployer(**options)
-        raise ConfigurationError(f"unknown deployment target {target!r}; use 'local', 'azure' or 'azureml'")
+        cls = Deployer._targets.get(target)
+        if cls is None:
+            known = ", ".join(repr(t) for t in sorted(Deployer._targets))
+            raise ConfigurationError(f"unknown deployment target {target!r}; use one of {known}")
+        return cls(**options)
 
 
 def endpoint_name(name: str | None, prefix: str = "asl-recog") -> str:

@@ -104,6 +104,8 @@ class AzureDeployer(Deployer):
         >>> endpoint.predict_letters(test[:3]); endpoint.delete()
     """
 
+    target = "azure"
+
     def __init__(
         self,
         ml_client: Any,

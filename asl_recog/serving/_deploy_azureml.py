@@ -110,6 +110,8 @@ class AzureMLDeployer(Deployer):
         >>> endpoint = deployer.deploy("runs/best.onnx", name="asl-recog-aci")
     """
 
+    target = "azureml"
+
     def __init__(
         self,
         workspace: Any,

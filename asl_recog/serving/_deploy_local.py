@@ -139,6 +139,8 @@ class LocalDeployer(Deployer):
         array([ 5, 10,  0,  3, 21, 10, 14,  3,  7])
     """
 
+    target = "local"
+
     def __init__(
         self,
         *,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from typing import Any
 
 import yaml
 
+import asl_recog
+from asl_recog.data._augment import augment
 from asl_recog.data._dataset import COLUMNS, SignMnistDataset
 
 logger = logging.getLogger("asl_recog")
@@ -79,8 +82,6 @@ def automl_training_data(trainer: Any, train: SignMnistDataset) -> SignMnistData
     copies the local route adds (same function, same seed), so Azure trains on what a local search would."""
     if not getattr(trainer, "augment", False):
         return train
-    from asl_recog.routes.automl._portfolio import augment
-
     images, labels = augment(train.images, train.labels, copies=1, seed=getattr(trainer, "seed", None) or 0)
     logger.info(
         "AutoML on Azure: adding %d augmented copies to the %d training images before upload",
@@ -217,31 +218,27 @@ def ensure_v2_data(ml_client: Any, name: str, data: SignMnistDataset, *, role: s
 # -- the code a trial runs --------------------------------------------------------------------------
 
 #: The script HyperDrive v1 runs (v1 sweeps append parameters to a script's arguments); it
-#: runs the package's entry point exactly as ``python -m asl_recog.routes.hyperdrive.train_cnn`` would.
+#: runs the route's entry module exactly as ``python -m <entry module>`` would.
 LAUNCHER = "train_cnn_entry.py"
-_LAUNCHER_SOURCE = '''"""Written by asl_recog: run the CNN trial entry point with this script's arguments."""
+_LAUNCHER_SOURCE = '''"""Written by asl_recog: run the trial entry point with this script's arguments."""
 import runpy
 
-runpy.run_module("asl_recog.routes.hyperdrive.train_cnn", run_name="__main__", alter_sys=True)
+runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
 '''
 
 
-def stage_source(folder: Path) -> Path:
+def stage_source(folder: Path, entry_module: str) -> Path:
     """Copy the asl_recog package (sources only) into ``folder`` with the v1 launcher; return ``folder``.
 
     Azure uploads this folder as the job's code snapshot; the job's working
-    directory is its root, so ``python -m asl_recog.routes.hyperdrive.train_cnn`` imports this copy.
+    directory is its root, so ``python -m <entry_module>`` imports this copy.
     """
-    import shutil
-
-    import asl_recog
-
     package = Path(asl_recog.__file__).resolve().parent
     target = folder / "asl_recog"
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
-    (folder / LAUNCHER).write_text(_LAUNCHER_SOURCE)
+    (folder / LAUNCHER).write_text(_LAUNCHER_SOURCE.format(module=entry_module))
     return folder
 
 

@@ -39,8 +39,6 @@ def fixed_arguments(values: Mapping[str, Any]) -> list[Any]:
     return out
 
 
-#: The packaged trial script: ``python -m asl_recog.routes.hyperdrive.train_cnn --<param> <value> ...``.
-ENTRY_MODULE = "asl_recog.routes.hyperdrive.train_cnn"
 #: Where a trial leaves its model (Azure uploads ``outputs/`` of every run).
 OUTPUT_DIR = "outputs"
 #: Python of the training image; SDK v1 (azureml-core) supports < 3.12.
@@ -105,7 +103,9 @@ def v2_command(trainer: HyperDriveTrainer, sampled: list[str]) -> tuple[str, dic
     """The v2 command line with ``${{inputs.<name>}}`` placeholders, and the constant inputs."""
     constants = entry_settings(trainer)
     names = ["data", "validation", *constants, *sampled]
-    command = " ".join(["python -m", ENTRY_MODULE, *(f"{cli_name(n)} ${{{{inputs.{n}}}}}" for n in names)])
+    command = " ".join(
+        ["python -m", trainer.route.entry_module, *(f"{cli_name(n)} ${{{{inputs.{n}}}}}" for n in names)]
+    )
     return command, constants
 
 

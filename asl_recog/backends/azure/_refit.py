@@ -4,7 +4,7 @@ HyperDrive (``refit=True``, the default): after the sweep, one job runs the same
 point, ``python -m asl_recog.routes.hyperdrive.train_cnn``, with the selected trial's parameters on the
 training part *and* the validation part (the two registered datasets the sweep used,
 joined by ``--refit``), for the best epoch of that trial's per-epoch validation curve
-(:func:`asl_recog.routes._refit.best_epoch`, the local rule). SDK v1 submits it as a
+(:func:`asl_recog.results.best_epoch`, the local rule). SDK v1 submits it as a
 ``ScriptRunConfig``, SDK v2 as a ``command`` job. Its ``outputs/model.keras`` becomes
 ``best_model``; the selection score stays the trial's validation score, and the
 leaderboard is left as the sweep made it.
@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _results as results
 from asl_recog.models._budgets import check_size
-from asl_recog.routes._refit import best_epoch, keep_trial_model
+from asl_recog.results import TrainingResult, best_epoch
+from asl_recog.results._refit import keep_trial_model
 
 if TYPE_CHECKING:
-    from asl_recog.routes._trainer import TrainingResult
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
@@ -77,8 +77,6 @@ def plan_refit(trainer: HyperDriveTrainer, result: TrainingResult, images: int) 
         result: the sweep's result (``best_trial`` and the leaderboard's ``history`` are read).
         images: how many images the refit trains on (training part plus validation).
     """
-    from asl_recog.routes.hyperdrive._builders import DEFAULTS
-
     board = result.leaderboard
     rows = board[board["trial"] == result.best_trial]
     history = list(rows.iloc[0]["history"] or []) if len(rows) else []
@@ -86,7 +84,7 @@ def plan_refit(trainer: HyperDriveTrainer, result: TrainingResult, images: int) 
     if history:
         epochs = best_epoch(history, trainer.goal.value == "maximize")
     else:  # a trial that logged no curve: the epochs it was trained for
-        known = {**DEFAULTS.get(str(trainer.builder), {}), **(trainer.fixed_params or {}), **params}
+        known = trainer.route.trial_params(trainer, params)
         epochs = int(known.get("epochs", 1))
     return RefitPlan(str(result.best_trial), {**params, "epochs": epochs}, epochs, images)
 
@@ -147,11 +145,11 @@ def run_refit(
     return result
 
 
-def command_line(arguments: dict[str, Any]) -> str:
-    """The v2 refit command: the entry point with ``--refit`` and ``${{inputs.<name>}}`` placeholders."""
+def command_line(entry_module: str, arguments: dict[str, Any]) -> str:
+    """The v2 refit command: the route's entry module with ``--refit`` and ``${{inputs.<name>}}`` placeholders."""
     names = ["data", "validation", *arguments]
     options = [f"{entry.cli_name(n)} ${{{{inputs.{n}}}}}" for n in names]
-    return " ".join(["python -m", entry.ENTRY_MODULE, *options[:2], REFIT_FLAG, *options[2:]])
+    return " ".join(["python -m", entry_module, *options[:2], REFIT_FLAG, *options[2:]])
 
 
 def v2_refit_job(
@@ -175,7 +173,7 @@ def v2_refit_job(
     }
     return command(
         code=str(code),
-        command=command_line(arguments),
+        command=command_line(trainer.route.entry_module, arguments),
         inputs=inputs,
         environment=environment,
         compute=compute,

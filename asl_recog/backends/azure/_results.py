@@ -1,10 +1,11 @@
 """Azure child runs (SDK v1) and child jobs (SDK v2) turned into a :class:`TrainingResult`.
 
-Both SDKs reduce to a list of :class:`Trial` records; the leaderboard, the choice
-of the best trial and the loading of its downloaded model are shared. A trial's
-score is its best logged value of the primary metric (HyperDrive's own rule in
-``get_children_sorted_by_primary_metric``); failed and canceled trials are listed
-but never chosen. A completed trial whose downloaded model is over the trainer's
+Both SDKs reduce to a list of :class:`Trial` records, ranked by the one
+leaderboard of :mod:`asl_recog.results` that the local backend uses too. A trial's
+score is its last logged value of the primary metric, the score of the model it
+saved (the library's one rule; Azure's ``get_children_sorted_by_primary_metric``
+ranks by the best logged value instead, which describes no saved model). Failed
+and canceled trials are listed but never chosen. A completed trial whose downloaded model is over the trainer's
 ``max_model_size_mb`` (Azure has no such setting, so it is checked here, on the file)
 is recorded as failed with the reason, as the local backend records it, and the
 next best trial whose model fits is chosen.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -28,30 +30,14 @@ from asl_recog.data._dataset import PIXEL_COLUMNS
 from asl_recog.data._labels import LABELS, NUM_CLASSES, NUM_PIXELS
 from asl_recog.models._base import Model, SklearnModel
 from asl_recog.models._budgets import BudgetExceeded, check_size
-from asl_recog.routes._trainer import TrainingResult
+from asl_recog.results import TrainingResult, TrialStatus, make_leaderboard
+from asl_recog.results._leaderboard import final_value
 from asl_recog.search._space import PrimaryMetricGoal
 
 logger = logging.getLogger("asl_recog")
 
-#: Azure run/job status -> our leaderboard status.
-STATUSES = {
-    "completed": "complete",
-    "finished": "complete",
-    "failed": "failed",
-    "canceled": "canceled",
-    "cancelrequested": "canceled",
-    "running": "running",
-    "notstarted": "queued",
-    "queued": "queued",
-    "preparing": "queued",
-    "starting": "queued",
-    "provisioning": "queued",
-    "finalizing": "running",
-}
 #: Model files a trial leaves in ``outputs/``, most portable first.
 MODEL_FILES = ("model.onnx", "model.keras", "model.aslskl", "model.pkl")
-#: Leaderboard order of statuses, as locally: completed trials first, then stopped, then failed.
-_STATUS_ORDER = {"complete": 0, "canceled": 1, "failed": 2}
 
 
 @dataclass
@@ -59,7 +45,7 @@ class Trial:
     """One child run/job, SDK-independent."""
 
     trial: str
-    status: str
+    status: TrialStatus
     params: dict[str, Any]
     history: list[float]
     model: str = ""
@@ -68,19 +54,14 @@ class Trial:
     error: str | None = None  # why the trial was not chosen (e.g. its model is over the size budget)
 
     def score(self, goal: PrimaryMetricGoal) -> float | None:
-        values = [v for v in self.history if v is not None and math.isfinite(v)]
-        if not values:
-            return None
-        return max(values) if goal is PrimaryMetricGoal.MAXIMIZE else min(values)
+        """The trial's score: its last finite logged value (None when it logged none)."""
+        value = final_value(self.history)
+        return None if math.isnan(value) else value
 
     @property
     def usable(self) -> bool:
-        return self.status == "complete"
-
-
-def our_status(azure_status: Any) -> str:
-    text = str(getattr(azure_status, "value", azure_status) or "").replace(" ", "").lower()
-    return STATUSES.get(text, text or "unknown")
+        """Whether the trial may be chosen: it completed."""
+        return self.status is TrialStatus.COMPLETED
 
 
 def as_history(value: Any) -> list[float]:
@@ -110,31 +91,24 @@ def parse_params(raw: Any) -> dict[str, Any]:
 
 
 def leaderboard(trials: Iterable[Trial], metric: str, goal: PrimaryMetricGoal) -> pd.DataFrame:
-    """One row per trial: completed first, then canceled, then failed; best score first within each,
-    trials without a score last. ``error`` says why a trial was not chosen, where it was not."""
-    rows = []
-    for t in trials:
-        rows.append(
-            {
-                "trial": t.trial,
-                "model": t.model,
-                "params": t.params,
-                "status": t.status,
-                metric: t.score(goal),
-                "history": list(t.history),
-                "duration_s": t.duration_s,
-                "error": t.error,
-            }
-        )
-    columns = ["trial", "model", "params", "status", metric, "history", "duration_s", "error"]
-    frame = pd.DataFrame(rows, columns=columns)
-    if frame.empty:
-        return frame
-    scores = pd.to_numeric(frame[metric], errors="coerce")
-    key = -scores if goal is PrimaryMetricGoal.MAXIMIZE else scores
-    rank = frame["status"].map(_STATUS_ORDER).fillna(len(_STATUS_ORDER)).to_numpy()
-    order = np.lexsort((key.fillna(np.inf).to_numpy(), scores.isna().to_numpy(), rank))
-    return frame.iloc[order].reset_index(drop=True)
+    """The one leaderboard (:func:`asl_recog.results.make_leaderboard`) of Azure trials.
+
+    ``error`` says why a trial was not chosen, where it was not.
+    """
+    rows = [
+        {
+            "trial": t.trial,
+            "model": t.model,
+            "params": t.params,
+            "status": t.status,
+            "value": t.score(goal),
+            "history": list(t.history),
+            "duration_s": t.duration_s,
+            "error": t.error,
+        }
+        for t in trials
+    ]
+    return make_leaderboard(rows, metric, maximize=goal is PrimaryMetricGoal.MAXIMIZE)
 
 
 def ranked(trials: Iterable[Trial], goal: PrimaryMetricGoal) -> list[Trial]:
@@ -179,7 +153,7 @@ def first_that_fits(
         try:
             check_size(f"its model {path.name}", path.stat().st_size, max_model_size_mb)
         except BudgetExceeded as exc:
-            trial.status, trial.error = "failed", f"rejected: {exc}"
+            trial.status, trial.error = TrialStatus.FAILED, f"rejected: {exc}"
             logger.info("Azure trial %s not chosen: %s", trial.trial, exc)
             path.unlink()
             continue
@@ -244,8 +218,6 @@ def find_model_file(folder: Path, prefer_onnx: bool) -> Path:
 def load_model_file(path: Path) -> Model:
     """Load a downloaded model into our types: OnnxModel, KerasModel, SklearnModel."""
     if path.suffix == ".pkl":
-        import joblib
-
         try:
             pipeline = joblib.load(path)
         except ImportError as exc:

@@ -361,13 +361,15 @@ def whole_minutes(sdk: Sdk, name: str, minutes: float) -> int:
 
 
 def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
-    """Reject settings SDK ``sdk`` cannot express, for either route (``backend`` names the caller)."""
-    if trainer.route == "automl":
-        check_automl(trainer, sdk)
-    elif trainer.route == "hyperdrive":
-        check_hyperdrive(trainer, sdk)
-    else:
-        raise ConfigurationError(f"{backend} runs the 'automl' and 'hyperdrive' routes, not {trainer.route!r}")
+    """Reject settings SDK ``sdk`` cannot express, for the kind of Azure job the trainer's route becomes."""
+    checks = {"automl": check_automl, "sweep": check_hyperdrive}
+    kind = getattr(getattr(trainer, "route", None), "azure_job", None)
+    if kind not in checks:
+        raise ConfigurationError(
+            f"{backend} runs routes that become an Azure AutoML job or sweep job; {type(trainer).__name__}'s "
+            f"route declares azure_job={kind!r}"
+        )
+    checks[kind](trainer, sdk)
 
 
 def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:

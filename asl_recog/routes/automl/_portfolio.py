@@ -68,6 +68,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 #: augmented training data: MLP ~3.5 min, KNN ~1 min, SVM and trees several minutes).
 ORDER = tuple(DEFAULTS)
 
+#: The name of the soft-voting ensemble on the leaderboard (Azure AutoML's).
+ENSEMBLE = "VotingEnsemble"
+
 
 def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any:
     """A fresh, unfitted pipeline for ``algorithm`` with ``params``.
@@ -148,40 +151,6 @@ def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any
     raise ConfigurationError(f"unknown algorithm {algorithm!r}")
 
 
-def augment(
-    images: np.ndarray,
-    labels: np.ndarray,
-    copies: int = 1,
-    seed: int = 0,
-    max_shift: float = 2.0,
-    max_degrees: float = 10.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add ``copies`` shifted and rotated versions of each training image.
-
-    The signs in the test file are the same letters photographed a little off
-    centre or tilted; pixel-based models cannot learn that invariance on their own.
-    Used for training only, never for validation.
-
-    Example:
-        >>> images, labels = augment(train.images, train.labels, copies=1)
-    """
-    from scipy import ndimage
-
-    rng = np.random.default_rng(seed)
-    out, out_labels = [images], [labels]
-    base = images.astype(np.float32)
-    for _ in range(copies):
-        angles = rng.uniform(-max_degrees, max_degrees, len(images))
-        shifts = rng.uniform(-max_shift, max_shift, (len(images), 2))
-        moved = np.empty_like(base)
-        for i, (image, angle, shift) in enumerate(zip(base, angles, shifts, strict=True)):
-            turned = ndimage.rotate(image, angle, reshape=False, order=1, mode="nearest")
-            moved[i] = ndimage.shift(turned, shift, order=1, mode="nearest")
-        out.append(np.clip(np.rint(moved), 0, 255).astype(images.dtype))
-        out_labels.append(labels)
-    return np.concatenate(out), np.concatenate(out_labels)
-
-
 def ensemble_selection(probas: list[np.ndarray], targets: np.ndarray, metric: Any, rounds: int = 15) -> list[int]:
     """Caruana's greedy ensemble selection (with replacement), as Azure AutoML's VotingEnsemble.
 
@@ -227,4 +196,4 @@ def soft_voting(estimators: list[Any], weights: list[float]) -> Any:
     return voting
 
 
-__all__ = ["SPACES", "DEFAULTS", "ORDER", "build_pipeline", "augment", "ensemble_selection", "soft_voting"]
+__all__ = ["ENSEMBLE", "SPACES", "DEFAULTS", "ORDER", "build_pipeline", "ensemble_selection", "soft_voting"]

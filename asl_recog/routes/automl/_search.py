@@ -14,6 +14,7 @@ the validation predictions, as Azure's VotingEnsemble) joins the leaderboard.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -22,26 +23,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import optuna
+from optuna.trial import TrialState, create_trial
+from sklearn import metrics
+from threadpoolctl import threadpool_limits
 
+from asl_recog.backends.local._engine import enqueue_params, suggest_space
+from asl_recog.backends.local._plan import LocalPlan
+from asl_recog.backends.local._scheduler import Schedule, TrialOutcome
+from asl_recog.backends.local._workers import thread_env
+from asl_recog.data._augment import augment
+from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import NUM_CLASSES, labels_to_indices
+from asl_recog.models._base import SklearnModel
+from asl_recog.models._budgets import CandidateRejected, check_model
+from asl_recog.routes.automl._portfolio import (
+    DEFAULTS,
+    ENSEMBLE,
+    ORDER,
+    SPACES,
+    build_pipeline,
+    ensemble_selection,
+    soft_voting,
+)
 
 if TYPE_CHECKING:
-    import optuna
-
-    from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes._trainer import TrainingResult
     from asl_recog.routes.automl._trainer import AutoMLTrainer
 
 logger = logging.getLogger("asl_recog")
 
 PATIENCE = 10
-ENSEMBLE = "VotingEnsemble"
 
 
 def score(metric: str, targets: np.ndarray, proba: np.ndarray) -> float:
     """One of AutoML's classification metrics from class-index targets and ``(N, 24)`` probabilities."""
-    from sklearn import metrics
-
     predicted = proba.argmax(axis=1)
     classes = np.arange(NUM_CLASSES)
     if metric == "accuracy":
@@ -75,13 +90,6 @@ def _load(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 def automl_runner(task: Any, reporter: Any) -> Any:
     """Fit and score one pipeline (runs in a worker process)."""
-    from threadpoolctl import threadpool_limits
-
-    from asl_recog.backends.local._scheduler import TrialOutcome
-    from asl_recog.models._base import SklearnModel
-    from asl_recog.models._budgets import CandidateRejected, check_model
-    from asl_recog.routes.automl._portfolio import build_pipeline
-
     payload = task.payload
     params = dict(task.params)
     algorithm = params.pop("algorithm")
@@ -123,8 +131,6 @@ class EarlyStop:
         self.algorithms, self.patience = algorithms, patience
 
     def __call__(self, study: optuna.Study) -> bool:
-        from optuna.trial import TrialState
-
         values = [
             t.value
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -146,12 +152,6 @@ def add_ensemble(
 ) -> None:
     """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model
     and the ensemble fits the model-size budget."""
-    from optuna.trial import TrialState, create_trial
-
-    from asl_recog.models._base import SklearnModel
-    from asl_recog.models._budgets import CandidateRejected, check_model
-    from asl_recog.routes.automl._portfolio import ensemble_selection, soft_voting
-
     trials = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -200,19 +200,17 @@ def add_ensemble(
     logger.info("voting ensemble of trials %s: %s=%.4f", params["members"], metric, value)
 
 
-def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
-    """The AutoML route, locally."""
-    import optuna
+def propose(algorithms: list[str], trial: optuna.trial.Trial) -> dict[str, Any]:
+    """One trial's pipeline: an algorithm, then a draw from that algorithm's space."""
+    algorithm = trial.suggest_categorical("algorithm", algorithms)
+    return {"algorithm": algorithm, **suggest_space(trial, SPACES[algorithm], f"{algorithm}.")}
 
-    from asl_recog.backends.local._backend import build_result, prepare_run_dir
-    from asl_recog.backends.local._engine import enqueue_params, open_study, suggest_space
-    from asl_recog.backends.local._progress import SearchProgress
-    from asl_recog.backends.local._scheduler import Schedule, recover, run_schedule
-    from asl_recog.backends.local._workers import thread_env
-    from asl_recog.routes.automl._portfolio import DEFAULTS, ORDER, SPACES, augment
 
+def local_plan(
+    trainer: AutoMLTrainer, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
+) -> LocalPlan:
+    """The local search of an :class:`AutoMLTrainer`."""
     start = time.perf_counter()
-    run_dir = prepare_run_dir(trainer)
     allowed = set(trainer.algorithms())
     algorithms = [a for a in ORDER if a in allowed]
     seed = trainer.seed or 0
@@ -227,74 +225,50 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
-    study = open_study(run_dir, direction="maximize", sampler=sampler, resume=trainer.resume)
-    if trainer.resume:
-        recover(study, run_dir)
-    else:
-        for algorithm in algorithms:
-            study.enqueue_trial(
-                {"algorithm": algorithm, **enqueue_params(SPACES[algorithm], DEFAULTS[algorithm], f"{algorithm}.")}
-            )
-
-    def propose(trial: optuna.trial.Trial) -> dict[str, Any]:
-        algorithm = trial.suggest_categorical("algorithm", algorithms)
-        return {"algorithm": algorithm, **suggest_space(trial, SPACES[algorithm], f"{algorithm}.")}
-
     concurrent = trainer.max_concurrent_iterations
+    onnx = bool(trainer.enable_onnx_compatible_models)
     payload = {
         "data_dir": str(folder),
         "metric": trainer.primary_metric,
         "augment": bool(trainer.augment),
         "max_model_size_mb": trainer.max_model_size_mb,
-        "onnx": bool(trainer.enable_onnx_compatible_models),
+        "onnx": onnx,
         "threads": max(1, (os.cpu_count() or 1) // concurrent),
     }
-    max_trials = trainer.max_iterations or 10_000
     total = trainer.experiment_timeout_minutes * 60
     # Keep a little of the budget for the ensemble and the result, as AutoML does.
     budget = total - min(30.0, 0.03 * total) - (time.perf_counter() - start)
-    with SearchProgress(
-        trainer.progress, "AutoML", trainer.primary_metric, trainer.max_iterations or len(algorithms)
-    ) as progress:
-        schedule = Schedule(
-            propose=propose,
-            runner=automl_runner,
-            max_trials=max_trials,
-            max_concurrent=concurrent,
-            deadline_s=max(budget, 1.0),
-            hard_deadline=True,
-            trial_timeout_s=trainer.iteration_timeout_minutes * 60,
-            in_process=False,
-            seed=seed,
-            payload=payload,
-            on_update=progress.update,
-            env=thread_env(payload["threads"]),
-            should_stop=EarlyStop(len(algorithms)) if trainer.enable_early_stopping else None,
+    schedule = Schedule(
+        propose=functools.partial(propose, algorithms),
+        runner=automl_runner,
+        max_trials=trainer.max_iterations or 10_000,
+        max_concurrent=concurrent,
+        deadline_s=max(budget, 1.0),
+        hard_deadline=True,
+        trial_timeout_s=trainer.iteration_timeout_minutes * 60,
+        in_process=False,
+        seed=seed,
+        payload=payload,
+        env=thread_env(payload["threads"]),
+        should_stop=EarlyStop(len(algorithms)) if trainer.enable_early_stopping else None,
+    )
+    targets = labels_to_indices(validation.labels)
+
+    def ensemble(study: optuna.Study, run_dir: Path) -> None:
+        add_ensemble(
+            study, run_dir, trainer.primary_metric, targets, max_model_size_mb=trainer.max_model_size_mb, onnx=onnx
         )
-        run_schedule(study, run_dir, schedule)
-        if trainer.enable_voting_ensemble:
-            add_ensemble(
-                study,
-                run_dir,
-                trainer.primary_metric,
-                labels_to_indices(validation.labels),
-                max_model_size_mb=trainer.max_model_size_mb,
-                onnx=bool(trainer.enable_onnx_compatible_models),
-            )
-        progress.update(study, {}, force=True)
-    result = build_result(
-        study,
-        run_dir,
-        trainer.primary_metric,
-        lambda t: t.user_attrs.get("params", {}).get("algorithm", "?"),
-        time.perf_counter() - start,
+
+    return LocalPlan(
+        schedule=schedule,
+        sampler=sampler,
+        metric=trainer.primary_metric,
+        expected_trials=trainer.max_iterations or len(algorithms),
+        initial=[{"algorithm": a, **enqueue_params(SPACES[a], DEFAULTS[a], f"{a}.")} for a in algorithms],
+        model_name=lambda t: str(t.user_attrs.get("params", {}).get("algorithm", "?")),
+        after_search=ensemble if trainer.enable_voting_ensemble else None,
         extras={"augmented_training_images": len(images)},
     )
-    if trainer.refit:
-        from asl_recog.routes._refit import refit_automl
-
-        refit_automl(trainer, result, train, validation, run_dir)
-    return result
 
 
-__all__ = ["run_automl", "automl_runner", "score", "EarlyStop", "add_ensemble"]
+__all__ = ["local_plan", "automl_runner", "score", "EarlyStop", "add_ensemble"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.routes._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
+from asl_recog.routes.automl._route import AUTOML
 
 #: The portfolio, named as in Azure AutoML where a counterpart exists.
 ALGORITHMS = (
@@ -68,7 +69,7 @@ class AutoMLTrainer(Trainer):
         >>> result.leaderboard[["model", "accuracy", "status"]]
     """
 
-    route = "automl"
+    route = AUTOML
 
     def __init__(
         self,

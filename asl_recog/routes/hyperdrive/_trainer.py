@@ -9,6 +9,7 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.routes._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
+from asl_recog.routes.hyperdrive._route import HYPERDRIVE
 from asl_recog.search._space import (
     EarlyTerminationPolicy,
     PrimaryMetricGoal,
@@ -60,7 +61,7 @@ class HyperDriveTrainer(Trainer):
         >>> result.best_model.predict_letters(load_sign_mnist("test")[:3])
     """
 
-    route = "hyperdrive"
+    route = HYPERDRIVE
 
     def __init__(
         self,

@@ -22,11 +22,13 @@ from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import LAUNCHER, automl_training_data, ensure_v1_dataset, stage_source
+from asl_recog.results import TrainingResult, TrialStatus
+from asl_recog.results._run_dir import run_dir_of
 from asl_recog.search._space import PrimaryMetricGoal
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes._trainer import Trainer, TrainingResult
+    from asl_recog.routes._trainer import Trainer
     from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
@@ -171,7 +173,7 @@ def automl_trials(parent: Any, metric: str) -> list[results.Trial]:
         trials.append(
             results.Trial(
                 child.id,
-                results.our_status(child.get_status()),
+                TrialStatus.from_azure(child.get_status()),
                 params,
                 history,
                 model=algorithm,
@@ -191,7 +193,7 @@ def hyperdrive_trials(parent: Any, metric: str, builder: str) -> list[results.Tr
         trials.append(
             results.Trial(
                 child.id,
-                results.our_status(child.get_status()),
+                TrialStatus.from_azure(child.get_status()),
                 results.parse_params(params.get(child.id)),
                 history,
                 model=builder,
@@ -283,32 +285,20 @@ class AzureMLBackend(Backend):
         tr.check_trainer(trainer, "v1", "AzureMLBackend")
 
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
+        """Run ``trainer``'s search as the Azure job its route becomes (AutoML run or HyperDrive sweep)."""
         self.check(trainer)
-        run_dir = self._run_dir(trainer)
-        if trainer.route == "automl":
+        run_dir = self.download_dir or run_dir_of(trainer)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if trainer.route.azure_job == "automl":
             train = automl_training_data(trainer, train)
         data = [
             ensure_v1_dataset(self.workspace, f"{self.dataset_name}-{role}", split, role=role, datastore=self.datastore)
             for role, split in (("train", train), ("validation", validation))
         ]
-        if trainer.route == "automl":
-            return self._fit_automl(trainer, data[0], data[1], run_dir)  # type: ignore[arg-type]
-        return self._fit_hyperdrive(
-            trainer,
-            data[0],
-            data[1],
-            run_dir,  # type: ignore[arg-type]
-            images=len(train) + len(validation),
-        )
+        submit = {"automl": self._fit_automl, "sweep": self._fit_hyperdrive}[trainer.route.azure_job]
+        return submit(trainer, data[0], data[1], run_dir, images=len(train) + len(validation))  # type: ignore[operator]
 
     # -- internals ----------------------------------------------------------------------------------
-
-    def _run_dir(self, trainer: Trainer) -> Path:
-        from asl_recog.routes._trainer import _default_run_dir
-
-        folder = self.download_dir or Path(getattr(trainer, "run_dir", None) or _default_run_dir(trainer.route))
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
 
     def _experiment(self) -> Any:
         from azureml.core import Experiment
@@ -322,7 +312,9 @@ class AzureMLBackend(Backend):
         logger.info("Azure ML v1: run %s finished with status %s", run.id, run.get_status())
         return run
 
-    def _fit_automl(self, trainer: AutoMLTrainer, train: Any, validation: Any, run_dir: Path) -> TrainingResult:
+    def _fit_automl(
+        self, trainer: AutoMLTrainer, train: Any, validation: Any, run_dir: Path, *, images: int
+    ) -> TrainingResult:
         config = automl_config(trainer, self.compute_target, train.tabular, validation.tabular)
         run = self._submit(config, bool(trainer.progress))
         trials = automl_trials(run, trainer.primary_metric)
@@ -368,7 +360,7 @@ class AzureMLBackend(Backend):
     ) -> TrainingResult:
         environment = training_environment(self.environment, self.workspace)
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
-            stage_source(Path(code))
+            stage_source(Path(code), trainer.route.entry_module)
             src = script_run_config(
                 trainer,
                 code,
@@ -413,7 +405,7 @@ class AzureMLBackend(Backend):
     ) -> Path:
         """Submit the refit ScriptRunConfig, wait for it, download its outputs; the folder they are in."""
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
-            stage_source(Path(code))
+            stage_source(Path(code), trainer.route.entry_module)
             config = refit.v1_refit_config(
                 trainer,
                 plan,
@@ -425,7 +417,7 @@ class AzureMLBackend(Backend):
             )
             run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
         status = run.get_status()
-        if results.our_status(status) != "complete":
+        if TrialStatus.from_azure(status) is not TrialStatus.COMPLETED:
             raise refit.RefitJobFailed(
                 f"the refit run {run.id} ended with status {status}; open it in Azure ML studio to read its logs"
             )

@@ -24,11 +24,13 @@ from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import automl_training_data, ensure_v2_data, stage_source
+from asl_recog.results import TrainingResult, TrialStatus
+from asl_recog.results._run_dir import run_dir_of
 from asl_recog.search._space import PrimaryMetricGoal
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes._trainer import Trainer, TrainingResult
+    from asl_recog.routes._trainer import Trainer
     from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
@@ -250,7 +252,7 @@ def child_trials(
         history = tracker.history(job.name, metric) or results.as_history(props.get("score"))
         trials.append(
             results.Trial(
-                job.name, results.our_status(job.status), params, history, model=algorithm or builder, handle=job
+                job.name, TrialStatus.from_azure(job.status), params, history, model=algorithm or builder, handle=job
             )
         )
     return trials
@@ -345,26 +347,18 @@ class AzureBackend(Backend):
         tr.check_trainer(trainer, "v2", "AzureBackend")
 
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
+        """Run ``trainer``'s search as the Azure job its route becomes (AutoML job or sweep job)."""
         self.check(trainer)
-        from asl_recog.routes._trainer import _default_run_dir
-
-        run_dir = self.download_dir or Path(getattr(trainer, "run_dir", None) or _default_run_dir(trainer.route))
+        run_dir = self.download_dir or run_dir_of(trainer)
         run_dir.mkdir(parents=True, exist_ok=True)
-        if trainer.route == "automl":
+        if trainer.route.azure_job == "automl":
             train = automl_training_data(trainer, train)
         train_id = ensure_v2_data(self.ml_client, f"{self.data_name}-train", train, role="train").asset_id
         validation_id = ensure_v2_data(
             self.ml_client, f"{self.data_name}-validation", validation, role="validation"
         ).asset_id
-        if trainer.route == "automl":
-            return self._fit_automl(trainer, train_id, validation_id, run_dir)  # type: ignore[arg-type]
-        return self._fit_sweep(
-            trainer,
-            train_id,
-            validation_id,
-            run_dir,  # type: ignore[arg-type]
-            images=len(train) + len(validation),
-        )
+        submit = {"automl": self._fit_automl, "sweep": self._fit_sweep}[trainer.route.azure_job]
+        return submit(trainer, train_id, validation_id, run_dir, images=len(train) + len(validation))  # type: ignore[operator]
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -386,7 +380,9 @@ class AzureBackend(Backend):
         self.ml_client.jobs.download(name, download_path=str(target))
         return target
 
-    def _fit_automl(self, trainer: AutoMLTrainer, train: str, validation: str, run_dir: Path) -> TrainingResult:
+    def _fit_automl(
+        self, trainer: AutoMLTrainer, train: str, validation: str, run_dir: Path, *, images: int
+    ) -> TrainingResult:
         job, _ = self._submit(
             automl_job(trainer, self.compute, self.experiment_name, train, validation), bool(trainer.progress)
         )
@@ -433,7 +429,7 @@ class AzureBackend(Backend):
     ) -> TrainingResult:
         environment = training_environment(self.environment)
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
-            stage_source(Path(code))
+            stage_source(Path(code), trainer.route.entry_module)
             job, _ = self._submit(
                 sweep_job(trainer, self.compute, self.experiment_name, environment, code, train, validation),
                 bool(trainer.progress),
@@ -479,14 +475,14 @@ class AzureBackend(Backend):
     ) -> Path:
         """Submit the refit command job, wait for it, download its outputs; the folder they are in."""
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
-            stage_source(Path(code))
+            stage_source(Path(code), trainer.route.entry_module)
             job, status = self._submit(
                 refit.v2_refit_job(
                     trainer, plan, self.compute, self.experiment_name, environment, code, train, validation
                 ),
                 bool(trainer.progress),
             )
-        if results.our_status(status) != "complete":
+        if TrialStatus.from_azure(status) is not TrialStatus.COMPLETED:
             raise refit.RefitJobFailed(
                 f"the refit job {job.name} ended with status {status}; open it in Azure ML studio to read its logs"
             )

@@ -1,0 +1,63 @@
+"""The AutoML route's refit: the selected pipeline, or each member of the selected ensemble,
+trained again on all the data given to ``fit`` (training part plus validation)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from asl_recog.data._augment import augment
+from asl_recog.data._dataset import SignMnistDataset
+from asl_recog.data._labels import labels_to_indices
+from asl_recog.models._base import SklearnModel
+from asl_recog.models._budgets import BudgetExceeded, check_model
+from asl_recog.results import TrainingResult
+from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
+from asl_recog.routes.automl._portfolio import ENSEMBLE, build_pipeline, soft_voting
+
+if TYPE_CHECKING:
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+
+
+def refit_automl(
+    trainer: AutoMLTrainer, result: TrainingResult, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
+) -> TrainingResult:
+    """Retrain the winning pipeline (or each member of the winning ensemble) on all the images."""
+    images, labels = all_images(train, validation)
+    if trainer.augment:
+        images, labels = augment(images, labels, copies=1, seed=trainer.seed or 0)
+    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    y = labels_to_indices(labels)
+    params = dict(result.best_params)
+    seed = trainer.seed or 0
+    start = time.perf_counter()
+    if params.get("algorithm") == ENSEMBLE:
+        board = result.leaderboard.set_index("trial")
+        members = [dict(board.at[number, "params"]) for number in params["members"]]
+        estimators = [build_pipeline(m.pop("algorithm"), m, seed).fit(x, y) for m in members]
+        estimator = soft_voting(estimators, list(params["weights"]))
+    else:
+        settings = {k: v for k, v in params.items() if k != "algorithm"}
+        estimator = build_pipeline(params["algorithm"], settings, seed).fit(x, y)
+    seconds = time.perf_counter() - start
+    info = {
+        **result.best_model.info,
+        "refit": True,
+        "refit_images": len(train) + len(validation),
+        "refit_rows": len(x),
+        "training_seconds": seconds,
+        "selected_trial": result.best_trial,
+    }
+    model = SklearnModel(estimator, params, info)
+    path = model.save(run_dir / "refit" / "model.aslskl")
+    try:
+        info["onnx_bytes"] = check_model(path, estimator, trainer.max_model_size_mb)
+    except BudgetExceeded as exc:
+        return keep_trial_model(result, str(exc))
+    return adopt_refit(result, model, seconds, str(params.get("algorithm")))
+
+
+__all__ = ["refit_automl"]

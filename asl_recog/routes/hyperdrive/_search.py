@@ -1,0 +1,115 @@
+"""The HyperDrive route's local search: sample the space, train each trial epoch by epoch, apply the policy."""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+
+from asl_recog._errors import ConfigurationError
+from asl_recog.backends.local._engine import make_sampler, max_trials_for, suggest_space
+from asl_recog.backends.local._plan import LocalPlan
+from asl_recog.backends.local._pruners import make_pruner
+from asl_recog.backends.local._scheduler import Schedule
+from asl_recog.backends.local._workers import thread_env
+from asl_recog.data._dataset import SignMnistDataset
+from asl_recog.routes.hyperdrive._builders import DEFAULTS
+from asl_recog.routes.hyperdrive._training import hyperdrive_runner
+from asl_recog.search._space import Expression
+
+if TYPE_CHECKING:
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+
+
+def save_arrays(run_dir: Path, train: SignMnistDataset, validation: SignMnistDataset) -> Path:
+    """Write the data once as .npy files that worker processes load."""
+    folder = run_dir / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in (("x", train.images), ("y", train.labels), ("vx", validation.images), ("vy", validation.labels)):
+        np.save(folder / f"{name}.npy", array)
+    return folder
+
+
+def propose(space: Mapping[str, Expression], fixed: Mapping[str, Any], trial: optuna.trial.Trial) -> dict[str, Any]:
+    """One trial's parameters: a draw from the sampled space plus the fixed ones."""
+    return {**suggest_space(trial, space), **fixed}
+
+
+def builder_name(trainer: HyperDriveTrainer) -> str:
+    """The builder's name on the leaderboard."""
+    builder = trainer.builder
+    return builder if isinstance(builder, str) else getattr(builder, "__name__", "custom")
+
+
+def trial_params(trainer: HyperDriveTrainer, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's parameters completed with the trainer's fixed ones and the named builder's defaults."""
+    defaults = DEFAULTS.get(trainer.builder, {}) if isinstance(trainer.builder, str) else {}
+    return {**defaults, **(trainer.fixed_params or {}), **params}
+
+
+def local_plan(
+    trainer: HyperDriveTrainer, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
+) -> LocalPlan:
+    """The local search of a :class:`HyperDriveTrainer`."""
+    sampling = trainer.resolved_sampling()
+    fixed = dict(trainer.fixed_params or {})
+    clash = set(sampling.parameter_space) & set(fixed)
+    if clash:
+        raise ConfigurationError(f"parameters {sorted(clash)} are both sampled and fixed; keep one")
+    concurrent = trainer.max_concurrent_runs
+    builder = trainer.builder
+    if concurrent > 1 and not isinstance(builder, str):
+        try:
+            pickle.dumps(builder)
+        except Exception as exc:
+            raise ConfigurationError(
+                "max_concurrent_runs > 1 runs trials in worker processes, which need a module-level builder "
+                f"function; {builder!r} cannot be pickled ({exc}). Define it at module level or use "
+                "max_concurrent_runs=1"
+            ) from exc
+    goal = trainer.goal
+    seed = trainer.seed or 0
+    payload: dict[str, Any] = {
+        "builder": builder,
+        "metric": trainer.primary_metric_name,
+        "max_model_size_mb": trainer.max_model_size_mb,
+    }
+    if concurrent > 1:
+        payload["data_dir"] = str(save_arrays(run_dir, train, validation))
+        payload["threads"] = max(1, (os.cpu_count() or 1) // concurrent)
+    else:
+        payload["arrays"] = (train.images, train.labels, validation.images, validation.labels)
+    max_trials = max_trials_for(sampling, trainer.max_total_runs)
+    schedule = Schedule(
+        propose=functools.partial(propose, dict(sampling.parameter_space), fixed),
+        runner=hyperdrive_runner,
+        max_trials=max_trials,
+        max_concurrent=concurrent,
+        deadline_s=None if trainer.max_duration_minutes is None else trainer.max_duration_minutes * 60,
+        in_process=concurrent == 1,
+        goal=goal,
+        policy=trainer.policy,
+        seed=seed,
+        payload=payload,
+        env=thread_env(payload.get("threads", 1)) if concurrent > 1 else {},
+        in_process_hint="set max_concurrent_runs=1 to run trials in this process",
+    )
+    name = builder_name(trainer)
+    return LocalPlan(
+        schedule=schedule,
+        sampler=make_sampler(sampling, seed),
+        pruner=make_pruner(trainer.policy, goal),
+        goal=goal,
+        metric=trainer.primary_metric_name,
+        expected_trials=max_trials,
+        model_name=lambda trial: name,
+    )
+
+
+__all__ = ["local_plan", "propose", "save_arrays", "trial_params"]

@@ -9,6 +9,9 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends._base import Backend
+from asl_recog.backends.azure.v1._backend import AzureMLBackend
+from asl_recog.backends.azure.v2._backend import AzureBackend
+from asl_recog.backends.local._backend import LocalBackend
 
 logger = logging.getLogger("asl_recog")
 
@@ -31,8 +34,6 @@ def resolve_backend(backend: Any) -> Backend:
     if isinstance(backend, Backend):
         return backend
     if backend is None or backend == "local":
-        from asl_recog.backends.local._backend import LocalBackend
-
         return LocalBackend()
     if backend == "auto":
         config = find_workspace_config()
@@ -41,20 +42,12 @@ def resolve_backend(backend: Any) -> Backend:
                 "backend='auto': Azure ML workspace config found (%s); using the Azure SDK v2 backend",
                 config or "environment variables",
             )
-            from asl_recog.backends.azure.v2._backend import AzureBackend
-
             return AzureBackend.from_config(config)
         logger.info("backend='auto': no Azure ML workspace config found; running locally")
-        from asl_recog.backends.local._backend import LocalBackend
-
         return LocalBackend()
     if backend == "azure":
-        from asl_recog.backends.azure.v2._backend import AzureBackend
-
         return AzureBackend.from_config(find_workspace_config())
     if backend == "azureml":
-        from asl_recog.backends.azure.v1._backend import AzureMLBackend
-
         return AzureMLBackend.from_config(find_workspace_config())
     raise ConfigurationError(
         f"backend must be None, 'local', 'azure', 'azureml', 'auto' or a Backend object, got {backend!r}"

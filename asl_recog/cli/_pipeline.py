@@ -14,8 +14,14 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
+from asl_recog.data._split import train_validation_split
+from asl_recog.evaluation._compare import Comparator
 from asl_recog.evaluation._memory import TreeMemory
 from asl_recog.models._budgets import check_size
+from asl_recog.models._export import export_onnx
+from asl_recog.routes.automl._trainer import AutoMLTrainer
+from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+from asl_recog.serving._deploy_local import LocalDeployer
 
 logger = logging.getLogger("asl_recog")
 
@@ -79,13 +85,6 @@ def run_pipeline(
     """
     import httpx
     from PIL import Image
-
-    from asl_recog.data._split import train_validation_split
-    from asl_recog.evaluation._compare import Comparator
-    from asl_recog.models._export import export_onnx
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
-    from asl_recog.serving._deploy_local import LocalDeployer
 
     if preset not in PRESETS:
         raise ConfigurationError(f"preset must be one of {list(PRESETS)}, got {preset!r}")

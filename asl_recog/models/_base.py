@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from asl_recog._console import import_keras
 from asl_recog._errors import DataFormatError, ModelFileError
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import IMAGE_SIZE, NUM_CLASSES, NUM_PIXELS, indices_to_labels, labels_to_letters
@@ -333,8 +334,6 @@ class KerasModel(Model):
             ModelFileError: not a loadable archive, one that needs unsafe code, or a
                 Keras older than :data:`MIN_SAFE_KERAS`, whose safe mode had known bypasses.
         """
-        from asl_recog._console import import_keras
-
         keras = import_keras()
         path = Path(path)
         if _version_tuple(keras.__version__) < MIN_SAFE_KERAS:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog._errors import AslRecogError
+from asl_recog.models._export import OnnxExportError, convert_sklearn_estimator
 
 #: Bytes in the MB of ``max_model_size_mb`` (decimal, as disk sizes are quoted).
 MB = 10**6
@@ -46,8 +47,6 @@ def check_size(what: str, nbytes: int, max_model_size_mb: float) -> None:
 
 def sklearn_onnx_bytes(estimator: Any) -> int:
     """Size of the ONNX graph of a fitted scikit-learn pipeline, converted as :func:`export_onnx` does."""
-    from asl_recog.models._export import convert_sklearn_estimator
-
     return int(convert_sklearn_estimator(estimator).ByteSize())
 
 
@@ -65,8 +64,6 @@ def check_model(saved: Path, estimator: Any, max_model_size_mb: float, *, onnx: 
         BudgetExceeded: the file or the graph is over ``max_model_size_mb``.
         CandidateRejected: ONNX is required and the model does not convert.
     """
-    from asl_recog.models._export import OnnxExportError
-
     check_size(f"the saved model {saved.name}", saved.stat().st_size, max_model_size_mb)
     if not onnx:
         return None

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from asl_recog import __version__
 from asl_recog._console import import_keras, import_tensorflow
 from asl_recog._errors import AslRecogError, MissingExtraError
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
@@ -281,8 +282,6 @@ def _rename_output(proto: Any, new: str) -> None:
 
 
 def _set_metadata(proto: Any, model: Model, *, layout: str, kind: str, extra: dict[str, Any] | None) -> None:
-    from asl_recog import __version__
-
     old = {p.key: p.value for p in proto.metadata_props if p.key != CHECKSUM_KEY}
     info = dict(model.info)
     # An ONNX model being re-exported keeps its own scaling and class mapping (e.g. Azure AutoML's).

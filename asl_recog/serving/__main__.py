@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from asl_recog._errors import AslRecogError
+from asl_recog.serving import run
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -61,8 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Start the service from parsed arguments; returns an exit status."""
-    from asl_recog.serving import run
-
     if args.no_auth and args.key_file:
         print("error: --no-auth and --key-file contradict each other; pass one", file=sys.stderr)
         return 2

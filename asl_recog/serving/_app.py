@@ -22,6 +22,7 @@ from asl_recog import __version__
 from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileError
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
+from asl_recog.models._onnx import OnnxModel
 from asl_recog.serving._openapi import ErrorResponse, Status, add_components, error_responses
 from asl_recog.serving._requests import SHAPES, RequestError, dumps, parse_json, score_response
 from asl_recog.serving._security import ServiceGuard, announce_generated_key, error_body, resolve_keys
@@ -62,8 +63,6 @@ def _load_model(model: str | os.PathLike[str] | Model, threads: int) -> Model:
     """
     if isinstance(model, Model):
         return model
-    from asl_recog.models._onnx import OnnxModel
-
     path = Path(model)
     if path.suffix.lower() != ".onnx":
         raise ModelFileError(

@@ -21,6 +21,9 @@ import numpy as np
 
 from asl_recog._errors import ConfigurationError, ModelFileError
 from asl_recog.models._base import Model
+from asl_recog.models._export import export_onnx
+from asl_recog.models._onnx import OnnxModel
+from asl_recog.serving._client import RemoteEndpoint
 
 #: Files of the Azure scoring folder.
 SCORE_SCRIPT, REQUESTS_MODULE, SCORING_CONFIG = "score.py", "asl_requests.py", "asl_scoring.json"
@@ -66,8 +69,6 @@ class Endpoint(ABC):
     def client(self) -> Any:
         """The :class:`RemoteEndpoint` used by the predict methods."""
         if self._client is None:
-            from asl_recog.serving._client import RemoteEndpoint
-
             self._client = RemoteEndpoint(self.scoring_uri, self.keys[0] if self.keys else None)
         return self._client
 
@@ -154,14 +155,10 @@ def onnx_file(model: Model | str | os.PathLike[str], folder: Path) -> tuple[Path
     Raises:
         ModelFileError: a path that is not a loadable ``.onnx`` file.
     """
-    from asl_recog.models._onnx import OnnxModel
-
     if isinstance(model, OnnxModel):
         path = model.save(folder / "model.onnx")
         return path, model
     if isinstance(model, Model):
-        from asl_recog.models._export import export_onnx
-
         path = folder / "model.onnx"
         return path, export_onnx(model, path)
     path = Path(model)

@@ -15,6 +15,7 @@ from typing import Any
 
 from asl_recog import __version__
 from asl_recog._errors import ConfigurationError, MissingExtraError
+from asl_recog.backends.azure.v2._backend import AzureBackend
 from asl_recog.models._base import Model
 from asl_recog.serving._deploy import Deployer, Endpoint, conda_spec, endpoint_name, onnx_file, write_scoring_dir
 
@@ -134,8 +135,6 @@ class AzureDeployer(Deployer):
         cls, path: str | os.PathLike[str] | None = None, credential: Any = None, **options: Any
     ) -> AzureDeployer:
         """Sign in like :meth:`AzureBackend.from_config` (config.json or ``AZUREML_ARM_*``) and build a deployer."""
-        from asl_recog.backends.azure.v2._backend import AzureBackend
-
         return cls(AzureBackend.from_config(path, credential=credential).ml_client, **options)
 
     def build(self, onnx_path: Path, onnx_model: Any, name: str, folder: Path) -> AzureDeploymentSpec:

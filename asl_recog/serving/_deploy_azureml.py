@@ -18,6 +18,7 @@ from typing import Any
 from asl_recog import __version__
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, MissingExtraError
+from asl_recog.backends.azure._translate import workspace_from_env
 from asl_recog.models._base import Model
 from asl_recog.serving._deploy import (
     SCORE_SCRIPT,
@@ -142,8 +143,6 @@ class AzureMLDeployer(Deployer):
         cls, path: str | os.PathLike[str] | None = None, auth: Any = None, **options: Any
     ) -> AzureMLDeployer:
         """Connect with ``Workspace.from_config(path)`` (or the ``AZUREML_ARM_*`` variables)."""
-        from asl_recog.backends.azure._translate import workspace_from_env
-
         core = _import_sdk()
         env = workspace_from_env() if path is None else None
         if env is not None:

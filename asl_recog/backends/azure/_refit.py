@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _results as results
+from asl_recog.backends.azure._data import LAUNCHER
 from asl_recog.models._budgets import check_size
 from asl_recog.results import TrainingResult, best_epoch
 from asl_recog.results._refit import keep_trial_model
@@ -194,8 +195,6 @@ def v1_refit_config(
 ) -> Any:
     """The SDK v1 ``ScriptRunConfig`` of the refit: the trials' launcher, both datasets, ``--refit``."""
     from azureml.core import ScriptRunConfig
-
-    from asl_recog.backends.azure._data import LAUNCHER
 
     arguments = [
         "--data",

@@ -19,7 +19,11 @@ import numpy as np
 
 from asl_recog._console import import_keras, import_tensorflow
 from asl_recog._errors import ConfigurationError
+from asl_recog.backends.local._scheduler import TrialOutcome
 from asl_recog.data._labels import labels_to_indices
+from asl_recog.models._base import KerasModel
+from asl_recog.models._budgets import BudgetExceeded, check_size
+from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
 
 logger = logging.getLogger("asl_recog")
 
@@ -174,11 +178,6 @@ def _scale(images: np.ndarray) -> np.ndarray:
 
 def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     """Run one HyperDrive trial (the scheduler's runner; module-level so workers can import it)."""
-    from asl_recog.backends.local._scheduler import TrialOutcome
-    from asl_recog.models._base import KerasModel
-    from asl_recog.models._budgets import BudgetExceeded, check_size
-    from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
-
     payload = task.payload
     if payload.get("threads"):
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(payload["threads"]))

@@ -30,6 +30,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from asl_recog._console import import_keras
+from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
+from asl_recog.data._labels import labels_to_indices
+from asl_recog.data._split import train_validation_split
+from asl_recog.models._base import KerasModel
+from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
+from asl_recog.routes.hyperdrive._training import train_network
+
 logger = logging.getLogger("asl_recog")
 
 
@@ -159,13 +167,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train, log every epoch, save; returns the final metrics."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     args, params = parse_args(argv)
-    from asl_recog.data._dataset import load_sign_mnist
-    from asl_recog.data._labels import labels_to_indices
-    from asl_recog.data._split import train_validation_split
-    from asl_recog.models._base import KerasModel
-    from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
-    from asl_recog.routes.hyperdrive._training import train_network
-
     data = load_sign_mnist("train", args.data)
     if args.refit:
         return _refit(args, params, data)
@@ -187,8 +188,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     def report(epoch: int, accuracy: float) -> bool:
         sink.log("accuracy", accuracy, epoch)
         return False  # a sweep's policy cancels the run from outside
-
-    from asl_recog._console import import_keras
 
     keras = import_keras()
 
@@ -227,13 +226,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def _refit(args: argparse.Namespace, params: dict[str, Any], data: Any) -> dict[str, Any]:
     """Train on ``--data`` plus ``--validation`` for ``--epochs``, log training metrics, save the model."""
     import numpy as np
-
-    from asl_recog._console import import_keras
-    from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
-    from asl_recog.data._labels import labels_to_indices
-    from asl_recog.models._base import KerasModel
-    from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
-    from asl_recog.routes.hyperdrive._training import train_network
 
     parts = [data] if args.validation is None else [data, load_sign_mnist("train", args.validation)]
     train = SignMnistDataset(

@@ -1,0 +1,116 @@
+"""SDK v1 objects built from a trainer, offline (no workspace call): AutoMLConfig, ScriptRunConfig, HyperDriveConfig."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from asl_recog.backends.azure import _job as entry
+from asl_recog.backends.azure import _translate as tr
+from asl_recog.backends.azure._data import LAUNCHER
+
+if TYPE_CHECKING:
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+
+logger = logging.getLogger("asl_recog")
+
+
+# -- SDK v1 objects, built from a trainer (offline: no workspace call) ------------------------------
+
+
+def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
+    """The v1 ``AutoMLConfig`` of an AutoMLTrainer (validation is our grouped split, never random CV)."""
+    tr.import_v1()
+    from azureml.train.automl import AutoMLConfig
+
+    s = tr.automl_settings(trainer, "v1")
+    kwargs: dict[str, Any] = {}
+    if s["max_iterations"] is not None:
+        kwargs["iterations"] = s["max_iterations"]
+    return tr._call_sdk(
+        "v1",
+        "the AutoML settings",
+        AutoMLConfig,
+        task="classification",
+        primary_metric=s["primary_metric"],
+        compute_target=compute_target,
+        training_data=training_data,
+        validation_data=validation_data,
+        label_column_name="label",
+        experiment_timeout_hours=s["experiment_timeout_minutes"] / 60,
+        iteration_timeout_minutes=s["iteration_timeout_minutes"],
+        enable_early_stopping=s["enable_early_stopping"],
+        max_concurrent_iterations=s["max_concurrent_iterations"],
+        enable_onnx_compatible_models=s["enable_onnx_compatible_models"],
+        allowed_models=s["allowed_models"],
+        blocked_models=s["blocked_models"],
+        enable_voting_ensemble=s["enable_voting_ensemble"],
+        enable_stack_ensemble=False,  # our trainer has no stacking ensemble
+        featurization="off",  # pixels are already numeric features; scaling stays inside each pipeline
+        model_explainability=False,
+        **kwargs,
+    )
+
+
+def training_environment(environment: Any = None, workspace: Any = None) -> Any:
+    """The trial environment: the given one (object or registered name), or the library's requirements."""
+    tr.import_v1()
+    from azureml.core import Environment
+    from azureml.core.conda_dependencies import CondaDependencies
+
+    if isinstance(environment, str):
+        return Environment.get(workspace, environment)
+    if environment is not None:
+        return environment
+    env = Environment("asl-recog-train")
+    env.python.conda_dependencies = CondaDependencies.create(
+        python_version=entry.TRAINING_PYTHON, pip_packages=entry.training_requirements("v1"), pin_sdk_version=False
+    )
+    return env
+
+
+def script_run_config(
+    trainer: HyperDriveTrainer,
+    source_directory: str | os.PathLike[str],
+    compute_target: Any,
+    environment: Any,
+    train: Any,
+    validation: Any,
+) -> Any:
+    """The v1 ``ScriptRunConfig`` running the packaged entry point from ``source_directory``."""
+    tr.import_v1()
+    from azureml.core import ScriptRunConfig
+
+    return ScriptRunConfig(
+        source_directory=str(source_directory),
+        script=LAUNCHER,
+        arguments=entry.v1_arguments(trainer, train, validation),
+        compute_target=compute_target,
+        environment=environment,
+    )
+
+
+def hyperdrive_config(trainer: HyperDriveTrainer, run_config: Any) -> Any:
+    """The v1 ``HyperDriveConfig``: sampling, policy, metric and limits translated from the trainer."""
+    tr.import_v1()
+    from azureml.train.hyperdrive import HyperDriveConfig
+
+    tr.check_hyperdrive(trainer, "v1")
+    return tr._call_sdk(
+        "v1",
+        "the HyperDrive settings",
+        HyperDriveConfig,
+        run_config=run_config,
+        hyperparameter_sampling=tr.v1_sampling(trainer.resolved_sampling()),
+        policy=tr.v1_policy(trainer.policy),
+        primary_metric_name=trainer.primary_metric_name,
+        primary_metric_goal=tr.v1_goal(trainer.goal),
+        max_total_runs=trainer.max_total_runs,
+        max_concurrent_runs=trainer.max_concurrent_runs,
+        max_duration_minutes=tr.v1_duration_minutes(trainer),
+    )
+
+
+__all__ = ["automl_config", "hyperdrive_config", "script_run_config", "training_environment"]

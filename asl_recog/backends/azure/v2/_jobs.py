@@ -1,0 +1,124 @@
+"""SDK v2 jobs built from a trainer, offline (no workspace call): the AutoML job and the sweep job."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from asl_recog.backends.azure import _job as entry
+from asl_recog.backends.azure import _translate as tr
+
+if TYPE_CHECKING:
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+
+logger = logging.getLogger("asl_recog")
+
+
+# -- SDK v2 jobs, built from a trainer (offline: no workspace call) ---------------------------------
+
+
+def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train: str, validation: str) -> Any:
+    """The v2 ``automl.classification`` job of an AutoMLTrainer (validation: our grouped split)."""
+    tr.import_v2()
+    from azure.ai.ml import Input, automl
+    from azure.ai.ml.constants import AssetTypes
+
+    s = tr.automl_settings(trainer, "v2")
+    job = automl.classification(
+        training_data=Input(type=AssetTypes.MLTABLE, path=train),
+        validation_data=Input(type=AssetTypes.MLTABLE, path=validation),
+        target_column_name="label",
+        primary_metric=s["primary_metric"],
+        enable_model_explainability=False,
+        compute=compute,
+        experiment_name=experiment_name,
+    )
+    job.set_limits(
+        timeout_minutes=int(s["experiment_timeout_minutes"]),
+        trial_timeout_minutes=s["iteration_timeout_minutes"],
+        max_trials=s["max_iterations"],
+        max_concurrent_trials=s["max_concurrent_iterations"],
+        enable_early_termination=s["enable_early_stopping"],
+    )
+    job.set_training(
+        enable_onnx_compatible_models=s["enable_onnx_compatible_models"],
+        allowed_training_algorithms=s["allowed_models"],
+        blocked_training_algorithms=s["blocked_models"],
+        enable_vote_ensemble=s["enable_voting_ensemble"],
+        enable_stack_ensemble=False,
+    )  # our trainer has no stacking ensemble
+    job.set_featurization(mode="off")  # pixels are numeric already; scaling stays inside each pipeline
+    return job
+
+
+def training_environment(environment: Any = None) -> Any:
+    """The trial environment: the given one (entity or ``"name:version"``), or the library's requirements."""
+    tr.import_v2()
+    from azure.ai.ml.entities import Environment
+
+    if environment is not None:
+        return environment
+    conda = {
+        "name": "asl-recog-train",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={entry.TRAINING_PYTHON}", "pip", {"pip": entry.training_requirements("v2")}],
+    }
+    return Environment(
+        image=entry.TRAINING_IMAGE,
+        conda_file=conda,
+        description="asl_recog training (built from the library's requirements)",
+    )
+
+
+def sweep_job(
+    trainer: HyperDriveTrainer,
+    compute: str,
+    experiment_name: str,
+    environment: Any,
+    code: str | os.PathLike[str],
+    train: str,
+    validation: str,
+) -> Any:
+    """The v2 sweep job: ``command(...)`` over the entry point, then ``.sweep(...)`` and ``set_limits``."""
+    tr.import_v2()
+    from azure.ai.ml import Input, command
+
+    tr.check_hyperdrive(trainer, "v2")
+    sampling = trainer.resolved_sampling()
+    space, algorithm = tr.v2_sampling(sampling)
+    line, constants = entry.v2_command(trainer, list(space))
+    inputs: dict[str, Any] = {
+        "data": Input(type="mltable", path=train, mode="ro_mount"),
+        "validation": Input(type="mltable", path=validation, mode="ro_mount"),
+        **constants,
+        **{name: tr.representative(expr) for name, expr in sampling.parameter_space.items()},
+    }
+    trial = command(
+        code=str(code),
+        command=line,
+        inputs=inputs,
+        environment=environment,
+        compute=compute,
+        experiment_name=experiment_name,
+        display_name="asl-recog-trial",
+    )
+    sweep = trial(**space).sweep(
+        sampling_algorithm=algorithm,
+        primary_metric=trainer.primary_metric_name,
+        goal=tr.v2_goal(trainer.goal),
+        early_termination_policy=tr.v2_policy(trainer.policy),
+        compute=compute,
+    )
+    sweep.set_limits(
+        max_total_trials=trainer.max_total_runs,
+        max_concurrent_trials=trainer.max_concurrent_runs,
+        timeout=tr.v2_timeout_seconds(trainer.max_duration_minutes),
+    )
+    sweep.experiment_name = experiment_name
+    sweep.display_name = f"asl-recog-{trainer.builder}-sweep"
+    return sweep
+
+
+__all__ = ["automl_job", "sweep_job", "training_environment"]

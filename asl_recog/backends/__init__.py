@@ -52,3 +52,6 @@ def resolve_backend(backend: Any) -> Backend:
     raise ConfigurationError(
         f"backend must be None, 'local', 'azure', 'azureml', 'auto' or a Backend object, got {backend!r}"
     )
+
+
+__all__ = ["AzureBackend", "AzureMLBackend", "Backend", "LocalBackend", "find_workspace_config", "resolve_backend"]

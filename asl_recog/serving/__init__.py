@@ -17,14 +17,29 @@ import os
 from typing import TYPE_CHECKING, Any
 
 # Importing each deployer registers its target with Deployer.create (all three are light to import).
-from asl_recog.serving import _deploy_azure, _deploy_azureml, _deploy_local  # noqa: F401
+from asl_recog.serving._client import EndpointError, RemoteEndpoint
+from asl_recog.serving._deploy import Deployer, Endpoint
+from asl_recog.serving._deploy_azure import AzureDeployer
+from asl_recog.serving._deploy_azureml import AzureMLDeployer
+from asl_recog.serving._deploy_local import LocalDeployer, LocalEndpoint
 
 if TYPE_CHECKING:  # pragma: no cover
     from fastapi import FastAPI
 
     from asl_recog.models._base import Model
 
-__all__ = ["create_app", "run"]
+__all__ = [
+    "AzureDeployer",
+    "AzureMLDeployer",
+    "Deployer",
+    "Endpoint",
+    "EndpointError",
+    "LocalDeployer",
+    "LocalEndpoint",
+    "RemoteEndpoint",
+    "create_app",
+    "run",
+]
 
 
 def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI:

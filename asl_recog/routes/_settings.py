@@ -149,8 +149,12 @@ def reject_unknown(names: Collection[str], valid: Collection[str], where: str, *
     for name in names:
         if name in valid:
             continue
-        close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(sorted(map(str, valid)))}"
+        # Compared without case, so that 'knn' finds 'KNN'.
+        by_lower = {str(v).lower(): str(v) for v in valid}
+        close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1)
+        hint = (
+            f"did you mean {by_lower[close[0]]!r}?" if close else f"valid names: {', '.join(sorted(map(str, valid)))}"
+        )
         raise ConfigurationError(f"unknown {what} {name!r} in {where}; {hint}")
 
 

@@ -82,7 +82,7 @@ ROUTE_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag(("--max-duration-minutes",), "max_duration_minutes", {"type": float}),
         Flag(("--primary-metric-name",), "primary_metric_name", {"choices": HYPERDRIVE_METRICS}),
         Flag(("--primary-metric-goal",), "primary_metric_goal", {"choices": ("maximize", "minimize")}),
-        Flag(("--epochs",), "epochs", {"type": int, "help": "fix the number of epochs (fixed_params)"}),
+        Flag(("--epochs",), "epochs", {"type": int, "help": "fix the number of epochs: fixed_params['epochs']"}),
     ),
 }
 
@@ -115,7 +115,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, parents: Sequence[argpa
         p = routes.add_parser(
             route,
             help=f"train the {route} route",
-            description=f"Train the {route} route; flags name {route}'s settings (see docs/api.md).",
+            description=f"train the {route} route: a flag per trainer setting; the other route's flags are refused",
             parents=list(parents),
         )
         p.add_argument("--config", default=None, help="YAML or TOML file with trainer settings (see docs/api.md)")
@@ -125,7 +125,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, parents: Sequence[argpa
         )
         own: set[str] = set()
         for flag in (*SHARED_FLAGS, *flags):
-            p.add_argument(*flag.options, dest=flag.setting, default=None, **flag.argparse)
+            kwargs = {"help": f"the trainer's {flag.setting}", **flag.argparse}
+            p.add_argument(*flag.options, dest=flag.setting, default=None, **kwargs)
             own.update(flag.options)
         # The other route's flags are refused with the right one, never silently dropped.
         for owner, others in ROUTE_FLAGS.items():

@@ -35,7 +35,7 @@ def check_positive_number(name: str, value: Any, *, allow_none: bool = False) ->
     """Raise ConfigurationError unless ``value`` is a number > 0 (or None where allowed)."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) > 0:
         raise ConfigurationError(f"{name} must be a number > 0{' or None' if allow_none else ''}, got {value!r}")
 
 

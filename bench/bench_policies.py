@@ -52,7 +52,7 @@ def main() -> None:
         run_dir = tempfile.mkdtemp(prefix=f"bench-policy-{name}-")
         trainer = asl.HyperDriveTrainer(
             builder="seed",
-            sampling=sampling,
+            hyperparameter_sampling=sampling,
             policy=POLICIES[name],
             fixed_params={"epochs": args.epochs, "batch_size": 128},
             max_total_runs=args.runs,

@@ -316,31 +316,42 @@ def cli_section() -> list[str]:
     ]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for command, subparser in sub.choices.items():
-        description = subparser.description or ""
-        out += [f"### `asl-recog {command}`", "", f"{description[:1].upper()}{description[1:]}.", ""]
-        example = (subparser.epilog or "").replace("example:", "").strip()
-        if example:
-            out += ["```bash", example, "```", ""]
-        out += ["| argument | meaning | default |", "|---|---|---|"]
-        for action in subparser._actions:
-            if isinstance(action, argparse._HelpAction):
-                continue
-            flag = ", ".join(action.option_strings) or action.dest
-            meaning = action.help or ""
-            if action.choices:
-                meaning = (meaning + "; " if meaning else "") + "one of " + ", ".join(f"`{c}`" for c in action.choices)
-            if isinstance(action, argparse._StoreTrueAction):
-                default = "off"
-            elif not action.option_strings:
-                default = "required" if action.nargs in (None, "+") else ""
-            elif action.required:
-                default = "required"
-            else:
-                default = "" if action.default is None else f"`{action.default}`"
-            meaning = meaning.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
-            out.append(f"| `{flag}` | {meaning} | {default} |")
-        out.append("")
+        out += command_section(f"asl-recog {command}", subparser)
     return out + config_section()
+
+
+def command_section(name: str, subparser: argparse.ArgumentParser) -> list[str]:
+    """One command's table of arguments; a command with sub-commands (``train ROUTE``) gets one per sub-command."""
+    description = subparser.description or ""
+    out = [f"### `{name}`", "", f"{description[:1].upper()}{description[1:]}.", ""]
+    example = (subparser.epilog or "").replace("example:", "").strip()
+    if example:
+        out += ["```bash", example, "```", ""]
+    out += ["| argument | meaning | default |", "|---|---|---|"]
+    nested = []
+    for action in subparser._actions:
+        if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+            continue
+        if isinstance(action, argparse._SubParsersAction):
+            nested = list(action.choices.items())
+        flag = ", ".join(action.option_strings) or action.dest
+        meaning = action.help or ""
+        if action.choices:
+            meaning = (meaning + "; " if meaning else "") + "one of " + ", ".join(f"`{c}`" for c in action.choices)
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreConstAction)):
+            default = "off"
+        elif not action.option_strings:
+            default = "required" if action.nargs in (None, "+", argparse.PARSER) else ""
+        elif action.required:
+            default = "required"
+        else:
+            default = "" if action.default in (None, argparse.SUPPRESS) else f"`{action.default}`"
+        meaning = meaning.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+        out.append(f"| `{flag}` | {meaning} | {default} |")
+    out.append("")
+    for command, child in nested:
+        out += command_section(f"{name} {command}", child)
+    return out
 
 
 def config_section() -> list[str]:

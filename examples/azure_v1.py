@@ -43,7 +43,7 @@ def main() -> None:
     # sampling seed, so the sampling is unseeded here (a seed would be rejected with that reason).
     cnn = asl.HyperDriveTrainer(
         builder="seed",
-        sampling=asl.RandomParameterSampling(
+        hyperparameter_sampling=asl.RandomParameterSampling(
             {
                 "hidden": asl.choice(128, 256, 512),
                 "dropout": asl.uniform(0.1, 0.5),

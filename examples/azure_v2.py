@@ -41,7 +41,7 @@ def main() -> None:
     # HyperDrive: command(python -m asl_recog.routes.hyperdrive.train_cnn ...).sweep(...), Bandit early termination.
     cnn = asl.HyperDriveTrainer(
         builder="default",
-        sampling=asl.RandomParameterSampling(
+        hyperparameter_sampling=asl.RandomParameterSampling(
             {
                 "filters": asl.choice(32, 48, 64),
                 "dropout": asl.uniform(0.2, 0.5),

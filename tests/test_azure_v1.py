@@ -234,7 +234,7 @@ def keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> b
 def hd_trainer(backend: Any, **overrides: Any) -> asl.HyperDriveTrainer:
     settings: dict[str, Any] = dict(
         builder="seed",
-        sampling=asl.RandomParameterSampling(
+        hyperparameter_sampling=asl.RandomParameterSampling(
             {"hidden": asl.choice(128, 256), "dropout": asl.uniform(0.1, 0.5), "batch_size": asl.quniform(32, 256, 32)}
         ),
         policy=asl.BanditPolicy(slack_factor=0.1, evaluation_interval=2, delay_evaluation=3),
@@ -400,20 +400,35 @@ def test_automl_config_is_built_from_the_trainer(backend: Any) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"sampling": asl.RandomParameterSampling({"hidden": asl.choice(1, 2)}, seed=7)}, "no sampling seed"),
-        ({"sampling": asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)})}, "integer q"),
         (
-            {"sampling": asl.BayesianParameterSampling({"dropout": asl.quniform(0.5, 9.5, 1)}), "policy": None},
+            {"hyperparameter_sampling": asl.RandomParameterSampling({"hidden": asl.choice(1, 2)}, seed=7)},
+            "no sampling seed",
+        ),
+        (
+            {"hyperparameter_sampling": asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)})},
+            "integer q",
+        ),
+        (
+            {
+                "hyperparameter_sampling": asl.BayesianParameterSampling({"dropout": asl.quniform(0.5, 9.5, 1)}),
+                "policy": None,
+            },
             "integer quniform bounds",
         ),
-        ({"sampling": asl.RandomParameterSampling({"flag": asl.choice(True, False)})}, "choice value True"),
+        (
+            {"hyperparameter_sampling": asl.RandomParameterSampling({"flag": asl.choice(True, False)})},
+            "choice value True",
+        ),
         ({"max_duration_minutes": 2.5}, "whole minutes"),
         ({"max_duration_minutes": 20000}, "7 days"),
         ({"builder": lambda params: None}, "builder function"),
         ({"run_dir": "x", "resume": True}, "resume"),
         ({"fixed_params": {"epochs": None}}, "fixed parameter"),
         ({"fixed_params": {"validation": "x"}}, "the entry point uses these options"),
-        ({"sampling": asl.RandomParameterSampling({"seed": asl.choice(1, 2)})}, r"parameters named \['seed'\]"),
+        (
+            {"hyperparameter_sampling": asl.RandomParameterSampling({"seed": asl.choice(1, 2)})},
+            r"parameters named \['seed'\]",
+        ),
     ],
 )
 def test_untranslatable_hyperdrive_settings_raise_at_construction(backend: Any, overrides: dict, message: str) -> None:
@@ -626,7 +641,8 @@ def test_the_v1_trial_command_line_is_accepted_by_train_cnn(backend: Any, tmp_pa
     """What a v1 trial runs: the launcher's arguments with mounted paths, plus HyperDrive's sampled pairs."""
     from asl_recog.routes.hyperdrive import train_cnn
 
-    trainer = hd_trainer(backend, fixed_params={"epochs": 4, "augment": False})
+    # augment is the default builder's param (the seed builder has none).
+    trainer = hd_trainer(backend, builder="default", fixed_params={"epochs": 4, "augment": False})
     src = v1.script_run_config(
         trainer, tmp_path, "cpu-cluster", v1.training_environment(), "/mnt/train", "/mnt/validation"
     )
@@ -636,7 +652,7 @@ def test_the_v1_trial_command_line_is_accepted_by_train_cnn(backend: Any, tmp_pa
     assert (args.data, args.validation, args.builder, args.seed, args.output_dir) == (
         "/mnt/train",
         "/mnt/validation",
-        "seed",
+        "default",
         0,
         "outputs",
     )

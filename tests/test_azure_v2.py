@@ -194,7 +194,7 @@ def keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> b
 def hd_trainer(backend: Any, **overrides: Any) -> asl.HyperDriveTrainer:
     settings: dict[str, Any] = dict(
         builder="seed",
-        sampling=asl.RandomParameterSampling(
+        hyperparameter_sampling=asl.RandomParameterSampling(
             {"hidden": asl.choice(128, 256), "dropout": asl.uniform(0.1, 0.5), "learning_rate": asl.loguniform(-8, -5)},
             seed=11,
         ),
@@ -309,7 +309,7 @@ def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
             backend,
             primary_metric_name="loss",
             primary_metric_goal="minimize",
-            sampling=asl.GridParameterSampling({"hidden": asl.choice(64, 128)}),
+            hyperparameter_sampling=asl.GridParameterSampling({"hidden": asl.choice(64, 128)}),
             policy=None,
             max_duration_minutes=None,
         ),
@@ -368,7 +368,7 @@ def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> No
         (lambda b: hd_trainer(b, builder=lambda p: None), "builder function"),
         (lambda b: hd_trainer(b, policy=asl.TruncationSelectionPolicy(exclude_finished_jobs=True)), "exclude_finished"),
         (
-            lambda b: hd_trainer(b, sampling=asl.RandomParameterSampling({"x": asl.choice(None, 1)})),
+            lambda b: hd_trainer(b, hyperparameter_sampling=asl.RandomParameterSampling({"x": asl.choice(None, 1)})),
             "choice value None",
         ),
         (lambda b: hd_trainer(b, fixed_params={"epochs": [4]}), "fixed parameter"),
@@ -385,7 +385,7 @@ def test_untranslatable_settings_raise_at_construction(backend: Any, make: Any, 
 
 def test_seeded_random_and_fractional_q_are_fine_on_v2(backend: Any) -> None:
     trainer = hd_trainer(
-        backend, sampling=asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)}, seed=4)
+        backend, hyperparameter_sampling=asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)}, seed=4)
     )
     assert trainer.backend is backend  # both are rejected by the v1 backend, expressed by v2
 
@@ -558,7 +558,9 @@ def test_the_v2_trial_command_runs_train_cnn_on_the_uploaded_folders(
     validation_dir = write_table(validation[::6], tmp_path / "validation", mltable=True)
     trainer = hd_trainer(
         backend,
-        sampling=asl.RandomParameterSampling({"hidden": asl.quniform(16, 64, 16), "dropout": asl.uniform(0.1, 0.5)}),
+        hyperparameter_sampling=asl.RandomParameterSampling(
+            {"hidden": asl.quniform(16, 64, 16), "dropout": asl.uniform(0.1, 0.5)}
+        ),
         fixed_params={"epochs": 1},
     )
     job = v2.sweep_job(trainer, "cpu-cluster", "e", "azureml:env:1", tmp_path, "azureml:t:1", "azureml:v:1")
@@ -617,7 +619,9 @@ def refit_outputs(backend: Any, small_split: Any, tmp_path_factory: pytest.TempP
         "validation": write_table(validation[::6], root / "validation", mltable=True),
         "output_dir": root / "outputs",
     }
-    trainer = hd_trainer(backend, sampling=asl.RandomParameterSampling({"hidden": asl.quniform(16, 64, 16)}))
+    trainer = hd_trainer(
+        backend, hyperparameter_sampling=asl.RandomParameterSampling({"hidden": asl.quniform(16, 64, 16)})
+    )
     plan = refit.RefitPlan("trial-7", {"hidden": 32.0, "epochs": 2}, 2, len(train[::10]) + len(validation[::6]))
     job = refit.v2_refit_job(trainer, plan, "cpu-cluster", "e", "azureml:env:1", root, "azureml:t:1", "azureml:v:1")
     spec = job._to_job()._to_dict()

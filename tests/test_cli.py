@@ -82,3 +82,97 @@ def test_serve_and_deploy_arguments_parse() -> None:
     assert args.port == 8123 and args.no_auth and args.model == "m.onnx"
     args = build_parser().parse_args(["deploy", "m.onnx", "--target", "azure", "--name", "asl"])
     assert args.target == "azure" and args.name == "asl"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "hyperdrive", "--timeout-minutes", "1"], "hyperdrive calls that setting max_duration_minutes: use"),
+        (["train", "automl", "--max-runs", "2"], "automl calls that setting max_iterations: use --max-iterations"),
+        (["train", "automl", "--max-concurrent-runs", "2"], "use --max-concurrent-iterations"),
+        (["train", "automl", "--primary-metric-name", "loss"], "use --primary-metric "),
+        (["train", "hyperdrive", "--allowed-models", "KNN"], "applies to `asl-recog train automl` only"),
+        (["train", "automl", "--epochs", "2"], "applies to `asl-recog train hyperdrive` only"),
+        (["train", "automl", "--builder", "seed"], "applies to `asl-recog train hyperdrive` only"),
+    ],
+)
+def test_train_refuses_a_flag_of_the_other_route_naming_the_right_one(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_flags_become_the_routes_settings(tmp_path: Path) -> None:
+    from asl_recog.cli._train import settings_from_args
+
+    parse = build_parser().parse_args
+    hd = settings_from_args(
+        parse(["train", "hyperdrive", "--max-runs", "3", "--epochs", "2", "--concurrent", "2", "--no-progress"])
+    )
+    assert hd == {
+        "max_total_runs": 3,
+        "max_concurrent_runs": 2,
+        "fixed_params": {"epochs": 2},
+        "progress": False,
+        "run_dir": Path("runs/train"),
+    }
+    assert asl.HyperDriveTrainer(**hd).max_duration_minutes is None
+    automl = settings_from_args(
+        parse(
+            [
+                "train",
+                "automl",
+                "--timeout-minutes",
+                "3",
+                "--allowed-models",
+                "KNN",
+                "SVM",
+                "--no-augment",
+                "--seed",
+                "4",
+            ]
+        )
+    )
+    assert automl == {
+        "experiment_timeout_minutes": 3.0,
+        "allowed_models": ["KNN", "SVM"],
+        "augment": False,
+        "seed": 4,
+        "run_dir": Path("runs/train"),
+    }
+    assert asl.AutoMLTrainer(**automl).algorithms() == ["KNN", "SVM"]
+
+
+def test_train_flags_override_the_config_file(tmp_path: Path) -> None:
+    from asl_recog.cli._train import settings_from_args
+
+    config = tmp_path / "search.yml"
+    config.write_text(
+        "hyperdrive:\n  builder: seed\n  max_total_runs: 5\n  run_dir: runs/from-config\n"
+        "  fixed_params: {batch_size: 64}\n"
+        "  hyperparameter_sampling: {type: grid, parameter_space: {hidden: 'choice(8, 16)'}}\n"
+    )
+    args = build_parser().parse_args(
+        ["train", "hyperdrive", "--config", str(config), "--max-total-runs", "2", "--epochs", "1"]
+    )
+    settings = settings_from_args(args)
+    assert settings["max_total_runs"] == 2 and settings["builder"] == "seed"
+    assert settings["fixed_params"] == {"batch_size": 64, "epochs": 1}
+    assert settings["run_dir"] == Path("runs/from-config")  # no --out: the config's run_dir
+    trainer = asl.HyperDriveTrainer(**settings)
+    assert trainer.hyperparameter_sampling == asl.GridParameterSampling({"hidden": asl.choice(8, 16)})
+
+
+def test_every_train_flag_sets_an_argument_of_its_routes_trainer() -> None:
+    import inspect
+
+    from asl_recog.cli._train import ROUTE_FLAGS, SHARED_FLAGS
+
+    for route, trainer in (("automl", asl.AutoMLTrainer), ("hyperdrive", asl.HyperDriveTrainer)):
+        arguments = set(inspect.signature(trainer).parameters)
+        for flag in (*SHARED_FLAGS, *ROUTE_FLAGS[route]):
+            # --epochs is the one flag that sets a param of fixed_params.
+            assert flag.setting in arguments or (route, flag.setting) == ("hyperdrive", "epochs"), flag

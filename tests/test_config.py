@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import asl_recog as asl
+from asl_recog import _deprecation
 from asl_recog.cli._config import load_config, parse_expression, trainer_settings
 
 YAML = """
@@ -14,7 +15,7 @@ hyperdrive:
   builder: seed
   max_total_runs: 3
   fixed_params: {epochs: 2}
-  sampling:
+  hyperparameter_sampling:
     type: random
     seed: 4
     parameter_space:
@@ -30,9 +31,9 @@ automl:
 TOML = """
 [hyperdrive]
 max_total_runs = 2
-[hyperdrive.sampling]
+[hyperdrive.hyperparameter_sampling]
 type = "grid"
-[hyperdrive.sampling.parameter_space]
+[hyperdrive.hyperparameter_sampling.parameter_space]
 filters = "choice(16, 32)"
 [hyperdrive.policy]
 type = "median"
@@ -45,7 +46,7 @@ def test_yaml_config_builds_real_trainers(tmp_path: Path) -> None:
     path.write_text(YAML)
     config = load_config(path)
     hd = trainer_settings(config, "hyperdrive")
-    assert hd["sampling"] == asl.RandomParameterSampling(
+    assert hd["hyperparameter_sampling"] == asl.RandomParameterSampling(
         {"hidden": asl.choice(64, 128), "dropout": asl.uniform(0.0, 0.3), "learning_rate": asl.loguniform(-7, -5)},
         seed=4,
     )
@@ -60,7 +61,8 @@ def test_toml_config(tmp_path: Path) -> None:
     path = tmp_path / "search.toml"
     path.write_text(TOML)
     hd = trainer_settings(load_config(path), "hyperdrive")
-    assert isinstance(hd["sampling"], asl.GridParameterSampling) and hd["sampling"].size == 2
+    sampling = hd["hyperparameter_sampling"]
+    assert isinstance(sampling, asl.GridParameterSampling) and sampling.size == 2
     assert hd["policy"] == asl.MedianStoppingPolicy(evaluation_interval=2)
 
 
@@ -105,9 +107,38 @@ def test_config_errors_name_the_place(tmp_path: Path) -> None:
         trainer_settings(bad_policy, "hyperdrive")
     bayes_with_policy = {
         "hyperdrive": {
-            "sampling": {"type": "bayesian", "parameter_space": {"x": "uniform(0, 1)"}},
+            "hyperparameter_sampling": {"type": "bayesian", "parameter_space": {"hidden": "uniform(8, 64)"}},
             "policy": {"type": "bandit", "slack_factor": 0.2},
         }
     }
     with pytest.raises(asl.ConfigurationError, match="Bayesian"):
         asl.HyperDriveTrainer(**trainer_settings(bayes_with_policy, "hyperdrive"))
+
+
+def test_the_sampling_key_is_a_deprecated_alias(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_deprecation, "_warned", set())  # each deprecation warns once per process
+    config = {"hyperdrive": {"sampling": {"type": "grid", "parameter_space": {"hidden": "choice(8, 16)"}}}}
+    with pytest.warns(
+        FutureWarning, match=r"config key 'hyperdrive.sampling' was renamed to .*hyperparameter_sampling"
+    ):
+        settings = trainer_settings(config, "hyperdrive", source="search.yml")
+    assert settings == {"hyperparameter_sampling": asl.GridParameterSampling({"hidden": asl.choice(8, 16)})}
+    both = {"hyperdrive": {**config["hyperdrive"], "hyperparameter_sampling": config["hyperdrive"]["sampling"]}}
+    with pytest.raises(asl.ConfigurationError, match="search.yml: hyperdrive: write hyperparameter_sampling only"):
+        trainer_settings(both, "hyperdrive", source="search.yml")
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"hyperdrive": {"max_runs": 2}},
+            r"unknown setting 'max_runs' in s.yml: hyperdrive; did you mean 'max_total_runs'",
+        ),
+        ({"automl": {"alowed_models": ["KNN"]}}, r"unknown setting 'alowed_models' .*did you mean 'allowed_models'"),
+        ({"automl": {"builder": "seed"}}, r"unknown setting 'builder' in s.yml: automl"),
+    ],
+)
+def test_unknown_config_keys_name_the_nearest_setting(section: dict, message: str) -> None:
+    with pytest.raises(asl.ConfigurationError, match=message):
+        trainer_settings(section, next(iter(section)), source="s.yml")

@@ -30,7 +30,9 @@ MAX_RUNS = {max_runs}
 def make_trainer(run_dir, resume):
     return asl.HyperDriveTrainer(
         builder="seed",
-        sampling=asl.RandomParameterSampling({"learning_rate": asl.loguniform(-7, -5), "hidden": asl.choice(16, 32)}),
+        hyperparameter_sampling=asl.RandomParameterSampling(
+            {"learning_rate": asl.loguniform(-7, -5), "hidden": asl.choice(16, 32)}
+        ),
         fixed_params={"epochs": 2, "batch_size": 64}, max_total_runs=MAX_RUNS, seed=3, run_dir=run_dir,
         resume=resume, progress=False)
 

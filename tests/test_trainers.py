@@ -20,7 +20,7 @@ class TestHyperDriveContract(TrainerContract):
         def make(seed, run_dir):
             return asl.HyperDriveTrainer(
                 builder="seed",
-                sampling=asl.RandomParameterSampling({"learning_rate": asl.loguniform(-6.5, -5.5)}),
+                hyperparameter_sampling=asl.RandomParameterSampling({"learning_rate": asl.loguniform(-6.5, -5.5)}),
                 fixed_params=TINY_CNN,
                 max_total_runs=2,
                 seed=seed,
@@ -64,7 +64,7 @@ def _broken_builder(params):
 def test_a_failed_trial_is_recorded_and_the_search_goes_on(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
         builder=_failing_builder,
-        sampling=asl.GridParameterSampling({"hidden": asl.choice(8, 16)}),
+        hyperparameter_sampling=asl.GridParameterSampling({"hidden": asl.choice(8, 16)}),
         fixed_params={"epochs": 1, "batch_size": 64},
         max_total_runs=5,
         run_dir=tmp_path,
@@ -81,7 +81,7 @@ def test_a_failed_trial_is_recorded_and_the_search_goes_on(small_split, tmp_path
 def test_all_trials_failing_raises_with_the_first_failure(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
         builder=_broken_builder,
-        sampling=asl.GridParameterSampling({"hidden": asl.choice(8, 16)}),
+        hyperparameter_sampling=asl.GridParameterSampling({"hidden": asl.choice(8, 16)}),
         max_total_runs=2,
         run_dir=tmp_path,
         progress=False,
@@ -100,7 +100,7 @@ def test_bandit_policy_stops_a_hopeless_trial(small_split, tmp_path) -> None:
     # behind; delay_evaluation=2 skips the first epoch, where a small CNN is still near chance.
     trainer = asl.HyperDriveTrainer(
         builder="seed",
-        sampling=asl.GridParameterSampling({"learning_rate": asl.choice(3e-3, 1e-7)}),
+        hyperparameter_sampling=asl.GridParameterSampling({"learning_rate": asl.choice(3e-3, 1e-7)}),
         policy=asl.BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=2),
         fixed_params={**TINY_CNN, "epochs": 4},
         max_total_runs=2,
@@ -122,7 +122,7 @@ def test_bandit_policy_stops_a_hopeless_trial(small_split, tmp_path) -> None:
 def test_loss_can_be_minimised(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
         builder="seed",
-        sampling=asl.GridParameterSampling({"learning_rate": asl.choice(3e-3)}),
+        hyperparameter_sampling=asl.GridParameterSampling({"learning_rate": asl.choice(3e-3)}),
         primary_metric_name="loss",
         primary_metric_goal="minimize",
         fixed_params={**TINY_CNN, "epochs": 1},
@@ -138,7 +138,7 @@ def test_loss_can_be_minimised(small_split, tmp_path) -> None:
 def test_max_duration_stops_starting_trials(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
         builder="seed",
-        sampling=asl.RandomParameterSampling({"hidden": asl.choice(8, 16, 32)}),
+        hyperparameter_sampling=asl.RandomParameterSampling({"hidden": asl.choice(8, 16, 32)}),
         fixed_params={"epochs": 1},
         max_total_runs=50,
         max_duration_minutes=0.001,
@@ -168,7 +168,7 @@ def test_an_automl_trial_over_its_time_limit_is_recorded_failed(small_split, tmp
     [
         (
             lambda: asl.HyperDriveTrainer(
-                sampling=asl.BayesianParameterSampling({"hidden": asl.choice(8, 16)}),
+                hyperparameter_sampling=asl.BayesianParameterSampling({"hidden": asl.choice(8, 16)}),
                 policy=asl.BanditPolicy(slack_factor=0.1),
             ),
             "does not support early-termination",
@@ -182,7 +182,8 @@ def test_an_automl_trial_over_its_time_limit_is_recorded_failed(small_split, tmp
         (lambda: asl.HyperDriveTrainer(resume=True), "needs the run_dir"),
         (
             lambda: asl.HyperDriveTrainer(
-                sampling=asl.RandomParameterSampling({"hidden": asl.choice(8)}), fixed_params={"hidden": 8}
+                hyperparameter_sampling=asl.RandomParameterSampling({"hidden": asl.choice(8)}),
+                fixed_params={"hidden": 8},
             ),
             "both sampled and fixed",
         ),
@@ -215,7 +216,7 @@ def test_automl_metrics_follow_their_definitions() -> None:
 def test_hyperdrive_runs_concurrent_trials_in_worker_processes(small_split, tmp_path) -> None:
     trainer = asl.HyperDriveTrainer(
         builder="seed",
-        sampling=asl.GridParameterSampling({"hidden": asl.choice(16, 32)}),
+        hyperparameter_sampling=asl.GridParameterSampling({"hidden": asl.choice(16, 32)}),
         fixed_params={"epochs": 1, "batch_size": 64},
         max_total_runs=2,
         max_concurrent_runs=2,

@@ -63,7 +63,7 @@ def test_one_configuration_is_never_trained_twice(small_split, tmp_path: Path) -
     space = {"hidden": asl.choice(8, 16), "dropout": asl.choice(0.1, 0.2)}  # four configurations
     trainer = asl.HyperDriveTrainer(
         builder="seed",
-        sampling=asl.RandomParameterSampling(space),
+        hyperparameter_sampling=asl.RandomParameterSampling(space),
         fixed_params={"epochs": 1, "batch_size": 256},
         max_total_runs=10,
         refit=False,

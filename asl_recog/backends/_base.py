@@ -35,4 +35,4 @@ class Backend(ABC):
 
     @abstractmethod
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
-        """Run the trainer's search (dispatch on ``trainer.route``)."""
+        """Run the trainer's search; ``trainer.route`` (a Route) supplies what is route-specific."""

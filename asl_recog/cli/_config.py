@@ -1,14 +1,16 @@
 """Trainer settings from YAML/TOML config files, with search spaces written as text.
 
 A config file has one section per route; keys are the trainer's constructor
-arguments. Expressions are written as calls, e.g. ``"loguniform(-7, -4)"``;
-samplings and policies as tables with a ``type`` key::
+arguments (an unknown key is an error naming the nearest valid one; the key
+``sampling`` is the deprecated name of ``hyperparameter_sampling``).
+Expressions are written as calls, e.g. ``"loguniform(-7, -4)"``; samplings and
+policies as tables with a ``type`` key::
 
     hyperdrive:
       builder: default
       max_total_runs: 4
       fixed_params: {epochs: 4}
-      sampling:
+      hyperparameter_sampling:
         type: random              # random | grid | bayesian
         parameter_space:
           filters: choice(16, 32)
@@ -22,13 +24,24 @@ samplings and policies as tables with a ``type`` key::
 from __future__ import annotations
 
 import ast
+import inspect
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from asl_recog._deprecation import warn_renamed
 from asl_recog._errors import ConfigurationError
+from asl_recog.routes._settings import reject_unknown
+from asl_recog.routes._trainer import Trainer
+from asl_recog.routes.automl._trainer import AutoMLTrainer
+from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 from asl_recog.search import _space
+
+#: The trainer whose constructor arguments each config section holds.
+TRAINERS: dict[str, type[Trainer]] = {"automl": AutoMLTrainer, "hyperdrive": HyperDriveTrainer}
+#: Config keys renamed: route -> {old key: new key}.
+_RENAMED = {"hyperdrive": {"sampling": "hyperparameter_sampling"}}
 
 _EXPRESSIONS = (
     "choice",
@@ -127,12 +140,34 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def _arguments(route: str) -> list[str]:
+    """The constructor arguments of ``route``'s trainer (its ``**renamed`` aliases aside)."""
+    parameters = inspect.signature(TRAINERS[route]).parameters.values()
+    return [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+
+
 def trainer_settings(config: dict[str, Any], route: str, *, source: str = "config") -> dict[str, Any]:
-    """The constructor arguments of ``route``'s trainer from a loaded config, with spaces parsed."""
+    """The constructor arguments of ``route``'s trainer from a loaded config, with spaces parsed.
+
+    Raises:
+        ConfigurationError: a key that is no argument of the trainer (naming the nearest
+            one), or a deprecated key given together with its new name.
+    """
+    if route not in TRAINERS:
+        raise ConfigurationError(f"{source}: unknown section {route!r}; use {sorted(TRAINERS)}")
     section = dict(config.get(route) or {})
     where = f"{source}: {route}"
-    if "sampling" in section:
-        section["sampling"] = _sampling(section["sampling"], f"{where}.sampling")
+    for old, new in _RENAMED.get(route, {}).items():
+        if old in section:
+            if new in section:
+                raise ConfigurationError(f"{where}: write {new} only; {old} is its deprecated name")
+            warn_renamed(f"config key '{route}.{old}'", f"'{route}.{new}'")
+            section[new] = section.pop(old)
+    reject_unknown(section, _arguments(route), where, what="setting")
+    if "hyperparameter_sampling" in section:
+        section["hyperparameter_sampling"] = _sampling(
+            section["hyperparameter_sampling"], f"{where}.hyperparameter_sampling"
+        )
     if "policy" in section:
         section["policy"] = _policy(section["policy"], f"{where}.policy")
     return section

@@ -10,11 +10,12 @@ from typing import Any
 
 from asl_recog._console import configure_logging
 from asl_recog._errors import AslRecogError, ConfigurationError
+from asl_recog.cli._train import EXAMPLE, add_train_arguments
 
 EPILOG = """examples:
   asl-recog run                                   # the whole job on the bundled data (quick preset)
   asl-recog data --grid samples.png               # summary of the data and a sample grid
-  asl-recog train automl --timeout-minutes 5 --out runs/automl
+  asl-recog train automl --experiment-timeout-minutes 5 --out runs/automl
   asl-recog train hyperdrive --config search.yml --backend local
   asl-recog compare automl=runs/automl/best.aslskl cnn=runs/cnn/best.keras --report runs/compare
   asl-recog export runs/cnn/best.keras runs/cnn/best.onnx
@@ -30,7 +31,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from asl_recog.data._dataset import load_sign_mnist
 
     for split in ("train", "test"):
-        data = load_sign_mnist(split, args.path)  # type: ignore[arg-type]
+        data = load_sign_mnist(split, args.path)
         counts = data.class_counts()
         print(
             f"{split}: {len(data):,} images from {data.source}; {int((counts > 0).sum())} letters, "
@@ -51,39 +52,6 @@ def _cmd_data(args: argparse.Namespace) -> int:
             fig.savefig(args.grid, dpi=100)
             plt.close(fig)
             print(f"sample grid (one image per letter): {args.grid}")
-    return 0
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from asl_recog.cli._config import load_config, trainer_settings
-    from asl_recog.data._dataset import load_sign_mnist
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
-
-    settings = trainer_settings(load_config(args.config), args.route, source=args.config) if args.config else {}
-    flags = {
-        "backend": args.backend,
-        "max_total_runs": args.max_runs,
-        "max_concurrent_runs": args.concurrent,
-        "experiment_timeout_minutes": args.timeout_minutes,
-        "max_concurrent_iterations": args.concurrent,
-        "builder": args.builder,
-        "seed": args.seed,
-        "resume": args.resume or None,
-    }
-    wanted = AutoMLTrainer if args.route == "automl" else HyperDriveTrainer
-    known = set(wanted.__init__.__code__.co_varnames)
-    settings.update({k: v for k, v in flags.items() if v is not None and k in known})
-    if args.epochs is not None and args.route == "hyperdrive":
-        settings["fixed_params"] = {**settings.get("fixed_params", {}), "epochs": args.epochs}
-    out = Path(args.out)
-    trainer = wanted(**settings, run_dir=out, progress=not args.no_progress)
-    result = trainer.fit(load_sign_mnist("train", args.data))
-    model_path = result.best_model.save(out / "best")
-    result.leaderboard.to_csv(out / "leaderboard.csv", index=False)
-    print(result.leaderboard.head(10).to_string())
-    print(f"best validation {result.primary_metric}: {result.best_score:.4f} with {result.best_params}")
-    print(f"model: {model_path}")
     return 0
 
 
@@ -249,21 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", default=None, help="write a PNG with one image per letter")
     p.set_defaults(func=_cmd_data)
 
-    p = command("train", "train one route locally or on Azure ML", "asl-recog train hyperdrive --max-runs 4 --epochs 4")
-    p.add_argument("route", choices=["automl", "hyperdrive"])
-    p.add_argument("--config", default=None, help="YAML or TOML file with trainer settings (see docs/api.md)")
-    p.add_argument("--backend", default=None, help="local (default), azure, azureml or auto")
-    p.add_argument("--data", default=None, help="training data file or folder (default: the bundled copy)")
-    p.add_argument("--out", default="runs/train", help="run folder (model, leaderboard, study)")
-    p.add_argument("--builder", default=None, help="hyperdrive: default or seed")
-    p.add_argument("--max-runs", type=int, default=None, help="hyperdrive: max_total_runs")
-    p.add_argument("--epochs", type=int, default=None, help="hyperdrive: fix the number of epochs")
-    p.add_argument("--timeout-minutes", type=float, default=None, help="automl: experiment_timeout_minutes")
-    p.add_argument("--concurrent", type=int, default=None, help="trials run at once (processes)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--resume", action="store_true", help="continue the search stored in --out")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_train)
+    p = command("train", "train one route locally or on Azure ML", EXAMPLE)
+    add_train_arguments(p, [verbosity])
 
     p = command(
         "compare",
@@ -307,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asl-recog``; returns the exit code (2 for bad input, with the reason)."""
     args = build_parser().parse_args(argv)
-    configure_logging(getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
+    # -v/-q default to SUPPRESS (so a sub-parser cannot overwrite them): absent unless given.
+    given = vars(args)
+    configure_logging(given.get("verbose", 0) - given.get("quiet", 0))
     try:
         return int(args.func(args) or 0)
     except AslRecogError as exc:

@@ -6,46 +6,108 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from sklearn.base import BaseEstimator
+
+from asl_recog._deprecation import warn_renamed
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends import resolve_backend
 from asl_recog.backends.local._workers import refuse_inside_worker_bootstrap
-from asl_recog.data._dataset import SignMnistDataset, as_dataset
+from asl_recog.data._dataset import as_dataset
 from asl_recog.data._split import train_validation_split
 from asl_recog.results import TrainingResult
 from asl_recog.routes._route import Route
+from asl_recog.routes._settings import check_common_settings, common_names, reject_unknown
 
 
-class Trainer(ABC):
+class Trainer(BaseEstimator, ABC):
     """Base of the model routes: constructors store settings, ``fit`` runs the search.
 
     Settings are checked when the trainer is built (a bad space, policy, metric or
-    limit raises :class:`ConfigurationError` at once) but stored unchanged, as in
-    scikit-learn. ``backend`` chooses where the search runs: ``None``/``"local"``,
-    ``"azure"`` (SDK v2), ``"azureml"`` (SDK v1), ``"auto"``, or a backend object.
+    limit raises :class:`ConfigurationError` at once), again by :meth:`set_params`
+    and again in ``fit``, but stored unchanged, as in scikit-learn: ``get_params``,
+    ``set_params``, ``sklearn.base.clone`` and the repr (non-default settings only)
+    come from :class:`sklearn.base.BaseEstimator`. ``backend`` chooses where the
+    search runs: ``None``/``"local"``, ``"azure"`` (SDK v2), ``"azureml"`` (SDK v1),
+    ``"auto"``, or a backend object.
+
+    The settings both routes share (budget, concurrency, metric, model-size budget,
+    seed, run_dir, resume, progress, refit, backend) keep each route's Azure name;
+    :meth:`common_settings` gives them under one route-neutral name, for backends.
 
     Example:
         >>> trainer = HyperDriveTrainer(max_total_runs=2)  # or AutoMLTrainer(...): the same contract
         >>> trainer.get_params()["max_total_runs"]
+        2
+        >>> trainer.set_params(max_concurrent_runs=2)
+        HyperDriveTrainer(max_concurrent_runs=2, max_total_runs=2)
+        >>> trainer.common_settings()["concurrency"]
         2
         >>> result = trainer.fit(load_sign_mnist("train"))  # the grouped validation split is made for you
     """
 
     #: what backends need from this route (its local plan, refit and Azure job kind); see :class:`Route`.
     route: ClassVar[Route]
+    #: where the search runs (every trainer has this argument).
+    backend: Any
+    #: which column of :data:`COMMON_SETTINGS` names this trainer's shared settings.
+    _settings_column: ClassVar[str] = ""
+    #: the primary metrics this route knows.
+    metrics: ClassVar[tuple[str, ...]] = ()
+    #: deprecated argument name -> its current name; set_params accepts both.
+    _renamed: ClassVar[dict[str, str]] = {}
 
-    def __init__(self) -> None:  # pragma: no cover - subclasses define their settings
-        self.backend = None
+    def common_settings(self) -> dict[str, Any]:
+        """The shared settings under route-neutral names, for backends and tools.
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor settings, as stored."""
-        import inspect
+        Returns:
+            concept -> value for every row of :data:`~asl_recog.routes._settings.COMMON_SETTINGS`:
+            ``budget_minutes``, ``max_trials``, ``concurrency``, ``metric``,
+            ``max_model_size_mb``, ``seed``, ``run_dir``, ``resume``, ``progress``,
+            ``refit`` and ``backend``, read from this route's Azure-named arguments.
 
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
+        Example:
+            >>> AutoMLTrainer(experiment_timeout_minutes=5).common_settings()["budget_minutes"]
+            5
+        """
+        params = self.get_params(deep=False)
+        return {concept: params[name] for concept, name in common_names(self._settings_column).items()}
+
+    def set_params(self, **params: Any) -> Trainer:
+        """Change settings; the trainer is checked as if built with them, and left unchanged if invalid.
+
+        Args:
+            **params: constructor arguments; a deprecated name (``sampling``) is mapped,
+                with a FutureWarning, to its current one.
+
+        Returns:
+            The trainer itself.
+
+        Raises:
+            ConfigurationError: an unknown name (with the nearest valid one) or an invalid value.
+        """
+        valid = self.get_params(deep=False)
+        for old, new in self._renamed.items():
+            if old in params:
+                if new in params:
+                    raise ConfigurationError(f"pass {new} only: {old} is its deprecated alias")
+                warn_renamed(f"{type(self).__name__}.set_params({old}=...)", f"{new}=...")
+                params[new] = params.pop(old)
+        reject_unknown(params, valid, f"{type(self).__name__}.set_params", what="setting")
+        super().set_params(**params)
+        try:
+            self._validate()
+        except ConfigurationError:
+            super().set_params(**{name: valid[name] for name in params})
+            raise
+        return self
 
     @abstractmethod
     def _validate(self) -> None:
         """Raise ConfigurationError on an invalid combination of settings."""
+
+    def _check_common(self) -> None:
+        """The checks of the settings both routes share, named as this route names them."""
+        check_common_settings(self._settings_column, self.get_params(deep=False), self.metrics)
 
     def fit(self, train: Any, validation: Any = None) -> TrainingResult:
         """Search for the best model.
@@ -64,7 +126,7 @@ class Trainer(ABC):
         self._validate()
         train_data = as_dataset(train, split="train")
         if validation is None:
-            train_data, validation_data = train_validation_split(train_data, seed=getattr(self, "seed", 0) or 0)
+            train_data, validation_data = train_validation_split(train_data, seed=self.common_settings()["seed"] or 0)
         else:
             validation_data = as_dataset(validation, split="train")
         if len(train_data) == 0 or len(validation_data) == 0:
@@ -87,25 +149,4 @@ class Trainer(ABC):
             )
 
 
-def _check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be an integer >= 1{' or None' if allow_none else ''}, got {value!r}")
-
-
-def _check_common(trainer: Trainer) -> None:
-    """Checks of the settings both routes share."""
-    _check_positive_number("max_model_size_mb", trainer.max_model_size_mb)  # type: ignore[attr-defined]
-    if not isinstance(trainer.refit, bool):  # type: ignore[attr-defined]
-        raise ConfigurationError(f"refit must be True or False, got {trainer.refit!r}")  # type: ignore[attr-defined]
-
-
-def _check_positive_number(name: str, value: Any, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(f"{name} must be a number > 0{' or None' if allow_none else ''}, got {value!r}")
-
-
-__all__ = ["Trainer", "TrainingResult", "SignMnistDataset"]
+__all__ = ["Trainer"]

@@ -162,7 +162,7 @@ class RandomParameterSampling(Sampling):
 
     Example:
         >>> sampling = RandomParameterSampling({"filters": choice(16, 32), "dropout": uniform(0.1, 0.5)}, seed=1)
-        >>> HyperDriveTrainer(sampling=sampling, max_total_runs=8)
+        >>> HyperDriveTrainer(hyperparameter_sampling=sampling, max_total_runs=8)
     """
 
     seed: int | None = None
@@ -192,7 +192,7 @@ class BayesianParameterSampling(Sampling):
 
     Example:
         >>> sampling = BayesianParameterSampling({"dropout": uniform(0.1, 0.5), "hidden": choice(128, 256)})
-        >>> HyperDriveTrainer(builder="seed", sampling=sampling, policy=None, max_total_runs=20)
+        >>> HyperDriveTrainer(builder="seed", hyperparameter_sampling=sampling, policy=None, max_total_runs=20)
     """
 
     name: str = field(default="bayesian", init=False)

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog._errors import ConfigurationError
-from asl_recog.routes._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
+from asl_recog.routes._settings import check_positive_number, reject_unknown
+from asl_recog.routes._trainer import Trainer
 from asl_recog.routes.automl._route import AUTOML
 
 #: The portfolio, named as in Azure AutoML where a counterpart exists.
@@ -62,14 +63,22 @@ class AutoMLTrainer(Trainer):
         progress: show a live progress table.
         backend: where to run: None/"local", "azure", "azureml", "auto", or a backend object.
 
+    Settings are stored as given and checked at once, by ``set_params`` and again in
+    ``fit``; ``get_params``, ``set_params`` and ``sklearn.base.clone`` work as for a
+    scikit-learn estimator, and the repr shows the settings that differ from the defaults.
+
     Example:
         >>> from asl_recog import AutoMLTrainer, load_sign_mnist
         >>> trainer = AutoMLTrainer(experiment_timeout_minutes=5, allowed_models=["SVM", "ExtremeRandomTrees"])
+        >>> trainer
+        AutoMLTrainer(allowed_models=['SVM', 'ExtremeRandomTrees'], experiment_timeout_minutes=5)
         >>> result = trainer.fit(load_sign_mnist("train"))
         >>> result.leaderboard[["model", "accuracy", "status"]]
     """
 
     route = AUTOML
+    _settings_column = "automl"
+    metrics = METRICS
 
     def __init__(
         self,
@@ -122,24 +131,15 @@ class AutoMLTrainer(Trainer):
     def _validate(self) -> None:
         if self.task != "classification":
             raise ConfigurationError(f"task must be 'classification' (sign images are classified), got {self.task!r}")
-        if self.primary_metric not in METRICS:
-            raise ConfigurationError(f"primary_metric must be one of {METRICS}, got {self.primary_metric!r}")
-        _check_positive_number("experiment_timeout_minutes", self.experiment_timeout_minutes)
-        _check_positive_number("iteration_timeout_minutes", self.iteration_timeout_minutes)
-        _check_positive_int("max_iterations", self.max_iterations, allow_none=True)
-        _check_positive_int("max_concurrent_iterations", self.max_concurrent_iterations)
+        check_positive_number("iteration_timeout_minutes", self.iteration_timeout_minutes)
         for name in ("allowed_models", "blocked_models"):
             value = getattr(self, name)
             if value is None:
                 continue
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise ConfigurationError(f"{name} must be a list of algorithm names, got {value!r}")
-            unknown = [v for v in value if v not in ALGORITHMS]
-            if unknown:
-                raise ConfigurationError(f"{name}: unknown algorithm(s) {unknown}; choose from {list(ALGORITHMS)}")
+            reject_unknown(value, ALGORITHMS, name, what="algorithm")
         if not self.algorithms():
             raise ConfigurationError("allowed_models minus blocked_models leaves no algorithm to try")
-        if self.resume and self.run_dir is None:
-            raise ConfigurationError("resume=True needs the run_dir of the search to continue")
-        _check_common(self)
+        self._check_common()
         self._check_backend()

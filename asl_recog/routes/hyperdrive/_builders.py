@@ -204,7 +204,7 @@ def default_sampling(name: str = "default") -> Sampling:
         )
     raise ConfigurationError(
         f"no default search space for builder {name!r}; choose 'seed' or 'default', "
-        "or pass sampling= with your own space"
+        "or pass hyperparameter_sampling= with your own space"
     )
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from asl_recog._deprecation import warn_renamed
 from asl_recog._errors import ConfigurationError
-from asl_recog.routes._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
+from asl_recog.routes._settings import reject_unknown
+from asl_recog.routes._trainer import Trainer
 from asl_recog.routes.hyperdrive._route import HYPERDRIVE
 from asl_recog.search._space import (
     EarlyTerminationPolicy,
@@ -19,6 +23,23 @@ from asl_recog.search._space import (
 
 BUILDERS = ("default", "seed")
 METRICS = ("accuracy", "loss")
+#: Params read by the training loop (``train_network``, ``learning_rate_schedule``) for
+#: any builder, on top of those a named builder reads (its ``DEFAULTS`` keys).
+TRAINING_PARAMS = ("batch_size", "epochs", "learning_rate", "lr_schedule", "warmup_fraction")
+
+
+def builder_params(builder: str | Callable[[dict[str, Any]], Any]) -> tuple[str, ...] | None:
+    """The params a builder and the training loop accept; None for a custom builder (unknowable).
+
+    Example:
+        >>> "filters" in builder_params("default"), "filters" in builder_params("seed")
+        (True, False)
+    """
+    if not isinstance(builder, str):
+        return None
+    from asl_recog.routes.hyperdrive._builders import DEFAULTS
+
+    return tuple(sorted(set(DEFAULTS[builder]) | set(TRAINING_PARAMS)))
 
 
 class HyperDriveTrainer(Trainer):
@@ -29,8 +50,8 @@ class HyperDriveTrainer(Trainer):
             ``"seed"`` (the seed project's Conv2D(28)-Dense(hidden) network), or a
             function ``params -> compiled keras.Model`` taking (28, 28, 1) inputs
             and returning 24 softmax outputs.
-        sampling: a parameter sampling over the builder's params; None uses the
-            builder's default space.
+        hyperparameter_sampling: a parameter sampling over the builder's params (Azure's
+            ``HyperDriveConfig`` name); None uses the builder's default space.
         policy: an early-termination policy, or None.
         primary_metric_name: ``"accuracy"`` (validation accuracy) or ``"loss"``.
         primary_metric_goal: ``PrimaryMetricGoal.MAXIMIZE`` or ``MINIMIZE``.
@@ -50,11 +71,26 @@ class HyperDriveTrainer(Trainer):
         resume: continue the search stored in ``run_dir``.
         progress: show a live progress table.
         backend: where to run: None/"local", "azure", "azureml", "auto", or a backend object.
+        **renamed: ``sampling``, the deprecated name of ``hyperparameter_sampling``
+            (a FutureWarning; it is removed in 0.4.0). Passing both is an error.
+
+    The names sampled by ``hyperparameter_sampling`` and those in ``fixed_params`` must
+    be params of the named builder (:data:`asl_recog.routes.hyperdrive._builders.DEFAULTS`)
+    or of the training loop (``batch_size``, ``epochs``, ``learning_rate``,
+    ``lr_schedule``, ``warmup_fraction``): a typo such as ``{"epoch": 1}`` raises
+    ConfigurationError naming the nearest valid name. A custom builder function's
+    params cannot be known from its ``params -> model`` signature, so they are not checked.
+
+    Settings are stored as given and checked at once, by ``set_params`` and again in
+    ``fit``; ``get_params``, ``set_params`` and ``sklearn.base.clone`` work as for a
+    scikit-learn estimator, and the repr shows the settings that differ from the defaults.
 
     Example:
         >>> from asl_recog import HyperDriveTrainer, RandomParameterSampling, BanditPolicy, choice, loguniform
         >>> trainer = HyperDriveTrainer(
-        ...     sampling=RandomParameterSampling({"filters": choice(16, 32), "learning_rate": loguniform(-7, -5)}),
+        ...     hyperparameter_sampling=RandomParameterSampling(
+        ...         {"filters": choice(16, 32), "learning_rate": loguniform(-7, -5)}
+        ...     ),
         ...     policy=BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=2),
         ...     max_total_runs=4, fixed_params={"epochs": 3})
         >>> result = trainer.fit(load_sign_mnist("train"))
@@ -62,11 +98,14 @@ class HyperDriveTrainer(Trainer):
     """
 
     route = HYPERDRIVE
+    _settings_column = "hyperdrive"
+    metrics = METRICS
+    _renamed = {"sampling": "hyperparameter_sampling"}
 
     def __init__(
         self,
         builder: str | Callable[[dict[str, Any]], Any] = "default",
-        sampling: Sampling | None = None,
+        hyperparameter_sampling: Sampling | None = None,
         policy: EarlyTerminationPolicy | None = None,
         primary_metric_name: str = "accuracy",
         primary_metric_goal: PrimaryMetricGoal | str = PrimaryMetricGoal.MAXIMIZE,
@@ -81,9 +120,25 @@ class HyperDriveTrainer(Trainer):
         resume: bool = False,
         progress: bool = True,
         backend: Any = None,
+        **renamed: Any,
     ) -> None:
+        # The deprecated alias is kept out of the signature, so get_params, clone and
+        # the repr know only the current name.
+        unknown = sorted(set(renamed) - set(self._renamed))
+        if unknown:
+            names = [*(p for p in inspect.signature(HyperDriveTrainer).parameters if p != "renamed"), *self._renamed]
+            close = difflib.get_close_matches(unknown[0], names, n=1)
+            raise TypeError(
+                f"HyperDriveTrainer() got an unexpected keyword argument {unknown[0]!r}"
+                + (f"; did you mean {close[0]!r}?" if close else "")
+            )
+        if "sampling" in renamed:
+            if hyperparameter_sampling is not None:
+                raise ConfigurationError("pass hyperparameter_sampling only: sampling is its deprecated alias")
+            warn_renamed("HyperDriveTrainer(sampling=...)", "HyperDriveTrainer(hyperparameter_sampling=...)")
+            hyperparameter_sampling = renamed["sampling"]
         self.builder = builder
-        self.sampling = sampling
+        self.hyperparameter_sampling = hyperparameter_sampling
         self.policy = policy
         self.primary_metric_name = primary_metric_name
         self.primary_metric_goal = primary_metric_goal
@@ -106,8 +161,8 @@ class HyperDriveTrainer(Trainer):
 
     def resolved_sampling(self) -> Sampling:
         """The sampling to run: the given one, or the builder's default space less ``fixed_params``."""
-        if self.sampling is not None:
-            return self.sampling
+        if self.hyperparameter_sampling is not None:
+            return self.hyperparameter_sampling
         from asl_recog.routes.hyperdrive._builders import default_sampling
 
         default = default_sampling(self.builder if isinstance(self.builder, str) else "default")
@@ -116,7 +171,7 @@ class HyperDriveTrainer(Trainer):
         if not kept:
             raise ConfigurationError(
                 "fixed_params fixes every parameter of the default space; "
-                "pass sampling= with at least one parameter to search"
+                "pass hyperparameter_sampling= with at least one parameter to search"
             )
         return (
             dataclasses.replace(default, parameter_space=kept) if len(kept) < len(default.parameter_space) else default
@@ -128,28 +183,28 @@ class HyperDriveTrainer(Trainer):
                 raise ConfigurationError(f"builder must be one of {BUILDERS} or a callable, got {self.builder!r}")
         elif not callable(self.builder):
             raise ConfigurationError(f"builder must be one of {BUILDERS} or a callable, got {self.builder!r}")
-        if self.sampling is not None:
-            validate_search(self.sampling, self.policy)
+        sampling = self.hyperparameter_sampling
+        if sampling is not None:
+            validate_search(sampling, self.policy)
         elif self.policy is not None and not isinstance(self.policy, EarlyTerminationPolicy):
             raise ConfigurationError(f"policy must be an early-termination policy or None, got {self.policy!r}")
-        if self.primary_metric_name not in METRICS:
-            raise ConfigurationError(f"primary_metric_name must be one of {METRICS}, got {self.primary_metric_name!r}")
         try:
             _ = self.goal
         except ValueError as exc:
             raise ConfigurationError(
                 f"primary_metric_goal must be 'maximize' or 'minimize', got {self.primary_metric_goal!r}"
             ) from exc
-        _check_positive_int("max_total_runs", self.max_total_runs)
-        _check_positive_int("max_concurrent_runs", self.max_concurrent_runs)
-        _check_positive_number("max_duration_minutes", self.max_duration_minutes, allow_none=True)
         if self.fixed_params is not None and not isinstance(self.fixed_params, Mapping):
             raise ConfigurationError(f"fixed_params must be a dict, got {self.fixed_params!r}")
-        if self.sampling is not None and self.fixed_params:
-            clash = set(self.sampling.parameter_space) & set(self.fixed_params)
+        if sampling is not None and self.fixed_params:
+            clash = set(sampling.parameter_space) & set(self.fixed_params)
             if clash:
                 raise ConfigurationError(f"parameters {sorted(clash)} are both sampled and fixed; keep one")
-        if self.resume and self.run_dir is None:
-            raise ConfigurationError("resume=True needs the run_dir of the search to continue")
-        _check_common(self)
+        self._check_common()
         self._check_backend()
+        # Last: a backend names the params it reserves (e.g. the entry point's options) more precisely.
+        valid = builder_params(self.builder)
+        if valid is not None:
+            if sampling is not None:
+                reject_unknown(sampling.parameter_space, valid, "hyperparameter_sampling.parameter_space")
+            reject_unknown(self.fixed_params or {}, valid, "fixed_params")

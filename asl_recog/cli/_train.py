@@ -1,0 +1,185 @@
+"""``asl-recog train ROUTE``: one sub-command per route, with a flag per setting of that route.
+
+Each route's flags carry its trainer's (Azure's) argument names. A flag of the other
+route is refused with the flag to use instead, never dropped: ``train hyperdrive
+--timeout-minutes 1`` stops with "use --max-duration-minutes", since the two routes
+name their budget differently (:data:`~asl_recog.routes._settings.COMMON_SETTINGS`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from asl_recog.routes._settings import COMMON_SETTINGS
+from asl_recog.routes.automl._trainer import ALGORITHMS
+from asl_recog.routes.automl._trainer import METRICS as AUTOML_METRICS
+from asl_recog.routes.hyperdrive._trainer import BUILDERS
+from asl_recog.routes.hyperdrive._trainer import METRICS as HYPERDRIVE_METRICS
+
+EXAMPLE = "asl-recog train hyperdrive --max-total-runs 4 --epochs 4"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag and the trainer argument it sets.
+
+    Attributes:
+        options: the option strings, the first one canonical (e.g. ``("--max-total-runs", "--max-runs")``).
+        setting: the trainer's constructor argument; ``"epochs"`` on hyperdrive goes into ``fixed_params``.
+        argparse: keyword arguments of ``add_argument`` (type, choices, nargs, help, ...).
+    """
+
+    options: tuple[str, ...]
+    setting: str
+    argparse: dict[str, Any] = field(default_factory=dict)
+
+
+def _off(help_text: str) -> dict[str, Any]:
+    """A ``--no-x`` switch: False when given, else not set (the trainer's default or the config's value)."""
+    return {"action": "store_const", "const": False, "help": help_text}
+
+
+#: Flags every route has, under the same argument name.
+SHARED_FLAGS = (
+    Flag(("--seed",), "seed", {"type": int, "help": "makes the search repeatable"}),
+    Flag(("--max-model-size-mb",), "max_model_size_mb", {"type": float, "help": "the model-size budget in MB"}),
+    Flag(("--resume",), "resume", {"action": "store_const", "const": True, "help": "continue the search in --out"}),
+    Flag(("--no-refit",), "refit", _off("keep the best trial's model instead of retraining it on all the data")),
+    Flag(("--no-progress",), "progress", _off("no live progress table")),
+    Flag(("--backend",), "backend", {"help": "local (default), azure, azureml or auto"}),
+)
+#: Flags of one route each, named after the trainer's arguments.
+ROUTE_FLAGS: dict[str, tuple[Flag, ...]] = {
+    "automl": (
+        Flag(("--experiment-timeout-minutes", "--timeout-minutes"), "experiment_timeout_minutes", {"type": float}),
+        Flag(("--iteration-timeout-minutes",), "iteration_timeout_minutes", {"type": float}),
+        Flag(("--max-iterations",), "max_iterations", {"type": int}),
+        Flag(
+            ("--max-concurrent-iterations", "--concurrent"),
+            "max_concurrent_iterations",
+            {"type": int, "help": "trials run at once (processes)"},
+        ),
+        Flag(("--primary-metric",), "primary_metric", {"choices": AUTOML_METRICS}),
+        Flag(("--allowed-models",), "allowed_models", {"nargs": "+", "choices": ALGORITHMS, "metavar": "ALGORITHM"}),
+        Flag(("--blocked-models",), "blocked_models", {"nargs": "+", "choices": ALGORITHMS, "metavar": "ALGORITHM"}),
+        Flag(("--no-early-stopping",), "enable_early_stopping", _off("search until the budget is spent")),
+        Flag(("--no-voting-ensemble",), "enable_voting_ensemble", _off("no soft-voting ensemble at the end")),
+        Flag(("--no-onnx-compatible-models",), "enable_onnx_compatible_models", _off("also models without ONNX")),
+        Flag(("--no-augment",), "augment", _off("no shifted/rotated copies of the training images")),
+    ),
+    "hyperdrive": (
+        Flag(("--builder",), "builder", {"choices": BUILDERS}),
+        Flag(("--max-total-runs", "--max-runs"), "max_total_runs", {"type": int}),
+        Flag(
+            ("--max-concurrent-runs", "--concurrent"),
+            "max_concurrent_runs",
+            {"type": int, "help": "trials run at once (processes)"},
+        ),
+        Flag(("--max-duration-minutes",), "max_duration_minutes", {"type": float}),
+        Flag(("--primary-metric-name",), "primary_metric_name", {"choices": HYPERDRIVE_METRICS}),
+        Flag(("--primary-metric-goal",), "primary_metric_goal", {"choices": ("maximize", "minimize")}),
+        Flag(("--epochs",), "epochs", {"type": int, "help": "fix the number of epochs: fixed_params['epochs']"}),
+    ),
+}
+
+
+def _refusal(flag: Flag, option: str, owner: str, route: str) -> str:
+    """Why ``option`` (a flag of ``owner``) does not apply to ``route``, and what to use instead."""
+    concept = next((row for row in COMMON_SETTINGS.values() if row.name(owner) == flag.setting), None)
+    if concept is not None:
+        name = concept.name(route)
+        instead = next(f.options[0] for f in ROUTE_FLAGS[route] + SHARED_FLAGS if f.setting == name)
+        return (
+            f"{option} sets {owner}'s {flag.setting}; {route} calls that setting {name}: use {instead} "
+            f"(or `asl-recog train {owner} {option} ...`)"
+        )
+    return f"{option} ({flag.setting}) applies to `asl-recog train {owner}` only; {route} has no such setting"
+
+
+def _refuse(message: str) -> type[argparse.Action]:
+    class Refuse(argparse.Action):
+        def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> NoReturn:
+            parser.error(message)
+
+    return Refuse
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, parents: Sequence[argparse.ArgumentParser]) -> None:
+    """Give ``asl-recog train`` a sub-command per route, each with its own flags."""
+    routes = parser.add_subparsers(dest="route", required=True, metavar="ROUTE")
+    for route, flags in ROUTE_FLAGS.items():
+        p = routes.add_parser(
+            route,
+            help=f"train the {route} route",
+            description=f"train the {route} route: a flag per trainer setting; the other route's flags are refused",
+            parents=list(parents),
+        )
+        p.add_argument("--config", default=None, help="YAML or TOML file with trainer settings (see docs/api.md)")
+        p.add_argument("--data", default=None, help="training data file or folder (default: the bundled copy)")
+        p.add_argument(
+            "--out", default=None, help="run folder: model, leaderboard, study (default: run_dir, else runs/train)"
+        )
+        own: set[str] = set()
+        for flag in (*SHARED_FLAGS, *flags):
+            kwargs = {"help": f"the trainer's {flag.setting}", **flag.argparse}
+            p.add_argument(*flag.options, dest=flag.setting, default=None, **kwargs)
+            own.update(flag.options)
+        # The other route's flags are refused with the right one, never silently dropped.
+        for owner, others in ROUTE_FLAGS.items():
+            for flag in others:
+                for option in flag.options:
+                    if option not in own:
+                        own.add(option)
+                        message = _refusal(flag, option, owner, route)
+                        p.add_argument(
+                            option,
+                            nargs="*",
+                            action=_refuse(message),
+                            default=argparse.SUPPRESS,
+                            help=argparse.SUPPRESS,
+                        )
+        p.set_defaults(func=run_train)
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The trainer's arguments: the config file's section, then the route's flags that were given."""
+    from asl_recog.cli._config import load_config, trainer_settings
+
+    settings = trainer_settings(load_config(args.config), args.route, source=args.config) if args.config else {}
+    given = vars(args)
+    for flag in (*SHARED_FLAGS, *ROUTE_FLAGS[args.route]):
+        value = given[flag.setting]
+        if value is None:
+            continue
+        if args.route == "hyperdrive" and flag.setting == "epochs":
+            settings["fixed_params"] = {**(settings.get("fixed_params") or {}), "epochs": value}
+        else:
+            settings[flag.setting] = value
+    settings["run_dir"] = Path(args.out or settings.get("run_dir") or "runs/train")
+    return settings
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``asl-recog train ROUTE``: search, then save the best model and the leaderboard under ``--out``."""
+    from asl_recog.data._dataset import load_sign_mnist
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+
+    trainer_class = {"automl": AutoMLTrainer, "hyperdrive": HyperDriveTrainer}[args.route]
+    settings = settings_from_args(args)
+    out = settings["run_dir"]
+    trainer = trainer_class(**settings)
+    result = trainer.fit(load_sign_mnist("train", args.data))
+    model_path = result.best_model.save(out / "best")
+    result.leaderboard.to_csv(out / "leaderboard.csv", index=False)
+    print(result.leaderboard.head(10).to_string())
+    print(f"best validation {result.primary_metric}: {result.best_score:.4f} with {result.best_params}")
+    print(f"model: {model_path}")
+    return 0
+
+
+__all__ = ["Flag", "ROUTE_FLAGS", "SHARED_FLAGS", "add_train_arguments", "run_train", "settings_from_args"]

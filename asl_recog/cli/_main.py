@@ -10,6 +10,7 @@ from typing import Any
 
 from asl_recog._console import configure_logging
 from asl_recog._errors import AslRecogError, ConfigurationError
+from asl_recog.routes.hyperdrive._builders import BUILDERS
 
 EPILOG = """examples:
   asl-recog run                                   # the whole job on the bundled data (quick preset)
@@ -255,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=None, help="local (default), azure, azureml or auto")
     p.add_argument("--data", default=None, help="training data file or folder (default: the bundled copy)")
     p.add_argument("--out", default="runs/train", help="run folder (model, leaderboard, study)")
-    p.add_argument("--builder", default=None, help="hyperdrive: default or seed")
+    p.add_argument("--builder", default=None, help=f"hyperdrive: {' or '.join(BUILDERS)}")
     p.add_argument("--max-runs", type=int, default=None, help="hyperdrive: max_total_runs")
     p.add_argument("--epochs", type=int, default=None, help="hyperdrive: fix the number of epochs")
     p.add_argument("--timeout-minutes", type=float, default=None, help="automl: experiment_timeout_minutes")

@@ -35,6 +35,7 @@ from asl_recog._errors import ConfigurationError, MissingExtraError
 
 # workspace_from_env is imported from here by the deployers.
 from asl_recog.backends.azure._job import RESERVED, cli_name, workspace_from_env  # noqa: F401
+from asl_recog.routes.automl._portfolio import ALGORITHMS
 from asl_recog.search._space import (
     BanditPolicy,
     BayesianParameterSampling,
@@ -56,17 +57,10 @@ if TYPE_CHECKING:
 Sdk = Literal["v1", "v2"]
 _SDK_NAMES = {"v1": "Azure ML SDK v1 (AzureMLBackend)", "v2": "Azure ML SDK v2 (AzureBackend)"}
 
-#: Our AutoML algorithm names -> Azure AutoML's (identical in v1's SupportedModels and
-#: v2's ClassificationModels). "MLP" has no Azure counterpart.
+#: Our AutoML algorithm names -> Azure AutoML's, from the portfolio (identical in v1's
+#: SupportedModels and v2's ClassificationModels); those without a counterpart are left out.
 AZURE_ALGORITHMS: dict[str, str] = {
-    "LogisticRegression": "LogisticRegression",
-    "SGD": "SGD",
-    "LinearSVM": "LinearSVM",
-    "RandomForest": "RandomForest",
-    "ExtremeRandomTrees": "ExtremeRandomTrees",
-    "LightGBM": "LightGBM",
-    "KNN": "KNN",
-    "SVM": "SVM",
+    name: spec.azure_name for name, spec in ALGORITHMS.items() if spec.azure_name is not None
 }
 #: The HyperDrive service caps a run at 7 days; v1's HyperDriveConfig default.
 MAX_DURATION_MINUTES = 10080

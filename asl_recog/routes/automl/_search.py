@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asl_recog.data._labels import NUM_CLASSES, labels_to_indices
+from asl_recog.data._labels import labels_to_indices
+from asl_recog.evaluation._metrics import score
 
 if TYPE_CHECKING:
     import optuna
@@ -36,34 +37,6 @@ logger = logging.getLogger("asl_recog")
 
 PATIENCE = 10
 ENSEMBLE = "VotingEnsemble"
-
-
-def score(metric: str, targets: np.ndarray, proba: np.ndarray) -> float:
-    """One of AutoML's classification metrics from class-index targets and ``(N, 24)`` probabilities."""
-    from sklearn import metrics
-
-    predicted = proba.argmax(axis=1)
-    classes = np.arange(NUM_CLASSES)
-    if metric == "accuracy":
-        return float(np.mean(predicted == targets))
-    if metric == "AUC_weighted":
-        present = np.unique(targets)
-        if len(present) < 2:
-            return float("nan")
-        onehot = targets[:, None] == present[None, :]
-        return float(metrics.roc_auc_score(onehot, proba[:, present], average="weighted"))
-    if metric == "norm_macro_recall":
-        present = np.unique(targets)
-        recall = metrics.recall_score(targets, predicted, labels=present, average="macro", zero_division=0)
-        chance = 1.0 / len(present)
-        return float((recall - chance) / (1.0 - chance)) if len(present) > 1 else float("nan")
-    if metric == "precision_score_weighted":
-        return float(metrics.precision_score(targets, predicted, labels=classes, average="weighted", zero_division=0))
-    if metric == "average_precision_score_weighted":
-        onehot = targets[:, None] == classes[None, :]
-        present = onehot.any(axis=0)
-        return float(metrics.average_precision_score(onehot[:, present], proba[:, present], average="weighted"))
-    raise ValueError(f"unknown metric {metric!r}")
 
 
 def _load(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -209,12 +182,12 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     from asl_recog.backends.local._progress import SearchProgress
     from asl_recog.backends.local._scheduler import Schedule, recover, run_schedule
     from asl_recog.backends.local._workers import thread_env
-    from asl_recog.routes.automl._portfolio import DEFAULTS, ORDER, SPACES, augment
+    from asl_recog.routes.automl._portfolio import ALGORITHMS, augment
 
     start = time.perf_counter()
     run_dir = prepare_run_dir(trainer)
     allowed = set(trainer.algorithms())
-    algorithms = [a for a in ORDER if a in allowed]
+    algorithms = [a for a in ALGORITHMS if a in allowed]
     seed = trainer.seed or 0
     images, labels = train.images, train.labels
     if trainer.augment:
@@ -232,13 +205,12 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
         recover(study, run_dir)
     else:
         for algorithm in algorithms:
-            study.enqueue_trial(
-                {"algorithm": algorithm, **enqueue_params(SPACES[algorithm], DEFAULTS[algorithm], f"{algorithm}.")}
-            )
+            spec = ALGORITHMS[algorithm]
+            study.enqueue_trial({"algorithm": algorithm, **enqueue_params(spec.space, spec.defaults, f"{algorithm}.")})
 
     def propose(trial: optuna.trial.Trial) -> dict[str, Any]:
         algorithm = trial.suggest_categorical("algorithm", algorithms)
-        return {"algorithm": algorithm, **suggest_space(trial, SPACES[algorithm], f"{algorithm}.")}
+        return {"algorithm": algorithm, **suggest_space(trial, ALGORITHMS[algorithm].space, f"{algorithm}.")}
 
     concurrent = trainer.max_concurrent_iterations
     payload = {
@@ -297,4 +269,4 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     return result
 
 
-__all__ = ["run_automl", "automl_runner", "score", "EarlyStop", "add_ensemble"]
+__all__ = ["run_automl", "automl_runner", "EarlyStop", "add_ensemble"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.routes._trainer import Trainer, _check_common, _check_positive_int, _check_positive_number
+from asl_recog.routes.hyperdrive._builders import BUILDERS, default_sampling
 from asl_recog.search._space import (
     EarlyTerminationPolicy,
     PrimaryMetricGoal,
@@ -16,7 +17,6 @@ from asl_recog.search._space import (
     validate_search,
 )
 
-BUILDERS = ("default", "seed")
 METRICS = ("accuracy", "loss")
 
 
@@ -107,8 +107,6 @@ class HyperDriveTrainer(Trainer):
         """The sampling to run: the given one, or the builder's default space less ``fixed_params``."""
         if self.sampling is not None:
             return self.sampling
-        from asl_recog.routes.hyperdrive._builders import default_sampling
-
         default = default_sampling(self.builder if isinstance(self.builder, str) else "default")
         # Fixing a param the default space samples (e.g. epochs) means "don't sample it".
         kept = {k: v for k, v in default.parameter_space.items() if k not in (self.fixed_params or {})}
@@ -124,9 +122,9 @@ class HyperDriveTrainer(Trainer):
     def _validate(self) -> None:
         if isinstance(self.builder, str):
             if self.builder not in BUILDERS:
-                raise ConfigurationError(f"builder must be one of {BUILDERS} or a callable, got {self.builder!r}")
+                raise ConfigurationError(f"builder must be one of {list(BUILDERS)} or a callable, got {self.builder!r}")
         elif not callable(self.builder):
-            raise ConfigurationError(f"builder must be one of {BUILDERS} or a callable, got {self.builder!r}")
+            raise ConfigurationError(f"builder must be one of {list(BUILDERS)} or a callable, got {self.builder!r}")
         if self.sampling is not None:
             validate_search(self.sampling, self.policy)
         elif self.policy is not None and not isinstance(self.policy, EarlyTerminationPolicy):

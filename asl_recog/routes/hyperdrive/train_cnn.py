@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from asl_recog.routes.hyperdrive._builders import BUILDERS
+
 logger = logging.getLogger("asl_recog")
 
 
@@ -118,7 +120,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, d
     parser = argparse.ArgumentParser(
         prog="python -m asl_recog.routes.hyperdrive.train_cnn", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--builder", default="default", choices=["default", "seed"])
+    parser.add_argument("--builder", default="default", choices=list(BUILDERS))
     parser.add_argument("--data", default=None, help="a CSV file or folder (default: the bundled training file)")
     parser.add_argument(
         "--validation",

@@ -277,9 +277,12 @@ def v1_policy(policy: EarlyTerminationPolicy | None) -> Any:
         truncation_percentage=policy.truncation_percentage,
         **common,
     )
-    # v1 sends the service's "exclude_finished_jobs" field but its constructor pins it to False.
-    v1._properties["exclude_finished_jobs"] = bool(policy.exclude_finished_jobs)
-    return v1
+    if not policy.exclude_finished_jobs:
+        return v1
+    # v1's constructor pins the service's "exclude_finished_jobs" field to False; the public
+    # base class takes the policy's name and service properties as they are sent.
+    properties = {**v1.to_json()["properties"], "exclude_finished_jobs": True}
+    return hd.EarlyTerminationPolicy(hd.TruncationSelectionPolicy.POLICY_NAME, properties=properties)
 
 
 def v2_policy(policy: EarlyTerminationPolicy | None) -> Any:

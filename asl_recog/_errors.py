@@ -64,6 +64,26 @@ class DataNotFoundError(AslRecogError, FileNotFoundError):
     """
 
 
+class MissingDependencyError(AslRecogError, ImportError):
+    """A package asl-recog always requires (not an extra) is missing or broken.
+
+    Example:
+        >>> try:
+        ...     model = OnnxModel.load("runs/best.onnx")
+        ... except MissingDependencyError as exc:  # e.g. onnxruntime has no wheel for this Python
+        ...     print(exc.package)
+        onnxruntime
+    """
+
+    def __init__(self, package: str, purpose: str, cause: BaseException | None = None) -> None:
+        why = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        super().__init__(
+            f"{purpose} needs {package!r}, a required dependency of asl-recog, which cannot be imported{why}. "
+            f"Reinstall it with: pip install --force-reinstall {package!r}"
+        )
+        self.package = package
+
+
 class MissingExtraError(AslRecogError, ImportError):
     """An optional dependency (an extra) is needed but not installed.
 

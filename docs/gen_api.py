@@ -114,6 +114,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
             "DataNotFoundError",
             "ConfigurationError",
             "MissingExtraError",
+            "MissingDependencyError",
             "ModelFileError",
             "TrialFailedError",
             "OnnxExportError",

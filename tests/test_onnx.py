@@ -4,6 +4,7 @@ metadata round trips, Azure AutoML-style graphs, and clear errors for bad files.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import pytest
 import asl_recog as asl
 from asl_recog.data._labels import LABELS, labels_to_indices
 from asl_recog.models._export import PARITY_ATOL, OnnxExportError, export_onnx
-from asl_recog.models._onnx import CHECKSUM_KEY, OnnxModel, class_columns
+from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._onnx_format import CHECKSUM_KEY, class_columns
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -264,6 +266,21 @@ def test_class_columns_reads_labels_indices_and_letters() -> None:
     np.testing.assert_array_equal(class_columns(["10", "24"]), [9, 23])  # no 9: dataset labels
     with pytest.raises(asl.ModelFileError):
         class_columns(["dog", "cat"])
+
+
+@pytest.mark.parametrize("package", ["onnxruntime", "onnx", "skl2onnx"])
+def test_a_broken_onnx_dependency_says_how_to_reinstall_it(package: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asl_recog.models._export import convert_sklearn_estimator
+    from asl_recog.models._onnx_format import import_onnx, import_ort
+
+    monkeypatch.setitem(sys.modules, package, None)  # as if the package were missing
+    load = {"onnxruntime": import_ort, "onnx": import_onnx, "skl2onnx": lambda: convert_sklearn_estimator(None)}
+    with pytest.raises(
+        asl.MissingDependencyError, match=rf"required dependency.*pip install --force-reinstall '{package}'"
+    ) as info:
+        load[package]()
+    assert info.value.package == package and isinstance(info.value, ImportError)
+    assert "[onnx]" not in str(info.value)  # no such extra: ONNX tooling is a core dependency
 
 
 # -- Azure AutoML-style graphs ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from asl_recog.routes._settings import COMMON_SETTINGS
 from asl_recog.routes.automl._trainer import ALGORITHMS
 from asl_recog.routes.automl._trainer import METRICS as AUTOML_METRICS
-from asl_recog.routes.hyperdrive._trainer import BUILDERS
+from asl_recog.routes.hyperdrive._builders import BUILDERS
 from asl_recog.routes.hyperdrive._trainer import METRICS as HYPERDRIVE_METRICS
 
 EXAMPLE = "asl-recog train hyperdrive --max-total-runs 4 --epochs 4"
@@ -72,7 +72,7 @@ ROUTE_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag(("--no-augment",), "augment", _off("no shifted/rotated copies of the training images")),
     ),
     "hyperdrive": (
-        Flag(("--builder",), "builder", {"choices": BUILDERS}),
+        Flag(("--builder",), "builder", {"choices": list(BUILDERS)}),
         Flag(("--max-total-runs", "--max-runs"), "max_total_runs", {"type": int}),
         Flag(
             ("--max-concurrent-runs", "--concurrent"),

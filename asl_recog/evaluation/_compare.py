@@ -10,7 +10,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from asl_recog._errors import ConfigurationError, DataFormatError
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import LETTERS, NUM_CLASSES, labels_to_indices
 from asl_recog.evaluation._latency import Latency, measure_latency
+from asl_recog.evaluation._metrics import METRIC_NAMES, METRICS, canonical_name
 from asl_recog.evaluation._stats import CI_DESCRIPTION, McNemarResult, accuracy_ci, mcnemar_exact
 from asl_recog.models._base import Model
 
@@ -29,58 +30,6 @@ logger = logging.getLogger("asl_recog")
 
 TIE_BREAK = "ties on the primary metric go to the smaller model on disk, then to the lower single-image p50 latency"
 _ALL = list(range(NUM_CLASSES))
-
-
-def _norm_macro_recall(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import recall_score
-
-    chance = 1.0 / NUM_CLASSES  # Azure's definition: 0 at chance level, 1 when perfect
-    return (recall_score(y, p.argmax(1), labels=_ALL, average="macro", zero_division=0) - chance) / (1 - chance)
-
-
-def _clip_rows(proba: np.ndarray) -> np.ndarray:
-    """Probabilities kept off exact 0 (log loss of a confident miss is finite) and renormalised."""
-    clipped = np.clip(proba, 1e-7, 1.0)
-    return clipped / clipped.sum(axis=1, keepdims=True)
-
-
-def _metrics() -> dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]]:
-    """name -> (score(y_true_indices, proba), higher_is_better); names as in AutoML where they exist."""
-    from sklearn import metrics as m
-
-    onehot = np.eye(NUM_CLASSES)
-    return {
-        "accuracy": (lambda y, p: m.accuracy_score(y, p.argmax(1)), True),
-        "macro_f1": (lambda y, p: m.f1_score(y, p.argmax(1), labels=_ALL, average="macro", zero_division=0), True),
-        "balanced_accuracy": (
-            lambda y, p: m.recall_score(y, p.argmax(1), labels=_ALL, average="macro", zero_division=0),
-            True,
-        ),
-        "norm_macro_recall": (_norm_macro_recall, True),
-        "precision_score_weighted": (
-            lambda y, p: m.precision_score(y, p.argmax(1), labels=_ALL, average="weighted", zero_division=0),
-            True,
-        ),
-        "AUC_weighted": (lambda y, p: m.roc_auc_score(y, p, multi_class="ovr", average="weighted", labels=_ALL), True),
-        "average_precision_score_weighted": (
-            lambda y, p: m.average_precision_score(onehot[y], p, average="weighted"),
-            True,
-        ),
-        "log_loss": (lambda y, p: m.log_loss(y, _clip_rows(p), labels=_ALL), False),
-    }
-
-
-METRIC_NAMES = (
-    "accuracy",
-    "macro_f1",
-    "balanced_accuracy",
-    "norm_macro_recall",
-    "precision_score_weighted",
-    "AUC_weighted",
-    "average_precision_score_weighted",
-    "log_loss",
-)
-_ALIASES = {"loss": "log_loss", "f1_score_macro": "macro_f1"}
 
 
 @dataclass
@@ -179,8 +128,8 @@ class Comparator:
     ) -> None:
         if not isinstance(models, Mapping) or not models:
             raise ConfigurationError("models must be a non-empty dict of name -> Model or saved-model path")
-        metric = _ALIASES.get(primary_metric, primary_metric)
-        if metric not in METRIC_NAMES:
+        metric = canonical_name(primary_metric)
+        if metric not in METRICS:
             raise ConfigurationError(f"primary_metric must be one of {METRIC_NAMES}, got {primary_metric!r}")
         if not 0 < alpha < 1 or gap_warning < 0 or latency_repeats < 1 or batch_size < 1:
             raise ConfigurationError("need 0 < alpha < 1, gap_warning >= 0, latency_repeats >= 1, batch_size >= 1")
@@ -212,12 +161,11 @@ class Comparator:
         if len(test) == 0:
             raise DataFormatError("the test set is empty", source=test.source, fix="pass the real test set")
         y = labels_to_indices(test.labels)
-        metrics = _metrics()
         rows, recall, confusion, predictions, notes = [], {}, {}, {}, []
         with tempfile.TemporaryDirectory(prefix="asl_recog_compare_") as tmp:
             for name, model in self.models.items():
                 proba = np.asarray(model.predict_proba(test), dtype=np.float64)
-                row, extra = self._score(name, model, y, proba, metrics)
+                row, extra = self._score(name, model, y, proba)
                 row.update(self._size(name, model, Path(tmp)))
                 row.update(
                     self._speed(name, model, test, Path(tmp), notes)
@@ -235,7 +183,7 @@ class Comparator:
                 predictions[name] = extra["pred"]
                 notes.extend(extra["notes"])
         summary = pd.DataFrame(rows).set_index("model")
-        higher = metrics[self.primary_metric][1]
+        higher = METRICS[self.primary_metric].higher_is_better
         order = sorted(
             summary.index,
             key=lambda n: (
@@ -272,7 +220,6 @@ class Comparator:
         model: Model,
         y: np.ndarray,
         proba: np.ndarray,
-        metrics: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]],
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         from sklearn.metrics import confusion_matrix, recall_score
 
@@ -290,12 +237,12 @@ class Comparator:
             "accuracy": correct / len(y),
             "accuracy_ci_low": low,
             "accuracy_ci_high": high,
-            "macro_f1": metrics["macro_f1"][0](y, proba),
+            "macro_f1": METRICS["macro_f1"](y, proba),
         }
         if self.primary_metric not in row:
-            row[self.primary_metric] = float(metrics[self.primary_metric][0](y, proba))
+            row[self.primary_metric] = METRICS[self.primary_metric](y, proba)
         notes: list[str] = []
-        row.update(self._gap(name, model, y, proba, row, metrics, notes))
+        row.update(self._gap(name, model, y, proba, row, notes))
         row["training_seconds"] = _number(model.info.get("training_seconds"))
         extra = {
             "pred": pred,
@@ -312,13 +259,12 @@ class Comparator:
         y: np.ndarray,
         proba: np.ndarray,
         row: dict[str, Any],
-        metrics: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]],
         notes: list[str],
     ) -> dict[str, Any]:
         """Validation score the trainer reported vs the test score on the same metric."""
         validation = _number(model.info.get("validation_score"))
-        metric = _ALIASES.get(str(model.info.get("primary_metric") or ""), model.info.get("primary_metric"))
-        metric = metric if metric in metrics else self.primary_metric
+        metric = canonical_name(str(model.info.get("primary_metric") or ""))
+        metric = metric if metric in METRICS else self.primary_metric
         if math.isnan(validation):
             return {
                 "validation_metric": metric,
@@ -327,7 +273,7 @@ class Comparator:
                 "val_test_gap": math.nan,
                 "gap_flag": False,
             }
-        test_score = float(row[metric]) if metric in row else float(metrics[metric][0](y, proba))
+        test_score = float(row[metric]) if metric in row else METRICS[metric](y, proba)
         gap = test_score - validation
         flag = abs(gap) > self.gap_warning
         if flag:

@@ -17,11 +17,12 @@ import numpy as np
 
 from asl_recog import __version__
 from asl_recog._console import import_keras, import_tensorflow
-from asl_recog._errors import AslRecogError, MissingExtraError
+from asl_recog._errors import AslRecogError, MissingDependencyError
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
 from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_input
-from asl_recog.models._onnx import CHECKSUM_KEY, OnnxModel, metadata_checksum
+from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._onnx_format import CHECKSUM_KEY, metadata_checksum
 
 logger = logging.getLogger("asl_recog")
 
@@ -117,8 +118,8 @@ def export_onnx(
 def _require(name: str, purpose: str) -> Any:
     try:
         return __import__(name)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError(name, "onnx", purpose) from exc
+    except ImportError as exc:
+        raise MissingDependencyError(name, purpose, exc) from exc
 
 
 def convert_sklearn_estimator(estimator: Any) -> Any:

@@ -2,102 +2,37 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from asl_recog._errors import MissingExtraError, ModelFileError
+from asl_recog._errors import ModelFileError
 from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
 from asl_recog.models._base import Model, to_model_input
+from asl_recog.models._onnx_format import (
+    CHECKSUM_KEY,
+    LAYOUTS,
+    ORT_DTYPES,
+    PROBA_NAMES,
+    SCALINGS,
+    check_shape,
+    class_columns,
+    decode_props,
+    graph_classes,
+    import_onnx,
+    import_ort,
+    infer_layout,
+    map_columns,
+    metadata_checksum,
+)
 from asl_recog.models._onnx_safety import check_self_contained
 
-#: metadata_props key holding the checksum of the graph and the other metadata.
-CHECKSUM_KEY = "asl_recog.sha256"
-#: Input layouts: flat pixel rows, channels-last images, channels-first images, one input per pixel column.
-LAYOUTS = ("flat", "NHWC", "NCHW", "columns")
-#: Input scalings: pixels divided by 255 ("unit", 0..1) or left as 0..255 ("raw").
-SCALINGS = ("unit", "raw")
 #: Batches at least this large run on the multi-threaded session.
 BATCH_THREADS_FROM = 64
 #: Most images given to onnxruntime in one run; larger inputs are scored in chunks.
 ROWS_PER_RUN = 1024
-_PROBA_NAMES = ("probabilities", "output_probability", "probability", "output_probabilities", "probs")
-_ORT_DTYPES = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(uint8)": np.uint8,
-}
-
-
-def _import_ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("onnxruntime", "onnx", "Running ONNX models") from exc
-    return onnxruntime
-
-
-def _import_onnx() -> Any:
-    try:
-        import onnx
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("onnx", "onnx", "Reading ONNX models") from exc
-    return onnx
-
-
-def metadata_checksum(graph_bytes: bytes, props: dict[str, str]) -> str:
-    """SHA-256 over the serialized graph and every metadata entry but the checksum itself."""
-    digest = hashlib.sha256(graph_bytes)
-    digest.update(json.dumps({k: v for k, v in props.items() if k != CHECKSUM_KEY}, sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-def _decode_props(props: dict[str, str]) -> dict[str, Any]:
-    """Parse JSON metadata values; foreign (non-JSON) values stay strings."""
-    out: dict[str, Any] = {}
-    for key, value in props.items():
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
-
-def class_columns(classes: list[Any]) -> np.ndarray:
-    """Class index (0-23) of each class a graph names: dataset labels, class indices or letters.
-
-    Integer classes containing 9 (J, never a dataset label) are class indices;
-    other integer classes are dataset labels.
-    """
-    keys = [str(c).strip() for c in classes]
-    if all(k.upper() in LETTERS for k in keys):
-        return np.asarray([LETTERS.index(k.upper()) for k in keys], dtype=np.int64)
-    try:
-        ints = [int(k) for k in keys]
-    except ValueError as exc:
-        raise ModelFileError(f"the graph's classes {classes[:5]}... are neither letters nor labels") from exc
-    if 9 in ints or set(ints) - set(LABELS):
-        if min(ints) < 0 or max(ints) >= NUM_CLASSES:
-            raise ModelFileError(f"the graph's classes {sorted(ints)} are not 24 sign classes")
-        return np.asarray(ints, dtype=np.int64)
-    return np.asarray([LABELS.index(i) for i in ints], dtype=np.int64)
-
-
-def _graph_classes(graph: Any) -> list[Any] | None:
-    """Class labels declared by a classifier or ZipMap node of the graph, if any."""
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.name in ("classlabels_int64s", "classlabels_ints") and attr.ints:
-                return list(attr.ints)
-            if attr.name == "classlabels_strings" and attr.strings:
-                return [s.decode() for s in attr.strings]
-    return None
 
 
 class OnnxModel(Model):
@@ -145,7 +80,7 @@ class OnnxModel(Model):
         Raises:
             ModelFileError: unreadable, truncated, tampered, or wrong input shape.
         """
-        onnx = _import_onnx()
+        onnx = import_onnx()
         if isinstance(model, (str, os.PathLike)):
             path = Path(model)
             if not path.is_file():
@@ -173,7 +108,7 @@ class OnnxModel(Model):
                     f"{self.source}: checksum mismatch; the ONNX file was modified after export. "
                     "Re-export it with asl_recog.export_onnx."
                 )
-        self.metadata: dict[str, Any] = _decode_props(props)
+        self.metadata: dict[str, Any] = decode_props(props)
         self._threads = max(1, threads or min(2, os.cpu_count() or 1))
         self._session = self._make_session(1)
         self._batch_session: Any = None  # a multi-threaded twin, made on the first large batch
@@ -204,7 +139,7 @@ class OnnxModel(Model):
     # -- loading -------------------------------------------------------------------------------
 
     def _make_session(self, threads: int) -> Any:
-        ort = _import_ort()
+        ort = import_ort()
         options = ort.SessionOptions()
         # One image is tiny (784 pixels): a thread pool only adds hand-off latency, so small
         # requests run on one thread; large batches get a few threads that sleep rather than
@@ -234,9 +169,9 @@ class OnnxModel(Model):
         self.metadata.setdefault("source_kind", "azure_automl" if is_automl else "onnx")
         if len(inputs) == 1:
             self._column_inputs: list[tuple[str, Any]] | None = None
-            layout = self.metadata.get("input_layout") or self._infer_layout(inputs[0].shape)
+            layout = self.metadata.get("input_layout") or infer_layout(inputs[0].shape, self.source)
         elif len(inputs) == NUM_PIXELS:
-            self._column_inputs = self._map_columns(inputs)
+            self._column_inputs = map_columns(inputs, self.metadata.get("RawColumnNameToOnnxNameMap"), self.source)
             layout = "columns"
         else:
             raise ModelFileError(
@@ -245,7 +180,7 @@ class OnnxModel(Model):
             )
         if layout not in LAYOUTS:
             raise ModelFileError(f"{self.source}: unknown input_layout {layout!r} in metadata; expected {LAYOUTS}")
-        self._check_shape(inputs[0].shape, layout)
+        check_shape(inputs[0].shape, layout, self.source)
         scaling = self.metadata.get("input_scaling") or ("raw" if is_automl else "unit")
         if scaling not in SCALINGS:
             raise ModelFileError(f"{self.source}: unknown input_scaling {scaling!r} in metadata; expected {SCALINGS}")
@@ -254,7 +189,7 @@ class OnnxModel(Model):
         self.metadata.setdefault("letters", list(LETTERS))
         self.input_name: str = inputs[0].name
         self._layout, self._scale = layout, 255.0 if scaling == "raw" else 1.0
-        self._dtype = _ORT_DTYPES.get(inputs[0].type)
+        self._dtype = ORT_DTYPES.get(inputs[0].type)
         if self._dtype is None:
             raise ModelFileError(
                 f"{self.source}: input {self.input_name!r} has type {inputs[0].type}; "
@@ -262,59 +197,11 @@ class OnnxModel(Model):
             )
         self._pick_output(proto)
 
-    def _infer_layout(self, shape: list[Any]) -> str:
-        dims = [d if isinstance(d, int) else None for d in shape[1:]]
-        if dims == [NUM_PIXELS]:
-            return "flat"
-        if dims == [IMAGE_SIZE, IMAGE_SIZE, 1]:
-            return "NHWC"
-        if dims == [1, IMAGE_SIZE, IMAGE_SIZE]:
-            return "NCHW"
-        raise ModelFileError(
-            f"{self.source}: the graph's input has shape {shape}; expected (N, 784) pixel rows "
-            "or (N, 28, 28, 1) images. This is not a 28x28 sign classifier."
-        )
-
-    def _check_shape(self, shape: list[Any], layout: str) -> None:
-        want = {
-            "flat": [NUM_PIXELS],
-            "NHWC": [IMAGE_SIZE, IMAGE_SIZE, 1],
-            "NCHW": [1, IMAGE_SIZE, IMAGE_SIZE],
-            "columns": [1],
-        }[layout]
-        dims = shape[1:]
-        if len(dims) != len(want) or any(isinstance(d, int) and d != w for d, w in zip(dims, want, strict=False)):
-            raise ModelFileError(
-                f"{self.source}: the graph's input has shape {shape}, which does not match "
-                f"its {layout} layout (expected (N, {', '.join(map(str, want))}))"
-            )
-
-    def _map_columns(self, inputs: list[Any]) -> list[tuple[str, Any]]:
-        """Pixel column i -> its graph input, via AutoML's name map, the names, or the order."""
-        by_name = {i.name: i for i in inputs}
-        mapping = self.metadata.get("RawColumnNameToOnnxNameMap")
-        names: list[str]
-        if isinstance(mapping, dict) and all(f"pixel{i}" in mapping for i in range(1, NUM_PIXELS + 1)):
-            names = [mapping[f"pixel{i}"] for i in range(1, NUM_PIXELS + 1)]
-        elif all(f"pixel{i}" in by_name for i in range(1, NUM_PIXELS + 1)):
-            names = [f"pixel{i}" for i in range(1, NUM_PIXELS + 1)]
-        else:
-            names = [i.name for i in inputs]
-        if any(n not in by_name for n in names):
-            raise ModelFileError(f"{self.source}: RawColumnNameToOnnxNameMap names inputs the graph lacks")
-        columns = []
-        for name in names:
-            dtype = _ORT_DTYPES.get(by_name[name].type)
-            if dtype is None:
-                raise ModelFileError(f"{self.source}: pixel input {name!r} has type {by_name[name].type}")
-            columns.append((name, dtype))
-        return columns
-
     def _pick_output(self, proto: Any) -> None:
         outputs = self._session.get_outputs()
         ranked = sorted(
             outputs,
-            key=lambda o: (o.name not in _PROBA_NAMES, not o.type.startswith("seq(map") and o.type != "tensor(float)"),
+            key=lambda o: (o.name not in PROBA_NAMES, not o.type.startswith("seq(map") and o.type != "tensor(float)"),
         )
         chosen = next(
             (
@@ -332,7 +219,7 @@ class OnnxModel(Model):
         if isinstance(self.metadata.get("classes"), list):  # our exports list class indices 0-23
             self._columns: np.ndarray | None = np.asarray(self.metadata["classes"], dtype=np.int64)
         else:
-            classes = _graph_classes(proto.graph)
+            classes = graph_classes(proto.graph)
             self._columns = class_columns(classes) if classes is not None else None
         width = chosen.shape[-1] if not self._zipmap else None
         if self._columns is None and isinstance(width, int) and width != NUM_CLASSES:

@@ -13,8 +13,8 @@ reads the route it was given through this object:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,6 +41,8 @@ class Route:
         entry_module: for sweeps, the module Azure runs as ``python -m <entry_module>``.
         trial_params: ``(trainer, params) -> params``: a trial's parameters completed
             with the trainer's fixed ones and the defaults (for a refit job on Azure).
+        azure_names: for AutoML jobs, our algorithm names -> Azure AutoML's (names
+            without a counterpart are absent).
 
     Example:
         >>> from asl_recog import HyperDriveTrainer
@@ -55,6 +57,7 @@ class Route:
     refit: Callable[[Any, TrainingResult, SignMnistDataset, SignMnistDataset, Path], TrainingResult]
     entry_module: str = ""
     trial_params: Callable[[Any, dict[str, Any]], dict[str, Any]] = lambda trainer, params: dict(params)
+    azure_names: Mapping[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.name

@@ -29,6 +29,7 @@ NoTerminationPolicy    ``NoTerminationPolicy()``        no policy (None)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from asl_recog._errors import ConfigurationError, MissingExtraError
@@ -56,18 +57,6 @@ if TYPE_CHECKING:
 Sdk = Literal["v1", "v2"]
 _SDK_NAMES = {"v1": "Azure ML SDK v1 (AzureMLBackend)", "v2": "Azure ML SDK v2 (AzureBackend)"}
 
-#: Our AutoML algorithm names -> Azure AutoML's (identical in v1's SupportedModels and
-#: v2's ClassificationModels). "MLP" has no Azure counterpart.
-AZURE_ALGORITHMS: dict[str, str] = {
-    "LogisticRegression": "LogisticRegression",
-    "SGD": "SGD",
-    "LinearSVM": "LinearSVM",
-    "RandomForest": "RandomForest",
-    "ExtremeRandomTrees": "ExtremeRandomTrees",
-    "LightGBM": "LightGBM",
-    "KNN": "KNN",
-    "SVM": "SVM",
-}
 #: The HyperDrive service caps a run at 7 days; v1's HyperDriveConfig default.
 MAX_DURATION_MINUTES = 10080
 
@@ -283,9 +272,12 @@ def v1_policy(policy: EarlyTerminationPolicy | None) -> Any:
         truncation_percentage=policy.truncation_percentage,
         **common,
     )
-    # v1 sends the service's "exclude_finished_jobs" field but its constructor pins it to False.
-    v1._properties["exclude_finished_jobs"] = bool(policy.exclude_finished_jobs)
-    return v1
+    if not policy.exclude_finished_jobs:
+        return v1
+    # v1's constructor pins the service's "exclude_finished_jobs" field to False; the public
+    # base class takes the policy's name and service properties as they are sent.
+    properties = {**v1.to_json()["properties"], "exclude_finished_jobs": True}
+    return hd.EarlyTerminationPolicy(hd.TruncationSelectionPolicy.POLICY_NAME, properties=properties)
 
 
 def v2_policy(policy: EarlyTerminationPolicy | None) -> Any:
@@ -413,19 +405,19 @@ def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
             )
 
 
-def azure_algorithms(sdk: Sdk, names: Any, setting: str) -> list[str] | None:
+def azure_algorithms(sdk: Sdk, names: Any, setting: str, azure_names: Mapping[str, str]) -> list[str] | None:
     """Map our algorithm names to Azure's; reject names without a counterpart (allowed lists only)."""
     if names is None:
         return None
-    missing = [n for n in names if n not in AZURE_ALGORITHMS]
+    missing = [n for n in names if n not in azure_names]
     if missing and setting == "allowed_models":
         raise _reject(
             sdk,
-            f"allowed_models {missing}: Azure AutoML has no counterpart (it offers {sorted(AZURE_ALGORITHMS)} of ours)",
+            f"allowed_models {missing}: Azure AutoML has no counterpart (it offers {sorted(azure_names)} of ours)",
             f"drop {missing} from allowed_models, or run them locally",
         )
     # A blocked model Azure does not have is never run there anyway, so blocking it is already true.
-    return [AZURE_ALGORITHMS[n] for n in names if n in AZURE_ALGORITHMS]
+    return [azure_names[n] for n in names if n in azure_names]
 
 
 def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
@@ -445,11 +437,11 @@ def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
     whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes)
     if sdk == "v2":
         whole_minutes(sdk, "experiment_timeout_minutes", trainer.experiment_timeout_minutes)
-    azure_algorithms(sdk, trainer.allowed_models, "allowed_models")
+    azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names)
     if trainer.allowed_models is not None and trainer.blocked_models is not None:
-        left = set(azure_algorithms(sdk, trainer.allowed_models, "allowed_models") or ()) - set(
-            azure_algorithms(sdk, trainer.blocked_models, "blocked_models") or ()
-        )
+        left = set(
+            azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names) or ()
+        ) - set(azure_algorithms(sdk, trainer.blocked_models, "blocked_models", trainer.route.azure_names) or ())
         if not left:
             raise _reject(sdk, "allowed_models minus blocked_models: nothing left to try", "allow more models")
 
@@ -457,6 +449,7 @@ def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
 def automl_settings(trainer: AutoMLTrainer, sdk: Sdk) -> dict[str, Any]:
     """The AutoML settings both SDKs share, in our terms, already translated and checked."""
     check_automl(trainer, sdk)
+    names = trainer.route.azure_names
     return {
         "primary_metric": trainer.primary_metric,
         "experiment_timeout_minutes": trainer.experiment_timeout_minutes,
@@ -465,7 +458,7 @@ def automl_settings(trainer: AutoMLTrainer, sdk: Sdk) -> dict[str, Any]:
         "enable_early_stopping": bool(trainer.enable_early_stopping),
         "max_concurrent_iterations": trainer.max_concurrent_iterations,
         "enable_onnx_compatible_models": bool(trainer.enable_onnx_compatible_models),
-        "allowed_models": azure_algorithms(sdk, trainer.allowed_models, "allowed_models"),
-        "blocked_models": azure_algorithms(sdk, trainer.blocked_models, "blocked_models") or None,
+        "allowed_models": azure_algorithms(sdk, trainer.allowed_models, "allowed_models", names),
+        "blocked_models": azure_algorithms(sdk, trainer.blocked_models, "blocked_models", names) or None,
         "enable_voting_ensemble": bool(trainer.enable_voting_ensemble),
     }

@@ -1,5 +1,5 @@
 """The AutoML portfolio: ONNX-convertible scikit-learn pipelines, their search spaces,
-training-time augmentation, and a soft-voting ensemble like Azure's VotingEnsemble.
+and a soft-voting ensemble like Azure's VotingEnsemble.
 
 Every pipeline takes flat ``(N, 784)`` float32 pixels in 0..1 and predicts class
 indices 0-23 with ``predict_proba``; each one converts with skl2onnx.
@@ -8,6 +8,8 @@ indices 0-23 with ``predict_proba``; each one converts with skl2onnx.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,96 +20,79 @@ from asl_recog.search._space import Expression, choice, loguniform, quniform
 
 _L = math.log
 
-#: Each algorithm's search space, in the HyperDrive vocabulary.
-SPACES: dict[str, dict[str, Expression]] = {
-    "LogisticRegression": {"C": loguniform(_L(1e-3), _L(10.0))},
-    "SGD": {"loss": choice("log_loss", "modified_huber"), "alpha": loguniform(_L(1e-6), _L(1e-2))},
-    "LinearSVM": {"C": loguniform(_L(1e-3), _L(1.0))},
-    # Trees are capped by leaves, so every point of the space fits the default 100 MB budget:
-    # an ONNX tree leaf stores 24 class weights (about 0.7 kB), and 150 trees x 512 leaves
-    # is about 60 MB. Unbounded leaves on the augmented data made a 1.24 GB model.
-    "RandomForest": {
-        "n_estimators": quniform(50, 150, 50),
-        "max_features": choice("sqrt", 0.1, 0.2),
-        "max_leaf_nodes": choice(128, 256, 512),
-    },
-    "ExtremeRandomTrees": {
-        "n_estimators": quniform(50, 150, 50),
-        "max_features": choice("sqrt", 0.1, 0.2),
-        "max_leaf_nodes": choice(128, 256, 512),
-    },
-    "LightGBM": {
-        "learning_rate": loguniform(_L(0.03), _L(0.3)),
-        "max_leaf_nodes": choice(15, 31, 63),
-        "l2_regularization": loguniform(_L(1e-4), _L(1.0)),
-    },
-    # uniform votes only: skl2onnx converts weights="distance" as uniform, so ONNX would disagree
-    "KNN": {"n_components": choice(30, 50, 80), "n_neighbors": choice(1, 3, 5, 9)},
-    "SVM": {"n_components": choice(40, 60, 80, 100), "C": loguniform(_L(1.0), _L(100.0))},
-    "MLP": {
-        "hidden": choice(128, 256, 512),
-        "alpha": loguniform(_L(1e-5), _L(1e-2)),
-        "learning_rate_init": loguniform(_L(3e-4), _L(3e-3)),
-        "max_iter": quniform(20, 60, 10),
-    },
-}
-
-#: A sensible first configuration of each, tried before the sampler takes over (as AutoML does).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "MLP": {"hidden": 256, "alpha": 1e-4, "learning_rate_init": 1e-3, "max_iter": 30},
-    "KNN": {"n_components": 50, "n_neighbors": 5},
-    "SVM": {"n_components": 60, "C": 10.0},
-    "ExtremeRandomTrees": {"n_estimators": 100, "max_features": "sqrt", "max_leaf_nodes": 512},
-    "LogisticRegression": {"C": 0.1},
-    "RandomForest": {"n_estimators": 100, "max_features": "sqrt", "max_leaf_nodes": 512},
-    "SGD": {"loss": "log_loss", "alpha": 1e-4},
-    "LinearSVM": {"C": 0.05},
-    "LightGBM": {"learning_rate": 0.1, "max_leaf_nodes": 31, "l2_regularization": 1e-3},
-}
-#: The order defaults are tried in: strong and affordable first (measured on the full
-#: augmented training data: MLP ~3.5 min, KNN ~1 min, SVM and trees several minutes).
-ORDER = tuple(DEFAULTS)
-
 #: The name of the soft-voting ensemble on the leaderboard (Azure AutoML's).
 ENSEMBLE = "VotingEnsemble"
 
 
-def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any:
-    """A fresh, unfitted pipeline for ``algorithm`` with ``params``.
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """One algorithm of the portfolio: how to build it, where its search starts, what it searches.
+
+    Attributes:
+        build: ``(params, seed) -> unfitted pipeline``; ``params`` already holds every default.
+        defaults: a sensible first configuration, tried before the sampler takes over (as AutoML does).
+        space: the search space, in the HyperDrive vocabulary.
+        azure_name: Azure AutoML's name for it (SDK v1 ``SupportedModels`` and v2
+            ``ClassificationModels`` agree), or None where Azure has no counterpart.
 
     Example:
-        >>> pipe = build_pipeline("SVM", {"n_components": 60, "C": 10.0})
-        >>> pipe.fit(train.flat, labels_to_indices(train.labels))
+        >>> spec = ALGORITHMS["KNN"]
+        >>> spec.defaults, spec.azure_name
+        ({'n_components': 50, 'n_neighbors': 5}, 'KNN')
     """
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.decomposition import PCA
-    from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression, SGDClassifier
-    from sklearn.neighbors import KNeighborsClassifier
+
+    build: Callable[[dict[str, Any], int], Any]
+    defaults: dict[str, Any]
+    space: dict[str, Expression]
+    azure_name: str | None
+
+
+def _mlp(p: dict[str, Any], seed: int) -> Any:
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC, LinearSVC
 
-    p = {**DEFAULTS.get(algorithm, {}), **params}
-    seed = int(seed) % 2**31
-    if algorithm == "LogisticRegression":
-        return make_pipeline(StandardScaler(), LogisticRegression(C=float(p["C"]), max_iter=300, random_state=seed))
-    if algorithm == "SGD":
-        return make_pipeline(
-            StandardScaler(),
-            SGDClassifier(loss=p["loss"], alpha=float(p["alpha"]), max_iter=30, tol=1e-3, random_state=seed),
-        )
-    if algorithm == "LinearSVM":
-        # LinearSVC has no predict_proba: sigmoid calibration adds it and converts to ONNX.
-        return make_pipeline(
-            StandardScaler(),
-            CalibratedClassifierCV(
-                LinearSVC(C=float(p["C"]), max_iter=2000, random_state=seed), cv=3, method="sigmoid"
-            ),
-        )
-    if algorithm in ("RandomForest", "ExtremeRandomTrees"):
-        forest = RandomForestClassifier if algorithm == "RandomForest" else ExtraTreesClassifier
+    return make_pipeline(
+        StandardScaler(),
+        MLPClassifier(
+            (int(p["hidden"]),),
+            alpha=float(p["alpha"]),
+            learning_rate_init=float(p["learning_rate_init"]),
+            max_iter=int(p["max_iter"]),
+            early_stopping=True,
+            n_iter_no_change=5,
+            random_state=seed,
+        ),
+    )
+
+
+def _knn(p: dict[str, Any], seed: int) -> Any:
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(PCA(int(p["n_components"]), random_state=seed), KNeighborsClassifier(int(p["n_neighbors"])))
+
+
+def _svm(p: dict[str, Any], seed: int) -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import SVC
+
+    # Platt scaling via CalibratedClassifierCV (ensemble=False: one SVC on all data, as
+    # SVC(probability=True) did before scikit-learn deprecated it; cv=2 keeps the extra fits cheap).
+    return make_pipeline(
+        PCA(int(p["n_components"]), whiten=True, random_state=seed),
+        CalibratedClassifierCV(SVC(C=float(p["C"]), gamma="scale", cache_size=500), cv=2, ensemble=False),
+    )
+
+
+def _forest(kind: str) -> Callable[[dict[str, Any], int], Any]:
+    def build(p: dict[str, Any], seed: int) -> Any:
+        from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+
+        forest = RandomForestClassifier if kind == "random" else ExtraTreesClassifier
         return forest(
             n_estimators=int(p["n_estimators"]),
             max_features=p["max_features"],
@@ -115,40 +100,131 @@ def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any
             random_state=seed,
             n_jobs=1,
         )
-    if algorithm == "LightGBM":
-        return HistGradientBoostingClassifier(
-            learning_rate=float(p["learning_rate"]),
-            max_leaf_nodes=int(p["max_leaf_nodes"]),
-            max_iter=150,
-            l2_regularization=float(p["l2_regularization"]),
-            early_stopping=True,
-            random_state=seed,
-        )
-    if algorithm == "KNN":
-        return make_pipeline(
-            PCA(int(p["n_components"]), random_state=seed), KNeighborsClassifier(int(p["n_neighbors"]))
-        )
-    if algorithm == "SVM":
-        # Platt scaling via CalibratedClassifierCV (ensemble=False: one SVC on all data, as
-        # SVC(probability=True) did before scikit-learn deprecated it; cv=2 keeps the extra fits cheap).
-        return make_pipeline(
-            PCA(int(p["n_components"]), whiten=True, random_state=seed),
-            CalibratedClassifierCV(SVC(C=float(p["C"]), gamma="scale", cache_size=500), cv=2, ensemble=False),
-        )
-    if algorithm == "MLP":
-        return make_pipeline(
-            StandardScaler(),
-            MLPClassifier(
-                (int(p["hidden"]),),
-                alpha=float(p["alpha"]),
-                learning_rate_init=float(p["learning_rate_init"]),
-                max_iter=int(p["max_iter"]),
-                early_stopping=True,
-                n_iter_no_change=5,
-                random_state=seed,
-            ),
-        )
-    raise ConfigurationError(f"unknown algorithm {algorithm!r}")
+
+    return build
+
+
+def _logistic(p: dict[str, Any], seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=float(p["C"]), max_iter=300, random_state=seed))
+
+
+def _sgd(p: dict[str, Any], seed: int) -> Any:
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(),
+        SGDClassifier(loss=p["loss"], alpha=float(p["alpha"]), max_iter=30, tol=1e-3, random_state=seed),
+    )
+
+
+def _linear_svm(p: dict[str, Any], seed: int) -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    # LinearSVC has no predict_proba: sigmoid calibration adds it and converts to ONNX.
+    return make_pipeline(
+        StandardScaler(),
+        CalibratedClassifierCV(LinearSVC(C=float(p["C"]), max_iter=2000, random_state=seed), cv=3, method="sigmoid"),
+    )
+
+
+def _lightgbm(p: dict[str, Any], seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        learning_rate=float(p["learning_rate"]),
+        max_leaf_nodes=int(p["max_leaf_nodes"]),
+        max_iter=150,
+        l2_regularization=float(p["l2_regularization"]),
+        early_stopping=True,
+        random_state=seed,
+    )
+
+
+# Trees are capped by leaves, so every point of the space fits the default 100 MB budget:
+# an ONNX tree leaf stores 24 class weights (about 0.7 kB), and 150 trees x 512 leaves
+# is about 60 MB. Unbounded leaves on the augmented data made a 1.24 GB model.
+_FOREST_SPACE: dict[str, Expression] = {
+    "n_estimators": quniform(50, 150, 50),
+    "max_features": choice("sqrt", 0.1, 0.2),
+    "max_leaf_nodes": choice(128, 256, 512),
+}
+_FOREST_DEFAULTS: dict[str, Any] = {"n_estimators": 100, "max_features": "sqrt", "max_leaf_nodes": 512}
+
+#: The portfolio, the one list of algorithm names: named as in Azure AutoML where a
+#: counterpart exists, in the order their defaults are tried: strong and affordable first
+#: (measured on the full augmented training data: MLP ~3.5 min, KNN ~1 min, SVM and trees
+#: several minutes).
+ALGORITHMS: dict[str, AlgorithmSpec] = {
+    "MLP": AlgorithmSpec(
+        _mlp,
+        {"hidden": 256, "alpha": 1e-4, "learning_rate_init": 1e-3, "max_iter": 30},
+        {
+            "hidden": choice(128, 256, 512),
+            "alpha": loguniform(_L(1e-5), _L(1e-2)),
+            "learning_rate_init": loguniform(_L(3e-4), _L(3e-3)),
+            "max_iter": quniform(20, 60, 10),
+        },
+        None,  # Azure AutoML has no neural network for tabular classification
+    ),
+    # uniform votes only: skl2onnx converts weights="distance" as uniform, so ONNX would disagree
+    "KNN": AlgorithmSpec(
+        _knn,
+        {"n_components": 50, "n_neighbors": 5},
+        {"n_components": choice(30, 50, 80), "n_neighbors": choice(1, 3, 5, 9)},
+        "KNN",
+    ),
+    "SVM": AlgorithmSpec(  # PCA followed by an RBF SVC
+        _svm,
+        {"n_components": 60, "C": 10.0},
+        {"n_components": choice(40, 60, 80, 100), "C": loguniform(_L(1.0), _L(100.0))},
+        "SVM",
+    ),
+    "ExtremeRandomTrees": AlgorithmSpec(_forest("extra"), _FOREST_DEFAULTS, _FOREST_SPACE, "ExtremeRandomTrees"),
+    "LogisticRegression": AlgorithmSpec(
+        _logistic, {"C": 0.1}, {"C": loguniform(_L(1e-3), _L(10.0))}, "LogisticRegression"
+    ),
+    "RandomForest": AlgorithmSpec(_forest("random"), _FOREST_DEFAULTS, _FOREST_SPACE, "RandomForest"),
+    "SGD": AlgorithmSpec(
+        _sgd,
+        {"loss": "log_loss", "alpha": 1e-4},
+        {"loss": choice("log_loss", "modified_huber"), "alpha": loguniform(_L(1e-6), _L(1e-2))},
+        "SGD",
+    ),
+    "LinearSVM": AlgorithmSpec(_linear_svm, {"C": 0.05}, {"C": loguniform(_L(1e-3), _L(1.0))}, "LinearSVM"),
+    # histogram gradient boosting (scikit-learn's HistGradientBoostingClassifier)
+    "LightGBM": AlgorithmSpec(
+        _lightgbm,
+        {"learning_rate": 0.1, "max_leaf_nodes": 31, "l2_regularization": 1e-3},
+        {
+            "learning_rate": loguniform(_L(0.03), _L(0.3)),
+            "max_leaf_nodes": choice(15, 31, 63),
+            "l2_regularization": loguniform(_L(1e-4), _L(1.0)),
+        },
+        "LightGBM",
+    ),
+}
+
+
+def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any:
+    """A fresh, unfitted pipeline for ``algorithm`` with ``params`` (its defaults fill the rest).
+
+    Example:
+        >>> pipe = build_pipeline("SVM", {"n_components": 60, "C": 10.0})
+        >>> pipe.fit(train.flat, labels_to_indices(train.labels))
+    """
+    spec = ALGORITHMS.get(algorithm)
+    if spec is None:
+        raise ConfigurationError(f"unknown algorithm {algorithm!r}; choose from {list(ALGORITHMS)}")
+    return spec.build({**spec.defaults, **params}, int(seed) % 2**31)
 
 
 def ensemble_selection(probas: list[np.ndarray], targets: np.ndarray, metric: Any, rounds: int = 15) -> list[int]:
@@ -196,4 +272,4 @@ def soft_voting(estimators: list[Any], weights: list[float]) -> Any:
     return voting
 
 
-__all__ = ["ENSEMBLE", "SPACES", "DEFAULTS", "ORDER", "build_pipeline", "ensemble_selection", "soft_voting"]
+__all__ = ["ALGORITHMS", "ENSEMBLE", "AlgorithmSpec", "build_pipeline", "ensemble_selection", "soft_voting"]

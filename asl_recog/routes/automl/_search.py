@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import optuna
 from optuna.trial import TrialState, create_trial
-from sklearn import metrics
 from threadpoolctl import threadpool_limits
 
 from asl_recog.backends.local._engine import enqueue_params, suggest_space
@@ -34,18 +33,11 @@ from asl_recog.backends.local._scheduler import Schedule, TrialOutcome
 from asl_recog.backends.local._workers import thread_env
 from asl_recog.data._augment import augment
 from asl_recog.data._dataset import SignMnistDataset
-from asl_recog.data._labels import NUM_CLASSES, labels_to_indices
+from asl_recog.data._labels import labels_to_indices
+from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, check_model
-from asl_recog.routes.automl._portfolio import (
-    DEFAULTS,
-    ENSEMBLE,
-    ORDER,
-    SPACES,
-    build_pipeline,
-    ensemble_selection,
-    soft_voting,
-)
+from asl_recog.routes.automl._portfolio import ALGORITHMS, ENSEMBLE, build_pipeline, ensemble_selection, soft_voting
 
 if TYPE_CHECKING:
     from asl_recog.routes.automl._trainer import AutoMLTrainer
@@ -53,32 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asl_recog")
 
 PATIENCE = 10
-
-
-def score(metric: str, targets: np.ndarray, proba: np.ndarray) -> float:
-    """One of AutoML's classification metrics from class-index targets and ``(N, 24)`` probabilities."""
-    predicted = proba.argmax(axis=1)
-    classes = np.arange(NUM_CLASSES)
-    if metric == "accuracy":
-        return float(np.mean(predicted == targets))
-    if metric == "AUC_weighted":
-        present = np.unique(targets)
-        if len(present) < 2:
-            return float("nan")
-        onehot = targets[:, None] == present[None, :]
-        return float(metrics.roc_auc_score(onehot, proba[:, present], average="weighted"))
-    if metric == "norm_macro_recall":
-        present = np.unique(targets)
-        recall = metrics.recall_score(targets, predicted, labels=present, average="macro", zero_division=0)
-        chance = 1.0 / len(present)
-        return float((recall - chance) / (1.0 - chance)) if len(present) > 1 else float("nan")
-    if metric == "precision_score_weighted":
-        return float(metrics.precision_score(targets, predicted, labels=classes, average="weighted", zero_division=0))
-    if metric == "average_precision_score_weighted":
-        onehot = targets[:, None] == classes[None, :]
-        present = onehot.any(axis=0)
-        return float(metrics.average_precision_score(onehot[:, present], proba[:, present], average="weighted"))
-    raise ValueError(f"unknown metric {metric!r}")
 
 
 def _load(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -203,7 +169,7 @@ def add_ensemble(
 def propose(algorithms: list[str], trial: optuna.trial.Trial) -> dict[str, Any]:
     """One trial's pipeline: an algorithm, then a draw from that algorithm's space."""
     algorithm = trial.suggest_categorical("algorithm", algorithms)
-    return {"algorithm": algorithm, **suggest_space(trial, SPACES[algorithm], f"{algorithm}.")}
+    return {"algorithm": algorithm, **suggest_space(trial, ALGORITHMS[algorithm].space, f"{algorithm}.")}
 
 
 def local_plan(
@@ -212,7 +178,7 @@ def local_plan(
     """The local search of an :class:`AutoMLTrainer`."""
     start = time.perf_counter()
     allowed = set(trainer.algorithms())
-    algorithms = [a for a in ORDER if a in allowed]
+    algorithms = [a for a in ALGORITHMS if a in allowed]
     seed = trainer.seed or 0
     images, labels = train.images, train.labels
     if trainer.augment:
@@ -264,11 +230,13 @@ def local_plan(
         sampler=sampler,
         metric=trainer.primary_metric,
         expected_trials=trainer.max_iterations or len(algorithms),
-        initial=[{"algorithm": a, **enqueue_params(SPACES[a], DEFAULTS[a], f"{a}.")} for a in algorithms],
+        initial=[
+            {"algorithm": a, **enqueue_params(ALGORITHMS[a].space, ALGORITHMS[a].defaults, f"{a}.")} for a in algorithms
+        ],
         model_name=lambda t: str(t.user_attrs.get("params", {}).get("algorithm", "?")),
         after_search=ensemble if trainer.enable_voting_ensemble else None,
         extras={"augmented_training_images": len(images)},
     )
 
 
-__all__ = ["local_plan", "automl_runner", "score", "EarlyStop", "add_ensemble"]
+__all__ = ["EarlyStop", "add_ensemble", "automl_runner", "local_plan"]

@@ -7,30 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog._errors import ConfigurationError
+from asl_recog.evaluation._metrics import AUTOML_PRIMARY_METRICS
 from asl_recog.routes._settings import check_positive_number, reject_unknown
 from asl_recog.routes._trainer import Trainer
+from asl_recog.routes.automl._portfolio import ALGORITHMS
 from asl_recog.routes.automl._route import AUTOML
 
-#: The portfolio, named as in Azure AutoML where a counterpart exists.
-ALGORITHMS = (
-    "LogisticRegression",
-    "SGD",
-    "LinearSVM",
-    "RandomForest",
-    "ExtremeRandomTrees",
-    "LightGBM",  # histogram gradient boosting (scikit-learn's HistGradientBoostingClassifier)
-    "KNN",
-    "SVM",  # PCA followed by an RBF SVC
-    "MLP",
-)
-#: Classification metrics, named as in AutoMLConfig.
-METRICS = (
-    "accuracy",
-    "AUC_weighted",
-    "norm_macro_recall",
-    "precision_score_weighted",
-    "average_precision_score_weighted",
-)
+#: Classification metrics AutoMLConfig can select by, named as there.
+METRICS = AUTOML_PRIMARY_METRICS
 
 
 class AutoMLTrainer(Trainer):

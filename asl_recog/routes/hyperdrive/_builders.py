@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from asl_recog._console import import_keras
@@ -18,25 +19,22 @@ from asl_recog._errors import ConfigurationError
 from asl_recog.data._labels import IMAGE_SIZE, NUM_CLASSES
 from asl_recog.search._space import RandomParameterSampling, Sampling, choice, loguniform, uniform
 
-#: Defaults used for params a search does not set.
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "seed": {"hidden": 256, "batch_size": 128, "epochs": 5, "dropout": 0.3, "learning_rate": 1e-3},
-    # The recipe: cosine decay over the whole fit (training loop) and label smoothing.
-    # On the grouped validation split, 4 epochs reach 0.98 this way against 0.96 with
-    # per-epoch exponential decay (docs/benchmarks.md).
-    "default": {
-        "filters": 32,
-        "hidden": 128,
-        "batch_size": 128,
-        "epochs": 4,
-        "dropout": 0.3,
-        "learning_rate": 3e-3,
-        "lr_schedule": "cosine",
-        "label_smoothing": 0.1,
-        "augment": True,
-        "lr_decay": 0.7,
-        "decay_images": 21_700,
-    },
+_SEED_DEFAULTS: dict[str, Any] = {"hidden": 256, "batch_size": 128, "epochs": 5, "dropout": 0.3, "learning_rate": 1e-3}
+# The recipe: cosine decay over the whole fit (training loop) and label smoothing.
+# On the grouped validation split, 4 epochs reach 0.98 this way against 0.96 with
+# per-epoch exponential decay (docs/benchmarks.md).
+_DEFAULT_DEFAULTS: dict[str, Any] = {
+    "filters": 32,
+    "hidden": 128,
+    "batch_size": 128,
+    "epochs": 4,
+    "dropout": 0.3,
+    "learning_rate": 3e-3,
+    "lr_schedule": "cosine",
+    "label_smoothing": 0.1,
+    "augment": True,
+    "lr_decay": 0.7,
+    "decay_images": 21_700,
 }
 #: Learning-rate schedules of the default builder: "cosine" is applied per batch by the
 #: training loop (it needs the step count); "exponential" decays by ``lr_decay`` every
@@ -99,7 +97,7 @@ def build_seed(params: dict[str, Any]) -> Any:
     keras = import_keras()
     layers = keras.layers
 
-    p = {**DEFAULTS["seed"], **params}
+    p = {**_SEED_DEFAULTS, **params}
     model = keras.Sequential(
         [
             keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1)),
@@ -132,7 +130,7 @@ def build_default(params: dict[str, Any]) -> Any:
     keras = import_keras()
     layers = keras.layers
 
-    p = {**DEFAULTS["default"], **params}
+    p = {**_DEFAULT_DEFAULTS, **params}
     filters = int(p["filters"])
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1))
     x = inputs
@@ -160,7 +158,63 @@ def build_default(params: dict[str, Any]) -> Any:
     return _compile(keras.Model(inputs, outputs, name="default_cnn"), rate, float(p["label_smoothing"]))
 
 
-BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {"seed": build_seed, "default": build_default}
+def _seed_sampling() -> Sampling:
+    return RandomParameterSampling(
+        {
+            "hidden": choice(128, 256, 512),
+            "batch_size": choice(64, 128, 256),
+            "epochs": choice(5, 8, 10),
+            "dropout": uniform(0.1, 0.5),
+            "learning_rate": loguniform(math.log(3e-4), math.log(3e-3)),
+        }
+    )
+
+
+def _default_sampling() -> Sampling:
+    # Around the recipe (cosine decay, label smoothing): 6-8 epochs let the cosine
+    # schedule settle; peak rates of 2e-3 to 5e-3 suit Adam with batch norm here.
+    return RandomParameterSampling(
+        {
+            "filters": choice(32, 48),
+            "hidden": choice(128, 256),
+            "epochs": choice(6, 8),
+            "dropout": uniform(0.2, 0.4),
+            "learning_rate": loguniform(math.log(2e-3), math.log(5e-3)),
+            "label_smoothing": choice(0.05, 0.1),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class BuilderSpec:
+    """One named network builder: the function, the params it assumes, the space searched by default.
+
+    Attributes:
+        build: ``params -> compiled keras.Model`` (missing params take ``defaults``).
+        defaults: the value of every param a search does not set, training params included.
+        sampling: makes the builder's default search space.
+
+    Example:
+        >>> BUILDERS["seed"].defaults["hidden"], BUILDERS["seed"].build is build_seed
+        (256, True)
+    """
+
+    build: Callable[[dict[str, Any]], Any]
+    defaults: dict[str, Any]
+    sampling: Callable[[], Sampling]
+
+
+#: The named builders, the one list of builder names; ``"default"`` is the default.
+BUILDERS: dict[str, BuilderSpec] = {
+    "default": BuilderSpec(build_default, _DEFAULT_DEFAULTS, _default_sampling),
+    "seed": BuilderSpec(build_seed, _SEED_DEFAULTS, _seed_sampling),
+}
+#: Each named builder's defaults, used for params a search does not set.
+DEFAULTS: dict[str, dict[str, Any]] = {name: spec.defaults for name, spec in BUILDERS.items()}
+
+
+def _unknown(builder: object) -> ConfigurationError:
+    return ConfigurationError(f"builder must be one of {list(BUILDERS)} or a callable, got {builder!r}")
 
 
 def get_builder(builder: str | Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
@@ -168,8 +222,8 @@ def get_builder(builder: str | Callable[[dict[str, Any]], Any]) -> Callable[[dic
     if callable(builder):
         return builder
     if builder not in BUILDERS:
-        raise ConfigurationError(f"builder must be one of {sorted(BUILDERS)} or a callable, got {builder!r}")
-    return BUILDERS[builder]
+        raise _unknown(builder)
+    return BUILDERS[builder].build
 
 
 def default_sampling(name: str = "default") -> Sampling:
@@ -179,33 +233,13 @@ def default_sampling(name: str = "default") -> Sampling:
         >>> default_sampling("seed").parameter_space["hidden"]
         choice(128, 256, 512)
     """
-    if name == "seed":
-        return RandomParameterSampling(
-            {
-                "hidden": choice(128, 256, 512),
-                "batch_size": choice(64, 128, 256),
-                "epochs": choice(5, 8, 10),
-                "dropout": uniform(0.1, 0.5),
-                "learning_rate": loguniform(math.log(3e-4), math.log(3e-3)),
-            }
+    spec = BUILDERS.get(name)
+    if spec is None:
+        raise ConfigurationError(
+            f"no default search space for builder {name!r}; choose one of {list(BUILDERS)}, "
+            "or pass hyperparameter_sampling= with your own space"
         )
-    if name == "default":
-        # Around the recipe (cosine decay, label smoothing): 6-8 epochs let the cosine
-        # schedule settle; peak rates of 2e-3 to 5e-3 suit Adam with batch norm here.
-        return RandomParameterSampling(
-            {
-                "filters": choice(32, 48),
-                "hidden": choice(128, 256),
-                "epochs": choice(6, 8),
-                "dropout": uniform(0.2, 0.4),
-                "learning_rate": loguniform(math.log(2e-3), math.log(5e-3)),
-                "label_smoothing": choice(0.05, 0.1),
-            }
-        )
-    raise ConfigurationError(
-        f"no default search space for builder {name!r}; choose 'seed' or 'default', "
-        "or pass hyperparameter_sampling= with your own space"
-    )
+    return spec.sampling()
 
 
-__all__ = ["build_seed", "build_default", "default_sampling", "get_builder", "DEFAULTS", "BUILDERS"]
+__all__ = ["BuilderSpec", "BUILDERS", "DEFAULTS", "build_seed", "build_default", "default_sampling", "get_builder"]

@@ -13,6 +13,7 @@ from asl_recog._deprecation import warn_renamed
 from asl_recog._errors import ConfigurationError
 from asl_recog.routes._settings import reject_unknown
 from asl_recog.routes._trainer import Trainer
+from asl_recog.routes.hyperdrive._builders import BUILDERS, default_sampling
 from asl_recog.routes.hyperdrive._route import HYPERDRIVE
 from asl_recog.search._space import (
     EarlyTerminationPolicy,
@@ -21,7 +22,6 @@ from asl_recog.search._space import (
     validate_search,
 )
 
-BUILDERS = ("default", "seed")
 METRICS = ("accuracy", "loss")
 #: Params read by the training loop (``train_network``, ``learning_rate_schedule``) for
 #: any builder, on top of those a named builder reads (its ``DEFAULTS`` keys).
@@ -163,8 +163,6 @@ class HyperDriveTrainer(Trainer):
         """The sampling to run: the given one, or the builder's default space less ``fixed_params``."""
         if self.hyperparameter_sampling is not None:
             return self.hyperparameter_sampling
-        from asl_recog.routes.hyperdrive._builders import default_sampling
-
         default = default_sampling(self.builder if isinstance(self.builder, str) else "default")
         # Fixing a param the default space samples (e.g. epochs) means "don't sample it".
         kept = {k: v for k, v in default.parameter_space.items() if k not in (self.fixed_params or {})}
@@ -180,9 +178,9 @@ class HyperDriveTrainer(Trainer):
     def _validate(self) -> None:
         if isinstance(self.builder, str):
             if self.builder not in BUILDERS:
-                raise ConfigurationError(f"builder must be one of {BUILDERS} or a callable, got {self.builder!r}")
+                raise ConfigurationError(f"builder must be one of {list(BUILDERS)} or a callable, got {self.builder!r}")
         elif not callable(self.builder):
-            raise ConfigurationError(f"builder must be one of {BUILDERS} or a callable, got {self.builder!r}")
+            raise ConfigurationError(f"builder must be one of {list(BUILDERS)} or a callable, got {self.builder!r}")
         sampling = self.hyperparameter_sampling
         if sampling is not None:
             validate_search(sampling, self.policy)

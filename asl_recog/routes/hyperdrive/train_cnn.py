@@ -35,7 +35,7 @@ from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.data._split import train_validation_split
 from asl_recog.models._base import KerasModel
-from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
+from asl_recog.routes.hyperdrive._builders import BUILDERS, DEFAULTS, get_builder
 from asl_recog.routes.hyperdrive._training import train_network
 
 logger = logging.getLogger("asl_recog")
@@ -126,7 +126,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, d
     parser = argparse.ArgumentParser(
         prog="python -m asl_recog.routes.hyperdrive.train_cnn", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--builder", default="default", choices=["default", "seed"])
+    parser.add_argument("--builder", default="default", choices=list(BUILDERS))
     parser.add_argument("--data", default=None, help="a CSV file or folder (default: the bundled training file)")
     parser.add_argument(
         "--validation",

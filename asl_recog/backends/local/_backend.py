@@ -72,7 +72,7 @@ def save_arrays(run_dir: Path, train: SignMnistDataset, validation: SignMnistDat
 
 def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
     """The HyperDrive route, locally: sample, train each trial epoch by epoch, apply the policy."""
-    from asl_recog.backends.local._engine import make_sampler, max_trials_for, open_study, suggest_space
+    from asl_recog.backends.local._engine import SpaceProposal, make_sampler, max_trials_for, open_study
     from asl_recog.backends.local._progress import SearchProgress
     from asl_recog.backends.local._pruners import make_pruner
     from asl_recog.backends.local._scheduler import Schedule, recover, run_schedule
@@ -127,7 +127,7 @@ def run_hyperdrive(trainer: HyperDriveTrainer, train: SignMnistDataset, validati
     max_trials = max_trials_for(sampling, trainer.max_total_runs)
     with SearchProgress(trainer.progress, "HyperDrive", trainer.primary_metric_name, max_trials) as progress:
         schedule = Schedule(
-            propose=lambda trial: {**suggest_space(trial, sampling.parameter_space), **fixed},
+            propose=SpaceProposal(sampling.parameter_space, fixed),
             runner=hyperdrive_runner,
             max_trials=max_trials,
             max_concurrent=concurrent,

@@ -205,7 +205,7 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
     import optuna
 
     from asl_recog.backends.local._backend import build_result, prepare_run_dir
-    from asl_recog.backends.local._engine import enqueue_params, open_study, suggest_space
+    from asl_recog.backends.local._engine import ConditionalProposal, enqueue_params, open_study
     from asl_recog.backends.local._progress import SearchProgress
     from asl_recog.backends.local._scheduler import Schedule, recover, run_schedule
     from asl_recog.backends.local._workers import thread_env
@@ -236,10 +236,7 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
                 {"algorithm": algorithm, **enqueue_params(SPACES[algorithm], DEFAULTS[algorithm], f"{algorithm}.")}
             )
 
-    def propose(trial: optuna.trial.Trial) -> dict[str, Any]:
-        algorithm = trial.suggest_categorical("algorithm", algorithms)
-        return {"algorithm": algorithm, **suggest_space(trial, SPACES[algorithm], f"{algorithm}.")}
-
+    propose = ConditionalProposal("algorithm", {algorithm: SPACES[algorithm] for algorithm in algorithms})
     concurrent = trainer.max_concurrent_iterations
     payload = {
         "data_dir": str(folder),

@@ -1,5 +1,5 @@
-"""Kill a search with SIGKILL midway, resume it (once, or twice at once): no completed trial is lost
-and the limit holds."""
+"""Kill a search with SIGKILL midway, resume it (once, or twice at once): no completed trial is lost,
+the interrupted trial is run again (Optuna's heartbeat and retry) and the limit holds."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+
+from asl_recog.backends.local._heartbeat import is_interrupted, retried_from
+from asl_recog.backends.local._reservation import was_not_run
 
 MAX_RUNS = 4
 
@@ -111,13 +114,14 @@ def test_a_killed_search_resumes_without_losing_completed_trials(small_split, tm
         assert after[number].state == TrialState.COMPLETE
         assert after[number].value == value and after[number].user_attrs["params"] == params
         assert (run_dir / "models" / f"trial_{number:05d}.keras").is_file()
-    interrupted = [t for t in after.values() if t.user_attrs.get("interrupted")]
+    interrupted = [t for t in after.values() if is_interrupted(t)]
     assert len(interrupted) >= 1
-    # the interrupted trial's parameters were queued again and run
-    requeued = [t for t in after.values() if "requeued_from" in t.user_attrs]
-    assert {t.user_attrs["requeued_from"] for t in requeued} == {t.number for t in interrupted}
+    # the interrupted trial's parameters were queued again (Optuna's retry) and run
+    requeued = [t for t in after.values() if retried_from(t) is not None]
+    assert {retried_from(t) for t in requeued} == {t.number for t in interrupted}
     assert requeued[0].user_attrs["params"] == interrupted[0].user_attrs["params"]
-    counted = [t for t in after.values() if t.state.is_finished() and not t.user_attrs.get("interrupted")]
+    assert all(t.state == TrialState.COMPLETE for t in requeued)
+    counted = [t for t in after.values() if t.state.is_finished() and not is_interrupted(t)]
     assert len(counted) == MAX_RUNS  # completed trials count toward max_total_runs
     assert set(result.leaderboard["status"]) <= {"completed", "pruned", "failed", "interrupted"}
     assert (result.leaderboard["status"] != "interrupted").sum() == MAX_RUNS
@@ -158,14 +162,7 @@ def test_two_processes_resuming_one_run_at_once_keep_the_trial_limit(small_split
         assert "RESULT" in out, out  # the result, with its best model, loaded in both processes
 
     trials = _trials(run_dir)
-    counted = [
-        t
-        for t in trials
-        if t.state.is_finished()
-        and not t.user_attrs.get("interrupted")
-        and "duplicate_of" not in t.user_attrs
-        and not t.user_attrs.get("over_limit")
-    ]
+    counted = [t for t in trials if t.state.is_finished() and not is_interrupted(t) and not was_not_run(t)]
     assert len(counted) == MAX_RUNS, [(t.number, t.state.name, t.user_attrs.get("error")) for t in trials]
     assert [t.number for t in trials if t.state == TrialState.RUNNING] == []
     assert sum(t.state == TrialState.COMPLETE for t in counted) > done_before  # the resumers did run trials
@@ -174,49 +171,17 @@ def test_two_processes_resuming_one_run_at_once_keep_the_trial_limit(small_split
     assert len(set(params)) == len(params)
 
 
-def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path) -> None:
-    """recover() leaves a trial that a live process beats for alone; once the beats stop it marks the
-    trial interrupted and queues it again, and the trial's own late result then crashes nothing."""
-    from asl_recog.backends.local._engine import open_study
-    from asl_recog.backends.local._heartbeat import STALE_AFTER_S, Heartbeat
-    from asl_recog.backends.local._scheduler import recover, tell_from_result
-
-    study = open_study(tmp_path, direction="maximize")
-    trial = study.ask()
-    trial.set_user_attr("params", {"hidden": 16})
-    heartbeat = Heartbeat()
-    heartbeat.start()
-    try:
-        heartbeat.add(trial)
-        assert recover(study, tmp_path) == 0  # the "other process" is alive: its trial stays RUNNING
-        assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
-    finally:
-        heartbeat.stop()
-    start = time.monotonic()
-    assert recover(study, tmp_path) == 1
-    assert time.monotonic() - start < STALE_AFTER_S + 3  # the wait after a stop is bounded
-    first, queued = study.get_trials()
-    assert first.state == TrialState.FAIL and first.user_attrs["interrupted"]
-    assert queued.state == TrialState.WAITING and queued.user_attrs["requeued_from"] == first.number
-    # the process that ran it reports late: the resumer's record stands, nothing raises
-    state = tell_from_result(study, trial._trial_id, trial.number, {"state": "complete", "value": 0.5}, "")
-    assert state == TrialState.FAIL
-    assert study.get_trials()[0].user_attrs["interrupted"] and study.get_trials()[0].value is None
-
-
 def test_the_trial_limit_is_reserved_in_creation_order(tmp_path) -> None:
     """Trials asked past the limit, from any process, are recorded over the limit and not counted;
     a queued trial numbered below holds its place, and interrupted ones free theirs."""
     from asl_recog.backends.local._engine import open_study
-    from asl_recog.backends.local._reservation import has_place, record_over_limit
-    from asl_recog.backends.local._scheduler import counted
+    from asl_recog.backends.local._reservation import counted, has_place, mark_over_limit
 
     study = open_study(tmp_path, direction="maximize")
     for value in (0.1, 0.2):
         study.tell(study.ask(), value)
     killed = study.ask()
-    killed.set_user_attr("interrupted", True)
-    study.tell(killed, state=TrialState.FAIL)
+    study.tell(killed, state=TrialState.FAIL)  # no outcome recorded: its process died (interrupted)
     study.enqueue_trial({})  # its copy, queued: number 3
     # while queued, the copy holds its place against any trial numbered after it
     assert not has_place(study.get_trials(), 4, 3) and has_place(study.get_trials(), 4, 4)
@@ -224,6 +189,7 @@ def test_the_trial_limit_is_reserved_in_creation_order(tmp_path) -> None:
     assert late.number == 3 and has_place(study.get_trials(), late.number, 3)
     other = study.ask()  # number 4: trials 0, 1 and 3 hold the three places
     assert not has_place(study.get_trials(), other.number, 3)
-    record_over_limit(study, other, 3)
+    mark_over_limit(other, 3)
+    study.tell(other, state=TrialState.FAIL)
     study.tell(late, 0.3)
-    assert counted(study) == 3
+    assert counted(study.get_trials()) == 3

@@ -46,7 +46,7 @@ def test_an_unguarded_script_stops_after_three_failed_workers_with_their_own_err
     # The error carries what the worker itself printed, and the fix.
     assert "fit() was called while a trial worker process imported your script" in done.stderr
     assert 'if __name__ == "__main__":' in done.stderr
-    assert len(list((tmp_path / "run" / "logs").glob("trial_*.log"))) == 3
+    assert len(list((tmp_path / "run" / "logs").glob("worker_*.log"))) == 3  # three workers, each its own log
 
 
 def test_a_guarded_script_runs(tmp_path: Path) -> None:

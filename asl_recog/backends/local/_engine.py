@@ -19,8 +19,9 @@ The values a trial actually used are stored in the trial's user attribute
 ``params``. Samplings: Random -> a per-trial seeded random sampler (the draws of
 trial *n* depend only on the seed and *n*, so they repeat at any concurrency),
 Grid -> ``GridSampler``, Bayesian -> ``TPESampler``. Studies live in SQLite under
-the run directory: every write is an atomic transaction and the kernel drops a
-killed process's locks, so a SIGKILL loses at most the trials that were running.
+the run directory by default, or in any Optuna RDB storage (``open_study(storage=URL)``):
+every write is an atomic transaction, so a SIGKILL loses at most the trials that were
+running, and Optuna's heartbeat queues those again (``_heartbeat``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import warnings
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from statistics import NormalDist
@@ -111,6 +114,41 @@ def enqueue_params(space: Mapping[str, Expression], values: Mapping[str, Any], p
     return fixed
 
 
+class SpaceProposal:
+    """A trial's configuration drawn from a flat space, plus fixed values (picklable for worker processes).
+
+    Example:
+        >>> propose = SpaceProposal({"hidden": choice(16, 32)}, fixed={"epochs": 3})
+        >>> propose(trial)
+        {'hidden': 32, 'epochs': 3}
+    """
+
+    def __init__(self, space: Mapping[str, Expression], fixed: Mapping[str, Any] | None = None) -> None:
+        self.space, self.fixed = dict(space), dict(fixed or {})
+
+    def __call__(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+        return {**suggest_space(trial, self.space), **self.fixed}
+
+
+class ConditionalProposal:
+    """A choice of ``key`` (e.g. the algorithm), then that choice's own space, namespaced ``"<choice>."``.
+
+    Example:
+        >>> propose = ConditionalProposal("algorithm", {"KNN": {"n_neighbors": randint(30)}})
+        >>> propose(trial)
+        {'algorithm': 'KNN', 'n_neighbors': 7}
+    """
+
+    def __init__(self, key: str, spaces: Mapping[str, Mapping[str, Expression]]) -> None:
+        if not spaces:
+            raise ConfigurationError(f"ConditionalProposal({key!r}): no choices; give at least one space")
+        self.key, self.spaces = key, {name: dict(space) for name, space in spaces.items()}
+
+    def __call__(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+        choice = trial.suggest_categorical(self.key, list(self.spaces))
+        return {self.key: choice, **suggest_space(trial, self.spaces[choice], f"{choice}.")}
+
+
 def _mix(seed: int, *parts: object) -> int:
     digest = hashlib.sha256(repr((seed, *parts)).encode()).digest()
     return int.from_bytes(digest[:4], "little")
@@ -167,12 +205,42 @@ def max_trials_for(sampling: Sampling, max_total_runs: int) -> int:
 
 
 def storage_url(run_dir: Path) -> str:
+    """The default storage: a SQLite file in the run directory."""
     return f"sqlite:///{(Path(run_dir) / STORAGE_FILE).resolve()}"
 
 
-def open_storage(run_dir: Path) -> optuna.storages.RDBStorage:
-    """SQLite storage in ``run_dir`` with a generous busy timeout for concurrent workers."""
-    return optuna.storages.RDBStorage(storage_url(run_dir), engine_kwargs={"connect_args": {"timeout": 60}})
+# Where each study opened by open_study lives, so that run_schedule can open the same
+# storage in worker processes without reading the study's private storage attribute.
+_LOCATIONS: weakref.WeakKeyDictionary[optuna.Study, str] = weakref.WeakKeyDictionary()
+
+
+def study_url(study: optuna.Study, run_dir: Path) -> str:
+    """The storage URL ``study`` was opened with (by :func:`open_study`), else the run directory's."""
+    return _LOCATIONS.get(study) or storage_url(run_dir)
+
+
+def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
+    """The storage at ``location`` (a run directory, or an RDB URL such as ``postgresql+psycopg://...``).
+
+    Every process that shares a study opens it this way, so all run Optuna's heartbeat:
+    a trial whose process died is failed by the next ``study.optimize`` step of any
+    worker (or by :func:`asl_recog.backends.local._heartbeat.fail_dead_trials`) and
+    queued again with its intermediate values.
+    """
+    from asl_recog.backends.local._heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, retry_callback
+
+    url = str(location) if "://" in str(location) else storage_url(Path(location))
+    # SQLite: a generous busy timeout, as several worker processes write to one file.
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=GRACE_PERIOD_S,
+            heartbeat_stale_trial_callback=retry_callback(),
+        )
 
 
 def open_study(
@@ -182,41 +250,53 @@ def open_study(
     sampler: optuna.samplers.BaseSampler | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
     resume: bool = False,
+    storage: str | None = None,
+    study_name: str = STUDY_NAME,
 ) -> optuna.Study:
     """Create the run's study, or load it when resuming.
+
+    Args:
+        run_dir: the run directory (models, logs; the SQLite study by default).
+        direction: ``"maximize"`` or ``"minimize"``.
+        sampler: the study's sampler.
+        pruner: the study's pruner.
+        resume: load the existing study instead of creating one.
+        storage: an Optuna RDB URL; None keeps the study in ``run_dir/study.db``.
+        study_name: the study's name in the storage.
 
     Raises:
         ConfigurationError: resuming a run directory that holds no study, or
             starting a new search in one that does.
     """
     run_dir = Path(run_dir)
-    exists = (run_dir / STORAGE_FILE).is_file()
+    if storage is None:
+        exists = (run_dir / STORAGE_FILE).is_file()
+        where = f"{run_dir} ({STORAGE_FILE})"
+    else:
+        exists = study_name in optuna.study.get_all_study_names(open_storage(storage))
+        where = f"study {study_name!r} in {storage.split('@')[-1]}"  # no password in the message
     if resume and not exists:
         raise ConfigurationError(
-            f"resume=True, but {run_dir} holds no search ({STORAGE_FILE} is missing); "
-            "check run_dir or start a new search with resume=False"
+            f"resume=True, but {where} holds no search; check run_dir (or storage) or start a new "
+            "search with resume=False"
         )
     if not resume and exists:
         raise ConfigurationError(
-            f"{run_dir} already holds a search; pass resume=True to continue it or choose another run_dir"
+            f"{where} already holds a search; pass resume=True to continue it or choose another run_dir"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(
-        storage=open_storage(run_dir),
-        study_name=STUDY_NAME,
+    url = storage or storage_url(run_dir)
+    study = optuna.create_study(
+        storage=open_storage(url),
+        study_name=study_name,
         direction=direction,
         sampler=sampler,
         pruner=pruner,
         load_if_exists=resume,
     )
-
-
-def load_study_in_worker(url: str, pruner: optuna.pruners.BasePruner | None) -> optuna.Study:
-    """The study as seen from a trial's worker process (for report/should_prune)."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return optuna.load_study(study_name=STUDY_NAME, storage=storage, pruner=pruner)
+    _LOCATIONS[study] = url
+    return study
 
 
 __all__ = [
@@ -226,7 +306,10 @@ __all__ = [
     "make_sampler",
     "max_trials_for",
     "open_study",
+    "open_storage",
     "storage_url",
+    "study_url",
     "TrialSeededRandomSampler",
-    "load_study_in_worker",
+    "SpaceProposal",
+    "ConditionalProposal",
 ]

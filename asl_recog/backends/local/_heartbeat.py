@@ -1,141 +1,151 @@
-"""Heartbeats: tell a trial that a live process is running from one left RUNNING by a killed search.
+"""Crash recovery with Optuna's own heartbeat: a trial whose process died is failed and run again.
 
-Several processes, on one host or many, may share a run's study (two resumers of
-one ``run_dir``, or the workers of a distributed search). A resumer must recover
-the trials of a killed search, but must leave alone those that another live
-process is running. The process that supervises a trial (the search process,
-for in-process trials and worker-process trials alike) therefore records the
-time in the trial's user attribute ``heartbeat`` every
-:data:`HEARTBEAT_INTERVAL_S` seconds from a background thread. A RUNNING trial
-whose heartbeat has not advanced for :data:`STALE_AFTER_S` seconds belongs to a
-process that stopped.
+Every process that shares a study opens its storage with ``heartbeat_interval`` and
+``grace_period`` (:func:`asl_recog.backends.local._engine.open_storage`), so
+``study.optimize`` records a heartbeat for each running trial, and fails the trials
+whose heartbeat is older than the grace period at the start of each of its trials.
+Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (called
+``RetryFailedTrialCallback`` before Optuna 4.9) then queues a copy of each, with its
+parameters, user attributes and intermediate values, as a new trial.
 
-Optuna's own heartbeat (``RDBStorage(heartbeat_interval=...)`` with
-``fail_stale_trials``) is not used: it moves a stale trial to FAIL before any
-callback runs, and a finished trial's user attributes can no longer be written,
-so the trial could not be marked ``interrupted`` (which keeps it out of the
-trial limit and the leaderboard); and it can only be read through private
-storage methods. Heartbeats compare wall clocks, so hosts that share a study
-need synchronised clocks (NTP), as Optuna's heartbeat does.
+What Optuna lacks is added here, through public API only:
+
+* A worker process that the search itself sees die is not left to the grace period:
+  its trials are failed and queued again at once (:func:`fail_and_retry`).
+* A resumed search must recover the trials of the killed one before it counts how many
+  trials are left, although no ``optimize`` step may come to fail them (all places of
+  the trial limit can be taken by them): :func:`recover_stale` waits for the grace
+  period and fails them itself (``optuna.storages.fail_stale_trials``).
+* A trial stopped by Ctrl-C is failed by ``optimize`` but not retried (its heartbeat
+  never went stale): resuming queues it again (:func:`requeue_interrupted`).
+
+A trial failed this way carries no ``error`` user attribute (every outcome recorded
+by the search sets one), so :func:`is_interrupted` tells it from a trial that failed
+by itself. Heartbeats are compared with the database's clock, so hosts sharing a
+study need no synchronised clocks.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from types import TracebackType
-from typing import Self
+import warnings
+from collections.abc import Iterable
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 logger = logging.getLogger("asl_recog")
 
-#: Seconds between two heartbeats of a running trial.
-HEARTBEAT_INTERVAL_S = 1.0
-#: A RUNNING trial whose heartbeat is this old (five missed beats) belongs to a stopped process.
-#: It is also the longest a resume waits, right after a kill, to tell a killed trial from a live one.
-STALE_AFTER_S = 5.0
-HEARTBEAT = "heartbeat"
+#: Seconds between two heartbeats of a running trial (Optuna takes whole seconds).
+HEARTBEAT_INTERVAL_S = 1
+#: A running trial whose last heartbeat is older than this belongs to a process that died.
+GRACE_PERIOD_S = 5
+#: How often one configuration is run again after its process died (Optuna's ``max_retry``).
+MAX_RETRY = 3
 
 
-class Heartbeat:
-    """Records a heartbeat for each trial this process runs, from a background thread.
+def retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+    """Optuna's retry of a dead process's trial, keeping its intermediate values (for the policies)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY, inherit_intermediate_values=True)
 
-    Example:
-        >>> with Heartbeat() as heartbeat:
-        ...     heartbeat.add(trial)   # beats until removed
-        ...     run(trial)
-        ...     heartbeat.remove(trial.number)
+
+def retried_from(trial: FrozenTrial) -> int | None:
+    """The number of the trial that ``trial`` runs again after its process died, if any."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+
+
+def retry_history(trial: FrozenTrial) -> list[int]:
+    """The trials that ``trial`` runs again, oldest first (empty for a first run)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(trial)
+
+
+def is_interrupted(trial: FrozenTrial) -> bool:
+    """True for a trial failed because its process died or was stopped, not by its own error.
+
+    ``interrupted`` is the attribute of searches made before Optuna's heartbeat was used.
     """
-
-    def __init__(self, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self._trials: dict[int, optuna.trial.Trial] = {}
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="asl-recog-heartbeat", daemon=True)
-
-    def start(self) -> None:
-        """Start beating (in a daemon thread, so a killed or exiting process simply stops)."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop beating for every trial: those still RUNNING become stale after ``STALE_AFTER_S``."""
-        self._stopped.set()
-        self._thread.join()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-    def add(self, trial: optuna.trial.Trial) -> None:
-        """Beat for ``trial`` now (so a resumer never sees it without one) and every interval after."""
-        _beat(trial)
-        with self._lock:
-            self._trials[trial.number] = trial
-
-    def remove(self, number: int) -> None:
-        """Stop beating for trial ``number`` (it finished, or was recorded without running)."""
-        with self._lock:
-            self._trials.pop(number, None)
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self.interval_s):
-            with self._lock:
-                trials = list(self._trials.values())
-            for trial in trials:
-                _beat(trial)
+    return trial.state == TrialState.FAIL and (
+        bool(trial.user_attrs.get("interrupted")) or "error" not in trial.user_attrs
+    )
 
 
-def _beat(trial: optuna.trial.Trial) -> None:
-    try:
-        trial.set_user_attr(HEARTBEAT, time.time())
-    except optuna.exceptions.UpdateFinishedTrialError:
-        pass  # finished between the last beat and its removal, or by another process: nothing to keep alive
-    except optuna.exceptions.StorageInternalError as exc:  # e.g. a database busy past its timeout
-        # A missed beat must not end a search; the next one retries. Only STALE_AFTER_S of
-        # missed beats in a row would let a resumer take the trial for a killed one.
-        logger.debug("heartbeat of trial %d not recorded: %s", trial.number, exc)
-    except Exception as exc:
-        # A dead heartbeat thread would let a resumer take every trial of this live process for a
-        # killed one; keep beating, and say why this beat was lost.
-        logger.warning("heartbeat of trial %d not recorded: %s: %s", trial.number, type(exc).__name__, exc)
+def fail_stale(study: optuna.Study) -> None:
+    """Fail the trials whose heartbeat went stale, and queue them again (Optuna's retry callback)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
-def last_beat(trial: optuna.trial.FrozenTrial) -> float:
-    """When the trial last showed life: its heartbeat, else its start (a trial of an older version)."""
-    beat = trial.user_attrs.get(HEARTBEAT)
-    if beat is not None:
-        return float(beat)
-    return trial.datetime_start.timestamp() if trial.datetime_start is not None else 0.0
+def fail_and_retry(study: optuna.Study, storage: optuna.storages.BaseStorage, numbers: Iterable[int]) -> None:
+    """Fail trials ``numbers``, whose process is known to be dead, and queue them again now.
+
+    This is what ``fail_stale_trials`` does after the grace period, through the
+    storage's public API. A trial that another process recorded meanwhile is left as it is.
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
+    retry = retry_callback()
+    for number in numbers:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        try:
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # finished meanwhile (or failed by another process's heartbeat check)
+        retry(study, storage.get_trial(trial_id))
 
 
-def stale_running_trials(
-    study: optuna.Study, stale_after_s: float = STALE_AFTER_S, poll_s: float = HEARTBEAT_INTERVAL_S
-) -> list[optuna.trial.FrozenTrial]:
-    """The RUNNING trials whose process has stopped (killed, or its host lost).
+def recover_stale(study: optuna.Study, wait_s: float = GRACE_PERIOD_S + 2 * HEARTBEAT_INTERVAL_S) -> None:
+    """Fail and queue again the running trials of processes that died (a killed search).
 
-    A trial whose heartbeat is older than ``stale_after_s`` is stale at once. A
-    recent heartbeat cannot tell a live process from one killed a moment ago, so
-    this waits, at most ``stale_after_s``, until each such trial's heartbeat
-    advances (alive), the trial finishes (alive), or its heartbeat grows old (stale).
+    A recent heartbeat cannot tell a live process from one killed a moment ago, so this
+    waits, at most ``wait_s``, until every trial running now has finished (its process
+    lives, or it went stale and was failed here); trials still running after that
+    belong to a live process (another worker of the study) and are left to it.
+    """
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    deadline = time.monotonic() + wait_s
+    while running:
+        fail_stale(study)
+        running &= {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        if not running or time.monotonic() > deadline:
+            return
+        time.sleep(HEARTBEAT_INTERVAL_S / 2)
+
+
+def requeue_interrupted(study: optuna.Study) -> int:
+    """Queue again the interrupted trials that no trial runs again yet (e.g. stopped by Ctrl-C).
 
     Returns:
-        The stale trials, as read last.
+        How many trials were queued.
     """
-    first = {t.number: last_beat(t) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    while True:
-        now = time.time()
-        current = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        silent = {n: t for n, t in current.items() if n in first and last_beat(t) == first[n]}
-        if all(now - first[n] >= stale_after_s for n in silent):
-            return [silent[n] for n in sorted(silent)]
-        time.sleep(poll_s)
+    trials = study.get_trials(deepcopy=False)
+    retried = {number for t in trials for number in retry_history(t)}
+    retry, queued = retry_callback(), 0
+    for trial in trials:
+        if is_interrupted(trial) and trial.number not in retried:
+            before = len(study.get_trials(deepcopy=False))
+            retry(study, trial)
+            queued += len(study.get_trials(deepcopy=False)) > before
+    return queued
 
 
-__all__ = ["HEARTBEAT", "HEARTBEAT_INTERVAL_S", "STALE_AFTER_S", "Heartbeat", "last_beat", "stale_running_trials"]
+__all__ = [
+    "GRACE_PERIOD_S",
+    "HEARTBEAT_INTERVAL_S",
+    "MAX_RETRY",
+    "fail_and_retry",
+    "fail_stale",
+    "is_interrupted",
+    "recover_stale",
+    "requeue_interrupted",
+    "retried_from",
+    "retry_callback",
+    "retry_history",
+]

@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from asl_recog.backends.local._heartbeat import is_interrupted
 from asl_recog.backends.local._reservation import was_not_run
 
 logger = logging.getLogger("asl_recog")
@@ -33,8 +34,11 @@ _STYLE = {
 
 
 def trial_status(trial: optuna.trial.FrozenTrial) -> str:
-    """completed / pruned / failed / interrupted / running / queued."""
-    if trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted"):
+    """completed / pruned / failed / interrupted / running / queued.
+
+    Interrupted: its process died or was stopped, and its configuration was (or is, on resume) run again.
+    """
+    if is_interrupted(trial):
         return "interrupted"
     return _STATUS.get(trial.state, trial.state.name.lower())
 

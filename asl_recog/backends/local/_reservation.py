@@ -1,22 +1,24 @@
 """The trial limit, reserved in the study's storage, so that processes sharing one study keep it.
 
-Two processes that resume one run directory (or the workers of a distributed
-search) each decide locally when to ask for another trial, so each alone would
-run up to the limit. No lock file is needed to share it: the storage already
+The search's worker processes (and two resumers of one run directory, or the
+workers of a distributed search) each run ``study.optimize`` and decide locally
+when to ask for another trial, so each alone would run up to the limit. Optuna's
+``MaxTrialsCallback`` counts trials only after they end, so N workers overshoot
+it by up to N - 1. No lock is needed to share the limit exactly: the storage
 creates trials atomically, each with the next number, and a queued trial exists
-(WAITING) before any trial numbered after it. So after ``study.ask()`` a trial
-counts the trials numbered below it that take a place under the limit; when
-they already fill it, the trial is over the limit: it is recorded failed with
-the user attribute ``over_limit`` and not run, and the process stops asking.
-Every process sees the same order, so at most ``max_trials`` trials take a
-place, whichever process runs them.
+(WAITING) before any trial numbered after it. So when a trial starts, it counts
+the trials numbered below it that take a place under the limit; when they
+already fill it, the trial is over the limit: it is recorded failed with the user
+attribute ``over_limit`` and not run, and its worker stops. Every process sees
+the same order, so at most ``max_trials`` trials take a place, whichever process
+runs them.
 
 A place is taken by a trial that is queued, running, or finished, unless it was
-interrupted (its configuration was queued again), duplicates an earlier trial
-(never run) or is itself over the limit. A trial that was counted but is later
-interrupted by a killed process frees its place for its re-queued copy, which is
-numbered after it; a search may then end below the limit, never above it, and
-resuming it again runs the rest.
+interrupted (its process died: Optuna's retry queued its configuration again, so
+a retried trial counts once), duplicates an earlier trial (never run) or is
+itself over the limit. An interrupted trial frees its place for its queued copy,
+which is numbered after it; a search may then end below the limit, never above
+it, and resuming it again runs the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from asl_recog.backends.local._heartbeat import is_interrupted
 
 logger = logging.getLogger("asl_recog")
 
@@ -40,9 +44,7 @@ def was_not_run(trial: optuna.trial.FrozenTrial) -> bool:
 
 def takes_place(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether ``trial`` takes one of the places under the trial limit (see the module's notes)."""
-    if trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted"):
-        return False
-    return not was_not_run(trial)
+    return not is_interrupted(trial) and not was_not_run(trial)
 
 
 def has_place(trials: list[optuna.trial.FrozenTrial], number: int, max_trials: int) -> bool:
@@ -57,8 +59,20 @@ def has_place(trials: list[optuna.trial.FrozenTrial], number: int, max_trials: i
     return ahead < max_trials
 
 
-def record_over_limit(study: optuna.Study, trial: optuna.trial.Trial, max_trials: int) -> None:
-    """Record ``trial`` as over the limit, without running it."""
+def has_work(trials: list[optuna.trial.FrozenTrial], max_trials: int) -> bool:
+    """Whether a worker should ask for another trial: a queued one waits, or places are left."""
+    if any(t.state == TrialState.WAITING for t in trials):
+        return True
+    return sum(1 for t in trials if takes_place(t)) < max_trials
+
+
+def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Finished trials that count toward the limit (not interrupted ones, duplicates or those over it)."""
+    return sum(1 for t in trials if t.state.is_finished() and takes_place(t))
+
+
+def mark_over_limit(trial: optuna.trial.Trial, max_trials: int) -> None:
+    """Mark ``trial`` as over the limit (the caller records it failed without running it)."""
     logger.info(
         "trial %d not run: the limit of %d trials is already taken (another process shares this run)",
         trial.number,
@@ -66,7 +80,6 @@ def record_over_limit(study: optuna.Study, trial: optuna.trial.Trial, max_trials
     )
     trial.set_user_attr(OVER_LIMIT, True)
     trial.set_user_attr("error", f"not run: the limit of {max_trials} trials was already taken by other trials")
-    study.tell(trial, state=TrialState.FAIL)
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -100,7 +113,9 @@ __all__ = [
     "earlier_with_params",
     "has_place",
     "params_key",
-    "record_over_limit",
+    "counted",
+    "has_work",
+    "mark_over_limit",
     "takes_place",
     "was_not_run",
 ]

@@ -1,4 +1,4 @@
-"""Trial worker processes: starting them safely, capturing what they print, stopping them.
+"""Worker processes: starting them safely, capturing what they print, stopping them.
 
 Workers are started with multiprocessing's ``spawn`` method (``fork`` would copy
 TensorFlow's threads and locks). ``spawn`` runs a fresh interpreter that
@@ -9,7 +9,7 @@ once with the fix, instead of failing trial after trial:
 * a script without an ``if __name__ == "__main__":`` guard would, in every
   worker, run the whole search again (:func:`refuse_inside_worker_bootstrap`).
 
-Each worker's stderr goes to ``<run_dir>/logs/trial_<n>.log`` so that, when a
+Each worker's stderr goes to ``<run_dir>/logs/worker_<k>.log`` so that, when a
 worker dies before it can report, the error raised names what the worker itself
 printed.
 """
@@ -29,8 +29,8 @@ from typing import Any
 from asl_recog._console import stderr_fd_to
 from asl_recog._errors import ConfigurationError
 
-#: Name prefix of trial worker processes.
-WORKER_PREFIX = "asl-trial-"
+#: Name prefix of worker processes.
+WORKER_PREFIX = "asl-worker-"
 _GUARD_FIX = (
     'put the code that calls fit() under `if __name__ == "__main__":` in a .py file and run that '
     "file (trial workers re-import it)"
@@ -70,11 +70,6 @@ def refuse_inside_worker_bootstrap() -> None:
         raise ConfigurationError(
             f"fit() was called while a trial worker process imported your script. Fix: {_GUARD_FIX}"
         )
-
-
-def log_path(run_dir: str | Path, number: int) -> Path:
-    """Where trial ``number``'s worker writes its stderr."""
-    return Path(run_dir) / "logs" / f"trial_{number:05d}.log"
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -149,6 +144,5 @@ __all__ = [
     "watch_parent",
     "stop",
     "thread_env",
-    "log_path",
     "log_tail",
 ]

@@ -14,7 +14,6 @@ the validation predictions, as Azure's VotingEnsemble) joins the leaderboard.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -27,7 +26,7 @@ import optuna
 from optuna.trial import TrialState, create_trial
 from threadpoolctl import threadpool_limits
 
-from asl_recog.backends.local._engine import enqueue_params, suggest_space
+from asl_recog.backends.local._engine import ConditionalProposal, enqueue_params
 from asl_recog.backends.local._plan import LocalPlan
 from asl_recog.backends.local._scheduler import Schedule, TrialOutcome
 from asl_recog.backends.local._workers import thread_env
@@ -166,12 +165,6 @@ def add_ensemble(
     logger.info("voting ensemble of trials %s: %s=%.4f", params["members"], metric, value)
 
 
-def propose(algorithms: list[str], trial: optuna.trial.Trial) -> dict[str, Any]:
-    """One trial's pipeline: an algorithm, then a draw from that algorithm's space."""
-    algorithm = trial.suggest_categorical("algorithm", algorithms)
-    return {"algorithm": algorithm, **suggest_space(trial, ALGORITHMS[algorithm].space, f"{algorithm}.")}
-
-
 def local_plan(
     trainer: AutoMLTrainer, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
 ) -> LocalPlan:
@@ -205,7 +198,7 @@ def local_plan(
     # Keep a little of the budget for the ensemble and the result, as AutoML does.
     budget = total - min(30.0, 0.03 * total) - (time.perf_counter() - start)
     schedule = Schedule(
-        propose=functools.partial(propose, algorithms),
+        propose=ConditionalProposal("algorithm", {a: ALGORITHMS[a].space for a in algorithms}),
         runner=automl_runner,
         max_trials=trainer.max_iterations or 10_000,
         max_concurrent=concurrent,

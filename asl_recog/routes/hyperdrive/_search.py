@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import pickle
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import optuna
 
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends.local._engine import make_sampler, max_trials_for, suggest_space
+from asl_recog.backends.local._engine import SpaceProposal, make_sampler, max_trials_for
 from asl_recog.backends.local._plan import LocalPlan
 from asl_recog.backends.local._pruners import make_pruner
 from asl_recog.backends.local._scheduler import Schedule
@@ -21,7 +18,6 @@ from asl_recog.backends.local._workers import thread_env
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.routes.hyperdrive._builders import DEFAULTS
 from asl_recog.routes.hyperdrive._training import hyperdrive_runner
-from asl_recog.search._space import Expression
 
 if TYPE_CHECKING:
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
@@ -34,11 +30,6 @@ def save_arrays(run_dir: Path, train: SignMnistDataset, validation: SignMnistDat
     for name, array in (("x", train.images), ("y", train.labels), ("vx", validation.images), ("vy", validation.labels)):
         np.save(folder / f"{name}.npy", array)
     return folder
-
-
-def propose(space: Mapping[str, Expression], fixed: Mapping[str, Any], trial: optuna.trial.Trial) -> dict[str, Any]:
-    """One trial's parameters: a draw from the sampled space plus the fixed ones."""
-    return {**suggest_space(trial, space), **fixed}
 
 
 def builder_name(trainer: HyperDriveTrainer) -> str:
@@ -87,7 +78,7 @@ def local_plan(
         payload["arrays"] = (train.images, train.labels, validation.images, validation.labels)
     max_trials = max_trials_for(sampling, trainer.max_total_runs)
     schedule = Schedule(
-        propose=functools.partial(propose, dict(sampling.parameter_space), fixed),
+        propose=SpaceProposal(sampling.parameter_space, fixed),
         runner=hyperdrive_runner,
         max_trials=max_trials,
         max_concurrent=concurrent,
@@ -112,4 +103,4 @@ def local_plan(
     )
 
 
-__all__ = ["local_plan", "propose", "save_arrays", "trial_params"]
+__all__ = ["local_plan", "save_arrays", "trial_params"]

@@ -1,0 +1,241 @@
+"""The search process's watch over its N worker processes: what Optuna's ``optimize`` cannot do itself.
+
+The workers run the trials (``_trial_loop``) and talk only through the shared
+storage; this process polls that storage and its children and adds:
+
+* killable per-trial timeouts (AutoML's ``iteration_timeout_minutes``): a worker
+  whose trial runs over is killed, the trial recorded failed with the reason
+  through the storage's public API, and a replacement worker started;
+* the hard deadline (AutoML's ``experiment_timeout_minutes``): every worker is
+  stopped and its trial recorded failed;
+* a worker that dies (a crash in native code, a script that cannot be imported):
+  its trial is failed and queued again at once (``_heartbeat.fail_and_retry``),
+  without waiting for the heartbeat's grace period, and a replacement is started;
+* the fail-fast rule: after ``max_consecutive_failed_trials`` crashes in a row
+  (trials that raised, or workers that died), the search stops with the last
+  failure's own output (its traceback, or what the worker printed to
+  ``logs/worker_<k>.log``);
+* ``should_stop`` (AutoML's early stopping), asked as trials finish: the workers are
+  asked to stop through the study (``STOP_KEY``) and finish their running trial;
+* progress updates, and the heartbeat check for trials of workers on other hosts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from asl_recog._errors import TrialFailedError
+from asl_recog.backends.local._engine import open_storage
+from asl_recog.backends.local._heartbeat import HEARTBEAT_INTERVAL_S, fail_and_retry, fail_stale, is_interrupted
+from asl_recog.backends.local._reservation import has_work, takes_place, was_not_run
+from asl_recog.backends.local._trial_loop import STOP_KEY, WorkerPlan, worker_id, worker_main
+from asl_recog.backends.local._workers import WORKER_PREFIX, log_tail, start_worker, stop
+
+logger = logging.getLogger("asl_recog")
+
+#: Seconds between two looks at the storage and the workers.
+POLL_S = 0.5
+
+
+def new_token() -> str:
+    """A token naming one run of a search (its workers stop when the study's STOP_KEY equals it)."""
+    return uuid.uuid4().hex
+
+
+@dataclass
+class _Worker:
+    process: Any
+    index: int
+    log: Path
+
+    @property
+    def ident(self) -> str:
+        return worker_id(self.process.pid)
+
+
+class FailureStreak:
+    """Stops a search after ``limit`` crashes in a row (timeouts and budget rejections don't count).
+
+    Example:
+        >>> streak = FailureStreak(3)
+        >>> streak.record(True, "trial 4: ValueError: bad shape", "Traceback ...")
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.streak = limit, 0
+
+    def record(self, crashed: bool, what: str, output: str) -> None:
+        """Count one finished trial or dead worker; raise TrialFailedError at the limit."""
+        if not crashed:
+            self.streak = 0
+            return
+        self.streak += 1
+        if self.streak < self.limit:
+            return
+        raise TrialFailedError(
+            f"{self.streak} trials in a row failed, so the search stopped early (max_consecutive_failed_trials="
+            f"{self.limit}). Last failure, {what}."
+            + (f"\nWhat the trial printed:\n{output}" if output else "")
+            + "\nFix: correct the error above. If the worker could not start, run the search from a .py file "
+            'whose fit() call sits under `if __name__ == "__main__":`.'
+        )
+
+    def record_trial(self, trial: FrozenTrial) -> None:
+        """Count a finished trial: a crash is a FAIL with an error that is not a decision of the search."""
+        attrs = trial.user_attrs
+        if is_interrupted(trial) or was_not_run(trial):
+            return  # never ran to an outcome: its dead worker, if any, was counted instead
+        crashed = trial.state == TrialState.FAIL and not attrs.get("rejected")
+        output = "\n".join(str(attrs.get("traceback", "")).strip().splitlines()[-15:])
+        self.record(crashed, f"trial {trial.number}: {attrs.get('error')}", output)
+
+
+def record_stopped(storage: optuna.storages.BaseStorage, study_id: int, number: int, reason: str) -> None:
+    """Record trial ``number``, whose worker this process killed, failed with ``reason`` (public storage API)."""
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    try:
+        storage.set_trial_user_attr(trial_id, "error", reason)
+        storage.set_trial_user_attr(trial_id, "rejected", True)  # the search's decision, not a crash
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # it finished between the last look and the kill
+
+
+def supervise(
+    study: optuna.Study,
+    run_dir: Path,
+    plan: WorkerPlan,
+    *,
+    workers: int,
+    env: dict[str, str],
+    deadline_s: float | None,
+    hard_deadline: bool,
+    trial_timeout_s: float | None,
+    should_stop: Callable[[optuna.Study], bool] | None,
+    on_update: Callable[[optuna.Study, dict[int, float]], None] | None,
+    max_consecutive_failed_trials: int,
+) -> None:
+    """Run ``plan`` in ``workers`` worker processes until the search ends.
+
+    Raises:
+        TrialFailedError: ``max_consecutive_failed_trials`` crashes in a row.
+    """
+    storage = open_storage(plan.url)
+    study_id = storage.get_study_id_from_name(plan.study_name)
+    start = time.monotonic()
+    pool: dict[int, _Worker] = {}
+    indices = iter(range(1_000_000))
+    streak = FailureStreak(max_consecutive_failed_trials)
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    stopping = False
+    last_stale_check = 0.0
+
+    def spawn() -> None:
+        index = next(indices)
+        log = Path(run_dir) / "logs" / f"worker_{index:03d}.log"
+        worker_plan = dataclasses.replace(plan, index=index)
+        process = start_worker(worker_main, (worker_plan, os.getpid()), f"{WORKER_PREFIX}{index}", env, log)
+        pool[process.pid] = _Worker(process, index, log)
+
+    def replace() -> None:
+        """Start a worker in place of one that ended early, if the search has trials left to run."""
+        if not stopping and has_work(study.get_trials(deepcopy=False), plan.max_trials):
+            spawn()
+
+    def request_stop() -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            study.set_user_attr(STOP_KEY, plan.token)  # each worker ends after its running trial
+
+    trials = study.get_trials(deepcopy=False)
+    if has_work(trials, plan.max_trials):
+        # No more workers than trials left to run: each start costs seconds of imports.
+        left = plan.max_trials - sum(1 for t in trials if takes_place(t) and t.state != TrialState.WAITING)
+        for _ in range(max(1, min(workers, left))):
+            spawn()
+    try:
+        while True:
+            elapsed = time.monotonic() - start
+            trials = study.get_trials(deepcopy=False)
+            finished = [t for t in trials if t.state.is_finished() and t.number not in seen]
+            for trial in sorted(finished, key=lambda t: (t.datetime_complete is None, t.datetime_complete, t.number)):
+                seen.add(trial.number)
+                streak.record_trial(trial)
+            if finished and should_stop is not None and should_stop(study):
+                request_stop()
+            running = {t.user_attrs.get("worker"): t for t in trials if t.state == TrialState.RUNNING}
+            for pid, worker in list(pool.items()):
+                if worker.process.is_alive():
+                    continue
+                worker.process.join()
+                del pool[pid]
+                if worker.process.exitcode == 0:
+                    continue  # its share is done: the limit is taken, or the deadline or a stop came
+                mine = [t.number for key, t in running.items() if key == worker.ident]
+                fail_and_retry(study, storage, mine)
+                what = f"worker process {worker.index}" + (f" (trial {mine[0]})" if mine else " before its first trial")
+                streak.record(
+                    True,
+                    f"{what}: the worker exited with code {worker.process.exitcode} before reporting a result",
+                    log_tail(worker.log),
+                )
+                replace()
+            past_deadline = deadline_s is not None and elapsed > deadline_s
+            if past_deadline and hard_deadline:
+                for pid, worker in list(pool.items()):
+                    stop(worker.process)
+                    del pool[pid]
+                    if worker.ident in running:
+                        record_stopped(
+                            storage,
+                            study_id,
+                            running[worker.ident].number,
+                            "stopped: the search's time limit was reached",
+                        )
+                break
+            stopping = stopping or past_deadline  # soft: the workers start no trial after it themselves
+            if trial_timeout_s is not None:
+                now = time.time()
+                for pid, worker in list(pool.items()):
+                    trial = running.get(worker.ident)
+                    if trial is None or trial.datetime_start is None:
+                        continue
+                    if now - trial.datetime_start.timestamp() <= trial_timeout_s:
+                        continue
+                    stop(worker.process)
+                    del pool[pid]
+                    reason = f"stopped: exceeded the trial time limit of {trial_timeout_s / 60:g} min"
+                    record_stopped(storage, study_id, trial.number, reason)
+                    logger.debug("trial %d %s", trial.number, reason)
+                    replace()
+            if time.monotonic() - last_stale_check > 2 * HEARTBEAT_INTERVAL_S:
+                fail_stale(study)  # trials of dead workers on other hosts (or started before a kill)
+                last_stale_check = time.monotonic()
+            if on_update is not None:
+                on_update(study, {t.number: t.datetime_start.timestamp() for t in running.values() if t.datetime_start})
+            if not pool:
+                waiting = any(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False))
+                if stopping or not waiting:
+                    break
+                spawn()  # a dead worker's trial was queued again after the others had finished
+            time.sleep(POLL_S)
+    finally:
+        # An exception (e.g. Ctrl-C) must not orphan workers; their trials stay RUNNING,
+        # their heartbeats stop, and resuming queues them again.
+        for worker in pool.values():
+            stop(worker.process)
+
+
+__all__ = ["FailureStreak", "POLL_S", "new_token", "record_stopped", "supervise"]

@@ -1,0 +1,24 @@
+"""Module-level trial runners for the engine's tests (worker processes import them by name)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from asl_recog.backends.local._scheduler import TrialOutcome
+
+
+def kill_first_runner(task: Any, reporter: Any) -> TrialOutcome:
+    """Reports step 1; the first trial of the run then kills its own worker (SIGKILL), as a crash in
+    native code would; every other trial completes with the value ``x / 10``."""
+    value = task.params["x"] / 10
+    reporter.report(1, value)
+    marker = Path(task.run_dir) / "killed_once"
+    if not marker.exists():
+        marker.write_text(str(task.number))
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.2)
+    return TrialOutcome("complete", value, [value])

@@ -1,0 +1,108 @@
+"""The local engine: N worker processes that share one Optuna storage, each running study.optimize."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from engine_runners import kill_first_runner
+from optuna.trial import TrialState
+
+import asl_recog as asl
+from asl_recog.backends.local._engine import SpaceProposal, TrialSeededRandomSampler, open_storage, open_study
+from asl_recog.backends.local._heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, is_interrupted, retried_from
+from asl_recog.backends.local._progress import trial_status
+from asl_recog.backends.local._reservation import counted, was_not_run
+from asl_recog.backends.local._scheduler import Schedule, recover, run_schedule
+
+PACKAGE = Path(asl.__file__).parent
+
+
+def test_the_package_uses_no_private_optuna_attributes() -> None:
+    private = re.compile(r"\._storage\b|\b_trial_id\b|\._study_id\b")
+    hits = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert hits == []
+
+
+def test_two_workers_keep_the_limit_and_a_killed_workers_trial_is_retried(tmp_path: Path) -> None:
+    """Two worker processes share the study; the first trial SIGKILLs its worker after reporting step 1.
+    Its trial is failed as interrupted and run again with its parameters and intermediate values, a
+    replacement worker takes over, and exactly max_trials trials count."""
+    study = open_study(tmp_path, direction="maximize", sampler=TrialSeededRandomSampler(0))
+    schedule = Schedule(
+        propose=SpaceProposal({"x": asl.choice(*range(10))}),
+        runner=kill_first_runner,
+        max_trials=5,
+        max_concurrent=2,
+        in_process=False,
+    )
+    start = time.monotonic()
+    run_schedule(study, tmp_path, schedule)
+    assert time.monotonic() - start < GRACE_PERIOD_S * 20  # no wait for a grace period per trial
+
+    trials = study.get_trials()
+    assert [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)] == []
+    killed_number = int((tmp_path / "killed_once").read_text())
+    killed = trials[killed_number]
+    assert is_interrupted(killed) and trial_status(killed) == "interrupted"
+    copies = [t for t in trials if retried_from(t) == killed_number]
+    assert len(copies) == 1 and copies[0].state == TrialState.COMPLETE
+    assert copies[0].params == killed.params and copies[0].user_attrs["params"] == killed.user_attrs["params"]
+    assert copies[0].intermediate_values[1] == killed.intermediate_values[1]  # kept for the policies
+    assert counted(trials) == 5  # the retried trial counts once
+    ran = [t for t in trials if t.state == TrialState.COMPLETE and not was_not_run(t)]
+    assert len(ran) == 5
+    workers = {t.user_attrs["worker"] for t in ran}  # host:pid of the worker that ran each trial
+    assert killed.user_attrs["worker"] not in workers  # the killed worker's trial was rerun by another
+    assert len(list((tmp_path / "logs").glob("worker_*.log"))) >= 3
+
+
+def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path: Path) -> None:
+    """recover() leaves a trial whose heartbeat a live process records alone; once the beats stop, the
+    trial is failed (interrupted) and queued again with its parameters and intermediate values."""
+    study = open_study(tmp_path, direction="maximize")
+    trial = study.ask()
+    trial.suggest_int("hidden", 8, 32)
+    trial.set_user_attr("params", {"hidden": trial.params["hidden"]})
+    trial.report(0.3, 1)
+    storage = open_storage(tmp_path)  # "another process": beats through the storage's public API
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), trial.number
+    )
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            storage.record_heartbeat(trial_id)
+            stop.wait(HEARTBEAT_INTERVAL_S / 2)
+
+    beating = threading.Thread(target=beat)
+    beating.start()
+    try:
+        assert recover(study, tmp_path) == 0  # the "other process" is alive: its trial stays RUNNING
+        assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+    finally:
+        stop.set()
+        beating.join()
+    start = time.monotonic()
+    assert recover(study, tmp_path) == 1
+    assert time.monotonic() - start < GRACE_PERIOD_S + 4  # the wait after a stop is bounded
+    first, queued = study.get_trials()
+    assert first.state == TrialState.FAIL and trial_status(first) == "interrupted"
+    assert queued.state == TrialState.WAITING and retried_from(queued) == first.number
+    assert queued.params == first.params and queued.intermediate_values == {1: 0.3}
+    # the process that ran it reports late: refused (TrialLoop.run goes on), the resumer's record stands
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        trial.set_user_attr("history", [0.3, 0.5])
+    with pytest.raises(ValueError, match="Cannot tell a FAIL trial"):
+        study.tell(trial, 0.5)
+    assert study.get_trials()[0].state == TrialState.FAIL and study.get_trials()[0].value is None

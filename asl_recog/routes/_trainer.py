@@ -104,8 +104,8 @@ class Trainer(BaseEstimator, ABC):
     _settings_column: ClassVar[str] = ""
     #: the primary metrics this route knows.
     metrics: ClassVar[tuple[str, ...]] = ()
-    #: deprecated argument name -> its current name; set_params accepts both.
-    _renamed: ClassVar[dict[str, str]] = {}
+    #: deprecated argument name -> its current name; set_params and config files accept both.
+    renamed_arguments: ClassVar[dict[str, str]] = {}
 
     def common_settings(self) -> dict[str, Any]:
         """The shared settings under route-neutral names, for backends and tools.
@@ -137,7 +137,7 @@ class Trainer(BaseEstimator, ABC):
             ConfigurationError: an unknown name (with the nearest valid one) or an invalid value.
         """
         valid = self.get_params(deep=False)
-        for old, new in self._renamed.items():
+        for old, new in self.renamed_arguments.items():
             if old in params:
                 if new in params:
                     raise ConfigurationError(f"pass {new} only: {old} is its deprecated alias")

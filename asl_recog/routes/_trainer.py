@@ -81,8 +81,8 @@ class Trainer(BaseEstimator, ABC):
     search runs: ``None``/``"local"``, ``"azure"`` (SDK v2), ``"azureml"`` (SDK v1),
     ``"auto"``, or a backend object.
 
-    The settings both routes share (budget, concurrency, metric, model-size budget,
-    seed, run_dir, resume, progress, refit, backend) keep each route's Azure name;
+    The settings both routes share (budget, trial limit, concurrency, metric, model-size
+    budget, seed, run_dir, resume, progress, refit, backend) keep each route's Azure name;
     :meth:`common_settings` gives them under one route-neutral name, for backends.
 
     Example:

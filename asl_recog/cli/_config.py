@@ -40,8 +40,6 @@ from asl_recog.search import _space
 
 #: The trainer whose constructor arguments each config section holds.
 TRAINERS: dict[str, type[Trainer]] = {"automl": AutoMLTrainer, "hyperdrive": HyperDriveTrainer}
-#: Config keys renamed: route -> {old key: new key}.
-_RENAMED = {"hyperdrive": {"sampling": "hyperparameter_sampling"}}
 
 _EXPRESSIONS = (
     "choice",
@@ -157,7 +155,7 @@ def trainer_settings(config: dict[str, Any], route: str, *, source: str = "confi
         raise ConfigurationError(f"{source}: unknown section {route!r}; use {sorted(TRAINERS)}")
     section = dict(config.get(route) or {})
     where = f"{source}: {route}"
-    for old, new in _RENAMED.get(route, {}).items():
+    for old, new in TRAINERS[route].renamed_arguments.items():
         if old in section:
             if new in section:
                 raise ConfigurationError(f"{where}: write {new} only; {old} is its deprecated name")

@@ -30,8 +30,8 @@ class Trainer(BaseEstimator, ABC):
     search runs: ``None``/``"local"``, ``"azure"`` (SDK v2), ``"azureml"`` (SDK v1),
     ``"auto"``, or a backend object.
 
-    The settings both routes share (budget, concurrency, metric, model-size budget,
-    seed, run_dir, resume, progress, refit, backend) keep each route's Azure name;
+    The settings both routes share (budget, trial limit, concurrency, metric, model-size
+    budget, seed, run_dir, resume, progress, refit, backend) keep each route's Azure name;
     :meth:`common_settings` gives them under one route-neutral name, for backends.
 
     Example:
@@ -53,8 +53,8 @@ class Trainer(BaseEstimator, ABC):
     _settings_column: ClassVar[str] = ""
     #: the primary metrics this route knows.
     metrics: ClassVar[tuple[str, ...]] = ()
-    #: deprecated argument name -> its current name; set_params accepts both.
-    _renamed: ClassVar[dict[str, str]] = {}
+    #: deprecated argument name -> its current name; set_params and config files accept both.
+    renamed_arguments: ClassVar[dict[str, str]] = {}
 
     def common_settings(self) -> dict[str, Any]:
         """The shared settings under route-neutral names, for backends and tools.
@@ -86,7 +86,7 @@ class Trainer(BaseEstimator, ABC):
             ConfigurationError: an unknown name (with the nearest valid one) or an invalid value.
         """
         valid = self.get_params(deep=False)
-        for old, new in self._renamed.items():
+        for old, new in self.renamed_arguments.items():
             if old in params:
                 if new in params:
                     raise ConfigurationError(f"pass {new} only: {old} is its deprecated alias")

@@ -54,8 +54,9 @@ class AutoMLTrainer(Trainer):
     Example:
         >>> from asl_recog import AutoMLTrainer, load_sign_mnist
         >>> trainer = AutoMLTrainer(experiment_timeout_minutes=5, allowed_models=["SVM", "ExtremeRandomTrees"])
-        >>> trainer
-        AutoMLTrainer(allowed_models=['SVM', 'ExtremeRandomTrees'], experiment_timeout_minutes=5)
+        >>> trainer  # the settings that differ from the defaults
+        AutoMLTrainer(allowed_models=['SVM', 'ExtremeRandomTrees'],
+                      experiment_timeout_minutes=5)
         >>> result = trainer.fit(load_sign_mnist("train"))
         >>> result.leaderboard[["model", "accuracy", "status"]]
     """

@@ -100,7 +100,7 @@ class HyperDriveTrainer(Trainer):
     route = HYPERDRIVE
     _settings_column = "hyperdrive"
     metrics = METRICS
-    _renamed = {"sampling": "hyperparameter_sampling"}
+    renamed_arguments = {"sampling": "hyperparameter_sampling"}
 
     def __init__(
         self,
@@ -124,9 +124,12 @@ class HyperDriveTrainer(Trainer):
     ) -> None:
         # The deprecated alias is kept out of the signature, so get_params, clone and
         # the repr know only the current name.
-        unknown = sorted(set(renamed) - set(self._renamed))
+        unknown = sorted(set(renamed) - set(self.renamed_arguments))
         if unknown:
-            names = [*(p for p in inspect.signature(HyperDriveTrainer).parameters if p != "renamed"), *self._renamed]
+            names = [
+                *(p for p in inspect.signature(HyperDriveTrainer).parameters if p != "renamed"),
+                *self.renamed_arguments,
+            ]
             close = difflib.get_close_matches(unknown[0], names, n=1)
             raise TypeError(
                 f"HyperDriveTrainer() got an unexpected keyword argument {unknown[0]!r}"

@@ -14,21 +14,28 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog import __version__
-from asl_recog._errors import ConfigurationError, MissingExtraError
+from asl_recog._errors import ConfigurationError
+from asl_recog._imports import LazyModule
 from asl_recog.backends.azure.v2._backend import AzureBackend
 from asl_recog.models._base import Model
 from asl_recog.serving._deploy import Deployer, Endpoint, conda_spec, endpoint_name, onnx_file, write_scoring_dir
+
+_ml = LazyModule(
+    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)"
+)
+_ml_constants = LazyModule(
+    "azure.ai.ml.constants",
+    package="azure-ai-ml",
+    extra="azure",
+    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
+)
 
 #: A CPU inference base image Microsoft maintains for managed online endpoints.
 DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
 
 def _import_sdk() -> Any:
-    try:
-        from azure.ai.ml import entities
-    except ImportError as exc:
-        raise MissingExtraError("azure-ai-ml", "azure", "Deploying to an Azure ML managed online endpoint") from exc
-    return entities
+    return _ml.entities
 
 
 @dataclass
@@ -140,13 +147,11 @@ class AzureDeployer(Deployer):
     def build(self, onnx_path: Path, onnx_model: Any, name: str, folder: Path) -> AzureDeploymentSpec:
         """Build the endpoint, deployment, model and environment objects (no Azure call)."""
         entities = _import_sdk()
-        from azure.ai.ml.constants import AssetTypes
-
         code_dir = write_scoring_dir(onnx_model, folder / "code", model_file=onnx_path.name, max_batch=self.max_batch)
         tags = {"asl_recog_version": __version__, "source_kind": str(onnx_model.metadata.get("source_kind"))}
         model = entities.Model(
             path=str(onnx_path),
-            type=AssetTypes.CUSTOM_MODEL,
+            type=_ml_constants.AssetTypes.CUSTOM_MODEL,
             name=f"{name}-model",
             description="asl_recog sign classifier (ONNX)",
             tags=tags,

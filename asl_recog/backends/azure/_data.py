@@ -32,8 +32,43 @@ from typing import Any
 import yaml
 
 import asl_recog
+from asl_recog._imports import LazyModule
 from asl_recog.data._augment import augment
 from asl_recog.data._dataset import COLUMNS, SignMnistDataset
+
+_ml_constants = LazyModule(
+    "azure.ai.ml.constants",
+    package="azure-ai-ml",
+    extra="azure",
+    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
+)
+_ml_entities = LazyModule(
+    "azure.ai.ml.entities",
+    package="azure-ai-ml",
+    extra="azure",
+    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
+)
+_az_core_exceptions = LazyModule(
+    "azure.core.exceptions",
+    package="azure-core",
+    extra="azure",
+    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
+)
+_aml_core = LazyModule(
+    "azureml.core",
+    package="azureml-core",
+    extra="azureml",
+    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
+)
+_aml_data_dataset_factory = LazyModule(
+    "azureml.data.dataset_factory",
+    package="azureml-core",
+    extra="azureml",
+    purpose="The Azure ML SDK v1 (AzureMLBackend)",
+)
+_aml_exceptions = LazyModule(
+    "azureml.exceptions", package="azureml-core", extra="azureml", purpose="The Azure ML SDK v1 (AzureMLBackend)"
+)
 
 logger = logging.getLogger("asl_recog")
 
@@ -105,12 +140,9 @@ class V1Data:
 
 
 def _v1_registered(workspace: Any, name: str) -> Any | None:
-    from azureml.core import Dataset
-    from azureml.exceptions import UserErrorException
-
     try:
-        return Dataset.get_by_name(workspace, name)  # the latest version
-    except UserErrorException:  # not registered yet
+        return _aml_core.Dataset.get_by_name(workspace, name)  # the latest version
+    except _aml_exceptions.UserErrorException:  # not registered yet
         return None
 
 
@@ -126,9 +158,6 @@ def ensure_v1_dataset(
         role: ``"train"`` or ``"validation"``, recorded in the tags.
         datastore: where to upload (default: the workspace's default datastore).
     """
-    from azureml.core import Dataset
-    from azureml.data.dataset_factory import DataType, TabularDatasetFactory
-
     digest = content_hash(data)
     store = datastore or workspace.get_default_datastore()
     folder = f"{DATASTORE_ROOT}/{name}/{digest[:16]}"
@@ -141,18 +170,20 @@ def ensure_v1_dataset(
             HASH_TAG,
             digest[:12],
         )
-        return V1Data(existing, Dataset.File.from_files(path=(store, folder), validate=False), digest, True)
+        return V1Data(existing, _aml_core.Dataset.File.from_files(path=(store, folder), validate=False), digest, True)
     with tempfile.TemporaryDirectory(prefix="asl-recog-upload-") as tmp:
         write_table(data, Path(tmp))
         logger.info("Azure ML v1: uploading %d %s images to %s/%s", len(data), role, store.name, folder)
         # overwrite=False: a folder already uploaded under this hash is kept as is.
-        files = Dataset.File.upload_directory(src_dir=tmp, target=(store, folder), overwrite=False, show_progress=False)
+        files = _aml_core.Dataset.File.upload_directory(
+            src_dir=tmp, target=(store, folder), overwrite=False, show_progress=False
+        )
     # Explicit integer types: reading is offline-safe and AutoML sees numbers, not strings.
-    tabular = TabularDatasetFactory.from_delimited_files(
+    tabular = _aml_data_dataset_factory.TabularDatasetFactory.from_delimited_files(
         path=[(store, f"{folder}/{CSV_NAME}")],
         validate=False,
         infer_column_types=False,
-        set_column_types={column: DataType.to_long() for column in COLUMNS},
+        set_column_types={column: _aml_data_dataset_factory.DataType.to_long() for column in COLUMNS},
     )
     registered = tabular.register(
         workspace,
@@ -178,14 +209,10 @@ class V2Data:
 
 def ensure_v2_data(ml_client: Any, name: str, data: SignMnistDataset, *, role: str = "train") -> V2Data:
     """Register ``data`` as MLTable Data asset ``name`` unless some version already holds it."""
-    from azure.ai.ml.constants import AssetTypes
-    from azure.ai.ml.entities import Data
-    from azure.core.exceptions import ResourceNotFoundError
-
     digest = content_hash(data)
     try:
         versions = list(ml_client.data.list(name=name))
-    except ResourceNotFoundError:
+    except _az_core_exceptions.ResourceNotFoundError:
         versions = []
     for asset in versions:
         if (asset.tags or {}).get(HASH_TAG) == digest:
@@ -203,10 +230,10 @@ def ensure_v2_data(ml_client: Any, name: str, data: SignMnistDataset, *, role: s
         write_table(data, Path(tmp), mltable=True)
         logger.info("Azure ML v2: uploading %d %s images as data asset %s:%s", len(data), role, name, version)
         asset = ml_client.data.create_or_update(
-            Data(
+            _ml_entities.Data(
                 name=name,
                 version=version,
-                type=AssetTypes.MLTABLE,
+                type=_ml_constants.AssetTypes.MLTABLE,
                 path=tmp,
                 description=_description(data, digest, role),
                 tags=_tags(data, digest, role),

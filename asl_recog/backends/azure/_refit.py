@@ -28,12 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asl_recog._imports import LazyModule
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure._data import LAUNCHER
 from asl_recog.models._budgets import check_size
 from asl_recog.results import TrainingResult, best_epoch
 from asl_recog.results._refit import keep_trial_model
+
+_ml = LazyModule(
+    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)"
+)
+_aml_core = LazyModule(
+    "azureml.core",
+    package="azureml-core",
+    extra="azureml",
+    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
+)
 
 if TYPE_CHECKING:
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
@@ -164,15 +175,13 @@ def v2_refit_job(
     validation: str,
 ) -> Any:
     """The SDK v2 ``command`` job of the refit: both registered MLTable assets mounted, the plan's options."""
-    from azure.ai.ml import Input, command
-
     arguments = plan.arguments(trainer)
     inputs: dict[str, Any] = {
-        "data": Input(type="mltable", path=train, mode="ro_mount"),
-        "validation": Input(type="mltable", path=validation, mode="ro_mount"),
+        "data": _ml.Input(type="mltable", path=train, mode="ro_mount"),
+        "validation": _ml.Input(type="mltable", path=validation, mode="ro_mount"),
         **arguments,
     }
-    return command(
+    return _ml.command(
         code=str(code),
         command=command_line(trainer.route.entry_module, arguments),
         inputs=inputs,
@@ -194,8 +203,6 @@ def v1_refit_config(
     validation: Any,
 ) -> Any:
     """The SDK v1 ``ScriptRunConfig`` of the refit: the trials' launcher, both datasets, ``--refit``."""
-    from azureml.core import ScriptRunConfig
-
     arguments = [
         "--data",
         train,
@@ -204,7 +211,7 @@ def v1_refit_config(
         REFIT_FLAG,
         *entry.fixed_arguments(plan.arguments(trainer)),
     ]
-    return ScriptRunConfig(
+    return _aml_core.ScriptRunConfig(
         source_directory=str(source_directory),
         script=LAUNCHER,
         arguments=arguments,

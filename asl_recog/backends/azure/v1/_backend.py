@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, ModelFileError
+from asl_recog._imports import LazyModule
 from asl_recog.backends._base import Backend
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
@@ -27,6 +28,13 @@ from asl_recog.backends.azure.v1._trials import automl_trials, hyperdrive_trials
 from asl_recog.results import TrainingResult, TrialStatus
 from asl_recog.results._run_dir import run_dir_of
 from asl_recog.search._space import PrimaryMetricGoal
+
+_aml_core = LazyModule(
+    "azureml.core",
+    package="azureml-core",
+    extra="azureml",
+    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
+)
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -107,13 +115,11 @@ class AzureMLBackend(Backend):
         authentication (e.g. ``ServicePrincipalAuthentication`` for CI); None signs in interactively.
         """
         tr.import_v1()
-        from azureml.core import Workspace
-
         env = entry.workspace_from_env() if path is None else None
         if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
-            workspace = Workspace.get(name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1])
+            workspace = _aml_core.Workspace.get(name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1])
         else:
-            workspace = Workspace.from_config(path=None if path is None else str(path), auth=auth)
+            workspace = _aml_core.Workspace.from_config(path=None if path is None else str(path), auth=auth)
         return cls(workspace, entry.compute_from_config(path, compute_target), **kwargs)
 
     def __repr__(self) -> str:
@@ -144,9 +150,7 @@ class AzureMLBackend(Backend):
     # -- internals ----------------------------------------------------------------------------------
 
     def _experiment(self) -> Any:
-        from azureml.core import Experiment
-
-        return Experiment(self.workspace, self.experiment_name)
+        return _aml_core.Experiment(self.workspace, self.experiment_name)
 
     def _submit(self, config: Any, show_output: bool) -> Any:
         run = self._experiment().submit(config)

@@ -6,9 +6,35 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from asl_recog._imports import LazyModule
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import LAUNCHER
+
+_aml_core = LazyModule(
+    "azureml.core",
+    package="azureml-core",
+    extra="azureml",
+    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
+)
+_aml_core_conda_dependencies = LazyModule(
+    "azureml.core.conda_dependencies",
+    package="azureml-core",
+    extra="azureml",
+    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
+)
+_aml_train_automl = LazyModule(
+    "azureml.train.automl",
+    package="azureml-train-automl-client",
+    extra="azureml",
+    purpose="Azure AutoML with SDK v1 (AzureMLBackend)",
+)
+_aml_train_hyperdrive = LazyModule(
+    "azureml.train.hyperdrive",
+    package="azureml-train-core",
+    extra="azureml",
+    purpose="HyperDrive with SDK v1 (AzureMLBackend)",
+)
 
 if TYPE_CHECKING:
     from asl_recog.routes.automl._trainer import AutoMLTrainer
@@ -23,8 +49,6 @@ logger = logging.getLogger("asl_recog")
 def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
     """The v1 ``AutoMLConfig`` of an AutoMLTrainer (validation is our grouped split, never random CV)."""
     tr.import_v1()
-    from azureml.train.automl import AutoMLConfig
-
     s = tr.automl_settings(trainer, "v1")
     kwargs: dict[str, Any] = {}
     if s["max_iterations"] is not None:
@@ -32,7 +56,7 @@ def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: An
     return tr._call_sdk(
         "v1",
         "the AutoML settings",
-        AutoMLConfig,
+        _aml_train_automl.AutoMLConfig,
         task="classification",
         primary_metric=s["primary_metric"],
         compute_target=compute_target,
@@ -57,15 +81,12 @@ def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: An
 def training_environment(environment: Any = None, workspace: Any = None) -> Any:
     """The trial environment: the given one (object or registered name), or the library's requirements."""
     tr.import_v1()
-    from azureml.core import Environment
-    from azureml.core.conda_dependencies import CondaDependencies
-
     if isinstance(environment, str):
-        return Environment.get(workspace, environment)
+        return _aml_core.Environment.get(workspace, environment)
     if environment is not None:
         return environment
-    env = Environment("asl-recog-train")
-    env.python.conda_dependencies = CondaDependencies.create(
+    env = _aml_core.Environment("asl-recog-train")
+    env.python.conda_dependencies = _aml_core_conda_dependencies.CondaDependencies.create(
         python_version=entry.TRAINING_PYTHON, pip_packages=entry.training_requirements("v1"), pin_sdk_version=False
     )
     return env
@@ -81,9 +102,7 @@ def script_run_config(
 ) -> Any:
     """The v1 ``ScriptRunConfig`` running the packaged entry point from ``source_directory``."""
     tr.import_v1()
-    from azureml.core import ScriptRunConfig
-
-    return ScriptRunConfig(
+    return _aml_core.ScriptRunConfig(
         source_directory=str(source_directory),
         script=LAUNCHER,
         arguments=entry.v1_arguments(trainer, train, validation),
@@ -95,13 +114,11 @@ def script_run_config(
 def hyperdrive_config(trainer: HyperDriveTrainer, run_config: Any) -> Any:
     """The v1 ``HyperDriveConfig``: sampling, policy, metric and limits translated from the trainer."""
     tr.import_v1()
-    from azureml.train.hyperdrive import HyperDriveConfig
-
     tr.check_hyperdrive(trainer, "v1")
     return tr._call_sdk(
         "v1",
         "the HyperDrive settings",
-        HyperDriveConfig,
+        _aml_train_hyperdrive.HyperDriveConfig,
         run_config=run_config,
         hyperparameter_sampling=tr.v1_sampling(trainer.resolved_sampling()),
         policy=tr.v1_policy(trainer.policy),

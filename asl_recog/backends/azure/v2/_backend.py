@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asl_recog._errors import ConfigurationError, MissingExtraError, ModelFileError
+from asl_recog._errors import ConfigurationError, ModelFileError
+from asl_recog._imports import LazyModule
 from asl_recog.backends._base import Backend
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
@@ -29,6 +30,11 @@ from asl_recog.backends.azure.v2._trials import MlflowTracker, child_trials
 from asl_recog.results import TrainingResult, TrialStatus
 from asl_recog.results._run_dir import run_dir_of
 from asl_recog.search._space import PrimaryMetricGoal
+
+_ml = LazyModule(
+    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)"
+)
+_az_identity = LazyModule("azure.identity", package="azure-identity", extra="azure", purpose="Signing in to Azure ML")
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -104,19 +110,13 @@ class AzureBackend(Backend):
         ``$ASL_RECOG_AZURE_COMPUTE``, else ``"cpu-cluster"``.
         """
         tr.import_v2()
-        from azure.ai.ml import MLClient
-
         if credential is None:
-            try:
-                from azure.identity import DefaultAzureCredential
-            except ImportError as exc:
-                raise MissingExtraError("azure-identity", "azure", "Signing in to Azure ML") from exc
-            credential = DefaultAzureCredential()
+            credential = _az_identity.DefaultAzureCredential()
         env = entry.workspace_from_env() if path is None else None
         if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
-            client = MLClient(credential, subscription_id=env[0], resource_group_name=env[1], workspace_name=env[2])
+            client = _ml.MLClient(credential, subscription_id=env[0], resource_group_name=env[1], workspace_name=env[2])
         else:
-            client = MLClient.from_config(credential, path=None if path is None else str(path))
+            client = _ml.MLClient.from_config(credential, path=None if path is None else str(path))
         return cls(client, entry.compute_from_config(path, compute), **kwargs)
 
     def __repr__(self) -> str:

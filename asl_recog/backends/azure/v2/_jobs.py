@@ -6,8 +6,25 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from asl_recog._imports import LazyModule
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _translate as tr
+
+_ml = LazyModule(
+    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)"
+)
+_ml_constants = LazyModule(
+    "azure.ai.ml.constants",
+    package="azure-ai-ml",
+    extra="azure",
+    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
+)
+_ml_entities = LazyModule(
+    "azure.ai.ml.entities",
+    package="azure-ai-ml",
+    extra="azure",
+    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
+)
 
 if TYPE_CHECKING:
     from asl_recog.routes.automl._trainer import AutoMLTrainer
@@ -22,13 +39,10 @@ logger = logging.getLogger("asl_recog")
 def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train: str, validation: str) -> Any:
     """The v2 ``automl.classification`` job of an AutoMLTrainer (validation: our grouped split)."""
     tr.import_v2()
-    from azure.ai.ml import Input, automl
-    from azure.ai.ml.constants import AssetTypes
-
     s = tr.automl_settings(trainer, "v2")
-    job = automl.classification(
-        training_data=Input(type=AssetTypes.MLTABLE, path=train),
-        validation_data=Input(type=AssetTypes.MLTABLE, path=validation),
+    job = _ml.automl.classification(
+        training_data=_ml.Input(type=_ml_constants.AssetTypes.MLTABLE, path=train),
+        validation_data=_ml.Input(type=_ml_constants.AssetTypes.MLTABLE, path=validation),
         target_column_name="label",
         primary_metric=s["primary_metric"],
         enable_model_explainability=False,
@@ -56,8 +70,6 @@ def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train
 def training_environment(environment: Any = None) -> Any:
     """The trial environment: the given one (entity or ``"name:version"``), or the library's requirements."""
     tr.import_v2()
-    from azure.ai.ml.entities import Environment
-
     if environment is not None:
         return environment
     conda = {
@@ -65,7 +77,7 @@ def training_environment(environment: Any = None) -> Any:
         "channels": ["conda-forge"],
         "dependencies": [f"python={entry.TRAINING_PYTHON}", "pip", {"pip": entry.training_requirements("v2")}],
     }
-    return Environment(
+    return _ml_entities.Environment(
         image=entry.TRAINING_IMAGE,
         conda_file=conda,
         description="asl_recog training (built from the library's requirements)",
@@ -83,19 +95,17 @@ def sweep_job(
 ) -> Any:
     """The v2 sweep job: ``command(...)`` over the entry point, then ``.sweep(...)`` and ``set_limits``."""
     tr.import_v2()
-    from azure.ai.ml import Input, command
-
     tr.check_hyperdrive(trainer, "v2")
     sampling = trainer.resolved_sampling()
     space, algorithm = tr.v2_sampling(sampling)
     line, constants = entry.v2_command(trainer, list(space))
     inputs: dict[str, Any] = {
-        "data": Input(type="mltable", path=train, mode="ro_mount"),
-        "validation": Input(type="mltable", path=validation, mode="ro_mount"),
+        "data": _ml.Input(type="mltable", path=train, mode="ro_mount"),
+        "validation": _ml.Input(type="mltable", path=validation, mode="ro_mount"),
         **constants,
         **{name: tr.representative(expr) for name, expr in sampling.parameter_space.items()},
     }
-    trial = command(
+    trial = _ml.command(
         code=str(code),
         command=line,
         inputs=inputs,

@@ -6,8 +6,16 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._errors import MissingExtraError
+from asl_recog._imports import LazyModule
 from asl_recog.backends.azure import _results as results
 from asl_recog.results import TrialStatus
+
+_mlflow_exceptions = LazyModule(
+    "mlflow.exceptions", package="mlflow-skinny", extra="azure", purpose="Reading Azure ML v2 job metrics"
+)
+_mlflow_tracking = LazyModule(
+    "mlflow.tracking", package="mlflow-skinny", extra="azure", purpose="Reading Azure ML v2 job metrics"
+)
 
 if TYPE_CHECKING:
     pass
@@ -30,27 +38,21 @@ class MlflowTracker:
 
     def _mlflow(self) -> Any:
         if self._client is None:
-            try:
-                from mlflow.tracking import MlflowClient
-            except ImportError as exc:
-                raise MissingExtraError("mlflow-skinny", "azure", "Reading Azure ML v2 job metrics") from exc
             uri = self._uri or self.ml_client.workspaces.get(self.ml_client.workspace_name).mlflow_tracking_uri
             if str(uri).startswith("azureml:"):
                 try:  # the plugin that lets MLflow read an azureml:// tracking server
                     import azureml.mlflow  # noqa: F401
                 except ImportError as exc:
                     raise MissingExtraError("azureml-mlflow", "azure", "Reading Azure ML v2 job metrics") from exc
-            self._client = MlflowClient(tracking_uri=uri)
+            self._client = _mlflow_tracking.MlflowClient(tracking_uri=uri)
         return self._client
 
     def history(self, job_name: str, metric: str) -> list[float]:
         """Per-step values of ``metric`` ([] for a job that never logged, e.g. canceled before starting)."""
         client = self._mlflow()
-        from mlflow.exceptions import MlflowException
-
         try:
             values = client.get_metric_history(job_name, metric)
-        except MlflowException as exc:
+        except _mlflow_exceptions.MlflowException as exc:
             logger.info("Azure ML v2: no metrics for job %s (%s)", job_name, exc)
             return []
         return [m.value for m in sorted(values, key=lambda m: m.step)]
@@ -58,11 +60,9 @@ class MlflowTracker:
     def params(self, job_name: str) -> dict[str, str]:
         """The params the trial logged ({} for a job that never started)."""
         client = self._mlflow()
-        from mlflow.exceptions import MlflowException
-
         try:
             return dict(client.get_run(job_name).data.params)
-        except MlflowException as exc:
+        except _mlflow_exceptions.MlflowException as exc:
             logger.info("Azure ML v2: no params for job %s (%s)", job_name, exc)
             return {}
 

@@ -8,9 +8,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from asl_recog import __version__
 from asl_recog._console import configure_logging
 from asl_recog._errors import AslRecogError, ConfigurationError
+from asl_recog.cli._config import load_config, trainer_settings
+from asl_recog.cli._pipeline import run_pipeline
 from asl_recog.cli._train import EXAMPLE, add_train_arguments
+from asl_recog.data._dataset import load_sign_mnist
+from asl_recog.data._images import image_to_array
+from asl_recog.evaluation._compare import Comparator
+from asl_recog.models._base import Model
+from asl_recog.models._export import export_onnx
+from asl_recog.serving.__main__ import add_arguments, run_from_args
+from asl_recog.serving._deploy import Deployer
 
 EPILOG = """examples:
   asl-recog run                                   # the whole job on the bundled data (quick preset)
@@ -27,8 +37,6 @@ EPILOG = """examples:
 
 def _cmd_data(args: argparse.Namespace) -> int:
     import numpy as np
-
-    from asl_recog.data._dataset import load_sign_mnist
 
     for split in ("train", "test"):
         data = load_sign_mnist(split, args.path)
@@ -56,9 +64,6 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from asl_recog.data._dataset import load_sign_mnist
-    from asl_recog.evaluation._compare import Comparator
-
     models = {}
     for item in args.models:
         name, _, path = item.rpartition("=")
@@ -72,10 +77,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from asl_recog.data._dataset import load_sign_mnist
-    from asl_recog.models._base import Model
-    from asl_recog.models._export import export_onnx
-
     parity = load_sign_mnist("train", args.parity_data)[: args.parity_rows]
     exported = export_onnx(Model.load(args.model), args.output, parity_data=parity)
     print(f"wrote {args.output}: parity checked on {len(parity)} images; metadata keys {sorted(exported.metadata)}")
@@ -83,16 +84,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from asl_recog.serving.__main__ import run_from_args
-
     return run_from_args(args)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
-
-    from asl_recog.data._images import image_to_array
-    from asl_recog.models._base import Model
 
     model = Model.load(args.model)
     images = np.stack([image_to_array(path) for path in args.images])
@@ -104,8 +100,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
     import time
-
-    from asl_recog.serving._deploy import Deployer
 
     options: dict[str, Any] = {}
     if args.target == "local":
@@ -126,12 +120,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from asl_recog.cli._pipeline import run_pipeline
-
     overrides = {}
     if args.config:
-        from asl_recog.cli._config import load_config, trainer_settings
-
         config = load_config(args.config)
         unknown = sorted(set(config) - {"automl", "hyperdrive"})
         if unknown:
@@ -162,8 +152,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``asl-recog`` argument parser."""
-    from asl_recog import __version__
-
     # -v/-q work before or after the command name: every parser shares them, and
     # SUPPRESS keeps a sub-parser's default from overwriting what the main parser read.
     verbosity = argparse.ArgumentParser(add_help=False)
@@ -237,8 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-data", default=None, help="images for the parity check (default: bundled training file)")
     p.add_argument("--parity-rows", type=int, default=256)
     p.set_defaults(func=_cmd_export)
-
-    from asl_recog.serving.__main__ import add_arguments
 
     p = command("serve", "serve an ONNX model over HTTP (uvicorn)", "asl-recog serve best.onnx --port 8000")
     add_arguments(p)

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from asl_recog.cli._config import load_config, trainer_settings
+from asl_recog.data._dataset import load_sign_mnist
 from asl_recog.routes._settings import COMMON_SETTINGS
-from asl_recog.routes.automl._trainer import ALGORITHMS
+from asl_recog.routes.automl._trainer import ALGORITHMS, AutoMLTrainer
 from asl_recog.routes.automl._trainer import METRICS as AUTOML_METRICS
 from asl_recog.routes.hyperdrive._builders import BUILDERS
 from asl_recog.routes.hyperdrive._trainer import METRICS as HYPERDRIVE_METRICS
+from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 EXAMPLE = "asl-recog train hyperdrive --max-total-runs 4 --epochs 4"
 
@@ -147,8 +150,6 @@ def add_train_arguments(parser: argparse.ArgumentParser, parents: Sequence[argpa
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The trainer's arguments: the config file's section, then the route's flags that were given."""
-    from asl_recog.cli._config import load_config, trainer_settings
-
     settings = trainer_settings(load_config(args.config), args.route, source=args.config) if args.config else {}
     given = vars(args)
     for flag in (*SHARED_FLAGS, *ROUTE_FLAGS[args.route]):
@@ -165,10 +166,6 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_train(args: argparse.Namespace) -> int:
     """``asl-recog train ROUTE``: search, then save the best model and the leaderboard under ``--out``."""
-    from asl_recog.data._dataset import load_sign_mnist
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
-
     trainer_class = {"automl": AutoMLTrainer, "hyperdrive": HyperDriveTrainer}[args.route]
     settings = settings_from_args(args)
     out = settings["run_dir"]

@@ -31,7 +31,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from asl_recog.data._dataset import load_sign_mnist
 
     for split in ("train", "test"):
-        data = load_sign_mnist(split, args.path)  # type: ignore[arg-type]
+        data = load_sign_mnist(split, args.path)
         counts = data.class_counts()
         print(
             f"{split}: {len(data):,} images from {data.source}; {int((counts > 0).sum())} letters, "

@@ -56,7 +56,7 @@ def best_epoch(history: list[float], maximize: bool = True) -> int:
 def _trial_row(result: TrainingResult) -> dict[str, Any]:
     board = result.leaderboard
     rows = board[board["trial"] == result.best_trial]
-    return rows.iloc[0].to_dict() if len(rows) else {}
+    return {str(key): value for key, value in rows.iloc[0].items()} if len(rows) else {}
 
 
 def _adopt(result: TrainingResult, model: Any, seconds: float, what: str) -> TrainingResult:
@@ -143,8 +143,8 @@ def refit_automl(
     seed = trainer.seed or 0
     start = time.perf_counter()
     if params.get("algorithm") == ENSEMBLE:
-        board = result.leaderboard.set_index("trial")
-        members = [dict(board.at[number, "params"]) for number in params["members"]]
+        params_of = result.leaderboard.set_index("trial")["params"]
+        members: list[dict[str, Any]] = [dict(params_of[number]) for number in params["members"]]
         estimators = [build_pipeline(m.pop("algorithm"), m, seed).fit(x, y) for m in members]
         estimator = soft_voting(estimators, list(params["weights"]))
     else:

@@ -132,7 +132,7 @@ def add_ensemble(
         and t.user_attrs.get("model_file")
         and Path(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")).is_file()
     ]
-    trials = sorted(trials, key=lambda t: -t.value)[:top]
+    trials = sorted(trials, key=lambda t: -(t.value or 0.0))[:top]  # a completed trial always has a value
     if len(trials) < 2:
         return
     probas = [np.load(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")) for t in trials]
@@ -213,7 +213,7 @@ def run_automl(trainer: AutoMLTrainer, train: SignMnistDataset, validation: Sign
         return {"algorithm": algorithm, **suggest_space(trial, ALGORITHMS[algorithm].space, f"{algorithm}.")}
 
     concurrent = trainer.max_concurrent_iterations
-    payload = {
+    payload: dict[str, Any] = {
         "data_dir": str(folder),
         "metric": trainer.primary_metric,
         "augment": bool(trainer.augment),

@@ -30,8 +30,7 @@ from asl_recog.evaluation._latency import measure_latency
 
 
 def _train(train: asl.SignMnistDataset) -> dict[str, tuple[asl.Model, str]]:
-    from asl_recog.routes.automl._portfolio import DEFAULTS as PORTFOLIO
-    from asl_recog.routes.automl._portfolio import build_pipeline
+    from asl_recog.routes.automl._portfolio import ALGORITHMS, build_pipeline
     from asl_recog.routes.hyperdrive._builders import DEFAULTS, build_default, build_seed
 
     y = labels_to_indices(train.labels)
@@ -45,8 +44,8 @@ def _train(train: asl.SignMnistDataset) -> dict[str, tuple[asl.Model, str]]:
         models[name] = (asl.KerasModel(network, params=params), f"Keras {builder.__name__}({params})")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        svm = build_pipeline("SVM", PORTFOLIO["SVM"]).fit(train.flat, y)
-    models["SVM (PCA+SVC)"] = (asl.SklearnModel(svm), f"scikit-learn portfolio SVM {PORTFOLIO['SVM']}")
+        svm = build_pipeline("SVM", ALGORITHMS["SVM"].defaults).fit(train.flat, y)
+    models["SVM (PCA+SVC)"] = (asl.SklearnModel(svm), f"scikit-learn portfolio SVM {ALGORITHMS['SVM'].defaults}")
     return models
 
 

@@ -161,7 +161,11 @@ class Comparator:
         if len(test) == 0:
             raise DataFormatError("the test set is empty", source=test.source, fix="pass the real test set")
         y = labels_to_indices(test.labels)
-        rows, recall, confusion, predictions, notes = [], {}, {}, {}, []
+        rows: list[dict[str, Any]] = []
+        recall: dict[str, np.ndarray] = {}
+        confusion: dict[str, np.ndarray] = {}
+        predictions: dict[str, np.ndarray] = {}
+        notes: list[str] = []
         with tempfile.TemporaryDirectory(prefix="asl_recog_compare_") as tmp:
             for name, model in self.models.items():
                 proba = np.asarray(model.predict_proba(test), dtype=np.float64)
@@ -184,15 +188,15 @@ class Comparator:
                 notes.extend(extra["notes"])
         summary = pd.DataFrame(rows).set_index("model")
         higher = METRICS[self.primary_metric].higher_is_better
-        order = sorted(
-            summary.index,
-            key=lambda n: (
-                -summary.at[n, self.primary_metric] if higher else summary.at[n, self.primary_metric],
-                summary.at[n, "size_bytes"],
-                _or_inf(summary.at[n, "latency_p50_ms"]),
-                n,
-            ),
-        )
+
+        primary, size = summary[self.primary_metric].astype(float), summary["size_bytes"].astype(float)
+        latency = summary["latency_p50_ms"].astype(float)
+
+        def rank(name: str) -> tuple[float, float, float, str]:
+            value = float(primary[name])
+            return (-value if higher else value, float(size[name]), _or_inf(float(latency[name])), name)
+
+        order = sorted((str(n) for n in summary.index), key=rank)
         summary = summary.loc[order]
         summary.insert(0, "rank", range(1, len(order) + 1))
         mcnemar = None
@@ -317,7 +321,7 @@ class Comparator:
                 from asl_recog.models._export import export_onnx
 
                 timed = export_onnx(model, tmp / f"{_safe(name)}_latency.onnx", parity_data=test[:256])
-                runtime, onnx_size = "onnxruntime (exported)", len(timed.onnx_bytes)  # type: ignore[attr-defined]
+                runtime, onnx_size = "onnxruntime (exported)", len(timed.onnx_bytes)
             except Exception as exc:
                 runtime = f"native {type(model).__name__}"
                 message = f"{name}: ONNX export failed ({exc}); latency measured with native predict_proba"

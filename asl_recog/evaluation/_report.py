@@ -85,9 +85,10 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
+        number = float(value)
+        if math.isnan(number):
             return "-"
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.4g}"
     return str(value)
 
 
@@ -192,7 +193,7 @@ def _plots(result: ComparisonResult, folder: Path) -> dict[str, list[str]]:
                     Figure,
                     name,
                     result.confusion[name],
-                    summary.at[name, "accuracy"],
+                    float(summary["accuracy"].astype(float)[name]),
                     folder / f"confusion_{index + 1}_{_safe(name)}.png",
                 )
             )

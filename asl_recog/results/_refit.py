@@ -28,7 +28,7 @@ def selected_row(result: TrainingResult) -> dict[str, Any]:
     """The leaderboard row of the trial the configuration was selected from (empty if none)."""
     board = result.leaderboard
     rows = board[board["trial"] == result.best_trial]
-    return rows.iloc[0].to_dict() if len(rows) else {}
+    return {str(key): value for key, value in rows.iloc[0].items()} if len(rows) else {}
 
 
 def adopt_refit(result: TrainingResult, model: Any, seconds: float, what: str) -> TrainingResult:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from python_multipart.exceptions import MultipartParseError
@@ -23,6 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from asl_recog._errors import DataFormatError
 from asl_recog.data._images import ImageTooLargeError, image_to_array
 from asl_recog.serving._requests import RequestError
+
+if TYPE_CHECKING:  # python-multipart defines its callback types for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 #: Images decoded at the same time, service-wide; the largest accepted image needs about 130 MiB while it decodes.
 DECODE_SLOTS = 2
@@ -60,7 +63,7 @@ class _FormReader:
         self._field = self._value = b""
         self._data = bytearray()
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_part_data": self._part_data,

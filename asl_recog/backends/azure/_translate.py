@@ -290,12 +290,10 @@ def v2_policy(policy: EarlyTerminationPolicy | None) -> Any:
         return None
     common = {"evaluation_interval": policy.evaluation_interval, "delay_evaluation": policy.delay_evaluation}
     if isinstance(policy, BanditPolicy):
-        slack = (
-            {"slack_factor": policy.slack_factor}
-            if policy.slack_factor is not None
-            else {"slack_amount": policy.slack_amount}
-        )
-        return sweep.BanditPolicy(**slack, **common)
+        # A BanditPolicy holds exactly one of slack_factor and slack_amount (checked when made).
+        if policy.slack_factor is not None:
+            return sweep.BanditPolicy(slack_factor=policy.slack_factor, **common)
+        return sweep.BanditPolicy(slack_amount=policy.slack_amount or 0.0, **common)
     if isinstance(policy, MedianStoppingPolicy):
         return sweep.MedianStoppingPolicy(**common)
     assert isinstance(policy, TruncationSelectionPolicy)

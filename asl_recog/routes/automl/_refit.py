@@ -35,8 +35,8 @@ def refit_automl(
     seed = trainer.seed or 0
     start = time.perf_counter()
     if params.get("algorithm") == ENSEMBLE:
-        board = result.leaderboard.set_index("trial")
-        members = [dict(board.at[number, "params"]) for number in params["members"]]
+        params_of = result.leaderboard.set_index("trial")["params"]
+        members: list[dict[str, Any]] = [dict(params_of[number]) for number in params["members"]]
         estimators = [build_pipeline(m.pop("algorithm"), m, seed).fit(x, y) for m in members]
         estimator = soft_voting(estimators, list(params["weights"]))
     else:

@@ -124,7 +124,7 @@ def add_ensemble(
         and t.user_attrs.get("model_file")
         and Path(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")).is_file()
     ]
-    trials = sorted(trials, key=lambda t: -t.value)[:top]
+    trials = sorted(trials, key=lambda t: -(t.value or 0.0))[:top]  # a completed trial always has a value
     if len(trials) < 2:
         return
     probas = [np.load(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")) for t in trials]
@@ -186,7 +186,7 @@ def local_plan(
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
     concurrent = trainer.max_concurrent_iterations
     onnx = bool(trainer.enable_onnx_compatible_models)
-    payload = {
+    payload: dict[str, Any] = {
         "data_dir": str(folder),
         "metric": trainer.primary_metric,
         "augment": bool(trainer.augment),

@@ -67,7 +67,8 @@ def _sparse_smoothed_loss() -> Any:
     categorical one wants one-hot targets; this keeps every builder's network
     trainable with the same integer labels. Registered, so saved models name it.
     """
-    keras = import_keras()
+    import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
+    import keras
 
     @keras.saving.register_keras_serializable(package="asl_recog", name="SparseSmoothedCrossentropy")
     class SparseSmoothedCrossentropy(keras.losses.Loss):

@@ -60,7 +60,8 @@ def _metric_key(logs: dict[str, Any], metric: str) -> str:
 
 
 def _make_callback(metric: str, report: Report | None, history: list[float], state: dict[str, Any]) -> Any:
-    keras = import_keras()
+    import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
+    import keras
 
     class _ReportEachEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -145,7 +146,9 @@ def learning_rate_schedule(params: dict[str, Any], total_steps: int) -> Any:
     """
     if params.get("lr_schedule", "constant") != "cosine":
         return None
-    keras = import_keras()
+    import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
+    import keras
+
     peak = float(params["learning_rate"])
     warmup = max(1, int(total_steps * float(params.get("warmup_fraction", 0.1))))
     cosine = keras.optimizers.schedules.CosineDecay(

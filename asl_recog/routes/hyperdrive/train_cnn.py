@@ -189,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sink.log("accuracy", accuracy, epoch)
         return False  # a sweep's policy cancels the run from outside
 
-    keras = import_keras()
+    import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
+    import keras
 
     class _LogLoss(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -241,7 +242,9 @@ def _refit(args: argparse.Namespace, params: dict[str, Any], data: Any) -> dict[
         sink.name,
         params,
     )
-    keras = import_keras()
+    import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
+    import keras
+
     last: dict[str, float] = {}
 
     class _LogTraining(keras.callbacks.Callback):

@@ -29,7 +29,6 @@ NoTerminationPolicy    ``NoTerminationPolicy()``        no policy (None)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from asl_recog._errors import ConfigurationError, MissingExtraError
@@ -51,7 +50,6 @@ from asl_recog.search._space import (
 )
 
 if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 Sdk = Literal["v1", "v2"]
@@ -78,7 +76,7 @@ def import_v2() -> None:
         raise MissingExtraError("azure-ai-ml", "azure", "The Azure ML SDK v2 backend (AzureBackend)") from exc
 
 
-def _reject(sdk: Sdk, what: str, fix: str) -> ConfigurationError:
+def reject(sdk: Sdk, what: str, fix: str) -> ConfigurationError:
     return ConfigurationError(f"{_SDK_NAMES[sdk]} cannot express {what}. Fix: {fix}")
 
 
@@ -90,7 +88,7 @@ def _check_expression(sdk: Sdk, name: str, expr: Expression) -> None:
     if expr.kind == "choice":
         for value in expr.args:
             if value is None or isinstance(value, bool):
-                raise _reject(
+                raise reject(
                     sdk,
                     f"choice value {value!r} of parameter {name!r} (values reach the training "
                     "script as command-line text; the SDKs take int, float or str)",
@@ -99,7 +97,7 @@ def _check_expression(sdk: Sdk, name: str, expr: Expression) -> None:
     if sdk == "v1" and expr.kind.startswith("q"):
         q = expr.args[-1]
         if not float(q).is_integer():
-            raise _reject(
+            raise reject(
                 sdk,
                 f"{expr!r} for {name!r}: HyperDrive v1 requires an integer q",
                 "use an integer q, or uniform()/loguniform() without quantization",
@@ -149,7 +147,7 @@ def v2_expression(name: str, expr: Expression) -> Any:
     }
     if kind in normals:
         return normals[kind](**dict(zip(("mu", "sigma", "q"), a, strict=False)))
-    raise _reject("v2", f"expression {expr!r} of {name!r}", "use one of the asl_recog expressions")
+    raise reject("v2", f"expression {expr!r} of {name!r}", "use one of the asl_recog expressions")
 
 
 def _call_sdk(sdk: Sdk, where: str, func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -197,7 +195,7 @@ def v1_sampling(sampling: Sampling) -> Any:
     space = {cli_name(name): v1_expression(name, expr) for name, expr in sampling.parameter_space.items()}
     if isinstance(sampling, RandomParameterSampling):
         if sampling.seed is not None:
-            raise _reject(
+            raise reject(
                 "v1",
                 f"RandomParameterSampling(seed={sampling.seed}): HyperDrive v1 has no sampling seed",
                 "use seed=None with AzureMLBackend, or the v2 AzureBackend (RandomSamplingAlgorithm(seed=...))",
@@ -209,7 +207,7 @@ def v1_sampling(sampling: Sampling) -> Any:
         return _call_sdk(
             "v1", "the Bayesian sampling (v1 wants integer quniform bounds and q)", hd.BayesianParameterSampling, space
         )
-    raise _reject("v1", f"sampling {sampling!r}", "use Random, Grid or BayesianParameterSampling")
+    raise reject("v1", f"sampling {sampling!r}", "use Random, Grid or BayesianParameterSampling")
 
 
 def v2_sampling(sampling: Sampling) -> tuple[dict[str, Any], Any]:
@@ -227,12 +225,12 @@ def v2_sampling(sampling: Sampling) -> tuple[dict[str, Any], Any]:
         return space, "grid"
     if isinstance(sampling, BayesianParameterSampling):
         return space, "bayesian"
-    raise _reject("v2", f"sampling {sampling!r}", "use Random, Grid or BayesianParameterSampling")
+    raise reject("v2", f"sampling {sampling!r}", "use Random, Grid or BayesianParameterSampling")
 
 
 def _check_policy(sdk: Sdk, policy: EarlyTerminationPolicy | None) -> None:
     if sdk == "v2" and isinstance(policy, TruncationSelectionPolicy) and policy.exclude_finished_jobs:
-        raise _reject(
+        raise reject(
             sdk,
             "TruncationSelectionPolicy(exclude_finished_jobs=True): the v2 policy has no such "
             "field and always ranks finished runs too",
@@ -241,7 +239,7 @@ def _check_policy(sdk: Sdk, policy: EarlyTerminationPolicy | None) -> None:
     if policy is not None and not isinstance(
         policy, (BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, NoTerminationPolicy)
     ):
-        raise _reject(sdk, f"policy {policy!r}", "use Bandit, MedianStopping, TruncationSelection or no policy")
+        raise reject(sdk, f"policy {policy!r}", "use Bandit, MedianStopping, TruncationSelection or no policy")
 
 
 def v1_policy(policy: EarlyTerminationPolicy | None) -> Any:
@@ -320,13 +318,13 @@ def v1_duration_minutes(trainer: HyperDriveTrainer) -> int:
     if minutes is None:
         return MAX_DURATION_MINUTES
     if not float(minutes).is_integer():
-        raise _reject(
+        raise reject(
             "v1",
             f"max_duration_minutes={minutes}: HyperDriveConfig takes whole minutes",
             f"use max_duration_minutes={math.ceil(minutes)}",
         )
     if minutes > MAX_DURATION_MINUTES:
-        raise _reject(
+        raise reject(
             "v1",
             f"max_duration_minutes={minutes}: the service caps a HyperDrive run at "
             f"{MAX_DURATION_MINUTES} minutes (7 days)",
@@ -343,120 +341,5 @@ def v2_timeout_seconds(minutes: float | None) -> int | None:
 def whole_minutes(sdk: Sdk, name: str, minutes: float) -> int:
     """AutoML's per-iteration timeout is whole minutes in both SDKs."""
     if not float(minutes).is_integer():
-        raise _reject(sdk, f"{name}={minutes}: Azure AutoML takes whole minutes", f"use {name}={math.ceil(minutes)}")
+        raise reject(sdk, f"{name}={minutes}: Azure AutoML takes whole minutes", f"use {name}={math.ceil(minutes)}")
     return int(minutes)
-
-
-# -- whole-trainer checks (Backend.check calls these at trainer construction) -----------------------
-
-
-def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
-    """Reject settings SDK ``sdk`` cannot express, for the kind of Azure job the trainer's route becomes."""
-    checks = {"automl": check_automl, "sweep": check_hyperdrive}
-    kind = getattr(getattr(trainer, "route", None), "azure_job", None)
-    if kind not in checks:
-        raise ConfigurationError(
-            f"{backend} runs routes that become an Azure AutoML job or sweep job; {type(trainer).__name__}'s "
-            f"route declares azure_job={kind!r}"
-        )
-    checks[kind](trainer, sdk)
-
-
-def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
-    """Raise ConfigurationError for any HyperDriveTrainer setting ``sdk`` cannot express."""
-    if not isinstance(trainer.builder, str):
-        raise _reject(
-            sdk,
-            "a builder function: Azure runs the packaged entry point "
-            "`python -m asl_recog.routes.hyperdrive.train_cnn`, which knows the named builders only",
-            "use builder='default' or builder='seed', or run the custom builder locally",
-        )
-    if trainer.resume:
-        raise _reject(
-            sdk,
-            "resume=True: an Azure sweep cannot continue a local study",
-            "drop resume, or resume locally with backend='local'",
-        )
-    sampling = trainer.resolved_sampling()  # the builder's default space when none is given
-    if sdk == "v1":
-        v1_sampling(sampling)
-    else:
-        v2_sampling(sampling)
-    if sdk == "v1":
-        v1_policy(trainer.policy)
-        v1_duration_minutes(trainer)
-    else:
-        v2_policy(trainer.policy)
-    clash = sorted(set(RESERVED) & (set(sampling.parameter_space) | set(trainer.fixed_params or {})))
-    if clash:
-        raise _reject(
-            sdk,
-            f"parameters named {clash}: the entry point uses these options itself",
-            f"rename them; reserved: {', '.join(RESERVED)}",
-        )
-    for name, value in (trainer.fixed_params or {}).items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise _reject(sdk, f"fixed parameter name {name!r}", "use identifier names such as 'epochs'")
-        if value is None or not isinstance(value, (int, float, str)):  # bools reach train_cnn as True/False
-            raise _reject(
-                sdk, f"fixed parameter {name}={value!r} (passed on the command line)", "use an int, float or str value"
-            )
-
-
-def azure_algorithms(sdk: Sdk, names: Any, setting: str, azure_names: Mapping[str, str]) -> list[str] | None:
-    """Map our algorithm names to Azure's; reject names without a counterpart (allowed lists only)."""
-    if names is None:
-        return None
-    missing = [n for n in names if n not in azure_names]
-    if missing and setting == "allowed_models":
-        raise _reject(
-            sdk,
-            f"allowed_models {missing}: Azure AutoML has no counterpart (it offers {sorted(azure_names)} of ours)",
-            f"drop {missing} from allowed_models, or run them locally",
-        )
-    # A blocked model Azure does not have is never run there anyway, so blocking it is already true.
-    return [azure_names[n] for n in names if n in azure_names]
-
-
-def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
-    """Raise ConfigurationError for any AutoMLTrainer setting ``sdk`` cannot express."""
-    if trainer.resume:
-        raise _reject(
-            sdk,
-            "resume=True: an Azure AutoML run cannot continue a local study",
-            "drop resume, or resume locally with backend='local'",
-        )
-    if trainer.experiment_timeout_minutes < 15:
-        raise _reject(
-            sdk,
-            f"experiment_timeout_minutes={trainer.experiment_timeout_minutes}: Azure AutoML's minimum is 15 minutes",
-            "use experiment_timeout_minutes=15 or more",
-        )
-    whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes)
-    if sdk == "v2":
-        whole_minutes(sdk, "experiment_timeout_minutes", trainer.experiment_timeout_minutes)
-    azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names)
-    if trainer.allowed_models is not None and trainer.blocked_models is not None:
-        left = set(
-            azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names) or ()
-        ) - set(azure_algorithms(sdk, trainer.blocked_models, "blocked_models", trainer.route.azure_names) or ())
-        if not left:
-            raise _reject(sdk, "allowed_models minus blocked_models: nothing left to try", "allow more models")
-
-
-def automl_settings(trainer: AutoMLTrainer, sdk: Sdk) -> dict[str, Any]:
-    """The AutoML settings both SDKs share, in our terms, already translated and checked."""
-    check_automl(trainer, sdk)
-    names = trainer.route.azure_names
-    return {
-        "primary_metric": trainer.primary_metric,
-        "experiment_timeout_minutes": trainer.experiment_timeout_minutes,
-        "iteration_timeout_minutes": whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes),
-        "max_iterations": trainer.max_iterations,
-        "enable_early_stopping": bool(trainer.enable_early_stopping),
-        "max_concurrent_iterations": trainer.max_concurrent_iterations,
-        "enable_onnx_compatible_models": bool(trainer.enable_onnx_compatible_models),
-        "allowed_models": azure_algorithms(sdk, trainer.allowed_models, "allowed_models", names),
-        "blocked_models": azure_algorithms(sdk, trainer.blocked_models, "blocked_models", names) or None,
-        "enable_voting_ensemble": bool(trainer.enable_voting_ensemble),
-    }

@@ -18,6 +18,7 @@ from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, ModelFileError
 from asl_recog._imports import LazyModule
 from asl_recog.backends._base import Backend
+from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
@@ -131,7 +132,7 @@ class AzureMLBackend(Backend):
 
     def check(self, trainer: Trainer) -> None:
         """Reject settings SDK v1 cannot express (called when the trainer is built)."""
-        tr.check_trainer(trainer, "v1", "AzureMLBackend")
+        checks.check_trainer(trainer, "v1", "AzureMLBackend")
 
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
         """Run ``trainer``'s search as the Azure job its route becomes (AutoML run or HyperDrive sweep)."""

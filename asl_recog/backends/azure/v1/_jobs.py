@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._imports import LazyModule
+from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import LAUNCHER
@@ -49,7 +50,7 @@ logger = logging.getLogger("asl_recog")
 def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
     """The v1 ``AutoMLConfig`` of an AutoMLTrainer (validation is our grouped split, never random CV)."""
     tr.import_v1()
-    s = tr.automl_settings(trainer, "v1")
+    s = checks.automl_settings(trainer, "v1")
     kwargs: dict[str, Any] = {}
     if s["max_iterations"] is not None:
         kwargs["iterations"] = s["max_iterations"]
@@ -114,7 +115,7 @@ def script_run_config(
 def hyperdrive_config(trainer: HyperDriveTrainer, run_config: Any) -> Any:
     """The v1 ``HyperDriveConfig``: sampling, policy, metric and limits translated from the trainer."""
     tr.import_v1()
-    tr.check_hyperdrive(trainer, "v1")
+    checks.check_hyperdrive(trainer, "v1")
     return tr._call_sdk(
         "v1",
         "the HyperDrive settings",

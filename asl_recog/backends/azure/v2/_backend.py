@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from asl_recog._errors import ConfigurationError, ModelFileError
 from asl_recog._imports import LazyModule
 from asl_recog.backends._base import Backend
+from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
@@ -127,7 +128,7 @@ class AzureBackend(Backend):
 
     def check(self, trainer: Trainer) -> None:
         """Reject settings SDK v2 cannot express (called when the trainer is built)."""
-        tr.check_trainer(trainer, "v2", "AzureBackend")
+        checks.check_trainer(trainer, "v2", "AzureBackend")
 
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
         """Run ``trainer``'s search as the Azure job its route becomes (AutoML job or sweep job)."""

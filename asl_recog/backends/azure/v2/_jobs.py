@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._imports import LazyModule
+from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _translate as tr
 
@@ -39,7 +40,7 @@ logger = logging.getLogger("asl_recog")
 def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train: str, validation: str) -> Any:
     """The v2 ``automl.classification`` job of an AutoMLTrainer (validation: our grouped split)."""
     tr.import_v2()
-    s = tr.automl_settings(trainer, "v2")
+    s = checks.automl_settings(trainer, "v2")
     job = _ml.automl.classification(
         training_data=_ml.Input(type=_ml_constants.AssetTypes.MLTABLE, path=train),
         validation_data=_ml.Input(type=_ml_constants.AssetTypes.MLTABLE, path=validation),
@@ -95,7 +96,7 @@ def sweep_job(
 ) -> Any:
     """The v2 sweep job: ``command(...)`` over the entry point, then ``.sweep(...)`` and ``set_limits``."""
     tr.import_v2()
-    tr.check_hyperdrive(trainer, "v2")
+    checks.check_hyperdrive(trainer, "v2")
     sampling = trainer.resolved_sampling()
     space, algorithm = tr.v2_sampling(sampling)
     line, constants = entry.v2_command(trainer, list(space))

@@ -1,0 +1,143 @@
+"""Whole-trainer checks for the Azure backends (run when a trainer is built) and AutoML's shared settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from asl_recog._errors import ConfigurationError
+
+# workspace_from_env is imported from here by the deployers.
+from asl_recog.backends.azure._job import RESERVED
+from asl_recog.backends.azure._translate import (
+    Sdk,
+    reject,
+    v1_duration_minutes,
+    v1_policy,
+    v1_sampling,
+    v2_policy,
+    v2_sampling,
+    whole_minutes,
+)
+
+if TYPE_CHECKING:
+    from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+
+
+# -- whole-trainer checks (Backend.check calls these at trainer construction) -----------------------
+
+
+def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
+    """Reject settings SDK ``sdk`` cannot express, for the kind of Azure job the trainer's route becomes."""
+    checks = {"automl": check_automl, "sweep": check_hyperdrive}
+    kind = getattr(getattr(trainer, "route", None), "azure_job", None)
+    if kind not in checks:
+        raise ConfigurationError(
+            f"{backend} runs routes that become an Azure AutoML job or sweep job; {type(trainer).__name__}'s "
+            f"route declares azure_job={kind!r}"
+        )
+    checks[kind](trainer, sdk)
+
+
+def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
+    """Raise ConfigurationError for any HyperDriveTrainer setting ``sdk`` cannot express."""
+    if not isinstance(trainer.builder, str):
+        raise reject(
+            sdk,
+            "a builder function: Azure runs the packaged entry point "
+            "`python -m asl_recog.routes.hyperdrive.train_cnn`, which knows the named builders only",
+            "use builder='default' or builder='seed', or run the custom builder locally",
+        )
+    if trainer.resume:
+        raise reject(
+            sdk,
+            "resume=True: an Azure sweep cannot continue a local study",
+            "drop resume, or resume locally with backend='local'",
+        )
+    sampling = trainer.resolved_sampling()  # the builder's default space when none is given
+    if sdk == "v1":
+        v1_sampling(sampling)
+    else:
+        v2_sampling(sampling)
+    if sdk == "v1":
+        v1_policy(trainer.policy)
+        v1_duration_minutes(trainer)
+    else:
+        v2_policy(trainer.policy)
+    clash = sorted(set(RESERVED) & (set(sampling.parameter_space) | set(trainer.fixed_params or {})))
+    if clash:
+        raise reject(
+            sdk,
+            f"parameters named {clash}: the entry point uses these options itself",
+            f"rename them; reserved: {', '.join(RESERVED)}",
+        )
+    for name, value in (trainer.fixed_params or {}).items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise reject(sdk, f"fixed parameter name {name!r}", "use identifier names such as 'epochs'")
+        if value is None or not isinstance(value, (int, float, str)):  # bools reach train_cnn as True/False
+            raise reject(
+                sdk, f"fixed parameter {name}={value!r} (passed on the command line)", "use an int, float or str value"
+            )
+
+
+def azure_algorithms(sdk: Sdk, names: Any, setting: str, azure_names: Mapping[str, str]) -> list[str] | None:
+    """Map our algorithm names to Azure's; reject names without a counterpart (allowed lists only)."""
+    if names is None:
+        return None
+    missing = [n for n in names if n not in azure_names]
+    if missing and setting == "allowed_models":
+        raise reject(
+            sdk,
+            f"allowed_models {missing}: Azure AutoML has no counterpart (it offers {sorted(azure_names)} of ours)",
+            f"drop {missing} from allowed_models, or run them locally",
+        )
+    # A blocked model Azure does not have is never run there anyway, so blocking it is already true.
+    return [azure_names[n] for n in names if n in azure_names]
+
+
+def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
+    """Raise ConfigurationError for any AutoMLTrainer setting ``sdk`` cannot express."""
+    if trainer.resume:
+        raise reject(
+            sdk,
+            "resume=True: an Azure AutoML run cannot continue a local study",
+            "drop resume, or resume locally with backend='local'",
+        )
+    if trainer.experiment_timeout_minutes < 15:
+        raise reject(
+            sdk,
+            f"experiment_timeout_minutes={trainer.experiment_timeout_minutes}: Azure AutoML's minimum is 15 minutes",
+            "use experiment_timeout_minutes=15 or more",
+        )
+    whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes)
+    if sdk == "v2":
+        whole_minutes(sdk, "experiment_timeout_minutes", trainer.experiment_timeout_minutes)
+    azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names)
+    if trainer.allowed_models is not None and trainer.blocked_models is not None:
+        left = set(
+            azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names) or ()
+        ) - set(azure_algorithms(sdk, trainer.blocked_models, "blocked_models", trainer.route.azure_names) or ())
+        if not left:
+            raise reject(sdk, "allowed_models minus blocked_models: nothing left to try", "allow more models")
+
+
+def automl_settings(trainer: AutoMLTrainer, sdk: Sdk) -> dict[str, Any]:
+    """The AutoML settings both SDKs share, in our terms, already translated and checked."""
+    check_automl(trainer, sdk)
+    names = trainer.route.azure_names
+    return {
+        "primary_metric": trainer.primary_metric,
+        "experiment_timeout_minutes": trainer.experiment_timeout_minutes,
+        "iteration_timeout_minutes": whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes),
+        "max_iterations": trainer.max_iterations,
+        "enable_early_stopping": bool(trainer.enable_early_stopping),
+        "max_concurrent_iterations": trainer.max_concurrent_iterations,
+        "enable_onnx_compatible_models": bool(trainer.enable_onnx_compatible_models),
+        "allowed_models": azure_algorithms(sdk, trainer.allowed_models, "allowed_models", names),
+        "blocked_models": azure_algorithms(sdk, trainer.blocked_models, "blocked_models", names) or None,
+        "enable_voting_ensemble": bool(trainer.enable_voting_ensemble),
+    }
+
+
+__all__ = ["automl_settings", "azure_algorithms", "check_automl", "check_hyperdrive", "check_trainer"]

@@ -130,19 +130,20 @@ def build_result(study: optuna.Study, run_dir: Path, plan: LocalPlan, seconds: f
     if not selectable:
         raise first_failure(study)
     best = by_number[selectable[0]]  # the leaderboard's order is the one best-trial rule
+    score = math.nan if best.value is None else float(best.value)  # a completed trial has a value
     model = Model.load(best.user_attrs["model_file"])
     model.params = dict(best.user_attrs.get("params", {}))
     model.info = {
         **model.info,
         **best.user_attrs.get("info", {}),
-        "validation_score": best.value,
+        "validation_score": score,
         "primary_metric": plan.metric,
         "trial": best.number,
     }
     return TrainingResult(
         best_model=model,
         best_params=model.params,
-        best_score=float(best.value),
+        best_score=score,
         primary_metric=plan.metric,
         leaderboard=board,
         run_dir=run_dir,

@@ -146,7 +146,7 @@ class AzureMLBackend(Backend):
             for role, split in (("train", train), ("validation", validation))
         ]
         submit = {"automl": self._fit_automl, "sweep": self._fit_hyperdrive}[trainer.route.azure_job]
-        return submit(trainer, data[0], data[1], run_dir, images=len(train) + len(validation))  # type: ignore[operator]
+        return submit(trainer, data[0], data[1], run_dir, images=len(train) + len(validation))
 
     # -- internals ----------------------------------------------------------------------------------
 

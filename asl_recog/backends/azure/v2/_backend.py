@@ -142,7 +142,7 @@ class AzureBackend(Backend):
             self.ml_client, f"{self.data_name}-validation", validation, role="validation"
         ).asset_id
         submit = {"automl": self._fit_automl, "sweep": self._fit_sweep}[trainer.route.azure_job]
-        return submit(trainer, train_id, validation_id, run_dir, images=len(train) + len(validation))  # type: ignore[operator]
+        return submit(trainer, train_id, validation_id, run_dir, images=len(train) + len(validation))
 
     # -- internals ----------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal, cast
 
 import optuna
 
@@ -268,6 +268,8 @@ def open_study(
         ConfigurationError: resuming a run directory that holds no study, or
             starting a new search in one that does.
     """
+    if direction not in ("maximize", "minimize"):
+        raise ConfigurationError(f"open_study: direction must be 'maximize' or 'minimize', not {direction!r}")
     run_dir = Path(run_dir)
     if storage is None:
         exists = (run_dir / STORAGE_FILE).is_file()
@@ -290,7 +292,7 @@ def open_study(
     study = optuna.create_study(
         storage=open_storage(url),
         study_name=study_name,
-        direction=direction,
+        direction=cast(Literal["maximize", "minimize"], direction),
         sampler=sampler,
         pruner=pruner,
         load_if_exists=resume,

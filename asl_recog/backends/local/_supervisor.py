@@ -209,16 +209,16 @@ def supervise(
             if trial_timeout_s is not None:
                 now = time.time()
                 for pid, worker in list(pool.items()):
-                    trial = running.get(worker.ident)
-                    if trial is None or trial.datetime_start is None:
+                    late = running.get(worker.ident)
+                    if late is None or late.datetime_start is None:
                         continue
-                    if now - trial.datetime_start.timestamp() <= trial_timeout_s:
+                    if now - late.datetime_start.timestamp() <= trial_timeout_s:
                         continue
                     stop(worker.process)
                     del pool[pid]
                     reason = f"stopped: exceeded the trial time limit of {trial_timeout_s / 60:g} min"
-                    record_stopped(storage, study_id, trial.number, reason)
-                    logger.debug("trial %d %s", trial.number, reason)
+                    record_stopped(storage, study_id, late.number, reason)
+                    logger.debug("trial %d %s", late.number, reason)
                     replace()
             if time.monotonic() - last_stale_check > 2 * HEARTBEAT_INTERVAL_S:
                 fail_stale(study)  # trials of dead workers on other hosts (or started before a kill)

@@ -17,7 +17,14 @@ from asl_recog.backends.local._engine import SpaceProposal, TrialSeededRandomSam
 from asl_recog.backends.local._heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, is_interrupted, retried_from
 from asl_recog.backends.local._progress import trial_status
 from asl_recog.backends.local._reservation import counted, was_not_run
-from asl_recog.backends.local._scheduler import Schedule, recover, run_schedule
+from asl_recog.backends.local._scheduler import (
+    Schedule,
+    TrialOutcome,
+    TrialReporter,
+    TrialTask,
+    recover,
+    run_schedule,
+)
 
 PACKAGE = Path(asl.__file__).parent
 
@@ -110,7 +117,7 @@ def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path: Path) 
 
 
 def test_in_process_crashes_stop_the_search_after_three_in_a_row_with_the_traceback(tmp_path: Path) -> None:
-    def broken(task: object, reporter: object) -> None:
+    def broken(task: TrialTask, reporter: TrialReporter) -> TrialOutcome:
         raise RuntimeError("the runner is broken")
 
     study = open_study(tmp_path, direction="maximize", sampler=TrialSeededRandomSampler(0))
@@ -152,9 +159,7 @@ def test_queued_trials_past_the_limit_are_no_work(tmp_path: Path) -> None:
 
 
 def test_should_stop_ends_an_in_process_search(tmp_path: Path) -> None:
-    def constant(task: object, reporter: object) -> object:
-        from asl_recog.backends.local._scheduler import TrialOutcome
-
+    def constant(task: TrialTask, reporter: TrialReporter) -> TrialOutcome:
         return TrialOutcome("complete", 0.5, [0.5])
 
     study = open_study(tmp_path, direction="maximize", sampler=TrialSeededRandomSampler(0))

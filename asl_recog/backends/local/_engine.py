@@ -176,8 +176,9 @@ class TrialSeededRandomSampler(optuna.samplers.BaseSampler):
 
 
 class _GridSampler(optuna.samplers.GridSampler):
-    """GridSampler without its end-of-grid ``study.stop()``, which fails outside ``optimize``:
-    the scheduler caps the trial count at the grid's size instead."""
+    """GridSampler without its end-of-grid ``study.stop()``, which would end only the worker that ran
+    the last grid point: the trial limit, capped at the grid's size (:func:`max_trials_for`), ends every
+    worker instead, and counts trials not run (duplicates) as no grid point."""
 
     def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
         return None
@@ -227,11 +228,17 @@ def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
     worker (or by :func:`asl_recog.backends.local._heartbeat.fail_dead_trials`) and
     queued again with its intermediate values.
     """
-    from asl_recog.backends.local._heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, retry_callback
+    from asl_recog.backends.local._heartbeat import (
+        GRACE_PERIOD_S,
+        HEARTBEAT_INTERVAL_S,
+        STALE_CALLBACK_ARG,
+        retry_callback,
+    )
 
     url = str(location) if "://" in str(location) else storage_url(Path(location))
     # SQLite: a generous busy timeout, as several worker processes write to one file.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    callback: dict[str, Any] = {STALE_CALLBACK_ARG: retry_callback()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
@@ -239,7 +246,7 @@ def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
             grace_period=GRACE_PERIOD_S,
-            heartbeat_stale_trial_callback=retry_callback(),
+            **callback,
         )
 
 

@@ -130,7 +130,7 @@ class NotRun(Exception):
 
 
 class TrialCrashed(Exception):
-    """The trial's runner raised; its error and traceback are in the trial's user attributes."""
+    """The trial raised (its proposal or its runner); its error and traceback are in its user attributes."""
 
 
 class TrialLoop:

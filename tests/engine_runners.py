@@ -16,9 +16,12 @@ def kill_first_runner(task: Any, reporter: Any) -> TrialOutcome:
     native code would; every other trial completes with the value ``x / 10``."""
     value = task.params["x"] / 10
     reporter.report(1, value)
-    marker = Path(task.run_dir) / "killed_once"
-    if not marker.exists():
-        marker.write_text(str(task.number))
+    try:
+        with open(Path(task.run_dir) / "killed_once", "x") as marker:  # "x": one trial only, even in parallel
+            marker.write(str(task.number))
+    except FileExistsError:
+        pass
+    else:
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(0.2)
     return TrialOutcome("complete", value, [value])

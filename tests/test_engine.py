@@ -17,7 +17,14 @@ from asl_recog.backends.local._engine import SpaceProposal, TrialSeededRandomSam
 from asl_recog.backends.local._heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, is_interrupted, retried_from
 from asl_recog.backends.local._progress import trial_status
 from asl_recog.backends.local._reservation import counted, was_not_run
-from asl_recog.backends.local._scheduler import Schedule, recover, run_schedule
+from asl_recog.backends.local._scheduler import (
+    Schedule,
+    TrialOutcome,
+    TrialReporter,
+    TrialTask,
+    recover,
+    run_schedule,
+)
 
 PACKAGE = Path(asl.__file__).parent
 
@@ -66,6 +73,7 @@ def test_two_workers_keep_the_limit_and_a_killed_workers_trial_is_retried(tmp_pa
     assert len(list((tmp_path / "logs").glob("worker_*.log"))) >= 3
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path: Path) -> None:
     """recover() leaves a trial whose heartbeat a live process records alone; once the beats stop, the
     trial is failed (interrupted) and queued again with its parameters and intermediate values."""
@@ -106,3 +114,60 @@ def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path: Path) 
     with pytest.raises(ValueError, match="Cannot tell a FAIL trial"):
         study.tell(trial, 0.5)
     assert study.get_trials()[0].state == TrialState.FAIL and study.get_trials()[0].value is None
+
+
+def test_in_process_crashes_stop_the_search_after_three_in_a_row_with_the_traceback(tmp_path: Path) -> None:
+    def broken(task: TrialTask, reporter: TrialReporter) -> TrialOutcome:
+        raise RuntimeError("the runner is broken")
+
+    study = open_study(tmp_path, direction="maximize", sampler=TrialSeededRandomSampler(0))
+    schedule = Schedule(propose=SpaceProposal({"x": asl.uniform(0, 1)}), runner=broken, max_trials=10)
+    with pytest.raises(asl.TrialFailedError, match="3 trials in a row failed") as caught:
+        run_schedule(study, tmp_path, schedule)
+    assert "RuntimeError: the runner is broken" in str(caught.value) and "Traceback" in str(caught.value)
+    trials = study.get_trials()
+    assert len(trials) == 3 and all(trial_status(t) == "failed" for t in trials)  # recorded, not interrupted
+
+
+def test_a_failing_proposal_is_recorded_failed_not_interrupted(tmp_path: Path) -> None:
+    def propose(trial: optuna.trial.Trial) -> dict[str, object]:
+        raise KeyError("no such parameter")
+
+    study = open_study(tmp_path, direction="maximize")
+    schedule = Schedule(propose=propose, runner=kill_first_runner, max_trials=1)
+    run_schedule(study, tmp_path, schedule)
+    (trial,) = study.get_trials()
+    assert trial_status(trial) == "failed" and "KeyError" in trial.user_attrs["error"]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_queued_trials_past_the_limit_are_no_work(tmp_path: Path) -> None:
+    """AutoML queues a default of every algorithm; beyond max_iterations they stay queued, and no worker
+    is started (or kept) for them."""
+    from asl_recog.backends.local._reservation import has_work, queued_with_place
+
+    study = open_study(tmp_path, direction="maximize")
+    for x in range(4):
+        study.enqueue_trial({"x": x})
+    study.tell(study.ask(), 0.5)  # pops the first queued trial
+    trials = study.get_trials()
+    assert has_work(trials, 2) and queued_with_place(trials, 2)  # trial 1 holds the second place
+    study.tell(study.ask(), 0.6)
+    trials = study.get_trials()
+    assert not has_work(trials, 2) and not queued_with_place(trials, 2)  # trials 2 and 3 are past the limit
+    assert has_work(trials, 3)
+
+
+def test_should_stop_ends_an_in_process_search(tmp_path: Path) -> None:
+    def constant(task: TrialTask, reporter: TrialReporter) -> TrialOutcome:
+        return TrialOutcome("complete", 0.5, [0.5])
+
+    study = open_study(tmp_path, direction="maximize", sampler=TrialSeededRandomSampler(0))
+    schedule = Schedule(
+        propose=SpaceProposal({"x": asl.uniform(0, 1)}),
+        runner=constant,
+        max_trials=10,
+        should_stop=lambda study: len(study.get_trials()) >= 2,
+    )
+    run_schedule(study, tmp_path, schedule)
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2

@@ -153,3 +153,45 @@ def test_make_pruner_maps_every_policy() -> None:
 def test_evaluation_schedule(interval: int, delay: int, evaluated: list[int]) -> None:
     policy = asl.MedianStoppingPolicy(evaluation_interval=interval, delay_evaluation=delay)
     assert [s for s in range(1, 5) if policy.is_evaluation_step(s)] == evaluated
+
+
+def test_optuna_median_pruner_is_not_azures_median_stopping() -> None:
+    """Why MedianStoppingPruner is ours: Optuna's MedianPruner compares the run's best value with the median
+    of the *completed* trials' values *at the step*; Azure's rule takes the median of the *running averages*
+    over intervals 1..N of *all* runs. On these curves the two disagree."""
+    others = [
+        {1: 0.2, 2: 0.4, 3: 0.6, 4: 0.8, 5: 1.0},  # average 0.6, value at 5: 1.0
+        {s: 0.5 for s in range(1, 6)},  # 0.5 / 0.5
+        {s: 0.9 for s in range(1, 6)},  # 0.9 / 0.9
+    ]
+    mine = {s: 0.7 for s in range(1, 6)}  # average 0.7, best 0.7
+    azure = MedianStoppingPruner(asl.MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=5), "maximize")
+    optuna_median = optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=4, interval_steps=1)
+    assert not _decide(azure, others, mine)  # 0.7 > median(0.6, 0.5, 0.9, 0.7) = 0.65: goes on
+    assert _decide(optuna_median, others, mine)  # 0.7 < median(1.0, 0.5, 0.9) = 0.9: pruned
+
+
+def test_optuna_percentile_pruner_is_not_azures_truncation_selection() -> None:
+    """Why TruncationSelectionPruner is ours: Azure ranks the run's value *at* interval N among all runs;
+    Optuna's PercentilePruner compares the run's *best* value so far with a percentile of completed trials."""
+    others = [{5: v} for v in (0.6, 0.7, 0.8, 0.9)]
+    mine = {1: 0.95, 5: 0.5}  # a good start, then the lowest value at interval 5
+    azure = TruncationSelectionPruner(
+        asl.TruncationSelectionPolicy(evaluation_interval=1, truncation_percentage=20, delay_evaluation=5), "maximize"
+    )
+    optuna_percentile = optuna.pruners.PercentilePruner(20.0, n_startup_trials=0, n_warmup_steps=4)
+    assert _decide(azure, others, mine)  # lowest 20 % at interval 5: cancelled
+    assert not _decide(optuna_percentile, others, mine)  # best 0.95 is above the 20th percentile: goes on
+
+
+def test_policies_compare_trials_of_every_worker_through_the_shared_storage(tmp_path) -> None:
+    """A pruner in one worker reads the other workers' trials from the storage: two study objects on one
+    storage (two processes) see the same runs."""
+    from asl_recog.backends.local._engine import open_storage, open_study
+
+    policy = asl.BanditPolicy(slack_factor=0.1)
+    study = open_study(tmp_path, direction="maximize", pruner=make_pruner(policy, "maximize"))
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.9, intermediate_values={1: 0.9}))
+    other = optuna.load_study(study_name=study.study_name, storage=open_storage(tmp_path), pruner=study.pruner)
+    other.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.5}))
+    assert study.pruner.prune(study, study.get_trials()[-1])  # 0.5 * 1.1 < 0.9, seen from the first study

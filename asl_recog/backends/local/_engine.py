@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal, cast
 
 import optuna
 
@@ -176,8 +176,9 @@ class TrialSeededRandomSampler(optuna.samplers.BaseSampler):
 
 
 class _GridSampler(optuna.samplers.GridSampler):
-    """GridSampler without its end-of-grid ``study.stop()``, which fails outside ``optimize``:
-    the scheduler caps the trial count at the grid's size instead."""
+    """GridSampler without its end-of-grid ``study.stop()``, which would end only the worker that ran
+    the last grid point: the trial limit, capped at the grid's size (:func:`max_trials_for`), ends every
+    worker instead, and counts trials not run (duplicates) as no grid point."""
 
     def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
         return None
@@ -227,11 +228,17 @@ def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
     worker (or by :func:`asl_recog.backends.local._heartbeat.fail_dead_trials`) and
     queued again with its intermediate values.
     """
-    from asl_recog.backends.local._heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, retry_callback
+    from asl_recog.backends.local._heartbeat import (
+        GRACE_PERIOD_S,
+        HEARTBEAT_INTERVAL_S,
+        STALE_CALLBACK_ARG,
+        retry_callback,
+    )
 
     url = str(location) if "://" in str(location) else storage_url(Path(location))
     # SQLite: a generous busy timeout, as several worker processes write to one file.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    callback: dict[str, Any] = {STALE_CALLBACK_ARG: retry_callback()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
@@ -239,7 +246,7 @@ def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
             grace_period=GRACE_PERIOD_S,
-            heartbeat_stale_trial_callback=retry_callback(),
+            **callback,
         )
 
 
@@ -268,6 +275,8 @@ def open_study(
         ConfigurationError: resuming a run directory that holds no study, or
             starting a new search in one that does.
     """
+    if direction not in ("maximize", "minimize"):
+        raise ConfigurationError(f"open_study: direction must be 'maximize' or 'minimize', not {direction!r}")
     run_dir = Path(run_dir)
     if storage is None:
         exists = (run_dir / STORAGE_FILE).is_file()
@@ -290,7 +299,7 @@ def open_study(
     study = optuna.create_study(
         storage=open_storage(url),
         study_name=study_name,
-        direction=direction,
+        direction=cast(Literal["maximize", "minimize"], direction),
         sampler=sampler,
         pruner=pruner,
         load_if_exists=resume,

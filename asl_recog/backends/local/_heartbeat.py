@@ -27,10 +27,12 @@ study need no synchronised clocks.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -45,25 +47,43 @@ GRACE_PERIOD_S = 5
 MAX_RETRY = 3
 
 
-def retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+# Optuna 4.9 renamed RetryFailedTrialCallback (and RDBStorage's ``failed_trial_callback``);
+# the old names still work before 4.9, which pyproject.toml allows (optuna>=4.0).
+_RETRY: Any = (
+    getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+)
+#: RDBStorage's keyword argument for the callback run on each trial failed by the heartbeat check.
+STALE_CALLBACK_ARG = (
+    "heartbeat_stale_trial_callback"
+    if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+    else "failed_trial_callback"
+)
+
+
+def retry_callback() -> Callable[[optuna.Study, FrozenTrial], None]:
     """Optuna's retry of a dead process's trial, keeping its intermediate values (for the policies)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY, inherit_intermediate_values=True)
+        callback: Callable[[optuna.Study, FrozenTrial], None] = _RETRY(
+            max_retry=MAX_RETRY, inherit_intermediate_values=True
+        )
+        return callback
 
 
 def retried_from(trial: FrozenTrial) -> int | None:
     """The number of the trial that ``trial`` runs again after its process died, if any."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+        number: int | None = _RETRY.retried_trial_number(trial)
+        return number
 
 
 def retry_history(trial: FrozenTrial) -> list[int]:
     """The trials that ``trial`` runs again, oldest first (empty for a first run)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(trial)
+        history: list[int] = _RETRY.retry_history(trial)
+        return history
 
 
 def is_interrupted(trial: FrozenTrial) -> bool:
@@ -140,6 +160,7 @@ __all__ = [
     "GRACE_PERIOD_S",
     "HEARTBEAT_INTERVAL_S",
     "MAX_RETRY",
+    "STALE_CALLBACK_ARG",
     "fail_and_retry",
     "fail_stale",
     "is_interrupted",

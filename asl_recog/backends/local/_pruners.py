@@ -17,6 +17,16 @@ rules, as Azure ML's documentation states them:
   the lowest ``truncation_percentage`` % of runs ranked by their metric at N
   (older runs are compared by their value at N, so young runs are not penalised
   for being young); ``exclude_finished_jobs`` leaves completed runs out.
+
+Optuna's own pruners are not used because none matches these rules exactly
+(tests/test_policies.py shows each difference on curves): ``MedianPruner``
+compares the run's best value with the median of the *completed* trials' values
+*at the step*, where Azure takes the median of the *running averages* of *all*
+runs; ``PercentilePruner`` compares the run's *best* value so far with a
+percentile of completed trials, where truncation selection ranks the run's value
+*at* the interval among all runs and cuts a whole number of them. Each pruner
+reads the trials from the study's storage, so in a search with several workers it
+compares the run with the runs of every worker.
 """
 
 from __future__ import annotations

@@ -59,11 +59,28 @@ def has_place(trials: list[optuna.trial.FrozenTrial], number: int, max_trials: i
     return ahead < max_trials
 
 
+def queued_with_place(trials: list[optuna.trial.FrozenTrial], max_trials: int) -> bool:
+    """Whether a queued (WAITING) trial, e.g. a dead worker's retried trial, holds a place under the limit."""
+    taken = 0
+    for t in sorted(trials, key=lambda t: t.number):
+        if not takes_place(t):
+            continue
+        if taken >= max_trials:
+            return False
+        if t.state == TrialState.WAITING:
+            return True
+        taken += 1
+    return False
+
+
 def has_work(trials: list[optuna.trial.FrozenTrial], max_trials: int) -> bool:
-    """Whether a worker should ask for another trial: a queued one waits, or places are left."""
-    if any(t.state == TrialState.WAITING for t in trials):
-        return True
-    return sum(1 for t in trials if takes_place(t)) < max_trials
+    """Whether a worker should ask for another trial: places are left, or a queued trial holds one.
+
+    Queued trials past the limit (AutoML's default configurations beyond ``max_iterations``)
+    are no work: they stay queued.
+    """
+    places_taken = sum(1 for t in trials if takes_place(t))
+    return places_taken < max_trials or queued_with_place(trials, max_trials)
 
 
 def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
@@ -115,6 +132,7 @@ __all__ = [
     "params_key",
     "counted",
     "has_work",
+    "queued_with_place",
     "mark_over_limit",
     "takes_place",
     "was_not_run",

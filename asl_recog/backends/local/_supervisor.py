@@ -37,8 +37,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from asl_recog._errors import TrialFailedError
 from asl_recog.backends.local._engine import open_storage
-from asl_recog.backends.local._heartbeat import HEARTBEAT_INTERVAL_S, fail_and_retry, fail_stale, is_interrupted
-from asl_recog.backends.local._reservation import has_work, takes_place, was_not_run
+from asl_recog.backends.local._heartbeat import (
+    HEARTBEAT_INTERVAL_S,
+    fail_and_retry,
+    fail_stale,
+    is_interrupted,
+    recover_stale,
+)
+from asl_recog.backends.local._reservation import has_work, queued_with_place, takes_place, was_not_run
 from asl_recog.backends.local._trial_loop import STOP_KEY, WorkerPlan, worker_id, worker_main
 from asl_recog.backends.local._workers import WORKER_PREFIX, log_tail, start_worker, stop
 
@@ -183,7 +189,11 @@ def supervise(
                 del pool[pid]
                 if worker.process.exitcode == 0:
                     continue  # its share is done: the limit is taken, or the deadline or a stop came
-                mine = [t.number for key, t in running.items() if key == worker.ident]
+                mine = [  # read now: the worker may have started a trial since this poll's read
+                    t.number
+                    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                    if t.user_attrs.get("worker") == worker.ident
+                ]
                 fail_and_retry(study, storage, mine)
                 what = f"worker process {worker.index}" + (f" (trial {mine[0]})" if mine else " before its first trial")
                 streak.record(
@@ -194,31 +204,28 @@ def supervise(
                 replace()
             past_deadline = deadline_s is not None and elapsed > deadline_s
             if past_deadline and hard_deadline:
-                for pid, worker in list(pool.items()):
+                killed = {worker.ident for worker in pool.values()}
+                for worker in pool.values():
                     stop(worker.process)
-                    del pool[pid]
-                    if worker.ident in running:
-                        record_stopped(
-                            storage,
-                            study_id,
-                            running[worker.ident].number,
-                            "stopped: the search's time limit was reached",
-                        )
+                pool.clear()
+                for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                    if trial.user_attrs.get("worker") in killed:
+                        record_stopped(storage, study_id, trial.number, "stopped: the search's time limit was reached")
                 break
             stopping = stopping or past_deadline  # soft: the workers start no trial after it themselves
             if trial_timeout_s is not None:
                 now = time.time()
                 for pid, worker in list(pool.items()):
-                    trial = running.get(worker.ident)
-                    if trial is None or trial.datetime_start is None:
+                    late = running.get(worker.ident)
+                    if late is None or late.datetime_start is None:
                         continue
-                    if now - trial.datetime_start.timestamp() <= trial_timeout_s:
+                    if now - late.datetime_start.timestamp() <= trial_timeout_s:
                         continue
                     stop(worker.process)
                     del pool[pid]
                     reason = f"stopped: exceeded the trial time limit of {trial_timeout_s / 60:g} min"
-                    record_stopped(storage, study_id, trial.number, reason)
-                    logger.debug("trial %d %s", trial.number, reason)
+                    record_stopped(storage, study_id, late.number, reason)
+                    logger.debug("trial %d %s", late.number, reason)
                     replace()
             if time.monotonic() - last_stale_check > 2 * HEARTBEAT_INTERVAL_S:
                 fail_stale(study)  # trials of dead workers on other hosts (or started before a kill)
@@ -226,9 +233,15 @@ def supervise(
             if on_update is not None:
                 on_update(study, {t.number: t.datetime_start.timestamp() for t in running.values() if t.datetime_start})
             if not pool:
-                waiting = any(t.state == TrialState.WAITING for t in study.get_trials(deepcopy=False))
-                if stopping or not waiting:
+                if stopping:
                     break
+                now_trials = study.get_trials(deepcopy=False)
+                if any(t.state == TrialState.RUNNING and "worker" not in t.user_attrs for t in now_trials):
+                    # A worker died between asking for a trial and signing it: wait for its heartbeat to go stale.
+                    recover_stale(study)
+                    now_trials = study.get_trials(deepcopy=False)
+                if not queued_with_place(now_trials, plan.max_trials):
+                    break  # the workers finished their shares (a worker that ends early is replaced above)
                 spawn()  # a dead worker's trial was queued again after the others had finished
             time.sleep(POLL_S)
     finally:

@@ -130,7 +130,7 @@ class NotRun(Exception):
 
 
 class TrialCrashed(Exception):
-    """The trial's runner raised; its error and traceback are in the trial's user attributes."""
+    """The trial raised (its proposal or its runner); its error and traceback are in its user attributes."""
 
 
 class TrialLoop:
@@ -153,6 +153,16 @@ class TrialLoop:
 
     def objective(self, trial: optuna.trial.Trial) -> float:
         """Run one trial, or record it without running; raises ``TrialPruned``/``NotRun``/``TrialCrashed``."""
+        try:
+            return self._objective(trial)
+        except (optuna.TrialPruned, NotRun, TrialCrashed, optuna.exceptions.UpdateFinishedTrialError):
+            raise  # recorded (or, for UpdateFinishedTrialError, recorded by another process: see run())
+        except Exception as exc:  # a failed trial is recorded with its error; the search goes on
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            trial.set_user_attr("traceback", traceback.format_exc())
+            raise TrialCrashed(str(exc)) from exc
+
+    def _objective(self, trial: optuna.trial.Trial) -> float:
         plan = self.plan
         trial.set_user_attr("worker", self.me)
         params = plan.propose(trial)
@@ -184,12 +194,6 @@ class TrialLoop:
             trial.set_user_attr("error", f"rejected: {exc}")
             trial.set_user_attr("rejected", True)
             raise NotRun(str(exc)) from exc
-        except optuna.exceptions.UpdateFinishedTrialError:
-            raise  # another process recorded this trial (took it for a dead one's): see run()
-        except Exception as exc:  # a failed trial is recorded; the search goes on
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-            trial.set_user_attr("traceback", traceback.format_exc())
-            raise TrialCrashed(str(exc)) from exc
         for key in ("history", "info", "model_file"):
             value = getattr(outcome, key)
             if value is not None:

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from asl_recog._errors import TrialFailedError
 from asl_recog.backends._base import Backend
 from asl_recog.backends.local._engine import open_study
+from asl_recog.backends.local._heartbeat import is_interrupted
 from asl_recog.backends.local._plan import LocalPlan
 from asl_recog.backends.local._progress import SearchProgress, trial_status
 from asl_recog.backends.local._reservation import was_not_run
@@ -102,11 +103,7 @@ def leaderboard(study: optuna.Study, metric: str, model_name: Any) -> pd.DataFra
 def first_failure(study: optuna.Study) -> TrialFailedError:
     """The error raised when no trial completed, naming the first failure."""
     trials = study.get_trials(deepcopy=False)
-    failed = [
-        t
-        for t in trials
-        if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted") and not t.user_attrs.get("over_limit")
-    ]
+    failed = [t for t in trials if t.state == TrialState.FAIL and not is_interrupted(t) and not was_not_run(t)]
     if not failed:
         return TrialFailedError(
             f"no trial completed ({len(trials)} trials, none failed outright: all were "

@@ -56,9 +56,16 @@ def _trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
 
 def _states_read_only(run_dir: Path) -> list[str]:
     """Trial states read straight from the SQLite file, read-only. Opening it through Optuna while the
-    search is still creating it would race the search on the schema's version row (IntegrityError)."""
+    search is still creating it would race the search on the schema's version row (IntegrityError).
+
+    A running trial counts as ``RUNNING`` once its parameters are recorded; before that it is
+    ``STARTING`` (a kill then would leave a trial with nothing to compare its retry with)."""
     with contextlib.closing(sqlite3.connect(f"file:{run_dir / 'study.db'}?mode=ro", uri=True, timeout=5)) as db:
-        return [row[0] for row in db.execute("SELECT state FROM trials ORDER BY number")]
+        rows = db.execute(
+            "SELECT t.state, EXISTS(SELECT 1 FROM trial_user_attributes a WHERE a.trial_id = t.trial_id "
+            "AND a.key = 'params') FROM trials t ORDER BY t.number"
+        )
+        return [state if state != "RUNNING" or has_params else "STARTING" for state, has_params in rows]
 
 
 _ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -15,27 +15,17 @@ from typing import Any
 
 from asl_recog import __version__
 from asl_recog._errors import ConfigurationError
-from asl_recog._imports import LazyModule
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure.v2._backend import AzureBackend
 from asl_recog.models._base import Model
 from asl_recog.serving._deploy import Deployer, Endpoint, conda_spec, endpoint_name, onnx_file, write_scoring_dir
-
-_ml = LazyModule(
-    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)"
-)
-_ml_constants = LazyModule(
-    "azure.ai.ml.constants",
-    package="azure-ai-ml",
-    extra="azure",
-    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
-)
 
 #: A CPU inference base image Microsoft maintains for managed online endpoints.
 DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
 
 def _import_sdk() -> Any:
-    return _ml.entities
+    return sdk.ml.entities
 
 
 @dataclass
@@ -151,7 +141,7 @@ class AzureDeployer(Deployer):
         tags = {"asl_recog_version": __version__, "source_kind": str(onnx_model.metadata.get("source_kind"))}
         model = entities.Model(
             path=str(onnx_path),
-            type=_ml_constants.AssetTypes.CUSTOM_MODEL,
+            type=sdk.ml_constants.AssetTypes.CUSTOM_MODEL,
             name=f"{name}-model",
             description="asl_recog sign classifier (ONNX)",
             tags=tags,

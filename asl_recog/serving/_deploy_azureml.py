@@ -18,7 +18,7 @@ from typing import Any
 from asl_recog import __version__
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, MissingExtraError
-from asl_recog._imports import LazyModule
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure._translate import workspace_from_env
 from asl_recog.models._base import Model
 from asl_recog.serving._deploy import (
@@ -29,25 +29,6 @@ from asl_recog.serving._deploy import (
     endpoint_name,
     onnx_file,
     write_scoring_dir,
-)
-
-_aml_core_conda_dependencies = LazyModule(
-    "azureml.core.conda_dependencies",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
-)
-_aml_core_model = LazyModule(
-    "azureml.core.model",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
-)
-_aml_core_webservice = LazyModule(
-    "azureml.core.webservice",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
 )
 
 logger = logging.getLogger("asl_recog")
@@ -176,13 +157,13 @@ class AzureMLDeployer(Deployer):
         core = _import_sdk()
         code_dir = write_scoring_dir(onnx_model, folder / "code", model_file=model_file, max_batch=self.max_batch)
         environment = core.Environment(name="asl-recog-scoring")
-        environment.python.conda_dependencies = _aml_core_conda_dependencies.CondaDependencies.create(
+        environment.python.conda_dependencies = sdk.aml_core_conda_dependencies.CondaDependencies.create(
             python_version="3.11", pip_packages=[*SCORING_PIP, "azureml-defaults"], pin_sdk_version=False
         )
-        inference_config = _aml_core_model.InferenceConfig(
+        inference_config = sdk.aml_core_model.InferenceConfig(
             entry_script=SCORE_SCRIPT, source_directory=str(code_dir), environment=environment
         )
-        deployment_config = _aml_core_webservice.AciWebservice.deploy_configuration(
+        deployment_config = sdk.aml_core_webservice.AciWebservice.deploy_configuration(
             cpu_cores=self.cpu_cores,
             memory_gb=self.memory_gb,
             auth_enabled=self.auth_enabled,

@@ -32,43 +32,9 @@ from typing import Any
 import yaml
 
 import asl_recog
-from asl_recog._imports import LazyModule
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.data._augment import augment
 from asl_recog.data._dataset import COLUMNS, SignMnistDataset
-
-_ml_constants = LazyModule(
-    "azure.ai.ml.constants",
-    package="azure-ai-ml",
-    extra="azure",
-    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
-)
-_ml_entities = LazyModule(
-    "azure.ai.ml.entities",
-    package="azure-ai-ml",
-    extra="azure",
-    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
-)
-_az_core_exceptions = LazyModule(
-    "azure.core.exceptions",
-    package="azure-core",
-    extra="azure",
-    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
-)
-_aml_core = LazyModule(
-    "azureml.core",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
-)
-_aml_data_dataset_factory = LazyModule(
-    "azureml.data.dataset_factory",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend)",
-)
-_aml_exceptions = LazyModule(
-    "azureml.exceptions", package="azureml-core", extra="azureml", purpose="The Azure ML SDK v1 (AzureMLBackend)"
-)
 
 logger = logging.getLogger("asl_recog")
 
@@ -141,8 +107,8 @@ class V1Data:
 
 def _v1_registered(workspace: Any, name: str) -> Any | None:
     try:
-        return _aml_core.Dataset.get_by_name(workspace, name)  # the latest version
-    except _aml_exceptions.UserErrorException:  # not registered yet
+        return sdk.aml_core.Dataset.get_by_name(workspace, name)  # the latest version
+    except sdk.aml_exceptions.UserErrorException:  # not registered yet
         return None
 
 
@@ -170,20 +136,22 @@ def ensure_v1_dataset(
             HASH_TAG,
             digest[:12],
         )
-        return V1Data(existing, _aml_core.Dataset.File.from_files(path=(store, folder), validate=False), digest, True)
+        return V1Data(
+            existing, sdk.aml_core.Dataset.File.from_files(path=(store, folder), validate=False), digest, True
+        )
     with tempfile.TemporaryDirectory(prefix="asl-recog-upload-") as tmp:
         write_table(data, Path(tmp))
         logger.info("Azure ML v1: uploading %d %s images to %s/%s", len(data), role, store.name, folder)
         # overwrite=False: a folder already uploaded under this hash is kept as is.
-        files = _aml_core.Dataset.File.upload_directory(
+        files = sdk.aml_core.Dataset.File.upload_directory(
             src_dir=tmp, target=(store, folder), overwrite=False, show_progress=False
         )
     # Explicit integer types: reading is offline-safe and AutoML sees numbers, not strings.
-    tabular = _aml_data_dataset_factory.TabularDatasetFactory.from_delimited_files(
+    tabular = sdk.aml_data_dataset_factory.TabularDatasetFactory.from_delimited_files(
         path=[(store, f"{folder}/{CSV_NAME}")],
         validate=False,
         infer_column_types=False,
-        set_column_types={column: _aml_data_dataset_factory.DataType.to_long() for column in COLUMNS},
+        set_column_types={column: sdk.aml_data_dataset_factory.DataType.to_long() for column in COLUMNS},
     )
     registered = tabular.register(
         workspace,
@@ -212,7 +180,7 @@ def ensure_v2_data(ml_client: Any, name: str, data: SignMnistDataset, *, role: s
     digest = content_hash(data)
     try:
         versions = list(ml_client.data.list(name=name))
-    except _az_core_exceptions.ResourceNotFoundError:
+    except sdk.az_core_exceptions.ResourceNotFoundError:
         versions = []
     for asset in versions:
         if (asset.tags or {}).get(HASH_TAG) == digest:
@@ -230,10 +198,10 @@ def ensure_v2_data(ml_client: Any, name: str, data: SignMnistDataset, *, role: s
         write_table(data, Path(tmp), mltable=True)
         logger.info("Azure ML v2: uploading %d %s images as data asset %s:%s", len(data), role, name, version)
         asset = ml_client.data.create_or_update(
-            _ml_entities.Data(
+            sdk.ml_entities.Data(
                 name=name,
                 version=version,
-                type=_ml_constants.AssetTypes.MLTABLE,
+                type=sdk.ml_constants.AssetTypes.MLTABLE,
                 path=tmp,
                 description=_description(data, digest, role),
                 tags=_tags(data, digest, role),

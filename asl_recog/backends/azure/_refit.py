@@ -28,23 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asl_recog._imports import LazyModule
+from asl_recog._errors import ModelFileError
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _results as results
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure._data import LAUNCHER
 from asl_recog.models._budgets import check_size
 from asl_recog.results import TrainingResult, best_epoch
 from asl_recog.results._refit import keep_trial_model
-
-_ml = LazyModule(
-    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)"
-)
-_aml_core = LazyModule(
-    "azureml.core",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
-)
 
 if TYPE_CHECKING:
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
@@ -177,11 +168,11 @@ def v2_refit_job(
     """The SDK v2 ``command`` job of the refit: both registered MLTable assets mounted, the plan's options."""
     arguments = plan.arguments(trainer)
     inputs: dict[str, Any] = {
-        "data": _ml.Input(type="mltable", path=train, mode="ro_mount"),
-        "validation": _ml.Input(type="mltable", path=validation, mode="ro_mount"),
+        "data": sdk.ml.Input(type="mltable", path=train, mode="ro_mount"),
+        "validation": sdk.ml.Input(type="mltable", path=validation, mode="ro_mount"),
         **arguments,
     }
-    return _ml.command(
+    return sdk.ml.command(
         code=str(code),
         command=command_line(trainer.route.entry_module, arguments),
         inputs=inputs,
@@ -211,7 +202,7 @@ def v1_refit_config(
         REFIT_FLAG,
         *entry.fixed_arguments(plan.arguments(trainer)),
     ]
-    return _aml_core.ScriptRunConfig(
+    return sdk.aml_core.ScriptRunConfig(
         source_directory=str(source_directory),
         script=LAUNCHER,
         arguments=arguments,
@@ -244,28 +235,36 @@ __all__ = [
 def finish_sweep(
     trainer: HyperDriveTrainer,
     trials: list[results.Trial],
-    fetch: Callable[[results.Trial], Path],
+    download: Callable[[results.Trial], Path],
     images: int,
     submit_refit: Callable[[RefitPlan], Path],
     *,
     backend: str,
     run_dir: Path,
     extras: dict[str, Any],
-    where: str,
+    sweep: str,
 ) -> TrainingResult:
     """A finished sweep's result, on either SDK: the best trial whose model fits the size budget, then
     (``refit=True``) the refit job.
 
     Args:
-        trials: the sweep's trials; ``fetch`` downloads one's model file.
+        trials: the sweep's trials; ``download`` fetches one's outputs and returns their folder.
         images: how many images the refit trains on (training part plus validation).
         submit_refit: runs the refit job for a plan and returns the folder of its outputs.
-        where: names the sweep in the error raised when no model fits.
+        sweep: names the sweep in errors, e.g. ``"sweep <job>"``.
     """
+    results.best_trial(trials, trainer.goal, trainer.primary_metric_name)  # raises when none completed
+
+    def fetch(trial: results.Trial) -> Path:  # a completed trial always saves outputs/model.keras
+        try:
+            return results.find_model_file(download(trial), prefer_onnx=False)  # .keras: larger than its ONNX
+        except ModelFileError as exc:
+            raise ModelFileError(f"{sweep}, trial {trial.trial}: {exc}") from exc
+
     ordered = results.ranked(trials, trainer.goal)
     found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
     if found is None:
-        raise results.nothing_fits(ordered, trainer.max_model_size_mb, where)
+        raise results.nothing_fits(ordered, trainer.max_model_size_mb, f"{sweep}: no model file")
     best, path = found
     result = results.make_result(
         trials,

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._deprecation import warn_once
-from asl_recog._errors import ConfigurationError, ModelFileError
-from asl_recog._imports import LazyModule
+from asl_recog._errors import ConfigurationError
 from asl_recog.backends._base import Backend
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import automl_training_data, ensure_v1_dataset, stage_source
 from asl_recog.backends.azure.v1._jobs import automl_config, hyperdrive_config, script_run_config, training_environment
@@ -29,13 +29,6 @@ from asl_recog.backends.azure.v1._trials import automl_trials, hyperdrive_trials
 from asl_recog.results import TrainingResult, TrialStatus
 from asl_recog.results._run_dir import run_dir_of
 from asl_recog.search._space import PrimaryMetricGoal
-
-_aml_core = LazyModule(
-    "azureml.core",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
-)
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -118,9 +111,11 @@ class AzureMLBackend(Backend):
         tr.import_v1()
         env = entry.workspace_from_env() if path is None else None
         if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
-            workspace = _aml_core.Workspace.get(name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1])
+            workspace = sdk.aml_core.Workspace.get(
+                name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1]
+            )
         else:
-            workspace = _aml_core.Workspace.from_config(path=None if path is None else str(path), auth=auth)
+            workspace = sdk.aml_core.Workspace.from_config(path=None if path is None else str(path), auth=auth)
         return cls(workspace, entry.compute_from_config(path, compute_target), **kwargs)
 
     def __repr__(self) -> str:
@@ -151,7 +146,7 @@ class AzureMLBackend(Backend):
     # -- internals ----------------------------------------------------------------------------------
 
     def _experiment(self) -> Any:
-        return _aml_core.Experiment(self.workspace, self.experiment_name)
+        return sdk.aml_core.Experiment(self.workspace, self.experiment_name)
 
     def _submit(self, config: Any, show_output: bool) -> Any:
         run = self._experiment().submit(config)
@@ -220,26 +215,22 @@ class AzureMLBackend(Backend):
             config = hyperdrive_config(trainer, src)
             run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
         trials = hyperdrive_trials(run, trainer.primary_metric_name, str(trainer.builder))
-        results.best_trial(trials, trainer.goal, trainer.primary_metric_name)  # raises when none completed
 
-        def fetch(trial: results.Trial) -> Path:  # a completed trial always saves outputs/model.keras
+        def download(trial: results.Trial) -> Path:
             target = run_dir / "best"
             trial.handle.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
-            try:
-                return results.find_model_file(target, prefer_onnx=False)  # .keras: larger than its ONNX
-            except ModelFileError as exc:
-                raise ModelFileError(f"HyperDrive trial {trial.trial}: {exc}") from exc
+            return target
 
         return refit.finish_sweep(
             trainer,
             trials,
-            fetch,
+            download,
             images,
             lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
             backend=self.name,
             run_dir=run_dir,
             extras={"azure_run_id": run.id},
-            where=f"run {run.id}: no model file",
+            sweep=f"HyperDrive run {run.id}",
         )
 
     def _refit(

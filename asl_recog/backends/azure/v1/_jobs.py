@@ -6,36 +6,11 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from asl_recog._imports import LazyModule
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import LAUNCHER
-
-_aml_core = LazyModule(
-    "azureml.core",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
-)
-_aml_core_conda_dependencies = LazyModule(
-    "azureml.core.conda_dependencies",
-    package="azureml-core",
-    extra="azureml",
-    purpose="The Azure ML SDK v1 (AzureMLBackend, AzureMLDeployer)",
-)
-_aml_train_automl = LazyModule(
-    "azureml.train.automl",
-    package="azureml-train-automl-client",
-    extra="azureml",
-    purpose="Azure AutoML with SDK v1 (AzureMLBackend)",
-)
-_aml_train_hyperdrive = LazyModule(
-    "azureml.train.hyperdrive",
-    package="azureml-train-core",
-    extra="azureml",
-    purpose="HyperDrive with SDK v1 (AzureMLBackend)",
-)
 
 if TYPE_CHECKING:
     from asl_recog.routes.automl._trainer import AutoMLTrainer
@@ -57,7 +32,7 @@ def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: An
     return tr._call_sdk(
         "v1",
         "the AutoML settings",
-        _aml_train_automl.AutoMLConfig,
+        sdk.aml_train_automl.AutoMLConfig,
         task="classification",
         primary_metric=s["primary_metric"],
         compute_target=compute_target,
@@ -83,11 +58,11 @@ def training_environment(environment: Any = None, workspace: Any = None) -> Any:
     """The trial environment: the given one (object or registered name), or the library's requirements."""
     tr.import_v1()
     if isinstance(environment, str):
-        return _aml_core.Environment.get(workspace, environment)
+        return sdk.aml_core.Environment.get(workspace, environment)
     if environment is not None:
         return environment
-    env = _aml_core.Environment("asl-recog-train")
-    env.python.conda_dependencies = _aml_core_conda_dependencies.CondaDependencies.create(
+    env = sdk.aml_core.Environment("asl-recog-train")
+    env.python.conda_dependencies = sdk.aml_core_conda_dependencies.CondaDependencies.create(
         python_version=entry.TRAINING_PYTHON, pip_packages=entry.training_requirements("v1"), pin_sdk_version=False
     )
     return env
@@ -103,7 +78,7 @@ def script_run_config(
 ) -> Any:
     """The v1 ``ScriptRunConfig`` running the packaged entry point from ``source_directory``."""
     tr.import_v1()
-    return _aml_core.ScriptRunConfig(
+    return sdk.aml_core.ScriptRunConfig(
         source_directory=str(source_directory),
         script=LAUNCHER,
         arguments=entry.v1_arguments(trainer, train, validation),
@@ -119,7 +94,7 @@ def hyperdrive_config(trainer: HyperDriveTrainer, run_config: Any) -> Any:
     return tr._call_sdk(
         "v1",
         "the HyperDrive settings",
-        _aml_train_hyperdrive.HyperDriveConfig,
+        sdk.aml_train_hyperdrive.HyperDriveConfig,
         run_config=run_config,
         hyperparameter_sampling=tr.v1_sampling(trainer.resolved_sampling()),
         policy=tr.v1_policy(trainer.policy),

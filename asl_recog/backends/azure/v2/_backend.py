@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._errors import ConfigurationError, ModelFileError
-from asl_recog._imports import LazyModule
 from asl_recog.backends._base import Backend
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import automl_training_data, ensure_v2_data, stage_source
 from asl_recog.backends.azure.v2._jobs import automl_job, sweep_job, training_environment
@@ -31,11 +31,6 @@ from asl_recog.backends.azure.v2._trials import MlflowTracker, child_trials
 from asl_recog.results import TrainingResult, TrialStatus
 from asl_recog.results._run_dir import run_dir_of
 from asl_recog.search._space import PrimaryMetricGoal
-
-_ml = LazyModule(
-    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)"
-)
-_az_identity = LazyModule("azure.identity", package="azure-identity", extra="azure", purpose="Signing in to Azure ML")
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -112,12 +107,14 @@ class AzureBackend(Backend):
         """
         tr.import_v2()
         if credential is None:
-            credential = _az_identity.DefaultAzureCredential()
+            credential = sdk.az_identity.DefaultAzureCredential()
         env = entry.workspace_from_env() if path is None else None
         if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
-            client = _ml.MLClient(credential, subscription_id=env[0], resource_group_name=env[1], workspace_name=env[2])
+            client = sdk.ml.MLClient(
+                credential, subscription_id=env[0], resource_group_name=env[1], workspace_name=env[2]
+            )
         else:
-            client = _ml.MLClient.from_config(credential, path=None if path is None else str(path))
+            client = sdk.ml.MLClient.from_config(credential, path=None if path is None else str(path))
         return cls(client, entry.compute_from_config(path, compute), **kwargs)
 
     def __repr__(self) -> str:
@@ -227,25 +224,16 @@ class AzureBackend(Backend):
             builder=str(trainer.builder),
             sampled=list(trainer.resolved_sampling().parameter_space),
         )
-        results.best_trial(trials, trainer.goal, trainer.primary_metric_name)  # raises when none completed
-
-        def fetch(trial: results.Trial) -> Path:  # a completed trial always saves outputs/model.keras
-            folder = self._download(trial.trial, run_dir / "best")
-            try:
-                return results.find_model_file(folder, prefer_onnx=False)  # .keras: larger than its ONNX
-            except ModelFileError as exc:
-                raise ModelFileError(f"sweep trial {trial.trial}: {exc}") from exc
-
         return refit.finish_sweep(
             trainer,
             trials,
-            fetch,
+            lambda trial: self._download(trial.trial, run_dir / "best"),
             images,
             lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
             backend=self.name,
             run_dir=run_dir,
             extras={"azure_job": job.name},
-            where=f"sweep {job.name}: no model file",
+            sweep=f"sweep {job.name}",
         )
 
     def _refit(

@@ -6,26 +6,10 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from asl_recog._imports import LazyModule
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
-
-_ml = LazyModule(
-    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)"
-)
-_ml_constants = LazyModule(
-    "azure.ai.ml.constants",
-    package="azure-ai-ml",
-    extra="azure",
-    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
-)
-_ml_entities = LazyModule(
-    "azure.ai.ml.entities",
-    package="azure-ai-ml",
-    extra="azure",
-    purpose="The Azure ML SDK v2 (AzureBackend, AzureDeployer)",
-)
 
 if TYPE_CHECKING:
     from asl_recog.routes.automl._trainer import AutoMLTrainer
@@ -41,9 +25,9 @@ def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train
     """The v2 ``automl.classification`` job of an AutoMLTrainer (validation: our grouped split)."""
     tr.import_v2()
     s = checks.automl_settings(trainer, "v2")
-    job = _ml.automl.classification(
-        training_data=_ml.Input(type=_ml_constants.AssetTypes.MLTABLE, path=train),
-        validation_data=_ml.Input(type=_ml_constants.AssetTypes.MLTABLE, path=validation),
+    job = sdk.ml.automl.classification(
+        training_data=sdk.ml.Input(type=sdk.ml_constants.AssetTypes.MLTABLE, path=train),
+        validation_data=sdk.ml.Input(type=sdk.ml_constants.AssetTypes.MLTABLE, path=validation),
         target_column_name="label",
         primary_metric=s["primary_metric"],
         enable_model_explainability=False,
@@ -78,7 +62,7 @@ def training_environment(environment: Any = None) -> Any:
         "channels": ["conda-forge"],
         "dependencies": [f"python={entry.TRAINING_PYTHON}", "pip", {"pip": entry.training_requirements("v2")}],
     }
-    return _ml_entities.Environment(
+    return sdk.ml_entities.Environment(
         image=entry.TRAINING_IMAGE,
         conda_file=conda,
         description="asl_recog training (built from the library's requirements)",
@@ -101,12 +85,12 @@ def sweep_job(
     space, algorithm = tr.v2_sampling(sampling)
     line, constants = entry.v2_command(trainer, list(space))
     inputs: dict[str, Any] = {
-        "data": _ml.Input(type="mltable", path=train, mode="ro_mount"),
-        "validation": _ml.Input(type="mltable", path=validation, mode="ro_mount"),
+        "data": sdk.ml.Input(type="mltable", path=train, mode="ro_mount"),
+        "validation": sdk.ml.Input(type="mltable", path=validation, mode="ro_mount"),
         **constants,
         **{name: tr.representative(expr) for name, expr in sampling.parameter_space.items()},
     }
-    trial = _ml.command(
+    trial = sdk.ml.command(
         code=str(code),
         command=line,
         inputs=inputs,

@@ -6,16 +6,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._errors import MissingExtraError
-from asl_recog._imports import LazyModule
 from asl_recog.backends.azure import _results as results
+from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.results import TrialStatus
-
-_mlflow_exceptions = LazyModule(
-    "mlflow.exceptions", package="mlflow-skinny", extra="azure", purpose="Reading Azure ML v2 job metrics"
-)
-_mlflow_tracking = LazyModule(
-    "mlflow.tracking", package="mlflow-skinny", extra="azure", purpose="Reading Azure ML v2 job metrics"
-)
 
 if TYPE_CHECKING:
     pass
@@ -44,7 +37,7 @@ class MlflowTracker:
                     import azureml.mlflow  # noqa: F401
                 except ImportError as exc:
                     raise MissingExtraError("azureml-mlflow", "azure", "Reading Azure ML v2 job metrics") from exc
-            self._client = _mlflow_tracking.MlflowClient(tracking_uri=uri)
+            self._client = sdk.mlflow_tracking.MlflowClient(tracking_uri=uri)
         return self._client
 
     def history(self, job_name: str, metric: str) -> list[float]:
@@ -52,7 +45,7 @@ class MlflowTracker:
         client = self._mlflow()
         try:
             values = client.get_metric_history(job_name, metric)
-        except _mlflow_exceptions.MlflowException as exc:
+        except sdk.mlflow_exceptions.MlflowException as exc:
             logger.info("Azure ML v2: no metrics for job %s (%s)", job_name, exc)
             return []
         return [m.value for m in sorted(values, key=lambda m: m.step)]
@@ -62,7 +55,7 @@ class MlflowTracker:
         client = self._mlflow()
         try:
             return dict(client.get_run(job_name).data.params)
-        except _mlflow_exceptions.MlflowException as exc:
+        except sdk.mlflow_exceptions.MlflowException as exc:
             logger.info("Azure ML v2: no params for job %s (%s)", job_name, exc)
             return {}
 

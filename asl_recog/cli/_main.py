@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", "train one route locally or on Azure ML", "asl-recog train hyperdrive --max-runs 4 --epochs 4")
     p.add_argument("route", choices=["automl", "hyperdrive"])
-    p.add_argument("--config", default=None, help="YAML or TOML file with trainer settings (see docs/api.md)")
+    p.add_argument("--config", default=None, help="YAML or TOML file of trainer settings (format: docs, Command line)")
     p.add_argument("--backend", default=None, help="local (default), azure, azureml or auto")
     p.add_argument("--data", default=None, help="training data file or folder (default: the bundled copy)")
     p.add_argument("--out", default="runs/train", help="run folder (model, leaderboard, study)")

@@ -1,0 +1,139 @@
+"""The shipped conformance checks (asl_recog.testing): every backend passes them, and they catch breakage.
+
+The Azure backends run against the offline fakes of tests/test_azure_v1.py and tests/test_azure_v2.py,
+driven by the simulated workspace of tests/azure_sim.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+import asl_recog as asl
+from asl_recog.testing import CHECK_NAMES, check_backend, check_trainer
+from asl_recog.testing._data import tiny_split
+
+#: Checks the Azure backends fail today, each with the reason. check_backend runs them anyway and
+#: reports one that passes, so an entry goes as soon as its cause is fixed.
+AZURE_EXPECTED = {
+    # Azure's leaderboard says "complete" where the local one says "completed": until the status
+    # words are one enum for every backend (issue 12, "one of each").
+    "check_best_trial_completed": "Azure status words differ from the local ones",
+    # best_params holds the sampled params only (locally: the fixed ones too); the refit then adds
+    # its "epochs", so refit=True and refit=False runs of one seeded search report different params.
+    "hyperdrive:check_seed_repeats": "Azure's best_params lacks the fixed params; the refit adds epochs",
+    # Staging the code snapshot copies the whole package, the bundled test file included, into the
+    # job's code folder (opened to copy, never read as data; but it is uploaded with every job).
+    "hyperdrive:check_test_file_never_opened": "stage_source copies datasets/ (test file too) into the job code",
+    # An OnnxModel's params ({"algorithm": ...}) are not written to the .onnx file, so a save and
+    # load loses them; locally AutoML's best model is an SklearnModel, which keeps them.
+    "automl:check_save_load_round_trip": "OnnxModel.save drops the model's params",
+}
+#: Until the trainers take get_params(deep=...) (issue 12, ecosystem conventions), clone fails.
+CLONE_PENDING = {"check_clone": "get_params() takes no deep= yet, so sklearn.base.clone fails"}
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[asl.SignMnistDataset, asl.SignMnistDataset]:
+    return tiny_split()
+
+
+def test_the_local_backend_conforms(tiny: Any) -> None:
+    check_backend(asl.LocalBackend(), data=tiny, expected_failed_checks=CLONE_PENDING)
+
+
+@pytest.mark.azure
+@pytest.mark.filterwarnings(r"ignore:(?s).*will be removed, use")  # azureml-core's ruamel.yaml calls
+def test_the_azure_v1_backend_conforms_offline(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    v1_tests = pytest.importorskip("test_azure_v1", reason="the 'azureml' extra is not installed")
+    import azureml.core
+    from azure_sim import Simulation, simulated_v1_experiment
+    from azureml.data.abstract_dataset import AbstractDataset
+    from azureml.data.dataset_factory import FileDatasetFactory
+
+    registry = v1_tests.Registry()  # as tests/test_azure_v1.py's registry fixture installs it
+    monkeypatch.setenv("ASL_RECOG_CACHE", "0")
+    monkeypatch.setattr(azureml.core.Dataset, "get_by_name", staticmethod(registry.get_by_name))
+    monkeypatch.setattr(FileDatasetFactory, "upload_directory", staticmethod(registry.upload_directory))
+    monkeypatch.setattr(AbstractDataset, "register", lambda self, *a, **k: registry.register(self, *a, **k))
+    experiment = simulated_v1_experiment(Simulation(*tiny))
+    monkeypatch.setattr(azureml.core, "Experiment", experiment)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        backend = asl.AzureMLBackend(v1_tests.FakeWorkspace(), "cpu-cluster")
+    check_backend(backend, data=tiny, expected_failed_checks={**AZURE_EXPECTED, **CLONE_PENDING})
+    kinds = [type(config).__name__ for config in experiment.submitted]
+    assert kinds == ["HyperDriveConfig", "ScriptRunConfig", "HyperDriveConfig", "AutoMLConfig", "AutoMLConfig"]
+    assert len(registry.uploads) == 2  # the training and validation parts, uploaded once for all five jobs
+
+
+@pytest.mark.azure
+def test_the_azure_v2_backend_conforms_offline(tiny: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    pytest.importorskip("azure.ai.ml", reason="the 'azure' extra (azure-ai-ml) is not installed")
+    pytest.importorskip("mlflow", reason="the 'azure' extra (mlflow-skinny) is not installed")
+    import os
+
+    from azure_sim import Simulation, simulated_v2_client
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = tmp_path_factory.mktemp("mlruns").as_uri()
+    client = simulated_v2_client(Simulation(*tiny), (uri, MlflowClient(tracking_uri=uri)))
+    backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=uri, poll_seconds=0)
+    check_backend(backend, data=tiny, expected_failed_checks={**AZURE_EXPECTED, **CLONE_PENDING})
+    kinds = [kind for call, kind in client.jobs.calls if call == "create_or_update"]
+    # Per route: the search with refit, then with refit=False; the sweep's refit is one more job.
+    assert kinds == ["Sweep", "Command", "Sweep", "ClassificationJob", "ClassificationJob"]
+
+
+class _Broken(asl.Backend):
+    """The local backend, with one promise of the contract broken by ``breakage``."""
+
+    name = "broken"
+
+    def __init__(self, breakage: str) -> None:
+        self.breakage = breakage
+
+    def fit(self, trainer: Any, train: Any, validation: Any) -> asl.TrainingResult:
+        result = asl.LocalBackend().fit(trainer, train, validation)
+        if self.breakage == "columns":
+            result.leaderboard = result.leaderboard.drop(columns=["duration_s"])
+        elif self.breakage == "refit":
+            result.best_model.info["refit_images"] = len(train)  # as if the refit forgot the validation part
+        elif self.breakage == "test file":
+            asl.load_sign_mnist("test")
+        return result
+
+
+@pytest.mark.parametrize(
+    ("breakage", "check", "message"),
+    [
+        ("columns", "check_leaderboard_schema", r"lacks the columns \['duration_s'\]"),
+        ("refit", "check_refit_saw_all_the_data", "the refit saw 240 images, not all 336"),
+        ("test file", "check_test_file_never_opened", "opened the test file"),
+    ],
+)
+def test_a_broken_promise_fails_the_check_that_names_it(tiny: Any, breakage: str, check: str, message: str) -> None:
+    trainer = asl.AutoMLTrainer(
+        allowed_models=["KNN"], max_iterations=1, augment=False, progress=False, backend=_Broken(breakage)
+    )
+    with pytest.raises(AssertionError, match=rf"AutoMLTrainer: {check}: .*{message}"):
+        check_trainer(trainer, data=tiny, expected_failed_checks=CLONE_PENDING)
+
+
+def test_an_expected_failure_that_passes_is_reported(tiny: Any) -> None:
+    trainer = asl.AutoMLTrainer(allowed_models=["KNN"], max_iterations=1, augment=False, progress=False)
+    with pytest.raises(AssertionError, match="check_predictions passed but is listed in expected_failed_checks"):
+        check_trainer(trainer, data=tiny, expected_failed_checks={**CLONE_PENDING, "check_predictions": "no reason"})
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(TypeError, match="check_trainer needs a Trainer"):
+        check_trainer(asl.LocalBackend())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="check_backend needs a Backend"):
+        check_backend("local")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown check 'check_nothing'"):
+        check_trainer(asl.AutoMLTrainer(), expected_failed_checks={"check_nothing": "?"})
+    assert "check_clone" in CHECK_NAMES

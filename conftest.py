@@ -5,7 +5,7 @@ an example writes land there. Without importing them, an example sees ``asl``, t
 of ``asl_recog`` it mentions, and three tiny real datasets: ``train`` (300 images of the
 training file), ``validation`` (100 others) and ``test`` (50 of the test file). An example that
 names ``runs/best.onnx`` or ``runs/best.keras`` finds a small real model there, trained on
-``train``. Everything resolves only when an example uses it, so a doctest of the search space
+``train`` (a 3-nearest-neighbours classifier, a one-layer Keras network). Everything resolves only when an example uses it, so a doctest of the search space
 does not pay for importing TensorFlow.
 """
 
@@ -34,7 +34,7 @@ def _datasets() -> dict[str, Any]:
 
 @functools.cache
 def _model_bytes(suffix: str) -> bytes:
-    """A small real model of ``train``: logistic regression as ONNX, or a one-layer Keras network."""
+    """A small real model of ``train``: a 3-nearest-neighbours classifier as ONNX, or a one-layer Keras network."""
     import tempfile
 
     import asl_recog as asl
@@ -43,9 +43,9 @@ def _model_bytes(suffix: str) -> bytes:
     train = _datasets()["train"]
     folder = Path(tempfile.mkdtemp(prefix="doctest-model-"))
     if suffix == ".onnx":
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.neighbors import KNeighborsClassifier
 
-        estimator = LogisticRegression(max_iter=200).fit(train.flat, labels_to_indices(train.labels))
+        estimator = KNeighborsClassifier(3).fit(train.flat, labels_to_indices(train.labels))
         path = folder / "best.onnx"
         asl.export_onnx(asl.SklearnModel(estimator), path, parity_data=train[:32])
     else:

@@ -5,8 +5,8 @@ an example writes land there. Without importing them, an example sees ``asl``, t
 of ``asl_recog`` it mentions, and three tiny real datasets: ``train`` (300 images of the
 training file), ``validation`` (100 others) and ``test`` (50 of the test file). An example that
 names ``runs/best.onnx`` or ``runs/best.keras`` finds a small real model there, trained on
-``train`` (a 3-nearest-neighbours classifier, a one-layer Keras network). Everything resolves only when an example uses it, so a doctest of the search space
-does not pay for importing TensorFlow.
+``train`` (a 3-nearest-neighbours classifier, a one-layer Keras network). Everything resolves
+only when an example uses it, so a doctest of the search space does not import TensorFlow.
 """
 
 from __future__ import annotations

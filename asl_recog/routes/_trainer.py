@@ -40,10 +40,15 @@ class TrainingResult:
         refit_seconds: how long that retraining took.
 
     Example:
-        >>> result = AutoMLTrainer(experiment_timeout_minutes=2, allowed_models=["KNN"]).fit(load_sign_mnist("train"))
-        >>> result.best_score, result.best_params["algorithm"]  # validation accuracy on the grouped split
+        >>> trainer = AutoMLTrainer(allowed_models=["KNN"], max_iterations=1, augment=False, progress=False)
+        >>> result = trainer.fit(train, validation)  # tiny data; fit(load_sign_mnist("train")) splits for you
+        >>> result.best_score, result.best_params["algorithm"]  # validation accuracy of the selected trial
+        (0.36, 'KNN')
         >>> result.leaderboard[["trial", "model", "status", "accuracy"]].head()
-        >>> result.best_model.save("runs/best")  # -> runs/best.aslskl
+           trial model     status  accuracy
+        0      0   KNN  completed      0.36
+        >>> result.best_model.save("runs/best")
+        PosixPath('runs/best.aslskl')
     """
 
     best_model: Model
@@ -79,7 +84,11 @@ class Trainer(ABC):
         >>> trainer = HyperDriveTrainer(max_total_runs=2)  # or AutoMLTrainer(...): the same contract
         >>> trainer.get_params()["max_total_runs"]
         2
-        >>> result = trainer.fit(load_sign_mnist("train"))  # the grouped validation split is made for you
+        >>> tiny = HyperDriveTrainer(builder="seed", max_total_runs=1, progress=False,
+        ...                          fixed_params={"hidden": 16, "batch_size": 64, "epochs": 1, "dropout": 0.1})
+        >>> result = tiny.fit(train, validation)  # fit(load_sign_mnist("train")) makes the grouped split
+        >>> result.best_params["hidden"], len(result.leaderboard)
+        (16, 1)
     """
 
     #: the route's name, used by backends to dispatch.

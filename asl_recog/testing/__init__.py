@@ -7,8 +7,9 @@ data, a seeded repeat, and the test file never opened.
 
 Example:
     >>> from asl_recog.testing import check_backend, check_trainer
-    >>> check_trainer(AutoMLTrainer(allowed_models=["KNN"], max_iterations=1, augment=False,
-    ...                             experiment_timeout_minutes=1, progress=False))
+    >>> tiny = {"hidden": 16, "batch_size": 64, "epochs": 1, "dropout": 0.1}
+    >>> trainer = HyperDriveTrainer(builder="seed", fixed_params=tiny, max_total_runs=1, progress=False)
+    >>> check_trainer(trainer, expected_failed_checks={"check_clone": "get_params() takes no deep= yet"})
 """
 
 from __future__ import annotations

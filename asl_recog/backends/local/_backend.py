@@ -31,8 +31,11 @@ class LocalBackend(Backend):
     """Run searches on this machine: trials as Optuna trials, in parallel worker processes.
 
     Example:
-        >>> trainer = HyperDriveTrainer(max_total_runs=4, backend=LocalBackend())
-        >>> result = trainer.fit(load_sign_mnist("train"))
+        >>> trainer = HyperDriveTrainer(builder="seed", max_total_runs=1, progress=False, backend=LocalBackend(),
+        ...                             fixed_params={"hidden": 16, "batch_size": 64, "epochs": 1, "dropout": 0.1})
+        >>> result = trainer.fit(train, validation)
+        >>> result.backend, len(result.leaderboard)
+        ('local', 1)
     """
 
     name = "local"

@@ -44,10 +44,14 @@ class Heartbeat:
     """Records a heartbeat for each trial this process runs, from a background thread.
 
     Example:
+        >>> study = optuna.create_study()
+        >>> trial = study.ask()
         >>> with Heartbeat() as heartbeat:
-        ...     heartbeat.add(trial)   # beats until removed
-        ...     run(trial)
+        ...     heartbeat.add(trial)  # beats until removed
+        ...     study.tell(trial, 0.5)  # the trial runs here
         ...     heartbeat.remove(trial.number)
+        >>> HEARTBEAT in study.trials[0].user_attrs
+        True
     """
 
     def __init__(self, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:

@@ -48,7 +48,7 @@ class Heartbeat:
         >>> trial = study.ask()
         >>> with Heartbeat() as heartbeat:
         ...     heartbeat.add(trial)  # beats until removed
-        ...     study.tell(trial, 0.5)  # the trial runs here
+        ...     _ = study.tell(trial, 0.5)  # the trial runs here
         ...     heartbeat.remove(trial.number)
         >>> HEARTBEAT in study.trials[0].user_attrs
         True

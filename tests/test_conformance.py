@@ -21,9 +21,6 @@ AZURE_EXPECTED = {
     # Azure's leaderboard says "complete" where the local one says "completed": until the status
     # words are one enum for every backend (issue 12, "one of each").
     "check_best_trial_completed": "Azure status words differ from the local ones",
-    # best_params holds the sampled params only (locally: the fixed ones too); the refit then adds
-    # its "epochs", so refit=True and refit=False runs of one seeded search report different params.
-    "hyperdrive:check_seed_repeats": "Azure's best_params lacks the fixed params; the refit adds epochs",
     # Staging the code snapshot copies the whole package, the bundled test file included, into the
     # job's code folder (opened to copy, never read as data; but it is uploaded with every job).
     "hyperdrive:check_test_file_never_opened": "stage_source copies datasets/ (test file too) into the job code",

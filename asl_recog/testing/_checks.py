@@ -180,7 +180,13 @@ def check_seed_repeats(ctx: Context) -> None:
     if getattr(ctx.trainer, "seed", None) is None:
         return  # no seed: nothing promises a repeat
     first, again = ctx.fitted, ctx.second
-    assert again.best_params == first.best_params, f"seeded fits chose {first.best_params} then {again.best_params}"
+    chosen, repeated = dict(first.best_params), dict(again.best_params)
+    if first.refit and "refit_epochs" in first.best_model.info:
+        # The refit trains for the best epoch of the selected trial's curve and says so in
+        # best_params["epochs"]; the selection itself is what must repeat.
+        chosen.pop("epochs", None)
+        repeated.pop("epochs", None)
+    assert repeated == chosen, f"seeded fits chose {chosen} then {repeated}"
     assert math.isclose(again.best_score, first.best_score, abs_tol=1e-6), (
         f"seeded fits scored {first.best_score} then {again.best_score}"
     )

@@ -1,6 +1,8 @@
 # Two entry points for a fresh machine (see README):
 #   make demo  - creates .venv, installs the library, runs the main job on the bundled data
-#   make test  - creates .venv, installs the library with every extra, runs the test suite
+#   make test  - creates .venv, installs the library with every extra, runs every check CI runs:
+#                lint (ruff check, ruff format --check, mypy, lint-imports), the docstring examples (doctest),
+#                the documentation build (docs: mkdocs build --strict), then the test suite
 # Both install the tested versions in constraints.txt (see its header to regenerate it;
 # `make test CONSTRAINTS=/dev/null` installs the newest versions pyproject.toml allows).
 PYTHON ?= python3
@@ -10,13 +12,29 @@ PRESET ?= quick
 CONSTRAINTS ?= constraints.txt
 PIP_INSTALL := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
 
-.PHONY: demo test bench constraints clean
+.PHONY: demo test lint doctest docs bench constraints clean
 
 demo: $(VENV)/.core
 	$(BIN)/asl-recog run --preset $(PRESET)
 
-test: $(VENV)/.all
+test: $(VENV)/.all lint doctest docs
 	$(BIN)/python -m pytest -q --durations=15
+
+lint: $(VENV)/.all
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
+
+# The docstring examples, on tiny data (conftest.py at the root sets them up). The Azure scoring
+# script template is not a module of the package: it runs inside Azure's container.
+doctest: $(VENV)/.all
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules asl_recog \
+		--ignore=asl_recog/serving/_templates --durations=5
+
+# Strict: a broken link, anchor or docstring reference fails the build. The site goes to site/.
+docs: $(VENV)/.all
+	$(BIN)/mkdocs build --strict --quiet
 
 bench: $(VENV)/.all
 	bash bench/run_all.sh
@@ -40,4 +58,4 @@ constraints: $(VENV)/.all
 	$(BIN)/python tools/gen_constraints.py > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

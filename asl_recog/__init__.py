@@ -11,6 +11,8 @@ Example:
     >>> import asl_recog as asl
     >>> train = asl.load_sign_mnist("train")
     >>> fit_part, validation = asl.train_validation_split(train)
+    >>> len(train), len(fit_part), len(validation)
+    (27455, 21742, 5713)
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ _LAZY: dict[str, str] = {
     "Comparator": "evaluation._compare",
     "ComparisonResult": "evaluation._compare",
     "Trainer": "routes._trainer",
-    "TrainingResult": "routes._trainer",
+    "TrainingResult": "results._result",
     "HyperDriveTrainer": "routes.hyperdrive._trainer",
     "AutoMLTrainer": "routes.automl._trainer",
     # search-space vocabulary (Azure HyperDrive's)
@@ -131,7 +133,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.models._base import KerasModel, Model, SklearnModel
     from asl_recog.models._export import OnnxExportError, export_onnx
     from asl_recog.models._onnx import OnnxModel
-    from asl_recog.routes._trainer import Trainer, TrainingResult
+    from asl_recog.results._result import TrainingResult
+    from asl_recog.routes._trainer import Trainer
     from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
     from asl_recog.search._space import (

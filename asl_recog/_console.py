@@ -71,6 +71,8 @@ def configure_logging(verbosity: int | None = None) -> int:
         >>> import asl_recog as asl
         >>> asl.configure_logging(1)  # what `asl-recog -v` does; in a script or notebook, call it once
         1
+        >>> asl.configure_logging(0)  # back to normal
+        0
     """
     if verbosity is None:
         try:
@@ -150,6 +152,8 @@ def import_tensorflow() -> ModuleType:
     Example:
         >>> tf = import_tensorflow()
         >>> keras = import_keras()
+        >>> tf.__name__, keras.__name__
+        ('tensorflow', 'keras')
     """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]

@@ -27,9 +27,11 @@ class DataFormatError(AslRecogError, ValueError):
     Example:
         >>> frame = load_sign_mnist("train")[:10].to_frame()
         >>> frame.iloc[4, 3] = 300
-        >>> load_sign_mnist("train", frame)
-        Traceback (most recent call last):
-        DataFormatError: DataFrame, row 4, column 'pixel3': pixel value 300 is outside 0-255. Fix: ...
+        >>> try:
+        ...     load_sign_mnist("train", frame)
+        ... except DataFormatError as exc:
+        ...     print(exc)
+        DataFrame, row 4, column 'pixel3': pixel value 300 is outside 0-255. Fix: pixels are 8-bit grayscale; ...
     """
 
     def __init__(
@@ -58,9 +60,11 @@ class DataNotFoundError(AslRecogError, FileNotFoundError):
     """The dataset could not be found in any of the places searched.
 
     Example:
-        >>> load_sign_mnist("train", "no/such/folder")
-        Traceback (most recent call last):
-        DataNotFoundError: no/such/folder: no such file or folder; get sign_mnist_train.csv ...
+        >>> try:
+        ...     load_sign_mnist("train", "no/such/folder")
+        ... except DataNotFoundError as exc:
+        ...     print(exc)
+        no/such/folder: no such file or folder; get sign_mnist_train.csv and sign_mnist_test.csv (CC0) from ...
     """
 
 
@@ -88,11 +92,11 @@ class MissingExtraError(AslRecogError, ImportError):
     """An optional dependency (an extra) is needed but not installed.
 
     Example:
-        >>> try:
-        ...     backend = AzureBackend(ml_client, compute="cpu-cluster")
-        ... except MissingExtraError as exc:  # the message says: pip install 'asl-recog[azure]'
-        ...     print(exc.package, exc.extra)
-        azure-ai-ml azure
+        >>> exc = MissingExtraError("azure-ai-ml", "azure", "the Azure ML SDK v2 backend")  # as AzureBackend raises it
+        >>> exc.package, exc.extra
+        ('azure-ai-ml', 'azure')
+        >>> print(exc)
+        the Azure ML SDK v2 backend needs the optional package 'azure-ai-ml', ... pip install 'asl-recog[azure]'
     """
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
@@ -107,9 +111,11 @@ class ConfigurationError(AslRecogError, ValueError):
     """A trainer, search space, policy or backend was configured inconsistently.
 
     Example:
-        >>> HyperDriveTrainer(max_total_runs=0)
-        Traceback (most recent call last):
-        ConfigurationError: max_total_runs must be an integer >= 1, got 0
+        >>> try:
+        ...     HyperDriveTrainer(max_total_runs=0)
+        ... except ConfigurationError as exc:
+        ...     print(exc)
+        max_total_runs must be an integer >= 1, got 0
     """
 
 
@@ -117,10 +123,14 @@ class TrialFailedError(AslRecogError, RuntimeError):
     """Every trial of a search failed.
 
     Example:
+        >>> def my_builder(params):
+        ...     raise ValueError("no network today")
         >>> try:
-        ...     result = HyperDriveTrainer(builder=my_builder, max_total_runs=2).fit(train)
+        ...     HyperDriveTrainer(builder=my_builder, max_total_runs=1, progress=False).fit(train, validation)
         ... except TrialFailedError as exc:
         ...     print(exc)  # names the first failure: its trial, params, error and traceback tail
+        all 1 trial(s) failed; the first failure (trial 0, params {...}): ValueError: no network today
+        ...
     """
 
 
@@ -128,7 +138,9 @@ class ModelFileError(AslRecogError, ValueError):
     """A saved model file is missing, tampered with, or not written by asl_recog.
 
     Example:
-        >>> Model.load("notes.txt")
-        Traceback (most recent call last):
-        ModelFileError: notes.txt: no such model file
+        >>> try:
+        ...     Model.load("notes.txt")
+        ... except ModelFileError as exc:
+        ...     print(exc)
+        notes.txt: no such model file
     """

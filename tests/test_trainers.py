@@ -6,47 +6,39 @@ import math
 
 import numpy as np
 import pytest
-from trainer_contract import TrainerContract
 
 import asl_recog as asl
 from asl_recog.evaluation._metrics import score
+from asl_recog.testing import check_trainer
 
 TINY_CNN = {"hidden": 32, "epochs": 2, "batch_size": 64, "dropout": 0.1}
 
 
-class TestHyperDriveContract(TrainerContract):
-    @pytest.fixture(scope="class")
-    def make_trainer(self):
-        def make(seed, run_dir):
-            return asl.HyperDriveTrainer(
-                builder="seed",
-                hyperparameter_sampling=asl.RandomParameterSampling({"learning_rate": asl.loguniform(-6.5, -5.5)}),
-                fixed_params=TINY_CNN,
-                max_total_runs=2,
-                seed=seed,
-                run_dir=run_dir,
-                progress=False,
-            )
-
-        return make
+def test_hyperdrive_meets_the_trainer_contract() -> None:
+    # Two trials and a sampled space, as users write them (the local backend check runs one trial).
+    trainer = asl.HyperDriveTrainer(
+        builder="seed",
+        hyperparameter_sampling=asl.RandomParameterSampling({"learning_rate": asl.loguniform(-6.5, -5.5)}),
+        fixed_params=TINY_CNN,
+        max_total_runs=2,
+        progress=False,
+    )
+    check_trainer(trainer)
 
 
-class TestAutoMLContract(TrainerContract):
-    @pytest.fixture(scope="class")
-    def make_trainer(self):
-        def make(seed, run_dir):
-            return asl.AutoMLTrainer(
-                allowed_models=["LogisticRegression", "KNN"],
-                max_iterations=2,
-                max_concurrent_iterations=2,
-                augment=False,
-                seed=seed,
-                run_dir=run_dir,
-                experiment_timeout_minutes=5,
-                progress=False,
-            )
-
-        return make
+def test_automl_meets_the_trainer_contract() -> None:
+    # Two algorithms in two worker processes at once (the local backend check runs one).
+    trainer = asl.AutoMLTrainer(
+        allowed_models=["LogisticRegression", "KNN"],
+        max_iterations=2,
+        max_concurrent_iterations=2,
+        augment=False,
+        experiment_timeout_minutes=5,
+        progress=False,
+    )
+    check_trainer(
+        trainer,
+    )
 
 
 def _failing_builder(params):

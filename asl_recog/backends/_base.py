@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes._trainer import Trainer, TrainingResult
+    from asl_recog.results import TrainingResult
+    from asl_recog.routes._trainer import Trainer
 
 
 class Backend(ABC):
@@ -19,9 +20,15 @@ class Backend(ABC):
         >>> class LoggingBackend(Backend):  # a backend of your own: run elsewhere, return a TrainingResult
         ...     name = "logging"
         ...     def fit(self, trainer, train, validation):
-        ...         print(f"{trainer.route}: {len(train)} training images")
+        ...         print(f"{len(train)} training images")
         ...         return LocalBackend().fit(trainer, train, validation)
-        >>> HyperDriveTrainer(max_total_runs=1, backend=LoggingBackend()).fit(load_sign_mnist("train"))
+        >>> tiny = {"hidden": 16, "batch_size": 64, "epochs": 1, "dropout": 0.1}
+        >>> trainer = HyperDriveTrainer(builder="seed", fixed_params=tiny, max_total_runs=1, progress=False,
+        ...                             backend=LoggingBackend())
+        >>> result = trainer.fit(train, validation)
+        300 training images
+        >>> result.best_params["hidden"]
+        16
     """
 
     name: str = "backend"

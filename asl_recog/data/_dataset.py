@@ -58,7 +58,9 @@ class SignMnistDataset:
         >>> train = load_sign_mnist("train")
         >>> len(train), train.images.shape, train.letters[:3]
         (27455, (27455, 28, 28), array(['D', 'G', 'C'], dtype='<U1'))
-        >>> x = train[:100].float_images  # (100, 28, 28, 1) float32 in 0..1
+        >>> x = train[:100].float_images  # float32 in 0..1, with a channel axis
+        >>> x.shape, x.dtype
+        ((100, 28, 28, 1), dtype('float32'))
     """
 
     images: np.ndarray

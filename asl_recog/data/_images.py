@@ -39,9 +39,17 @@ class ImageTooLargeError(DataFormatError):
     """An image whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels; refused before decoding.
 
     Example:
-        >>> image_to_array(bomb_png)
-        Traceback (most recent call last):
-        ImageTooLargeError: <image bytes>: the image is 20000x20000 pixels, above the limit of ...
+        >>> import struct, zlib
+        >>> def chunk(kind, data):
+        ...     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        >>> header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)  # claims 20000x20000 grayscale
+        >>> signature = bytes.fromhex("89504e470d0a1a0a")
+        >>> bomb_png = signature + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+        >>> try:
+        ...     image_to_array(bomb_png)
+        ... except ImageTooLargeError as exc:
+        ...     print(exc)
+        <image bytes>: the image is above the limit of 16,777,216 pixels (...). Fix: downscale the photo ...
     """
 
 

@@ -7,10 +7,12 @@ resident set of a process and all its descendants every ``interval`` seconds
 in a background thread and keeps the largest sum.
 
 Example:
-    >>> with TreeMemory() as memory:      # this process and its children
-    ...     run_the_job()
-    >>> memory.peak_bytes / 2**30       # GiB
-    2.7
+    >>> import time
+    >>> with TreeMemory(interval=0.05) as memory:  # this process and its children
+    ...     block = bytearray(200 * 2**20)           # the job: here, 200 MiB held for a moment
+    ...     time.sleep(0.3)
+    >>> memory.peak_bytes > 200 * 2**20            # bytes; the interpreter itself adds more
+    True
 """
 
 from __future__ import annotations

@@ -38,8 +38,12 @@ def write_report(result: ComparisonResult, folder: Path) -> Path:
     """Write ``report.md``, ``report.html`` and the plots into ``folder``; return ``folder``.
 
     Example:
+        >>> from asl_recog import Comparator
+        >>> result = Comparator({"knn": "runs/best.onnx"}, latency_repeats=5).evaluate(test)
         >>> write_report(result, Path("reports/compare"))
         PosixPath('reports/compare')
+        >>> sorted(p.name for p in Path("reports/compare").glob("report.*"))
+        ['report.html', 'report.md']
     """
     folder.mkdir(parents=True, exist_ok=True)
     images = _plots(result, folder)

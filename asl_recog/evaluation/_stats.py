@@ -44,8 +44,10 @@ class McNemarResult:
         significant: ``p_value < alpha``.
 
     Example:
-        >>> mcnemar_exact(y, pred_a, pred_b, "svm", "cnn").statement
-        'svm vs cnn: ...'
+        >>> y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10])  # dataset labels of ten test images
+        >>> pred_a, pred_b = y.copy(), np.where(np.arange(10) < 4, 11, y)  # b gets the first four wrong
+        >>> print(mcnemar_exact(y, pred_a, pred_b, "svm", "cnn").statement)
+        McNemar exact test, svm vs cnn: 4 images only svm got right, 0 only cnn got right, p = 0.125 >= 0.05: ...
     """
 
     model_a: str

@@ -116,9 +116,9 @@ class Model(ABC):
             ``training_seconds``, ``primary_metric``, ``algorithm``.
 
     Example:
-        >>> model = Model.load("runs/best.keras")
+        >>> model = Model.load("runs/best.keras")  # here a tiny network trained on 300 images
         >>> model.predict_letters(load_sign_mnist("test")[:5])
-        array(['G', 'F', 'K', 'A', 'D'], dtype='<U1')
+        array(['C', 'C', 'S', 'C', 'O'], dtype='<U1')
     """
 
     kind: ClassVar[str] = "model"
@@ -183,11 +183,15 @@ class SklearnModel(Model):
     """A fitted scikit-learn estimator over flat 0..1 pixel rows, predicting class indices 0-23.
 
     Example:
-        >>> from sklearn.linear_model import LogisticRegression
-        >>> train = load_sign_mnist("train")[:2000]
-        >>> est = LogisticRegression(max_iter=200).fit(train.flat, labels_to_indices(train.labels))
+        >>> from sklearn.neighbors import KNeighborsClassifier
+        >>> from asl_recog.data._labels import labels_to_indices
+        >>> train = load_sign_mnist("train")[:300]
+        >>> est = KNeighborsClassifier(3).fit(train.flat, labels_to_indices(train.labels))
         >>> model = SklearnModel(est)
-        >>> model.save("lr.aslskl")
+        >>> model.save("knn.aslskl")
+        PosixPath('knn.aslskl')
+        >>> SklearnModel.load("knn.aslskl").predict_letters(test[:3])
+        array(['H', 'R', 'W'], dtype='<U1')
     """
 
     kind = "sklearn"
@@ -297,8 +301,12 @@ class KerasModel(Model):
     """A fitted Keras model taking ``(N, 28, 28, 1)`` float images, softmax over 24 classes.
 
     Example:
+        >>> keras_model = Model.load("runs/best.keras").network  # any Keras network: 28x28x1 in, 24 softmax out
         >>> model = KerasModel(keras_model, params={"hidden": 300})
-        >>> model.save("cnn.keras"); KerasModel.load("cnn.keras").predict_letters(test[:3])
+        >>> model.save("cnn.keras")
+        PosixPath('cnn.keras')
+        >>> KerasModel.load("cnn.keras").predict_letters(test[:3])
+        array(['C', 'C', 'S'], dtype='<U1')
     """
 
     kind = "keras"

@@ -33,9 +33,11 @@ def check_size(what: str, nbytes: int, max_model_size_mb: float) -> None:
     """Raise :class:`BudgetExceeded` when ``nbytes`` is over ``max_model_size_mb``.
 
     Example:
-        >>> check_size("the ONNX graph", 150 * MB, 100)
-        Traceback (most recent call last):
-        BudgetExceeded: the ONNX graph is 150.0 MB, over max_model_size_mb=100 ...
+        >>> try:
+        ...     check_size("the ONNX graph", 150 * MB, 100)
+        ... except BudgetExceeded as exc:
+        ...     print(exc)
+        the ONNX graph is 150.0 MB, over max_model_size_mb=100; a smaller configuration ... fits, or raise ...
     """
     if nbytes > max_model_size_mb * MB:
         raise BudgetExceeded(

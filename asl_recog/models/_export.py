@@ -39,10 +39,22 @@ class OnnxExportError(AslRecogError, RuntimeError):
     """A model could not be converted to ONNX, or the ONNX graph disagrees with the model.
 
     Example:
+        >>> from sklearn.base import BaseEstimator, ClassifierMixin
+        >>> from asl_recog.data._labels import labels_to_indices
+        >>> class Uniform(ClassifierMixin, BaseEstimator):  # a classifier no ONNX converter knows
+        ...     def fit(self, x, y):
+        ...         self.classes_ = np.unique(y)
+        ...         return self
+        ...     def predict_proba(self, x):
+        ...         return np.full((len(x), len(self.classes_)), 1 / len(self.classes_))
+        >>> model = SklearnModel(Uniform().fit(train.flat, labels_to_indices(train.labels)))
         >>> try:
-        ...     export_onnx(model, "runs/best.onnx")
+        ...     export_onnx(model, "runs/uniform.onnx")
         ... except OnnxExportError as exc:  # nothing was written
         ...     print(exc)  # the converter's complaint, or where the predictions disagreed
+        skl2onnx cannot convert Uniform: Unable to find a shape calculator for type ...
+        >>> Path("runs/uniform.onnx").exists()
+        False
     """
 
 
@@ -75,9 +87,9 @@ def export_onnx(
             1e-4). Nothing is written in that case.
 
     Example:
-        >>> onnx_model = export_onnx(result.best_model, "runs/best.onnx")
+        >>> onnx_model = export_onnx(Model.load("runs/best.keras"), "runs/cnn.onnx")  # e.g. result.best_model
         >>> onnx_model.metadata["source_kind"], onnx_model.predict_letters(test[:2])
-        ('keras', array(['G', 'F'], dtype='<U1'))
+        ('keras', array(['C', 'C'], dtype='<U1'))
     """
     onnx = _require("onnx", "ONNX export")
     path = Path(path)

@@ -52,9 +52,9 @@ class OnnxModel(Model):
         source: where the model came from, for messages.
 
     Example:
-        >>> model = OnnxModel.load("runs/best.onnx")
+        >>> model = OnnxModel.load("runs/best.onnx")  # here a KNN exported from scikit-learn
         >>> model.metadata["input_layout"], model.predict_letters(load_sign_mnist("test")[:3])
-        ('NHWC', array(['G', 'F', 'K'], dtype='<U1'))
+        ('flat', array(['H', 'R', 'W'], dtype='<U1'))
     """
 
     kind = "onnx"

@@ -36,10 +36,15 @@ class TrainingResult:
         refit_seconds: how long that retraining took.
 
     Example:
-        >>> result = AutoMLTrainer(experiment_timeout_minutes=2, allowed_models=["KNN"]).fit(load_sign_mnist("train"))
-        >>> result.best_score, result.best_params["algorithm"]  # validation accuracy on the grouped split
+        >>> trainer = AutoMLTrainer(allowed_models=["KNN"], max_iterations=1, augment=False, progress=False)
+        >>> result = trainer.fit(train, validation)  # tiny data; fit(load_sign_mnist("train")) splits for you
+        >>> result.best_score, result.best_params["algorithm"]  # validation accuracy of the selected trial
+        (0.36, 'KNN')
         >>> result.leaderboard[["trial", "model", "status", "accuracy"]].head()
-        >>> result.best_model.save("runs/best")  # -> runs/best.aslskl
+           trial model     status  accuracy
+        0      0   KNN  completed      0.36
+        >>> result.best_model.save("runs/best")
+        PosixPath('runs/best.aslskl')
     """
 
     best_model: Model

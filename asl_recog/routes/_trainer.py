@@ -42,7 +42,11 @@ class Trainer(BaseEstimator, ABC):
         HyperDriveTrainer(max_concurrent_runs=2, max_total_runs=2)
         >>> trainer.common_settings()["concurrency"]
         2
-        >>> result = trainer.fit(load_sign_mnist("train"))  # the grouped validation split is made for you
+        >>> tiny = HyperDriveTrainer(builder="seed", max_total_runs=1, progress=False,
+        ...                          fixed_params={"hidden": 16, "batch_size": 64, "epochs": 1, "dropout": 0.1})
+        >>> result = tiny.fit(train, validation)  # fit(load_sign_mnist("train")) makes the grouped split
+        >>> result.best_params["hidden"], len(result.leaderboard)
+        (16, 1)
     """
 
     #: what backends need from this route (its local plan, refit and Azure job kind); see :class:`Route`.

@@ -162,7 +162,9 @@ class RandomParameterSampling(Sampling):
 
     Example:
         >>> sampling = RandomParameterSampling({"filters": choice(16, 32), "dropout": uniform(0.1, 0.5)}, seed=1)
-        >>> HyperDriveTrainer(hyperparameter_sampling=sampling, max_total_runs=8)
+        >>> sampling.name, sampling.seed, sampling.parameter_space["filters"]
+        ('random', 1, choice(16, 32))
+        >>> trainer = HyperDriveTrainer(hyperparameter_sampling=sampling, max_total_runs=8)
     """
 
     seed: int | None = None
@@ -192,7 +194,9 @@ class BayesianParameterSampling(Sampling):
 
     Example:
         >>> sampling = BayesianParameterSampling({"dropout": uniform(0.1, 0.5), "hidden": choice(128, 256)})
-        >>> HyperDriveTrainer(builder="seed", hyperparameter_sampling=sampling, policy=None, max_total_runs=20)
+        >>> trainer = HyperDriveTrainer(builder="seed", hyperparameter_sampling=sampling, max_total_runs=20)
+        >>> trainer.hyperparameter_sampling.name
+        'bayesian'
     """
 
     name: str = field(default="bayesian", init=False)
@@ -233,7 +237,9 @@ class BanditPolicy(EarlyTerminationPolicy):
 
     Example:
         >>> policy = BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=2)
-        >>> HyperDriveTrainer(policy=policy, max_total_runs=8)  # checked after every epoch from epoch 2
+        >>> policy  # checked after every epoch from epoch 2
+        BanditPolicy(evaluation_interval=1, delay_evaluation=2, slack_factor=0.1, slack_amount=None)
+        >>> trainer = HyperDriveTrainer(policy=policy, max_total_runs=8)
     """
 
     slack_factor: float | None = None
@@ -254,7 +260,9 @@ class MedianStoppingPolicy(EarlyTerminationPolicy):
     running averages of all runs at the same step.
 
     Example:
-        >>> HyperDriveTrainer(policy=MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=3))
+        >>> trainer = HyperDriveTrainer(policy=MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=3))
+        >>> trainer.policy
+        MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=3)
     """
 
 
@@ -263,7 +271,9 @@ class TruncationSelectionPolicy(EarlyTerminationPolicy):
     """At each evaluation step, stop the lowest ``truncation_percentage`` % of runs.
 
     Example:
-        >>> HyperDriveTrainer(policy=TruncationSelectionPolicy(truncation_percentage=20, delay_evaluation=2))
+        >>> trainer = HyperDriveTrainer(policy=TruncationSelectionPolicy(truncation_percentage=20, delay_evaluation=2))
+        >>> trainer.policy.truncation_percentage
+        20
     """
 
     truncation_percentage: int = 10
@@ -283,7 +293,9 @@ class NoTerminationPolicy(EarlyTerminationPolicy):
     """Let every run finish.
 
     Example:
-        >>> HyperDriveTrainer(policy=NoTerminationPolicy(), max_total_runs=4)
+        >>> trainer = HyperDriveTrainer(policy=NoTerminationPolicy(), max_total_runs=4)
+        >>> trainer.policy
+        NoTerminationPolicy(evaluation_interval=1, delay_evaluation=0)
     """
 
 
@@ -291,7 +303,9 @@ class PrimaryMetricGoal(StrEnum):
     """Whether the primary metric is maximised or minimised.
 
     Example:
-        >>> HyperDriveTrainer(primary_metric_name="loss", primary_metric_goal=PrimaryMetricGoal.MINIMIZE)
+        >>> trainer = HyperDriveTrainer(primary_metric_name="loss", primary_metric_goal=PrimaryMetricGoal.MINIMIZE)
+        >>> trainer.goal.value
+        'minimize'
     """
 
     MAXIMIZE = "maximize"

@@ -6,7 +6,11 @@ FastAPI, uvicorn and onnxruntime load only when :func:`create_app` or
 Example:
     >>> from asl_recog.serving import create_app, run
     >>> app = create_app("runs/best.onnx", api_key="s3cret")  # an ASGI app, e.g. for TestClient
-    >>> run("runs/best.onnx", host="127.0.0.1", port=8000)    # blocks; Ctrl-C stops it
+    >>> type(app).__name__
+    'FastAPI'
+
+    ``run("runs/best.onnx", host="127.0.0.1", port=8000)`` serves it with uvicorn; it blocks
+    until Ctrl-C, so it is not run here.
 
 Command line: ``python -m asl_recog.serving MODEL --port 8000`` (or ``asl-recog serve``).
 """

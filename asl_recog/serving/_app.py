@@ -137,9 +137,10 @@ def create_app(
     Example:
         >>> from fastapi.testclient import TestClient
         >>> app = create_app("runs/best.onnx", api_key="s3cret")
+        >>> pixels = test.images[3].ravel().tolist()  # one 28x28 image as 784 values, 0-255
         >>> TestClient(app).post("/score", json={"data": [pixels]},
         ...                      headers={"Authorization": "Bearer s3cret"}).json()
-        {'result': [3], 'letters': ['D']}
+        {'result': [4], 'letters': ['E']}
     """
     for name, value in (
         ("max_batch", max_batch),

@@ -26,10 +26,11 @@ class EndpointError(AslRecogError, RuntimeError):
         detail: the service's explanation (its JSON ``detail``), if any.
 
     Example:
-        >>> try:
-        ...     RemoteEndpoint(uri, key="wrong").predict(images)
-        ... except EndpointError as exc:
-        ...     print(exc.status_code, exc.detail)
+        >>> with LocalDeployer().deploy("runs/best.onnx") as endpoint:
+        ...     try:
+        ...         RemoteEndpoint(endpoint.scoring_uri, key="wrong").predict(test[:2])
+        ...     except EndpointError as exc:
+        ...         print(exc.status_code, exc.detail)
         401 invalid API key
     """
 
@@ -58,9 +59,11 @@ class RemoteEndpoint:
         client: an ``httpx.Client`` to use (e.g. FastAPI's TestClient); default: a new one.
 
     Example:
-        >>> endpoint = RemoteEndpoint("http://127.0.0.1:8000/score", key="s3cret")
+        >>> service = LocalDeployer().deploy("runs/best.onnx")  # any deployed service; here a local one
+        >>> endpoint = RemoteEndpoint(service.scoring_uri, key=service.keys[0])
         >>> endpoint.predict_letters(load_sign_mnist("test")[1:10])
-        array(['F', 'K', 'A', 'D', 'V', 'K', 'O', 'D', 'H'], dtype='<U1')
+        array(['R', 'W', 'E', 'D', 'W', 'W', 'O', 'D', 'T'], dtype='<U1')
+        >>> service.delete()
     """
 
     def __init__(

@@ -41,7 +41,7 @@ class Endpoint(ABC):
     Example:
         >>> with Deployer.create("local").deploy("runs/best.onnx") as endpoint:
         ...     endpoint.predict_letters(test[:3]), endpoint.scoring_uri
-        (array(['G', 'F', 'K'], dtype='<U1'), 'http://127.0.0.1:50731/score')
+        (array(['H', 'R', 'W'], dtype='<U1'), 'http://127.0.0.1:.../score')
     """
 
     name: str
@@ -108,8 +108,10 @@ class Deployer(ABC):
 
     Example:
         >>> deployer = Deployer.create("local")
-        >>> endpoint = deployer.deploy(result.best_model, name="asl-demo")
-        >>> endpoint.predict(test[:5]); endpoint.delete()
+        >>> endpoint = deployer.deploy(Model.load("runs/best.onnx"), name="asl-demo")  # e.g. result.best_model
+        >>> endpoint.predict(test[:3])
+        array([ 7, 17, 22])
+        >>> endpoint.delete()
     """
 
     @abstractmethod

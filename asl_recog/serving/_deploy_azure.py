@@ -43,8 +43,9 @@ class AzureEndpoint(Endpoint):
     """A managed online endpoint (see :class:`AzureDeployer`).
 
     Example:
-        >>> endpoint = AzureDeployer.from_config().deploy("runs/best.onnx", name="asl-recog-demo")
-        >>> endpoint.scoring_uri, endpoint.predict(test[:3])
+        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
+        >>> endpoint = AzureDeployer.from_config().deploy("runs/best.onnx", name="asl-recog-demo")  # doctest: +SKIP
+        >>> endpoint.scoring_uri, endpoint.predict(test[:3])  # doctest: +SKIP
     """
 
     def __init__(self, ml_client: Any, name: str, deployment_name: str) -> None:
@@ -97,9 +98,10 @@ class AzureDeployer(Deployer):
         cleanup_on_failure: delete the endpoint if its deployment fails.
 
     Example:
-        >>> deployer = AzureDeployer.from_config(instance_type="Standard_DS2_v2")
-        >>> endpoint = deployer.deploy(result.best_model, name="asl-recog-prod")
-        >>> endpoint.predict_letters(test[:3]); endpoint.delete()
+        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
+        >>> deployer = AzureDeployer.from_config(instance_type="Standard_DS2_v2")  # doctest: +SKIP
+        >>> endpoint = deployer.deploy(result.best_model, name="asl-recog-prod")  # doctest: +SKIP
+        >>> endpoint.predict_letters(test[:3]); endpoint.delete()  # doctest: +SKIP
     """
 
     target = "azure"

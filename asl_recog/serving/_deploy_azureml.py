@@ -65,8 +65,9 @@ class AzureMLEndpoint(Endpoint):
     """An ACI web service deployed with SDK v1 (see :class:`AzureMLDeployer`).
 
     Example:
-        >>> endpoint = AzureMLDeployer.from_config().deploy("runs/best.onnx", name="asl-recog-aci")
-        >>> endpoint.keys[0], endpoint.predict(test[:3]); endpoint.delete()
+        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
+        >>> endpoint = AzureMLDeployer.from_config().deploy("runs/best.onnx", name="asl-recog-aci")  # doctest: +SKIP
+        >>> endpoint.keys[0], endpoint.predict(test[:3]); endpoint.delete()  # doctest: +SKIP
     """
 
     def __init__(self, service: Any, name: str) -> None:
@@ -108,8 +109,9 @@ class AzureMLDeployer(Deployer):
         model_deploy: replaces ``azureml.core.Model.deploy`` (same arguments).
 
     Example:
-        >>> deployer = AzureMLDeployer.from_config()
-        >>> endpoint = deployer.deploy("runs/best.onnx", name="asl-recog-aci")
+        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
+        >>> deployer = AzureMLDeployer.from_config()  # doctest: +SKIP
+        >>> endpoint = deployer.deploy("runs/best.onnx", name="asl-recog-aci")  # doctest: +SKIP
     """
 
     target = "azureml"

@@ -82,7 +82,9 @@ def with_head_deadline(seconds: float = HEADER_TIMEOUT_S, base: type | None = No
     with a deadline of ``seconds`` for each request head; pass it as ``uvicorn.run(..., http=...)``.
 
     Example:
-        >>> uvicorn.run(app, http=with_head_deadline(10.0))
+        >>> protocol = with_head_deadline(10.0)  # then: uvicorn.run(app, http=protocol)
+        >>> protocol.__name__
+        'HeadDeadlineHttpToolsProtocol'
     """
     if not seconds > 0:
         raise ConfigurationError(f"the header timeout must be positive, got {seconds!r}")

@@ -19,7 +19,8 @@ The fast path validates with numpy; only a batch that fails a check is walked
 value by value to name the first bad one (``data[3].pixel17: value 300 is outside 0-255``).
 
 Example:
-    >>> req = parse_json(b'{"data": [[0, 1, ..., 255]]}', max_batch=64)
+    >>> import json
+    >>> req = parse_json(json.dumps({"data": [[0] * 783 + [255]]}), max_batch=64)  # one image, 784 values
     >>> req.images.shape, req.proba
     ((1, 28, 28), False)
 """

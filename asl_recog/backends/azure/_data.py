@@ -232,7 +232,8 @@ def stage_source(folder: Path, entry_module: str) -> Path:
     target = folder / "asl_recog"
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
+    # The data reaches a job as mounted inputs; the bundled dataset (the test file included) stays here.
+    shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "datasets"))
     (folder / LAUNCHER).write_text(_LAUNCHER_SOURCE.format(module=entry_module))
     return folder
 

@@ -43,8 +43,11 @@ class LocalBackend(Backend):
     route retrain the selected configuration on all the data.
 
     Example:
-        >>> trainer = HyperDriveTrainer(max_total_runs=4, backend=LocalBackend())
-        >>> result = trainer.fit(load_sign_mnist("train"))
+        >>> trainer = HyperDriveTrainer(builder="seed", max_total_runs=1, progress=False, backend=LocalBackend(),
+        ...                             fixed_params={"hidden": 16, "batch_size": 64, "epochs": 1, "dropout": 0.1})
+        >>> result = trainer.fit(train, validation)
+        >>> result.backend, len(result.leaderboard)
+        ('local', 1)
     """
 
     name = "local"

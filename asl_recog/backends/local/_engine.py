@@ -68,8 +68,10 @@ def suggest(trial: optuna.trial.BaseTrial, name: str, expr: Expression) -> Any:
     """Draw one parameter of ``trial`` from a HyperDrive expression.
 
     Example:
-        >>> suggest(trial, "learning_rate", loguniform(-7, -4))  # exp(uniform(-7, -4))
-        0.0031
+        >>> trial = optuna.create_study().ask()
+        >>> value = suggest(trial, "learning_rate", loguniform(-7, -4))  # exp(uniform(-7, -4))
+        >>> bool(math.exp(-7) <= value <= math.exp(-4))
+        True
     """
     kind, args = expr.kind, expr.args
     if kind == "choice":

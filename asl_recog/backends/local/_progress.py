@@ -52,7 +52,10 @@ class SearchProgress:
     """Shows trials as they run; with ``enabled=False`` (or no terminal) it only logs.
 
     Example:
-        >>> with SearchProgress(True, "HyperDrive", "accuracy", 8) as progress:
+        >>> import optuna
+        >>> study = optuna.create_study(direction="maximize")
+        >>> study.add_trial(optuna.trial.create_trial(value=0.9, params={}, distributions={}))
+        >>> with SearchProgress(True, "HyperDrive", "accuracy", 8) as progress:  # a live table in a terminal
         ...     progress.update(study, {})
     """
 

@@ -218,8 +218,11 @@ def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0) -> Any
     """A fresh, unfitted pipeline for ``algorithm`` with ``params`` (its defaults fill the rest).
 
     Example:
+        >>> from asl_recog.data._labels import labels_to_indices
         >>> pipe = build_pipeline("SVM", {"n_components": 60, "C": 10.0})
-        >>> pipe.fit(train.flat, labels_to_indices(train.labels))
+        >>> pipe = pipe.fit(train.flat, labels_to_indices(train.labels))
+        >>> pipe.predict_proba(validation.flat).shape
+        (100, 24)
     """
     spec = ALGORITHMS.get(algorithm)
     if spec is None:
@@ -252,8 +255,13 @@ def soft_voting(estimators: list[Any], weights: list[float]) -> Any:
     """A fitted soft-voting ``VotingClassifier`` over already-fitted estimators (no refit).
 
     Example:
+        >>> from asl_recog.data._labels import labels_to_indices
+        >>> x, y = train.flat, labels_to_indices(train.labels)
+        >>> svm = build_pipeline("SVM", {"n_components": 30}).fit(x, y)
+        >>> trees = build_pipeline("RandomForest", {"n_estimators": 20}).fit(x, y)
         >>> ensemble = soft_voting([svm, trees], [2, 1])
-        >>> ensemble.predict_proba(validation.flat)
+        >>> ensemble.predict_proba(validation.flat).shape
+        (100, 24)
     """
     from sklearn.ensemble import VotingClassifier
     from sklearn.preprocessing import LabelEncoder

@@ -92,9 +92,14 @@ class HyperDriveTrainer(Trainer):
         ...         {"filters": choice(16, 32), "learning_rate": loguniform(-7, -5)}
         ...     ),
         ...     policy=BanditPolicy(slack_factor=0.1, evaluation_interval=1, delay_evaluation=2),
-        ...     max_total_runs=4, fixed_params={"epochs": 3})
-        >>> result = trainer.fit(load_sign_mnist("train"))
-        >>> result.best_model.predict_letters(load_sign_mnist("test")[:3])
+        ...     max_total_runs=2, fixed_params={"epochs": 1}, progress=False)  # tiny, to run as a doctest
+        >>> result = trainer.fit(train, validation)  # fit(load_sign_mnist("train")) makes the grouped split
+        >>> result.leaderboard[["trial", "status"]]
+           trial     status
+        0      0  completed
+        1      1  completed
+        >>> result.best_model.predict_letters(load_sign_mnist("test")[:3]).shape
+        (3,)
     """
 
     route = HYPERDRIVE

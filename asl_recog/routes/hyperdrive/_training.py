@@ -105,7 +105,12 @@ def train_network(
         ``(network, per-epoch metric values, stopped_by_policy)``.
 
     Example:
-        >>> net, history, pruned = train_network(build_seed, {"epochs": 2}, (x, y), (vx, vy))
+        >>> from asl_recog.routes.hyperdrive._builders import build_seed
+        >>> x, y = train.float_images, labels_to_indices(train.labels)
+        >>> vx, vy = validation.float_images, labels_to_indices(validation.labels)
+        >>> net, history, pruned = train_network(build_seed, {"epochs": 2, "hidden": 16}, (x, y), (vx, vy))
+        >>> len(history), pruned  # one validation accuracy per epoch
+        (2, False)
     """
     keras = import_keras()
 

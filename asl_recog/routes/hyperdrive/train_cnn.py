@@ -82,7 +82,7 @@ def metric_logger() -> MetricLogger:
     """The metric logger for where this script runs (SDK imports are lazy and optional).
 
     Example:
-        >>> metric_logger().log("accuracy", 0.93, step=1)
+        >>> metric_logger().log("accuracy", 0.93, step=1)  # outside Azure ML: to the Python log
     """
     if os.environ.get("AZUREML_RUN_ID") and not os.environ.get("MLFLOW_TRACKING_URI"):
         try:

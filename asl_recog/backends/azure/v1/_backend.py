@@ -63,9 +63,11 @@ class AzureMLBackend(Backend):
         download_dir: where the best model is downloaded (default: the trainer's ``run_dir``).
 
     Example:
-        >>> from asl_recog import AzureMLBackend, HyperDriveTrainer
-        >>> backend = AzureMLBackend.from_config("config.json", compute_target="gpu-cluster")
-        >>> result = HyperDriveTrainer(max_total_runs=8, backend=backend).fit(load_sign_mnist("train"))
+        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
+        >>> from asl_recog import AzureMLBackend, HyperDriveTrainer  # doctest: +SKIP
+        >>> backend = AzureMLBackend.from_config("config.json", compute_target="gpu-cluster")  # doctest: +SKIP
+        >>> trainer = HyperDriveTrainer(max_total_runs=8, backend=backend)  # doctest: +SKIP
+        >>> result = trainer.fit(load_sign_mnist("train"))  # doctest: +SKIP
     """
 
     name = "azureml"

@@ -58,9 +58,11 @@ class AzureBackend(Backend):
         tracking_uri: MLflow URI to read child metrics from (default: the workspace's).
 
     Example:
-        >>> from asl_recog import AzureBackend, AutoMLTrainer
-        >>> backend = AzureBackend.from_config("config.json", compute="cpu-cluster")
-        >>> result = AutoMLTrainer(experiment_timeout_minutes=60, backend=backend).fit(load_sign_mnist("train"))
+        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
+        >>> from asl_recog import AzureBackend, AutoMLTrainer  # doctest: +SKIP
+        >>> backend = AzureBackend.from_config("config.json", compute="cpu-cluster")  # doctest: +SKIP
+        >>> trainer = AutoMLTrainer(experiment_timeout_minutes=60, backend=backend)  # doctest: +SKIP
+        >>> result = trainer.fit(load_sign_mnist("train"))  # doctest: +SKIP
     """
 
     name = "azure"

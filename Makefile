@@ -24,7 +24,7 @@ lint: $(VENV)/.all
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m mypy
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-logo --no-cache
 
 # The docstring examples, on tiny data (conftest.py at the root sets them up). The Azure scoring
 # script template is not a module of the package: it runs inside Azure's container.

@@ -72,11 +72,9 @@ class MissingDependencyError(AslRecogError, ImportError):
     """A package asl-recog always requires (not an extra) is missing or broken.
 
     Example:
-        >>> try:
-        ...     model = OnnxModel.load("runs/best.onnx")
-        ... except MissingDependencyError as exc:  # e.g. onnxruntime has no wheel for this Python
-        ...     print(exc.package)
-        onnxruntime
+        >>> error = MissingDependencyError("onnxruntime", "Running ONNX models")  # as OnnxModel raises it
+        >>> error.package, isinstance(error, ImportError)
+        ('onnxruntime', True)
     """
 
     def __init__(self, package: str, purpose: str, cause: BaseException | None = None) -> None:

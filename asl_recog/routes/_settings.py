@@ -144,7 +144,7 @@ def reject_unknown(names: Collection[str], valid: Collection[str], where: str, *
     Example:
         >>> reject_unknown(["epoch"], ["epochs", "batch_size"], "fixed_params")
         Traceback (most recent call last):
-        ConfigurationError: unknown parameter 'epoch' in fixed_params; did you mean 'epochs'?
+        asl_recog._errors.ConfigurationError: unknown parameter 'epoch' in fixed_params; did you mean 'epochs'?
     """
     for name in names:
         if name in valid:

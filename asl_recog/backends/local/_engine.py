@@ -120,8 +120,10 @@ class SpaceProposal:
     """A trial's configuration drawn from a flat space, plus fixed values (picklable for worker processes).
 
     Example:
+        >>> import optuna
+        >>> from asl_recog import choice
         >>> propose = SpaceProposal({"hidden": choice(16, 32)}, fixed={"epochs": 3})
-        >>> propose(trial)
+        >>> propose(optuna.trial.FixedTrial({"hidden": 32}))  # a real trial asks its sampler instead
         {'hidden': 32, 'epochs': 3}
     """
 
@@ -136,8 +138,10 @@ class ConditionalProposal:
     """A choice of ``key`` (e.g. the algorithm), then that choice's own space, namespaced ``"<choice>."``.
 
     Example:
+        >>> import optuna
+        >>> from asl_recog import randint
         >>> propose = ConditionalProposal("algorithm", {"KNN": {"n_neighbors": randint(30)}})
-        >>> propose(trial)
+        >>> propose(optuna.trial.FixedTrial({"algorithm": "KNN", "KNN.n_neighbors": 7}))
         {'algorithm': 'KNN', 'n_neighbors': 7}
     """
 

@@ -52,8 +52,11 @@ class Schedule:
     :class:`~asl_recog.backends.local._engine.SpaceProposal`), as must ``payload``.
 
     Example:
-        >>> schedule = Schedule(propose=SpaceProposal(space), runner=hyperdrive_runner, max_trials=8)
-        >>> run_schedule(study, run_dir, schedule)
+        >>> from asl_recog import choice
+        >>> from asl_recog.backends.local._engine import SpaceProposal
+        >>> schedule = Schedule(propose=SpaceProposal({"hidden": choice(16, 32)}), runner=print, max_trials=8)
+        >>> schedule.max_concurrent, schedule.in_process  # run_schedule(study, run_dir, schedule) runs it
+        (1, True)
     """
 
     propose: Callable[[optuna.trial.Trial], dict[str, Any]]

@@ -83,10 +83,8 @@ class TrialReporter:
     The pruner reads the shared storage, so the policy compares the trial with the
     trials of every worker.
 
-    Example:
-        >>> reporter = TrialReporter(task, trial)
-        >>> reporter.report(1, 0.82)   # True: the policy stops the trial
-        False
+    A runner receives it as ``reporter`` and calls ``reporter.report(epoch, value)`` after
+    each epoch; ``True`` means the policy stops the trial.
     """
 
     def __init__(self, task: TrialTask, trial: optuna.trial.Trial) -> None:
@@ -136,9 +134,8 @@ class TrialCrashed(Exception):
 class TrialLoop:
     """The objective and the after-trial callback that one worker passes to ``study.optimize``.
 
-    Example:
-        >>> loop = TrialLoop(plan, storage)
-        >>> loop.run(study)   # until the limit, the deadline or a stop
+    A worker builds ``TrialLoop(plan, storage)`` and calls ``loop.run(study)``, which
+    returns at the trial limit, the deadline or a stop.
     """
 
     def __init__(

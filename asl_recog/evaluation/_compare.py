@@ -23,8 +23,11 @@ from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import LETTERS, NUM_CLASSES, labels_to_indices
 from asl_recog.evaluation._latency import Latency, measure_latency
 from asl_recog.evaluation._metrics import METRIC_NAMES, METRICS, canonical_name
+from asl_recog.evaluation._report import write_report
 from asl_recog.evaluation._stats import CI_DESCRIPTION, McNemarResult, accuracy_ci, mcnemar_exact
 from asl_recog.models._base import Model
+from asl_recog.models._export import export_onnx
+from asl_recog.models._onnx import OnnxModel
 
 logger = logging.getLogger("asl_recog")
 
@@ -82,8 +85,6 @@ class ComparisonResult:
 
     def report(self, path: str | os.PathLike[str]) -> Path:
         """Write ``report.md``, ``report.html`` and PNG plots into the folder ``path``; return the folder."""
-        from asl_recog.evaluation._report import write_report
-
         return write_report(self, Path(path))
 
     def __repr__(self) -> str:
@@ -315,8 +316,6 @@ class Comparator:
         return {"size_bytes": int(os.path.getsize(path)), "size_format": path.suffix.lstrip(".")}
 
     def _speed(self, name: str, model: Model, test: SignMnistDataset, tmp: Path, notes: list[str]) -> dict[str, Any]:
-        from asl_recog.models._onnx import OnnxModel
-
         timed: Model = model
         runtime = "onnxruntime"
         onnx_size = math.nan
@@ -324,8 +323,6 @@ class Comparator:
             onnx_size = len(model.onnx_bytes)
         else:
             try:
-                from asl_recog.models._export import export_onnx
-
                 timed = export_onnx(model, tmp / f"{_safe(name)}_latency.onnx", parity_data=test[:256])
                 runtime, onnx_size = "onnxruntime (exported)", len(timed.onnx_bytes)
             except Exception as exc:

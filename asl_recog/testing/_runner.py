@@ -9,6 +9,8 @@ from typing import Any
 
 from asl_recog.backends._base import Backend
 from asl_recog.routes._trainer import Trainer
+from asl_recog.routes.automl._trainer import AutoMLTrainer
+from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 from asl_recog.testing._checks import AFTER_FIT, BEFORE_FIT, CHECK_NAMES, Context
 from asl_recog.testing._data import tiny_split, watch_test_file
 
@@ -125,9 +127,6 @@ def check_trainer(
 
 def tiny_trainers(backend: Any) -> list[Trainer]:
     """One trainer of each route, with the smallest budgets, running on ``backend``."""
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
-
     return [
         HyperDriveTrainer(
             builder="seed",  # its default space less these fixed values samples the learning rate only

@@ -39,6 +39,12 @@ from typing import Any, Literal, cast
 import optuna
 
 from asl_recog._errors import ConfigurationError
+from asl_recog.backends.local._heartbeat import (
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    STALE_CALLBACK_ARG,
+    retry_callback,
+)
 from asl_recog.search._space import (
     BayesianParameterSampling,
     Expression,
@@ -234,13 +240,6 @@ def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
     worker (or by :func:`asl_recog.backends.local._heartbeat.fail_dead_trials`) and
     queued again with its intermediate values.
     """
-    from asl_recog.backends.local._heartbeat import (
-        GRACE_PERIOD_S,
-        HEARTBEAT_INTERVAL_S,
-        STALE_CALLBACK_ARG,
-        retry_callback,
-    )
-
     url = str(location) if "://" in str(location) else storage_url(Path(location))
     # SQLite: a generous busy timeout, as several worker processes write to one file.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}

@@ -13,7 +13,7 @@ from asl_recog._deprecation import warn_renamed
 from asl_recog._errors import ConfigurationError
 from asl_recog.routes._settings import reject_unknown
 from asl_recog.routes._trainer import Trainer
-from asl_recog.routes.hyperdrive._builders import BUILDERS, default_sampling
+from asl_recog.routes.hyperdrive._builders import BUILDERS, DEFAULTS, default_sampling
 from asl_recog.routes.hyperdrive._route import HYPERDRIVE
 from asl_recog.search._space import (
     EarlyTerminationPolicy,
@@ -37,8 +37,6 @@ def builder_params(builder: str | Callable[[dict[str, Any]], Any]) -> tuple[str,
     """
     if not isinstance(builder, str):
         return None
-    from asl_recog.routes.hyperdrive._builders import DEFAULTS
-
     return tuple(sorted(set(DEFAULTS[builder]) | set(TRAINING_PARAMS)))
 
 

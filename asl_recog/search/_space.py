@@ -68,60 +68,61 @@ def randint(upper: int) -> Expression:
     return Expression("randint", (upper,))
 
 
+def _bounded(kind: str, min_value: float, max_value: float, *q: float) -> Expression:
+    """The uniform family: a range, and a positive step for the q- forms."""
+    _range(kind, min_value, max_value)
+    for step in q:
+        _positive(kind, "q", step)
+    return Expression(kind, (min_value, max_value, *q))
+
+
+def _gaussian(kind: str, mu: float, sigma: float, *q: float) -> Expression:
+    """The normal family: a mean, a positive spread, and a positive step for the q- forms."""
+    _number(f"{kind}: mu", mu)
+    _positive(kind, "sigma", sigma)
+    for step in q:
+        _positive(kind, "q", step)
+    return Expression(kind, (mu, sigma, *q))
+
+
 def uniform(min_value: float, max_value: float) -> Expression:
     """Uniform between ``min_value`` and ``max_value``."""
-    _range("uniform", min_value, max_value)
-    return Expression("uniform", (min_value, max_value))
+    return _bounded("uniform", min_value, max_value)
 
 
 def quniform(min_value: float, max_value: float, q: float) -> Expression:
     """``round(uniform(min_value, max_value) / q) * q``."""
-    _range("quniform", min_value, max_value)
-    _positive("quniform", "q", q)
-    return Expression("quniform", (min_value, max_value, q))
+    return _bounded("quniform", min_value, max_value, q)
 
 
 def loguniform(min_value: float, max_value: float) -> Expression:
     """``exp(uniform(min_value, max_value))``: bounds are natural logs, as in HyperDrive."""
-    _range("loguniform", min_value, max_value)
-    return Expression("loguniform", (min_value, max_value))
+    return _bounded("loguniform", min_value, max_value)
 
 
 def qloguniform(min_value: float, max_value: float, q: float) -> Expression:
     """``round(exp(uniform(min_value, max_value)) / q) * q``."""
-    _range("qloguniform", min_value, max_value)
-    _positive("qloguniform", "q", q)
-    return Expression("qloguniform", (min_value, max_value, q))
+    return _bounded("qloguniform", min_value, max_value, q)
 
 
 def normal(mu: float, sigma: float) -> Expression:
     """Normally distributed with mean ``mu`` and standard deviation ``sigma``."""
-    _number("normal: mu", mu)
-    _positive("normal", "sigma", sigma)
-    return Expression("normal", (mu, sigma))
+    return _gaussian("normal", mu, sigma)
 
 
 def qnormal(mu: float, sigma: float, q: float) -> Expression:
     """``round(normal(mu, sigma) / q) * q``."""
-    _number("qnormal: mu", mu)
-    _positive("qnormal", "sigma", sigma)
-    _positive("qnormal", "q", q)
-    return Expression("qnormal", (mu, sigma, q))
+    return _gaussian("qnormal", mu, sigma, q)
 
 
 def lognormal(mu: float, sigma: float) -> Expression:
     """``exp(normal(mu, sigma))``."""
-    _number("lognormal: mu", mu)
-    _positive("lognormal", "sigma", sigma)
-    return Expression("lognormal", (mu, sigma))
+    return _gaussian("lognormal", mu, sigma)
 
 
 def qlognormal(mu: float, sigma: float, q: float) -> Expression:
     """``round(exp(normal(mu, sigma)) / q) * q``."""
-    _number("qlognormal: mu", mu)
-    _positive("qlognormal", "sigma", sigma)
-    _positive("qlognormal", "q", q)
-    return Expression("qlognormal", (mu, sigma, q))
+    return _gaussian("qlognormal", mu, sigma, q)
 
 
 def _check_space(owner: str, space: Mapping[str, Any], allowed: Sequence[str] | None) -> dict[str, Expression]:

@@ -130,23 +130,20 @@ def v2_expression(name: str, expr: Expression) -> Any:
         return sweep.Choice(values=list(a))
     if kind == "randint":
         return sweep.Randint(upper=a[0])
+    bounds, gaussian = ("min_value", "max_value", "q"), ("mu", "sigma", "q")
     classes = {
-        "uniform": sweep.Uniform,
-        "loguniform": sweep.LogUniform,
-        "quniform": sweep.QUniform,
-        "qloguniform": sweep.QLogUniform,
+        "uniform": (sweep.Uniform, bounds),
+        "loguniform": (sweep.LogUniform, bounds),
+        "quniform": (sweep.QUniform, bounds),
+        "qloguniform": (sweep.QLogUniform, bounds),
+        "normal": (sweep.Normal, gaussian),
+        "lognormal": (sweep.LogNormal, gaussian),
+        "qnormal": (sweep.QNormal, gaussian),
+        "qlognormal": (sweep.QLogNormal, gaussian),
     }
     if kind in classes:
-        keys = ("min_value", "max_value", "q")
-        return classes[kind](**dict(zip(keys, a, strict=False)))
-    normals = {
-        "normal": sweep.Normal,
-        "lognormal": sweep.LogNormal,
-        "qnormal": sweep.QNormal,
-        "qlognormal": sweep.QLogNormal,
-    }
-    if kind in normals:
-        return normals[kind](**dict(zip(("mu", "sigma", "q"), a, strict=False)))
+        cls, keys = classes[kind]
+        return cls(**dict(zip(keys, a, strict=False)))
     raise reject("v2", f"expression {expr!r} of {name!r}", "use one of the asl_recog expressions")
 
 

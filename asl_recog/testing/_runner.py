@@ -166,7 +166,14 @@ def check_backend(
         TypeError: when ``backend`` is not a Backend.
 
     Example:
-        >>> check_backend(LocalBackend())  # both routes; None when it conforms
+        >>> check_backend("local")  # a backend object is needed, not its name
+        Traceback (most recent call last):
+        TypeError: check_backend needs a Backend (e.g. LocalBackend()), got str
+
+        Run on a backend it fits each route twice (about 30 s here), more than a docstring
+        example should take; ``tests/test_conformance.py`` runs it on every backend:
+
+        >>> check_backend(LocalBackend())  # doctest: +SKIP
     """
     if not isinstance(backend, Backend):
         raise TypeError(f"check_backend needs a Backend (e.g. LocalBackend()), got {type(backend).__name__}")

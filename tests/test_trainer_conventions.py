@@ -174,3 +174,13 @@ def test_common_settings_table_names_real_arguments_of_both_trainers() -> None:
 def test_one_check_of_the_common_settings_names_each_routes_argument(make, message: str) -> None:
     with pytest.raises(asl.ConfigurationError, match=message):
         make()
+
+
+def test_a_clone_runs_in_the_same_place_as_its_trainer() -> None:
+    # sklearn.base.clone deep-copies settings that are not estimators; a backend is a place
+    # (a workspace client, a storage), so the clone shares it rather than copying a connection.
+    from sklearn.base import clone
+
+    backend = asl.LocalBackend()
+    trainer = asl.AutoMLTrainer(allowed_models=["KNN"], backend=backend)
+    assert clone(trainer).backend is backend

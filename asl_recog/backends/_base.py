@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -32,6 +32,11 @@ class Backend(ABC):
     """
 
     name: str = "backend"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Backend:
+        # A backend stands for a place (a workspace client, a storage): sklearn.base.clone(trainer)
+        # deep-copies settings that are not estimators, and a clone must run in the same place.
+        return self
 
     def check(self, trainer: Trainer) -> None:
         """Raise ConfigurationError if this backend cannot express the trainer's settings.

@@ -179,7 +179,6 @@ def test_one_check_of_the_common_settings_names_each_routes_argument(make, messa
 def test_a_clone_runs_in_the_same_place_as_its_trainer() -> None:
     # sklearn.base.clone deep-copies settings that are not estimators; a backend is a place
     # (a workspace client, a storage), so the clone shares it rather than copying a connection.
-    from sklearn.base import clone
 
     backend = asl.LocalBackend()
     trainer = asl.AutoMLTrainer(allowed_models=["KNN"], backend=backend)

@@ -7,9 +7,7 @@ if __name__ == "__main__":  # the searches run trials in worker processes, which
     fit_part, validation = asl.train_validation_split(train)  # grouped: near-duplicates never straddle it
     automl = asl.AutoMLTrainer(experiment_timeout_minutes=1, allowed_models=["KNN"], progress=False)
     cnn = asl.HyperDriveTrainer(builder="seed", max_total_runs=1, fixed_params={"epochs": 1}, progress=False)
-    models = {
-        name: trainer.fit(fit_part, validation).best_model for name, trainer in (("automl", automl), ("cnn", cnn))
-    }
+    models = {"automl": automl.fit(fit_part, validation).best_model, "cnn": cnn.fit(fit_part, validation).best_model}
     comparison = asl.Comparator(models, latency_repeats=20).evaluate(test)  # the only step that reads the test file
     print(comparison.summary[["accuracy", "accuracy_ci_low", "accuracy_ci_high", "latency_p50_ms"]], comparison.verdict)
     asl.export_onnx(comparison.best_model, "runs/quickstart/best.onnx", parity_data=validation[:256])

@@ -58,7 +58,7 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     command = [
         sys.executable,
         "-m",
-        "asl_recog.cli._main",
+        "asl_recog.cli",
         "run",
         "--config",
         str(config),

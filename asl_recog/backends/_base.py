@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
     from asl_recog.results import TrainingResult
-    from asl_recog.routes._trainer import Trainer
+
+
+class Trainer(Protocol):
+    """A trainer as backends see it: its route object, and its settings under their Azure names.
+
+    Backends sit below the routes and never import them (not even for annotations), so a
+    backend names the trainer by what it reads. :class:`asl_recog.Trainer` satisfies it.
+    """
+
+    @property
+    def route(self) -> Any:
+        """The :class:`~asl_recog.routes.Route`: local plan, refit, the kind of Azure job."""
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor settings, as stored."""
+
+
+#: The trainers whose route-specific settings the Azure backends translate by name (``builder``,
+#: ``allowed_models``, ``resolved_sampling()``...): HyperDriveTrainer and AutoMLTrainer. Typed as Any
+#: because naming their classes here would be an import from the layer above.
+SweepTrainer = Any
+AutoMLTrainerLike = Any
 
 
 class Backend(ABC):

@@ -5,15 +5,32 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from asl_recog.data._labels import LETTERS
 
-if TYPE_CHECKING:  # pragma: no cover
-    from asl_recog.evaluation._compare import ComparisonResult
+
+class Comparison(Protocol):
+    """What the report reads of :class:`asl_recog.ComparisonResult` (which calls this module, so it
+    cannot be imported here without a circle)."""
+
+    summary: pd.DataFrame
+    primary_metric: str
+    per_letter_recall: pd.DataFrame
+    confusion: dict[str, np.ndarray]
+    n_test: int
+    test_source: str
+    notes: list[str]
+    ci_method: str
+    tie_break: str
+
+    @property
+    def verdict(self) -> str:
+        """One sentence: which model wins, and whether the difference is significant."""
+
 
 _TABLE_COLUMNS = [
     "rank",
@@ -34,7 +51,7 @@ _TABLE_COLUMNS = [
 ]
 
 
-def write_report(result: ComparisonResult, folder: Path) -> Path:
+def write_report(result: Comparison, folder: Path) -> Path:
     """Write ``report.md``, ``report.html`` and the plots into ``folder``; return ``folder``.
 
     Example:
@@ -54,14 +71,14 @@ def write_report(result: ComparisonResult, folder: Path) -> Path:
     return folder
 
 
-def _table(result: ComparisonResult) -> pd.DataFrame:
+def _table(result: Comparison) -> pd.DataFrame:
     columns = [c for c in _TABLE_COLUMNS if c in result.summary.columns]
     if result.primary_metric not in columns:
         columns.insert(1, result.primary_metric)
     return result.summary[columns]
 
 
-def _sections(result: ComparisonResult) -> list[tuple[str, str]]:
+def _sections(result: Comparison) -> list[tuple[str, str]]:
     """(heading, plain text) paragraphs shared by both formats."""
     text = [
         ("Verdict", result.verdict),
@@ -106,7 +123,7 @@ def _markdown_table(frame: pd.DataFrame, index_name: str) -> str:
 
 
 def _markdown(
-    result: ComparisonResult, table: pd.DataFrame, sections: list[tuple[str, str]], images: dict[str, list[str]]
+    result: Comparison, table: pd.DataFrame, sections: list[tuple[str, str]], images: dict[str, list[str]]
 ) -> str:
     parts = ["# Model comparison on the held-out test set", ""]
     for heading, body in sections:
@@ -121,7 +138,7 @@ def _markdown(
 
 
 def _html(
-    result: ComparisonResult, table: pd.DataFrame, sections: list[tuple[str, str]], images: dict[str, list[str]]
+    result: Comparison, table: pd.DataFrame, sections: list[tuple[str, str]], images: dict[str, list[str]]
 ) -> str:
     formatters = {c: _fmt for c in table.columns}
     body = ["<h1>Model comparison on the held-out test set</h1>"]
@@ -149,7 +166,7 @@ def _html(
     )
 
 
-def _plots(result: ComparisonResult, folder: Path) -> dict[str, list[str]]:
+def _plots(result: Comparison, folder: Path) -> dict[str, list[str]]:
     import matplotlib
 
     # Figure objects render with the Agg canvas without pyplot: no display, no global backend change.

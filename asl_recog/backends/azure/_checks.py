@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asl_recog._errors import ConfigurationError
+from asl_recog.backends._base import AutoMLTrainerLike, SweepTrainer
 
 # workspace_from_env is imported from here by the deployers.
 from asl_recog.backends.azure._job import RESERVED
@@ -19,11 +20,6 @@ from asl_recog.backends.azure._translate import (
     v2_sampling,
     whole_minutes,
 )
-
-if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
-
 
 # -- whole-trainer checks (Backend.check calls these at trainer construction) -----------------------
 
@@ -40,8 +36,8 @@ def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
     checks[kind](trainer, sdk)
 
 
-def check_hyperdrive(trainer: HyperDriveTrainer, sdk: Sdk) -> None:
-    """Raise ConfigurationError for any HyperDriveTrainer setting ``sdk`` cannot express."""
+def check_hyperdrive(trainer: SweepTrainer, sdk: Sdk) -> None:
+    """Raise ConfigurationError for any SweepTrainer setting ``sdk`` cannot express."""
     if not isinstance(trainer.builder, str):
         raise reject(
             sdk,
@@ -96,8 +92,8 @@ def azure_algorithms(sdk: Sdk, names: Any, setting: str, azure_names: Mapping[st
     return [azure_names[n] for n in names if n in azure_names]
 
 
-def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
-    """Raise ConfigurationError for any AutoMLTrainer setting ``sdk`` cannot express."""
+def check_automl(trainer: AutoMLTrainerLike, sdk: Sdk) -> None:
+    """Raise ConfigurationError for any AutoMLTrainerLike setting ``sdk`` cannot express."""
     if trainer.resume:
         raise reject(
             sdk,
@@ -122,7 +118,7 @@ def check_automl(trainer: AutoMLTrainer, sdk: Sdk) -> None:
             raise reject(sdk, "allowed_models minus blocked_models: nothing left to try", "allow more models")
 
 
-def automl_settings(trainer: AutoMLTrainer, sdk: Sdk) -> dict[str, Any]:
+def automl_settings(trainer: AutoMLTrainerLike, sdk: Sdk) -> dict[str, Any]:
     """The AutoML settings both SDKs share, in our terms, already translated and checked."""
     check_automl(trainer, sdk)
     names = trainer.route.azure_names

@@ -31,7 +31,6 @@ from typing import Any
 
 import yaml
 
-import asl_recog
 from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.data._augment import augment
 from asl_recog.data._dataset import COLUMNS, SignMnistDataset
@@ -228,7 +227,7 @@ def stage_source(folder: Path, entry_module: str) -> Path:
     Azure uploads this folder as the job's code snapshot; the job's working
     directory is its root, so ``python -m <entry_module>`` imports this copy.
     """
-    package = Path(asl_recog.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[2]  # the asl_recog folder
     target = folder / "asl_recog"
     if target.exists():
         shutil.rmtree(target)

@@ -14,12 +14,10 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from asl_recog._errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+from asl_recog.backends._base import SweepTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -84,7 +82,7 @@ def training_requirements(sdk: Sdk) -> list[str]:
 RESERVED = ("data", "validation", "builder", "seed", "output_dir", "refit")
 
 
-def entry_settings(trainer: HyperDriveTrainer) -> dict[str, Any]:
+def entry_settings(trainer: SweepTrainer) -> dict[str, Any]:
     """The constant arguments of every trial: builder, seed and the fixed params."""
     settings: dict[str, Any] = {"builder": trainer.builder}
     if trainer.seed is not None:
@@ -94,12 +92,12 @@ def entry_settings(trainer: HyperDriveTrainer) -> dict[str, Any]:
     return settings
 
 
-def v1_arguments(trainer: HyperDriveTrainer, train: Any, validation: Any) -> list[Any]:
+def v1_arguments(trainer: SweepTrainer, train: Any, validation: Any) -> list[Any]:
     """ScriptRunConfig arguments (HyperDrive appends ``--<param> <value>`` for each sampled param)."""
     return ["--data", train, "--validation", validation, *fixed_arguments(entry_settings(trainer))]
 
 
-def v2_command(trainer: HyperDriveTrainer, sampled: list[str]) -> tuple[str, dict[str, Any]]:
+def v2_command(trainer: SweepTrainer, sampled: list[str]) -> tuple[str, dict[str, Any]]:
     """The v2 command line with ``${{inputs.<name>}}`` placeholders, and the constant inputs."""
     constants = entry_settings(trainer)
     names = ["data", "validation", *constants, *sampled]

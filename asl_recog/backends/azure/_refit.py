@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asl_recog._errors import ModelFileError
+from asl_recog.backends._base import SweepTrainer
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _sdk as sdk
@@ -36,9 +37,6 @@ from asl_recog.backends.azure._data import LAUNCHER
 from asl_recog.models._budgets import check_size
 from asl_recog.results import TrainingResult, best_epoch
 from asl_recog.results._refit import keep_trial_model
-
-if TYPE_CHECKING:
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -65,14 +63,14 @@ class RefitPlan:
     epochs: int
     images: int  # training part plus validation
 
-    def arguments(self, trainer: HyperDriveTrainer) -> dict[str, Any]:
+    def arguments(self, trainer: SweepTrainer) -> dict[str, Any]:
         """The entry point's ``--name value`` options after ``--data``/``--validation``/``--refit``."""
         settings = entry.entry_settings(trainer)  # builder, seed, fixed params, output folder
         settings.update({k: v for k, v in self.params.items() if v is not None})  # epochs overrides a fixed one
         return settings
 
 
-def plan_refit(trainer: HyperDriveTrainer, result: TrainingResult, images: int) -> RefitPlan:
+def plan_refit(trainer: SweepTrainer, result: TrainingResult, images: int) -> RefitPlan:
     """The refit of ``result``'s selected trial: its params, and the best epoch of its logged curve.
 
     Args:
@@ -93,7 +91,7 @@ def plan_refit(trainer: HyperDriveTrainer, result: TrainingResult, images: int) 
 
 
 def run_refit(
-    trainer: HyperDriveTrainer,
+    trainer: SweepTrainer,
     result: TrainingResult,
     plan: RefitPlan,
     submit: Callable[[RefitPlan], Path],
@@ -156,7 +154,7 @@ def command_line(entry_module: str, arguments: dict[str, Any]) -> str:
 
 
 def v2_refit_job(
-    trainer: HyperDriveTrainer,
+    trainer: SweepTrainer,
     plan: RefitPlan,
     compute: str,
     experiment_name: str,
@@ -185,7 +183,7 @@ def v2_refit_job(
 
 
 def v1_refit_config(
-    trainer: HyperDriveTrainer,
+    trainer: SweepTrainer,
     plan: RefitPlan,
     source_directory: str | Path,
     compute_target: Any,
@@ -233,7 +231,7 @@ __all__ = [
 
 
 def finish_sweep(
-    trainer: HyperDriveTrainer,
+    trainer: SweepTrainer,
     trials: list[results.Trial],
     download: Callable[[results.Trial], Path],
     images: int,

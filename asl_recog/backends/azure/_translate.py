@@ -29,9 +29,10 @@ NoTerminationPolicy    ``NoTerminationPolicy()``        no policy (None)
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from asl_recog._errors import ConfigurationError, MissingExtraError
+from asl_recog.backends._base import SweepTrainer
 
 # workspace_from_env is imported from here by the deployers.
 from asl_recog.backends.azure._job import RESERVED, cli_name, workspace_from_env  # noqa: F401
@@ -48,9 +49,6 @@ from asl_recog.search._space import (
     Sampling,
     TruncationSelectionPolicy,
 )
-
-if TYPE_CHECKING:
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 Sdk = Literal["v1", "v2"]
 _SDK_NAMES = {"v1": "Azure ML SDK v1 (AzureMLBackend)", "v2": "Azure ML SDK v2 (AzureBackend)"}
@@ -309,7 +307,7 @@ def v2_goal(goal: PrimaryMetricGoal) -> str:
 # -- limits -----------------------------------------------------------------------------------------
 
 
-def v1_duration_minutes(trainer: HyperDriveTrainer) -> int:
+def v1_duration_minutes(trainer: SweepTrainer) -> int:
     """``max_duration_minutes`` for HyperDriveConfig: whole minutes, at most the service's 7 days."""
     minutes = trainer.max_duration_minutes
     if minutes is None:

@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import TrialState
 
 from asl_recog._errors import TrialFailedError
-from asl_recog.backends._base import Backend
+from asl_recog.backends._base import Backend, Trainer
 from asl_recog.backends.local._engine import open_study
 from asl_recog.backends.local._heartbeat import is_interrupted
 from asl_recog.backends.local._plan import LocalPlan
@@ -29,7 +29,6 @@ from asl_recog.results._run_dir import prepare_run_dir
 if TYPE_CHECKING:
     import pandas as pd
 
-    from asl_recog.routes._trainer import Trainer
 
 logger = logging.getLogger("asl_recog")
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends._base import Backend
+from asl_recog.backends._base import AutoMLTrainerLike, Backend, SweepTrainer, Trainer
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
@@ -32,9 +32,6 @@ from asl_recog.search._space import PrimaryMetricGoal
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes._trainer import Trainer
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -64,9 +61,9 @@ class AzureMLBackend(Backend):
 
     Example:
         >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
-        >>> from asl_recog import AzureMLBackend, HyperDriveTrainer  # doctest: +SKIP
+        >>> from asl_recog import AzureMLBackend, SweepTrainer  # doctest: +SKIP
         >>> backend = AzureMLBackend.from_config("config.json", compute_target="gpu-cluster")  # doctest: +SKIP
-        >>> trainer = HyperDriveTrainer(max_total_runs=8, backend=backend)  # doctest: +SKIP
+        >>> trainer = SweepTrainer(max_total_runs=8, backend=backend)  # doctest: +SKIP
         >>> result = trainer.fit(load_sign_mnist("train"))  # doctest: +SKIP
     """
 
@@ -158,7 +155,7 @@ class AzureMLBackend(Backend):
         return run
 
     def _fit_automl(
-        self, trainer: AutoMLTrainer, train: Any, validation: Any, run_dir: Path, *, images: int
+        self, trainer: AutoMLTrainerLike, train: Any, validation: Any, run_dir: Path, *, images: int
     ) -> TrainingResult:
         config = automl_config(trainer, self.compute_target, train.tabular, validation.tabular)
         run = self._submit(config, bool(trainer.progress))
@@ -201,7 +198,7 @@ class AzureMLBackend(Backend):
         )
 
     def _fit_hyperdrive(
-        self, trainer: HyperDriveTrainer, train: Any, validation: Any, run_dir: Path, *, images: int
+        self, trainer: SweepTrainer, train: Any, validation: Any, run_dir: Path, *, images: int
     ) -> TrainingResult:
         environment = training_environment(self.environment, self.workspace)
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
@@ -237,7 +234,7 @@ class AzureMLBackend(Backend):
 
     def _refit(
         self,
-        trainer: HyperDriveTrainer,
+        trainer: SweepTrainer,
         plan: refit.RefitPlan,
         environment: Any,
         train: Any,

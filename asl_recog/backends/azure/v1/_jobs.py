@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from asl_recog.backends._base import AutoMLTrainerLike, SweepTrainer
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import LAUNCHER
-
-if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -22,8 +19,8 @@ logger = logging.getLogger("asl_recog")
 # -- SDK v1 objects, built from a trainer (offline: no workspace call) ------------------------------
 
 
-def automl_config(trainer: AutoMLTrainer, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
-    """The v1 ``AutoMLConfig`` of an AutoMLTrainer (validation is our grouped split, never random CV)."""
+def automl_config(trainer: AutoMLTrainerLike, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
+    """The v1 ``AutoMLConfig`` of an AutoMLTrainerLike (validation is our grouped split, never random CV)."""
     tr.import_v1()
     s = checks.automl_settings(trainer, "v1")
     kwargs: dict[str, Any] = {}
@@ -69,7 +66,7 @@ def training_environment(environment: Any = None, workspace: Any = None) -> Any:
 
 
 def script_run_config(
-    trainer: HyperDriveTrainer,
+    trainer: SweepTrainer,
     source_directory: str | os.PathLike[str],
     compute_target: Any,
     environment: Any,
@@ -87,7 +84,7 @@ def script_run_config(
     )
 
 
-def hyperdrive_config(trainer: HyperDriveTrainer, run_config: Any) -> Any:
+def hyperdrive_config(trainer: SweepTrainer, run_config: Any) -> Any:
     """The v1 ``HyperDriveConfig``: sampling, policy, metric and limits translated from the trainer."""
     tr.import_v1()
     checks.check_hyperdrive(trainer, "v1")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._errors import ConfigurationError, ModelFileError
-from asl_recog.backends._base import Backend
+from asl_recog.backends._base import AutoMLTrainerLike, Backend, SweepTrainer, Trainer
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
@@ -34,9 +34,6 @@ from asl_recog.search._space import PrimaryMetricGoal
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
-    from asl_recog.routes._trainer import Trainer
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -59,9 +56,9 @@ class AzureBackend(Backend):
 
     Example:
         >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
-        >>> from asl_recog import AzureBackend, AutoMLTrainer  # doctest: +SKIP
+        >>> from asl_recog import AzureBackend, AutoMLTrainerLike  # doctest: +SKIP
         >>> backend = AzureBackend.from_config("config.json", compute="cpu-cluster")  # doctest: +SKIP
-        >>> trainer = AutoMLTrainer(experiment_timeout_minutes=60, backend=backend)  # doctest: +SKIP
+        >>> trainer = AutoMLTrainerLike(experiment_timeout_minutes=60, backend=backend)  # doctest: +SKIP
         >>> result = trainer.fit(load_sign_mnist("train"))  # doctest: +SKIP
     """
 
@@ -164,7 +161,7 @@ class AzureBackend(Backend):
         return target
 
     def _fit_automl(
-        self, trainer: AutoMLTrainer, train: str, validation: str, run_dir: Path, *, images: int
+        self, trainer: AutoMLTrainerLike, train: str, validation: str, run_dir: Path, *, images: int
     ) -> TrainingResult:
         job, _ = self._submit(
             automl_job(trainer, self.compute, self.experiment_name, train, validation), bool(trainer.progress)
@@ -208,7 +205,7 @@ class AzureBackend(Backend):
         )
 
     def _fit_sweep(
-        self, trainer: HyperDriveTrainer, train: str, validation: str, run_dir: Path, *, images: int
+        self, trainer: SweepTrainer, train: str, validation: str, run_dir: Path, *, images: int
     ) -> TrainingResult:
         environment = training_environment(self.environment)
         with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
@@ -240,7 +237,7 @@ class AzureBackend(Backend):
 
     def _refit(
         self,
-        trainer: HyperDriveTrainer,
+        trainer: SweepTrainer,
         plan: refit.RefitPlan,
         environment: Any,
         train: str,

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from asl_recog.backends._base import AutoMLTrainerLike, SweepTrainer
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
-
-if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -21,8 +18,8 @@ logger = logging.getLogger("asl_recog")
 # -- SDK v2 jobs, built from a trainer (offline: no workspace call) ---------------------------------
 
 
-def automl_job(trainer: AutoMLTrainer, compute: str, experiment_name: str, train: str, validation: str) -> Any:
-    """The v2 ``automl.classification`` job of an AutoMLTrainer (validation: our grouped split)."""
+def automl_job(trainer: AutoMLTrainerLike, compute: str, experiment_name: str, train: str, validation: str) -> Any:
+    """The v2 ``automl.classification`` job of an AutoMLTrainerLike (validation: our grouped split)."""
     tr.import_v2()
     s = checks.automl_settings(trainer, "v2")
     job = sdk.ml.automl.classification(
@@ -70,7 +67,7 @@ def training_environment(environment: Any = None) -> Any:
 
 
 def sweep_job(
-    trainer: HyperDriveTrainer,
+    trainer: SweepTrainer,
     compute: str,
     experiment_name: str,
     environment: Any,

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asl_recog._errors import MissingExtraError
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.results import TrialStatus
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("asl_recog")
 

@@ -37,6 +37,7 @@ from asl_recog.backends.azure._data import LAUNCHER
 from asl_recog.models._budgets import check_size
 from asl_recog.results import TrainingResult, best_epoch
 from asl_recog.results._refit import keep_trial_model
+from asl_recog.search._space import PrimaryMetricGoal
 
 logger = logging.getLogger("asl_recog")
 
@@ -216,7 +217,54 @@ def note_automl_refit(trainer: Any, extras: dict[str, Any]) -> dict[str, Any]:
     return {**extras, "refit": AUTOML_REFIT}
 
 
+def finish_automl(
+    trainer: Any,
+    trials: list[results.Trial],
+    fetch: Callable[[results.Trial], Path | None],
+    *,
+    backend: str,
+    run_dir: Path,
+    extras: dict[str, Any],
+    children: str,
+    parent: str,
+    wanted: str,
+) -> TrainingResult:
+    """A finished AutoML job's result, on either SDK: the best trial whose wanted model fits the budget.
+
+    Args:
+        fetch: downloads a trial's wanted model file, or None when it left none.
+        children: the trials as the SDK names them, e.g. ``"trials of job <name>"``.
+        parent: the job as the SDK names it (``"job"``, ``"run"``), for the error's advice.
+        wanted: the model file looked for, for the error.
+    """
+    goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
+    ordered = results.ranked(trials, goal)
+    if not ordered:
+        results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
+    # Best first: the first trial with the wanted model within max_model_size_mb.
+    found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+    if found is None:
+        raise results.nothing_fits(
+            ordered,
+            trainer.max_model_size_mb,
+            f"none of the {len(ordered)} completed AutoML {children} left {wanted}; "
+            f"open the {parent} in Azure ML studio to see its outputs",
+        )
+    best, path = found
+    return results.make_result(
+        trials,
+        best,
+        results.load_model_file(path),
+        metric=trainer.primary_metric,
+        goal=goal,
+        backend=backend,
+        run_dir=run_dir,
+        extras=note_automl_refit(trainer, extras),
+    )
+
+
 __all__ = [
+    "finish_automl",
     "AUTOML_REFIT",
     "REFIT_FLAG",
     "RefitJobFailed",

@@ -28,7 +28,6 @@ from asl_recog.backends.azure.v1._jobs import automl_config, hyperdrive_config, 
 from asl_recog.backends.azure.v1._trials import automl_trials, hyperdrive_trials
 from asl_recog.results import TrainingResult, TrialStatus
 from asl_recog.results._run_dir import run_dir_of
-from asl_recog.search._space import PrimaryMetricGoal
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -160,11 +159,7 @@ class AzureMLBackend(Backend):
         config = automl_config(trainer, self.compute_target, train.tabular, validation.tabular)
         run = self._submit(config, bool(trainer.progress))
         trials = automl_trials(run, trainer.primary_metric)
-        goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
         wanted = "outputs/model.onnx" if trainer.enable_onnx_compatible_models else "outputs/model.pkl"
-        ordered = results.ranked(trials, goal)
-        if not ordered:
-            results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
         target = run_dir / "best" / Path(wanted).name
 
         def fetch(trial: results.Trial) -> Path | None:  # lists artifacts lazily: one call per run
@@ -174,27 +169,17 @@ class AzureMLBackend(Backend):
             trial.handle.download_file(name=wanted, output_file_path=str(target))
             return target
 
-        # Best first: the first run with the wanted model within max_model_size_mb.
-        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
-        if found is None:
-            raise results.nothing_fits(
-                ordered,
-                trainer.max_model_size_mb,
-                f"none of the {len(ordered)} completed AutoML iterations of run {run.id} "
-                f"left {wanted}; open the run in Azure ML studio to see its outputs",
-            )
-        best, path = found
         datasets = [getattr(train.tabular, "name", None), getattr(validation.tabular, "name", None)]
-        extras = refit.note_automl_refit(trainer, {"azure_run_id": run.id, "datasets": datasets})
-        return results.make_result(
+        return refit.finish_automl(
+            trainer,
             trials,
-            best,
-            results.load_model_file(path),
-            metric=trainer.primary_metric,
-            goal=goal,
+            fetch,
             backend=self.name,
             run_dir=run_dir,
-            extras=extras,
+            extras={"azure_run_id": run.id, "datasets": datasets},
+            children=f"iterations of run {run.id}",
+            parent="run",
+            wanted=wanted,
         )
 
     def _fit_hyperdrive(

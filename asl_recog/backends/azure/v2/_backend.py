@@ -30,7 +30,6 @@ from asl_recog.backends.azure.v2._jobs import automl_job, sweep_job, training_en
 from asl_recog.backends.azure.v2._trials import MlflowTracker, child_trials
 from asl_recog.results import TrainingResult, TrialStatus
 from asl_recog.results._run_dir import run_dir_of
-from asl_recog.search._space import PrimaryMetricGoal
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -167,11 +166,7 @@ class AzureBackend(Backend):
             automl_job(trainer, self.compute, self.experiment_name, train, validation), bool(trainer.progress)
         )
         trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric, automl=True)
-        goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
         onnx = bool(trainer.enable_onnx_compatible_models)
-        ordered = results.ranked(trials, goal)
-        if not ordered:
-            results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
 
         def fetch(trial: results.Trial) -> Path | None:  # the wanted file of one trial, or None
             folder = self._download(trial.trial, run_dir / "best" / trial.trial)
@@ -181,27 +176,16 @@ class AzureBackend(Backend):
                 return None
             return None if onnx and path.suffix != ".onnx" else path
 
-        # Best first: the first trial with the wanted file within max_model_size_mb.
-        found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
-        if found is None:
-            wanted = "outputs/model.onnx" if onnx else "a model file"
-            raise results.nothing_fits(
-                ordered,
-                trainer.max_model_size_mb,
-                f"none of the {len(ordered)} completed AutoML trials of job {job.name} left "
-                f"{wanted}; open the job in Azure ML studio to see its outputs",
-            )
-        trial, path = found
-        extras = refit.note_automl_refit(trainer, {"azure_job": job.name, "data": [train, validation]})
-        return results.make_result(
+        return refit.finish_automl(
+            trainer,
             trials,
-            trial,
-            results.load_model_file(path),
-            metric=trainer.primary_metric,
-            goal=goal,
+            fetch,
             backend=self.name,
             run_dir=run_dir,
-            extras=extras,
+            extras={"azure_job": job.name, "data": [train, validation]},
+            children=f"trials of job {job.name}",
+            parent="job",
+            wanted="outputs/model.onnx" if onnx else "a model file",
         )
 
     def _fit_sweep(

@@ -7,7 +7,7 @@ training, by the Comparator: the refit model's accuracy, and, for the record, th
 accuracy of every epoch checkpoint the refit saved (never used for selection).
 
 Usage:
-    python bench/bench_hyperdrive.py --seeds 0 1 2 [--runs 4] [--minutes 12] [--epochs E]
+    python bench/bench_hyperdrive.py --seeds 0 1 2 [--runs 3] [--minutes 10] [--epochs E]
 Prints Markdown tables. One seed takes about 15-20 minutes on 2 cores; seeds may be
 run separately and their rows put together.
 """
@@ -61,8 +61,8 @@ def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--runs", type=int, default=4, help="max_total_runs")
-    parser.add_argument("--minutes", type=float, default=12.0, help="max_duration_minutes (no trial starts later)")
+    parser.add_argument("--runs", type=int, default=3, help="max_total_runs")
+    parser.add_argument("--minutes", type=float, default=10.0, help="max_duration_minutes (no trial starts later)")
     parser.add_argument("--epochs", type=int, default=None, help="fix the epochs instead of searching them")
     parser.add_argument("--run-dir", default=None)
     args = parser.parse_args()

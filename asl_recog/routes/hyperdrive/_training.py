@@ -115,6 +115,7 @@ def train_network(
     keras = import_keras()
 
     keras.utils.set_random_seed(int(seed) % 2**31)
+    make_deterministic()
     settings = {"batch_size": 128, "epochs": 5, **(defaults or {}), **params}
     network = builder(dict(params))
     if not isinstance(network, keras.Model):
@@ -139,6 +140,22 @@ def train_network(
         callbacks=callbacks,
     )
     return network, history, state["pruned"]
+
+
+def make_deterministic() -> None:
+    """Switch on TensorFlow's op determinism, so a seeded fit repeats bit for bit.
+
+    Seeds alone fix the initial weights, the shuffles and the augmentation draws;
+    op determinism also fixes the order of floating-point reductions, which on
+    GPUs (and in some CPU kernels) otherwise varies between runs. It is
+    process-wide and TensorFlow has no call to switch it off again; trials run in
+    worker processes, and in the calling process it holds for the refit and for
+    any TensorFlow work after it. Its cost on 2 CPU cores is in docs/benchmarks.md.
+
+    Example:
+        >>> make_deterministic()  # idempotent: every seeded fit calls it
+    """
+    import_tensorflow().config.experimental.enable_op_determinism()
 
 
 def learning_rate_schedule(params: dict[str, Any], total_steps: int) -> Any:
@@ -229,4 +246,4 @@ def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     return TrialOutcome("complete", history[-1], history, str(path), info)
 
 
-__all__ = ["train_network", "configure_threads", "hyperdrive_runner", "load_arrays"]
+__all__ = ["train_network", "configure_threads", "make_deterministic", "hyperdrive_runner", "load_arrays"]

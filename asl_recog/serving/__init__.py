@@ -12,7 +12,8 @@ Example:
     ``run("runs/best.onnx", host="127.0.0.1", port=8000)`` serves it with uvicorn; it blocks
     until Ctrl-C, so it is not run here.
 
-Command line: ``python -m asl_recog.serving MODEL --port 8000`` (or ``asl-recog serve``).
+Command line: ``python -m asl_recog.serving MODEL --port 8000`` (or ``asl-recog serve``); it prints
+the address of the service's web page (``GET /``), where a person can try the model from a browser.
 """
 
 from __future__ import annotations

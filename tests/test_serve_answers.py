@@ -199,3 +199,34 @@ def test_page_files_load_nothing_from_elsewhere() -> None:
             text = path.read_text(encoding="utf-8")
             assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.IGNORECASE), path.name
             assert "@import" not in text and "url(" not in text, path.name
+
+
+def test_serve_prints_the_address_of_the_page(
+    serving_model_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    from asl_recog.serving import run
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.append(options))  # no port is opened
+    run(serving_model_path, host="0.0.0.0", port=8123, api_key=KEY)
+    assert started and started[0]["port"] == 8123
+    assert "open http://127.0.0.1:8123/ in a browser" in capsys.readouterr().err
+
+
+def test_the_letter_chart_shows_each_letters_typical_training_image(train_data: asl.SignMnistDataset) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_letter_chart", Path(__file__).resolve().parents[1] / "tools" / "make_letter_chart.py"
+    )
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    chart = np.asarray(Image.open(STATIC / "letters.png").convert("L"))
+    side = 28 * tool.SCALE
+    for k, image in enumerate(tool.typical_images(train_data)):
+        x, y = (k % tool.COLUMNS) * side, (k // tool.COLUMNS) * (side + tool.LABEL_BAND)
+        cell = chart[y : y + side : tool.SCALE, x : x + side : tool.SCALE]  # one pixel per enlarged pixel
+        assert (cell == image).all(), f"letters.png is stale at {asl.LETTERS[k]}: run python tools/make_letter_chart.py"

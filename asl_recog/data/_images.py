@@ -107,12 +107,16 @@ def image_to_array(
     try:
         with Image.open(stream, formats=FORMATS) as img:
             _check_size(img.size, max_pixels, name)
+            size = img.size  # before draft: the JPEG's full size, in which the box is given
             upright = _upright_size(img)
             # With a crop box, the box (not the whole image) keeps about _WORKING_SIDE pixels on its short side.
             working = _WORKING_SIDE if crop is None else _crop_working_side(crop, upright, name)
             # JPEG only: ask libjpeg for a 1/2, 1/4 or 1/8 scale decode still at least this large.
             img.draft(None, (working, working))
             img.load()
+            if crop is not None:  # a PNG may carry its EXIF block after the pixels: check the box again
+                upright = _upright_size(img, scale_from=size)
+                _crop_working_side(crop, upright, name)
             gray = _oriented_grayscale(img, working)
     except Image.DecompressionBombError as exc:  # Pillow's own check, for headers past twice its limit
         raise ImageTooLargeError(
@@ -159,13 +163,14 @@ def _size_fix(max_pixels: int) -> str:
     return f"downscale the photo to at most {side}x{side} pixels (the model sees 28x28) and send it again"
 
 
-def _upright_size(img: Any) -> tuple[int, int]:
-    """The image's (width, height) once its EXIF orientation is applied (5-8 turn it a quarter)."""
+def _upright_size(img: Any, scale_from: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The image's (width, height) once its EXIF orientation is applied (5-8 turn it a quarter);
+    ``scale_from``: the full size to report instead of ``img.size`` (which draft mode may have reduced)."""
     try:
         orientation = img.getexif().get(0x0112, 1)
     except _DECODE_ERRORS:  # a broken EXIF block: exif_transpose will not turn it either
         orientation = 1
-    width, height = img.size
+    width, height = scale_from or img.size
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 

@@ -22,7 +22,7 @@ from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileErro
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
 from asl_recog.models._onnx import OnnxModel
-from asl_recog.serving._answers import extend_answer, model_threshold, parse_options
+from asl_recog.serving._answers import AnswerOptions, extend_answer, model_threshold, parse_options
 from asl_recog.serving._openapi import ErrorResponse, Status, add_components, error_responses
 from asl_recog.serving._page import add_page
 from asl_recog.serving._requests import SHAPES, RequestError, dumps, parse_json, score_response
@@ -191,7 +191,7 @@ def create_app(
     app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s, public_paths=public)
     _add_error_handlers(app)
 
-    def predict(images: np.ndarray, proba: bool, options: Any = None) -> dict[str, Any]:
+    def predict(images: np.ndarray, proba: bool, options: AnswerOptions | None = None) -> dict[str, Any]:
         probabilities = loaded.predict_proba(images)
         if probabilities.shape != (len(images), NUM_CLASSES):
             raise RuntimeError(f"the model returned shape {probabilities.shape}; expected ({len(images)}, 24)")

@@ -74,6 +74,7 @@ function useBlob(blob, name) {
 $("file").addEventListener("change", (event) => {
   const file = event.target.files[0];
   if (file) { useBlob(file, file.name); }
+  event.target.value = "";  // choosing the same file again is a new choice
 });
 
 const drop = $("drop-zone");

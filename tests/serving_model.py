@@ -49,3 +49,12 @@ def rows(images: np.ndarray) -> list[list[int]]:
 
 def dumps(payload: object) -> bytes:
     return json.dumps(payload).encode()
+
+
+def with_threshold(model_path: Path, value: str, folder: Path) -> Path:
+    """A copy of the model re-exported with an "unknown" threshold in its metadata (as export sets it)."""
+    from asl_recog.models._export import export_onnx
+
+    path = folder / f"model-threshold-{value}.onnx"
+    export_onnx(asl.OnnxModel.load(model_path), path, metadata={"asl_recog.unknown_threshold": value})
+    return path

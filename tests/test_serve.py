@@ -155,7 +155,7 @@ def test_probabilities_on_request(client: TestClient, model: asl.OnnxModel, imag
 def test_missing_or_wrong_key_is_401(
     client: TestClient, test_data: asl.SignMnistDataset, headers: dict[str, str]
 ) -> None:
-    for method, path in (("POST", "/score"), ("GET", "/")):
+    for method, path in (("POST", "/score"), ("GET", "/info")):
         response = client.request(method, path, json=seed_request(test_data), headers=headers)
         assert response.status_code == 401
         assert response.json()["error"] == "unauthorized"
@@ -385,7 +385,7 @@ def test_bad_uploads_and_parameters_are_4xx(client: TestClient) -> None:
 
 
 def test_metadata_and_openapi(client: TestClient, model: asl.OnnxModel) -> None:
-    meta = client.get("/", headers=AUTH).json()
+    meta = client.get("/info", headers=AUTH).json()
     assert meta["letters"] == list(asl.LETTERS) and meta["version"] == asl.__version__
     assert meta["input"]["max_batch"] == 128 and "0-255" in meta["input"]["format"]
     assert meta["model_metadata"]["input_layout"] == model.metadata["input_layout"]

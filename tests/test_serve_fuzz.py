@@ -35,8 +35,8 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 OPERATIONS = [
     ("/score", "POST", POSITIVE),
     ("/score", "POST", NEGATIVE),
-    ("/", "GET", POSITIVE),
-    ("/", "GET", NEGATIVE),
+    ("/info", "GET", POSITIVE),
+    ("/info", "GET", NEGATIVE),
     ("/health", "GET", POSITIVE),
     ("/ready", "GET", POSITIVE),
 ]

@@ -118,6 +118,8 @@ def test_wheel_carries_data_and_license_and_loads_outside_the_source_tree(tmp_pa
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)
     for data_file in DATA_FILES:
         assert f"asl_recog/datasets/sign-language-mnist/{data_file}" in names
+    for page_file in ("index.html", "page.js", "page.css", "letters.png"):  # the web page at / is package data
+        assert f"asl_recog/serving/_static/{page_file}" in names
     assert "License-Expression: MIT AND CC0-1.0" in meta
 
     venv = tmp_path / "venv"

@@ -226,7 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-rows", type=int, default=256)
     p.set_defaults(func=_cmd_export)
 
-    p = command("serve", "serve an ONNX model over HTTP (uvicorn)", "asl-recog serve best.onnx --port 8000")
+    p = command(
+        "serve",
+        "serve an ONNX model over HTTP (uvicorn); open the address it prints for a page to try it",
+        "asl-recog serve best.onnx --port 8000",
+    )
     add_arguments(p)
     p.set_defaults(func=_cmd_serve)
 

@@ -53,8 +53,30 @@ class ImageTooLargeError(DataFormatError):
     """
 
 
+class CropError(DataFormatError):
+    """A crop box that does not lie inside the image (or has no area); the image itself is fine.
+
+    Example:
+        >>> import io
+        >>> from PIL import Image
+        >>> buffer = io.BytesIO()
+        >>> Image.new("L", (60, 40), 128).save(buffer, format="PNG")
+        >>> image_to_array(buffer.getvalue(), crop=(10, 5, 30, 30)).shape
+        (28, 28)
+        >>> try:
+        ...     image_to_array(buffer.getvalue(), crop=(50, 0, 30, 30))
+        ... except CropError as exc:
+        ...     print(exc.problem)
+        the crop box x=50, y=0, w=30, h=30 does not fit inside the 60x40 image
+    """
+
+
 def image_to_array(
-    image: bytes | str | Path, *, source: str | None = None, max_pixels: int = MAX_IMAGE_PIXELS
+    image: bytes | str | Path,
+    *,
+    source: str | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    crop: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Decode a PNG/JPEG and return a 28x28 uint8 grayscale array.
 
@@ -70,9 +92,12 @@ def image_to_array(
         source: name used in error messages.
         max_pixels: the most pixels (width x height) decoded; larger images are
             refused from their header.
+        crop: ``(x, y, width, height)`` in pixels of the upright image (after the EXIF
+            orientation, as a browser shows it): only this box is used, then the steps above.
 
     Raises:
         ImageTooLargeError: the header declares more than ``max_pixels`` pixels.
+        CropError: ``crop`` has no area or does not fit inside the image.
         DataFormatError: the bytes are not a decodable PNG or JPEG image.
     """
     from PIL import Image
@@ -82,17 +107,24 @@ def image_to_array(
     try:
         with Image.open(stream, formats=FORMATS) as img:
             _check_size(img.size, max_pixels, name)
+            size = img.size  # before draft: the JPEG's full size, in which the box is given
+            upright = _upright_size(img)
+            # With a crop box, the box (not the whole image) keeps about _WORKING_SIDE pixels on its short side.
+            working = _WORKING_SIDE if crop is None else _crop_working_side(crop, upright, name)
             # JPEG only: ask libjpeg for a 1/2, 1/4 or 1/8 scale decode still at least this large.
-            img.draft(None, (_WORKING_SIDE, _WORKING_SIDE))
+            img.draft(None, (working, working))
             img.load()
-            gray = _oriented_grayscale(img)
+            if crop is not None:  # a PNG may carry its EXIF block after the pixels: check the box again
+                upright = _upright_size(img, scale_from=size)
+                _crop_working_side(crop, upright, name)
+            gray = _oriented_grayscale(img, working)
     except Image.DecompressionBombError as exc:  # Pillow's own check, for headers past twice its limit
         raise ImageTooLargeError(
             f"the image is above the limit of {max_pixels:,} pixels (Pillow: {exc})",
             source=name,
             fix=_size_fix(max_pixels),
         ) from exc
-    except ImageTooLargeError:
+    except (ImageTooLargeError, CropError):
         raise
     except _DECODE_ERRORS as exc:
         raise DataFormatError(
@@ -100,6 +132,8 @@ def image_to_array(
             source=name,
             fix="send a PNG or JPEG photo of one hand sign",
         ) from exc
+    if crop is not None:
+        gray = _apply_crop(gray, crop, upright)
     width, height = gray.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
@@ -129,12 +163,47 @@ def _size_fix(max_pixels: int) -> str:
     return f"downscale the photo to at most {side}x{side} pixels (the model sees 28x28) and send it again"
 
 
-def _oriented_grayscale(img: Any) -> Any:
-    """The decoded image in mode L, reduced to about :data:`_WORKING_SIDE` and turned upright."""
+def _upright_size(img: Any, scale_from: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The image's (width, height) once its EXIF orientation is applied (5-8 turn it a quarter);
+    ``scale_from``: the full size to report instead of ``img.size`` (which draft mode may have reduced)."""
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except _DECODE_ERRORS:  # a broken EXIF block: exif_transpose will not turn it either
+        orientation = 1
+    width, height = scale_from or img.size
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _crop_working_side(crop: tuple[int, int, int, int], upright: tuple[int, int], name: str) -> int:
+    """Check the crop box against the upright size; the working side that keeps the box sharp enough."""
+    x, y, w, h = crop
+    width, height = upright
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise CropError(
+            f"the crop box x={x}, y={y}, w={w}, h={h} does not fit inside the {width}x{height} image",
+            source=name,
+            fix=f"give x,y,w,h with w,h > 0, x+w <= {width} and y+h <= {height} "
+            "(pixels of the upright image), or leave crop out",
+        )
+    return max(1, -(-_WORKING_SIDE * min(width, height) // min(w, h)))
+
+
+def _apply_crop(gray: Any, crop: tuple[int, int, int, int], upright: tuple[int, int]) -> Any:
+    """Cut the box out of the (possibly reduced) upright image, scaling it from upright pixels."""
+    x, y, w, h = crop
+    scale_x, scale_y = gray.size[0] / upright[0], gray.size[1] / upright[1]
+    left, top = round(x * scale_x), round(y * scale_y)
+    right = min(gray.size[0], max(left + 1, round((x + w) * scale_x)))
+    bottom = min(gray.size[1], max(top + 1, round((y + h) * scale_y)))
+    return gray.crop((left, top, right, bottom))
+
+
+def _oriented_grayscale(img: Any, working_side: int = _WORKING_SIDE) -> Any:
+    """The decoded image in mode L, reduced to about ``working_side`` and turned upright."""
     from PIL import Image, ImageOps
 
     img = _standard_mode(img)
-    factor = min(img.size) // _WORKING_SIDE
+    factor = min(img.size) // working_side
     if factor > 1:
         img = img.reduce(factor)  # box average; the copy keeps the EXIF block in .info
     img = ImageOps.exif_transpose(img)

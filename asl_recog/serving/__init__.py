@@ -12,12 +12,14 @@ Example:
     ``run("runs/best.onnx", host="127.0.0.1", port=8000)`` serves it with uvicorn; it blocks
     until Ctrl-C, so it is not run here.
 
-Command line: ``python -m asl_recog.serving MODEL --port 8000`` (or ``asl-recog serve``).
+Command line: ``python -m asl_recog.serving MODEL --port 8000`` (or ``asl-recog serve``); it prints
+the address of the service's web page (``GET /``), where a person can try the model from a browser.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 # Importing each deployer registers its target with Deployer.create (all three are light to import).
@@ -57,6 +59,18 @@ def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI
     return _create_app(model, **options)
 
 
+def _page_address(host: str, port: int) -> str:
+    """The address to open in a browser for a service listening on ``host:port``.
+
+    Example:
+        >>> _page_address("0.0.0.0", 8000), _page_address("::1", 9000)
+        ('http://127.0.0.1:8000/', 'http://[::1]:9000/')
+    """
+    # A wildcard address listens everywhere but cannot be opened; this machine's loopback can.
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
 def run(
     model: str | os.PathLike[str] | Model,
     *,
@@ -67,7 +81,7 @@ def run(
     header_timeout_s: float = 10.0,
     **options: Any,
 ) -> None:
-    """Serve ``model`` with one uvicorn worker until interrupted.
+    """Serve ``model`` with one uvicorn worker until interrupted; prints the page's address first.
 
     Args:
         model: an ``.onnx`` file (the only file format served: it holds no code), or a loaded Model.
@@ -86,6 +100,9 @@ def run(
 
     http = with_head_deadline(header_timeout_s)  # checked before the model loads
     app = create_app(model, **options)
+    print(
+        f"asl-recog serve: open {_page_address(host, port)} in a browser to try the model", file=sys.stderr, flush=True
+    )
     uvicorn.run(
         app, host=host, port=port, workers=1, log_level=log_level, access_log=access_log, server_header=False, http=http
     )

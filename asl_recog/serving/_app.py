@@ -8,7 +8,6 @@ import logging
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -23,9 +22,11 @@ from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileErro
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
 from asl_recog.models._onnx import OnnxModel
+from asl_recog.serving._answers import AnswerOptions, extend_answer, model_threshold, parse_options
 from asl_recog.serving._openapi import ErrorResponse, Status, add_components, error_responses
+from asl_recog.serving._page import add_page
 from asl_recog.serving._requests import SHAPES, RequestError, dumps, parse_json, score_response
-from asl_recog.serving._security import ServiceGuard, announce_generated_key, error_body, resolve_keys
+from asl_recog.serving._security import PUBLIC_PATHS, ServiceGuard, announce_generated_key, error_body, resolve_keys
 from asl_recog.serving._uploads import decode_image, form_images
 
 logger = logging.getLogger("asl_recog.serving")
@@ -118,9 +119,9 @@ def create_app(
 ) -> FastAPI:
     """Build the scoring service over a model (an ``.onnx`` path, run with onnxruntime, or a loaded Model).
 
-    Endpoints: ``POST /score``, ``GET /`` (model metadata), ``GET /health``,
-    ``GET /ready``, ``GET /openapi.json``. Every error is a JSON object
-    ``{"error", "detail", "where"}``.
+    Endpoints: ``POST /score``, ``GET /info`` (model metadata), ``GET /health``,
+    ``GET /ready``, ``GET /openapi.json``, and ``GET /``: a web page to try the model
+    (public, like its static files). Every error is a JSON object ``{"error", "detail", "where"}``.
 
     Args:
         model: the model file or a loaded :class:`Model`. Loaded (and run once) here,
@@ -158,6 +159,7 @@ def create_app(
     loaded = _load_model(model, threads)
     source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
     _check_model(loaded, source)
+    threshold = model_threshold(getattr(loaded, "metadata", None), source)
     metadata = {
         "service": "asl-recog",
         "version": __version__,
@@ -173,6 +175,7 @@ def create_app(
             "timeout_s": timeout_s,
         },
         "auth": "bearer" if auth else "none",
+        "unknown_threshold": threshold,
         "model_metadata": _public_metadata(loaded),
     }
 
@@ -184,20 +187,22 @@ def create_app(
         **_telemetry_off(),
     )
     app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
-    app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s)
+    public = PUBLIC_PATHS | add_page(app)  # the page and its files need no key; /score does
+    app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s, public_paths=public)
     _add_error_handlers(app)
 
-    def predict(images: np.ndarray, proba: bool) -> dict[str, Any]:
+    def predict(images: np.ndarray, proba: bool, options: AnswerOptions | None = None) -> dict[str, Any]:
         probabilities = loaded.predict_proba(images)
         if probabilities.shape != (len(images), NUM_CLASSES):
             raise RuntimeError(f"the model returned shape {probabilities.shape}; expected ({len(images)}, 24)")
         index = np.argmax(probabilities, axis=1)
-        return score_response(
+        answer = score_response(
             _LABELS[index].tolist(),
             _LETTERS[index].tolist(),
             probabilities if proba else None,
             list(LETTERS) if proba else None,
         )
+        return answer if options is None else extend_answer(answer, probabilities, images, options)
 
     @app.get("/health", response_model=Status, summary="Liveness: the process answers")
     async def health() -> Response:
@@ -214,18 +219,27 @@ def create_app(
             return _error(503, "not_ready", "the model is not loaded")
         return _json({"status": "ready", "model": source})
 
-    @app.get("/", summary="Model and service metadata: letters, input format, version", responses=error_responses())
-    async def root() -> Response:
+    @app.get("/info", summary="Model and service metadata: letters, input format, version", responses=error_responses())
+    async def info() -> Response:
         return _json(metadata)
 
     async def score(request: Request) -> bytes:
         # Query and body are read by hand: FastAPI's parameter machinery costs more than scoring one image.
-        proba = _proba_flag(request.scope["query_string"])
+        # The query is parsed only when there is one (or the model sets a threshold), so a plain request stays cheap.
+        query = request.scope["query_string"]
+        options = parse_options(query, threshold) if query or threshold is not None else None
+        proba, crop = (options.proba, options.crop) if options is not None else (False, None)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "multipart/form-data":
-            images = await form_images(request.headers.get("content-type", ""), request.stream(), max_batch)
+            images = await form_images(request.headers.get("content-type", ""), request.stream(), max_batch, crop)
         elif content_type.startswith("image/") or content_type == "application/octet-stream":
-            images = (await decode_image(await request.body(), "body"))[None]
+            images = (await decode_image(await request.body(), "body", crop))[None]
+        elif crop is not None:
+            raise RequestError(
+                "crop applies to photo uploads (multipart or an image/* body), not to 28x28 pixel JSON",
+                where="query.crop",
+                code="invalid_parameter",
+            )
         else:  # JSON, whatever the header says: curl -d sends form-urlencoded by default
             body = await request.body()
             if len(body) > _INLINE_BODY_BYTES:
@@ -234,8 +248,8 @@ def create_app(
                 parsed = parse_json(body, max_batch=max_batch, proba=proba)
             images, proba = parsed.images, parsed.proba
         if len(images) > _INLINE_IMAGES:
-            return dumps(await run_in_threadpool(predict, images, proba))
-        return dumps(predict(images, proba))
+            return dumps(await run_in_threadpool(predict, images, proba, options))
+        return dumps(predict(images, proba, options))
 
     # A raw ASGI route, first in line (routes are matched in order); its OpenAPI description is
     # added by add_components. Errors it raises reach the exception handlers like any route's.
@@ -267,23 +281,6 @@ class _AsgiEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def _proba_flag(query: bytes) -> bool:
-    """The ``proba`` query parameter (true/false/1/0/yes/no); 422 for anything else."""
-    if not query:
-        return False
-    values = [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == "proba"]
-    if not values:
-        return False
-    value = values[-1].strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off", ""):
-        return False
-    raise RequestError(
-        f"proba must be true or false, got {values[-1][:20]!r}", where="query.proba", code="invalid_parameter"
-    )
 
 
 def _add_error_handlers(app: FastAPI) -> None:

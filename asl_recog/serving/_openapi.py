@@ -17,11 +17,25 @@ from asl_recog.serving._requests import METHODS, PIXEL_COLUMNS
 EXAMPLE_PIXELS: list[int] = [(3 * (i // 28) + 5 * (i % 28)) % 256 for i in range(NUM_PIXELS)]
 
 
+class TopEntry(BaseModel):
+    """One of the likeliest letters of an image."""
+
+    letter: str = Field(examples=["D"])
+    label: int = Field(description="the dataset label (alphabet position)", examples=[3])
+    probability: float = Field(examples=[0.97])
+
+
 class ScoreResponse(BaseModel):
     """Predictions, one per image, in request order."""
 
-    result: list[int] = Field(description="dataset labels (alphabet positions 0-24, never 9)", examples=[[3, 0]])
-    letters: list[str] = Field(description="the letters of the labels", examples=[["D", "A"]])
+    result: list[int | None] = Field(
+        description="dataset labels (alphabet positions 0-24, never 9); null where the answer is unknown",
+        examples=[[3, 0]],
+    )
+    letters: list[str] = Field(
+        description="the letters of the labels, or 'unknown' where the highest probability is below `threshold`",
+        examples=[["D", "A"]],
+    )
     probabilities: list[list[float]] | None = Field(
         None,
         description="only with ?proba=true or method predict_proba: one row of 24 probabilities "
@@ -29,6 +43,15 @@ class ScoreResponse(BaseModel):
     )
     classes: list[str] | None = Field(
         None, description="the letters A-Y without J, column order of `probabilities`", examples=[list(LETTERS)]
+    )
+    top: list[list[TopEntry]] | None = Field(None, description="only with ?top_k=K: per image, the K likeliest letters")
+    threshold: float | None = Field(
+        None,
+        description="the confidence in force (?threshold=, else the model's asl_recog.unknown_threshold "
+        "metadata); absent when there is none",
+    )
+    input: list[list[int]] | None = Field(
+        None, description="only with ?return_input=true: per image, the 784 pixels (0-255, row by row) that were scored"
     )
 
 
@@ -179,10 +202,42 @@ def score_operation(max_batch: int) -> dict[str, Any]:
         "description": "also return the 24 class probabilities",
         "schema": {"type": "boolean", "default": False},
     }
+    options = [
+        {
+            "name": "top_k",
+            "in": "query",
+            "required": False,
+            "description": "also return, per image, the K likeliest letters with their probabilities (`top`)",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 24},
+        },
+        {
+            "name": "threshold",
+            "in": "query",
+            "required": False,
+            "description": "answer 'unknown' (label null) where the highest probability is below it; "
+            "default: the model's asl_recog.unknown_threshold metadata, if any",
+            "schema": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        {
+            "name": "return_input",
+            "in": "query",
+            "required": False,
+            "description": "also return the 28x28 images that were scored (`input`), e.g. to show them",
+            "schema": {"type": "boolean", "default": False},
+        },
+        {
+            "name": "crop",
+            "in": "query",
+            "required": False,
+            "description": "photo uploads only: x,y,w,h in pixels of the upright photo; only this box is "
+            "converted to 28x28 (422 if it does not fit inside the photo)",
+            "schema": {"type": "string", "pattern": "^[0-9]+,[0-9]+,[0-9]+,[0-9]+$", "example": "40,0,240,240"},
+        },
+    ]
     return {
         "summary": "Recognize hand signs in 28x28 images or photos",
         "operationId": "score",
-        "parameters": [proba],
+        "parameters": [proba, *options],
         "responses": responses,
         "requestBody": {
             "required": True,
@@ -228,7 +283,9 @@ def add_components(schema: dict[str, Any], max_batch: int, auth: bool) -> dict[s
     schemas = components.setdefault("schemas", {})
     schemas.update(_schemas(max_batch))
     for model in (ScoreResponse, ErrorResponse):
-        schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema_ = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema_.pop("$defs", {}))  # nested models (TopEntry) become components too
+        schemas[model.__name__] = schema_
     if auth:
         components["securitySchemes"] = {
             "bearerAuth": {

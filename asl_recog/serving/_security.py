@@ -123,10 +123,19 @@ class ServiceGuard:
         keys: accepted API keys; None switches authentication off.
         max_body_bytes: largest body accepted (413 beyond it).
         timeout_s: longest time to read and score one request (504 beyond it).
+        public_paths: exact paths served without a key.
     """
 
-    def __init__(self, app: ASGIApp, *, keys: list[str] | None, max_body_bytes: int, timeout_s: float) -> None:
-        self.app = app
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keys: list[str] | None,
+        max_body_bytes: int,
+        timeout_s: float,
+        public_paths: frozenset[str] = PUBLIC_PATHS,
+    ) -> None:
+        self.app, self.public_paths = app, public_paths
         # Comparing bytes keeps hmac.compare_digest constant-time for any characters.
         self.keys = [k.encode() for k in keys] if keys is not None else None
         self.max_body_bytes, self.timeout_s = max_body_bytes, timeout_s
@@ -150,7 +159,7 @@ class ServiceGuard:
                 auth = value
             elif name == b"content-length":
                 length = value
-        if self.keys is not None and scope["path"] not in PUBLIC_PATHS and not self._authorized(auth):
+        if self.keys is not None and scope["path"] not in self.public_paths and not self._authorized(auth):
             detail = "missing API key: send 'Authorization: Bearer <key>'" if auth is None else "invalid API key"
             await send_error(send, 401, "unauthorized", detail, [(b"www-authenticate", b"Bearer")])
             return

@@ -21,7 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from asl_recog._errors import DataFormatError
-from asl_recog.data._images import ImageTooLargeError, image_to_array
+from asl_recog.data._images import CropError, ImageTooLargeError, image_to_array
 from asl_recog.serving._requests import RequestError
 
 if TYPE_CHECKING:  # python-multipart defines its callback types for type checkers only
@@ -32,19 +32,22 @@ DECODE_SLOTS = 2
 _SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
 
 
-def _decode_bounded(data: bytes, where: str) -> np.ndarray:
+def _decode_bounded(data: bytes, where: str, crop: tuple[int, int, int, int] | None) -> np.ndarray:
     with _SLOTS:  # taken in the worker thread, so no event loop is tied to it
-        return image_to_array(data, source=where)
+        return image_to_array(data, source=where, crop=crop)
 
 
-async def decode_image(data: bytes, where: str) -> np.ndarray:
-    """A 28x28 uint8 image from PNG/JPEG bytes, decoded in a worker thread.
+async def decode_image(data: bytes, where: str, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """A 28x28 uint8 image from PNG/JPEG bytes, decoded in a worker thread (only ``crop``'s box, if given).
 
     Raises:
-        RequestError: 413 ``image_too_large`` above the pixel limit, 400 ``bad_image`` when unreadable.
+        RequestError: 413 ``image_too_large`` above the pixel limit, 400 ``bad_image`` when unreadable,
+            422 ``invalid_parameter`` (where ``query.crop``) when the crop box is not inside the image.
     """
     try:
-        return await run_in_threadpool(_decode_bounded, data, where)
+        return await run_in_threadpool(_decode_bounded, data, where, crop)
+    except CropError as exc:
+        raise RequestError(f"{exc}", where="query.crop", code="invalid_parameter") from exc
     except ImageTooLargeError as exc:
         raise RequestError(f"{exc.problem}. Fix: {exc.fix}", where=where, status=413, code="image_too_large") from exc
     except DataFormatError as exc:
@@ -103,13 +106,19 @@ class _FormReader:
         self.ended = True
 
 
-async def form_images(content_type: str, stream: AsyncIterator[bytes], max_batch: int) -> np.ndarray:
+async def form_images(
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    max_batch: int,
+    crop: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """The images of every file field of a multipart upload, in order, decoded like the dataset was made.
 
     Args:
         content_type: the request's Content-Type header (with its boundary).
         stream: the body, chunk by chunk.
         max_batch: the most files per request (more gives 413).
+        crop: a box ``(x, y, w, h)`` cut out of every file before the conversion, or None.
 
     Raises:
         RequestError: 400 for a malformed or truncated body or an unreadable image, 413 for too many
@@ -151,7 +160,7 @@ async def form_images(content_type: str, stream: AsyncIterator[bytes], max_batch
                     status=413,
                     code="batch_too_large",
                 )
-            images.append(await decode_image(data, f"{name}[{len(images)}] ({filename or 'unnamed'})"))
+            images.append(await decode_image(data, f"{name}[{len(images)}] ({filename or 'unnamed'})", crop))
         reader.finished.clear()
     if not reader.ended:
         raise RequestError(

@@ -1,0 +1,178 @@
+"""What a /score answer may add on request: the top-k letters, "unknown" below a threshold, the 28x28 inputs.
+
+Query parameters (all optional; without any of them, and without a threshold in the model's
+metadata, /score answers exactly as before and this module is never called):
+
+- ``top_k=K`` (1..24): ``"top"``, per image the K most probable letters with their probabilities;
+- ``threshold=T`` (0..1), else the model's ``asl_recog.unknown_threshold`` metadata: ``"threshold"``,
+  and each image whose highest probability is below T answers ``"unknown"`` (label ``null``);
+- ``return_input=true``: ``"input"``, the 28x28 grayscale images the server scored, 784 values each;
+- ``crop=x,y,w,h``: image uploads only, the box (upright image pixels) cut out before the conversion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from asl_recog._errors import ModelFileError
+from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
+from asl_recog.serving._requests import RequestError
+
+#: The ONNX metadata key holding the confidence below which the answer is "unknown" (set at export).
+THRESHOLD_KEY = "asl_recog.unknown_threshold"
+UNKNOWN = "unknown"
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """The answer options of one /score request, parsed from its query string.
+
+    Attributes:
+        proba: also return the 24 probabilities.
+        top_k: how many of the most probable letters to list per image, or None.
+        threshold: the confidence in force (query, else the model's), or None.
+        return_input: also return the 28x28 images that were scored.
+        crop: ``(x, y, w, h)`` cut out of uploaded images before the conversion, or None.
+
+    Example:
+        >>> options = parse_options(b"top_k=3&crop=0,0,50,50&return_input=true", default_threshold=0.5)
+        >>> options.top_k, options.threshold, options.crop, options.return_input, options.proba
+        (3, 0.5, (0, 0, 50, 50), True, False)
+    """
+
+    proba: bool = False
+    top_k: int | None = None
+    threshold: float | None = None
+    return_input: bool = False
+    crop: tuple[int, int, int, int] | None = None
+
+
+def model_threshold(metadata: Mapping[str, Any] | None, source: str) -> float | None:
+    """The model's "unknown" threshold from its metadata, or None when it has none.
+
+    Raises:
+        ModelFileError: the value is not a number in 0..1 (read at start-up, so the service never starts with it).
+    """
+    if not metadata or THRESHOLD_KEY not in metadata:
+        return None
+    raw = metadata[THRESHOLD_KEY]
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise ModelFileError(
+            f"{source}: metadata {THRESHOLD_KEY}={str(raw)[:40]!r} is not a decimal number in 0..1. "
+            "Fix: re-export the model with asl_recog.export_onnx, or write a value such as '0.62'"
+        )
+    return value
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise RequestError(
+        f"{name} must be true or false, got {value[:20]!r}", where=f"query.{name}", code="invalid_parameter"
+    )
+
+
+def _top_k(value: str) -> int:
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= NUM_CLASSES):
+        raise RequestError(
+            f"top_k must be a whole number from 1 to {NUM_CLASSES}, got {value[:20]!r}",
+            where="query.top_k",
+            code="invalid_parameter",
+        )
+    return int(text)
+
+
+def _threshold(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0.0 <= number <= 1.0:
+        raise RequestError(
+            f"threshold must be a number from 0 to 1 (a probability), got {value[:20]!r}",
+            where="query.threshold",
+            code="invalid_parameter",
+        )
+    return number
+
+
+def _crop(value: str) -> tuple[int, int, int, int]:
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 4 or not all(p.isascii() and p.lstrip("-").isdigit() for p in parts):
+        raise RequestError(
+            f"crop must be four whole numbers x,y,w,h (pixels of the upright image), got {value[:40]!r}",
+            where="query.crop",
+            code="invalid_parameter",
+        )
+    x, y, w, h = (int(p) for p in parts)
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise RequestError(
+            f"crop needs x,y >= 0 and w,h > 0, got {value[:40]!r}", where="query.crop", code="invalid_parameter"
+        )
+    return x, y, w, h
+
+
+def parse_options(query: bytes, default_threshold: float | None) -> AnswerOptions:
+    """The answer options in a query string (the last value of a repeated name wins; others are ignored).
+
+    Raises:
+        RequestError: 422 ``invalid_parameter``, naming the parameter as ``query.<name>``.
+    """
+    values = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    threshold = _threshold(values["threshold"]) if "threshold" in values else default_threshold
+    return AnswerOptions(
+        proba=_flag("proba", values["proba"]) if "proba" in values else False,
+        top_k=_top_k(values["top_k"]) if "top_k" in values else None,
+        threshold=threshold,
+        return_input=_flag("return_input", values["return_input"]) if "return_input" in values else False,
+        crop=_crop(values["crop"]) if "crop" in values else None,
+    )
+
+
+def extend_answer(
+    answer: dict[str, Any], probabilities: np.ndarray, images: np.ndarray, options: AnswerOptions
+) -> dict[str, Any]:
+    """Add what ``options`` asks for to a /score answer (``{"result", "letters", ...}``), in place.
+
+    Example:
+        >>> proba = np.full((2, 24), 0.01)
+        >>> proba[0, 3], proba[1, 0] = 0.77, 0.3
+        >>> answer = {"result": [3, 0], "letters": ["D", "A"]}
+        >>> options = AnswerOptions(top_k=2, threshold=0.5)
+        >>> extend_answer(answer, proba, np.zeros((2, 28, 28), np.uint8), options)["letters"]
+        ['D', 'unknown']
+        >>> answer["result"], answer["top"][0][0]
+        ([3, None], {'letter': 'D', 'label': 3, 'probability': 0.77})
+    """
+    if options.top_k is not None:
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, : options.top_k]
+        answer["top"] = [
+            [
+                {"letter": LETTERS[k], "label": LABELS[k], "probability": round(float(row[k]), 6)}
+                for k in ranked.tolist()
+            ]
+            for row, ranked in zip(probabilities, order, strict=True)
+        ]
+    if options.threshold is not None:
+        answer["threshold"] = options.threshold
+        below = (np.max(probabilities, axis=1) < options.threshold).tolist()
+        answer["letters"] = [UNKNOWN if low else letter for letter, low in zip(answer["letters"], below, strict=True)]
+        answer["result"] = [None if low else label for label, low in zip(answer["result"], below, strict=True)]
+    if options.return_input:
+        answer["input"] = np.asarray(images, dtype=np.uint8).reshape(len(images), -1).tolist()
+    return answer

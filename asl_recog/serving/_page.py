@@ -1,0 +1,82 @@
+"""The web page at ``/``: try the model from a browser (upload, webcam or drawing), no install.
+
+The page is plain HTML, CSS and JavaScript in ``_static/`` (package data), served from
+memory by exact path: each file is one route, so no path from a request ever reaches
+the file system. It loads nothing from elsewhere; its Content-Security-Policy says so to
+the browser too (``connect-src 'self'``: it can only call this service). The 28x28
+conversion stays on the server: the page uploads the photo with a crop box and shows
+the image that ``/score?return_input=true`` sends back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+STATIC = Path(__file__).with_name("_static")
+#: The URL prefix of the page's files (the page itself is at ``/``).
+STATIC_URL = "/static/"
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+#: Same-origin only; camera frames and uploads are shown as blob: URLs. No inline script or style.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+_HEADERS = {
+    "content-security-policy": _CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    # The files change with the installed version; revalidating is cheap and avoids a stale page after an upgrade.
+    "cache-control": "no-cache",
+}
+
+
+def page_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
+    """URL path -> (bytes, content type) of every page file: ``/`` is ``index.html``.
+
+    Example:
+        >>> files = page_files()
+        >>> sorted(files)[:2], files["/"][1]
+        (['/', '/static/letters.png'], 'text/html; charset=utf-8')
+    """
+    files: dict[str, tuple[bytes, str]] = {}
+    for path in sorted(folder.iterdir()):
+        kind = _TYPES.get(path.suffix.lower())
+        if kind is None or not path.is_file():
+            continue  # only the page's own kinds of file are served
+        url = "/" if path.name == "index.html" else STATIC_URL + path.name
+        files[url] = (path.read_bytes(), kind)
+    if "/" not in files:
+        raise FileNotFoundError(f"{folder / 'index.html'} is missing: the package is installed without its page files")
+    return files
+
+
+def add_page(app: FastAPI) -> frozenset[str]:
+    """Register the page and its files on ``app`` (GET, outside the API description); their paths.
+
+    The paths are returned so that the caller makes them public: the page asks for the key itself.
+    """
+    files = page_files()
+    for url, (content, kind) in files.items():
+        # A distinct name per route: FastAPI builds operation ids from it, even for hidden routes.
+        app.add_api_route(url, _responder(content, kind), methods=["GET"], include_in_schema=False, name=f"page:{url}")
+    return frozenset(files)
+
+
+def _responder(content: bytes, kind: str) -> Any:
+    """A route function without parameters (FastAPI would read any parameter from the query)."""
+
+    async def serve() -> Response:
+        return Response(content, media_type=kind, headers=_HEADERS)
+
+    return serve

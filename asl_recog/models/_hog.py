@@ -78,8 +78,7 @@ class HogFeaturizer(TransformerMixin, BaseEstimator):
             raise ConfigurationError(f"HogFeaturizer(orientations={n}): use 3 bins or more (9 is the usual)")
         if IMAGE_SIZE % ppc:
             raise ConfigurationError(
-                f"HogFeaturizer(pixels_per_cell={ppc}): 28 pixels do not split into cells of {ppc}; "
-                "use 2, 4, 7 or 14"
+                f"HogFeaturizer(pixels_per_cell={ppc}): 28 pixels do not split into cells of {ppc}; use 2, 4, 7 or 14"
             )
         if cpb > IMAGE_SIZE // ppc:
             raise ConfigurationError(

@@ -45,7 +45,9 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
         container.add_node(op, inputs, [out], name=scope.get_unique_operator_name(f"Hog{op}"), **attrs)
         return out
 
-    images = node("Reshape", [operator.inputs[0].full_name, const("shape", [-1, 1, IMAGE_SIZE, IMAGE_SIZE], np.int64)], "img")
+    images = node(
+        "Reshape", [operator.inputs[0].full_name, const("shape", [-1, 1, IMAGE_SIZE, IMAGE_SIZE], np.int64)], "img"
+    )
     # 1. gradients: central differences as fixed convolutions, border rows/columns zeroed
     kernel_row = np.zeros((1, 1, 3, 3), np.float32)
     kernel_row[0, 0, 2, 1], kernel_row[0, 0, 0, 1] = 1.0, -1.0
@@ -56,8 +58,12 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     mask_col = np.zeros((1, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     mask_col[..., :, 1:-1] = 1.0
     pads = [1, 1, 1, 1]
-    g_row = node("Mul", [node("Conv", [images, const("krow", kernel_row)], "grow", pads=pads), const("mrow", mask_row)], "gr")
-    g_col = node("Mul", [node("Conv", [images, const("kcol", kernel_col)], "gcol", pads=pads), const("mcol", mask_col)], "gc")
+    g_row = node(
+        "Mul", [node("Conv", [images, const("krow", kernel_row)], "grow", pads=pads), const("mrow", mask_row)], "gr"
+    )
+    g_col = node(
+        "Mul", [node("Conv", [images, const("kcol", kernel_col)], "gcol", pads=pads), const("mcol", mask_col)], "gc"
+    )
     # 2. orientation binning by projection onto each bin's doubled-angle direction
     rr, cc = node("Mul", [g_row, g_row], "rr"), node("Mul", [g_col, g_col], "cc")
     mag = node("Sqrt", [node("Add", [rr, cc], "mag2")], "mag")
@@ -85,7 +91,11 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
 
     clipped = node("Min", [l2(blocks), const("clip", CLIP)], "clipped")
     container.add_node(
-        "Flatten", [l2(clipped)], [operator.outputs[0].full_name], name=scope.get_unique_operator_name("HogFlatten"), axis=1
+        "Flatten",
+        [l2(clipped)],
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("HogFlatten"),
+        axis=1,
     )
 
 

@@ -136,9 +136,10 @@ def guardrails(
     """Every guardrail of one search, as JSON-ready dicts (name, status, description).
 
     Example:
+        >>> # train and validation here are rows 0-299 and 300-399 of the training file: not a grouped split
         >>> checks = guardrails(train, validation, rows=len(train), workers=1, max_model_size_mb=100)
         >>> [(c["name"], c["status"]) for c in checks]  # doctest: +NORMALIZE_WHITESPACE
-        [('class balance', 'passed'), ('validation split', 'passed'),
+        [('class balance', 'passed'), ('validation split', 'alerted'),
          ('missing or constant features', 'passed'), ('memory and model size', 'done')]
     """
     checks = [

@@ -52,8 +52,8 @@ class Ordering:
     probe_seconds: float = 0.0
 
 
-def scale_seconds(small: float, large: float | None, rows: int) -> float:
-    """Seconds to fit ``rows`` rows, from probe fits on :data:`PROBE_ROWS` rows.
+def scale_seconds(small: float, large: float | None, rows: int, sizes: tuple[int, int] = PROBE_ROWS) -> float:
+    """Seconds to fit ``rows`` rows, from probe fits on ``sizes`` rows (the second may be missing).
 
     Example:
         >>> round(scale_seconds(0.1, 0.4, 12_000))  # 4x the time for 4x the rows: linear
@@ -61,7 +61,7 @@ def scale_seconds(small: float, large: float | None, rows: int) -> float:
         >>> round(scale_seconds(1.0, None, 3_000))  # no second probe: quadratic, the cautious guess
         100
     """
-    n_small, n_large = PROBE_ROWS
+    n_small, n_large = sizes
     if large is None or small <= 0 or large <= 0:
         return max(small, 1e-3) * (rows / n_small) ** 2
     exponent = min(max(math.log(large / small) / math.log(n_large / n_small), 1.0), 2.0)
@@ -77,15 +77,20 @@ def probe(
     featurization: Any = "auto",
     seed: int = 0,
 ) -> dict[str, float]:
-    """Measure each algorithm's first configuration on two samples; return its estimated full fit seconds."""
+    """Measure each algorithm's first configuration on two samples; return its estimated full fit seconds.
+
+    With fewer rows than the larger sample, the fit on all rows is the measurement itself.
+    """
     rng = np.random.default_rng(seed)
+    small_rows, large_rows = PROBE_ROWS
+    sizes = (small_rows, large_rows) if len(x) > large_rows else (len(x),)
     estimates: dict[str, float] = {}
     for algorithm in algorithms:
         times: list[float] = []
-        for rows in PROBE_ROWS:
+        for rows in sizes:
             if times and times[0] > PROBE_SHARE * budget_s:
                 break  # already slow on the small sample; do not spend more of the budget on it
-            take = rng.choice(len(x), min(rows, len(x)), replace=False)
+            take = rng.choice(len(x), rows, replace=False)
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # convergence chatter of a tiny sample
@@ -94,7 +99,9 @@ def probe(
                 except ValueError:  # e.g. fewer rows than PCA components; the trial itself will tell
                     break
             times.append(time.perf_counter() - start)
-        if times:
+        if len(sizes) == 1 and times:
+            estimates[algorithm] = times[0]
+        elif times:
             estimates[algorithm] = scale_seconds(times[0], times[1] if len(times) > 1 else None, len(x))
     return estimates
 

@@ -207,14 +207,17 @@ def test_search_reports_guardrails_ordering_and_a_refit_stack(small_split, tmp_p
         enable_voting_ensemble=False,
         enable_stack_ensemble=True,
         augment=False,
-        experiment_timeout_minutes=5,
+        experiment_timeout_minutes=20,  # generous: a busy machine inflates the measured fit times
+        iteration_timeout_minutes=10,
         run_dir=tmp_path / "run",
         progress=False,
     )
     result = trainer.fit(train, validation)
     board = result.leaderboard
     assert "StackEnsemble" in set(board["model"])
-    assert all(p.get("featurizer") == "hog" for p in board["params"] if p["algorithm"] != "StackEnsemble")
+    searched = [p for p in board["params"] if p["algorithm"] != "StackEnsemble"]
+    assert all(p.get("featurizer") in ("hog", "pixels") for p in searched)  # chosen by the search
+    assert any(p.get("featurizer") == "hog" for p in searched)  # every default starts with HOG
     assert [g["status"] for g in result.extras["guardrails"]] == ["passed", "passed", "passed", "done"]
     assert set(result.extras["ordering"]["estimated_fit_seconds"]) == {"LogisticRegression", "KNN", "SGD"}
     assert result.best_model.info["guardrails"] == result.extras["guardrails"]
@@ -230,3 +233,16 @@ def test_search_reports_guardrails_ordering_and_a_refit_stack(small_split, tmp_p
     assert type(refit.best_model.estimator).__name__ == "StackingClassifier"
     assert refit.best_model.info["refit_images"] == len(train) + len(validation)
     export_onnx(refit.best_model, tmp_path / "refit_stack.onnx", parity_data=validation)
+
+
+def test_azure_refuses_a_featurizer_it_cannot_run_and_passes_its_own_modes() -> None:
+    from asl_recog.backends.azure._checks import automl_settings, check_automl
+
+    hog = asl.AutoMLTrainer(experiment_timeout_minutes=15, featurization=FeaturizationConfig(["hog"]))
+    for sdk in ("v1", "v2"):
+        with pytest.raises(ConfigurationError, match="HOG featurizer") as info:
+            check_automl(hog, sdk)
+        assert "featurization='auto'" in str(info.value)  # the fix is named
+        auto = asl.AutoMLTrainer(experiment_timeout_minutes=15, enable_stack_ensemble=True)
+        settings = automl_settings(auto, sdk)
+        assert settings["featurization"] == "auto" and settings["enable_stack_ensemble"] is True

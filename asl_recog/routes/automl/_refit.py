@@ -48,7 +48,10 @@ def refit_automl(
         if params["algorithm"] == ENSEMBLE:
             estimator = soft_voting(estimators, list(params["weights"]))
         else:
-            estimator = stack_ensemble(estimators, result.best_model.estimator.final_estimator_)
+            selected = result.best_model
+            if not isinstance(selected, SklearnModel):
+                raise TypeError(f"a StackEnsemble is a scikit-learn model; got {type(selected).__name__}")
+            estimator = stack_ensemble(estimators, selected.estimator.final_estimator_)
     else:
         settings = {k: v for k, v in params.items() if k != "algorithm"}
         estimator = build_pipeline(params["algorithm"], settings, seed, featurization).fit(x, y)

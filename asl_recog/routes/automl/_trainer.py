@@ -72,7 +72,7 @@ class AutoMLTrainer(Trainer):
         'hog'
         >>> result.leaderboard[["model", "accuracy", "status"]]
           model  accuracy     status
-        0   KNN      0.67  completed
+        0   KNN      0.6...  completed
     """
 
     route = AUTOML

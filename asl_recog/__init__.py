@@ -58,6 +58,8 @@ _LAZY: dict[str, str] = {
     "TrainingResult": "results._result",
     "HyperDriveTrainer": "routes.hyperdrive._trainer",
     "AutoMLTrainer": "routes.automl._trainer",
+    "FeaturizationConfig": "models._featurization",
+    "HogFeaturizer": "models._hog",
     # search-space vocabulary (Azure HyperDrive's)
     "choice": "search._space",
     "randint": "search._space",
@@ -132,6 +134,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.evaluation._compare import Comparator, ComparisonResult
     from asl_recog.models._base import KerasModel, Model, SklearnModel
     from asl_recog.models._export import OnnxExportError, export_onnx
+    from asl_recog.models._featurization import FeaturizationConfig
+    from asl_recog.models._hog import HogFeaturizer
     from asl_recog.models._onnx import OnnxModel
     from asl_recog.results._result import TrainingResult
     from asl_recog.routes._trainer import Trainer

@@ -381,6 +381,7 @@ def test_automl_config_is_built_from_the_trainer(backend: Any) -> None:
         blocked_models=["KNN", "MLP"],
         enable_voting_ensemble=False,
         augment=False,
+        featurization="off",
         backend=backend,
     )
     config = v1.automl_config(trainer, "cpu-cluster", data, valid)

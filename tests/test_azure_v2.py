@@ -337,6 +337,7 @@ def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> No
         blocked_models=["MLP"],
         enable_voting_ensemble=False,
         augment=False,
+        featurization="off",
         backend=backend,
     )
     job = v2.automl_job(trainer, "cpu-cluster", "asl-recog", "azureml:sign-train:1", "azureml:sign-validation:1")

@@ -255,6 +255,12 @@ class Comparator:
         notes: list[str] = []
         row.update(self._gap(name, model, y, proba, row, notes))
         row["training_seconds"] = _number(model.info.get("training_seconds"))
+        checks = model.info.get("guardrails") or []
+        if checks:  # the AutoML route's data guardrails travel with its model (passed / done / alerted)
+            notes.append(
+                f"{name}: data guardrails: "
+                + "; ".join(f"{c.get('name')} {c.get('status')} ({c.get('description')})" for c in checks)
+            )
         extra = {
             "pred": pred,
             "notes": notes,

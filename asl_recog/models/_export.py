@@ -140,6 +140,9 @@ def convert_sklearn_estimator(estimator: Any) -> Any:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    from asl_recog.models._hog_onnx import register_hog_converter
+
+    register_hog_converter()  # pipelines may start with the HOG featurizer
     model = _convertible(estimator)
     options: dict[Any, dict[str, Any]] = {}
     for part in _walk(model):

@@ -39,10 +39,10 @@ class TrainingResult:
         >>> trainer = AutoMLTrainer(allowed_models=["KNN"], max_iterations=1, augment=False, progress=False)
         >>> result = trainer.fit(train, validation)  # tiny data; fit(load_sign_mnist("train")) splits for you
         >>> result.best_score, result.best_params["algorithm"]  # validation accuracy of the selected trial
-        (0.36, 'KNN')
+        (0.6..., 'KNN')
         >>> result.leaderboard[["trial", "model", "status", "accuracy"]].head()
            trial model     status  accuracy
-        0      0   KNN  completed      0.36
+        0      0   KNN  completed      0.6...
         >>> result.best_model.save("runs/best")
         PosixPath('runs/best.aslskl')
     """

@@ -92,6 +92,24 @@ def azure_algorithms(sdk: Sdk, names: Any, setting: str, azure_names: Mapping[st
     return [azure_names[n] for n in names if n in azure_names]
 
 
+def azure_featurization(trainer: AutoMLTrainerLike, sdk: Sdk) -> str:
+    """Azure's featurization mode for the trainer's ``featurization``; a featurizer Azure cannot run is refused.
+
+    ``"auto"`` and ``"off"`` are Azure's own modes (with ``"auto"``, Azure chooses its own
+    featurizers, as the local search chooses between HOG and pixels). A FeaturizationConfig
+    names this library's featurizers (HOG), which Azure AutoML's service cannot run.
+    """
+    featurization = getattr(trainer, "featurization", "off")
+    if featurization in ("auto", "off"):
+        return str(featurization)
+    raise reject(
+        sdk,
+        f"featurization={featurization!r}: Azure AutoML runs its own featurizers only, not this library's "
+        "HOG featurizer",
+        "use featurization='auto' (Azure's own) or 'off' on Azure, or run the HOG search locally (backend='local')",
+    )
+
+
 def check_automl(trainer: AutoMLTrainerLike, sdk: Sdk) -> None:
     """Raise ConfigurationError for any AutoMLTrainerLike setting ``sdk`` cannot express."""
     if trainer.resume:
@@ -107,6 +125,7 @@ def check_automl(trainer: AutoMLTrainerLike, sdk: Sdk) -> None:
             "use experiment_timeout_minutes=15 or more",
         )
     whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes)
+    azure_featurization(trainer, sdk)
     if sdk == "v2":
         whole_minutes(sdk, "experiment_timeout_minutes", trainer.experiment_timeout_minutes)
     azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names)
@@ -133,7 +152,16 @@ def automl_settings(trainer: AutoMLTrainerLike, sdk: Sdk) -> dict[str, Any]:
         "allowed_models": azure_algorithms(sdk, trainer.allowed_models, "allowed_models", names),
         "blocked_models": azure_algorithms(sdk, trainer.blocked_models, "blocked_models", names) or None,
         "enable_voting_ensemble": bool(trainer.enable_voting_ensemble),
+        "enable_stack_ensemble": bool(getattr(trainer, "enable_stack_ensemble", False)),
+        "featurization": azure_featurization(trainer, sdk),
     }
 
 
-__all__ = ["automl_settings", "azure_algorithms", "check_automl", "check_hyperdrive", "check_trainer"]
+__all__ = [
+    "automl_settings",
+    "azure_algorithms",
+    "azure_featurization",
+    "check_automl",
+    "check_hyperdrive",
+    "check_trainer",
+]

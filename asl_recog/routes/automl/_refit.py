@@ -1,5 +1,10 @@
 """The AutoML route's refit: the selected pipeline, or each member of the selected ensemble,
-trained again on all the data given to ``fit`` (training part plus validation)."""
+trained again on all the data given to ``fit`` (training part plus validation).
+
+A StackEnsemble keeps its meta-learner: it was fitted on the members' predictions for
+images they had not seen, which refit members can no longer give for those images
+(scikit-learn's ``StackingClassifier`` makes the same choice: meta-learner on held-out
+predictions, members on all the data)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import BudgetExceeded, check_model
 from asl_recog.results import TrainingResult
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
-from asl_recog.routes.automl._portfolio import ENSEMBLE, build_pipeline, soft_voting
+from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline, soft_voting
+from asl_recog.routes.automl._stacking import stack_ensemble
 
 if TYPE_CHECKING:
     from asl_recog.routes.automl._trainer import AutoMLTrainer
@@ -33,15 +39,22 @@ def refit_automl(
     y = labels_to_indices(labels)
     params = dict(result.best_params)
     seed = trainer.seed or 0
+    featurization = getattr(trainer, "featurization", "auto")
     start = time.perf_counter()
-    if params.get("algorithm") == ENSEMBLE:
+    if params.get("algorithm") in (ENSEMBLE, STACK_ENSEMBLE):
         params_of = result.leaderboard.set_index("trial")["params"]
         members: list[dict[str, Any]] = [dict(params_of[number]) for number in params["members"]]
-        estimators = [build_pipeline(m.pop("algorithm"), m, seed).fit(x, y) for m in members]
-        estimator = soft_voting(estimators, list(params["weights"]))
+        estimators = [build_pipeline(m.pop("algorithm"), m, seed, featurization).fit(x, y) for m in members]
+        if params["algorithm"] == ENSEMBLE:
+            estimator = soft_voting(estimators, list(params["weights"]))
+        else:
+            selected = result.best_model
+            if not isinstance(selected, SklearnModel):
+                raise TypeError(f"a StackEnsemble is a scikit-learn model; got {type(selected).__name__}")
+            estimator = stack_ensemble(estimators, selected.estimator.final_estimator_)
     else:
         settings = {k: v for k, v in params.items() if k != "algorithm"}
-        estimator = build_pipeline(params["algorithm"], settings, seed).fit(x, y)
+        estimator = build_pipeline(params["algorithm"], settings, seed, featurization).fit(x, y)
     seconds = time.perf_counter() - start
     info = {
         **result.best_model.info,

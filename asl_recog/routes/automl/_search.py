@@ -9,7 +9,12 @@ at ``experiment_timeout_minutes`` (trials still running then are stopped too).
 With ``enable_early_stopping``, the search ends once every allowed algorithm has
 run and the best score has not improved over the last 10 completed trials.
 Finally, a soft-voting ensemble of the best models (Caruana's greedy selection on
-the validation predictions, as Azure's VotingEnsemble) joins the leaderboard.
+the validation predictions, as Azure's VotingEnsemble) and a stacking ensemble
+(``_stacking.py``, Azure's StackEnsemble) join the leaderboard.
+
+Before the trials, the data guardrails are checked (``_guardrails.py``) and the
+algorithms are ordered by the fit times measured on small samples
+(``_ordering.py``): what cannot finish in the budget is skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -36,7 +41,18 @@ from asl_recog.data._labels import labels_to_indices
 from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, check_model
-from asl_recog.routes.automl._portfolio import ALGORITHMS, ENSEMBLE, build_pipeline, ensemble_selection, soft_voting
+from asl_recog.routes.automl._guardrails import guardrails
+from asl_recog.routes.automl._ordering import order_by_budget, probe
+from asl_recog.routes.automl._portfolio import (
+    ALGORITHMS,
+    ENSEMBLE,
+    ENSEMBLES,
+    build_pipeline,
+    ensemble_selection,
+    search_spaces,
+    soft_voting,
+)
+from asl_recog.routes.automl._stacking import add_stack_ensemble
 
 if TYPE_CHECKING:
     from asl_recog.routes.automl._trainer import AutoMLTrainer
@@ -63,7 +79,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
         warnings.simplefilter("ignore", category=FutureWarning)
         x, y, vx, vy = _load(payload)
         start = time.perf_counter()
-        pipeline = build_pipeline(algorithm, params, task.seed).fit(x, y)
+        pipeline = build_pipeline(algorithm, params, task.seed, payload.get("featurization", "auto")).fit(x, y)
         seconds = time.perf_counter() - start
         model = SklearnModel(pipeline, task.params)
         proba = model.predict_proba(vx)
@@ -75,6 +91,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
         "training_seconds": seconds,
         "augment": payload["augment"],
         "trial": task.number,
+        "guardrails": payload.get("guardrails", []),
     }
     model.info = info
     path = model.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.aslskl")
@@ -99,7 +116,7 @@ class EarlyStop:
         values = [
             t.value
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None and t.user_attrs.get("params", {}).get("algorithm") != ENSEMBLE
+            if t.value is not None and t.user_attrs.get("params", {}).get("algorithm") not in ENSEMBLES
         ]
         if len(values) < self.algorithms + self.patience:
             return False
@@ -114,13 +131,14 @@ def add_ensemble(
     top: int = 10,
     max_model_size_mb: float = 100,
     onnx: bool = True,
+    extra_info: dict[str, Any] | None = None,
 ) -> None:
     """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model
     and the ensemble fits the model-size budget."""
     trials = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("params", {}).get("algorithm") != ENSEMBLE
+        if t.user_attrs.get("params", {}).get("algorithm") not in ENSEMBLES
         and t.user_attrs.get("model_file")
         and Path(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")).is_file()
     ]
@@ -144,6 +162,7 @@ def add_ensemble(
         "primary_metric": metric,
         "members": [t.user_attrs["params"]["algorithm"] for t, _ in members],
         "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t, _ in members),
+        **(extra_info or {}),
     }
     path = SklearnModel(voting, params, info).save(run_dir / "models" / f"ensemble_{len(study.trials):05d}.aslskl")
     try:
@@ -173,6 +192,7 @@ def local_plan(
     allowed = set(trainer.algorithms())
     algorithms = [a for a in ALGORITHMS if a in allowed]
     seed = trainer.seed or 0
+    featurization = getattr(trainer, "featurization", "auto")
     images, labels = train.images, train.labels
     if trainer.augment:
         images, labels = augment(images, labels, copies=1, seed=seed)
@@ -180,11 +200,39 @@ def local_plan(
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in (("x", images), ("y", labels), ("vx", validation.images), ("vy", validation.labels)):
         np.save(folder / f"{name}.npy", array)
+    concurrent = trainer.max_concurrent_iterations
+    threads = max(1, (os.cpu_count() or 1) // concurrent)
+    checks = guardrails(
+        train, validation, rows=len(images), workers=concurrent, max_model_size_mb=trainer.max_model_size_mb
+    )
+    for check in checks:
+        level = logging.WARNING if check["status"] == "alerted" else logging.INFO
+        logger.log(level, "AutoML guardrail %s: %s (%s)", check["name"], check["status"], check["description"])
+    spaces, defaults = search_spaces(algorithms, featurization)
+    total = trainer.experiment_timeout_minutes * 60
+    trial_timeout = trainer.iteration_timeout_minutes * 60
+    # Budget-aware ordering: fit times measured now, on this machine, scaled to the real rows.
+    with threadpool_limits(threads):
+        flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
+        probe_start = time.perf_counter()
+        estimates = probe(algorithms, defaults, flat, labels_to_indices(labels), total, featurization, seed)
+        del flat
+    # Trials share the budget between the concurrent workers.
+    ordering = order_by_budget(
+        algorithms, estimates, (total - (time.perf_counter() - start)) * concurrent, trial_timeout
+    )
+    ordering.probe_seconds = time.perf_counter() - probe_start
+    if not ordering.order:  # nothing fits: keep the quickest, so the search still returns a model
+        quickest = min(estimates, key=estimates.__getitem__)
+        ordering.order, _ = [quickest], ordering.skipped.pop(quickest)
+    for algorithm, why in ordering.skipped.items():
+        logger.info("AutoML skips %s: %s", algorithm, why)
+    if ordering.deferred:
+        logger.info("AutoML tries %s last: they fit the budget only after the others", ordering.deferred)
     # multivariate + group lets TPE model the conditional space algorithm -> params.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
-    concurrent = trainer.max_concurrent_iterations
     onnx = bool(trainer.enable_onnx_compatible_models)
     payload: dict[str, Any] = {
         "data_dir": str(folder),
@@ -192,43 +240,66 @@ def local_plan(
         "augment": bool(trainer.augment),
         "max_model_size_mb": trainer.max_model_size_mb,
         "onnx": onnx,
-        "threads": max(1, (os.cpu_count() or 1) // concurrent),
+        "threads": threads,
+        "featurization": featurization,
+        "guardrails": checks,
     }
-    total = trainer.experiment_timeout_minutes * 60
-    # Keep a little of the budget for the ensemble and the result, as AutoML does.
+    # Keep a little of the budget for the ensembles and the result, as AutoML does.
     budget = total - min(30.0, 0.03 * total) - (time.perf_counter() - start)
     schedule = Schedule(
-        propose=ConditionalProposal("algorithm", {a: ALGORITHMS[a].space for a in algorithms}),
+        propose=ConditionalProposal("algorithm", {a: spaces[a] for a in ordering.order}),
         runner=automl_runner,
         max_trials=trainer.max_iterations or 10_000,
         max_concurrent=concurrent,
         deadline_s=max(budget, 1.0),
         hard_deadline=True,
-        trial_timeout_s=trainer.iteration_timeout_minutes * 60,
+        trial_timeout_s=trial_timeout,
         in_process=False,
         seed=seed,
         payload=payload,
-        env=thread_env(payload["threads"]),
-        should_stop=EarlyStop(len(algorithms)) if trainer.enable_early_stopping else None,
+        env=thread_env(threads),
+        should_stop=EarlyStop(len(ordering.order)) if trainer.enable_early_stopping else None,
     )
     targets = labels_to_indices(validation.labels)
 
-    def ensemble(study: optuna.Study, run_dir: Path) -> None:
-        add_ensemble(
-            study, run_dir, trainer.primary_metric, targets, max_model_size_mb=trainer.max_model_size_mb, onnx=onnx
-        )
+    def ensembles(study: optuna.Study, run_dir: Path) -> None:
+        size, extra = trainer.max_model_size_mb, {"guardrails": checks}
+        if trainer.enable_voting_ensemble:
+            add_ensemble(
+                study, run_dir, trainer.primary_metric, targets, max_model_size_mb=size, onnx=onnx, extra_info=extra
+            )
+        if getattr(trainer, "enable_stack_ensemble", False):
+            add_stack_ensemble(
+                study,
+                run_dir,
+                trainer.primary_metric,
+                validation,
+                max_model_size_mb=size,
+                onnx=onnx,
+                seed=seed,
+                extra_info=extra,
+            )
 
     return LocalPlan(
         schedule=schedule,
         sampler=sampler,
         metric=trainer.primary_metric,
-        expected_trials=trainer.max_iterations or len(algorithms),
-        initial=[
-            {"algorithm": a, **enqueue_params(ALGORITHMS[a].space, ALGORITHMS[a].defaults, f"{a}.")} for a in algorithms
-        ],
+        expected_trials=trainer.max_iterations or len(ordering.order),
+        initial=[{"algorithm": a, **enqueue_params(spaces[a], defaults[a], f"{a}.")} for a in ordering.order],
         model_name=lambda t: str(t.user_attrs.get("params", {}).get("algorithm", "?")),
-        after_search=ensemble if trainer.enable_voting_ensemble else None,
-        extras={"augmented_training_images": len(images)},
+        after_search=ensembles,
+        extras={
+            "augmented_training_images": len(images),
+            "guardrails": checks,
+            "ordering": {
+                "order": ordering.order,
+                "skipped": ordering.skipped,
+                "deferred": ordering.deferred,
+                "estimated_fit_seconds": {a: round(v, 2) for a, v in ordering.estimates.items()},
+                "probe_seconds": round(ordering.probe_seconds, 2),
+            },
+            "featurization": featurization if isinstance(featurization, str) else repr(featurization),
+        },
     )
 
 

@@ -44,8 +44,8 @@ def automl_config(trainer: AutoMLTrainerLike, compute_target: Any, training_data
         allowed_models=s["allowed_models"],
         blocked_models=s["blocked_models"],
         enable_voting_ensemble=s["enable_voting_ensemble"],
-        enable_stack_ensemble=False,  # our trainer has no stacking ensemble
-        featurization="off",  # pixels are already numeric features; scaling stays inside each pipeline
+        enable_stack_ensemble=s["enable_stack_ensemble"],
+        featurization=s["featurization"],  # "auto" or "off": Azure's own featurizers (HOG runs locally only)
         model_explainability=False,
         **kwargs,
     )

@@ -43,9 +43,9 @@ def automl_job(trainer: AutoMLTrainerLike, compute: str, experiment_name: str, t
         allowed_training_algorithms=s["allowed_models"],
         blocked_training_algorithms=s["blocked_models"],
         enable_vote_ensemble=s["enable_voting_ensemble"],
-        enable_stack_ensemble=False,
-    )  # our trainer has no stacking ensemble
-    job.set_featurization(mode="off")  # pixels are numeric already; scaling stays inside each pipeline
+        enable_stack_ensemble=s["enable_stack_ensemble"],
+    )
+    job.set_featurization(mode=s["featurization"])  # "auto" or "off": Azure's own featurizers (HOG runs locally)
     return job
 
 

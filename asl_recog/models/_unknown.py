@@ -99,8 +99,11 @@ def threshold_rule(known: np.ndarray, unknown: np.ndarray, *, max_refused: float
         0.0 when no threshold within ``max_refused`` refuses any out-of-distribution image.
 
     Example:
-        >>> threshold_rule(np.array([1.0, 1.0, 2 / 3, 1.0]), np.array([1 / 3, 2 / 3, 1 / 3]), max_refused=0.3)
+        >>> known, unknown = np.array([1.0, 1.0, 2 / 3, 1.0]), np.array([1 / 3, 2 / 3, 1 / 3])
+        >>> threshold_rule(known, unknown)  # may refuse no correct answer at 5 %: between 1/3 and 2/3
         0.5
+        >>> threshold_rule(known, unknown, max_refused=0.3)  # may refuse the 2/3 one: every OOD image refused
+        0.8333
     """
     if not 0 <= max_refused < 1:
         raise ConfigurationError(f"max_refused must be in [0, 1), got {max_refused!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import asl_recog as asl
 from asl_recog.data._labels import LETTERS
@@ -166,3 +169,39 @@ def test_v2_health_is_public_and_the_rest_needs_the_key(client: TestClient) -> N
         "/v2/models/asl-recog/infer", content=b"{", headers={**AUTH, "Content-Type": "application/json"}
     )
     assert reply.status_code == 400 and "not valid JSON" in reply.json()["error"]
+
+
+_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-300, 2**70), st.floats(allow_nan=True), st.text(max_size=4))
+_JSON = st.recursive(
+    _LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), 12
+)
+_TENSOR = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["images", "x"]) | _JSON,
+        "shape": st.lists(st.integers(-2, 2000), max_size=4) | _JSON,
+        "datatype": st.sampled_from(["UINT8", "FP32", "BYTES"]) | _JSON,
+        "data": st.lists(st.integers(-2, 300), max_size=800) | _JSON,
+        "parameters": st.fixed_dictionaries({}, optional={"binary_data_size": st.integers(-1, 4000) | _JSON}) | _JSON,
+    },
+)
+
+
+@given(
+    body=st.fixed_dictionaries(
+        {}, optional={"inputs": st.lists(_TENSOR, max_size=2) | _JSON, "outputs": _JSON, "id": _JSON}
+    )
+    | _JSON,
+    header=st.none() | st.text("0123456789x²", max_size=5),
+)
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_fuzzed_inference_requests_never_get_a_server_error(
+    client: TestClient, body: object, header: str | None
+) -> None:
+    headers = {**AUTH, "Content-Type": "application/json"}
+    if header is not None:
+        headers["Inference-Header-Content-Length"] = header
+    reply = client.post("/v2/models/asl-recog/infer", content=json.dumps(body).encode(), headers=headers)
+    assert reply.status_code < 500, reply.text[:300]
+    if reply.status_code >= 400:
+        assert set(reply.json()) == {"error"}

@@ -83,7 +83,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
     """The JSON header of an inference request and the binary tensor data after it (if any)."""
     if header_length is None:
         return _loads(body), b""
-    if not header_length.isdigit() or int(header_length) > len(body):
+    if not (header_length.isascii() and header_length.isdigit()) or int(header_length) > len(body):
         raise V2Error(
             f"Inference-Header-Content-Length {header_length[:20]!r} is not a byte count within the body "
             f"of {len(body)} bytes"

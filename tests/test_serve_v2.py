@@ -173,7 +173,9 @@ def test_v2_health_is_public_and_the_rest_needs_the_key(client: TestClient) -> N
 
 _LEAF = st.one_of(st.none(), st.booleans(), st.integers(-300, 2**70), st.floats(allow_nan=True), st.text(max_size=4))
 _JSON = st.recursive(
-    _LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), 12
+    _LEAF,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
 )
 _TENSOR = st.fixed_dictionaries(
     {},

@@ -52,6 +52,8 @@ _LAZY: dict[str, str] = {
     "OnnxModel": "models._onnx",
     "export_onnx": "models._export",
     "OnnxExportError": "models._export",
+    "choose_unknown_threshold": "models._unknown",
+    "UnknownThreshold": "models._unknown",
     "Comparator": "evaluation._compare",
     "ComparisonResult": "evaluation._compare",
     "Trainer": "routes._trainer",
@@ -137,6 +139,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.models._featurization import FeaturizationConfig
     from asl_recog.models._hog import HogFeaturizer
     from asl_recog.models._onnx import OnnxModel
+    from asl_recog.models._unknown import UnknownThreshold, choose_unknown_threshold
     from asl_recog.results._result import TrainingResult
     from asl_recog.routes._trainer import Trainer
     from asl_recog.routes.automl._trainer import AutoMLTrainer

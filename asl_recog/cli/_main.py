@@ -104,6 +104,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.target == "local":
         options = {"port": args.port, "run_dir": args.run_dir}
+    else:  # signs in from the workspace config, or says clearly how to provide one
+        options = {"workspace_config": args.workspace_config}
     endpoint = Deployer.create(args.target, **options).deploy(args.model, name=args.name)
     print(f"scoring URI: {endpoint.scoring_uri}")
     if endpoint.keys:
@@ -245,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None)
     p.add_argument("--port", type=int, default=None, help="local: port (default: a free one)")
     p.add_argument("--run-dir", default=None, help="local: where to keep the model, key and log")
+    p.add_argument(
+        "--workspace-config",
+        default=None,
+        help="azure/azureml: the workspace's config.json (default: found here or in a parent folder, "
+        "else the AZUREML_ARM_* variables)",
+    )
     p.set_defaults(func=_cmd_deploy)
     return parser
 

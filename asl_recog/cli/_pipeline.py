@@ -19,6 +19,7 @@ from asl_recog.evaluation._compare import Comparator
 from asl_recog.evaluation._memory import TreeMemory
 from asl_recog.models._budgets import check_size
 from asl_recog.models._export import export_onnx
+from asl_recog.models._unknown import choose_unknown_threshold
 from asl_recog.routes.automl._trainer import AutoMLTrainer
 from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 from asl_recog.serving._deploy_local import LocalDeployer
@@ -131,6 +132,14 @@ def run_pipeline(
             f"{result.duration_s:.0f} s{refit})"
         )
         lap(f"train_{route}")
+        # The "unknown" threshold comes from the selected trial's own model: the refit one
+        # trained on the validation images, so its validation probabilities are in-sample.
+        unknown = choose_unknown_threshold(result.trial_model or result.best_model, validation)
+        echo(
+            f"  {route}: 'unknown' below {unknown.threshold:g} (refuses {unknown.refused_correct:.1%} of correct "
+            f"validation answers, {unknown.refused_wrong:.1%} of wrong ones, {unknown.refused_ood['all']:.1%} "
+            "of out-of-distribution images)"
+        )
         # Convert once, here, with the parity check; the Comparator then times and
         # scores these files, and the winner's file is the one served.
         exported[route] = out / route / "model.onnx"
@@ -138,7 +147,13 @@ def run_pipeline(
             result.best_model,
             exported[route],
             parity_data=validation[:512],
-            metadata={"route": route, "preset": preset, "refit": result.refit, "selected_trial": result.best_trial},
+            metadata={
+                "route": route,
+                "preset": preset,
+                "refit": result.refit,
+                "selected_trial": result.best_trial,
+                **unknown.as_metadata(),
+            },
         )
         check_size(f"the {route} model's ONNX graph", exported[route].stat().st_size, trainer.max_model_size_mb)
         del result, trainer  # the next route needs the memory more than these objects

@@ -6,5 +6,15 @@ from __future__ import annotations
 from asl_recog.models import _onnx  # noqa: F401
 from asl_recog.models._base import KerasModel, Model, SklearnModel
 from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._unknown import UNKNOWN_THRESHOLD_KEY, UnknownThreshold, choose_unknown_threshold, ood_images
 
-__all__ = ["KerasModel", "Model", "OnnxModel", "SklearnModel"]
+__all__ = [
+    "UNKNOWN_THRESHOLD_KEY",
+    "KerasModel",
+    "Model",
+    "OnnxModel",
+    "SklearnModel",
+    "UnknownThreshold",
+    "choose_unknown_threshold",
+    "ood_images",
+]

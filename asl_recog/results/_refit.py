@@ -32,7 +32,8 @@ def selected_row(result: TrainingResult) -> dict[str, Any]:
 
 
 def adopt_refit(result: TrainingResult, model: Any, seconds: float, what: str) -> TrainingResult:
-    """Make the refit ``model`` the result's ``best_model``."""
+    """Make the refit ``model`` the result's ``best_model`` (the trial's own stays as ``trial_model``)."""
+    result.trial_model = result.best_model
     result.best_model, result.refit, result.refit_seconds = model, True, seconds
     logger.info("refit %s on all %s images in %.0f s", what, f"{model.info.get('refit_images', 0):,}", seconds)
     return result

@@ -34,6 +34,9 @@ class TrainingResult:
         refit: True when ``best_model`` was retrained on all the data given to
             ``fit`` (training part plus validation) after the search.
         refit_seconds: how long that retraining took.
+        trial_model: when ``best_model`` is the refit model, the selected trial's own model
+            (trained without the validation images, so its validation predictions are
+            out-of-sample: the "unknown" threshold is chosen from them at export); else None.
 
     Example:
         >>> trainer = AutoMLTrainer(allowed_models=["KNN"], max_iterations=1, augment=False, progress=False)
@@ -59,6 +62,7 @@ class TrainingResult:
     best_trial: int | str | None = None
     refit: bool = False
     refit_seconds: float = 0.0
+    trial_model: Model | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (

@@ -52,7 +52,7 @@ def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI
     """Build the scoring service (a FastAPI app) over a model.
 
     Options: ``api_key``, ``key_file``, ``auth``, ``max_batch``, ``max_body_bytes``,
-    ``timeout_s``, ``threads``; see :func:`asl_recog.serving._app.create_app`.
+    ``timeout_s``, ``threads``, ``access_log``; see :func:`asl_recog.serving._app.create_app`.
     """
     from asl_recog.serving._app import create_app as _create_app
 
@@ -88,7 +88,8 @@ def run(
         host: the interface to listen on; 127.0.0.1 keeps the service local.
         port: the TCP port.
         log_level: uvicorn's log level.
-        access_log: log every request (off by default: it costs ~10% throughput).
+        access_log: write one JSON line per request (with its ``X-Request-ID``) to stdout
+            (off by default: a line per request costs a measurable share of a 0.3 ms request).
         header_timeout_s: seconds a client has to send a complete request head; after it
             the connection gets 408 and is closed.
         **options: passed to :func:`create_app` (``api_key``, ``key_file``, ``auth``,
@@ -96,13 +97,17 @@ def run(
     """
     import uvicorn
 
+    from asl_recog.serving._observability import enable_access_log
     from asl_recog.serving._protocol import with_head_deadline
 
     http = with_head_deadline(header_timeout_s)  # checked before the model loads
-    app = create_app(model, **options)
+    app = create_app(model, access_log=access_log, **options)
+    if access_log:
+        enable_access_log()
+    # uvicorn's own access log stays off: the service's structured line replaces it.
     print(
         f"asl-recog serve: open {_page_address(host, port)} in a browser to try the model", file=sys.stderr, flush=True
     )
     uvicorn.run(
-        app, host=host, port=port, workers=1, log_level=log_level, access_log=access_log, server_header=False, http=http
+        app, host=host, port=port, workers=1, log_level=log_level, access_log=False, server_header=False, http=http
     )

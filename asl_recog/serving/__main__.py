@@ -56,7 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads per request (default 1)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="write one JSON line per request, with its X-Request-ID, to stdout (costs throughput)",
+    )
     return parser
 
 

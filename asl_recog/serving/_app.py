@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -23,11 +24,14 @@ from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.serving._answers import AnswerOptions, extend_answer, model_threshold, parse_options
+from asl_recog.serving._metrics import ServiceMetrics, TimedModel, add_metrics_route
+from asl_recog.serving._observability import Observability
 from asl_recog.serving._openapi import ErrorResponse, Status, add_components, error_responses
 from asl_recog.serving._page import add_page
 from asl_recog.serving._requests import SHAPES, RequestError, dumps, parse_json, score_response
 from asl_recog.serving._security import PUBLIC_PATHS, ServiceGuard, announce_generated_key, error_body, resolve_keys
 from asl_recog.serving._uploads import decode_image, form_images
+from asl_recog.serving._v2 import add_v2_routes
 
 logger = logging.getLogger("asl_recog.serving")
 _LABELS = np.asarray(LABELS)
@@ -116,12 +120,17 @@ def create_app(
     max_body_bytes: int = 16 * 1024 * 1024,
     timeout_s: float = 30.0,
     threads: int = 1,
+    access_log: bool = False,
 ) -> FastAPI:
     """Build the scoring service over a model (an ``.onnx`` path, run with onnxruntime, or a loaded Model).
 
     Endpoints: ``POST /score``, ``GET /info`` (model metadata), ``GET /health``,
-    ``GET /ready``, ``GET /openapi.json``, and ``GET /``: a web page to try the model
-    (public, like its static files). Every error is a JSON object ``{"error", "detail", "where"}``.
+    ``GET /ready``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``, ``/docs`` and
+    ``/redoc`` (served from installed files, no CDN), the Open Inference Protocol
+    (KServe V2) under ``/v2``, and ``GET /``: a web page to try the model (public, like
+    its static files). Every error is a JSON object ``{"error", "detail", "where"}``
+    (``{"error"}`` alone under ``/v2``, as that protocol specifies). Every answer carries
+    an ``X-Request-ID`` header: the client's, or a new one.
 
     Args:
         model: the model file or a loaded :class:`Model`. Loaded (and run once) here,
@@ -134,6 +143,8 @@ def create_app(
         max_body_bytes: the largest body (413 beyond it, enforced while reading).
         timeout_s: longest time to read and score one request (504 beyond it).
         threads: onnxruntime intra-op threads.
+        access_log: write one JSON line per request, with its request id, to the
+            ``asl_recog.serving.access`` logger (off by default: it costs throughput).
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -179,7 +190,11 @@ def create_app(
         "model_metadata": _public_metadata(loaded),
     }
 
-    app = FastAPI(
+    metrics = ServiceMetrics()
+    loaded = TimedModel(loaded, metrics)  # every route's model calls are timed into /metrics
+    # FastAPIOffline: Swagger UI and ReDoc from the files fastapi-offline installs, not a CDN.
+    app = FastAPIOffline(
+        static_url="/docs/static",
         title="asl-recog scoring service",
         version=__version__,
         description="Static ASL fingerspelling recognition (Sign Language MNIST, letters A-Y without J). "
@@ -187,9 +202,13 @@ def create_app(
         **_telemetry_off(),
     )
     app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
+    app.state.metrics = metrics
     public = PUBLIC_PATHS | add_page(app)  # the page and its files need no key; /score does
     app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s, public_paths=public)
+    app.add_middleware(Observability, metrics=metrics, access_log=access_log)  # outermost: sees every answer
     _add_error_handlers(app)
+    add_v2_routes(app, max_batch=max_batch)
+    add_metrics_route(app, metrics)
 
     def predict(images: np.ndarray, proba: bool, options: AnswerOptions | None = None) -> dict[str, Any]:
         probabilities = loaded.predict_proba(images)

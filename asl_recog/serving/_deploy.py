@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from asl_recog._errors import ConfigurationError, ModelFileError
+from asl_recog.backends import find_workspace_config
+from asl_recog.backends.azure._job import WORKSPACE_ENV, workspace_from_env
 from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
 from asl_recog.models._onnx import OnnxModel
@@ -120,6 +122,9 @@ class Deployer(ABC):
 
     #: the name ``Deployer.create`` knows this deployer by (set by each subclass)
     target: ClassVar[str] = ""
+    #: a cloud deployer's workspace connection argument (``ml_client``, ``workspace``); when
+    #: ``Deployer.create`` is not given it, the deployer's ``from_config`` signs in instead
+    connection: ClassVar[str | None] = None
     # target -> deployer class. Subclasses register themselves (see __init_subclass__), so this
     # base module needs no import of the modules that define them, which import it.
     _targets: ClassVar[dict[str, type[Deployer]]] = {}
@@ -130,13 +135,52 @@ class Deployer(ABC):
             Deployer._targets[cls.target] = cls
 
     @staticmethod
-    def create(target: str = "local", **options: Any) -> Deployer:
-        """The deployer for ``target`` (``"local"``, ``"azure"`` or ``"azureml"``), built with ``options``."""
+    def create(
+        target: str = "local", *, workspace_config: str | os.PathLike[str] | None = None, **options: Any
+    ) -> Deployer:
+        """The deployer for ``target`` (``"local"``, ``"azure"`` or ``"azureml"``), built with ``options``.
+
+        A cloud target without its connection in ``options`` signs in from the workspace
+        configuration, as ``backend="auto"`` does: ``workspace_config``, else a ``config.json``
+        found here or in a parent folder, else the ``AZUREML_ARM_*`` variables; with none of
+        them it raises a :class:`ConfigurationError` that says how to provide one.
+        """
         cls = Deployer._targets.get(target)
         if cls is None:
             known = ", ".join(repr(t) for t in sorted(Deployer._targets))
             raise ConfigurationError(f"unknown deployment target {target!r}; use one of {known}")
+        if cls.connection is not None and cls.connection not in options:
+            return cls.from_config(find_workspace(workspace_config), **options)  # type: ignore[attr-defined]
         return cls(**options)
+
+
+def find_workspace(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The Azure ML workspace configuration to sign in with, as ``backend="auto"`` finds it.
+
+    Returns:
+        ``path`` when given, else the ``config.json`` found here or in a parent folder (also
+        ``.azureml/config.json``), else None when the ``AZUREML_ARM_*`` variables name the workspace.
+
+    Raises:
+        ConfigurationError: none of them exists; the message says how to provide one.
+    """
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigurationError(
+                f"--workspace-config {path}: no such file. Fix: pass the config.json downloaded from the "
+                "Azure portal (your workspace > Overview > Download config.json)"
+            )
+        return Path(path)
+    found = find_workspace_config()
+    if found is not None or workspace_from_env() is not None:
+        return found
+    raise ConfigurationError(
+        f"no Azure ML workspace configured: no config.json in {Path.cwd()} or its parent folders (nor in "
+        f".azureml/), and {', '.join(WORKSPACE_ENV)} are not all set. Fix: download config.json from the "
+        "Azure portal (your workspace > Overview > Download config.json) into this folder or pass "
+        "--workspace-config PATH (Python: workspace_config=PATH), or set those three variables; "
+        "sign in with 'az login' first. To try the service without Azure, use --target local"
+    )
 
 
 def endpoint_name(name: str | None, prefix: str = "asl-recog") -> str:

@@ -105,6 +105,7 @@ class AzureDeployer(Deployer):
     """
 
     target = "azure"
+    connection = "ml_client"
 
     def __init__(
         self,

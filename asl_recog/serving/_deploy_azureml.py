@@ -115,6 +115,7 @@ class AzureMLDeployer(Deployer):
     """
 
     target = "azureml"
+    connection = "workspace"
 
     def __init__(
         self,

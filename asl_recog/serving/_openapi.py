@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from asl_recog.data._labels import LETTERS, NUM_PIXELS
 from asl_recog.serving._requests import METHODS, PIXEL_COLUMNS
+from asl_recog.serving._security import PUBLIC_PATHS
 
 #: A valid (synthetic) example image: a diagonal gradient, pixel1..pixel784 row-major.
 EXAMPLE_PIXELS: list[int] = [(3 * (i // 28) + 5 * (i % 28)) % 256 for i in range(NUM_PIXELS)]
@@ -295,7 +296,7 @@ def add_components(schema: dict[str, Any], max_batch: int, auth: bool) -> dict[s
             }
         }
         for path, operations in schema.get("paths", {}).items():
-            if path not in ("/health", "/ready"):
+            if path not in PUBLIC_PATHS:  # the probes, the V2 probes and the docs need no key
                 for operation in operations.values():
                     operation["security"] = [{"bearerAuth": []}]
     return schema

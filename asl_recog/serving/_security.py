@@ -21,8 +21,14 @@ from typing import Any
 from asl_recog._errors import ConfigurationError
 
 KEY_ENV_VAR = "ASL_RECOG_API_KEY"
-#: Paths anyone may call: probes and the API description, as on Azure managed endpoints.
-PUBLIC_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+#: Paths anyone may call: probes (the Open Inference Protocol's too) and the API description,
+#: as on Azure managed endpoints. Scoring, metadata and /metrics need the key (docs/serving.md says why).
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}) | {
+    "/v2/health/live",
+    "/v2/health/ready",
+}
+#: The offline Swagger UI / ReDoc files (served from the installed package) are public like /docs.
+PUBLIC_PREFIX = "/docs/static/"
 logger = logging.getLogger("asl_recog.serving")
 
 Scope = MutableMapping[str, Any]
@@ -159,7 +165,13 @@ class ServiceGuard:
                 auth = value
             elif name == b"content-length":
                 length = value
-        if self.keys is not None and scope["path"] not in self.public_paths and not self._authorized(auth):
+        path = scope["path"]
+        if (
+            self.keys is not None
+            and path not in self.public_paths
+            and not path.startswith(PUBLIC_PREFIX)
+            and not self._authorized(auth)
+        ):
             detail = "missing API key: send 'Authorization: Bearer <key>'" if auth is None else "invalid API key"
             await send_error(send, 401, "unauthorized", detail, [(b"www-authenticate", b"Bearer")])
             return

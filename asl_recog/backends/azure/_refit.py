@@ -135,6 +135,7 @@ def run_refit(
         backend=backend,
         algorithm=result.best_model.info.get("algorithm"),
     )
+    result.trial_model = result.best_model  # out-of-sample on validation: the "unknown" threshold needs it
     result.best_model, result.best_params = model, dict(plan.params)
     result.refit, result.refit_seconds = True, seconds
     logger.info(

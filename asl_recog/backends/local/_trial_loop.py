@@ -32,6 +32,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from asl_recog._console import configure_logging
+from asl_recog.backends.local._artifacts import artifact_store, upload_model
 from asl_recog.backends.local._engine import _mix, open_storage
 from asl_recog.backends.local._reservation import earlier_with_params, has_place, has_work, mark_over_limit
 from asl_recog.backends.local._workers import watch_parent
@@ -121,6 +122,8 @@ class WorkerPlan:
     #: identifies this search's processes, for :data:`STOP_KEY`
     token: str = ""
     index: int = 0
+    #: the artifact store completed trials upload their model to (a search shared between hosts)
+    artifacts: str | None = None
 
 
 class NotRun(Exception):
@@ -147,6 +150,7 @@ class TrialLoop:
         self.plan, self.storage, self.on_trial = plan, storage, on_trial
         self.duplicates_in_a_row = 0
         self.me = worker_id()
+        self.store = None if plan.artifacts is None else artifact_store(plan.artifacts)
 
     def objective(self, trial: optuna.trial.Trial) -> float:
         """Run one trial, or record it without running; raises ``TrialPruned``/``NotRun``/``TrialCrashed``."""
@@ -200,6 +204,9 @@ class TrialLoop:
         if outcome.value is None or not _finite(outcome.value):
             trial.set_user_attr("error", f"the trial's metric is not a finite number: {outcome.value!r}")
             raise TrialCrashed("non-finite metric")
+        if self.store is not None and outcome.model_file:
+            # The process that gathers the result may run on another host: it downloads the winner.
+            trial.set_user_attr("model_artifact", upload_model(trial, self.store, outcome.model_file))
         return float(outcome.value)
 
     def _duplicate(self, trial: optuna.trial.Trial, original: int, trials: list[FrozenTrial]) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._recipe import resolve_callable
 from asl_recog.backends.local._shared import fetch_data, join, open_shared, recipe_of
+from asl_recog.backends.local._trial_loop import worker_id
 from asl_recog.cli._config import TRAINERS, trainer_settings
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.routes._settings import COMMON_SETTINGS
@@ -51,6 +51,7 @@ def run_worker(
     wait_s: float = 60.0,
 ) -> int:
     """Join the shared study and run its trials until the search's limits are reached; returns 0."""
+    print(f"asl-recog worker {worker_id()}: waiting for study {study_name!r}", flush=True)
     study = open_shared(storage, study_name, wait_s)
     recipe = recipe_of(study)
     folder = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix=f"asl-worker-{study_name}-"))
@@ -59,8 +60,9 @@ def run_worker(
     train, validation = SignMnistDataset(x, y, source="artifact"), SignMnistDataset(vx, vy, source="artifact")
     trainer = rebuild_trainer(recipe, processes, f"study {study_name!r}")
     plan = trainer.route.local_plan(trainer, train, validation, folder)
-    logger.info(
-        "worker on %s joins study %r (%s route); files in %s", socket.gethostname(), study_name, recipe["route"], folder
+    print(
+        f"asl-recog worker {worker_id()}: joined study {study_name!r} ({recipe['route']}); files in {folder}",
+        flush=True,
     )
     join(storage, study_name, folder, plan, artifacts)
     return 0

@@ -83,7 +83,7 @@ def upload_data(study: optuna.Study, store: Any, arrays: tuple[np.ndarray, ...])
     sha = arrays_digest(arrays)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"data-{sha[:16]}.npz"
-        np.savez(path, **dict(zip(ARRAY_NAMES, arrays, strict=True)))
+        np.savez(path, x=arrays[0], y=arrays[1], vx=arrays[2], vy=arrays[3])  # the names of ARRAY_NAMES
         artifact_id = optuna.artifacts.upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)
     return {"artifact_id": artifact_id, "sha256": sha}
 

@@ -92,7 +92,7 @@ def resolve_callable(text: str, where: str) -> Callable[..., Any]:
         ) from exc
     if not callable(found):
         raise ConfigurationError(f"{where}: {text!r} is not callable")
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def encode(value: Any, where: str) -> Any:

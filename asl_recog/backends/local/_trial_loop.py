@@ -24,6 +24,7 @@ import os
 import socket
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,7 +96,11 @@ class TrialReporter:
     def report(self, step: int, value: float) -> bool:
         """Record ``value`` at ``step`` (1-based); return True when the policy stops the trial."""
         try:
-            self._trial.report(float(value), step)
+            with warnings.catch_warnings():
+                # A retried trial inherits its dead run's values (kept for the policies); Optuna
+                # warns that each of those steps is reported again, which is expected here.
+                warnings.filterwarnings("ignore", message="The reported value is ignored because this `step`")
+                self._trial.report(float(value), step)
         except optuna.exceptions.UpdateFinishedTrialError:
             return True  # another process recorded this trial (took it for a dead one's): training on is waste
         return self.task.policy is not None and self._trial.should_prune()

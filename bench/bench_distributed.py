@@ -125,7 +125,7 @@ def overhead(url: str, trials: int, epochs: int) -> str:
     lines = [
         f"{trials} trials, each reporting {epochs} values, one worker in one process; no training.",
         "",
-        "| storage | per trial (ms) | per reported value (ms) |",
+        "| storage | per trial (ms) | search wall time (s) |",
         "|---|---:|---:|",
     ]
     for name, storage in (("SQLite (file under run_dir)", None), ("PostgreSQL 15 (localhost TCP)", url)):
@@ -147,7 +147,7 @@ def overhead(url: str, trials: int, epochs: int) -> str:
             run_schedule(study, Path(folder), schedule)
             seconds = time.perf_counter() - start
         per_trial = 1000 * seconds / trials
-        lines.append(f"| {name} | {per_trial:.1f} | {per_trial / max(1, epochs):.1f} |")
+        lines.append(f"| {name} | {per_trial:.1f} | {seconds:.1f} |")
     return "\n".join(lines)
 
 

@@ -26,14 +26,17 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from asl_recog.backends.local._artifacts import artifact_store, download_data, fetch_model, upload_data
-from asl_recog.backends.local._engine import open_storage, remember_url
-from asl_recog.backends.local._heartbeat import HEARTBEAT_INTERVAL_S, fail_stale
+from asl_recog.backends.local._engine import open_storage, remember_url, study_url
+from asl_recog.backends.local._heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, fail_and_retry, fail_stale
 from asl_recog.backends.local._plan import LocalPlan
 from asl_recog.backends.local._recipe import RECIPE_KEY, encode_settings, publish, wait_for
 from asl_recog.backends.local._reservation import queued_with_place
 from asl_recog.backends.local._scheduler import Schedule, run_schedule
 
 logger = logging.getLogger("asl_recog")
+
+#: Seconds after which a running trial that no worker has signed belongs to a process that died.
+UNSIGNED_AFTER_S = 12 * GRACE_PERIOD_S
 
 
 def share(
@@ -121,6 +124,18 @@ def wait_for_others(study: optuna.Study, run_dir: Path, schedule: Schedule, arti
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if running:
             fail_stale(study)
+            # A worker that died between Optuna's ask and its first heartbeat leaves a trial that no
+            # heartbeat check sees: unsigned (no ``worker``) long after it started, it is failed here.
+            now = time.time()
+            unsigned = [
+                t.number
+                for t in running
+                if "worker" not in t.user_attrs
+                and t.datetime_start is not None
+                and now - t.datetime_start.timestamp() > UNSIGNED_AFTER_S
+            ]
+            if unsigned:
+                fail_and_retry(study, open_storage(study_url(study, run_dir)), unsigned)
             time.sleep(HEARTBEAT_INTERVAL_S)
             continue
         if not queued_with_place(study.get_trials(deepcopy=False), schedule.max_trials):

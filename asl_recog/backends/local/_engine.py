@@ -40,9 +40,9 @@ import optuna
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._heartbeat import (
-    GRACE_PERIOD_S,
     HEARTBEAT_INTERVAL_S,
     STALE_CALLBACK_ARG,
+    grace_period,
     retry_callback,
 )
 from asl_recog.search._space import (
@@ -255,7 +255,7 @@ def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=GRACE_PERIOD_S,
+            grace_period=grace_period(url),
             **callback,
         )
 

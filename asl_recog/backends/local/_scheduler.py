@@ -31,7 +31,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._engine import open_storage, study_url
-from asl_recog.backends.local._heartbeat import recover_stale, requeue_interrupted, retried_from
+from asl_recog.backends.local._heartbeat import (
+    HEARTBEAT_INTERVAL_S,
+    grace_period,
+    recover_stale,
+    requeue_interrupted,
+    retried_from,
+)
 from asl_recog.backends.local._recipe import RUN_KEY
 from asl_recog.backends.local._supervisor import FailureStreak, new_token, supervise
 from asl_recog.backends.local._trial_loop import TrialLoop, TrialOutcome, TrialReporter, TrialTask, WorkerPlan
@@ -199,7 +205,7 @@ def recover(study: optuna.Study, run_dir: Path) -> int:
         )
 
     before = queued()
-    recover_stale(study)
+    recover_stale(study, grace_period(study_url(study, run_dir)) + 2 * HEARTBEAT_INTERVAL_S)
     requeue_interrupted(study)
     return max(0, queued() - before)
 

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from asl_recog.backends.local._artifacts import artifact_store, download_data, fetch_model, upload_data
 from asl_recog.backends.local._engine import open_storage, remember_url, study_url
-from asl_recog.backends.local._heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, fail_and_retry, fail_stale
+from asl_recog.backends.local._heartbeat import HEARTBEAT_INTERVAL_S, SHARED_GRACE_PERIOD_S, fail_and_retry, fail_stale
 from asl_recog.backends.local._plan import LocalPlan
 from asl_recog.backends.local._recipe import RECIPE_KEY, encode_settings, publish, wait_for
 from asl_recog.backends.local._reservation import queued_with_place
@@ -36,7 +36,7 @@ from asl_recog.backends.local._scheduler import Schedule, run_schedule
 logger = logging.getLogger("asl_recog")
 
 #: Seconds after which a running trial that no worker has signed belongs to a process that died.
-UNSIGNED_AFTER_S = 12 * GRACE_PERIOD_S
+UNSIGNED_AFTER_S = 2 * SHARED_GRACE_PERIOD_S
 
 
 def share(

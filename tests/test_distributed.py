@@ -40,6 +40,7 @@ import asl_recog as asl
 if __name__ == "__main__":
     url, study, artifacts, run_dir, data_file = sys.argv[1:6]
     data = np.load(data_file)
+    import keras  # before fit, as docs/scaling.md advises: not inside the first trial, whose heartbeat it would stall
     train = asl.SignMnistDataset(data["x"], data["y"])
     validation = asl.SignMnistDataset(data["vx"], data["vy"])
     trainer = asl.HyperDriveTrainer(

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from asl_recog._console import import_keras
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._recipe import resolve_callable
 from asl_recog.backends.local._shared import fetch_data, join, open_shared, recipe_of
@@ -60,6 +61,10 @@ def run_worker(
     train, validation = SignMnistDataset(x, y, source="artifact"), SignMnistDataset(vx, vy, source="artifact")
     trainer = rebuild_trainer(recipe, processes, f"study {study_name!r}")
     plan = trainer.route.local_plan(trainer, train, validation, folder)
+    if recipe["route"] == "hyperdrive":
+        # Import TensorFlow now, not in the first trial: its import holds the interpreter for seconds,
+        # during which the trial's heartbeat thread cannot beat and other hosts would take it for dead.
+        import_keras()
     print(
         f"asl-recog worker {worker_id()}: joined study {study_name!r} ({recipe['route']}); files in {folder}",
         flush=True,

@@ -17,8 +17,12 @@ PIP_INSTALL := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
 demo: $(VENV)/.core
 	$(BIN)/asl-recog run --preset $(PRESET)
 
+# The suite runs with a throwaway PostgreSQL (tools/test_postgres.sh; installed with apt-get if
+# missing) for the distributed-search test; if it cannot start, make test fails.
 test: $(VENV)/.all chromium lint doctest docs
-	$(BIN)/python -m pytest -q --durations=15
+	url=$$(bash tools/test_postgres.sh start) && \
+		ASL_RECOG_TEST_POSTGRES="$$url" ASL_RECOG_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q --durations=15; \
+		status=$$?; bash tools/test_postgres.sh stop; exit $$status
 
 lint: $(VENV)/.all
 	$(BIN)/python -m ruff check .
@@ -58,10 +62,10 @@ $(VENV)/.core: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
 	$(PIP_INSTALL) -e .
 	touch $@
 
-# All extras in ONE pip call: installing the Azure SDK v1 and v2 extras in two
+# All extras in ONE pip call (postgres: the PostgreSQL driver of the distributed-search test): installing the Azure SDK v1 and v2 extras in two
 # steps breaks on cloudpickle's version pins.
 $(VENV)/.all: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
-	$(PIP_INSTALL) -e ".[dev,azure,azureml]"
+	$(PIP_INSTALL) -e ".[dev,azure,azureml,postgres]"
 	touch $@ $(VENV)/.core
 
 # Re-pin constraints.txt to what .venv holds; run it only after `make test` passed there.

@@ -23,6 +23,7 @@ declare -A TITLE=(
   [memory]="Peak memory of training and serving"
   [install]="Install time of the README's two commands"
   [hardening_load]="Scoring service under a hostile mixed load"
+  [distributed]="Distributed search: 1 vs 2 worker processes, PostgreSQL's per-trial overhead"
 )
 declare -A COMMAND=(
   [load]="$PY bench/bench_load.py"
@@ -35,8 +36,9 @@ declare -A COMMAND=(
   [memory]="$PY bench/bench_memory.py --keep runs/bench-memory"
   [install]="bash bench/bench_install.sh"
   [hardening_load]="$PY bench/bench_hardening_load.py"
+  [distributed]="$PY bench/bench_distributed.py --speedup --overhead --storage auto"
 )
-ORDER=(install load split hyperdrive automl policies onnx serve memory hardening_load)
+ORDER=(install load split hyperdrive automl policies onnx serve memory hardening_load distributed)
 
 machine() {
   local cpu

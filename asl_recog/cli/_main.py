@@ -1,4 +1,4 @@
-"""The ``asl-recog`` command line: data, train, compare, export, serve, predict, deploy, run."""
+"""The ``asl-recog`` command line: data, train, worker, compare, export, serve, predict, deploy, run."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from asl_recog._errors import AslRecogError, ConfigurationError
 from asl_recog.cli._config import load_config, trainer_settings
 from asl_recog.cli._pipeline import run_pipeline
 from asl_recog.cli._train import EXAMPLE, add_train_arguments
+from asl_recog.cli._worker import EXAMPLE as WORKER_EXAMPLE
+from asl_recog.cli._worker import add_worker_arguments, cmd_worker
 from asl_recog.data._dataset import load_sign_mnist
 from asl_recog.data._images import image_to_array
 from asl_recog.evaluation._compare import Comparator
@@ -32,6 +34,7 @@ EPILOG = """examples:
   asl-recog serve runs/cnn/best.onnx --port 8000
   asl-recog predict --model runs/cnn/best.onnx photo1.jpg photo2.png
   asl-recog deploy runs/cnn/best.onnx --target local
+  asl-recog worker --storage postgresql+psycopg://asl@db/asl --study cnn-sweep   # join a shared search
 """
 
 
@@ -209,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", "train one route locally or on Azure ML", EXAMPLE)
     add_train_arguments(p, [verbosity])
+
+    p = command("worker", "join a search shared through a database (LocalBackend(storage=...))", WORKER_EXAMPLE)
+    add_worker_arguments(p)
+    p.set_defaults(func=cmd_worker)
 
     p = command(
         "compare",

@@ -104,7 +104,8 @@ def make_leaderboard(rows: Iterable[Mapping[str, Any]], metric: str, maximize: b
     Args:
         rows: one mapping per trial with the keys of :data:`LEADERBOARD_COLUMNS`
             (``"value"`` in place of the metric's name); ``status`` is a
-            :class:`TrialStatus` or its value.
+            :class:`TrialStatus` or its value; an optional ``host`` (the machine
+            that ran the trial) adds a ``host`` column.
         metric: the primary metric's name, used as the score column's name.
         maximize: whether a larger score is better.
 
@@ -131,8 +132,11 @@ def make_leaderboard(rows: Iterable[Mapping[str, Any]], metric: str, maximize: b
                 "history": [float(v) for v in row.get("history") or []],
                 "duration_s": math.nan if row.get("duration_s") is None else float(row["duration_s"]),
                 "error": row.get("error"),
+                **({"host": row.get("host")} if "host" in row else {}),
             }
         )
+    if any("host" in record for record in records):
+        columns.append("host")  # a search shared between hosts: which host ran each trial
     frame = pd.DataFrame(records, columns=columns)
     if frame.empty:
         return frame

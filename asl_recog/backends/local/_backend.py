@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -12,14 +13,16 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from asl_recog._errors import TrialFailedError
+from asl_recog._errors import ConfigurationError, TrialFailedError
 from asl_recog.backends._base import Backend, Trainer
-from asl_recog.backends.local._engine import open_study
+from asl_recog.backends.local._engine import STUDY_NAME, open_study
 from asl_recog.backends.local._heartbeat import is_interrupted
 from asl_recog.backends.local._plan import LocalPlan
 from asl_recog.backends.local._progress import SearchProgress, trial_status
+from asl_recog.backends.local._recipe import encode_settings
 from asl_recog.backends.local._reservation import was_not_run
 from asl_recog.backends.local._scheduler import recover, run_schedule
+from asl_recog.backends.local._shared import model_path, share, wait_for_others, watching
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.models._base import Model
 from asl_recog.results import TrainingResult, make_leaderboard
@@ -41,6 +44,21 @@ class LocalBackend(Backend):
     run directory, runs the trials, ranks them and, with ``refit=True``, lets the
     route retrain the selected configuration on all the data.
 
+    With ``storage=`` the study lives in a shared Optuna RDB storage (PostgreSQL or
+    MySQL; Optuna warns against SQLite for many hosts) under ``study_name``, and
+    ``asl-recog worker --storage URL --study NAME`` processes on any host join the
+    search; this process is one worker among them and gathers the result. Trial
+    data and models travel through the artifact store ``artifacts`` (a folder every
+    host mounts, or ``s3://bucket``; by default ``<run_dir>/artifacts``). See
+    ``docs/scaling.md``.
+
+    Args:
+        storage: an Optuna storage URL, e.g. ``postgresql+psycopg://user@host/db``
+            (extra ``postgres``); None keeps the study in SQLite under ``run_dir``.
+        study_name: the study's name in the storage (workers name it with ``--study``);
+            None means ``"search"``.
+        artifacts: the shared artifact store (with ``storage`` only).
+
     Example:
         >>> trainer = HyperDriveTrainer(builder="seed", max_total_runs=1, progress=False, backend=LocalBackend(),
         ...                             fixed_params={"hidden": 16, "batch_size": 64, "epochs": 1, "dropout": 0.1})
@@ -51,6 +69,29 @@ class LocalBackend(Backend):
 
     name = "local"
 
+    def __init__(self, storage: str | None = None, study_name: str | None = None, artifacts: str | None = None) -> None:
+        if storage is not None and (not isinstance(storage, str) or "://" not in storage):
+            raise ConfigurationError(
+                f"LocalBackend(storage=...): {storage!r} is not an Optuna storage URL; write e.g. "
+                "'postgresql+psycopg://user@host/db' (or leave it None for SQLite under run_dir)"
+            )
+        if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
+            raise ConfigurationError(f"LocalBackend(study_name=...): give a non-empty name, not {study_name!r}")
+        if artifacts is not None and storage is None:
+            raise ConfigurationError("LocalBackend(artifacts=...) is for a shared storage: give storage= too")
+        self.storage, self.study_name, self.artifacts = storage, study_name, artifacts
+
+    def __repr__(self) -> str:
+        where = (
+            "" if self.storage is None else f"storage={self.storage.split('@')[-1]!r}, study_name={self.study_name!r}"
+        )
+        return f"LocalBackend({where})"
+
+    def check(self, trainer: Trainer) -> None:
+        """A shared storage: the trainer's settings must be writable as JSON for workers on other hosts."""
+        if self.storage is not None:
+            encode_settings(trainer.get_params(deep=False))
+
     def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
         """Run ``trainer``'s search here and return its result."""
         start = time.perf_counter()
@@ -58,7 +99,20 @@ class LocalBackend(Backend):
         run_dir = prepare_run_dir(trainer)
         plan = route.local_plan(trainer, train, validation, run_dir)
         resume = bool(getattr(trainer, "resume", False))
-        study = open_study(run_dir, direction=plan.goal.value, sampler=plan.sampler, pruner=plan.pruner, resume=resume)
+        shared = self.storage is not None
+        artifacts = (self.artifacts or str((run_dir / "artifacts").resolve())) if shared else None
+        study = open_study(
+            run_dir,
+            direction=plan.goal.value,
+            sampler=plan.sampler,
+            pruner=plan.pruner,
+            resume=resume,
+            storage=self.storage,
+            study_name=self.study_name or STUDY_NAME,
+        )
+        if shared and not resume:
+            arrays = (train.images, train.labels, validation.images, validation.labels)
+            share(study, route.name, trainer.get_params(deep=False), arrays, str(artifacts))
         if resume:
             requeued = recover(study, run_dir)
             done = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
@@ -69,11 +123,15 @@ class LocalBackend(Backend):
         with SearchProgress(
             getattr(trainer, "progress", True), route.title, plan.metric, plan.expected_trials
         ) as progress:
-            run_schedule(study, run_dir, dataclasses.replace(plan.schedule, on_update=progress.update))
+            schedule = dataclasses.replace(plan.schedule, on_update=progress.update)
+            with watching(study) if shared else contextlib.nullcontext():
+                run_schedule(study, run_dir, schedule, artifacts=artifacts)
+                if shared:
+                    wait_for_others(study, run_dir, schedule, str(artifacts))
             if plan.after_search is not None:
                 plan.after_search(study, run_dir)
             progress.update(study, {}, force=True)
-        result = build_result(study, run_dir, plan, time.perf_counter() - start)
+        result = build_result(study, run_dir, plan, time.perf_counter() - start, artifacts)
         if getattr(trainer, "refit", False):
             route.refit(trainer, result, train, validation, run_dir)
         return result
@@ -97,6 +155,7 @@ def leaderboard(study: optuna.Study, metric: str, model_name: Any) -> pd.DataFra
                 "history": history,
                 "duration_s": (end - begin).total_seconds() if end and begin else math.nan,
                 "error": t.user_attrs.get("error"),
+                "host": str(t.user_attrs.get("worker", "")).rpartition(":")[0] or None,
             }
         )
     return make_leaderboard(rows, metric, maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE)
@@ -120,8 +179,11 @@ def first_failure(study: optuna.Study) -> TrialFailedError:
     )
 
 
-def build_result(study: optuna.Study, run_dir: Path, plan: LocalPlan, seconds: float) -> TrainingResult:
-    """The TrainingResult of a finished study: the leaderboard's top completed trial and its saved model."""
+def build_result(
+    study: optuna.Study, run_dir: Path, plan: LocalPlan, seconds: float, artifacts: str | None = None
+) -> TrainingResult:
+    """The TrainingResult of a finished study: the leaderboard's top completed trial and its saved model
+    (downloaded from the artifact store ``artifacts`` when another host trained it)."""
     board = leaderboard(study, plan.metric, plan.model_name)
     by_number = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     selectable = [n for n, s in zip(board["trial"], board["status"], strict=True) if s == "completed"]
@@ -130,7 +192,7 @@ def build_result(study: optuna.Study, run_dir: Path, plan: LocalPlan, seconds: f
         raise first_failure(study)
     best = by_number[selectable[0]]  # the leaderboard's order is the one best-trial rule
     score = math.nan if best.value is None else float(best.value)  # a completed trial has a value
-    model = Model.load(best.user_attrs["model_file"])
+    model = Model.load(model_path(best, run_dir, artifacts))
     model.params = dict(best.user_attrs.get("params", {}))
     model.info = {
         **model.info,

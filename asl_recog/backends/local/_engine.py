@@ -40,9 +40,9 @@ import optuna
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._heartbeat import (
-    GRACE_PERIOD_S,
     HEARTBEAT_INTERVAL_S,
     STALE_CALLBACK_ARG,
+    grace_period,
     retry_callback,
 )
 from asl_recog.search._space import (
@@ -232,6 +232,11 @@ def study_url(study: optuna.Study, run_dir: Path) -> str:
     return _LOCATIONS.get(study) or storage_url(run_dir)
 
 
+def remember_url(study: optuna.Study, url: str) -> None:
+    """Record that ``study`` was loaded from ``url`` (for :func:`study_url`; :func:`open_study` does it itself)."""
+    _LOCATIONS[study] = url
+
+
 def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
     """The storage at ``location`` (a run directory, or an RDB URL such as ``postgresql+psycopg://...``).
 
@@ -250,7 +255,7 @@ def open_storage(location: Path | str) -> optuna.storages.RDBStorage:
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=GRACE_PERIOD_S,
+            grace_period=grace_period(url),
             **callback,
         )
 
@@ -323,6 +328,7 @@ __all__ = [
     "open_storage",
     "storage_url",
     "study_url",
+    "remember_url",
     "TrialSeededRandomSampler",
     "SpaceProposal",
     "ConditionalProposal",

@@ -43,6 +43,17 @@ logger = logging.getLogger("asl_recog")
 HEARTBEAT_INTERVAL_S = 1
 #: A running trial whose last heartbeat is older than this belongs to a process that died.
 GRACE_PERIOD_S = 5
+#: The grace period of a study in a database server shared between hosts: longer, because a busy
+#: host can starve a heartbeat thread for seconds (a first TensorFlow import holds the interpreter),
+#: and another host would then take a live trial for a dead one.
+SHARED_GRACE_PERIOD_S = 30
+
+
+def grace_period(url: str) -> int:
+    """The heartbeat grace period for a storage URL: short for a local SQLite file, longer for a server."""
+    return GRACE_PERIOD_S if url.startswith("sqlite") else SHARED_GRACE_PERIOD_S
+
+
 #: How often one configuration is run again after its process died (Optuna's ``max_retry``).
 MAX_RETRY = 3
 
@@ -158,6 +169,8 @@ def requeue_interrupted(study: optuna.Study) -> int:
 
 __all__ = [
     "GRACE_PERIOD_S",
+    "SHARED_GRACE_PERIOD_S",
+    "grace_period",
     "HEARTBEAT_INTERVAL_S",
     "MAX_RETRY",
     "STALE_CALLBACK_ARG",

@@ -31,7 +31,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._engine import open_storage, study_url
-from asl_recog.backends.local._heartbeat import recover_stale, requeue_interrupted, retried_from
+from asl_recog.backends.local._heartbeat import (
+    HEARTBEAT_INTERVAL_S,
+    grace_period,
+    recover_stale,
+    requeue_interrupted,
+    retried_from,
+)
+from asl_recog.backends.local._recipe import RUN_KEY
 from asl_recog.backends.local._supervisor import FailureStreak, new_token, supervise
 from asl_recog.backends.local._trial_loop import TrialLoop, TrialOutcome, TrialReporter, TrialTask, WorkerPlan
 from asl_recog.backends.local._workers import check_spawnable
@@ -81,8 +88,26 @@ class Schedule:
     in_process_hint: str = ""
 
 
-def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None:
+def run_schedule(
+    study: optuna.Study,
+    run_dir: Path,
+    schedule: Schedule,
+    *,
+    artifacts: str | None = None,
+    joining: bool = False,
+) -> None:
     """Run trials until the trial limit, the deadline or ``should_stop`` ends the search.
+
+    Args:
+        study: the search's study.
+        run_dir: where this process keeps models and logs.
+        schedule: the route's trials.
+        artifacts: the artifact store (a shared folder or ``s3://bucket``) that completed
+            trials upload their model to, for a search shared between hosts; None keeps
+            models in ``run_dir`` only.
+        joining: this process joins a search that another process started (a worker on
+            any host): it takes the search's stop token and deadline from the study
+            instead of starting a new run of it.
 
     Raises:
         TrialFailedError: ``max_consecutive_failed_trials`` trials in a row crashed
@@ -90,6 +115,14 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
         ConfigurationError: worker processes cannot start (see ``_workers``), or the
             schedule's functions cannot be sent to them.
     """
+    if joining:
+        run = dict(study.user_attrs[RUN_KEY])
+        token, deadline = str(run["token"]), run.get("deadline")
+    else:
+        token = new_token()
+        deadline = None if schedule.deadline_s is None else time.time() + schedule.deadline_s
+        # Workers that join from other hosts stop with this run and keep its deadline.
+        study.set_user_attr(RUN_KEY, {"token": token, "deadline": deadline})
     plan = WorkerPlan(
         url=study_url(study, run_dir),
         study_name=study.study_name,
@@ -103,8 +136,9 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
         policy=schedule.policy,
         seed=schedule.seed,
         payload=schedule.payload,
-        deadline=None if schedule.deadline_s is None else time.time() + schedule.deadline_s,
-        token=new_token(),
+        deadline=deadline,
+        token=token,
+        artifacts=artifacts,
     )
     if schedule.in_process:
         _run_here(study, plan, schedule)
@@ -117,7 +151,7 @@ def run_schedule(study: optuna.Study, run_dir: Path, schedule: Schedule) -> None
         plan,
         workers=max(1, schedule.max_concurrent),
         env=schedule.env,
-        deadline_s=schedule.deadline_s,
+        deadline_s=None if deadline is None else max(0.0, deadline - time.time()),
         hard_deadline=schedule.hard_deadline,
         trial_timeout_s=schedule.trial_timeout_s,
         should_stop=schedule.should_stop,
@@ -171,7 +205,7 @@ def recover(study: optuna.Study, run_dir: Path) -> int:
         )
 
     before = queued()
-    recover_stale(study)
+    recover_stale(study, grace_period(study_url(study, run_dir)) + 2 * HEARTBEAT_INTERVAL_S)
     requeue_interrupted(study)
     return max(0, queued() - before)
 

@@ -24,6 +24,7 @@ import os
 import socket
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from asl_recog._console import configure_logging
+from asl_recog.backends.local._artifacts import artifact_store, upload_model
 from asl_recog.backends.local._engine import _mix, open_storage
 from asl_recog.backends.local._reservation import earlier_with_params, has_place, has_work, mark_over_limit
 from asl_recog.backends.local._workers import watch_parent
@@ -94,7 +96,11 @@ class TrialReporter:
     def report(self, step: int, value: float) -> bool:
         """Record ``value`` at ``step`` (1-based); return True when the policy stops the trial."""
         try:
-            self._trial.report(float(value), step)
+            with warnings.catch_warnings():
+                # A retried trial inherits its dead run's values (kept for the policies); Optuna
+                # warns that each of those steps is reported again, which is expected here.
+                warnings.filterwarnings("ignore", message="The reported value is ignored because this `step`")
+                self._trial.report(float(value), step)
         except optuna.exceptions.UpdateFinishedTrialError:
             return True  # another process recorded this trial (took it for a dead one's): training on is waste
         return self.task.policy is not None and self._trial.should_prune()
@@ -121,6 +127,8 @@ class WorkerPlan:
     #: identifies this search's processes, for :data:`STOP_KEY`
     token: str = ""
     index: int = 0
+    #: the artifact store completed trials upload their model to (a search shared between hosts)
+    artifacts: str | None = None
 
 
 class NotRun(Exception):
@@ -147,6 +155,7 @@ class TrialLoop:
         self.plan, self.storage, self.on_trial = plan, storage, on_trial
         self.duplicates_in_a_row = 0
         self.me = worker_id()
+        self.store = None if plan.artifacts is None else artifact_store(plan.artifacts)
 
     def objective(self, trial: optuna.trial.Trial) -> float:
         """Run one trial, or record it without running; raises ``TrialPruned``/``NotRun``/``TrialCrashed``."""
@@ -200,6 +209,9 @@ class TrialLoop:
         if outcome.value is None or not _finite(outcome.value):
             trial.set_user_attr("error", f"the trial's metric is not a finite number: {outcome.value!r}")
             raise TrialCrashed("non-finite metric")
+        if self.store is not None and outcome.model_file:
+            # The process that gathers the result may run on another host: it downloads the winner.
+            trial.set_user_attr("model_artifact", upload_model(trial, self.store, outcome.model_file))
         return float(outcome.value)
 
     def _duplicate(self, trial: optuna.trial.Trial, original: int, trials: list[FrozenTrial]) -> float:

@@ -105,7 +105,7 @@ def test_each_broken_promise_fails_the_check_that_names_it(tiny: Any) -> None:
     assert len(opened) == 1 and "the trainer opened the test file: [" in opened[0] and "sign_mnist_test" in opened[0]
     assert sorted(f for f in failures if f not in opened) == [
         "- AutoMLTrainer: check_leaderboard_schema: the leaderboard lacks the columns ['duration_s'] "
-        "(it has ['trial', 'model', 'params', 'status', 'accuracy', 'history', 'error'])",
+        "(it has ['trial', 'model', 'params', 'status', 'accuracy', 'history', 'error', 'host'])",
         "- AutoMLTrainer: check_predictions passed but is listed in expected_failed_checks "
         "(listed to see a passing check reported); remove it",
         "- AutoMLTrainer: check_refit_saw_all_the_data: the refit saw 240 images, not all 336",

@@ -33,11 +33,14 @@ def test_presets_build_valid_trainers() -> None:
 
 #: The main job with small budgets but the heavy model families allowed (trees, SVM,
 #: augmentation, the voting ensemble, the default CNN), as a user's config file.
+# The heavy raw-pixel models (featurization off): the memory budget is about their size, and HOG
+# features would make the trees small and the SVM too slow for this budget.
 SMALL_HEAVY = """
 automl:
   experiment_timeout_minutes: 1.5
   iteration_timeout_minutes: 1
   allowed_models: [ExtremeRandomTrees, RandomForest, SVM, KNN]
+  featurization: "off"
 hyperdrive:
   builder: default
   max_total_runs: 1

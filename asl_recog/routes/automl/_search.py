@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState, create_trial
+from optuna.trial import TrialState
 from threadpoolctl import threadpool_limits
 
 from asl_recog.backends.local._engine import ConditionalProposal, enqueue_params
@@ -41,6 +41,7 @@ from asl_recog.data._labels import labels_to_indices
 from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, check_model
+from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
 from asl_recog.routes.automl._guardrails import guardrails
 from asl_recog.routes.automl._ordering import order_by_budget, probe
 from asl_recog.routes.automl._portfolio import (
@@ -135,17 +136,10 @@ def add_ensemble(
 ) -> None:
     """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model
     and the ensemble fits the model-size budget."""
-    trials = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("params", {}).get("algorithm") not in ENSEMBLES
-        and t.user_attrs.get("model_file")
-        and Path(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")).is_file()
-    ]
-    trials = sorted(trials, key=lambda t: -(t.value or 0.0))[:top]  # a completed trial always has a value
+    trials = member_candidates(study, top)
     if len(trials) < 2:
         return
-    probas = [np.load(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")) for t in trials]
+    probas = member_probabilities(trials)
     counts = ensemble_selection(probas, targets, lambda y, p: score(metric, y, p))
     members = [(t, c) for t, c in zip(trials, counts, strict=True) if c > 0]
     if len(members) < 2:
@@ -164,24 +158,19 @@ def add_ensemble(
         "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t, _ in members),
         **(extra_info or {}),
     }
-    path = SklearnModel(voting, params, info).save(run_dir / "models" / f"ensemble_{len(study.trials):05d}.aslskl")
-    try:
-        info["onnx_bytes"] = check_model(path, voting, max_model_size_mb, onnx=onnx)
-    except CandidateRejected as exc:
-        path.unlink()
-        logger.info("voting ensemble of trials %s left out: %s", params["members"], exc)
-        return
-    info["file_bytes"] = path.stat().st_size
-    study.add_trial(
-        create_trial(
-            value=value,
-            params={},
-            distributions={},
-            user_attrs={"params": params, "model_file": str(path), "info": info, "history": [value]},
-            state=TrialState.COMPLETE,
-        )
-    )
-    logger.info("voting ensemble of trials %s: %s=%.4f", params["members"], metric, value)
+    if add_ensemble_trial(
+        study,
+        voting,
+        params,
+        info,
+        value,
+        run_dir=run_dir,
+        file_stem="ensemble",
+        what="voting ensemble",
+        max_model_size_mb=max_model_size_mb,
+        onnx=onnx,
+    ):
+        logger.info("voting ensemble of trials %s: %s=%.4f", params["members"], metric, value)
 
 
 def local_plan(

@@ -19,15 +19,14 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState, create_trial
 
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import NUM_CLASSES, labels_to_indices
 from asl_recog.data._split import similarity_groups
 from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
-from asl_recog.models._budgets import CandidateRejected, check_model
-from asl_recog.routes.automl._portfolio import ENSEMBLES, STACK_ENSEMBLE
+from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
+from asl_recog.routes.automl._portfolio import STACK_ENSEMBLE
 
 logger = logging.getLogger("asl_recog")
 
@@ -112,19 +111,12 @@ def add_stack_ensemble(
     extra_info: dict[str, Any] | None = None,
 ) -> None:
     """Add a StackEnsemble of the best trials to the study, when it fits the model-size budget."""
-    trials = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("params", {}).get("algorithm") not in ENSEMBLES
-        and t.user_attrs.get("model_file")
-        and Path(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")).is_file()
-    ]
-    trials = sorted(trials, key=lambda t: -(t.value or 0.0))[:STACK_MEMBERS]
+    trials = member_candidates(study, STACK_MEMBERS)
     if len(trials) < 2:
         logger.info("stack ensemble: fewer than two completed trials; none added")
         return
     targets = labels_to_indices(validation.labels)
-    probas = [np.load(str(t.user_attrs["model_file"]).replace(".aslskl", ".proba.npy")) for t in trials]
+    probas = member_probabilities(trials)
     meta, oof = fit_meta_learner(probas, targets, similarity_groups(validation), seed)
     value = score(metric, targets, oof)
     stack = stack_ensemble([SklearnModel.load(t.user_attrs["model_file"]).estimator for t in trials], meta)
@@ -138,24 +130,19 @@ def add_stack_ensemble(
         "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t in trials),
         **(extra_info or {}),
     }
-    path = SklearnModel(stack, params, info).save(run_dir / "models" / f"stack_{len(study.trials):05d}.aslskl")
-    try:
-        info["onnx_bytes"] = check_model(path, stack, max_model_size_mb, onnx=onnx)
-    except CandidateRejected as exc:
-        path.unlink()
-        logger.info("stack ensemble of trials %s left out: %s", params["members"], exc)
-        return
-    info["file_bytes"] = path.stat().st_size
-    study.add_trial(
-        create_trial(
-            value=value,
-            params={},
-            distributions={},
-            user_attrs={"params": params, "model_file": str(path), "info": info, "history": [value]},
-            state=TrialState.COMPLETE,
-        )
-    )
-    logger.info("stack ensemble of trials %s: %s=%.4f (out of fold)", params["members"], metric, value)
+    if add_ensemble_trial(
+        study,
+        stack,
+        params,
+        info,
+        value,
+        run_dir=run_dir,
+        file_stem="stack",
+        what="stack ensemble",
+        max_model_size_mb=max_model_size_mb,
+        onnx=onnx,
+    ):
+        logger.info("stack ensemble of trials %s: %s=%.4f (out of fold)", params["members"], metric, value)
 
 
 __all__ = ["FOLDS", "STACK_MEMBERS", "add_stack_ensemble", "fit_meta_learner", "meta_learner", "stack_ensemble"]

@@ -56,6 +56,12 @@ def serving_model_path(
     return train_onnx(small_split, tmp_path_factory.mktemp("serving_model"))
 
 
+@pytest.fixture(scope="module")
+def model(serving_model_path: Path) -> asl.OnnxModel:
+    """That classifier loaded, as the serving, answer, V2, hardening and deploy tests compare against it."""
+    return asl.OnnxModel.load(serving_model_path)
+
+
 _TEST_FILE_OPENS: list[str] = []
 
 

@@ -25,11 +25,6 @@ from asl_recog.serving._deploy import write_scoring_dir
 from asl_recog.serving._deploy_local import DeploymentError
 
 
-@pytest.fixture(scope="module")
-def model(serving_model_path: Path) -> asl.OnnxModel:
-    return asl.OnnxModel.load(serving_model_path)
-
-
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)

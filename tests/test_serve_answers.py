@@ -24,11 +24,6 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def model(serving_model_path: Path) -> asl.OnnxModel:
-    return asl.OnnxModel.load(serving_model_path)
-
-
-@pytest.fixture(scope="module")
 def client(serving_model_path: Path) -> TestClient:
     return TestClient(create_app(serving_model_path, api_key=KEY, max_batch=64))
 

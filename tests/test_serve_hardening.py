@@ -27,11 +27,6 @@ def client(serving_model_path: Path) -> TestClient:
     return TestClient(create_app(serving_model_path, api_key=KEY, max_batch=8), raise_server_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def model(serving_model_path: Path) -> asl.OnnxModel:
-    return asl.OnnxModel.load(serving_model_path)
-
-
 def _form(*photos: bytes, boundary: str = "xYzBoundary") -> bytes:
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="hand{i}.png"\r\n'

@@ -27,11 +27,6 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def model(serving_model_path: Path) -> asl.OnnxModel:
-    return asl.OnnxModel.load(serving_model_path)
-
-
-@pytest.fixture(scope="module")
 def server(serving_model_path: Path) -> Iterator[str]:
     """The service on a free loopback port, run by uvicorn in a thread (tritonclient needs a real socket)."""
     import uvicorn

@@ -228,6 +228,11 @@ def add_v2_routes(app: FastAPI, *, max_batch: int) -> None:
         {'name': 'letters', 'datatype': 'BYTES', 'shape': [1], 'data': ['E']}
     """
 
+    @app.exception_handler(V2Error)
+    async def v2_error(request: Request, exc: V2Error) -> Response:
+        # One handler for every V2 route: the protocol's {"error": ...} form, not the service's own.
+        return _error(exc)
+
     def check_name(name: str) -> None:
         if name != MODEL_NAME:
             raise V2Error(f"model {name!r} not found; this server serves {MODEL_NAME!r}", 404)
@@ -248,28 +253,19 @@ def add_v2_routes(app: FastAPI, *, max_batch: int) -> None:
 
     @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata", tags=["v2"])
     async def metadata(name: str) -> Response:
-        try:
-            check_name(name)
-        except V2Error as exc:
-            return _error(exc)
+        check_name(name)
         return _json(model_metadata())
 
     @app.get("/v2/models/{name}/ready", summary="Open Inference Protocol: model readiness", tags=["v2"])
     async def model_ready(name: str) -> Response:
-        try:
-            check_name(name)
-        except V2Error as exc:
-            return _error(exc)
+        check_name(name)
         return _json({"name": name, "ready": getattr(app.state, "model", None) is not None})
 
     @app.post("/v2/models/{name}/infer", summary="Open Inference Protocol: inference", tags=["v2"])
     async def infer(name: str, request: Request) -> Response:
-        try:
-            check_name(name)
-            payload, binary = split_body(await request.body(), request.headers.get("inference-header-content-length"))
-            images, outputs, request_id = parse_infer(payload, binary, max_batch)
-        except V2Error as exc:
-            return _error(exc)
+        check_name(name)
+        payload, binary = split_body(await request.body(), request.headers.get("inference-header-content-length"))
+        images, outputs, request_id = parse_infer(payload, binary, max_batch)
         model = app.state.model
         if len(images) > _INLINE_IMAGES:
             probabilities = await run_in_threadpool(model.predict_proba, images)

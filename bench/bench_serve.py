@@ -15,7 +15,12 @@ tree used (Linux /proc): requests per server CPU-second is the throughput one
 dedicated core would give, which stays meaningful on a machine shared with
 other work, where wall-clock figures depend on what else runs.
 
+``--metrics-cost N`` adds N rounds comparing the service with and without Prometheus
+metrics (``--no-metrics``), in this process, with an A/A control: what recording
+metrics costs in throughput.
+
 Usage: python bench/bench_serve.py [--duration 5] [--concurrency 1 16] [--no-mlflow] [--model PATH]
+       [--metrics-cost 5]
 Needs wrk (Debian: apt-get install -y wrk). Prints a Markdown table.
 """
 
@@ -109,7 +114,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 12
     raise RuntimeError(f"{url} did not answer within {timeout_s:g} s")
 
 
-def start_ours(model: Path, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_ours(model: Path, folder: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     (folder / "key").write_text(KEY)
     process = subprocess.Popen(
@@ -124,9 +129,10 @@ def start_ours(model: Path, folder: Path) -> tuple[subprocess.Popen[bytes], str]
             str(folder / "key"),
             "--log-level",
             "warning",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(folder / "ours.log", "wb"),  # noqa: SIM115 - open for the life of the server process
+        stderr=open(folder / f"ours{port}.log", "wb"),  # noqa: SIM115 - open for the life of the server process
     )
     wait_ready(f"http://127.0.0.1:{port}/ready", process)
     return process, f"http://127.0.0.1:{port}/score"
@@ -217,6 +223,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--no-mlflow", action="store_true", help="measure asl-recog serve only")
     parser.add_argument("--model", type=Path, help="an .onnx model to serve (default: train the small one)")
+    parser.add_argument(
+        "--metrics-cost", type=int, default=0, metavar="N", help="N alternating rounds with and without /metrics"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed as the load generator: apt-get install -y wrk")
@@ -278,6 +287,9 @@ def main() -> None:
             for process in processes:
                 process.terminate()
                 process.wait(10)
+        cost = (
+            metrics_cost(model, bodies["lists {inputs: [[784 ints]]}"], args.metrics_cost) if args.metrics_cost else {}
+        )
     print(
         f"\nCPU: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), load average before "
         f"{load_before[0]:.1f} (shared machine), after {os.getloadavg()[0]:.1f}; {server_stack()}; "
@@ -303,6 +315,104 @@ def main() -> None:
                 f"{ours[0]['rps'] / theirs[0]['rps']:.1f}x, requests per server CPU-second "
                 f"{ours[0]['per_cpu_s'] / theirs[0]['per_cpu_s']:.1f}x"
             )
+    if cost:
+        q = {k: np.percentile(v, [25, 50, 75]) for k, v in cost.items()}
+        print(
+            f"\nCost of Prometheus metrics: time per /score request (one image, lists body, sent straight "
+            f"into the ASGI app) with metrics / without (`--no-metrics`), and the same ratio for two "
+            f"identical apps with metrics as a control; {args.metrics_cost} rounds of 6 x 400 requests "
+            "in ABBA order\n"
+        )
+        print("| comparison | median ratio | quartiles |")
+        print("|---|---:|---|")
+        print(f"| metrics / no metrics | {q['cost'][1]:.3f} | {q['cost'][0]:.3f}-{q['cost'][2]:.3f} |")
+        print(f"| control: metrics / metrics | {q['control'][1]:.3f} | {q['control'][0]:.3f}-{q['control'][2]:.3f} |")
+        record, request = cost["record_us"][0], q["us"][1]
+        print(
+            f"\nA request without metrics took {request:.0f} microseconds (median). Recording one request's "
+            f"metrics (observe_request + observe_inference, timed alone in a loop of 100,000) took "
+            f"{record:.1f} microseconds: {record / request:.1%} of a request."
+        )
+
+
+def metrics_cost(model: Path, body: bytes, rounds: int, requests: int = 400) -> dict[str, list[float]]:
+    """Per round, the time per /score request of the service with metrics divided by the time
+    without them; and the same ratio for two identical apps with metrics (an A/A control).
+
+    The requests go straight into the ASGI app (every middleware, the key check, JSON
+    parsing, the model, the answer), with no socket and no load generator: on this
+    virtual machine two identical servers measured side by side with wrk differed by up
+    to 10 %, more than the cost being measured. Short rounds in ABBA order, compared
+    pairwise, cancel the drifts in machine speed that longer runs pick up.
+    """
+    import asyncio
+
+    from asl_recog.serving import create_app
+
+    # One loaded model for the three apps: two onnxruntime sessions of the same file can
+    # differ by several per cent in speed (memory placement), which would swamp the cost.
+    loaded = asl.OnnxModel.load(model)
+    apps = {
+        "metrics": create_app(loaded, api_key=KEY),
+        "metrics (second app)": create_app(loaded, api_key=KEY),
+        "no metrics": create_app(loaded, api_key=KEY, metrics=False),
+    }
+    headers = [
+        (b"host", b"bench"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {KEY}".encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/score", "raw_path": b"/score", "query_string": b"", "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+
+    async def one(app: Any) -> None:
+        messages: list[dict[str, Any]] = [{"type": "http.request", "body": body, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(dict(scope), receive, send)
+        assert status == [200], status
+
+    async def timed(name: str) -> float:
+        start = time.perf_counter()
+        for _ in range(requests):
+            await one(apps[name])
+        return (time.perf_counter() - start) / requests
+
+    async def run() -> dict[str, list[float]]:
+        for app in apps.values():
+            for _ in range(300):  # warm-up
+                await one(app)
+        out: dict[str, list[float]] = {"cost": [], "control": [], "us": []}
+        for _ in range(rounds):
+            a1, b1, c1 = await timed("metrics"), await timed("no metrics"), await timed("metrics (second app)")
+            c2, b2, a2 = await timed("metrics (second app)"), await timed("no metrics"), await timed("metrics")
+            out["cost"].append((a1 + a2) / (b1 + b2))
+            out["control"].append((a1 + a2) / (c1 + c2))
+            out["us"].append((b1 + b2) / 2 * 1e6)
+        return out
+
+    out = asyncio.run(run())
+    # What recording costs by itself, timed in a loop: the two calls every /score request makes.
+    from asl_recog.serving._metrics import ServiceMetrics, route_of
+
+    recorder, n = ServiceMetrics(), 100_000
+    start = time.perf_counter()
+    for _ in range(n):
+        recorder.observe_request(route_of("/score"), 200, 0.0004)
+        recorder.observe_inference(1, 0.0002)
+    out["record_us"] = [(time.perf_counter() - start) / n * 1e6]
+    return out
 
 
 if __name__ == "__main__":

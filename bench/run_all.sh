@@ -24,6 +24,7 @@ declare -A TITLE=(
   [install]="Install time of the README's two commands"
   [hardening_load]="Scoring service under a hostile mixed load"
   [distributed]="Distributed search: 1 vs 2 worker processes, PostgreSQL's per-trial overhead"
+  [shift]="Off the dataset: shifts, scales, rotations, backgrounds"
 )
 declare -A COMMAND=(
   [load]="$PY bench/bench_load.py"
@@ -37,8 +38,10 @@ declare -A COMMAND=(
   [install]="bash bench/bench_install.sh"
   [hardening_load]="$PY bench/bench_hardening_load.py"
   [distributed]="$PY bench/bench_distributed.py --speedup --overhead --storage auto"
+  # the model the memory section's main job kept (run that section first), or SHIFT_MODEL
+  [shift]="$PY bench/bench_shift.py --model ${SHIFT_MODEL:-runs/bench-memory/run/best.onnx}"
 )
-ORDER=(install load split hyperdrive automl policies onnx serve memory hardening_load distributed)
+ORDER=(install load split hyperdrive automl policies onnx serve shift memory hardening_load distributed)
 
 machine() {
   local cpu

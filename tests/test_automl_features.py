@@ -68,6 +68,18 @@ def test_bad_hog_settings_name_the_setting(settings, match) -> None:
         HogFeaturizer(**settings).fit(np.zeros((1, 784)))
 
 
+def test_hog_in_chunks_equals_hog_image_by_image(train_data, monkeypatch) -> None:
+    # transform works through big inputs a chunk at a time (memory); the chunk edges change nothing
+    import asl_recog.models._hog as hog_module
+
+    monkeypatch.setattr(hog_module, "CHUNK", 7)
+    rows = train_data.flat[:30]
+    chunked = HogFeaturizer().transform(rows)
+    one_by_one = np.concatenate([HogFeaturizer().transform(rows[i : i + 1]) for i in range(len(rows))])
+    assert chunked.dtype == np.float32 and chunked.shape == (30, 1296)
+    np.testing.assert_array_equal(chunked, one_by_one)
+
+
 def test_hog_refuses_images_of_the_wrong_width() -> None:
     with pytest.raises(DataFormatError, match="784"):
         HogFeaturizer().transform(np.zeros((2, 28, 28)))

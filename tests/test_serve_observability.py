@@ -117,3 +117,14 @@ def test_metrics_families_are_described(client: TestClient) -> None:
     } <= set(families)
     assert families["asl_recog_request_duration_seconds"].type == "histogram"
     assert np.isfinite([s.value for f in families.values() for s in f.samples]).all()
+
+
+def test_metrics_can_be_switched_off_and_scoring_is_the_same(
+    serving_model_path: Path, client: TestClient, test_data: asl.SignMnistDataset
+) -> None:
+    plain = TestClient(create_app(serving_model_path, api_key=KEY, metrics=False))
+    body = {"data": test_data.images[:4].reshape(4, 784).tolist()}
+    reply = plain.post("/score", json=body, headers={**AUTH, "X-Request-ID": "no-metrics-1"})
+    assert reply.json() == client.post("/score", json=body, headers=AUTH).json()
+    assert reply.headers["x-request-id"] == "no-metrics-1"  # request ids do not depend on metrics
+    assert plain.get("/metrics", headers=AUTH).status_code == 404

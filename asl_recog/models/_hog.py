@@ -39,6 +39,11 @@ EPS = 1e-5
 CLIP = 0.2
 #: Added to |g| before dividing by it, so a flat patch (|g| = 0) gives zeros, not NaN.
 MAG_EPS = 1e-12
+#: Images featurized at a time. The intermediates take about 70 bytes per pixel (gradients,
+#: three projection channels, nine bins), so the 55k augmented training images at once
+#: took 2.9 GB and set the quick main job's memory peak; 4,096 at a time take about 230 MB
+#: and cost no measurable time (the work per image is the same).
+CHUNK = 4096
 
 
 class HogFeaturizer(TransformerMixin, BaseEstimator):
@@ -118,8 +123,15 @@ class HogFeaturizer(TransformerMixin, BaseEstimator):
 
     def transform(self, x: Any) -> np.ndarray:
         """HOG features, ``(N, n_features_out_)`` float32, in the order the ONNX graph writes them."""
+        rows = self._rows(x)
+        out = np.empty((len(rows), self.n_features_out_), dtype=np.float32)
+        for start in range(0, len(rows), CHUNK):
+            out[start : start + CHUNK] = self._features(rows[start : start + CHUNK])
+        return out
+
+    def _features(self, rows: np.ndarray) -> np.ndarray:
         n, ppc, cpb = self._check()
-        images = self._rows(x).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+        images = rows.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
         # 1. central differences, zero on the border rows/columns (as scikit-image)
         g_row = np.zeros_like(images)
         g_col = np.zeros_like(images)
@@ -140,7 +152,7 @@ class HogFeaturizer(TransformerMixin, BaseEstimator):
         blocks = blocks / np.sqrt((blocks * blocks).sum(axis=1, keepdims=True) + np.float32(EPS * EPS))
         blocks = np.minimum(blocks, np.float32(CLIP))
         blocks = blocks / np.sqrt((blocks * blocks).sum(axis=1, keepdims=True) + np.float32(EPS * EPS))
-        return blocks.reshape(len(images), -1).astype(np.float32)
+        return blocks.reshape(len(images), -1)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """``hog0 .. hog{n-1}``: the features in the order :meth:`transform` writes them."""

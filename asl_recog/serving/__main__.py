@@ -61,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="store_true",
         help="write one JSON line per request, with its X-Request-ID, to stdout (costs throughput)",
     )
+    parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="serve no Prometheus /metrics and record none (for deployments that observe elsewhere)",
+    )
     return parser
 
 
@@ -81,6 +86,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=args.log_level,
             access_log=args.access_log,
+            metrics=not args.no_metrics,
             key_file=args.key_file,
             auth=not args.no_auth,
             max_batch=args.max_batch,

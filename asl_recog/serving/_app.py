@@ -121,6 +121,7 @@ def create_app(
     timeout_s: float = 30.0,
     threads: int = 1,
     access_log: bool = False,
+    metrics: bool = True,
 ) -> FastAPI:
     """Build the scoring service over a model (an ``.onnx`` path, run with onnxruntime, or a loaded Model).
 
@@ -145,6 +146,8 @@ def create_app(
         threads: onnxruntime intra-op threads.
         access_log: write one JSON line per request, with its request id, to the
             ``asl_recog.serving.access`` logger (off by default: it costs throughput).
+        metrics: serve Prometheus metrics at ``GET /metrics`` and record them per request
+            (on by default; off removes the route, for deployments that observe elsewhere).
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -190,8 +193,9 @@ def create_app(
         "model_metadata": _public_metadata(loaded),
     }
 
-    metrics = ServiceMetrics()
-    loaded = TimedModel(loaded, metrics)  # every route's model calls are timed into /metrics
+    recorder = ServiceMetrics() if metrics else None
+    if recorder is not None:
+        loaded = TimedModel(loaded, recorder)  # every route's model calls are timed into /metrics
     # FastAPIOffline: Swagger UI and ReDoc from the files fastapi-offline installs, not a CDN.
     app = FastAPIOffline(
         static_url="/docs/static",
@@ -202,13 +206,14 @@ def create_app(
         **_telemetry_off(),
     )
     app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
-    app.state.metrics = metrics
+    app.state.metrics = recorder
     public = PUBLIC_PATHS | add_page(app)  # the page and its files need no key; /score does
     app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s, public_paths=public)
-    app.add_middleware(Observability, metrics=metrics, access_log=access_log)  # outermost: sees every answer
+    app.add_middleware(Observability, metrics=recorder, access_log=access_log)  # outermost: sees every answer
     _add_error_handlers(app)
     add_v2_routes(app, max_batch=max_batch)
-    add_metrics_route(app, metrics)
+    if recorder is not None:
+        add_metrics_route(app, recorder)
 
     def predict(images: np.ndarray, proba: bool, options: AnswerOptions | None = None) -> dict[str, Any]:
         probabilities = loaded.predict_proba(images)

@@ -56,7 +56,7 @@ class Observability:
 
     Args:
         app: the wrapped ASGI app.
-        metrics: where requests are counted and timed.
+        metrics: where requests are counted and timed (None: not recorded).
         access_log: log every request to the ``asl_recog.serving.access`` logger (off by
             default: formatting and writing a line costs a measurable share of a 0.3 ms request).
 
@@ -69,7 +69,7 @@ class Observability:
         'abc-123'
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, access_log: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics | None, access_log: bool = False) -> None:
         self.app, self.metrics, self.access_log = app, metrics, access_log
         self.ids = RequestIds()
 
@@ -99,8 +99,8 @@ class Observability:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - start
-            path = scope["path"]
-            self.metrics.observe_request(route_of(path), status, seconds)
+            if self.metrics is not None:
+                self.metrics.observe_request(route_of(scope["path"]), status, seconds)
             if self.access_log:
                 _log_access(scope, request_id, status, seconds)
 

@@ -21,6 +21,7 @@ from asl_recog._errors import AslRecogError, MissingDependencyError
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
 from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_input
+from asl_recog.models._knn_onnx import GEMM_METRICS, gemm_neighbours
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._onnx_format import CHECKSUM_KEY, metadata_checksum
 
@@ -149,8 +150,8 @@ def convert_sklearn_estimator(estimator: Any) -> Any:
         if hasattr(part, "predict_proba"):
             options[id(part)] = {"zipmap": False}
         if type(part).__name__ == "KNeighborsClassifier":
-            # onnxruntime's CDist kernel instead of skl2onnx's default Scan loop over the
-            # stored samples: about 100x faster for one image against 27k samples.
+            # "cdist" selects _knn_onnx's MatMul distances (see _converter_fixes), not
+            # skl2onnx's default Scan loop over the stored samples (100x slower).
             options.setdefault(id(part), {})["optim"] = "cdist"
     try:
         with _converter_fixes():
@@ -204,7 +205,7 @@ def _walk(estimator: Any) -> list[Any]:
 
 @contextlib.contextmanager
 def _converter_fixes() -> Iterator[None]:
-    """Work around three skl2onnx 1.20 bugs for the duration of one conversion.
+    """Work around three skl2onnx 1.20 bugs, and speed up KNN, for the duration of one conversion.
 
     1. HistGradientBoosting: ``missing_go_to_left`` booleans go into an ONNX
        ``ints`` attribute, which onnx 1.23 rejects ("Expected an int, got a
@@ -219,6 +220,8 @@ def _converter_fixes() -> Iterator[None]:
        negates the (already positive) neighbour distances, so ``Max(d, 1e-6)``
        makes every weight equal and the graph silently votes uniformly. The
        parity check caught it; negating once more restores ``1 / d``.
+    3. KNeighborsClassifier with the ``cdist`` option: not a bug, a speed-up; the
+       distances become one float64 MatMul (``_knn_onnx.py``), 3.4 ms -> see there.
     """
     from skl2onnx.algebra.onnx_ops import OnnxMul
     from skl2onnx.common import tree_ensemble
@@ -234,6 +237,11 @@ def _converter_fixes() -> Iterator[None]:
     def knn(
         *args: Any, keep_distances: bool = False, op_version: int | None = None, dtype: Any = None, **kwargs: Any
     ) -> Any:
+        x, samples, k = args[:3]
+        metric = kwargs.get("metric", "euclidean")
+        if kwargs.get("optim") == "cdist" and metric in GEMM_METRICS and isinstance(samples, np.ndarray):
+            # 3. distances as one MatMul, not CDist's walk over the samples (_knn_onnx.py)
+            return gemm_neighbours(x, samples, int(k), metric, dtype, int(op_version or 11), keep_distances)
         out = original_knn(*args, keep_distances=keep_distances, op_version=op_version, dtype=dtype, **kwargs)
         if keep_distances and op_version is not None and op_version >= 11:
             return out[0], OnnxMul(out[1], np.array([-1], dtype=dtype), op_version=op_version)

@@ -58,12 +58,15 @@ def scale_seconds(small: float, large: float | None, rows: int, sizes: tuple[int
     Example:
         >>> round(scale_seconds(0.1, 0.4, 12_000))  # 4x the time for 4x the rows: linear
         4
-        >>> round(scale_seconds(1.0, None, 3_000))  # no second probe: quadratic, the cautious guess
-        100
+        >>> round(scale_seconds(1.0, None, 3_000))  # no second probe: linear, a lower bound
+        10
     """
     n_small, n_large = sizes
     if large is None or small <= 0 or large <= 0:
-        return max(small, 1e-3) * (rows / n_small) ** 2
+        # Only a slow small probe skips the second one. Its time is mostly fixed cost (24
+        # one-vs-rest fits, iterations to convergence), so a quadratic guess said "300,000 s"
+        # for a fit of minutes; linear growth is a lower bound, and enough to skip on.
+        return max(small, 1e-3) * rows / n_small
     exponent = min(max(math.log(large / small) / math.log(n_large / n_small), 1.0), 2.0)
     return large * (rows / n_large) ** exponent
 

@@ -93,6 +93,28 @@ def test_sklearn_models_round_trip_with_the_trusted_types(small_split: Any, tmp_
     assert all(name.startswith(("sklearn.", "asl_recog.")) for name in TRUSTED_TYPES)
 
 
+def test_an_ensemble_file_holds_each_member_once(small_split: Any, tmp_path: Path) -> None:
+    """skops writes a fitted forest again for every reference; an ensemble references each member three times."""
+    from sklearn.base import clone
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    from asl_recog.routes.automl._portfolio import soft_voting
+
+    fit_part, validation = small_split
+    x, y = fit_part.flat[::4], labels_to_indices(fit_part.labels[::4])
+    trees = ExtraTreesClassifier(n_estimators=20, random_state=0).fit(x, y)
+    alone = asl.SklearnModel(trees).save(tmp_path / "trees").stat().st_size
+    ensemble = soft_voting([trees], [1])
+    path = asl.SklearnModel(ensemble).save(tmp_path / "ensemble")
+    assert path.stat().st_size < 1.2 * alone  # was 3x: estimators, estimators_ and named_estimators_
+    assert ensemble.named_estimators_["model0"] is trees  # the live model is not changed by saving
+    loaded = asl.Model.load(path).estimator
+    assert loaded.named_estimators_["model0"] is loaded.estimators_[0]
+    assert not hasattr(loaded.estimators[0][1], "estimators_")  # the parameter is an unfitted clone
+    assert clone(loaded).get_params()["model0"].get_params() == trees.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(validation.flat[:50]), ensemble.predict_proba(validation.flat[:50]))
+
+
 def test_a_users_own_type_loads_only_when_named(tmp_path: Path) -> None:
     from sklearn.preprocessing import FunctionTransformer
 

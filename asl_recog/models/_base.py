@@ -17,6 +17,7 @@ from asl_recog._console import import_keras
 from asl_recog._errors import DataFormatError, ModelFileError
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import IMAGE_SIZE, NUM_CLASSES, NUM_PIXELS, indices_to_labels, labels_to_letters
+from asl_recog.models._ensemble_refs import after_loading, for_saving
 
 SKLEARN_SUFFIX = ".aslskl"
 #: The first Keras whose ``safe_mode`` holds against the published bypasses (CVE-2025-1550, CVE-2025-8747 and
@@ -226,7 +227,7 @@ class SklearnModel(Model):
         path = Path(path)
         if path.suffix != SKLEARN_SUFFIX:
             path = path.with_suffix(SKLEARN_SUFFIX)
-        payload = skops.io.dumps(self.estimator)
+        payload = skops.io.dumps(for_saving(self.estimator))  # each ensemble member once
         header = json.dumps(
             {
                 "sha256": hashlib.sha256(payload).hexdigest(),
@@ -295,6 +296,7 @@ class SklearnModel(Model):
                 f"{path}: the skops payload is unreadable ({type(exc).__name__}: {exc}). Re-export the model."
             ) from exc
         params, info = header.get("params"), header.get("info")
+        estimator = after_loading(estimator)
         return cls(estimator, params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)
 
 

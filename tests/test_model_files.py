@@ -112,7 +112,9 @@ def test_an_ensemble_file_holds_each_member_once(small_split: Any, tmp_path: Pat
     assert loaded.named_estimators_["model0"] is loaded.estimators_[0]
     assert not hasattr(loaded.estimators[0][1], "estimators_")  # the parameter is an unfitted clone
     assert clone(loaded).get_params()["model0"].get_params() == trees.get_params()
-    np.testing.assert_array_equal(loaded.predict_proba(validation.flat[:50]), ensemble.predict_proba(validation.flat[:50]))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(validation.flat[:50]), ensemble.predict_proba(validation.flat[:50])
+    )
 
 
 def test_a_users_own_type_loads_only_when_named(tmp_path: Path) -> None:

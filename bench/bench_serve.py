@@ -114,7 +114,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 12
     raise RuntimeError(f"{url} did not answer within {timeout_s:g} s")
 
 
-def start_ours(model: Path, folder: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_ours(model: Path, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     (folder / "key").write_text(KEY)
     process = subprocess.Popen(
@@ -129,10 +129,9 @@ def start_ours(model: Path, folder: Path, *extra: str) -> tuple[subprocess.Popen
             str(folder / "key"),
             "--log-level",
             "warning",
-            *extra,
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(folder / f"ours{port}.log", "wb"),  # noqa: SIM115 - open for the life of the server process
+        stderr=open(folder / "ours.log", "wb"),  # noqa: SIM115 - open for the life of the server process
     )
     wait_ready(f"http://127.0.0.1:{port}/ready", process)
     return process, f"http://127.0.0.1:{port}/score"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -109,8 +111,11 @@ def test_every_hog_pipeline_exports_with_parity(algorithm, xy, small_test, tmp_p
     small_test = small_test[::4]  # 120 real test images, 5 per letter
     pipeline = build_pipeline(algorithm, {**_SMALL.get(algorithm, {}), "featurizer": "hog"}, seed=0).fit(x, y)
     assert pipeline.steps[0][0] == "hog"
-    # export_onnx raises (and writes nothing) on any argmax flip or a probability off by > 1e-4
-    onnx_model = export_onnx(SklearnModel(pipeline), tmp_path / "m.onnx", parity_data=small_test)
+    # export_onnx raises (and writes nothing) on any argmax flip or a probability off by > 1e-4;
+    # it prints no dependency's deprecation notice either (skl2onnx probes SVC's deprecated probA_).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        onnx_model = export_onnx(SklearnModel(pipeline), tmp_path / "m.onnx", parity_data=small_test)
     got = onnx_model.predict_proba(small_test)
     want = pipeline.predict_proba(small_test.flat)
     assert (got.argmax(1) == want.argmax(1)).all() and np.abs(got - want).max() <= 1e-4
@@ -206,6 +211,41 @@ def test_ordering_skips_what_cannot_finish_and_defers_what_fits_only_last() -> N
     assert plan.order == ["SVM", "SGD", "MLP"] and plan.deferred == ["MLP"]
     assert plan.skipped == {"KNN": "estimated 500 s to fit, over the 150 s trial budget"}
     assert scale_seconds(1.0, 16.0, 2400) == pytest.approx(64.0)  # exponent clipped to 2
+
+
+def test_ordering_skips_what_cannot_end_with_the_experiment() -> None:
+    # Two workers leave 260 worker-seconds, but one trial runs on one worker: 130 s of wall time.
+    plan = order_by_budget(["SVM", "MLP"], {"SVM": 200.0, "MLP": 40.0}, 260.0, 480.0, remaining_s=130.0)
+    assert plan.order == ["MLP"]
+    assert plan.skipped == {"SVM": "estimated 200 s to fit, over the 130 s left in the experiment"}
+
+
+def test_probe_skips_the_larger_fit_once_the_small_one_proves_the_limit(small_split, monkeypatch) -> None:
+    from asl_recog.routes.automl import _ordering
+
+    train, _ = small_split  # 2,400 real images: both probe sizes (300 and 1,200 rows) apply
+    fitted_rows: list[int] = []
+
+    class Counting:
+        def __init__(self, pipeline):
+            self.pipeline = pipeline
+
+        def fit(self, x, y):
+            fitted_rows.append(len(x))
+            return self.pipeline.fit(x, y)
+
+    def counting_build(*args, **kwargs):
+        return Counting(build_pipeline(*args, **kwargs))
+
+    monkeypatch.setattr(_ordering, "build_pipeline", counting_build)
+    defaults = {"LogisticRegression": {"featurizer": "pixels"}}
+    x, y = train.flat, labels_to_indices(train.labels)
+    free = _ordering.probe(["LogisticRegression"], defaults, x, y, budget_s=1e6)
+    assert fitted_rows == [300, 1200] and free["LogisticRegression"] > 0
+    fitted_rows.clear()
+    bound = _ordering.probe(["LogisticRegression"], defaults, x, y, budget_s=1e6, limit_s=1e-6)
+    assert fitted_rows == [300]  # already over a 1 µs limit: the larger fit would only confirm it
+    assert bound["LogisticRegression"] > 1e-6  # and the estimate still says so, so the search skips it
 
 
 # -- the whole route --------------------------------------------------------------------------------

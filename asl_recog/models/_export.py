@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,7 @@ def _walk(estimator: Any) -> list[Any]:
 
 @contextlib.contextmanager
 def _converter_fixes() -> Iterator[None]:
-    """Work around three skl2onnx 1.20 bugs, and speed up KNN, for the duration of one conversion.
+    """Work around skl2onnx 1.20's bugs and noise, and speed up KNN, for the duration of one conversion.
 
     1. HistGradientBoosting: ``missing_go_to_left`` booleans go into an ONNX
        ``ints`` attribute, which onnx 1.23 rejects ("Expected an int, got a
@@ -222,6 +223,10 @@ def _converter_fixes() -> Iterator[None]:
        parity check caught it; negating once more restores ``1 / d``.
     3. KNeighborsClassifier with the ``cdist`` option: not a bug, a speed-up; the
        distances become one float32 GEMM (``_knn_onnx.py``), 2-3x faster than ``CDist``.
+    4. SVC: the converter reads ``probA_`` to learn whether ``probability=True`` was
+       set, and scikit-learn 1.9 deprecated that attribute, so every export printed a
+       FutureWarning about an option this package never uses (its SVMs are calibrated
+       by ``CalibratedClassifierCV``). Only that message is silenced, only here.
     """
     from skl2onnx.algebra.onnx_ops import OnnxMul
     from skl2onnx.common import tree_ensemble
@@ -249,7 +254,10 @@ def _converter_fixes() -> Iterator[None]:
 
     tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k = add_node, knn
     try:
-        yield
+        with warnings.catch_warnings():
+            # 4. the converter's probe of the deprecated SVC attributes
+            warnings.filterwarnings("ignore", message=r"Attribute `prob[AB]_` was deprecated", category=FutureWarning)
+            yield
     finally:
         tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k = original_add, original_knn
 

@@ -10,8 +10,9 @@ busy cores and on a 64-core node.
 
 Then, in the portfolio's order of preference:
 
-- an algorithm whose estimate is over the trial timeout or the whole trial budget is
-  **skipped**, with the reason (its trial would be killed at the limit);
+- an algorithm whose estimate is over the trial timeout, the whole trial budget or the
+  wall time left in the experiment is **skipped**, with the reason (its trial would be
+  killed at the limit);
 - one that fits the budget but not what the algorithms before it leave is **deferred**
   to the end;
 - the rest keep their place.
@@ -79,10 +80,13 @@ def probe(
     budget_s: float,
     featurization: Any = "auto",
     seed: int = 0,
+    limit_s: float | None = None,
 ) -> dict[str, float]:
     """Measure each algorithm's first configuration on two samples; return its estimated full fit seconds.
 
     With fewer rows than the larger sample, the fit on all rows is the measurement itself.
+    ``limit_s`` is the longest fit a trial may take: an algorithm the small sample already
+    shows to be over it is not fitted on the larger one.
     """
     rng = np.random.default_rng(seed)
     small_rows, large_rows = PROBE_ROWS
@@ -93,6 +97,11 @@ def probe(
         for rows in sizes:
             if times and times[0] > PROBE_SHARE * budget_s:
                 break  # already slow on the small sample; do not spend more of the budget on it
+            if times and limit_s is not None and times[0] * len(x) / rows > limit_s:
+                # Over the limit even if the larger sample took no longer than the small one (the
+                # least growth scale_seconds allows), so the skip is decided: in a 15-minute search
+                # the larger LightGBM and LinearSVM probes took minutes only to confirm it.
+                break
             take = rng.choice(len(x), rows, replace=False)
             # Both wall and CPU time are upper bounds of the fit's time on a free machine: wall
             # time grows with other load (a 40 s MLP was estimated at 312 s and skipped when
@@ -113,10 +122,27 @@ def probe(
 
 
 def order_by_budget(
-    algorithms: list[str], estimates: dict[str, float], budget_s: float, trial_timeout_s: float
+    algorithms: list[str],
+    estimates: dict[str, float],
+    budget_s: float,
+    trial_timeout_s: float,
+    remaining_s: float | None = None,
 ) -> Ordering:
-    """Skip what cannot finish, defer what does not fit after the others, keep the rest in order."""
-    limit = min(budget_s, trial_timeout_s)
+    """Skip what cannot finish, defer what does not fit after the others, keep the rest in order.
+
+    Args:
+        algorithms: in the portfolio's order of preference.
+        estimates: estimated fit seconds of each (from :func:`probe`).
+        budget_s: worker-seconds left for trials (the wall time left times the workers).
+        trial_timeout_s: the longest one trial may run (``iteration_timeout_minutes``).
+        remaining_s: the wall time left in the experiment. One trial runs on one worker,
+            so it must also end by then, however many workers share ``budget_s``.
+    """
+    limits = {"trial budget": budget_s, "trial timeout": trial_timeout_s}
+    if remaining_s is not None:
+        limits["left in the experiment"] = remaining_s
+    which = min(limits, key=limits.__getitem__)
+    limit = limits[which]
     plan = Ordering(order=[], estimates=dict(estimates))
     left = budget_s
     for algorithm in algorithms:
@@ -125,7 +151,6 @@ def order_by_budget(
             plan.order.append(algorithm)
             continue
         if seconds > limit:
-            which = "trial timeout" if trial_timeout_s < budget_s else "trial budget"
             plan.skipped[algorithm] = f"estimated {seconds:.0f} s to fit, over the {limit:.0f} s {which}"
         elif seconds > left:
             plan.deferred.append(algorithm)

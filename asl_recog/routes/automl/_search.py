@@ -204,13 +204,17 @@ def local_plan(
     with threadpool_limits(threads):
         flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
         probe_start = time.perf_counter()
-        estimates = probe(algorithms, defaults, flat, labels_to_indices(labels), total, featurization, seed)
+        # The trial limit (see order_by_budget) only shrinks while the probes run: safe to skip on.
+        limit = min(total, trial_timeout)
+        estimates = probe(algorithms, defaults, flat, labels_to_indices(labels), total, featurization, seed, limit)
         del flat
     # Trials share the budget between the concurrent workers.
-    ordering = order_by_budget(
-        algorithms, estimates, (total - (time.perf_counter() - start)) * concurrent, trial_timeout
-    )
+    # A trial must end with the experiment: in a 3-minute search the HOG SVM, estimated within
+    # the 2-worker budget (254 s) but not the 130 s of wall time left, held a worker to the end.
+    remaining = total - (time.perf_counter() - start)
+    ordering = order_by_budget(algorithms, estimates, remaining * concurrent, trial_timeout, remaining)
     ordering.probe_seconds = time.perf_counter() - probe_start
+    logger.info("AutoML measured %d algorithms' fit times in %.0f s", len(estimates), ordering.probe_seconds)
     if not ordering.order:  # nothing fits: keep the quickest, so the search still returns a model
         quickest = min(estimates, key=estimates.__getitem__)
         ordering.order, _ = [quickest], ordering.skipped.pop(quickest)

@@ -211,7 +211,7 @@ def local_plan(
     # Trials share the budget between the concurrent workers.
     # A trial must end with the experiment: it runs on one worker, so a fit within the workers'
     # joint budget but over the wall time left is stopped at the deadline with nothing to show
-    # (in a 3-minute search: the random forest, estimated at 143-148 s with 126-128 s left).
+    # (in a 3-minute search the random forest was estimated at 143-148 s with 126-128 s left).
     remaining = total - (time.perf_counter() - start)
     ordering = order_by_budget(algorithms, estimates, remaining * concurrent, trial_timeout, remaining)
     ordering.probe_seconds = time.perf_counter() - probe_start
@@ -222,7 +222,7 @@ def local_plan(
     for algorithm, why in ordering.skipped.items():
         logger.info("AutoML skips %s: %s", algorithm, why)
     if ordering.deferred:
-        logger.info("AutoML tries %s last: they fit the budget only after the others", ordering.deferred)
+        logger.info("AutoML tries %s last: estimated near the limit, or over what the others leave", ordering.deferred)
     # multivariate + group lets TPE model the conditional space algorithm -> params.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -34,10 +34,12 @@ def test_presets_build_valid_trainers() -> None:
 #: The main job with small budgets but the heavy model families allowed (trees, SVM,
 #: augmentation, the voting ensemble, the default CNN), as a user's config file.
 # The heavy raw-pixel models (featurization off): the memory budget is about their size, and HOG
-# features would make the trees small and the SVM too slow for this budget.
+# features would make the trees small and the SVM too slow for this budget. Two minutes: the SVM
+# may use its whole 1-minute trial on a busy machine, and KNN still needs time after it (with
+# 1.5 minutes a fresh clone's run beside `make demo` stopped both and the job failed).
 SMALL_HEAVY = """
 automl:
-  experiment_timeout_minutes: 1.5
+  experiment_timeout_minutes: 2
   iteration_timeout_minutes: 1
   allowed_models: [ExtremeRandomTrees, RandomForest, SVM, KNN]
   featurization: "off"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import asl_recog as asl
@@ -191,6 +191,7 @@ _TENSOR = st.fixed_dictionaries(
     | _JSON,
     header=st.none() | st.text("0123456789x²", max_size=5),
 )
+@example(body={"inputs": [{"name": "images", "datatype": []}]}, header=None)  # found by this test: was a 500
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_fuzzed_inference_requests_never_get_a_server_error(
     client: TestClient, body: object, header: str | None

@@ -121,7 +121,7 @@ def parse_infer(payload: Any, binary: bytes, max_batch: int) -> tuple[np.ndarray
     if tensor.get("name") != INPUT_NAME:
         raise V2Error(f"inputs[0].name is {tensor.get('name')!r}; this model's input is named {INPUT_NAME!r}")
     datatype = tensor.get("datatype")
-    if datatype not in _DTYPES:
+    if not isinstance(datatype, str) or datatype not in _DTYPES:  # a list is unhashable: a 500, not a 400
         raise V2Error(f"inputs[0].datatype {datatype!r} is not supported; send UINT8 or FP32 pixel values 0-255")
     shape = tensor.get("shape")
     if (

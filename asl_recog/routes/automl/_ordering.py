@@ -102,7 +102,7 @@ def probe(
         for rows in sizes:
             if times and times[0] > PROBE_SHARE * budget_s:
                 break  # already slow on the small sample; do not spend more of the budget on it
-            if times and limit_s is not None and times[0] * len(x) / rows > SKIP_FACTOR * limit_s:
+            if times and limit_s is not None and times[0] * len(x) / large_rows > SKIP_FACTOR * limit_s:
                 # Over the limit even if the larger sample took no longer than the small one (the
                 # least growth scale_seconds allows), so the skip is decided. The probes of a
                 # 15-minute search took 3-4 minutes before LightGBM and LinearSVM were skipped.

@@ -52,7 +52,8 @@ def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI
     """Build the scoring service (a FastAPI app) over a model.
 
     Options: ``api_key``, ``key_file``, ``auth``, ``max_batch``, ``max_body_bytes``,
-    ``timeout_s``, ``threads``, ``access_log``, ``metrics``; see :func:`asl_recog.serving._app.create_app`.
+    ``timeout_s``, ``threads``, ``access_log``, ``metrics``, ``max_concurrent``, ``max_queue``,
+    ``chunk_mb``; see :func:`asl_recog.serving._app.create_app`.
     """
     from asl_recog.serving._app import create_app as _create_app
 
@@ -93,7 +94,8 @@ def run(
         header_timeout_s: seconds a client has to send a complete request head; after it
             the connection gets 408 and is closed.
         **options: passed to :func:`create_app` (``api_key``, ``key_file``, ``auth``,
-            ``max_batch``, ``max_body_bytes``, ``timeout_s``, ``threads``, ``metrics``).
+            ``max_batch``, ``max_body_bytes``, ``timeout_s``, ``threads``, ``metrics``,
+            ``max_concurrent``, ``max_queue``, ``chunk_mb``).
     """
     import uvicorn
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from asl_recog._errors import AslRecogError
 from asl_recog.serving import run
+from asl_recog.serving._admission import DEFAULT_CHUNK_MB
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -55,6 +56,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="seconds a client has to send the request line and headers; more gives 408 (default 10)",
     )
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads per request (default 1)")
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="large requests (bodies over 256 KiB) read and scored at once (default: sized from the model "
+        "and the CPU cores; /info shows it)",
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=None,
+        help="large requests waiting for a slot; beyond them 503 with Retry-After (default twice --max-concurrent)",
+    )
+    parser.add_argument(
+        "--chunk-mb",
+        type=float,
+        default=DEFAULT_CHUNK_MB,
+        help=f"MiB of the model's tensors per call: large batches are scored in chunks that fit it "
+        f"(default {DEFAULT_CHUNK_MB:g})",
+    )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.add_argument(
         "--access-log",
@@ -94,6 +115,9 @@ def run_from_args(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             threads=args.threads,
             header_timeout_s=args.header_timeout,
+            max_concurrent=args.max_concurrent,
+            max_queue=args.max_queue,
+            chunk_mb=args.chunk_mb,
         )
     except AslRecogError as exc:  # a bad model file, key file or setting: say so, no traceback
         print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -23,6 +24,7 @@ from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileErro
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
 from asl_recog.models._onnx import OnnxModel
+from asl_recog.serving._admission import DEFAULT_CHUNK_MB, AdmissionGate, ChunkedModel, plan_limits
 from asl_recog.serving._answers import AnswerOptions, extend_answer, model_threshold, parse_options
 from asl_recog.serving._metrics import ServiceMetrics, TimedModel, add_metrics_route
 from asl_recog.serving._observability import Observability
@@ -122,6 +124,9 @@ def create_app(
     threads: int = 1,
     access_log: bool = False,
     metrics: bool = True,
+    max_concurrent: int | None = None,
+    max_queue: int | None = None,
+    chunk_mb: float = DEFAULT_CHUNK_MB,
 ) -> FastAPI:
     """Build the scoring service over a model (an ``.onnx`` path, run with onnxruntime, or a loaded Model).
 
@@ -148,6 +153,12 @@ def create_app(
             ``asl_recog.serving.access`` logger (off by default: it costs throughput).
         metrics: serve Prometheus metrics at ``GET /metrics`` and record them per request
             (on by default; off removes the route, for deployments that observe elsewhere).
+        max_concurrent: large requests (bodies over 256 KiB) read and scored at once; default
+            sized from the model and the CPU cores (see ``_admission.plan_limits``).
+        max_queue: large requests waiting for a slot (default twice ``max_concurrent``);
+            beyond them the service answers 503 with ``Retry-After``.
+        chunk_mb: byte budget (MiB) of the model's tensors per call: a batch is scored in
+            chunks of as many images as fit it, read from the ONNX graph's shapes.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -174,6 +185,14 @@ def create_app(
     source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
     _check_model(loaded, source)
     threshold = model_threshold(getattr(loaded, "metadata", None), source)
+    limits = plan_limits(
+        loaded,
+        max_batch=max_batch,
+        max_body_bytes=max_body_bytes,
+        max_concurrent=max_concurrent,
+        max_queue=max_queue,
+        chunk_mb=chunk_mb,
+    )
     metadata = {
         "service": "asl-recog",
         "version": __version__,
@@ -190,8 +209,12 @@ def create_app(
         },
         "auth": "bearer" if auth else "none",
         "unknown_threshold": threshold,
+        "scoring_limits": limits.as_dict(),
         "model_metadata": _public_metadata(loaded),
     }
+    # Every route's model calls are chunked: a 1024-image batch never holds more than
+    # chunk_mb of the model's tensors (a KNN's distances to every stored row).
+    loaded = ChunkedModel(loaded, limits.chunk_rows)
 
     recorder = ServiceMetrics() if metrics else None
     if recorder is not None:
@@ -206,8 +229,12 @@ def create_app(
         **_telemetry_off(),
     )
     app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
-    app.state.metrics = recorder
+    app.state.metrics, app.state.scoring_limits = recorder, limits
+    app.state.scoring_slots = anyio.CapacityLimiter(limits.max_concurrent)
     public = PUBLIC_PATHS | add_page(app)  # the page and its files need no key; /score does
+    # Innermost of the three: unauthenticated and oversized requests are refused before they take a slot,
+    # and the guard's timeout covers the wait in the queue.
+    app.add_middleware(AdmissionGate, limiter=app.state.scoring_slots, max_queue=limits.max_queue)
     app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s, public_paths=public)
     app.add_middleware(Observability, metrics=recorder, access_log=access_log)  # outermost: sees every answer
     _add_error_handlers(app)

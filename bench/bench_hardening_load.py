@@ -10,7 +10,14 @@ expected answer is a 4xx. An error is a transport failure, any 5xx, or a
 status other than the one expected for that request. The service's resident
 memory (VmRSS) is sampled every 0.5 s from /proc, with its peak (VmHWM).
 
-Usage: python bench/bench_hardening_load.py [--duration 60] [--clients 32]
+``--batch-load knn cnn``: instead of the mix, every client sends 1024-image JSON batches
+to a service holding one of two fixed models (bench/load_models.py: the largest KNN of the
+AutoML search, on HOG features of all 54,910 augmented training rows, and the default CNN),
+served with its default scoring limits (``/info``'s ``scoring_limits``). A 503 is the
+service shedding load: the client waits its ``Retry-After`` and sends again; an error is any
+other non-200, a transport failure, or a 200 whose letters differ from the model's own.
+
+Usage: python bench/bench_hardening_load.py [--duration 60] [--clients 32] [--batch-load knn cnn]
 Prints a Markdown section.
 """
 
@@ -36,8 +43,10 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
+from batch_load import batch_load  # noqa: E402 - a bench module beside this one
 from bench_serve import train_model, wait_ready  # noqa: E402
 from image_cases import encode, jpeg_bomb, odd_modes, png_bomb, with_orientation  # noqa: E402
+from load_models import BUILDERS  # noqa: E402
 
 import asl_recog as asl  # noqa: E402
 from asl_recog.serving._deploy_local import free_port  # noqa: E402
@@ -141,7 +150,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--batch-load",
+        nargs="+",
+        choices=sorted(BUILDERS),
+        default=None,
+        help="1024-image batches to these models instead of the request mix",
+    )
+    parser.add_argument("--batch", type=int, default=1024, help="images per request with --batch-load")
+    parser.add_argument(
+        "--serve-option",
+        action="append",
+        default=[],
+        help="with --batch-load: one more option for the service, e.g. --serve-option=--max-concurrent=4",
+    )
     args = parser.parse_args()
+    if args.batch_load:
+        batch_load(args, memory_kib)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = train_model(folder)

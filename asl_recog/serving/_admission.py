@@ -55,8 +55,8 @@ def row_bytes(model: Model) -> int | None:
     """Bytes each image adds to an ONNX model's tensors, from the graph's inferred shapes; None without a graph.
 
     Every tensor whose first dimension is the batch counts in full, as if none of them
-    shared memory: an upper bound (onnxruntime reuses some buffers; measured on the KNN of
-    docs/benchmarks.md it peaked at 0.8 of this).
+    shared memory: an upper bound (onnxruntime reuses some buffers: on the large KNN of
+    docs/benchmarks.md a 53-image chunk peaked at 0.85 of this, ``bench/bench_onnx_arena.py``).
 
     Example:
         >>> row_bytes(OnnxModel.load("runs/best.onnx"))  # a KNN of 300 stored images: a few rows of 300 distances

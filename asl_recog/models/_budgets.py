@@ -29,6 +29,10 @@ class BudgetExceeded(CandidateRejected):
     """A trial's model breaks a budget (size)."""
 
 
+class LatencyExceeded(CandidateRejected):
+    """A trial's ONNX graph scores one image slower than ``max_latency_ms`` (see ``_latency``)."""
+
+
 def check_size(what: str, nbytes: int, max_model_size_mb: float) -> None:
     """Raise :class:`BudgetExceeded` when ``nbytes`` is over ``max_model_size_mb``.
 
@@ -52,8 +56,16 @@ def sklearn_onnx_bytes(estimator: Any) -> int:
     return int(convert_sklearn_estimator(estimator).ByteSize())
 
 
-def check_model(saved: Path, estimator: Any, max_model_size_mb: float, *, onnx: bool = True) -> int | None:
-    """Check a saved scikit-learn model, and its ONNX graph, against the budget; return the ONNX bytes.
+def check_model(
+    saved: Path,
+    estimator: Any,
+    max_model_size_mb: float,
+    *,
+    onnx: bool = True,
+    max_latency_ms: float | None = None,
+    measured: dict[str, float] | None = None,
+) -> int | None:
+    """Check a saved scikit-learn model, and its ONNX graph, against the budgets; return the ONNX bytes.
 
     The file is checked first: a model already over budget is never converted,
     since converting a huge tree ensemble takes many times its size in memory.
@@ -61,22 +73,44 @@ def check_model(saved: Path, estimator: Any, max_model_size_mb: float, *, onnx: 
     Args:
         onnx: the search requires ONNX-convertible models (``enable_onnx_compatible_models``):
             convert, and reject a model that does not convert. False checks the file only.
+        max_latency_ms: also time one image through the graph (``_latency.onnx_latency_ms``);
+            None (the default) measures nothing. Needs ``onnx``.
+        measured: if given, receives ``"onnx_latency_ms"`` when the latency was measured.
 
     Raises:
         BudgetExceeded: the file or the graph is over ``max_model_size_mb``.
+        LatencyExceeded: the graph is over ``max_latency_ms`` (with the margin).
         CandidateRejected: ONNX is required and the model does not convert.
     """
     check_size(f"the saved model {saved.name}", saved.stat().st_size, max_model_size_mb)
     if not onnx:
         return None
     try:
-        onnx_bytes = sklearn_onnx_bytes(estimator)
+        graph = convert_sklearn_estimator(estimator)  # once: sized here, timed below
     except OnnxExportError as exc:
         raise CandidateRejected(
             f"{exc}; ONNX-convertible models are required (enable_onnx_compatible_models=True)"
         ) from exc
+    onnx_bytes = int(graph.ByteSize())
     check_size("its ONNX graph", onnx_bytes, max_model_size_mb)
+    if max_latency_ms is not None:
+        from asl_recog.models._latency import latency_message, onnx_latency_ms
+
+        latency = onnx_latency_ms(graph)
+        if measured is not None:
+            measured["onnx_latency_ms"] = latency
+        reason = latency_message("its ONNX graph", latency, max_latency_ms)
+        if reason is not None:
+            raise LatencyExceeded(reason)
     return onnx_bytes
 
 
-__all__ = ["MB", "CandidateRejected", "BudgetExceeded", "check_size", "check_model", "sklearn_onnx_bytes"]
+__all__ = [
+    "MB",
+    "CandidateRejected",
+    "BudgetExceeded",
+    "LatencyExceeded",
+    "check_size",
+    "check_model",
+    "sklearn_onnx_bytes",
+]

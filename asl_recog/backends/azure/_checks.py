@@ -125,6 +125,12 @@ def check_automl(trainer: AutoMLTrainerLike, sdk: Sdk) -> None:
             "use experiment_timeout_minutes=15 or more",
         )
     whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes)
+    if getattr(trainer, "max_latency_ms", None) is not None:
+        raise reject(
+            sdk,
+            f"max_latency_ms={trainer.max_latency_ms}: Azure AutoML does not time its candidates' ONNX graphs",
+            "drop max_latency_ms on Azure, or run the search locally (backend='local')",
+        )
     azure_featurization(trainer, sdk)
     if sdk == "v2":
         whole_minutes(sdk, "experiment_timeout_minutes", trainer.experiment_timeout_minutes)

@@ -56,21 +56,31 @@ def add_ensemble_trial(
     what: str,
     max_model_size_mb: float,
     onnx: bool,
+    max_latency_ms: float | None = None,
+    rejections: list[CandidateRejected] | None = None,
 ) -> bool:
     """Save ``estimator``, check it against the budgets, and add it to the study as a completed trial.
 
     A candidate over a budget is left out with a log line, never raised: the
-    search's result stands without it.
+    search's result stands without it. ``max_latency_ms`` times the exported ensemble
+    itself (its members' latencies add up); ``rejections``, if given, receives the reason
+    of a candidate left out, so the caller can trim the ensemble and try again.
     """
     path = SklearnModel(estimator, params, info).save(
         run_dir / "models" / f"{file_stem}_{len(study.trials):05d}.aslskl"
     )
+    measured: dict[str, float] = {}
     try:
-        info["onnx_bytes"] = check_model(path, estimator, max_model_size_mb, onnx=onnx)
+        info["onnx_bytes"] = check_model(
+            path, estimator, max_model_size_mb, onnx=onnx, max_latency_ms=max_latency_ms, measured=measured
+        )
     except CandidateRejected as exc:
         path.unlink()
         logger.info("%s of trials %s left out: %s", what, params["members"], exc)
+        if rejections is not None:
+            rejections.append(exc)
         return False
+    info.update(measured)
     info["file_bytes"] = path.stat().st_size
     study.add_trial(
         create_trial(

@@ -18,7 +18,7 @@ from asl_recog.data._augment import augment
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import SklearnModel
-from asl_recog.models._budgets import BudgetExceeded, check_model
+from asl_recog.models._budgets import BudgetExceeded, LatencyExceeded, check_model
 from asl_recog.results import TrainingResult
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
 from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline, soft_voting
@@ -66,10 +66,19 @@ def refit_automl(
     }
     model = SklearnModel(estimator, params, info)
     path = model.save(run_dir / "refit" / "model.aslskl")
+    measured: dict[str, float] = {}
     try:
-        info["onnx_bytes"] = check_model(path, estimator, trainer.max_model_size_mb)
-    except BudgetExceeded as exc:
+        # The refit model holds more rows (a KNN stores them all): its latency is measured again.
+        info["onnx_bytes"] = check_model(
+            path,
+            estimator,
+            trainer.max_model_size_mb,
+            max_latency_ms=getattr(trainer, "max_latency_ms", None),
+            measured=measured,
+        )
+    except (BudgetExceeded, LatencyExceeded) as exc:
         return keep_trial_model(result, str(exc))
+    info.update(measured)
     return adopt_refit(result, model, seconds, str(params.get("algorithm")))
 
 

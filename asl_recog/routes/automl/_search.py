@@ -20,6 +20,7 @@ algorithms are ordered by the fit times measured on small samples
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import warnings
@@ -40,10 +41,10 @@ from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
-from asl_recog.models._budgets import CandidateRejected, check_model
+from asl_recog.models._budgets import CandidateRejected, LatencyExceeded, check_model
+from asl_recog.routes.automl._budget import compare_estimates, first_trials, no_trial_error
 from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
 from asl_recog.routes.automl._guardrails import guardrails
-from asl_recog.routes.automl._ordering import order_by_budget, probe
 from asl_recog.routes.automl._portfolio import (
     ALGORITHMS,
     ENSEMBLE,
@@ -96,11 +97,20 @@ def automl_runner(task: Any, reporter: Any) -> Any:
     }
     model.info = info
     path = model.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.aslskl")
+    measured: dict[str, float] = {}
     try:
-        info["onnx_bytes"] = check_model(path, pipeline, payload["max_model_size_mb"], onnx=payload["onnx"])
+        info["onnx_bytes"] = check_model(
+            path,
+            pipeline,
+            payload["max_model_size_mb"],
+            onnx=payload["onnx"],
+            max_latency_ms=payload.get("max_latency_ms"),
+            measured=measured,
+        )
     except CandidateRejected:
         path.unlink()  # a rejected model must not fill the disk
         raise
+    info.update(measured)
     info["file_bytes"] = path.stat().st_size
     np.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.proba.npy", proba)
     reporter.report(1, value)
@@ -133,44 +143,58 @@ def add_ensemble(
     max_model_size_mb: float = 100,
     onnx: bool = True,
     extra_info: dict[str, Any] | None = None,
+    max_latency_ms: float | None = None,
 ) -> None:
     """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model
-    and the ensemble fits the model-size budget."""
+    and the ensemble fits the model-size and latency budgets.
+
+    An exported ensemble over ``max_latency_ms`` is trimmed: its slowest member leaves the
+    candidates and the selection runs again, until the ensemble fits or fewer than two
+    members remain.
+    """
     trials = member_candidates(study, top)
-    if len(trials) < 2:
-        return
-    probas = member_probabilities(trials)
-    counts = ensemble_selection(probas, targets, lambda y, p: score(metric, y, p))
-    members = [(t, c) for t, c in zip(trials, counts, strict=True) if c > 0]
-    if len(members) < 2:
-        logger.info("voting ensemble: no mix beats the best single model; none added")
-        return
-    estimators = [SklearnModel.load(t.user_attrs["model_file"]).estimator for t, _ in members]
-    voting = soft_voting(estimators, [c for _, c in members])
-    proba = sum(c * p for (t, c), p in zip(members, [probas[trials.index(t)] for t, _ in members], strict=True))
-    value = score(metric, targets, proba / sum(c for _, c in members))
-    params = {"algorithm": ENSEMBLE, "members": [t.number for t, _ in members], "weights": [c for _, c in members]}
-    info = {
-        "algorithm": ENSEMBLE,
-        "validation_score": value,
-        "primary_metric": metric,
-        "members": [t.user_attrs["params"]["algorithm"] for t, _ in members],
-        "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t, _ in members),
-        **(extra_info or {}),
-    }
-    if add_ensemble_trial(
-        study,
-        voting,
-        params,
-        info,
-        value,
-        run_dir=run_dir,
-        file_stem="ensemble",
-        what="voting ensemble",
-        max_model_size_mb=max_model_size_mb,
-        onnx=onnx,
-    ):
-        logger.info("voting ensemble of trials %s: %s=%.4f", params["members"], metric, value)
+    while len(trials) >= 2:
+        probas = member_probabilities(trials)
+        counts = ensemble_selection(probas, targets, lambda y, p: score(metric, y, p))
+        members = [(t, c) for t, c in zip(trials, counts, strict=True) if c > 0]
+        if len(members) < 2:
+            logger.info("voting ensemble: no mix beats the best single model; none added")
+            return
+        estimators = [SklearnModel.load(t.user_attrs["model_file"]).estimator for t, _ in members]
+        voting = soft_voting(estimators, [c for _, c in members])
+        proba = sum(c * p for (t, c), p in zip(members, [probas[trials.index(t)] for t, _ in members], strict=True))
+        value = score(metric, targets, proba / sum(c for _, c in members))
+        params = {"algorithm": ENSEMBLE, "members": [t.number for t, _ in members], "weights": [c for _, c in members]}
+        info = {
+            "algorithm": ENSEMBLE,
+            "validation_score": value,
+            "primary_metric": metric,
+            "members": [t.user_attrs["params"]["algorithm"] for t, _ in members],
+            "training_seconds": sum(t.user_attrs.get("info", {}).get("training_seconds", 0.0) for t, _ in members),
+            **(extra_info or {}),
+        }
+        rejections: list[CandidateRejected] = []
+        if add_ensemble_trial(
+            study,
+            voting,
+            params,
+            info,
+            value,
+            run_dir=run_dir,
+            file_stem="ensemble",
+            what="voting ensemble",
+            max_model_size_mb=max_model_size_mb,
+            onnx=onnx,
+            max_latency_ms=max_latency_ms,
+            rejections=rejections,
+        ):
+            logger.info("voting ensemble of trials %s: %s=%.4f", params["members"], metric, value)
+            return
+        if not any(isinstance(r, LatencyExceeded) for r in rejections):
+            return
+        slowest = max((t for t, _ in members), key=lambda t: t.user_attrs.get("info", {}).get("onnx_latency_ms", 0.0))
+        logger.info("voting ensemble over max_latency_ms: trial %d (the slowest member) leaves it", slowest.number)
+        trials.remove(slowest)
 
 
 def local_plan(
@@ -200,29 +224,32 @@ def local_plan(
     spaces, defaults = search_spaces(algorithms, featurization)
     total = trainer.experiment_timeout_minutes * 60
     trial_timeout = trainer.iteration_timeout_minutes * 60
-    # Budget-aware ordering: fit times measured now, on this machine, scaled to the real rows.
+    # Budget-aware order: the baseline, then cheapest first (measured now on this machine, or static).
     with threadpool_limits(threads):
         flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
-        probe_start = time.perf_counter()
-        # The trial limit (see order_by_budget) only shrinks while the probes run: safe to skip on.
-        limit = min(total, trial_timeout)
-        estimates = probe(algorithms, defaults, flat, labels_to_indices(labels), total, featurization, seed, limit)
+        first = first_trials(
+            trainer,
+            algorithms,
+            defaults,
+            flat,
+            labels_to_indices(labels),
+            started=start,
+            featurization=featurization,
+            seed=seed,
+        )
         del flat
-    # Trials share the budget between the concurrent workers.
-    # A trial must end with the experiment: it runs on one worker, so a fit within the workers'
-    # joint budget but over the wall time left is stopped at the deadline with nothing to show
-    # (in a 3-minute search the random forest was estimated at 143-148 s with 126-128 s left).
-    remaining = total - (time.perf_counter() - start)
-    ordering = order_by_budget(algorithms, estimates, remaining * concurrent, trial_timeout, remaining)
-    ordering.probe_seconds = time.perf_counter() - probe_start
-    logger.info("AutoML measured %d algorithms' fit times in %.0f s", len(estimates), ordering.probe_seconds)
-    if not ordering.order:  # nothing fits: keep the quickest, so the search still returns a model
-        quickest = min(estimates, key=estimates.__getitem__)
+    ordering = first.ordering
+    if not first.trials:  # nothing fits: keep the quickest, so the search still tries one
+        quickest = min(ordering.skipped, key=lambda a: ordering.estimates.get(a, math.inf))
         ordering.order, _ = [quickest], ordering.skipped.pop(quickest)
+        first.trials.append((quickest, quickest, defaults[quickest]))
     for algorithm, why in ordering.skipped.items():
         logger.info("AutoML skips %s: %s", algorithm, why)
     if ordering.deferred:
         logger.info("AutoML tries %s last: estimated near the limit, or over what the others leave", ordering.deferred)
+    logger.info("AutoML first trials, in order: %s", [name for name, _, _ in first.trials])
+    # The baseline's algorithm stays searchable even where its default configuration was skipped.
+    searched = list(dict.fromkeys([a for _, a, _ in first.trials] + ordering.order))
     # multivariate + group lets TPE model the conditional space algorithm -> params.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -233,6 +260,7 @@ def local_plan(
         "metric": trainer.primary_metric,
         "augment": bool(trainer.augment),
         "max_model_size_mb": trainer.max_model_size_mb,
+        "max_latency_ms": getattr(trainer, "max_latency_ms", None),
         "onnx": onnx,
         "threads": threads,
         "featurization": featurization,
@@ -241,7 +269,7 @@ def local_plan(
     # Keep a little of the budget for the ensembles and the result, as AutoML does.
     budget = total - min(30.0, 0.03 * total) - (time.perf_counter() - start)
     schedule = Schedule(
-        propose=ConditionalProposal("algorithm", {a: spaces[a] for a in ordering.order}),
+        propose=ConditionalProposal("algorithm", {a: spaces[a] for a in searched}),
         runner=automl_runner,
         max_trials=trainer.max_iterations or 10_000,
         max_concurrent=concurrent,
@@ -252,15 +280,42 @@ def local_plan(
         seed=seed,
         payload=payload,
         env=thread_env(threads),
-        should_stop=EarlyStop(len(ordering.order)) if trainer.enable_early_stopping else None,
+        should_stop=EarlyStop(len(searched)) if trainer.enable_early_stopping else None,
     )
     targets = labels_to_indices(validation.labels)
+    extras: dict[str, Any] = {
+        "augmented_training_images": len(images),
+        "guardrails": checks,
+        "ordering": {
+            "order": ordering.order,
+            "skipped": ordering.skipped,
+            "deferred": ordering.deferred,
+            "estimated_fit_seconds": {a: round(v, 2) for a, v in ordering.estimates.items()},
+            "probe_seconds": round(ordering.probe_seconds, 2),
+            "first_trials": [name for name, _, _ in first.trials],
+            "repeatable": first.repeatable,
+        },
+        "featurization": featurization if isinstance(featurization, str) else repr(featurization),
+    }
 
     def ensembles(study: optuna.Study, run_dir: Path) -> None:
+        error = no_trial_error(study, trainer, first)
+        if error is not None:
+            raise error
+        if not trainer.resume:
+            extras["ordering"]["estimated_vs_actual"] = compare_estimates(study, first)
         size, extra = trainer.max_model_size_mb, {"guardrails": checks}
+        latency = getattr(trainer, "max_latency_ms", None)
         if trainer.enable_voting_ensemble:
             add_ensemble(
-                study, run_dir, trainer.primary_metric, targets, max_model_size_mb=size, onnx=onnx, extra_info=extra
+                study,
+                run_dir,
+                trainer.primary_metric,
+                targets,
+                max_model_size_mb=size,
+                onnx=onnx,
+                extra_info=extra,
+                max_latency_ms=latency,
             )
         if getattr(trainer, "enable_stack_ensemble", False):
             add_stack_ensemble(
@@ -272,28 +327,18 @@ def local_plan(
                 onnx=onnx,
                 seed=seed,
                 extra_info=extra,
+                max_latency_ms=latency,
             )
 
     return LocalPlan(
         schedule=schedule,
         sampler=sampler,
         metric=trainer.primary_metric,
-        expected_trials=trainer.max_iterations or len(ordering.order),
-        initial=[{"algorithm": a, **enqueue_params(spaces[a], defaults[a], f"{a}.")} for a in ordering.order],
+        expected_trials=trainer.max_iterations or len(first.trials),
+        initial=[{"algorithm": a, **enqueue_params(spaces[a], params, f"{a}.")} for _, a, params in first.trials],
         model_name=lambda t: str(t.user_attrs.get("params", {}).get("algorithm", "?")),
         after_search=ensembles,
-        extras={
-            "augmented_training_images": len(images),
-            "guardrails": checks,
-            "ordering": {
-                "order": ordering.order,
-                "skipped": ordering.skipped,
-                "deferred": ordering.deferred,
-                "estimated_fit_seconds": {a: round(v, 2) for a, v in ordering.estimates.items()},
-                "probe_seconds": round(ordering.probe_seconds, 2),
-            },
-            "featurization": featurization if isinstance(featurization, str) else repr(featurization),
-        },
+        extras=extras,
     )
 
 

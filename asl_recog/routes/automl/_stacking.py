@@ -109,8 +109,10 @@ def add_stack_ensemble(
     onnx: bool = True,
     seed: int = 0,
     extra_info: dict[str, Any] | None = None,
+    max_latency_ms: float | None = None,
 ) -> None:
-    """Add a StackEnsemble of the best trials to the study, when it fits the model-size budget."""
+    """Add a StackEnsemble of the best trials to the study, when the exported stack fits the
+    model-size and latency budgets (members over ``max_latency_ms`` already failed their trials)."""
     trials = member_candidates(study, STACK_MEMBERS)
     if len(trials) < 2:
         logger.info("stack ensemble: fewer than two completed trials; none added")
@@ -141,6 +143,7 @@ def add_stack_ensemble(
         what="stack ensemble",
         max_model_size_mb=max_model_size_mb,
         onnx=onnx,
+        max_latency_ms=max_latency_ms,
     ):
         logger.info("stack ensemble of trials %s: %s=%.4f (out of fold)", params["members"], metric, value)
 

@@ -47,10 +47,28 @@ class AutoMLTrainer(Trainer):
             saved training-side file and the ONNX graph; a candidate over it is recorded
             as failed with the reason. 100 MB keeps the scoring service of the winner
             under 300 MiB of memory, so it fits a 1 GB container.
+        max_latency_ms: the latency budget (AutoGluon's ``infer_limit``): milliseconds to score
+            one image with the candidate's ONNX graph on ONNX Runtime, one thread. Each
+            candidate's graph is timed where its size is checked, as the minimum over 50 calls
+            times a margin of 2 (``models/_latency.py``); one over the limit is recorded as
+            failed with the reason and never enters an ensemble; an ensemble is kept only when
+            the exported ensemble itself fits (its slowest members are dropped until it does);
+            a refit model over it is declined for the trial's own. None (the default) measures
+            nothing. A measured gate: it is outside the repeatability that ``seed`` gives.
+            Needs ``enable_onnx_compatible_models=True``.
         refit: after the search, retrain the selected configuration on all the data
             given to ``fit`` (training part plus validation); ``best_model`` is then
             the refit model. False keeps the best trial's own model.
-        seed: makes the search repeatable.
+        seed: seeds the sampler, the probes' sample, the augmentation and every model. What it
+            guarantees depends on the budget. With ``max_iterations`` and
+            ``max_concurrent_iterations=1`` (the repeatable mode) the same settings and data choose
+            the same algorithms in the same order on any machine, under any load: no fit is
+            timed to decide the order (the baseline, then a static cheap-first order); only
+            trials stopped by the time limits, and the ``max_latency_ms`` gate, can differ.
+            With a time budget only, the order comes from fit times measured at the start
+            (probes, at most 10% of the budget), so a busy machine can skip, defer or stop
+            different algorithms: the seed then fixes each trial's configuration and result
+            given the same order, not which trials run.
         run_dir: where the study and models go (default ``runs/automl-<time>``).
         resume: continue the search stored in ``run_dir``.
         progress: show a live progress table.
@@ -96,6 +114,7 @@ class AutoMLTrainer(Trainer):
         featurization: Any = "auto",
         augment: bool = True,
         max_model_size_mb: float = 100,
+        max_latency_ms: float | None = None,
         refit: bool = True,
         seed: int | None = 0,
         run_dir: str | Path | None = None,
@@ -118,6 +137,7 @@ class AutoMLTrainer(Trainer):
         self.featurization = featurization
         self.augment = augment
         self.max_model_size_mb = max_model_size_mb
+        self.max_latency_ms = max_latency_ms
         self.refit = refit
         self.seed = seed
         self.run_dir = run_dir
@@ -145,5 +165,10 @@ class AutoMLTrainer(Trainer):
         if not self.algorithms():
             raise ConfigurationError("allowed_models minus blocked_models leaves no algorithm to try")
         featurizers_of(self.featurization)  # "auto", "off" or a FeaturizationConfig
+        check_positive_number("max_latency_ms", self.max_latency_ms, allow_none=True)
+        if self.max_latency_ms is not None and not self.enable_onnx_compatible_models:
+            raise ConfigurationError(
+                "max_latency_ms times each candidate's ONNX graph, so it needs enable_onnx_compatible_models=True"
+            )
         self._check_common()
         self._check_backend()

@@ -1,0 +1,183 @@
+"""Issue 25: a model from any AutoML budget (baseline first, cheap first, bounded probes),
+a repeatable order, and the latency budget max_latency_ms."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+import asl_recog as asl
+from asl_recog.data._labels import NUM_CLASSES, labels_to_indices
+from asl_recog.models._base import SklearnModel
+from asl_recog.models._budgets import LatencyExceeded, check_model
+from asl_recog.models._export import convert_sklearn_estimator
+from asl_recog.models._latency import MARGIN, onnx_latency_ms
+from asl_recog.routes.automl import _ordering
+from asl_recog.routes.automl._ordering import baseline_first, cheap_first, order_by_budget
+from asl_recog.routes.automl._portfolio import build_pipeline, soft_voting
+from asl_recog.routes.automl._search import add_ensemble, local_plan
+
+# -- the order ----------------------------------------------------------------------------------------
+
+
+def test_cheap_first_order_on_probe_data() -> None:
+    # Estimates as the probes gave them in a 2-minute search (seconds to fit 44k augmented rows).
+    estimates = {"SVM": 190.0, "MLP": 40.0, "KNN": 9.0, "RandomForest": 145.0, "ExtremeRandomTrees": 72.0}
+    algorithms = ["SVM", "MLP", "KNN", "RandomForest", "ExtremeRandomTrees", "LightGBM"]  # preference order
+    order = cheap_first(algorithms, estimates)
+    assert order == ["KNN", "MLP", "ExtremeRandomTrees", "RandomForest", "SVM", "LightGBM"]  # unmeasured last
+    plan = order_by_budget(order, estimates, budget_s=95.0, trial_timeout_s=90.0, remaining_s=95.0)
+    assert plan.order[:2] == ["KNN", "MLP"] and "SVM" in plan.skipped  # the SVM no longer goes first
+    assert baseline_first(13.0, estimates, limit_s=90.0)  # a 13 s baseline goes before everything
+    # No negative budgets in messages: probes that overran the time left leave "no time", not "-30 s".
+    late = order_by_budget(["KNN"], {"KNN": 9.0}, budget_s=-30.0, trial_timeout_s=90.0, remaining_s=-30.0)
+    assert late.skipped == {"KNN": "estimated 9 s to fit, and no time is left for it"}
+
+
+def test_probes_time_the_model_on_featurized_rows_and_stop_at_their_share(small_split, monkeypatch) -> None:
+    from asl_recog.models._hog import HogFeaturizer
+
+    train, _ = small_split  # 2,400 real images: both probe sizes apply
+    x, y = train.flat, labels_to_indices(train.labels)
+    featurized: list[int] = []
+    real = HogFeaturizer.transform
+    monkeypatch.setattr(HogFeaturizer, "transform", lambda self, rows: featurized.append(len(rows)) or real(self, rows))
+    defaults = {name: {"featurizer": "hog"} for name in ("KNN", "SGD")}
+    estimates = _ordering.probe(["KNN", "SGD"], defaults, x, y, budget_s=1e6)
+    assert featurized == [1200]  # HOG once, on the rows both configurations are then fitted on
+    assert set(estimates) == {"KNN", "SGD"} and min(estimates.values()) > 0
+    # A budget whose 10% share is spent by the first fit: the rest keep the static order, unmeasured.
+    bounded = _ordering.probe(["KNN", "SGD"], defaults, x, y, budget_s=1e-3)
+    assert set(bounded) == {"KNN"}
+
+
+def _busy_loop() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def test_the_same_order_for_a_seed_and_a_trial_count_under_load(small_split, tmp_path) -> None:
+    train, validation = small_split
+    settings = {
+        "allowed_models": ["SVM", "LogisticRegression", "MLP", "KNN"],
+        "max_iterations": 4,
+        "seed": 3,
+        "augment": False,
+        "experiment_timeout_minutes": 1,
+        "progress": False,
+    }
+    quiet = local_plan(asl.AutoMLTrainer(**settings), train, validation, tmp_path / "quiet")
+    busy = [_busy_loop() for _ in range(2)]
+    try:
+        loaded = local_plan(asl.AutoMLTrainer(**settings), train, validation, tmp_path / "busy")
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert [dict(t) for t in loaded.initial] == [dict(t) for t in quiet.initial]
+    ordering = loaded.extras["ordering"]
+    assert ordering["first_trials"] == ["baseline", "KNN", "MLP", "LogisticRegression", "SVM"]
+    assert ordering["repeatable"] and ordering["estimated_fit_seconds"] == {}  # nothing timed decides it
+
+
+# -- a model from any budget -------------------------------------------------------------------------
+
+
+def test_a_search_whose_expensive_trial_is_stopped_returns_the_cheap_first_trial(train_data, tmp_path) -> None:
+    # Repeatable mode (seed, trial count, one worker): KNN first, then the HOG SVM, which needs
+    # minutes on 40k augmented rows and is stopped by the 45 s limit. Before issue 25 the SVM went
+    # first and the search raised TrialFailedError.
+    trainer = asl.AutoMLTrainer(
+        allowed_models=["SVM", "KNN"],
+        max_iterations=2,
+        experiment_timeout_minutes=0.75,
+        enable_voting_ensemble=False,
+        refit=False,
+        run_dir=tmp_path,
+        progress=False,
+    )
+    result = trainer.fit(train_data[:20000], train_data[20000:20300])
+    board = result.leaderboard.set_index("model")
+    assert result.best_params["algorithm"] == "KNN" and board.loc["KNN", "status"] == "completed"
+    assert "time limit" in board.loc["SVM", "error"]
+
+
+def test_no_finished_trial_names_the_smallest_budget_that_would_have_worked(train_data, tmp_path) -> None:
+    trainer = asl.AutoMLTrainer(
+        allowed_models=["MLP", "KNN"],
+        experiment_timeout_minutes=0.05,  # 3 s: the probes run (timed mode) but no trial can finish
+        augment=False,
+        refit=False,
+        run_dir=tmp_path,
+        progress=False,
+    )
+    with pytest.raises(asl.TrialFailedError) as info:
+        trainer.fit(train_data, train_data[:200])
+    message = str(info.value)
+    found = re.search(r"experiment_timeout_minutes=([0-9.]+) or more would have returned a model", message)
+    assert found and float(found.group(1)) > 0.05, message
+    assert "MLP (baseline)" in message and "policy" not in message and not re.search(r"-\d", message)
+
+
+# -- the latency budget -----------------------------------------------------------------------------
+
+
+def test_max_latency_ms_rejects_a_slow_candidate_with_the_reason(small_split, tmp_path) -> None:
+    train, _ = small_split
+    model = build_pipeline("KNN", {"featurizer": "pixels"}).fit(train.flat, labels_to_indices(train.labels))
+    path = SklearnModel(model, {}).save(tmp_path / "knn.aslskl")
+    measured: dict[str, float] = {}
+    assert check_model(path, model, 100, max_latency_ms=1000.0, measured=measured)
+    assert 0 < measured["onnx_latency_ms"] < 1000
+    with pytest.raises(LatencyExceeded, match=r"ms per image \(minimum of 50 calls\).*over max_latency_ms=1e-06"):
+        check_model(path, model, 100, max_latency_ms=1e-6)
+    with pytest.raises(asl.ConfigurationError, match="enable_onnx_compatible_models"):
+        asl.AutoMLTrainer(max_latency_ms=1, enable_onnx_compatible_models=False)
+    with pytest.raises(asl.ConfigurationError, match="max_latency_ms must be a number > 0"):
+        asl.AutoMLTrainer(max_latency_ms=0)
+
+
+def _member(study, estimator, proba, folder, latency_ms) -> None:
+    number = len(study.trials)
+    path = SklearnModel(estimator, {}).save(folder / f"trial_{number:05d}.aslskl")
+    np.save(folder / f"trial_{number:05d}.proba.npy", proba)
+    info = {"training_seconds": 1.0, "onnx_latency_ms": latency_ms}
+    attrs = {"params": {"algorithm": type(estimator).__name__}, "model_file": str(path), "info": info}
+    study.add_trial(create_trial(value=0.5, user_attrs=attrs, state=TrialState.COMPLETE))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_ensemble_over_max_latency_ms_loses_its_slowest_member(train_data, small_split, tmp_path) -> None:
+    train, _ = small_split
+    y = labels_to_indices(train.labels)
+    slow = build_pipeline("KNN", {"featurizer": "pixels", "n_components": 80})
+    slow.fit(train_data.flat, labels_to_indices(train_data.labels))  # 27k stored rows
+    fast = [build_pipeline("SGD", {"featurizer": "pixels"}, seed=s).fit(train.flat, y) for s in (1, 2)]
+    # Validation probabilities chosen so that every member helps: each is sure of one third.
+    targets = np.arange(90) % NUM_CLASSES
+    probas = []
+    for part in range(3):
+        proba = np.full((90, NUM_CLASSES), 1.0 / NUM_CLASSES)
+        rows = np.arange(part * 30, part * 30 + 30)
+        proba[rows] = 0.0
+        proba[rows, targets[rows]] = 1.0
+        probas.append(proba)
+    latency = [onnx_latency_ms(convert_sklearn_estimator(e)) for e in (slow, *fast)]
+    both_fast = onnx_latency_ms(convert_sklearn_estimator(soft_voting(fast, [1, 1])))
+    all_three = onnx_latency_ms(convert_sklearn_estimator(soft_voting([slow, *fast], [1, 1, 1])))
+    assert all_three > 3 * both_fast, (all_three, both_fast)  # the test's premise: KNN dominates
+    folder = tmp_path / "models"
+    folder.mkdir()
+    study = optuna.create_study(direction="maximize")
+    for estimator, proba, ms in zip((slow, *fast), probas, latency, strict=True):
+        _member(study, estimator, proba, folder, ms)
+    limit = MARGIN * (all_three * both_fast) ** 0.5  # between the two, far from each
+    add_ensemble(study, tmp_path, "accuracy", targets, max_latency_ms=limit)
+    ensembles = [t for t in study.trials if t.user_attrs["params"]["algorithm"] == "VotingEnsemble"]
+    assert len(ensembles) == 1 and ensembles[0].user_attrs["params"]["members"] == [1, 2]
+    assert ensembles[0].user_attrs["info"]["onnx_latency_ms"] * MARGIN <= limit

@@ -9,8 +9,11 @@ Usage:
     python bench/bench_automl.py --minutes 15 --seeds 0 1 2 --stack   # the full target (>= 0.965, mean of 3)
     python bench/bench_automl.py --minutes 3 --seeds 0 1 2 --stack    # the quick target (>= 0.95)
     python bench/bench_automl.py --minutes 15 --featurization off      # raw pixels, as before issue 14
+    python bench/bench_automl.py --minutes 1 --seeds 0 --trainer-defaults  # short budgets (issue 25)
 Options: [--iteration-minutes 8] [--concurrency 2] [--models SVM KNN ...] [--no-augment] [--no-refit]
-Prints Markdown tables: one row per seed, the mean, then each seed's leaderboard top rows.
+[--max-latency-ms 1] [--trainer-defaults: AutoMLTrainer's own defaults but the budget and seed]
+Prints Markdown tables: one row per seed (a search that returned no model says why), the mean,
+then each seed's probe estimates against the real fit times, and its leaderboard top rows.
 """
 
 from __future__ import annotations
@@ -29,21 +32,28 @@ from asl_recog.evaluation._latency import measure_latency
 
 
 def one_seed(args: argparse.Namespace, seed: int, train: Any, test: Any, run_dir: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "iteration_timeout_minutes": args.iteration_minutes,
+        "max_concurrent_iterations": args.concurrency,
+        "allowed_models": args.models,
+        "augment": not args.no_augment,
+        "featurization": args.featurization,
+        "enable_stack_ensemble": args.stack,
+        "refit": not args.no_refit,
+        "max_latency_ms": args.max_latency_ms,
+    }
     trainer = asl.AutoMLTrainer(
         experiment_timeout_minutes=args.minutes,
-        iteration_timeout_minutes=args.iteration_minutes,
-        max_concurrent_iterations=args.concurrency,
-        allowed_models=args.models,
-        augment=not args.no_augment,
-        featurization=args.featurization,
-        enable_stack_ensemble=args.stack,
-        refit=not args.no_refit,
         seed=seed,
         run_dir=os.path.join(run_dir, f"seed{seed}"),
         progress=False,
+        **({} if args.trainer_defaults else settings),
     )
     start = time.perf_counter()
-    result = trainer.fit(train)  # grouped validation split of the training file
+    try:
+        result = trainer.fit(train)  # grouped validation split of the training file
+    except asl.TrialFailedError as exc:  # issue 25: a short budget must say why it has no model
+        return {"seed": seed, "result": None, "error": str(exc), "search_s": time.perf_counter() - start}
     seconds = time.perf_counter() - start
     onnx_path = os.path.join(run_dir, f"seed{seed}", "best.onnx")
     onnx_model = asl.export_onnx(result.best_model, onnx_path)  # refuses to write on a parity failure
@@ -70,6 +80,10 @@ def main() -> None:
     parser.add_argument("--stack", action="store_true", help="enable_stack_ensemble")
     parser.add_argument("--no-augment", action="store_true", help="train on the original images only")
     parser.add_argument("--no-refit", action="store_true", help="keep the best trial's own model")
+    parser.add_argument("--max-latency-ms", type=float, default=None, help="max_latency_ms")
+    parser.add_argument(
+        "--trainer-defaults", action="store_true", help="AutoMLTrainer's defaults for all but --minutes and the seed"
+    )
     parser.add_argument("--run-dir", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -83,6 +97,8 @@ def main() -> None:
         f"{args.minutes:g} min, featurization={args.featurization}, stack={args.stack}, "
         f"augment={not args.no_augment}, {args.concurrency} workers, {os.cpu_count()} cores"
     )
+    if args.trainer_defaults:
+        setting = f"{args.minutes:g} min, AutoMLTrainer's defaults, {os.cpu_count()} cores"
     print(f"AutoML (local): {setting}")
     print()
     print(
@@ -92,6 +108,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         result = row["result"]
+        if result is None:
+            print(f"| {row['seed']} | **no model** ({row['error'][:300]}) | | | {row['search_s'] / 60:.1f} min |||||")
+            continue
         alerted = [g["name"] for g in result.extras.get("guardrails", []) if g["status"] == "alerted"]
         skipped = ", ".join(result.extras.get("ordering", {}).get("skipped", {})) or "-"
         model = result.best_model.info.get("algorithm")
@@ -101,10 +120,22 @@ def main() -> None:
             f"| {row['search_s'] / 60:.1f} min | {row['refit_s']:.0f} s | {row['p50_ms']:.2f} "
             f"| {row['onnx_mb']:.1f} | {skipped} | {', '.join(alerted) or 'none'} |"
         )
-    tests = [row["test"] for row in rows]
+    tests = [row["test"] for row in rows if row["result"] is not None]
     spread = f" (sd {statistics.stdev(tests):.4f})" if len(tests) > 1 else ""
-    print(f"| mean of {len(tests)} | | | {statistics.mean(tests):.4f}{spread} | | | | | | |")
-    for row in rows:
+    if tests:
+        print(f"| mean of {len(tests)} | | | {statistics.mean(tests):.4f}{spread} | | | | | | |")
+    for row in (row for row in rows if row["result"] is not None):
+        ordering = row["result"].extras.get("ordering", {})
+        print()
+        print(f"seed {row['seed']}: probe estimates against the first trials' real fit times")
+        print()
+        print("| first trial | estimated (s) | actual (s) | actual / estimated |")
+        print("|---|---|---|---|")
+        compared = ordering.get("estimated_vs_actual", {})
+        for name, estimate in ordering.get("estimated_fit_seconds", {}).items():
+            real = compared.get(name)
+            actual = f"{real['actual_s']:.1f} | {real['ratio']:.2f}" if real else "not finished | -"
+            print(f"| {name} | {estimate:.1f} | {actual} |")
         board = row["result"].leaderboard
         print()
         print(f"seed {row['seed']}: leaderboard top rows")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,18 @@ from asl_recog.serving._admission import DEFAULT_CHUNK_MB, AdmissionGate, Chunke
 from asl_recog.serving._answers import AnswerOptions, extend_answer, model_threshold, parse_options
 from asl_recog.serving._metrics import ServiceMetrics, TimedModel, add_metrics_route
 from asl_recog.serving._observability import Observability
+from asl_recog.serving._offload import ParsePool
 from asl_recog.serving._openapi import ErrorResponse, Status, add_components, error_responses
 from asl_recog.serving._page import add_page
-from asl_recog.serving._requests import SHAPES, RequestError, dumps, parse_json, score_response
+from asl_recog.serving._requests import (
+    INLINE_BODY_BYTES,
+    INLINE_IMAGES,
+    SHAPES,
+    RequestError,
+    dumps,
+    parse_json,
+    score_response,
+)
 from asl_recog.serving._security import PUBLIC_PATHS, ServiceGuard, announce_generated_key, error_body, resolve_keys
 from asl_recog.serving._uploads import decode_image, form_images
 from asl_recog.serving._v2 import add_v2_routes
@@ -38,10 +49,6 @@ from asl_recog.serving._v2 import add_v2_routes
 logger = logging.getLogger("asl_recog.serving")
 _LABELS = np.asarray(LABELS)
 _LETTERS = np.asarray(LETTERS)
-#: Work above these sizes leaves the event loop for a thread, so one big request
-#: cannot stall the others; below them the thread hop would cost more than the work.
-_INLINE_BODY_BYTES = 256 * 1024
-_INLINE_IMAGES = 64
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -219,8 +226,16 @@ def create_app(
     recorder = ServiceMetrics() if metrics else None
     if recorder is not None:
         loaded = TimedModel(loaded, recorder)  # every route's model calls are timed into /metrics
+    parse_pool = ParsePool()  # large bodies are parsed in a child process: see _offload.py
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        parse_pool.close()
+
     # FastAPIOffline: Swagger UI and ReDoc from the files fastapi-offline installs, not a CDN.
     app = FastAPIOffline(
+        lifespan=lifespan,
         static_url="/docs/static",
         title="asl-recog scoring service",
         version=__version__,
@@ -238,7 +253,7 @@ def create_app(
     app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s, public_paths=public)
     app.add_middleware(Observability, metrics=recorder, access_log=access_log)  # outermost: sees every answer
     _add_error_handlers(app)
-    add_v2_routes(app, max_batch=max_batch)
+    add_v2_routes(app, max_batch=max_batch, max_answer_bytes=max_body_bytes, parse_pool=parse_pool)
     if recorder is not None:
         add_metrics_route(app, recorder)
 
@@ -268,7 +283,8 @@ def create_app(
     async def ready() -> Response:
         if getattr(app.state, "model", None) is None:
             return _error(503, "not_ready", "the model is not loaded")
-        return _json({"status": "ready", "model": source})
+        # Status only: the probe is public, and the served file's path is metadata that /info keeps behind the key.
+        return _json({"status": "ready"})
 
     @app.get("/info", summary="Model and service metadata: letters, input format, version", responses=error_responses())
     async def info() -> Response:
@@ -293,12 +309,12 @@ def create_app(
             )
         else:  # JSON, whatever the header says: curl -d sends form-urlencoded by default
             body = await request.body()
-            if len(body) > _INLINE_BODY_BYTES:
-                parsed = await run_in_threadpool(parse_json, body, max_batch=max_batch, proba=proba)
+            if len(body) > INLINE_BODY_BYTES:
+                parsed = await parse_pool.run(parse_json, body, max_batch=max_batch, proba=proba)
             else:
                 parsed = parse_json(body, max_batch=max_batch, proba=proba)
             images, proba = parsed.images, parsed.proba
-        if len(images) > _INLINE_IMAGES:
+        if len(images) > INLINE_IMAGES:
             return dumps(await run_in_threadpool(predict, images, proba, options))
         return dumps(predict(images, proba, options))
 

@@ -48,6 +48,11 @@ PIXEL_COLUMNS: tuple[str, ...] = tuple(f"pixel{i}" for i in range(1, NUM_PIXELS 
 _PIXEL_SET = frozenset(PIXEL_COLUMNS)
 _GET_PIXELS = operator.itemgetter(*PIXEL_COLUMNS)
 METHODS = ("predict", "predict_proba")
+#: Work above these sizes leaves the event loop for a thread, so one big request cannot stall
+#: the others (``/health`` included); below them the thread hop would cost more than the work.
+#: One home for both, since ``/score`` and the V2 route apply the same rule.
+INLINE_BODY_BYTES = 256 * 1024
+INLINE_IMAGES = 64
 #: top-level key -> name of the request shape
 SHAPES = {
     "data": "automl_v1",
@@ -77,9 +82,18 @@ class RequestError(ValueError):
         self.problem, self.where, self.status, self.code = problem, where, status, code
         super().__init__(f"{where}: {problem}" if where else problem)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Large bodies are parsed in a child process (_offload.py); its errors come back pickled,
+        # and the default pickling would rebuild them from the message alone (losing status and where).
+        return (_request_error, (self.problem, self.where, self.status, self.code))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of the error response."""
         return {"error": self.code, "detail": str(self), "where": self.where}
+
+
+def _request_error(problem: str, where: str | None, status: int, code: str) -> RequestError:
+    return RequestError(problem, where=where, status=status, code=code)
 
 
 @dataclass(frozen=True)

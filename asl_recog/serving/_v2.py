@@ -15,6 +15,14 @@ service unchanged. Implemented from the REST specification
 
 Errors are the protocol's ``{"error": "<message>"}``: 400 for a bad request, 404 for
 an unknown model, 413 for a batch over the limit.
+
+Bounds (hostile clients): a request names each output at most once and its ``id`` is a
+string of at most :data:`MAX_ID_CHARS` characters, so an answer holds at most
+``N x (24 probabilities + a label + a letter)`` values: about 0.3 KB an image, far below
+the request size limit, which the answer is checked against as well (the answer never
+exceeds the request limit). Pixel values follow ``/score``'s rules: JSON numbers only (no
+booleans, no strings), whole numbers 0-255 for UINT8. Bodies over 256 KiB are parsed in a
+child process (``_offload.py``), so ``/health`` keeps answering while a large request is read.
 """
 
 from __future__ import annotations
@@ -28,7 +36,16 @@ from starlette.concurrency import run_in_threadpool
 
 from asl_recog import __version__
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
-from asl_recog.serving._requests import IMAGE_SIZE, NUM_PIXELS, RequestError, dumps, loads
+from asl_recog.serving._offload import ParsePool
+from asl_recog.serving._requests import (
+    IMAGE_SIZE,
+    INLINE_BODY_BYTES,
+    INLINE_IMAGES,
+    NUM_PIXELS,
+    RequestError,
+    dumps,
+    loads,
+)
 
 #: The name the model is served under (``/v2/models/asl-recog/...``) and its one version.
 MODEL_NAME = "asl-recog"
@@ -37,7 +54,12 @@ INPUT_NAME = "images"
 OUTPUTS = ("labels", "letters", "probabilities")
 _DTYPES: dict[str, np.dtype[Any]] = {"UINT8": np.dtype(np.uint8), "FP32": np.dtype("<f4")}
 _SHAPES = ((NUM_PIXELS,), (IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1))
-_INLINE_IMAGES = 64  # larger batches are scored in a thread, as /score does
+#: The longest request ``id`` echoed back (the protocol's id is a string; a long one would
+#: make every answer as large as the request).
+MAX_ID_CHARS = 256
+#: Digits of an ``Inference-Header-Content-Length``: enough for any body the service
+#: accepts; Python refuses to convert digit strings over 4300 digits (a 500, not a 400).
+_MAX_LENGTH_DIGITS = 18
 _LABELS, _LETTERS = np.asarray(LABELS, dtype=np.int64), np.asarray(LETTERS)
 
 
@@ -47,6 +69,10 @@ class V2Error(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled back from the parsing process (_offload.py): keep the status, not just the message.
+        return (V2Error, (str(self), self.status))
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -83,7 +109,11 @@ def split_body(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
     """The JSON header of an inference request and the binary tensor data after it (if any)."""
     if header_length is None:
         return _loads(body), b""
-    if not (header_length.isascii() and header_length.isdigit()) or int(header_length) > len(body):
+    if (
+        not (header_length.isascii() and header_length.isdigit())
+        or len(header_length) > _MAX_LENGTH_DIGITS
+        or int(header_length) > len(body)
+    ):
         raise V2Error(
             f"Inference-Header-Content-Length {header_length[:20]!r} is not a byte count within the body "
             f"of {len(body)} bytes"
@@ -99,8 +129,13 @@ def _loads(body: bytes) -> Any:
         raise V2Error(f"the request is not valid JSON: {exc.problem}") from exc
 
 
-def parse_infer(payload: Any, binary: bytes, max_batch: int) -> tuple[np.ndarray, list[str], Any]:
+def parse_infer(
+    payload: Any, binary: bytes, max_batch: int, *, strict: bool = True
+) -> tuple[np.ndarray, list[str], str | None]:
     """Validate an inference request: ``(images (N, 28, 28) uint8, requested outputs, request id)``.
+
+    ``strict=False`` skips the value-by-value search for booleans, for a body known to hold
+    no JSON ``true``/``false`` (the route checks the raw bytes, as ``/score`` does).
 
     Example:
         >>> images, outputs, _ = parse_infer(
@@ -135,7 +170,7 @@ def parse_infer(payload: Any, binary: bytes, max_batch: int) -> tuple[np.ndarray
     n = shape[0]
     if n > max_batch:
         raise V2Error(f"inputs[0]: a batch of {n} images exceeds the limit of {max_batch}; split it", 413)
-    values = _tensor_values(tensor, datatype, n * NUM_PIXELS, binary)
+    values = _tensor_values(tensor, datatype, n * NUM_PIXELS, binary, strict)
     if datatype == "FP32":
         if not np.isfinite(values).all():
             raise V2Error("inputs[0].data holds NaN or infinite values; pixels are numbers 0-255")
@@ -148,11 +183,20 @@ def parse_infer(payload: Any, binary: bytes, max_batch: int) -> tuple[np.ndarray
     return (
         values.astype(np.uint8).reshape(n, IMAGE_SIZE, IMAGE_SIZE),
         _requested(payload.get("outputs")),
-        payload.get("id"),
+        _request_id(payload.get("id")),
     )
 
 
-def _tensor_values(tensor: dict[str, Any], datatype: str, size: int, binary: bytes) -> np.ndarray:
+def _request_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_ID_CHARS:
+        shown = f"a string of {len(value)} characters" if isinstance(value, str) else type(value).__name__
+        raise V2Error(f"id must be a string of at most {MAX_ID_CHARS} characters, got {shown}")
+    return value
+
+
+def _tensor_values(tensor: dict[str, Any], datatype: str, size: int, binary: bytes, strict: bool) -> np.ndarray:
     """The tensor's values as a flat array, from JSON ``data`` or from the binary data."""
     parameters = tensor.get("parameters") or {}
     if not isinstance(parameters, dict):
@@ -168,10 +212,19 @@ def _tensor_values(tensor: dict[str, Any], datatype: str, size: int, binary: byt
         return np.frombuffer(binary[:nbytes], dtype=dtype)
     if "data" not in tensor:
         raise V2Error("inputs[0] has no 'data' (and no binary_data_size parameter)")
+    data = tensor["data"]
     try:
-        values = np.asarray(tensor["data"], dtype=np.float64).ravel()
-    except (ValueError, TypeError) as exc:
+        # No dtype: numpy reports what the JSON held (strings as "U", integers past 64 bits as
+        # "O"), where float64 would convert numeric strings and overflow on huge integers.
+        values = np.asarray(data).ravel()
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise V2Error(f"inputs[0].data must be numbers (a flat or nested list), not {type(exc).__name__}") from exc
+    if values.dtype.kind not in "iuf" or (strict and _has_boolean(data)):  # /score's rule: JSON numbers only
+        raise V2Error(
+            f"inputs[0].data must be numbers, and it holds {_not_numbers(values)}; pixels are JSON "
+            "numbers 0-255 (no strings, no booleans, no integers beyond 0-255)"
+        )
+    values = values.astype(np.float64)
     if values.size != size:
         raise V2Error(f"inputs[0].data holds {values.size} values; its shape says {size}")
     if datatype == "UINT8" and not (values == np.rint(values)).all():
@@ -179,15 +232,45 @@ def _tensor_values(tensor: dict[str, Any], datatype: str, size: int, binary: byt
     return values
 
 
+def _has_boolean(data: Any) -> bool:
+    """Whether a JSON list holds a boolean anywhere: numpy would score ``true`` as pixel 1.
+
+    Booleans beside numbers vanish into an integer array, so the values themselves are
+    walked; only lists are entered (numpy has already refused other containers).
+    """
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if type(item) is bool:
+            return True
+        if type(item) is list:
+            stack.extend(item)
+    return False
+
+
+def _not_numbers(values: np.ndarray) -> str:
+    kind = values.dtype.kind
+    return {"b": "booleans", "U": "strings", "S": "strings", "O": "values that are not 64-bit numbers"}.get(
+        kind, "booleans" if kind in "iuf" else f"values of type {values.dtype}"
+    )
+
+
 def _requested(outputs: Any) -> list[str]:
+    """The requested output names, each once: a repeated name would repeat its tensor in the answer."""
     if outputs is None:
         return list(OUTPUTS)
-    if not isinstance(outputs, list) or not all(isinstance(o, dict) and "name" in o for o in outputs):
-        raise V2Error('outputs must be a list of {"name": ...} objects')
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+    ):
+        raise V2Error('outputs must be a list of {"name": "<output>"} objects')
+    if len(outputs) > len(OUTPUTS):
+        raise V2Error(f"outputs names {len(outputs)} tensors; this model has {len(OUTPUTS)}: {list(OUTPUTS)}")
     names = [o["name"] for o in outputs]
     unknown = [n for n in names if n not in OUTPUTS]
     if unknown:
         raise V2Error(f"unknown output(s) {unknown}; this model has {list(OUTPUTS)}")
+    if len(set(names)) != len(names):
+        raise V2Error(f"outputs names a tensor twice ({names}); ask for each of {list(OUTPUTS)} at most once")
     return names
 
 
@@ -212,8 +295,15 @@ def infer_response(probabilities: np.ndarray, outputs: list[str], request_id: An
     return answer
 
 
-def add_v2_routes(app: FastAPI, *, max_batch: int) -> None:
+def add_v2_routes(
+    app: FastAPI, *, max_batch: int, max_answer_bytes: int = 16 * 2**20, parse_pool: ParsePool | None = None
+) -> None:
     """Add the Open Inference Protocol routes to ``app``; the model is ``app.state.model``.
+
+    ``max_answer_bytes`` bounds an inference answer (``create_app`` passes the request size
+    limit); the request checks keep answers far below it, and an answer over it gets 413.
+    Bodies over 256 KiB are parsed by ``parse_pool`` (a child process: ``create_app`` passes the
+    service's), or in a thread without one.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -264,18 +354,37 @@ def add_v2_routes(app: FastAPI, *, max_batch: int) -> None:
     @app.post("/v2/models/{name}/infer", summary="Open Inference Protocol: inference", tags=["v2"])
     async def infer(name: str, request: Request) -> Response:
         check_name(name)
-        payload, binary = split_body(await request.body(), request.headers.get("inference-header-content-length"))
-        images, outputs, request_id = parse_infer(payload, binary, max_batch)
+        body, header_length = await request.body(), request.headers.get("inference-header-content-length")
+        if len(body) > INLINE_BODY_BYTES:  # as /score does: a body parsed on the event loop stalls /health
+            if parse_pool is not None:
+                images, outputs, request_id = await parse_pool.run(_parse, body, header_length, max_batch)
+            else:
+                images, outputs, request_id = await run_in_threadpool(_parse, body, header_length, max_batch)
+        else:
+            images, outputs, request_id = _parse(body, header_length, max_batch)
         model = app.state.model
-        if len(images) > _INLINE_IMAGES:
+        if len(images) > INLINE_IMAGES:
             probabilities = await run_in_threadpool(model.predict_proba, images)
         else:
             probabilities = model.predict_proba(images)
-        return _json(infer_response(np.asarray(probabilities), outputs, request_id))
+        answer = dumps(infer_response(np.asarray(probabilities), outputs, request_id))
+        if len(answer) > max_answer_bytes:
+            raise V2Error(
+                f"the answer of {len(answer)} bytes exceeds the limit of {max_answer_bytes}; split the batch", 413
+            )
+        return Response(answer, media_type="application/json")
+
+
+def _parse(body: bytes, header_length: str | None, max_batch: int) -> tuple[np.ndarray, list[str], str | None]:
+    payload, binary = split_body(body, header_length)
+    # JSON true/false are the only values numpy silently turns into pixels; a body without
+    # them needs no walk over every value (the same test as /score's parse_json).
+    return parse_infer(payload, binary, max_batch, strict=b"true" in body or b"false" in body)
 
 
 __all__ = [
     "INPUT_NAME",
+    "MAX_ID_CHARS",
     "MODEL_NAME",
     "MODEL_VERSION",
     "OUTPUTS",

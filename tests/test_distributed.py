@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -118,10 +119,13 @@ def test_a_search_shared_through_postgresql_survives_a_killed_worker(postgres_ur
     logs = {name: tmp_path / f"{name}.log" for name in ("coordinator", "worker0", "worker1")}
     workers: dict[int, subprocess.Popen] = {}
     for k in range(2):  # the workers start first and wait for the search's study
-        command = [sys.executable, "-m", "asl_recog.cli", "worker", "--storage", postgres_url, "--study", study]
+        # The URL from Optuna's variable, not the command line (where every local user could read a password).
+        command = [sys.executable, "-m", "asl_recog.cli", "worker", "--study", study, "--artifacts", str(artifacts)]
         command += ["--run-dir", str(tmp_path / f"worker{k}"), "--wait", "300"]
         with open(logs[f"worker{k}"], "w") as log:  # files, not pipes: an unread pipe that fills blocks its writer
-            process = subprocess.Popen(command, env=_ENV, stdout=log, stderr=subprocess.STDOUT, text=True)
+            process = subprocess.Popen(
+                command, env={**_ENV, "OPTUNA_STORAGE": postgres_url}, stdout=log, stderr=subprocess.STDOUT, text=True
+            )
         workers[process.pid] = process
     coordinator, killed = None, None
     try:
@@ -144,6 +148,8 @@ def test_a_search_shared_through_postgresql_survives_a_killed_worker(postgres_ur
         for pid, process in workers.items():
             if pid != killed[0]:
                 assert process.wait(120) == 0, _tails(logs)
+                last = _tail(logs[f"worker{list(workers).index(pid)}"]).strip().splitlines()[-1]
+                assert re.search(r"ran \d+ trials?: \d+ complete, \d+ pruned, 0 failed$", last), last
     finally:
         for process in [*([coordinator] if coordinator else []), *workers.values()]:
             if process.poll() is None:

@@ -34,7 +34,7 @@ EPILOG = """examples:
   asl-recog serve runs/cnn/best.onnx --port 8000
   asl-recog predict --model runs/cnn/best.onnx photo1.jpg photo2.png
   asl-recog deploy runs/cnn/best.onnx --target local
-  asl-recog worker --storage postgresql+psycopg://asl@db/asl --study cnn-sweep   # join a shared search
+  asl-recog worker --study cnn-sweep --artifacts /mnt/asl   # join a shared search ($OPTUNA_STORAGE)
 """
 
 

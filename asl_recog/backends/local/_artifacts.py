@@ -20,7 +20,9 @@ lists them too.
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ import optuna.artifacts
 
 from asl_recog._errors import ConfigurationError
 
+#: A SHA-256 as the recipe names the data: it becomes part of a file name here.
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 #: The arrays of a search's data, in this order: train images, train labels, validation images and labels.
 ARRAY_NAMES = ("x", "y", "vx", "vy")
 
@@ -76,6 +80,30 @@ def arrays_digest(arrays: tuple[np.ndarray, ...]) -> str:
     return digest.hexdigest()
 
 
+def check_artifact_id(artifact_id: Any, where: str) -> str:
+    """``artifact_id`` if it is an id Optuna gives (a UUID); anything else is refused.
+
+    Ids come from the shared study, and the file-system store joins them to its folder, so a
+    forged ``../../etc/passwd`` or ``etc/hostname`` would copy a file of the worker's host.
+
+    Example:
+        >>> check_artifact_id("etc/hostname", "trial 3: model_artifact")
+        Traceback (most recent call last):
+        ...
+        asl_recog._errors.ConfigurationError: trial 3: model_artifact: 'etc/hostname' is not an artifact id ...
+    """
+    try:
+        valid = isinstance(artifact_id, str) and str(uuid.UUID(artifact_id)) == artifact_id
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigurationError(
+            f"{where}: {str(artifact_id)[:80]!r} is not an artifact id (a UUID, as optuna.artifacts writes); "
+            "the study was written by something other than asl-recog: refusing to read files by it"
+        )
+    return str(artifact_id)
+
+
 def upload_data(study: optuna.Study, store: Any, arrays: tuple[np.ndarray, ...]) -> dict[str, str]:
     """Upload the search's arrays once; returns ``{"artifact_id", "sha256"}`` for the recipe."""
     if len(arrays) != len(ARRAY_NAMES):
@@ -94,10 +122,13 @@ def download_data(store: Any, ref: dict[str, str], folder: Path) -> tuple[np.nda
     Raises:
         ConfigurationError: the downloaded arrays are not the ones the search uploaded.
     """
+    artifact_id = check_artifact_id(ref.get("artifact_id"), "the recipe's data.artifact_id")
+    if not (isinstance(ref.get("sha256"), str) and _SHA256.fullmatch(ref["sha256"])):
+        raise ConfigurationError(f"the recipe's data.sha256 {str(ref.get('sha256'))[:80]!r} is not a SHA-256")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"data-{ref['sha256'][:16]}.npz"
     if not path.is_file():
-        optuna.artifacts.download_artifact(artifact_store=store, file_path=str(path), artifact_id=ref["artifact_id"])
+        optuna.artifacts.download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
     with np.load(path, allow_pickle=False) as archive:
         arrays = tuple(archive[name] for name in ARRAY_NAMES)
     if arrays_digest(arrays) != ref["sha256"]:
@@ -116,6 +147,7 @@ def upload_model(trial: optuna.trial.Trial, store: Any, path: str) -> str:
 
 def fetch_model(store: Any, artifact_id: str, name: str, folder: Path) -> Path:
     """Download a trial's model file into ``folder`` under its own file name ``name`` (once)."""
+    artifact_id = check_artifact_id(artifact_id, f"model {Path(name).name!r}: model_artifact")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / Path(name).name
     if not path.is_file():
@@ -127,6 +159,7 @@ __all__ = [
     "ARRAY_NAMES",
     "artifact_store",
     "arrays_digest",
+    "check_artifact_id",
     "download_data",
     "fetch_model",
     "upload_data",

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from asl_recog.backends.local._recipe import encode_settings
 from asl_recog.backends.local._reservation import was_not_run
 from asl_recog.backends.local._scheduler import recover, run_schedule
 from asl_recog.backends.local._shared import model_path, share, wait_for_others, watching
+from asl_recog.backends.local._storage_url import masked, storage_url
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.models._base import Model
 from asl_recog.results import TrainingResult, make_leaderboard
@@ -46,18 +48,25 @@ class LocalBackend(Backend):
 
     With ``storage=`` the study lives in a shared Optuna RDB storage (PostgreSQL or
     MySQL; Optuna warns against SQLite for many hosts) under ``study_name``, and
-    ``asl-recog worker --storage URL --study NAME`` processes on any host join the
+    ``asl-recog worker --study NAME --artifacts PATH`` processes on any host join the
     search; this process is one worker among them and gathers the result. Trial
     data and models travel through the artifact store ``artifacts`` (a folder every
     host mounts, or ``s3://bucket``; by default ``<run_dir>/artifacts``). See
     ``docs/scaling.md``.
 
+    A URL with a password is a secret: a script that holds it shows it to whoever reads
+    the script, and a command line shows it to every local user. So the URL may come from
+    ``storage_file`` (e.g. a mounted secret) or, as Optuna's CLI reads it, from
+    ``$OPTUNA_STORAGE`` when ``study_name`` is given without ``storage``.
+
     Args:
         storage: an Optuna storage URL, e.g. ``postgresql+psycopg://user@host/db``
-            (extra ``postgres``); None keeps the study in SQLite under ``run_dir``.
+            (extra ``postgres``); None keeps the study in SQLite under ``run_dir``,
+            unless ``storage_file`` or (with ``study_name``) ``$OPTUNA_STORAGE`` gives one.
         study_name: the study's name in the storage (workers name it with ``--study``);
             None means ``"search"``.
-        artifacts: the shared artifact store (with ``storage`` only).
+        artifacts: the shared artifact store (with a shared storage only).
+        storage_file: a file whose first line is the storage URL (instead of ``storage``).
 
     Example:
         >>> trainer = HyperDriveTrainer(builder="seed", max_total_runs=1, progress=False, backend=LocalBackend(),
@@ -69,7 +78,17 @@ class LocalBackend(Backend):
 
     name = "local"
 
-    def __init__(self, storage: str | None = None, study_name: str | None = None, artifacts: str | None = None) -> None:
+    def __init__(
+        self,
+        storage: str | None = None,
+        study_name: str | None = None,
+        artifacts: str | None = None,
+        storage_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if storage is None and (storage_file is not None or study_name is not None):
+            storage = storage_url(None, storage_file, "LocalBackend(storage_file=...)")
+        elif storage is not None and storage_file is not None:
+            raise ConfigurationError("LocalBackend: give storage= or storage_file=, not both")
         if storage is not None and (not isinstance(storage, str) or "://" not in storage):
             raise ConfigurationError(
                 f"LocalBackend(storage=...): {storage!r} is not an Optuna storage URL; write e.g. "
@@ -80,11 +99,10 @@ class LocalBackend(Backend):
         if artifacts is not None and storage is None:
             raise ConfigurationError("LocalBackend(artifacts=...) is for a shared storage: give storage= too")
         self.storage, self.study_name, self.artifacts = storage, study_name, artifacts
+        self.storage_file = storage_file
 
     def __repr__(self) -> str:
-        where = (
-            "" if self.storage is None else f"storage={self.storage.split('@')[-1]!r}, study_name={self.study_name!r}"
-        )
+        where = "" if self.storage is None else f"storage={masked(self.storage)!r}, study_name={self.study_name!r}"
         return f"LocalBackend({where})"
 
     def check(self, trainer: Trainer) -> None:

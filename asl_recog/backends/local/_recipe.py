@@ -1,14 +1,17 @@
 """A search's recipe: the JSON a worker on any host rebuilds the search from, kept in the study.
 
-A worker that joins a shared study (``asl-recog worker --storage URL --study NAME``)
+A worker that joins a shared study (``asl-recog worker --study NAME``, the URL in ``$OPTUNA_STORAGE``)
 needs the trainer's settings, where the data is and which artifact store holds the
 files. The search that created the study writes them as the study's user attribute
 :data:`RECIPE_KEY`, in plain JSON: the trainer's settings in the config-file format
 (``"choice(16, 32)"`` for an expression, ``{"type": "bandit", ...}`` for a policy,
 ``"module:function"`` for a custom builder), which the worker parses with the same
-code as a config file. Nothing is unpickled from the storage, so write access to the
-database does not mean code execution on a worker: the worst a forged recipe can do
-is name a function of a module the worker has installed.
+code as a config file. Nothing is unpickled from the storage, and a function named
+in a recipe is imported only when the worker's own host allows it
+(:func:`resolve_callable`'s ``allowed``: the package's named builders, ``--allow-builder``
+and :data:`ALLOW_BUILDERS_ENV`), checked before any import: a row naming
+``subprocess:run`` or ``os:system`` is refused, never run. Nor does the recipe say where
+the worker's files come from: the worker's artifact store is its own setting.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import importlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import optuna
@@ -41,6 +44,8 @@ RECIPE_KEY = "asl_recog_recipe"
 RUN_KEY = "asl_recog_run"
 #: The recipe's format; a worker refuses a recipe of another version.
 RECIPE_VERSION = 1
+#: The environment variable listing, comma-separated, the ``module:function`` builders this host allows.
+ALLOW_BUILDERS_ENV = "ASL_RECOG_ALLOW_BUILDERS"
 #: Settings that stay with the process that called fit (where it keeps files, what it prints, the refit).
 LOCAL_ONLY = ("backend", "run_dir", "resume", "progress", "refit")
 
@@ -77,11 +82,33 @@ def callable_name(function: Callable[..., Any], where: str) -> str:
     return f"{module}:{name}"
 
 
-def resolve_callable(text: str, where: str) -> Callable[..., Any]:
-    """The function named ``"module:qualname"`` (the inverse of :func:`callable_name`)."""
+def resolve_callable(text: str, where: str, allowed: Collection[str]) -> Callable[..., Any]:
+    """The function named ``"module:qualname"`` (the inverse of :func:`callable_name`), if ``allowed`` names it.
+
+    The text comes from a shared study, which anyone with write access to its database can
+    change, so it is checked against the host's own list before anything is imported.
+
+    Raises:
+        ConfigurationError: the name is not in ``allowed`` (the message names the flag that
+            allows it), not ``module:function``, or cannot be imported here.
+
+    Example:
+        >>> resolve_callable("json:dumps", "builder", allowed={"json:dumps"})({"a": 1})
+        '{"a": 1}'
+        >>> resolve_callable("subprocess:run", "study 'x': builder", allowed={"json:dumps"})
+        Traceback (most recent call last):
+        ...
+        asl_recog._errors.ConfigurationError: study 'x': builder: 'subprocess:run' is not allowed on this host; ...
+    """
     module, _, name = text.partition(":")
     if not module or not name:
         raise ConfigurationError(f"{where}: {text!r} is not 'module:function'")
+    if text not in allowed:
+        raise ConfigurationError(
+            f"{where}: {text!r} is not allowed on this host; a worker imports only the package's named builders "
+            f"and the functions its own host allows: if you trust it, start the worker with --allow-builder "
+            f"{text} (or set {ALLOW_BUILDERS_ENV}={text})"
+        )
     try:
         found: Any = importlib.import_module(module)
         for part in name.split("."):
@@ -171,6 +198,7 @@ def wait_for(storage: optuna.storages.BaseStorage, study_name: str, wait_s: floa
 
 
 __all__ = [
+    "ALLOW_BUILDERS_ENV",
     "LOCAL_ONLY",
     "RECIPE_KEY",
     "RECIPE_VERSION",

@@ -25,6 +25,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._artifacts import artifact_store, download_data, fetch_model, upload_data
 from asl_recog.backends.local._engine import open_storage, remember_url, study_url
 from asl_recog.backends.local._heartbeat import HEARTBEAT_INTERVAL_S, SHARED_GRACE_PERIOD_S, fail_and_retry, fail_stale
@@ -32,6 +33,7 @@ from asl_recog.backends.local._plan import LocalPlan
 from asl_recog.backends.local._recipe import RECIPE_KEY, encode_settings, publish, wait_for
 from asl_recog.backends.local._reservation import queued_with_place
 from asl_recog.backends.local._scheduler import Schedule, run_schedule
+from asl_recog.backends.local._storage_url import masked
 
 logger = logging.getLogger("asl_recog")
 
@@ -59,16 +61,27 @@ def recipe_of(study: optuna.Study) -> dict[str, Any]:
 
 def open_shared(url: str, study_name: str, wait_s: float) -> optuna.Study:
     """The shared study, once its search has written its recipe (see ``_recipe.wait_for``)."""
-    return wait_for(open_storage(url), study_name, wait_s)
+    try:
+        storage = open_storage(url)
+    except ImportError as exc:  # Optuna's wording hides which module; its cause names it
+        missing = getattr(exc.__cause__, "name", None) or str(exc)
+        raise ConfigurationError(
+            f"the storage {masked(url)} needs the database driver {missing!r}, which is not installed here; "
+            "pip install 'asl-recog[postgres]' for PostgreSQL, or the driver that URL names"
+        ) from None
+    return wait_for(storage, study_name, wait_s)
 
 
-def fetch_data(study: optuna.Study, artifacts: str | None, folder: Path) -> tuple[np.ndarray, ...]:
-    """The search's data arrays (train images, labels, validation images, labels), checked by checksum."""
-    recipe = recipe_of(study)
-    return download_data(artifact_store(artifacts or recipe["artifacts"]), recipe["data"], folder)
+def fetch_data(study: optuna.Study, artifacts: str, folder: Path) -> tuple[np.ndarray, ...]:
+    """The search's data arrays (train images, labels, validation images, labels), checked by checksum.
+
+    ``artifacts`` is this host's own setting: the recipe's ``artifacts`` (the coordinator's
+    path) is never opened, as anyone who can write the study could point it at ``/``.
+    """
+    return download_data(artifact_store(artifacts), recipe_of(study)["data"], folder)
 
 
-def join(url: str, study_name: str, run_dir: Path, plan: LocalPlan, artifacts: str | None = None) -> None:
+def join(url: str, study_name: str, run_dir: Path, plan: LocalPlan, artifacts: str) -> None:
     """Run trials of the shared study here until the search's limits end this worker's share.
 
     Args:
@@ -76,17 +89,16 @@ def join(url: str, study_name: str, run_dir: Path, plan: LocalPlan, artifacts: s
         study_name: the shared study's name.
         run_dir: where this worker keeps its models and logs.
         plan: the search, rebuilt on this host from the recipe (the route's ``local_plan``).
-        artifacts: this host's path to the artifact store, when it differs from the recipe's.
+        artifacts: this host's path to the artifact store (its own setting, never the recipe's).
     """
     study = optuna.load_study(
         study_name=study_name, storage=open_storage(url), sampler=plan.sampler, pruner=plan.pruner
     )
     remember_url(study, url)
-    location = artifacts or recipe_of(study)["artifacts"]
     # Copies of one seeded sampler on every host would propose the same points (TPE; the random
     # sampler draws per trial number, so reseeding it changes nothing).
     study.sampler.reseed_rng()
-    run_schedule(study, run_dir, plan.schedule, artifacts=location, joining=True)
+    run_schedule(study, run_dir, plan.schedule, artifacts=artifacts, joining=True)
 
 
 @contextlib.contextmanager

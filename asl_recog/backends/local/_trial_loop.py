@@ -48,6 +48,10 @@ MAX_DUPLICATES_IN_A_ROW = 20
 STOP_KEY = "stop_requested"
 
 
+#: The trial's user attribute naming the process that started its worker process (``host:pid``).
+SUPERVISOR_ATTR = "supervisor"
+
+
 def worker_id(pid: int | None = None) -> str:
     """``host:pid`` of a worker process: recorded on each trial it runs (the leaderboard's host)."""
     return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
@@ -171,6 +175,9 @@ class TrialLoop:
     def _objective(self, trial: optuna.trial.Trial) -> float:
         plan = self.plan
         trial.set_user_attr("worker", self.me)
+        # The process that started this worker process (an `asl-recog worker` or the search): it counts
+        # the trials its own workers ran from this, as a worker's pid is gone when it reports.
+        trial.set_user_attr(SUPERVISOR_ATTR, worker_id(os.getppid()))
         params = plan.propose(trial)
         trial.set_user_attr("params", params)
         trials = trial.study.get_trials(deepcopy=False)  # as they stand now, in every process
@@ -297,6 +304,7 @@ __all__ = [
     "MAX_DUPLICATES_IN_A_ROW",
     "STOP_KEY",
     "NotRun",
+    "SUPERVISOR_ATTR",
     "TrialCrashed",
     "TrialLoop",
     "TrialOutcome",

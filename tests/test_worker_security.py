@@ -186,3 +186,24 @@ def test_the_workers_last_line_counts_its_trials(capsys: pytest.CaptureFixture[s
     )
     assert _report(study, other) == 0
     assert "ran 1 trial: 1 complete, 0 pruned, 0 failed" in capsys.readouterr().out
+
+
+def test_local_backend_takes_the_url_from_a_file_or_optunas_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asl_recog as asl
+
+    secret = tmp_path / "storage-url"
+    secret.write_text(f"postgresql+psycopg://asl:{PASSWORD}@db.example/asl\n")
+    backend = asl.LocalBackend(storage_file=secret, study_name="cnn")
+    assert backend.storage == f"postgresql+psycopg://asl:{PASSWORD}@db.example/asl"
+    assert PASSWORD not in repr(backend) and "asl:***@db.example" in repr(backend)
+    monkeypatch.setenv("OPTUNA_STORAGE", f"postgresql+psycopg://asl:{PASSWORD}@db2.example/asl")
+    assert asl.LocalBackend(study_name="cnn").storage.endswith("@db2.example/asl")
+    assert asl.LocalBackend().storage is None  # without a study name: the run's own SQLite, as before
+    with pytest.raises(ConfigurationError, match="not both"):
+        asl.LocalBackend(storage="sqlite:///x.db", storage_file=secret)
+    secret.write_text(f"postgresql+psycopg//asl:{PASSWORD}@db.example/asl")
+    with pytest.raises(ConfigurationError, match="is not a database URL") as caught:
+        asl.LocalBackend(storage_file=secret, study_name="cnn")
+    assert PASSWORD not in str(caught.value)

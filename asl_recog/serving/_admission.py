@@ -29,7 +29,7 @@ import numpy as np
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.models._base import Model
-from asl_recog.serving._security import ASGIApp, Receive, Scope, Send, send_error
+from asl_recog.serving._security import ASGIApp, Receive, Scope, Send, send_error, send_json
 
 logger = logging.getLogger("asl_recog.serving")
 
@@ -245,19 +245,7 @@ class AdmissionGate:
 
 
 async def _send_v2_error(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]]) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, json.dumps({"error": message}).encode(), headers)  # the protocol's error form
 
 
 __all__ = [

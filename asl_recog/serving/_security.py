@@ -106,7 +106,12 @@ def error_body(code: str, detail: str, where: str | None = None) -> bytes:
 async def send_error(
     send: Send, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = error_body(code, detail)
+    """Answer with the service's JSON error (:func:`error_body`) from ASGI middleware."""
+    await send_json(send, status, error_body(code, detail), headers)
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer with a JSON ``body`` from ASGI middleware (no Response object exists there)."""
     await send(
         {
             "type": "http.response.start",

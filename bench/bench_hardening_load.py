@@ -99,10 +99,26 @@ def request_mix(test: asl.SignMnistDataset) -> list[tuple[str, bytes, str, int]]
     return [entry for entry, weight in zip(mix, weights, strict=False) for _ in range(weight)]
 
 
-def memory_kib(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process, in KiB."""
+def _status_kib(pid: int) -> tuple[int, int]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process and its children, in KiB: what the service's container holds.
+
+    The service parses large bodies in a child process (serving/_offload.py), so its memory
+    counts. The summed VmHWM is an upper bound of the peak of the sum (the peaks may not coincide).
+    """
+    rss, hwm = _status_kib(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        try:
+            child_rss, child_hwm = _status_kib(int(child))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended between the listing and the read
+        rss, hwm = rss + child_rss, hwm + child_hwm
+    return rss, hwm
 
 
 async def client(

@@ -21,7 +21,7 @@ demo: $(VENV)/.core
 # missing) for the distributed-search test; if it cannot start, make test fails.
 test: $(VENV)/.all chromium lint doctest docs
 	url=$$(bash tools/test_postgres.sh start) && \
-		ASL_RECOG_TEST_POSTGRES="$$url" ASL_RECOG_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q --durations=15; \
+		ASL_RECOG_TEST_POSTGRES="$$url" ASL_RECOG_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q --durations=30; \
 		status=$$?; bash tools/test_postgres.sh stop; exit $$status
 
 lint: $(VENV)/.all

@@ -28,7 +28,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 #: The one format of every stderr line (the CI main-job test checks it).
 LOG_FORMAT = "asl-recog %(levelname)s [%(name)s] %(message)s"
@@ -55,6 +55,23 @@ _CHATTY = (
 )
 
 logger = logging.getLogger("asl_recog")
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler that writes to ``sys.stderr`` as it is at each message, not as it was when configured.
+
+    Notebooks, pytest's capture and ``contextlib.redirect_stderr`` swap ``sys.stderr``; a
+    plain ``StreamHandler(sys.stderr)`` keeps the old stream and fails once it is closed
+    ("I/O operation on closed file"). The standard library's own ``logging.lastResort``
+    works this way, but its class is private, hence these few lines.
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
 
 
 def configure_logging(verbosity: int | None = None) -> int:
@@ -85,7 +102,7 @@ def configure_logging(verbosity: int | None = None) -> int:
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_asl_recog", False)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderrHandler()
         handler._asl_recog = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(handler)

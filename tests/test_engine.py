@@ -116,6 +116,23 @@ def test_a_resumer_recovers_only_trials_whose_heartbeat_stopped(tmp_path: Path) 
     assert study.get_trials()[0].state == TrialState.FAIL and study.get_trials()[0].value is None
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_killed_before_its_first_heartbeat_is_recovered(tmp_path: Path) -> None:
+    """A process killed after asking for its trial, before its heartbeat thread first wrote, leaves a
+    running trial with no heartbeat at all, which Optuna never takes for stale: recover() still fails
+    it and queues it again, within the grace period (it made CI fail once, on a loaded machine)."""
+    study = open_study(tmp_path, direction="maximize")
+    trial = study.ask()
+    trial.suggest_int("hidden", 8, 32)
+    trial.set_user_attr("params", {"hidden": trial.params["hidden"]})
+    start = time.monotonic()
+    assert recover(study, tmp_path) == 1
+    assert time.monotonic() - start < GRACE_PERIOD_S + 4
+    first, queued = study.get_trials()
+    assert first.state == TrialState.FAIL and trial_status(first) == "interrupted"
+    assert queued.state == TrialState.WAITING and queued.params == first.params
+
+
 def test_in_process_crashes_stop_the_search_after_three_in_a_row_with_the_traceback(tmp_path: Path) -> None:
     def broken(task: TrialTask, reporter: TrialReporter) -> TrialOutcome:
         raise RuntimeError("the runner is broken")

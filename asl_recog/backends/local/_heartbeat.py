@@ -132,15 +132,33 @@ def fail_and_retry(study: optuna.Study, storage: optuna.storages.BaseStorage, nu
         retry(study, storage.get_trial(trial_id))
 
 
-def recover_stale(study: optuna.Study, wait_s: float = GRACE_PERIOD_S + 2 * HEARTBEAT_INTERVAL_S) -> None:
+def recover_stale(
+    study: optuna.Study,
+    wait_s: float = GRACE_PERIOD_S + 2 * HEARTBEAT_INTERVAL_S,
+    storage: optuna.storages.RDBStorage | None = None,
+) -> None:
     """Fail and queue again the running trials of processes that died (a killed search).
 
     A recent heartbeat cannot tell a live process from one killed a moment ago, so this
     waits, at most ``wait_s``, until every trial running now has finished (its process
     lives, or it went stale and was failed here); trials still running after that
     belong to a live process (another worker of the study) and are left to it.
+
+    Optuna never takes a running trial without any heartbeat for stale: a process killed
+    after asking for its trial but before its heartbeat thread first wrote would leave
+    that trial running for ever. So, given the study's ``storage``, each trial still
+    running after a first check is given a heartbeat here: a live process keeps it
+    fresh, a dead one lets it go stale within the grace period, inside ``wait_s``.
     """
     running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if running:
+        fail_stale(study)  # trials of processes dead long ago go at once, before any heartbeat is renewed
+        running &= {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        if storage is not None and running:
+            study_id = storage.get_study_id_from_name(study.study_name)
+            for number in running:
+                # record_heartbeat writes the database's "now": it never makes a live trial look older.
+                storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, number))
     deadline = time.monotonic() + wait_s
     while running:
         fail_stale(study)

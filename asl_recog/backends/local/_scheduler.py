@@ -205,7 +205,8 @@ def recover(study: optuna.Study, run_dir: Path) -> int:
         )
 
     before = queued()
-    recover_stale(study, grace_period(study_url(study, run_dir)) + 2 * HEARTBEAT_INTERVAL_S)
+    url = study_url(study, run_dir)
+    recover_stale(study, grace_period(url) + 2 * HEARTBEAT_INTERVAL_S, storage=open_storage(url))
     requeue_interrupted(study)
     return max(0, queued() - before)
 

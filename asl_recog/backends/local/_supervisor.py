@@ -238,7 +238,7 @@ def supervise(
                 now_trials = study.get_trials(deepcopy=False)
                 if any(t.state == TrialState.RUNNING and "worker" not in t.user_attrs for t in now_trials):
                     # A worker died between asking for a trial and signing it: wait for its heartbeat to go stale.
-                    recover_stale(study)
+                    recover_stale(study, storage=storage)
                     now_trials = study.get_trials(deepcopy=False)
                 if not queued_with_place(now_trials, plan.max_trials):
                     break  # the workers finished their shares (a worker that ends early is replaced above)

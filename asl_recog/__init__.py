@@ -56,6 +56,10 @@ _LAZY: dict[str, str] = {
     "UnknownThreshold": "models._unknown",
     "Comparator": "evaluation._compare",
     "ComparisonResult": "evaluation._compare",
+    "CorruptionSuite": "evaluation._robustness",
+    "RobustnessResult": "evaluation._robustness",
+    "CORRUPTIONS": "evaluation._corruptions",
+    "corrupt": "evaluation._corruptions",
     "Trainer": "routes._trainer",
     "TrainingResult": "results._result",
     "HyperDriveTrainer": "routes.hyperdrive._trainer",
@@ -134,6 +138,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
     from asl_recog.data._split import train_validation_split
     from asl_recog.evaluation._compare import Comparator, ComparisonResult
+    from asl_recog.evaluation._corruptions import CORRUPTIONS, corrupt
+    from asl_recog.evaluation._robustness import CorruptionSuite, RobustnessResult
     from asl_recog.models._base import KerasModel, Model, SklearnModel
     from asl_recog.models._export import OnnxExportError, export_onnx
     from asl_recog.models._featurization import FeaturizationConfig

@@ -10,7 +10,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,13 @@ from asl_recog.data._labels import LETTERS, NUM_CLASSES, labels_to_indices
 from asl_recog.evaluation._latency import Latency, measure_latency
 from asl_recog.evaluation._metrics import METRIC_NAMES, METRICS, canonical_name
 from asl_recog.evaluation._report import write_report
+from asl_recog.evaluation._robustness import (
+    CorruptionSuite,
+    RobustnessResult,
+    mca_columns,
+    suite_from,
+    unknown_threshold,
+)
 from asl_recog.evaluation._stats import CI_DESCRIPTION, McNemarResult, accuracy_ci, mcnemar_exact
 from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
@@ -47,6 +54,8 @@ class ComparisonResult:
         mcnemar: McNemar's exact test of the top two (``None`` with one model).
         per_letter_recall: letters x models.
         confusion: name -> 24x24 counts (rows true letter, columns predicted).
+        robustness: name -> :class:`RobustnessResult` when ``evaluate`` was given
+            ``corruptions`` (the summary then has ``mca``, ``mca_ci_low`` and ``mca_ci_high``).
 
     Example:
         >>> knn = Model.load("runs/best.onnx")  # models or their files; here two tiny ones
@@ -68,6 +77,7 @@ class ComparisonResult:
     n_test: int
     test_source: str
     notes: list[str] = field(default_factory=list)
+    robustness: dict[str, RobustnessResult] = field(default_factory=dict)
     ci_method: str = CI_DESCRIPTION
     tie_break: str = TIE_BREAK
 
@@ -157,8 +167,19 @@ class Comparator:
         self.gap_warning, self.alpha = float(gap_warning), float(alpha)
         self.latency_repeats, self.batch_size, self.measure_speed = latency_repeats, batch_size, measure_speed
 
-    def evaluate(self, test: SignMnistDataset) -> ComparisonResult:
-        """Score every model on ``test`` (the held-out test set) and rank them."""
+    def evaluate(
+        self, test: SignMnistDataset, corruptions: CorruptionSuite | Sequence[str] | bool | None = None
+    ) -> ComparisonResult:
+        """Score every model on ``test`` (the held-out test set) and rank them.
+
+        Args:
+            test: the held-out test set.
+            corruptions: also measure accuracy off the dataset: ``True`` for the whole
+                corruption suite on a fixed 1,000-image subsample, a list of corruption
+                names, or a :class:`CorruptionSuite`. A model whose ONNX metadata holds an
+                "unknown" threshold has its refusals counted as wrong. The ranking is
+                still by ``primary_metric`` on the clean test set.
+        """
         if not isinstance(test, SignMnistDataset):
             raise DataFormatError(
                 f"test must be a SignMnistDataset, got {type(test).__name__}",
@@ -194,6 +215,9 @@ class Comparator:
                 predictions[name] = extra["pred"]
                 notes.extend(extra["notes"])
         summary = pd.DataFrame(rows).set_index("model")
+        robustness = self._robustness(test, corruptions)
+        for column, values in mca_columns(robustness).items():
+            summary[column] = pd.Series(values)
         higher = METRICS[self.primary_metric].higher_is_better
 
         primary, size = summary[self.primary_metric].astype(float), summary["size_bytes"].astype(float)
@@ -223,7 +247,17 @@ class Comparator:
             n_test=len(test),
             test_source=test.source,
             notes=notes,
+            robustness=robustness,
         )
+
+    def _robustness(self, test: SignMnistDataset, corruptions: Any) -> dict[str, RobustnessResult]:
+        suite = suite_from(corruptions)
+        if suite is None:
+            return {}
+        out = {name: suite.evaluate(model, test, unknown_threshold(model)) for name, model in self.models.items()}
+        for name, r in out.items():
+            logger.info("%s: mean corruption accuracy %.4f (95%% CI %.4f-%.4f)", name, r.mca, *r.mca_ci)
+        return out
 
     def _score(
         self,

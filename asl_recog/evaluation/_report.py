@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from asl_recog.data._labels import LETTERS
+from asl_recog.evaluation._robustness import robustness_frame
 
 
 class Comparison(Protocol):
@@ -66,6 +67,20 @@ def write_report(result: Comparison, folder: Path) -> Path:
     images = _plots(result, folder)
     table = _table(result)
     sections = _sections(result)
+    robustness = getattr(result, "robustness", None) or {}
+    if robustness:
+        frame = robustness_frame(robustness).T  # corruptions down, models across: readable with many corruptions
+        images["robustness"] = [_robustness_plot(frame, folder / "robustness.png")]
+        first = next(iter(robustness.values()))
+        sections.append(
+            (
+                "Off the dataset",
+                f"Accuracy under {len(first.per_corruption)} corruptions (docs/robustness.md), each the mean over "
+                f"its severities, on a fixed subsample of {first.n_images} test images (seed {first.seed}); mCA is "
+                "the mean over corruptions, each weighing the same, with a 95% percentile bootstrap interval "
+                "over images. An 'unknown' answer (the model's stored threshold) counts as wrong.",
+            )
+        )
     (folder / "report.md").write_text(_markdown(result, table, sections, images), encoding="utf-8")
     (folder / "report.html").write_text(_html(result, table, sections, images), encoding="utf-8")
     return folder
@@ -129,6 +144,10 @@ def _markdown(
     for heading, body in sections:
         parts += [f"## {heading}", "", body, ""]
     parts += ["## Summary", "", _markdown_table(table, "model"), ""]
+    robustness = getattr(result, "robustness", None) or {}
+    if robustness:
+        parts += ["## Corruptions", "", _markdown_table(robustness_frame(robustness).T, "corruption"), ""]
+        parts += [f"![{Path(p).stem}]({p})" for p in images["robustness"]] + [""]
     parts += ["## Per-letter recall", "", _markdown_table(result.per_letter_recall, "letter"), ""]
     parts += ["## Plots", ""]
     parts += [f"![{Path(p).stem}]({p})" for p in images["bars"]] + [""]
@@ -145,6 +164,14 @@ def _html(
     for heading, text in sections:
         body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")
     body.append("<h2>Summary</h2>" + table.to_html(formatters=formatters, escape=True, border=0))
+    robustness = getattr(result, "robustness", None) or {}
+    if robustness:
+        frame = robustness_frame(robustness).T
+        body.append(
+            "<h2>Corruptions</h2>"
+            + frame.to_html(float_format=lambda v: f"{v:.3f}", border=0)
+            + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">' for p in images["robustness"])
+        )
     body.append(
         "<h2>Per-letter recall</h2>" + result.per_letter_recall.to_html(float_format=lambda v: f"{v:.3f}", border=0)
     )
@@ -245,6 +272,23 @@ def _confusion_plot(figure: Any, name: str, counts: np.ndarray, accuracy: float,
                 color="white" if rates[i, j] > 0.5 else "#b00000",
             )
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true letter's images")
+    return _save(fig, path)
+
+
+def _robustness_plot(frame: pd.DataFrame, path: Path) -> str:
+    """Heat map, corruptions x models: each cell the accuracy (mean over severities), written in."""
+    from matplotlib.figure import Figure
+
+    values = frame.to_numpy(dtype=float)
+    fig = Figure(figsize=(max(4.0, 1.6 * values.shape[1] + 2.5), 0.32 * values.shape[0] + 1.5))
+    ax = fig.subplots()
+    image = ax.imshow(values, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in frame.columns])
+    ax.set_yticks(range(values.shape[0]), [str(i) for i in frame.index])
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title("Accuracy under corruptions (mean over severities)")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="accuracy")
     return _save(fig, path)
 
 

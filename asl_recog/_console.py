@@ -57,7 +57,7 @@ _CHATTY = (
 logger = logging.getLogger("asl_recog")
 
 
-class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStderrHandler(logging.StreamHandler):
     """A handler that writes to ``sys.stderr`` as it is at each message, not as it was when configured.
 
     Notebooks, pytest's capture and ``contextlib.redirect_stderr`` swap ``sys.stderr``; a
@@ -69,7 +69,7 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         logging.Handler.__init__(self)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -88,7 +88,9 @@ def scale(images: np.ndarray, factor: float, rng: np.random.Generator) -> np.nda
 
 def shear(images: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
     """Shear each image horizontally by ``amount`` (x += amount * y), either way at random."""
-    return _affine(images, np.stack([_about_centre(np.array([[1, s * amount], [0, 1]])) for s in _signs(rng, len(images))]))
+    return _affine(
+        images, np.stack([_about_centre(np.array([[1, s * amount], [0, 1]])) for s in _signs(rng, len(images))])
+    )
 
 
 def _perspective_coefficients(source: np.ndarray, target: np.ndarray) -> tuple[float, ...]:
@@ -167,7 +169,9 @@ def gaussian_blur(images: np.ndarray, sigma: float, rng: np.random.Generator) ->
 
 def _convolve_each(images: np.ndarray, kernels: list[np.ndarray]) -> np.ndarray:
     x = images.astype(np.float64)
-    return _clip(np.stack([ndimage.convolve(image, k / k.sum(), mode="nearest") for image, k in zip(x, kernels, strict=True)]))
+    return _clip(
+        np.stack([ndimage.convolve(image, k / k.sum(), mode="nearest") for image, k in zip(x, kernels, strict=True)])
+    )
 
 
 def motion_blur(images: np.ndarray, length: float, rng: np.random.Generator) -> np.ndarray:

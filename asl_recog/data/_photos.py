@@ -55,7 +55,7 @@ PHOTOS: tuple[Photo, ...] = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _grey(name: str) -> np.ndarray:
     """A pool photo as a uint8 greyscale array (ITU-R 601 luma, as Pillow's "L" mode)."""
     if name.endswith(".jpg"):

@@ -104,7 +104,8 @@ class CorruptionSuite:
         >>> suite = CorruptionSuite(["mirror", "rotate"], max_images=40)
         >>> suite
         CorruptionSuite(corruptions=['mirror', 'rotate'], max_images=40, seed=0)
-        >>> result = suite.evaluate(model, test)  # a model fitted on a tiny sample here
+        >>> model = asl.Model.load("runs/best.onnx")  # a model fitted on a tiny sample here
+        >>> result = suite.evaluate(model, test)  # test: load_sign_mnist("test")
         >>> list(result.table["level"])
         ['mirror', 'rotate 10 deg', 'rotate 20 deg', 'rotate 30 deg']
         >>> 0 <= result.mca_ci[0] <= result.mca <= result.mca_ci[1] <= 1
@@ -213,7 +214,7 @@ def suite_from(corruptions: CorruptionSuite | Sequence[str] | bool | None) -> Co
 
 def unknown_threshold(model: Model) -> float | None:
     """The "unknown" threshold stored in a model's ONNX metadata, or None (a model without one answers all)."""
-    value = getattr(model, "metadata", {}).get(UNKNOWN_THRESHOLD_KEY)
+    value: Any = getattr(model, "metadata", {}).get(UNKNOWN_THRESHOLD_KEY)
     try:
         threshold = float(value)
     except (TypeError, ValueError):

@@ -88,7 +88,8 @@ def test_hog_refuses_images_of_the_wrong_width() -> None:
 
 
 def test_hog_is_close_to_scikit_image(small_split) -> None:
-    skimage_feature = pytest.importorskip("skimage.feature")  # not a dependency; compared where installed
+    import skimage.feature as skimage_feature  # a core dependency (its photos are the corruption backgrounds)
+
     images = small_split[0].images[:20].astype(np.float32) / 255.0
     ours = HogFeaturizer().transform(images.reshape(20, -1))
     theirs = np.stack(

@@ -89,6 +89,14 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     report = (out / "report" / "report.md").read_text()
     for accuracy in summary["test_accuracy"].values():
         assert f"{accuracy:.4f}" in report
+    # Off the dataset: mCA on the fixed 1,000-image subsample, beside test accuracy, in the summary and report.
+    assert set(summary["mca"]) == {"automl", "hyperdrive"}
+    for route, mca in summary["mca"].items():
+        figures = summary["corruptions"][route]
+        assert 0 <= figures["mca_ci"][0] <= mca <= figures["mca_ci"][1] <= 1
+        assert figures["n_images"] == 1000 and len(figures["per_corruption"]) == len(asl.CORRUPTIONS)
+        assert f"{route}: test accuracy {summary['test_accuracy'][route]:.4f}, mean corruption accuracy" in stdout
+    assert "## Corruptions" in report and (out / "report" / "robustness.png").is_file()
     # Each route was converted once, within the size budget; the winner's file is served.
     for route in ("automl", "hyperdrive"):
         assert (out / route / "model.onnx").stat().st_size < 100 * 10**6

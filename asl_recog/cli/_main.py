@@ -1,4 +1,4 @@
-"""The ``asl-recog`` command line: data, train, worker, compare, export, serve, predict, deploy, run."""
+"""The ``asl-recog`` command line: data, train, worker, compare, evaluate, export, serve, predict, deploy, run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 from asl_recog import __version__
 from asl_recog._console import configure_logging
 from asl_recog._errors import AslRecogError, ConfigurationError
+from asl_recog.cli._evaluate import EXAMPLE as EVALUATE_EXAMPLE
+from asl_recog.cli._evaluate import add_evaluate_arguments, cmd_evaluate
 from asl_recog.cli._config import load_config, trainer_settings
 from asl_recog.cli._pipeline import run_pipeline
 from asl_recog.cli._train import EXAMPLE, add_train_arguments
@@ -30,6 +32,7 @@ EPILOG = """examples:
   asl-recog train automl --experiment-timeout-minutes 5 --out runs/automl
   asl-recog train hyperdrive --config search.yml --backend local
   asl-recog compare automl=runs/automl/best.aslskl cnn=runs/cnn/best.keras --report runs/compare
+  asl-recog evaluate runs/cnn/best.onnx --corruptions  # test accuracy, and accuracy off the dataset
   asl-recog export runs/cnn/best.keras runs/cnn/best.onnx
   asl-recog serve runs/cnn/best.onnx --port 8000
   asl-recog predict --model runs/cnn/best.onnx photo1.jpg photo2.png
@@ -227,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", default=None, help="test data (default: the bundled sign_mnist_test)")
     p.add_argument("--report", default=None, help="folder for report.md, report.html and plots")
     p.set_defaults(func=_cmd_compare)
+
+    p = command("evaluate", "one saved model on the test file, and off it (--corruptions)", EVALUATE_EXAMPLE)
+    add_evaluate_arguments(p)
+    p.set_defaults(func=cmd_evaluate)
 
     p = command("export", "export a saved model to ONNX with a parity check", "asl-recog export best.keras best.onnx")
     p.add_argument("model")

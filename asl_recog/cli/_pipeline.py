@@ -17,6 +17,7 @@ from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._split import train_validation_split
 from asl_recog.evaluation._compare import Comparator
 from asl_recog.evaluation._memory import TreeMemory
+from asl_recog.evaluation._robustness import CorruptionSuite
 from asl_recog.models._budgets import check_size
 from asl_recog.models._export import export_onnx
 from asl_recog.models._unknown import choose_unknown_threshold
@@ -165,10 +166,19 @@ def run_pipeline(
         gc.collect()
         lap(f"export_{route}")
 
-    echo("comparing both routes on the held-out test file ...")
-    comparison = Comparator(exported).evaluate(test)
+    echo("comparing both routes on the held-out test file, and under the corruption suite ...")
+    # Off the dataset too: the corruption suite on a fixed 1,000-image subsample of the
+    # test file (docs/robustness.md); "unknown" answers count as wrong.
+    comparison = Comparator(exported).evaluate(test, corruptions=CorruptionSuite(max_images=1000, seed=0))
     report_path = comparison.report(out / "report")
     echo(comparison.verdict)
+    for route, robustness in comparison.robustness.items():
+        echo(
+            f"  {route}: test accuracy {comparison.summary.loc[route, 'accuracy']:.4f}, mean corruption accuracy "
+            f"(mCA) {robustness.mca:.4f} (95% CI {robustness.mca_ci[0]:.4f}-{robustness.mca_ci[1]:.4f}; "
+            f"{robustness.n_images:,} images x {len(robustness.table)} corruptions and severities); weakest: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in robustness.per_corruption.nsmallest(3).items())
+        )
     lap("compare")
 
     onnx_path = out / "best.onnx"
@@ -218,6 +228,8 @@ def run_pipeline(
                 "peak_memory_gib": round(peak_gib, 3),
                 "peak_memory_gib_by_step": peaks,
                 "test_accuracy": comparison.summary["accuracy"].to_dict(),
+                "mca": {route: round(r.mca, 4) for route, r in comparison.robustness.items()},
+                "corruptions": {route: r.as_dict() for route, r in comparison.robustness.items()},
                 "responses": responses,
                 "onnx": str(onnx_path),
                 "report": str(report_path / "report.md"),

@@ -83,7 +83,7 @@ _SUITE: tuple[Corruption, ...] = (
     Corruption("gaussian_blur", "blur", (0.6, 1.0, 1.5), "px", "Gaussian blur of this sigma"),
     Corruption("motion_blur", "blur", (3, 5, 7), "px", "a straight streak this long at a random angle"),
     Corruption("defocus_blur", "blur", (1.0, 1.5, 2.0), "px", "a disk of this radius: a lens out of focus"),
-    Corruption("jpeg", "digital", (25, 12, 6), "quality", "up to 224 px, JPEG at this quality, back to 28 px"),
+    Corruption("jpeg", "digital", (20, 8, 3), "quality", "up to 224 px, JPEG at this quality, back to 28 px"),
     Corruption("pixelate", "digital", (17, 13, 9), "px", "down to this many pixels a side and back"),
     Corruption("occlusion", "occlusion", (6, 9, 12), "px", "a grey square this wide over part of the hand"),
     Corruption("background", "background", (0.9, 0.75, 0.55), "of frame", "the hand this size on a real photo"),

@@ -280,14 +280,14 @@ def _robustness_plot(frame: pd.DataFrame, path: Path) -> str:
     from matplotlib.figure import Figure
 
     values = frame.to_numpy(dtype=float)
-    fig = Figure(figsize=(max(4.0, 1.6 * values.shape[1] + 2.5), 0.32 * values.shape[0] + 1.5))
+    fig = Figure(figsize=(max(5.0, 1.6 * values.shape[1] + 3.0), 0.32 * values.shape[0] + 1.5))
     ax = fig.subplots()
     image = ax.imshow(values, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(values.shape[1]), [str(c) for c in frame.columns])
     ax.set_yticks(range(values.shape[0]), [str(i) for i in frame.index])
     for (i, j), v in np.ndenumerate(values):
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title("Accuracy under corruptions (mean over severities)")
+    ax.set_title("Accuracy off the dataset")
     fig.colorbar(image, ax=ax, fraction=0.046, label="accuracy")
     return _save(fig, path)
 

@@ -45,12 +45,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         suite = CorruptionSuite(args.corruptions or None, max_images=args.max_images or None, seed=args.seed)
     test = load_sign_mnist("test", args.test)
     result = Comparator({name: args.model}, measure_speed=False).evaluate(test, corruptions=suite)
-    row = result.summary.loc[name]
+    row = result.summary.astype({"accuracy": float, "accuracy_ci_low": float, "accuracy_ci_high": float}).loc[name]
     print(
         f"{args.model}: test accuracy {row['accuracy']:.4f} (95% CI {row['accuracy_ci_low']:.4f}-"
         f"{row['accuracy_ci_high']:.4f}) on {result.n_test:,} images of {result.test_source}"
     )
-    figures: dict[str, object] = {"model": args.model, "test_accuracy": round(float(row["accuracy"]), 4)}
+    figures: dict[str, object] = {
+        "model": args.model,
+        "test_accuracy": round(float(result.summary["accuracy"].astype(float)[name]), 4),
+    }
     robustness = result.robustness.get(name)
     if robustness is not None:
         _print_robustness(robustness)

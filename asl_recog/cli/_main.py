@@ -11,9 +11,9 @@ from typing import Any
 from asl_recog import __version__
 from asl_recog._console import configure_logging
 from asl_recog._errors import AslRecogError, ConfigurationError
+from asl_recog.cli._config import load_config, trainer_settings
 from asl_recog.cli._evaluate import EXAMPLE as EVALUATE_EXAMPLE
 from asl_recog.cli._evaluate import add_evaluate_arguments, cmd_evaluate
-from asl_recog.cli._config import load_config, trainer_settings
 from asl_recog.cli._pipeline import run_pipeline
 from asl_recog.cli._train import EXAMPLE, add_train_arguments
 from asl_recog.cli._worker import EXAMPLE as WORKER_EXAMPLE

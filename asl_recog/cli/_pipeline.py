@@ -172,9 +172,10 @@ def run_pipeline(
     comparison = Comparator(exported).evaluate(test, corruptions=CorruptionSuite(max_images=1000, seed=0))
     report_path = comparison.report(out / "report")
     echo(comparison.verdict)
+    accuracy = comparison.summary["accuracy"].astype(float)
     for route, robustness in comparison.robustness.items():
         echo(
-            f"  {route}: test accuracy {comparison.summary.loc[route, 'accuracy']:.4f}, mean corruption accuracy "
+            f"  {route}: test accuracy {accuracy[route]:.4f}, mean corruption accuracy "
             f"(mCA) {robustness.mca:.4f} (95% CI {robustness.mca_ci[0]:.4f}-{robustness.mca_ci[1]:.4f}; "
             f"{robustness.n_images:,} images x {len(robustness.table)} corruptions and severities); weakest: "
             + ", ".join(f"{k} {v:.2f}" for k, v in robustness.per_corruption.nsmallest(3).items())

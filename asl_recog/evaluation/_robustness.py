@@ -40,6 +40,12 @@ class RobustnessResult:
         mca: the mean corruption accuracy; ``mca_ci`` its 95 % bootstrap interval.
         n_images: how many test images each corruption was applied to.
         threshold: the "unknown" threshold applied, or None.
+
+    Example:
+        >>> from asl_recog.evaluation import CorruptionSuite
+        >>> result = CorruptionSuite(["mirror", "jpeg"], max_images=20).evaluate(asl.Model.load("runs/best.onnx"), test)
+        >>> list(result.per_family.index), sorted(result.as_dict())[:3]
+        (['geometry', 'digital'], ['clean_accuracy', 'mca', 'mca_ci'])
     """
 
     table: pd.DataFrame

@@ -16,7 +16,7 @@ from asl_recog.backends.local._pruners import make_pruner
 from asl_recog.backends.local._scheduler import Schedule
 from asl_recog.backends.local._workers import thread_env
 from asl_recog.data._dataset import SignMnistDataset
-from asl_recog.routes.hyperdrive._builders import DEFAULTS
+from asl_recog.routes.hyperdrive._builders import BUILDERS, DEFAULTS
 from asl_recog.routes.hyperdrive._training import hyperdrive_runner
 
 if TYPE_CHECKING:
@@ -70,6 +70,9 @@ def local_plan(
         "builder": builder,
         "metric": trainer.primary_metric_name,
         "max_model_size_mb": trainer.max_model_size_mb,
+        # The default network is selected for robustness: the mean of its accuracy on the clean
+        # validation images and on a fixed corrupted copy of them (training photos only).
+        "robust_selection": isinstance(builder, str) and builder in BUILDERS and BUILDERS[builder].robust_selection,
     }
     if concurrent > 1:
         payload["data_dir"] = str(save_arrays(run_dir, train, validation))

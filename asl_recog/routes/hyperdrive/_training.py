@@ -23,6 +23,7 @@ from asl_recog.backends.local._scheduler import TrialOutcome
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import KerasModel
 from asl_recog.models._budgets import BudgetExceeded, check_size
+from asl_recog.routes.hyperdrive._augmented import STRENGTH_KEY, augmented_batches, with_corrupted_copy
 from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
 
 logger = logging.getLogger("asl_recog")
@@ -129,16 +130,21 @@ def train_network(
     schedule = learning_rate_schedule(settings, epochs * -(-len(train[0]) // batch_size))
     if schedule is not None:
         callbacks.insert(0, schedule)
-    network.fit(
-        train[0],
-        train[1],
-        validation_data=validation,
-        batch_size=batch_size,
-        epochs=epochs,
-        verbose=0,
-        shuffle=True,
-        callbacks=callbacks,
-    )
+    strength = float(settings.get(STRENGTH_KEY) or 0)
+    if strength > 0:  # every corruption family, drawn afresh for each batch (routes/hyperdrive/_augmented.py)
+        batches = augmented_batches(train[0], train[1], batch_size, strength, int(seed))
+        network.fit(batches, validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
+    else:
+        network.fit(
+            train[0],
+            train[1],
+            validation_data=validation,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=0,
+            shuffle=True,
+            callbacks=callbacks,
+        )
     return network, history, state["pruned"]
 
 
@@ -211,6 +217,9 @@ def hyperdrive_runner(task: Any, reporter: Any) -> Any:
 
     keras.backend.clear_session()  # trials run in one process must not pile up graphs
     train, validation = load_arrays(payload)
+    clean = validation
+    if payload.get("robust_selection"):
+        validation = with_corrupted_copy(validation)
     builder = payload["builder"]
     start = time.perf_counter()
     network, history, pruned = train_network(
@@ -232,6 +241,7 @@ def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     info = {
         "validation_score": history[-1],
         "primary_metric": payload["metric"],
+        **(_robust_scores(network, clean, history[-1], payload["metric"]) if payload.get("robust_selection") else {}),
         "training_seconds": seconds,
         "builder": builder_name,
         "epochs_run": len(history),
@@ -244,6 +254,20 @@ def hyperdrive_runner(task: Any, reporter: Any) -> Any:
         path.unlink()
         raise
     return TrialOutcome("complete", history[-1], history, str(path), info)
+
+
+def _robust_scores(network: Any, clean: tuple[np.ndarray, np.ndarray], mixed: float, metric: str) -> dict[str, Any]:
+    """A robustly selected trial's scores: the clean validation accuracy is its ``validation_score``
+    (what the Comparator sets beside test accuracy), the mean of clean and corrupted its selection score."""
+    if metric != "accuracy":
+        return {"selection_score": mixed}
+    right = network.predict(clean[0], batch_size=1024, verbose=0).argmax(axis=1) == clean[1]
+    clean_accuracy = float(right.mean())
+    return {
+        "validation_score": clean_accuracy,
+        "selection_score": mixed,
+        "validation_score_corrupted": 2 * mixed - clean_accuracy,
+    }
 
 
 __all__ = ["train_network", "configure_threads", "make_deterministic", "hyperdrive_runner", "load_arrays"]

@@ -1,0 +1,105 @@
+"""Robust training (issue 26): every corruption family on the fly, ranges held out from the benchmark,
+training photos only, and selection on the mean of clean and corrupted validation accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import asl_recog as asl
+from asl_recog.data import _robust_augment as robust
+from asl_recog.data._photos import background_crops
+from asl_recog.evaluation import CORRUPTIONS
+from asl_recog.routes.hyperdrive._augmented import augmented_batches, to_uint8, with_corrupted_copy
+
+
+@pytest.fixture(scope="module")
+def images(test_data: asl.SignMnistDataset) -> np.ndarray:
+    return test_data.images[:64]
+
+
+def test_augmentation_is_seeded_and_strength_zero_only_mirrors(images: np.ndarray) -> None:
+    first = robust.robust_augment(images, 1.0, np.random.default_rng(3))
+    np.testing.assert_array_equal(first, robust.robust_augment(images, 1.0, np.random.default_rng(3)))
+    assert not np.array_equal(first, robust.robust_augment(images, 1.0, np.random.default_rng(4)))
+    changed = (first != images).any(axis=(1, 2)).mean()
+    assert changed > 0.9  # nearly every image is changed at full strength
+    mirrored_only = robust.robust_augment(images, 0.0, np.random.default_rng(0))
+    same = [np.array_equal(a, b) or np.array_equal(a, b[:, ::-1]) for a, b in zip(mirrored_only, images, strict=True)]
+    assert (
+        all(same)
+        and 0.2 < np.mean([not np.array_equal(a, b) for a, b in zip(mirrored_only, images, strict=True)]) < 0.8
+    )
+    with pytest.raises(asl.ConfigurationError, match="strength"):
+        robust.robust_augment(images, 1.5, np.random.default_rng(0))
+
+
+def test_training_ranges_stop_short_of_the_benchmarks_top_severity() -> None:
+    """Every family is trained, and severity 3 of every corruption lies beyond training's range."""
+    trained = set(robust.TRAIN_LEVELS) | {"mirror"}
+    assert trained == set(CORRUPTIONS)
+    for name, (none, limit) in robust.TRAIN_LEVELS.items():
+        top = CORRUPTIONS[name].levels[-1]
+        assert abs(limit - none) < abs(top - none), f"{name}: training reaches {limit}, the benchmark's top is {top}"
+
+
+def test_training_backgrounds_come_only_from_the_training_photos() -> None:
+    np.testing.assert_array_equal(robust._training_backgrounds(0), background_crops("train", 2048, 0))
+    benchmark = background_crops("benchmark", 256, 0)
+    training = robust._training_backgrounds(0).reshape(len(robust._training_backgrounds(0)), -1)
+    assert not any((training == crop.ravel()).all(axis=1).any() for crop in benchmark)
+
+
+def test_batches_are_fresh_each_epoch_and_repeat_for_a_seed(images: np.ndarray) -> None:
+    x = (images[..., None] / 255.0).astype(np.float32)
+    np.testing.assert_array_equal(to_uint8(x), images)
+    y = np.arange(len(images)) % 24
+    one, two = augmented_batches(x, y, 16, 1.0, seed=1), augmented_batches(x, y, 16, 1.0, seed=1)
+    assert len(one) == 4
+    first = one[0]
+    np.testing.assert_array_equal(first[0], two[0][0])
+    assert (
+        first[0].shape == (16, 28, 28, 1)
+        and first[0].dtype == np.float32
+        and 0 <= first[0].min() <= first[0].max() <= 1
+    )
+    one.on_epoch_end()
+    assert not np.array_equal(one[0][0], first[0])  # another order and other corruptions next epoch
+    seen = np.concatenate([one[i][1] for i in range(len(one))])
+    assert sorted(seen) == sorted(y)  # each image once per epoch
+
+
+def test_selection_validation_is_clean_then_one_fixed_corrupted_copy(images: np.ndarray) -> None:
+    x, y = (images[..., None] / 255.0).astype(np.float32), np.arange(len(images)) % 24
+    vx, vy = with_corrupted_copy((x, y))
+    assert len(vx) == 2 * len(x) and (vy == np.concatenate([y, y])).all()
+    np.testing.assert_array_equal(vx[: len(x)], x)
+    np.testing.assert_array_equal(vx, with_corrupted_copy((x, y))[0])  # every trial sees the same copy
+
+
+def test_the_default_network_is_selected_on_clean_and_corrupted_validation(small_split, tmp_path) -> None:
+    train, validation = small_split
+    trainer = asl.HyperDriveTrainer(
+        builder="default",
+        max_total_runs=1,
+        fixed_params={"epochs": 1, "filters": 8, "hidden": 16},
+        progress=False,
+        refit=False,
+        run_dir=str(tmp_path / "run"),
+    )
+    result = trainer.fit(train, validation)
+    info = result.best_model.info
+    assert info["selection_score"] == pytest.approx(result.best_score)
+    # the leaderboard's score is the mean of the clean accuracy (the model's validation_score) and the corrupted one
+    assert result.best_score == pytest.approx(
+        (info["validation_score"] + info["validation_score_corrupted"]) / 2, abs=1e-6
+    )
+    seed = asl.HyperDriveTrainer(
+        builder="seed",
+        max_total_runs=1,
+        fixed_params={"epochs": 1, "hidden": 16},
+        progress=False,
+        refit=False,
+        run_dir=str(tmp_path / "seed"),
+    ).fit(train, validation)
+    assert "selection_score" not in seed.best_model.info  # the reference network is unchanged

@@ -41,7 +41,7 @@ def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, strength: f
     import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
     import keras
 
-    class _Batches(keras.utils.PyDataset):  # type: ignore[misc]
+    class _Batches(keras.utils.PyDataset):
         def __init__(self) -> None:
             super().__init__(workers=1, use_multiprocessing=False)
             self.images, self.labels = to_uint8(x), np.asarray(y)

@@ -59,6 +59,11 @@ def test_threshold_chosen_at_export_is_stored_in_the_onnx_metadata(
     assert 0 < unknown.threshold < 1  # a probabilistic model separates some OOD images
     assert unknown.refused_correct <= 0.05 + 1e-9
     assert unknown.refused_ood["all"] > unknown.refused_correct  # the point of the threshold
+    # no-hand photos: fitted on the training half of the photo pool, measured on the benchmark half
+    assert 0 <= unknown.refused_held_out_photos <= 1 and "photos" in unknown.refused_ood
+    assert unknown.as_metadata()[UNKNOWN_STATS_KEY]["refused_held_out_photos"] == round(
+        unknown.refused_held_out_photos, 4
+    )
     exported = asl.export_onnx(model, tmp_path / "with_threshold.onnx", metadata=unknown.as_metadata())
     assert exported.metadata[UNKNOWN_THRESHOLD_KEY] == unknown.threshold
     assert exported.metadata[UNKNOWN_STATS_KEY]["refused_ood"]["all"] == round(unknown.refused_ood["all"], 4)

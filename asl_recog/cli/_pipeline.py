@@ -144,7 +144,8 @@ def run_pipeline(
         echo(
             f"  {route}: 'unknown' below {unknown.threshold:g} (refuses {unknown.refused_correct:.1%} of correct "
             f"validation answers, {unknown.refused_wrong:.1%} of wrong ones, {unknown.refused_ood['all']:.1%} "
-            "of out-of-distribution images)"
+            f"of out-of-distribution images; {unknown.refused_held_out_photos:.1%} of no-hand photos it was not "
+            "fitted on)"
         )
         # Convert once, here, with the parity check; the Comparator then times and
         # scores these files, and the winner's file is the one served.

@@ -31,13 +31,14 @@ import numpy as np
 from asl_recog._errors import ConfigurationError
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import IMAGE_SIZE, labels_to_indices
+from asl_recog.data._photos import background_crops
 from asl_recog.models._base import Model
 
 #: The ONNX metadata key the service reads its default "unknown" threshold from.
 UNKNOWN_THRESHOLD_KEY = "asl_recog.unknown_threshold"
 #: Where the figures behind the threshold are stored beside it (JSON).
 UNKNOWN_STATS_KEY = "asl_recog.unknown_threshold_stats"
-OOD_KINDS = ("blank", "noise", "scribbles", "digits")
+OOD_KINDS = ("blank", "noise", "scribbles", "digits", "photos")
 
 
 def ood_images(per_kind: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
@@ -46,7 +47,9 @@ def ood_images(per_kind: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
     * ``blank``: uniform images, black to white;
     * ``noise``: pixel noise, half of it smoothed into blobs (closer to a blurred background);
     * ``scribbles``: 1-6 random strokes on a uniform background;
-    * ``digits``: scikit-learn's bundled handwritten digits (8x8) upscaled, half of them inverted.
+    * ``digits``: scikit-learn's bundled handwritten digits (8x8) upscaled, half of them inverted;
+    * ``photos``: crops of real photos with no hand, from the *training* half of the photo pool
+      (:mod:`asl_recog.data._photos`); the benchmark half measures the threshold instead.
 
     Example:
         >>> images = ood_images(per_kind=4)
@@ -78,7 +81,8 @@ def ood_images(per_kind: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
         small = Image.fromarray((digits_8x8[i] * (255 / 16)).astype(np.uint8))
         big = np.asarray(small.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
         digits[k] = 255 - big if k % 2 else big
-    return {"blank": blank, "noise": noise, "scribbles": scribbles, "digits": digits}
+    photos = background_crops("train", per_kind, seed)
+    return {"blank": blank, "noise": noise, "scribbles": scribbles, "digits": digits, "photos": photos}
 
 
 def _stretch(image: np.ndarray) -> np.ndarray:
@@ -132,11 +136,13 @@ class UnknownThreshold:
         refused_correct: share of correctly answered validation images the threshold refuses.
         refused_wrong: share of wrongly answered validation images it refuses (good refusals).
         refused_ood: share of out-of-distribution images it refuses, by kind and ``"all"``.
+        refused_held_out_photos: share of no-hand crops of the *benchmark* half of the photo
+            pool it refuses: photos the threshold was not fitted on.
 
     Example:
         >>> unknown = choose_unknown_threshold(OnnxModel.load("runs/best.onnx"), validation)
         >>> 0 <= unknown.threshold <= 1, sorted(unknown.refused_ood)
-        (True, ['all', 'blank', 'digits', 'noise', 'scribbles'])
+        (True, ['all', 'blank', 'digits', 'noise', 'photos', 'scribbles'])
         >>> list(unknown.as_metadata())
         ['asl_recog.unknown_threshold', 'asl_recog.unknown_threshold_stats']
     """
@@ -148,6 +154,7 @@ class UnknownThreshold:
     refused_correct: float
     refused_wrong: float
     refused_ood: dict[str, float] = field(default_factory=dict)
+    refused_held_out_photos: float | None = None
 
     def as_metadata(self) -> dict[str, Any]:
         """Entries for ``export_onnx(metadata=...)``: the threshold and, beside it, how it was chosen."""
@@ -159,6 +166,9 @@ class UnknownThreshold:
             "refused_correct": round(self.refused_correct, 4),
             "refused_wrong": round(self.refused_wrong, 4),
             "refused_ood": {k: round(v, 4) for k, v in self.refused_ood.items()},
+            "refused_held_out_photos": None
+            if self.refused_held_out_photos is None
+            else round(self.refused_held_out_photos, 4),
         }
         return {UNKNOWN_THRESHOLD_KEY: self.threshold, UNKNOWN_STATS_KEY: stats}
 
@@ -189,6 +199,7 @@ def choose_unknown_threshold(
     threshold = threshold_rule(confidence[correct], everything, max_refused=max_refused)
     refused = {kind: float(np.mean(c < threshold)) for kind, c in ood_confidence.items()}
     refused["all"] = float(np.mean(everything < threshold))
+    held_out = np.asarray(model.predict_proba(background_crops("benchmark", per_kind, seed))).max(axis=1)
     return UnknownThreshold(
         threshold=threshold,
         max_refused=max_refused,
@@ -197,6 +208,7 @@ def choose_unknown_threshold(
         refused_correct=float(np.mean(confidence[correct] < threshold)),
         refused_wrong=float(np.mean(confidence[~correct] < threshold)) if (~correct).any() else 0.0,
         refused_ood=refused,
+        refused_held_out_photos=float(np.mean(held_out < threshold)),
     )
 
 

@@ -1,9 +1,14 @@
-"""Training-time augmentation: shifted and rotated copies of the training images."""
+"""Training-time augmentation: corrupted copies of the training images (every corruption family by default)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from scipy import ndimage
+
+from asl_recog._errors import ConfigurationError
+from asl_recog.data._robust_augment import robust_augment
 
 
 def augment(
@@ -13,20 +18,32 @@ def augment(
     seed: int = 0,
     max_shift: float = 2.0,
     max_degrees: float = 10.0,
+    mode: Literal["robust", "geometric"] = "robust",
+    strength: float = 0.75,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Add ``copies`` shifted and rotated versions of each training image.
+    """Add ``copies`` corrupted versions of each training image.
 
-    The signs in the test file are the same letters photographed a little off
-    centre or tilted; pixel-based models cannot learn that invariance on their own.
+    Pixel-based models cannot learn invariances on their own. ``mode="robust"`` (the
+    default) draws each copy from every family of the corruption benchmark within
+    training's ranges, backgrounds from the training half of the photo pool
+    (:func:`asl_recog.data._robust_augment.robust_augment`, at ``strength``); ``"geometric"``
+    only shifts by up to ``max_shift`` pixels and rotates by up to ``max_degrees``.
     Used for training only, never for validation.
 
     Example:
         >>> images, labels = augment(train.images, train.labels, copies=1)
-        >>> images.shape  # the originals, then one shifted and rotated copy of each
+        >>> images.shape  # the originals, then one corrupted copy of each
         (600, 28, 28)
     """
+    if mode not in ("robust", "geometric"):
+        raise ConfigurationError(f"augment mode must be 'robust' or 'geometric', got {mode!r}")
     rng = np.random.default_rng(seed)
     out, out_labels = [images], [labels]
+    if mode == "robust":
+        for _ in range(copies):
+            out.append(robust_augment(images, strength, rng))
+            out_labels.append(labels)
+        return np.concatenate(out), np.concatenate(out_labels)
     base = images.astype(np.float32)
     for _ in range(copies):
         angles = rng.uniform(-max_degrees, max_degrees, len(images))

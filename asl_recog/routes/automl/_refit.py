@@ -9,10 +9,12 @@ predictions, members on all the data)."""
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from asl_recog.data._augment import augment
 from asl_recog.data._dataset import SignMnistDataset
@@ -41,20 +43,24 @@ def refit_automl(
     seed = trainer.seed or 0
     featurization = getattr(trainer, "featurization", "auto")
     start = time.perf_counter()
-    if params.get("algorithm") in (ENSEMBLE, STACK_ENSEMBLE):
-        params_of = result.leaderboard.set_index("trial")["params"]
-        members: list[dict[str, Any]] = [dict(params_of[number]) for number in params["members"]]
-        estimators = [build_pipeline(m.pop("algorithm"), m, seed, featurization).fit(x, y) for m in members]
-        if params["algorithm"] == ENSEMBLE:
-            estimator = soft_voting(estimators, list(params["weights"]))
+    # As in the trials: a capped number of iterations (the MLP's epochs are a searched budget)
+    # is a choice, and scikit-learn's ConvergenceWarning says nothing a user could act on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        if params.get("algorithm") in (ENSEMBLE, STACK_ENSEMBLE):
+            params_of = result.leaderboard.set_index("trial")["params"]
+            members: list[dict[str, Any]] = [dict(params_of[number]) for number in params["members"]]
+            estimators = [build_pipeline(m.pop("algorithm"), m, seed, featurization).fit(x, y) for m in members]
+            if params["algorithm"] == ENSEMBLE:
+                estimator = soft_voting(estimators, list(params["weights"]))
+            else:
+                selected = result.best_model
+                if not isinstance(selected, SklearnModel):
+                    raise TypeError(f"a StackEnsemble is a scikit-learn model; got {type(selected).__name__}")
+                estimator = stack_ensemble(estimators, selected.estimator.final_estimator_)
         else:
-            selected = result.best_model
-            if not isinstance(selected, SklearnModel):
-                raise TypeError(f"a StackEnsemble is a scikit-learn model; got {type(selected).__name__}")
-            estimator = stack_ensemble(estimators, selected.estimator.final_estimator_)
-    else:
-        settings = {k: v for k, v in params.items() if k != "algorithm"}
-        estimator = build_pipeline(params["algorithm"], settings, seed, featurization).fit(x, y)
+            settings = {k: v for k, v in params.items() if k != "algorithm"}
+            estimator = build_pipeline(params["algorithm"], settings, seed, featurization).fit(x, y)
     seconds = time.perf_counter() - start
     info = {
         **result.best_model.info,

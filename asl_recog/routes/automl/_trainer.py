@@ -42,7 +42,9 @@ class AutoMLTrainer(Trainer):
             and raw pixels, HOG first), ``"off"`` (raw pixels only) or a
             :class:`~asl_recog.FeaturizationConfig` (Azure's three values). The featurizer
             is part of the model and of its ONNX graph.
-        augment: add shifted and rotated copies of the training images (training only).
+        augment: add one corrupted copy of each training image (training only): every family of
+            the corruption benchmark within training's ranges, drawn at random before HOG
+            (:func:`asl_recog.data.augment`).
         max_model_size_mb: the model-size budget in MB (10**6 bytes), for the larger of the
             saved training-side file and the ONNX graph; a candidate over it is recorded
             as failed with the reason. 100 MB keeps the scoring service of the winner

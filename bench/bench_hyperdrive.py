@@ -6,10 +6,16 @@ whole training file (the trainer's default). The test file is read only after
 training, by the Comparator: the refit model's accuracy, and, for the record, the
 accuracy of every epoch checkpoint the refit saved (never used for selection).
 
+Off the dataset too: the refit model's mean corruption accuracy (mCA, with its 95 % CI)
+and its mean per corruption family, on the corruption suite's fixed 1,000-image subsample
+of the test file (docs/robustness.md). The model answers every image here (no "unknown"
+threshold: that is chosen at export).
+
 Usage:
     python bench/bench_hyperdrive.py --seeds 0 1 2 [--runs 3] [--minutes 10] [--epochs E]
-Prints Markdown tables. One seed takes about 15-20 minutes on 2 cores; seeds may be
-run separately and their rows put together.
+    python bench/bench_hyperdrive.py --seeds 0 1 2 --runs 1 --epochs 6 --no-policy   # the quick preset's CNN
+Prints Markdown tables. One seed takes about 15-20 minutes on 2 cores (the quick preset's
+5-6); seeds may be run separately and their rows put together.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, f
     fixed = {"epochs": args.epochs} if args.epochs else None
     trainer = asl.HyperDriveTrainer(
         builder="default",
-        policy=asl.BanditPolicy(slack_factor=0.05, evaluation_interval=1, delay_evaluation=2),
+        policy=None
+        if args.no_policy
+        else asl.BanditPolicy(slack_factor=0.05, evaluation_interval=1, delay_evaluation=2),
         max_total_runs=args.runs,
         max_duration_minutes=args.minutes,
         fixed_params=fixed,
@@ -43,7 +51,9 @@ def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, f
     checkpoints = sorted((folder / f"seed{seed}" / "refit").glob("epoch_*.keras"))
     models = {"refit": result.best_model, **{path.stem: str(path) for path in checkpoints}}
     summary = asl.Comparator(models, measure_speed=False).evaluate(test).summary
+    robust = asl.Comparator({"refit": result.best_model}, measure_speed=False).evaluate(test, corruptions=True)
     return {
+        "robustness": robust.robustness["refit"],
         "seed": seed,
         "params": result.best_params,
         "validation": result.best_score,
@@ -64,6 +74,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="max_total_runs")
     parser.add_argument("--minutes", type=float, default=10.0, help="max_duration_minutes (no trial starts later)")
     parser.add_argument("--epochs", type=int, default=None, help="fix the epochs instead of searching them")
+    parser.add_argument("--no-policy", action="store_true", help="no early termination (the quick preset has none)")
     parser.add_argument("--run-dir", default=None)
     args = parser.parse_args()
     configure_logging(-1)
@@ -86,6 +97,18 @@ def main() -> None:
     mean = sum(r["test"] for r in rows) / len(rows)
     print()
     print(f"Mean test accuracy over {len(rows)} seed(s): **{mean:.4f}**; cores: {os.cpu_count()}.")
+    print()
+    families = list(rows[0]["robustness"].per_family.index)
+    print("| seed | clean (1,000 images) | mCA (95% CI) | " + " | ".join(families) + " |")
+    print("|---|---:|---:|" + "---:|" * len(families))
+    for r in rows:
+        rb = r["robustness"]
+        print(
+            f"| {r['seed']} | {rb.clean_accuracy:.4f} | {rb.mca:.4f} ({rb.mca_ci[0]:.3f}-{rb.mca_ci[1]:.3f}) | "
+            + " | ".join(f"{v:.3f}" for v in rb.per_family)
+            + " |"
+        )
+    print(f"\nMean mCA over {len(rows)} seed(s): **{sum(r['robustness'].mca for r in rows) / len(rows):.4f}**.")
     print()
     print("| seed | trial | status | validation accuracy per epoch | duration (s) |")
     print("|---|---|---|---|---|")

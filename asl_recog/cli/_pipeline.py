@@ -132,10 +132,16 @@ def run_pipeline(
         refit = (
             f"; refit on all {len(train):,} images in {result.refit_seconds:.0f} s" if result.refit else "; not refit"
         )
+        info = result.best_model.info
+        score = (
+            f"best selection score {result.best_score:.4f} (validation accuracy {info['validation_score']:.4f} "
+            f"clean, {info['validation_score_corrupted']:.4f} corrupted)"
+            if "validation_score_corrupted" in info
+            else f"best validation {result.primary_metric} {result.best_score:.4f}"
+        )
         echo(
-            f"  {route}: best validation {result.primary_metric} {result.best_score:.4f} (trial "
-            f"{result.best_trial}) with {result.best_params} ({len(result.leaderboard)} trials, "
-            f"{result.duration_s:.0f} s{refit})"
+            f"  {route}: {score} (trial {result.best_trial}) with {result.best_params} "
+            f"({len(result.leaderboard)} trials, {result.duration_s:.0f} s{refit})"
         )
         lap(f"train_{route}")
         # The "unknown" threshold comes from the selected trial's own model: the refit one

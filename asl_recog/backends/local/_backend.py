@@ -212,10 +212,13 @@ def build_result(
     score = math.nan if best.value is None else float(best.value)  # a completed trial has a value
     model = Model.load(model_path(best, run_dir, artifacts))
     model.params = dict(best.user_attrs.get("params", {}))
+    info = best.user_attrs.get("info", {})
     model.info = {
         **model.info,
-        **best.user_attrs.get("info", {}),
-        "validation_score": score,
+        **info,
+        # A robustly selected trial ranks by the mean of clean and corrupted validation accuracy
+        # (its selection_score); its validation_score stays the clean one, comparable with test.
+        "validation_score": info["validation_score"] if "selection_score" in info else score,
         "primary_metric": plan.metric,
         "trial": best.number,
     }

@@ -47,6 +47,7 @@ from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_
 from asl_recog.routes.automl._guardrails import guardrails
 from asl_recog.routes.automl._portfolio import (
     ALGORITHMS,
+    AUGMENT_STRENGTH,
     ENSEMBLE,
     ENSEMBLES,
     build_pipeline,
@@ -208,7 +209,7 @@ def local_plan(
     featurization = getattr(trainer, "featurization", "auto")
     images, labels = train.images, train.labels
     if trainer.augment:
-        images, labels = augment(images, labels, copies=1, seed=seed)
+        images, labels = augment(images, labels, copies=1, seed=seed, strength=AUGMENT_STRENGTH)
     folder = run_dir / "data"
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in (("x", images), ("y", labels), ("vx", validation.images), ("vy", validation.labels)):

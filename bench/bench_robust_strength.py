@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--epochs", type=int, nargs="+", default=[6])
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument("--filters", type=int, default=32, help="the first conv block's filters (doubling per block)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     configure_logging(-1)
@@ -36,12 +37,13 @@ def main() -> None:
     x, y = (fit.images.astype("float32") / 255)[..., None], labels_to_indices(fit.labels)
     vx, vy = (validation.images.astype("float32") / 255)[..., None], labels_to_indices(validation.labels)
     test = asl.load_sign_mnist("test")
+    print(f"filters {args.filters}, seed {args.seed}")
     print("| epochs | robust_strength | clean validation | test accuracy | mCA (no threshold) | background | fit s |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for epochs in args.epochs:
         for strength in args.strengths:
             start = time.perf_counter()
-            params = {"epochs": epochs, "robust_strength": strength}
+            params = {"epochs": epochs, "robust_strength": strength, "filters": args.filters}
             network, history, _ = train_network(build_default, params, (x, y), (vx, vy), seed=args.seed)
             seconds = time.perf_counter() - start
             model = KerasModel(network, params, {})

@@ -27,6 +27,7 @@ from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import CSV_NAME, content_hash, ensure_v2_data
 from asl_recog.backends.azure.v2 import _backend as v2
+from asl_recog.data._augment import tabular_copies
 from asl_recog.data._labels import labels_to_indices
 
 pytestmark = pytest.mark.azure
@@ -475,12 +476,13 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
     assert jobs.submitted.validation_data.path == "azureml:sign-language-mnist-validation:1"
     assert [u["name"] for u in client.data.uploads] == ["sign-language-mnist-train", "sign-language-mnist-validation"]
     uploaded_train, uploaded_validation = (u["data"] for u in client.data.uploads)
-    # augment=True: the originals plus one shifted/rotated copy each, as the local route trains on;
-    # the validation split is never augmented.
-    assert len(uploaded_train) == 2 * len(train) and len(uploaded_validation) == len(validation)
-    np.testing.assert_array_equal(uploaded_train.images[: len(train)], train.images)
-    np.testing.assert_array_equal(uploaded_train.labels[len(train) :], train.labels)
-    assert not np.array_equal(uploaded_train.images[len(train) :], train.images)
+    # augment=True: exactly the local route's table (the originals, a robust and a geometric copy
+    # of each, same seed); the validation split is never augmented.
+    local_images, local_labels = tabular_copies(train.images, train.labels, 0)
+    assert len(uploaded_train) == 3 * len(train) and len(uploaded_validation) == len(validation)
+    np.testing.assert_array_equal(uploaded_train.images, local_images)
+    np.testing.assert_array_equal(uploaded_train.labels, local_labels)
+    assert not np.array_equal(uploaded_train.images[len(train) : 2 * len(train)], train.images)
     assert result.backend == "azure" and result.best_score == pytest.approx(0.88)
     assert result.best_params == {"algorithm": "VotingEnsemble"}
     assert list(result.leaderboard["model"]) == ["LightGBM", "VotingEnsemble", "LogisticRegression", "SVM"]

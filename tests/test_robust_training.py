@@ -8,6 +8,7 @@ import pytest
 
 import asl_recog as asl
 from asl_recog.data import _robust_augment as robust
+from asl_recog.data._augment import TABULAR_STRENGTH, augment, tabular_copies
 from asl_recog.data._photos import background_crops
 from asl_recog.evaluation import CORRUPTIONS
 from asl_recog.routes.hyperdrive._augmented import augmented_batches, to_uint8, with_corrupted_copy
@@ -103,3 +104,19 @@ def test_the_default_network_is_selected_on_clean_and_corrupted_validation(small
         run_dir=str(tmp_path / "seed"),
     ).fit(train, validation)
     assert "selection_score" not in seed.best_model.info  # the reference network is unchanged
+
+
+def test_the_tabular_table_keeps_a_geometric_copy_beside_the_robust_one(images: np.ndarray) -> None:
+    """AutoML's table: originals, a robust copy, a geometric copy; seeded, and the mode is checked."""
+    labels = np.arange(len(images)) % 24
+    x, y = tabular_copies(images, labels, seed=2)
+    n = len(images)
+    assert x.shape == (3 * n, *images.shape[1:]) and x.dtype == images.dtype
+    np.testing.assert_array_equal(x[:n], images)
+    np.testing.assert_array_equal(y, np.tile(labels, 3))
+    robust_only, _ = augment(images, labels, copies=1, seed=2, strength=TABULAR_STRENGTH)
+    np.testing.assert_array_equal(x[n : 2 * n], robust_only[n:])  # the same draws as the robust mode
+    assert not np.array_equal(x[2 * n :], images) and not np.array_equal(x[2 * n :], x[n : 2 * n])
+    np.testing.assert_array_equal(x, tabular_copies(images, labels, seed=2)[0])
+    with pytest.raises(asl.ConfigurationError, match="'robust', 'geometric' or 'mixed'"):
+        augment(images, labels, mode="both")  # type: ignore[arg-type]

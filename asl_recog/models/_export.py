@@ -143,8 +143,10 @@ def convert_sklearn_estimator(estimator: Any) -> Any:
     from skl2onnx.common.data_types import FloatTensorType
 
     from asl_recog.models._hog_onnx import register_hog_converter
+    from asl_recog.models._nystroem_onnx import register_nystroem_converter
 
     register_hog_converter()  # pipelines may start with the HOG featurizer
+    register_nystroem_converter()  # skl2onnx has no converter for it (the NystroemSVM algorithm)
     model = _convertible(estimator)
     options: dict[Any, dict[str, Any]] = {}
     for part in _walk(model):

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from asl_recog.backends.azure import _sdk as sdk
-from asl_recog.data._augment import augment
+from asl_recog.data._augment import tabular_copies
 from asl_recog.data._dataset import COLUMNS, SignMnistDataset
 
 logger = logging.getLogger("asl_recog")
@@ -78,11 +78,12 @@ def _tags(data: SignMnistDataset, digest: str, role: str) -> dict[str, str]:
 
 
 def automl_training_data(trainer: Any, train: SignMnistDataset) -> SignMnistDataset:
-    """AutoML's training table as uploaded: with ``augment=True``, plus the same shifted and rotated
-    copies the local route adds (same function, same seed), so Azure trains on what a local search would."""
+    """AutoML's training table as uploaded: with ``augment=True``, plus the same copies the local
+    route adds (:func:`~asl_recog.data._augment.tabular_copies`, same seed), so Azure trains on what
+    a local search would."""
     if not getattr(trainer, "augment", False):
         return train
-    images, labels = augment(train.images, train.labels, copies=1, seed=getattr(trainer, "seed", None) or 0)
+    images, labels = tabular_copies(train.images, train.labels, getattr(trainer, "seed", None) or 0)
     logger.info(
         "AutoML on Azure: adding %d augmented copies to the %d training images before upload",
         len(images) - len(train),

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from asl_recog.data._augment import augment
+from asl_recog.data._augment import tabular_copies
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import BudgetExceeded, LatencyExceeded, check_model
 from asl_recog.results import TrainingResult
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
-from asl_recog.routes.automl._portfolio import AUGMENT_STRENGTH, ENSEMBLE, STACK_ENSEMBLE, build_pipeline, soft_voting
+from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline, soft_voting
 from asl_recog.routes.automl._stacking import stack_ensemble
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def refit_automl(
     """Retrain the winning pipeline (or each member of the winning ensemble) on all the images."""
     images, labels = all_images(train, validation)
     if trainer.augment:
-        images, labels = augment(images, labels, copies=1, seed=trainer.seed or 0, strength=AUGMENT_STRENGTH)
+        images, labels = tabular_copies(images, labels, trainer.seed or 0)
     x = images.reshape(len(images), -1).astype(np.float32) / 255.0
     y = labels_to_indices(labels)
     params = dict(result.best_params)

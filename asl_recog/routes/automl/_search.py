@@ -36,7 +36,7 @@ from asl_recog.backends.local._engine import ConditionalProposal, enqueue_params
 from asl_recog.backends.local._plan import LocalPlan
 from asl_recog.backends.local._scheduler import Schedule, TrialOutcome
 from asl_recog.backends.local._workers import thread_env
-from asl_recog.data._augment import augment
+from asl_recog.data._augment import tabular_copies
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.evaluation._metrics import score
@@ -47,7 +47,6 @@ from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_
 from asl_recog.routes.automl._guardrails import guardrails
 from asl_recog.routes.automl._portfolio import (
     ALGORITHMS,
-    AUGMENT_STRENGTH,
     ENSEMBLE,
     ENSEMBLES,
     build_pipeline,
@@ -209,7 +208,7 @@ def local_plan(
     featurization = getattr(trainer, "featurization", "auto")
     images, labels = train.images, train.labels
     if trainer.augment:
-        images, labels = augment(images, labels, copies=1, seed=seed, strength=AUGMENT_STRENGTH)
+        images, labels = tabular_copies(images, labels, seed)
     folder = run_dir / "data"
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in (("x", images), ("y", labels), ("vx", validation.images), ("vy", validation.labels)):

@@ -10,8 +10,11 @@ Usage:
     python bench/bench_automl.py --minutes 3 --seeds 0 1 2 --stack    # the quick target (>= 0.95)
     python bench/bench_automl.py --minutes 15 --featurization off      # raw pixels, as before issue 14
     python bench/bench_automl.py --minutes 1 --seeds 0 --trainer-defaults  # short budgets (issue 25)
+    python bench/bench_automl.py --preset quick --seeds 0 1 2   # the main job's AutoML settings
 Options: [--iteration-minutes 8] [--concurrency 2] [--models SVM KNN ...] [--no-augment] [--no-refit]
 [--max-latency-ms 1] [--trainer-defaults: AutoMLTrainer's own defaults but the budget and seed]
+[--preset quick|full: exactly the main job's AutoML settings (asl_recog.cli._pipeline.PRESETS)]
+Each winner is also scored on the corruption suite (mCA on its fixed 1,000 test images, no threshold).
 Prints Markdown tables: one row per seed (a search that returned no model says why), the mean,
 then each seed's probe estimates against the real fit times, and its leaderboard top rows.
 """
@@ -28,6 +31,8 @@ import time
 from typing import Any
 
 import asl_recog as asl
+from asl_recog.cli._pipeline import PRESETS
+from asl_recog.evaluation import CorruptionSuite
 from asl_recog.evaluation._latency import measure_latency
 
 
@@ -42,13 +47,13 @@ def one_seed(args: argparse.Namespace, seed: int, train: Any, test: Any, run_dir
         "refit": not args.no_refit,
         "max_latency_ms": args.max_latency_ms,
     }
-    trainer = asl.AutoMLTrainer(
-        experiment_timeout_minutes=args.minutes,
-        seed=seed,
-        run_dir=os.path.join(run_dir, f"seed{seed}"),
-        progress=False,
-        **({} if args.trainer_defaults else settings),
-    )
+    if args.preset:
+        settings = dict(PRESETS[args.preset]["automl"])
+    elif args.trainer_defaults:
+        settings = {"experiment_timeout_minutes": args.minutes}
+    else:
+        settings["experiment_timeout_minutes"] = args.minutes
+    trainer = asl.AutoMLTrainer(seed=seed, run_dir=os.path.join(run_dir, f"seed{seed}"), progress=False, **settings)
     start = time.perf_counter()
     try:
         result = trainer.fit(train)  # grouped validation split of the training file
@@ -58,7 +63,11 @@ def one_seed(args: argparse.Namespace, seed: int, train: Any, test: Any, run_dir
     onnx_path = os.path.join(run_dir, f"seed{seed}", "best.onnx")
     onnx_model = asl.export_onnx(result.best_model, onnx_path)  # refuses to write on a parity failure
     latency = measure_latency(onnx_model, test.images, repeats=300)
+    robustness = CorruptionSuite().evaluate(onnx_model, test)
     return {
+        "mca": robustness.mca,
+        "mirror": float(robustness.per_corruption["mirror"]),
+        "background": float(robustness.per_family["background"]),
         "seed": seed,
         "result": result,
         "test": result.best_model.score(test),
@@ -84,6 +93,7 @@ def main() -> None:
     parser.add_argument(
         "--trainer-defaults", action="store_true", help="AutoMLTrainer's defaults for all but --minutes and the seed"
     )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None, help="the main job's AutoML settings")
     parser.add_argument("--run-dir", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -99,17 +109,20 @@ def main() -> None:
     )
     if args.trainer_defaults:
         setting = f"{args.minutes:g} min, AutoMLTrainer's defaults, {os.cpu_count()} cores"
+    if args.preset:
+        setting = f"the {args.preset} preset ({PRESETS[args.preset]['automl']}), {os.cpu_count()} cores"
     print(f"AutoML (local): {setting}")
     print()
     print(
-        "| seed | best model | validation | test accuracy | search | refit | ONNX p50 (ms) | ONNX MB "
-        "| skipped | guardrails alerted |"
+        "| seed | best model | validation | test accuracy | mCA | mirror | background | search | refit "
+        "| ONNX p50 (ms) | ONNX MB | skipped | guardrails alerted |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         result = row["result"]
         if result is None:
-            print(f"| {row['seed']} | **no model** ({row['error'][:300]}) | | | {row['search_s'] / 60:.1f} min |||||")
+            why = row["error"][:300]
+            print(f"| {row['seed']} | **no model** ({why}) | | |||| {row['search_s'] / 60:.1f} min |||||")
             continue
         alerted = [g["name"] for g in result.extras.get("guardrails", []) if g["status"] == "alerted"]
         skipped = ", ".join(result.extras.get("ordering", {}).get("skipped", {})) or "-"
@@ -117,13 +130,18 @@ def main() -> None:
         featurizer = result.best_params.get("featurizer", "")
         print(
             f"| {row['seed']} | {model} {featurizer} | {result.best_score:.4f} | {row['test']:.4f} "
+            f"| {row['mca']:.3f} | {row['mirror']:.2f} | {row['background']:.2f} "
             f"| {row['search_s'] / 60:.1f} min | {row['refit_s']:.0f} s | {row['p50_ms']:.2f} "
             f"| {row['onnx_mb']:.1f} | {skipped} | {', '.join(alerted) or 'none'} |"
         )
     tests = [row["test"] for row in rows if row["result"] is not None]
     spread = f" (sd {statistics.stdev(tests):.4f})" if len(tests) > 1 else ""
     if tests:
-        print(f"| mean of {len(tests)} | | | {statistics.mean(tests):.4f}{spread} | | | | | | |")
+        mcas = [row["mca"] for row in rows if row["result"] is not None]
+        print(
+            f"| mean of {len(tests)} | | | {statistics.mean(tests):.4f}{spread} | {statistics.mean(mcas):.3f} "
+            "| | | | | | | | |"
+        )
     for row in (row for row in rows if row["result"] is not None):
         ordering = row["result"].extras.get("ordering", {})
         print()

@@ -40,6 +40,16 @@ def test_cheap_first_order_on_probe_data() -> None:
     assert late.skipped == {"KNN": "estimated 9 s to fit, and no time is left for it"}
 
 
+def test_algorithms_the_probes_never_reached_go_after_the_deferred_ones() -> None:
+    """A 1-minute search: the probes' 6 s share ran out before LightGBM, LinearSVM and the SVM, and
+    the MLP was measured near the 47 s limit. The MLP is deferred, but still goes before them."""
+    estimates = {"KNN": 12.0, "MLP": 40.0, "ExtremeRandomTrees": 45.0, "SGD": 38.0}
+    order = cheap_first(["SVM", "MLP", "KNN", "ExtremeRandomTrees", "SGD", "LightGBM", "LinearSVM"], estimates)
+    plan = order_by_budget(order, estimates, budget_s=47.0, trial_timeout_s=300.0, remaining_s=47.0)
+    assert plan.order[0] == "KNN" and set(plan.deferred) == {"MLP", "ExtremeRandomTrees", "SGD"}
+    assert plan.order[-3:] == ["LightGBM", "LinearSVM", "SVM"]  # the static order's expensive end, last
+
+
 def test_probes_time_the_model_on_featurized_rows_and_stop_at_their_share(small_split, monkeypatch) -> None:
     from asl_recog.models._hog import HogFeaturizer
 

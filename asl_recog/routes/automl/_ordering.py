@@ -18,7 +18,7 @@ nothing). So, in FLAML's spirit, cost grows through the search:
   to the real number of rows. Timing HOG and the model together hid the model's growth
   behind HOG's linear cost and underestimated the HOG SVM (126 s against 170-240 s). The
   probes count against the budget and stop at :data:`PROBE_BUDGET_SHARE` of it;
-  algorithms left unmeasured keep the static order, after the measured ones.
+  algorithms left unmeasured keep the static order, after every measured one.
 - **the static order** :data:`CHEAP_FIRST` (measured once, below): used when the probes
   are skipped, and always in the repeatable mode (a seed, ``max_iterations`` and one
   worker), where the order must not depend on the machine's load.
@@ -30,7 +30,7 @@ Then, with estimates:
   reason (its trial would be killed at the limit);
 - one estimated near the limit, or within the budget but not what the algorithms before
   it leave, is **deferred** to the end, where the trial timeout stops it if it runs long;
-- the rest keep their place.
+- the rest keep their place, and the unmeasured ones come last of all.
 """
 
 from __future__ import annotations
@@ -265,10 +265,15 @@ def order_by_budget(
     limit = max(limits[which], 0.0)  # the probes may have used more than the time left: say "0 s", not "-30 s"
     plan = Ordering(order=[], estimates=dict(estimates))
     left = budget_s
+    unmeasured: list[str] = []
     for algorithm in algorithms:
         seconds = estimates.get(algorithm)
-        if seconds is None:  # not measured (the probe failed): try it where it stood
-            plan.order.append(algorithm)
+        if seconds is None:
+            # Not measured: the probes stopped at their share before reaching it (they go cheapest
+            # first, so it is the expensive end of the static order) or its probe failed. It goes
+            # after the deferred ones: a 1-minute search once tried LightGBM and LinearSVM, never
+            # probed, before the MLP measured near the limit.
+            unmeasured.append(algorithm)
             continue
         if seconds > SKIP_FACTOR * limit:
             over = f"over {SKIP_FACTOR:g}x the {limit:.0f} s {which}" if limit > 0 else "and no time is left for it"
@@ -278,7 +283,7 @@ def order_by_budget(
         else:
             plan.order.append(algorithm)
             left -= seconds
-    plan.order += plan.deferred
+    plan.order += plan.deferred + unmeasured
     return plan
 
 

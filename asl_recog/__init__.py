@@ -55,9 +55,11 @@ _LAZY: dict[str, str] = {
     "choose_unknown_threshold": "models._unknown",
     "UnknownThreshold": "models._unknown",
     "Comparator": "evaluation._compare",
-    "ComparisonResult": "evaluation._compare",
+    "ComparisonResult": "evaluation._comparison",
     "CorruptionSuite": "evaluation._robustness",
     "RobustnessResult": "evaluation._robustness",
+    "PhotoResult": "evaluation._photos",
+    "evaluate_photos": "evaluation._photos",
     "CORRUPTIONS": "evaluation._corruptions",
     "corrupt": "evaluation._corruptions",
     "Trainer": "routes._trainer",
@@ -137,8 +139,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.data._images import image_to_array
     from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
     from asl_recog.data._split import train_validation_split
-    from asl_recog.evaluation._compare import Comparator, ComparisonResult
+    from asl_recog.evaluation._compare import Comparator
+    from asl_recog.evaluation._comparison import ComparisonResult
     from asl_recog.evaluation._corruptions import CORRUPTIONS, corrupt
+    from asl_recog.evaluation._photos import PhotoResult, evaluate_photos
     from asl_recog.evaluation._robustness import CorruptionSuite, RobustnessResult
     from asl_recog.models._base import KerasModel, Model, SklearnModel
     from asl_recog.models._export import OnnxExportError, export_onnx

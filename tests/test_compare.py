@@ -13,7 +13,8 @@ import pytest
 
 import asl_recog as asl
 from asl_recog.data._labels import LETTERS, labels_to_indices
-from asl_recog.evaluation._compare import TIE_BREAK, Comparator
+from asl_recog.evaluation._compare import Comparator
+from asl_recog.evaluation._comparison import TIE_BREAK
 from asl_recog.evaluation._stats import accuracy_ci, mcnemar_exact, mcnemar_from_counts
 from asl_recog.models._base import to_model_input
 

@@ -1,10 +1,13 @@
 """Honest comparison on the held-out test set: metrics, the Comparator, statistics, latency, the report,
-and the corruption benchmark (accuracy off the dataset: :class:`CorruptionSuite`)."""
+the corruption benchmark (accuracy off the dataset: :class:`CorruptionSuite`) and real photos
+(:func:`evaluate_photos`)."""
 
 from __future__ import annotations
 
-from asl_recog.evaluation._compare import Comparator, ComparisonResult
+from asl_recog.evaluation._compare import Comparator
+from asl_recog.evaluation._comparison import ComparisonResult
 from asl_recog.evaluation._corruptions import CORRUPTIONS, FAMILIES, Corruption, corrupt
+from asl_recog.evaluation._photos import PhotoResult, evaluate_photos
 from asl_recog.evaluation._robustness import CorruptionSuite, RobustnessResult
 
 __all__ = [
@@ -14,6 +17,8 @@ __all__ = [
     "ComparisonResult",
     "Corruption",
     "CorruptionSuite",
+    "PhotoResult",
     "RobustnessResult",
     "corrupt",
+    "evaluate_photos",
 ]

@@ -11,7 +11,6 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ import pandas as pd
 from asl_recog._errors import ConfigurationError, DataFormatError
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import LETTERS, NUM_CLASSES, labels_to_indices
+from asl_recog.evaluation._comparison import ComparisonResult
 from asl_recog.evaluation._latency import Latency, measure_latency
 from asl_recog.evaluation._metrics import METRIC_NAMES, METRICS, canonical_name
-from asl_recog.evaluation._report import write_report
+from asl_recog.evaluation._photos import PhotoResult, evaluate_photos
 from asl_recog.evaluation._robustness import (
     CorruptionSuite,
     RobustnessResult,
@@ -31,74 +31,14 @@ from asl_recog.evaluation._robustness import (
     suite_from,
     unknown_threshold,
 )
-from asl_recog.evaluation._stats import CI_DESCRIPTION, McNemarResult, accuracy_ci, mcnemar_exact
+from asl_recog.evaluation._stats import accuracy_ci, mcnemar_exact
 from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
 from asl_recog.models._onnx import OnnxModel
 
 logger = logging.getLogger("asl_recog")
 
-TIE_BREAK = "ties on the primary metric go to the smaller model on disk, then to the lower single-image p50 latency"
 _ALL = list(range(NUM_CLASSES))
-
-
-@dataclass
-class ComparisonResult:
-    """What :meth:`Comparator.evaluate` found.
-
-    Attributes:
-        summary: one row per model, best first: metrics with the accuracy
-            interval, size, training time, validation-vs-test gap and flag,
-            latency and throughput, and which runtime was timed.
-        best: the winner's name; ``best_model`` the model itself.
-        mcnemar: McNemar's exact test of the top two (``None`` with one model).
-        per_letter_recall: letters x models.
-        confusion: name -> 24x24 counts (rows true letter, columns predicted).
-        robustness: name -> :class:`RobustnessResult` when ``evaluate`` was given
-            ``corruptions`` (the summary then has ``mca``, ``mca_ci_low`` and ``mca_ci_high``).
-
-    Example:
-        >>> knn = Model.load("runs/best.onnx")  # models or their files; here two tiny ones
-        >>> result = Comparator({"knn": knn, "cnn": "runs/best.keras"}, latency_repeats=5).evaluate(test)
-        >>> result.best, result.mcnemar.significant  # on 50 test images; load_sign_mnist("test") for all
-        ('knn', True)
-        >>> result.report("reports/compare")
-        PosixPath('reports/compare')
-    """
-
-    summary: pd.DataFrame
-    best: str
-    best_model: Model
-    mcnemar: McNemarResult | None
-    primary_metric: str
-    per_letter_recall: pd.DataFrame
-    confusion: dict[str, np.ndarray]
-    predictions: dict[str, np.ndarray]
-    n_test: int
-    test_source: str
-    notes: list[str] = field(default_factory=list)
-    robustness: dict[str, RobustnessResult] = field(default_factory=dict)
-    ci_method: str = CI_DESCRIPTION
-    tie_break: str = TIE_BREAK
-
-    @property
-    def verdict(self) -> str:
-        """The winner and whether the lead over the runner-up is significant, in plain words."""
-        row = self.summary.loc[self.best]
-        text = (
-            f"Best by {self.primary_metric}: {self.best} ({self.primary_metric} = {row[self.primary_metric]:.4f}; "
-            f"accuracy {row['accuracy']:.4f}, 95% CI {row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f})."
-        )
-        if self.mcnemar is not None:
-            text += " " + self.mcnemar.statement
-        return text
-
-    def report(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``report.md``, ``report.html`` and PNG plots into the folder ``path``; return the folder."""
-        return write_report(self, Path(path))
-
-    def __repr__(self) -> str:
-        return f"ComparisonResult(best={self.best!r}, models={list(self.summary.index)}, n_test={self.n_test})"
 
 
 class Comparator:
@@ -168,7 +108,10 @@ class Comparator:
         self.latency_repeats, self.batch_size, self.measure_speed = latency_repeats, batch_size, measure_speed
 
     def evaluate(
-        self, test: SignMnistDataset, corruptions: CorruptionSuite | Sequence[str] | bool | None = None
+        self,
+        test: SignMnistDataset,
+        corruptions: CorruptionSuite | Sequence[str] | bool | None = None,
+        photos: Mapping[str, SignMnistDataset] | None = None,
     ) -> ComparisonResult:
         """Score every model on ``test`` (the held-out test set) and rank them.
 
@@ -179,6 +122,10 @@ class Comparator:
                 names, or a :class:`CorruptionSuite`. A model whose ONNX metadata holds an
                 "unknown" threshold has its refusals counted as wrong. The ranking is
                 still by ``primary_metric`` on the clean test set.
+            photos: named photo sets beside the test file, e.g. ``{"massey": load_sign_mnist("test",
+                path=folder)}`` for a folder of real photos in letter sub-folders: top-1 (a refusal
+                counts as wrong), top-3, per letter and the share answered, in ``photos`` and the
+                report; the summary gains ``<set>_top1`` and ``<set>_top3``. Not used for ranking.
         """
         if not isinstance(test, SignMnistDataset):
             raise DataFormatError(
@@ -216,6 +163,11 @@ class Comparator:
                 notes.extend(extra["notes"])
         summary = pd.DataFrame(rows).set_index("model")
         robustness = self._robustness(test, corruptions)
+        photo_results = self._photos(photos)
+        for model_name, sets in photo_results.items():
+            for set_name, r in sets.items():
+                summary.loc[model_name, f"{set_name}_top1"] = r.top1
+                summary.loc[model_name, f"{set_name}_top3"] = r.top3
         for column, values in mca_columns(robustness).items():
             summary[column] = pd.Series(values)
         higher = METRICS[self.primary_metric].higher_is_better
@@ -248,6 +200,7 @@ class Comparator:
             test_source=test.source,
             notes=notes,
             robustness=robustness,
+            photos=photo_results,
         )
 
     def _robustness(self, test: SignMnistDataset, corruptions: Any) -> dict[str, RobustnessResult]:
@@ -257,6 +210,23 @@ class Comparator:
         out = {name: suite.evaluate(model, test, unknown_threshold(model)) for name, model in self.models.items()}
         for name, r in out.items():
             logger.info("%s: mean corruption accuracy %.4f (95%% CI %.4f-%.4f)", name, r.mca, *r.mca_ci)
+        return out
+
+    def _photos(self, photos: Mapping[str, SignMnistDataset] | None) -> dict[str, dict[str, PhotoResult]]:
+        if photos is None:
+            return {}
+        if not isinstance(photos, Mapping) or not photos:
+            raise ConfigurationError(
+                "photos must be a non-empty dict of name -> SignMnistDataset, e.g. "
+                "{'massey': load_sign_mnist('test', path='photos/')}"
+            )
+        out = {
+            name: {str(k): evaluate_photos(model, data, str(k), unknown_threshold(model)) for k, data in photos.items()}
+            for name, model in self.models.items()
+        }
+        for name, sets in out.items():
+            for r in sets.values():
+                logger.info("%s on %s: top-1 %.4f, top-3 %.4f (%d photos)", name, r.name, r.top1, r.top3, r.n_images)
         return out
 
     def _score(

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from asl_recog.data._labels import LETTERS
+from asl_recog.evaluation._photos import PhotoResult, photos_frame
 from asl_recog.evaluation._robustness import robustness_frame
 
 
@@ -81,6 +82,17 @@ def write_report(result: Comparison, folder: Path) -> Path:
                 "over images. An 'unknown' answer (the model's stored threshold) counts as wrong.",
             )
         )
+    photos: dict[str, dict[str, PhotoResult]] = getattr(result, "photos", None) or {}
+    if photos:
+        images["photos"] = _photo_plots(photos, folder)
+        sections.append(
+            (
+                "Off the dataset: real photos",
+                "Photo sets read beside the test file (evaluation only, never used for training or selection). "
+                "top1 counts an 'unknown' answer (the model's stored threshold) as wrong; top3 asks whether the "
+                "true letter is among the three most probable; answered is the share not refused.",
+            )
+        )
     (folder / "report.md").write_text(_markdown(result, table, sections, images), encoding="utf-8")
     (folder / "report.html").write_text(_html(result, table, sections, images), encoding="utf-8")
     return folder
@@ -148,6 +160,11 @@ def _markdown(
     if robustness:
         parts += ["## Corruptions", "", _markdown_table(robustness_frame(robustness).T, "corruption"), ""]
         parts += [f"![{Path(p).stem}]({p})" for p in images["robustness"]] + [""]
+    photos = getattr(result, "photos", None) or {}
+    if photos:
+        parts += ["## Real photos", "", _markdown_table(photos_frame(photos).set_index("set"), "set"), ""]
+        parts += ["Top-1 per letter:", "", _markdown_table(_photo_letters(photos), "letter"), ""]
+        parts += [f"![{Path(p).stem}]({p})" for p in images["photos"]] + [""]
     parts += ["## Per-letter recall", "", _markdown_table(result.per_letter_recall, "letter"), ""]
     parts += ["## Plots", ""]
     parts += [f"![{Path(p).stem}]({p})" for p in images["bars"]] + [""]
@@ -171,6 +188,15 @@ def _html(
             "<h2>Corruptions</h2>"
             + frame.to_html(float_format=lambda v: f"{v:.3f}", border=0)
             + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">' for p in images["robustness"])
+        )
+    photos = getattr(result, "photos", None) or {}
+    if photos:
+        body.append(
+            "<h2>Real photos</h2>"
+            + photos_frame(photos).to_html(float_format=lambda v: f"{v:.3f}", border=0, index=False)
+            + "<p>Top-1 per letter:</p>"
+            + _photo_letters(photos).to_html(float_format=lambda v: f"{v:.3f}", border=0)
+            + "".join(f'<img src="{html.escape(p)}" alt="{html.escape(p)}">' for p in images["photos"])
         )
     body.append(
         "<h2>Per-letter recall</h2>" + result.per_letter_recall.to_html(float_format=lambda v: f"{v:.3f}", border=0)
@@ -273,6 +299,24 @@ def _confusion_plot(figure: Any, name: str, counts: np.ndarray, accuracy: float,
             )
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true letter's images")
     return _save(fig, path)
+
+
+def _photo_letters(photos: dict[str, dict[str, PhotoResult]]) -> pd.DataFrame:
+    """Letters down, one column per (model, photo set): top-1 of that letter's photos."""
+    frame = pd.DataFrame({f"{model} / {r.name}": r.per_letter for model, sets in photos.items() for r in sets.values()})
+    return frame.reindex([letter for letter in LETTERS if letter in frame.index])
+
+
+def _photo_plots(photos: dict[str, dict[str, PhotoResult]], folder: Path) -> list[str]:
+    """A confusion matrix per (model, photo set), titled with its top-1."""
+    from matplotlib.figure import Figure
+
+    paths = []
+    for index, (model, sets) in enumerate(photos.items()):
+        for r in sets.values():
+            path = folder / f"photos_{_safe(r.name)}_{index + 1}_{_safe(model)}.png"
+            paths.append(_confusion_plot(Figure, f"{model} on {r.name} (top-1)", r.confusion, r.top1, path))
+    return paths
 
 
 def _robustness_plot(frame: pd.DataFrame, path: Path) -> str:

@@ -31,6 +31,7 @@ _LEGACY_MAGIC = b"ASL-RECOG-SKLEARN\x00v1\n"
 #: estimators of the AutoML portfolio. Each is plain data plus scikit-learn's own code.
 TRUSTED_TYPES: tuple[str, ...] = (
     "asl_recog.models._hog.HogFeaturizer",  # parameters only; its transform is this library's code
+    "asl_recog.models._prototypes.PrototypeKNeighborsClassifier",  # parameters and a fitted KNN (data)
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",

@@ -144,9 +144,11 @@ def convert_sklearn_estimator(estimator: Any) -> Any:
 
     from asl_recog.models._hog_onnx import register_hog_converter
     from asl_recog.models._nystroem_onnx import register_nystroem_converter
+    from asl_recog.models._prototypes import register_prototype_converter
 
     register_hog_converter()  # pipelines may start with the HOG featurizer
     register_nystroem_converter()  # skl2onnx has no converter for it (the NystroemSVM algorithm)
+    register_prototype_converter()  # KNN over condensed prototypes (the KNN algorithm's n_prototypes)
     model = _convertible(estimator)
     options: dict[Any, dict[str, Any]] = {}
     for part in _walk(model):

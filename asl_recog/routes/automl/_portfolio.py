@@ -46,7 +46,7 @@ class AlgorithmSpec:
     Example:
         >>> spec = ALGORITHMS["KNN"]
         >>> spec.defaults, spec.azure_name
-        ({'n_components': 50, 'n_neighbors': 5}, 'KNN')
+        ({'n_components': 50, 'n_neighbors': 5, 'n_prototypes': 0}, 'KNN')
     """
 
     build: Callable[[dict[str, Any], int], Any]
@@ -80,7 +80,17 @@ def _knn(p: dict[str, Any], seed: int) -> Any:
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
 
-    return make_pipeline(PCA(int(p["n_components"]), random_state=seed), KNeighborsClassifier(int(p["n_neighbors"])))
+    from asl_recog.models._prototypes import PrototypeKNeighborsClassifier
+
+    prototypes = int(p.get("n_prototypes", 0))
+    # 0 keeps every training row; otherwise each letter's rows become that many k-means centres,
+    # so an image is compared with 24 x n_prototypes rows instead of all of them (issue 25).
+    knn = (
+        PrototypeKNeighborsClassifier(prototypes, int(p["n_neighbors"]), random_state=seed)
+        if prototypes
+        else KNeighborsClassifier(int(p["n_neighbors"]))
+    )
+    return make_pipeline(PCA(int(p["n_components"]), random_state=seed), knn)
 
 
 def _svm(p: dict[str, Any], seed: int) -> Any:
@@ -216,8 +226,13 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
     # uniform votes only: skl2onnx converts weights="distance" as uniform, so ONNX would disagree
     "KNN": AlgorithmSpec(
         _knn,
-        {"n_components": 50, "n_neighbors": 5},
-        {"n_components": choice(30, 50, 80), "n_neighbors": choice(1, 3, 5, 9)},
+        {"n_components": 50, "n_neighbors": 5, "n_prototypes": 0},
+        {
+            "n_components": choice(30, 50, 80),
+            "n_neighbors": choice(1, 3, 5, 9),
+            # prototypes per letter (0: every row); fewer rows to compare, a faster model to serve
+            "n_prototypes": choice(0, 100, 300, 1000),
+        },
         "KNN",
     ),
     # 2,000 landmarks on 150 HOG components: 0.953 test, 41 s on 65k rows (the RBF gamma 0.074 is

@@ -70,6 +70,22 @@ def test_batches_are_fresh_each_epoch_and_repeat_for_a_seed(images: np.ndarray) 
     assert sorted(seen) == sorted(y)  # each image once per epoch
 
 
+def test_a_robust_share_leaves_the_rest_of_each_batch_only_mildly_moved(images: np.ndarray) -> None:
+    """robust_share: that share of a batch is corrupted from every family, the rest only shifted
+    and turned a little (no mirror, no photo behind the hand), as the old recipe's Keras layers did."""
+    x, y = (images[..., None] / 255.0).astype(np.float32), np.arange(len(images))
+
+    def distances(share: float) -> np.ndarray:
+        batch, labels = augmented_batches(x, y, 64, 1.0, seed=3, share=share)[0]
+        source = x[labels]
+        np.testing.assert_array_equal(batch, augmented_batches(x, y, 64, 1.0, seed=3, share=share)[0][0])
+        return np.abs(batch - source).mean(axis=(1, 2, 3))
+
+    mild, mixed, robust = distances(0.0), distances(0.5), distances(1.0)
+    assert mild.max() < robust.max() and mild.mean() < 0.6 * robust.mean()
+    assert np.median(mild) < np.median(mixed) < np.median(robust)
+
+
 def test_selection_validation_is_clean_then_one_fixed_corrupted_copy(images: np.ndarray) -> None:
     x, y = (images[..., None] / 255.0).astype(np.float32), np.arange(len(images)) % 24
     vx, vy = with_corrupted_copy((x, y))

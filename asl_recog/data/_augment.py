@@ -46,17 +46,30 @@ def augment(
             out_labels.append(labels)
     if mode == "robust":
         return np.concatenate(out), np.concatenate(out_labels)
-    base = images.astype(np.float32)
     for _ in range(copies):
-        angles = rng.uniform(-max_degrees, max_degrees, len(images))
-        shifts = rng.uniform(-max_shift, max_shift, (len(images), 2))
-        moved = np.empty_like(base)
-        for i, (image, angle, shift) in enumerate(zip(base, angles, shifts, strict=True)):
-            turned = ndimage.rotate(image, angle, reshape=False, order=1, mode="nearest")
-            moved[i] = ndimage.shift(turned, shift, order=1, mode="nearest")
-        out.append(np.clip(np.rint(moved), 0, 255).astype(images.dtype))
+        out.append(geometric(images, rng, max_shift, max_degrees))
         out_labels.append(labels)
     return np.concatenate(out), np.concatenate(out_labels)
+
+
+def geometric(
+    images: np.ndarray, rng: np.random.Generator, max_shift: float = 2.0, max_degrees: float = 10.0
+) -> np.ndarray:
+    """Each image turned by up to ``max_degrees`` and shifted by up to ``max_shift`` pixels (uniform draws).
+
+    Example:
+        >>> out = geometric(train.images[:4], np.random.default_rng(0))
+        >>> out.shape, out.dtype
+        ((4, 28, 28), dtype('uint8'))
+    """
+    base = images.astype(np.float32)
+    angles = rng.uniform(-max_degrees, max_degrees, len(images))
+    shifts = rng.uniform(-max_shift, max_shift, (len(images), 2))
+    moved = np.empty_like(base)
+    for i, (image, angle, shift) in enumerate(zip(base, angles, shifts, strict=True)):
+        turned = ndimage.rotate(image, angle, reshape=False, order=1, mode="nearest")
+        moved[i] = ndimage.shift(turned, shift, order=1, mode="nearest")
+    return np.clip(np.rint(moved), 0, 255).astype(images.dtype)
 
 
 #: Strength of the robust copy in the tabular (AutoML) training table. On HOG features a robust
@@ -82,4 +95,4 @@ def tabular_copies(images: np.ndarray, labels: np.ndarray, seed: int = 0) -> tup
     return augment(images, labels, copies=1, seed=seed, mode="mixed", strength=TABULAR_STRENGTH)
 
 
-__all__ = ["TABULAR_STRENGTH", "augment", "tabular_copies"]
+__all__ = ["TABULAR_STRENGTH", "augment", "geometric", "tabular_copies"]

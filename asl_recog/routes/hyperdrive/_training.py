@@ -23,7 +23,7 @@ from asl_recog.backends.local._scheduler import TrialOutcome
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import KerasModel
 from asl_recog.models._budgets import BudgetExceeded, check_size
-from asl_recog.routes.hyperdrive._augmented import STRENGTH_KEY, augmented_batches, with_corrupted_copy
+from asl_recog.routes.hyperdrive._augmented import SHARE_KEY, STRENGTH_KEY, augmented_batches, with_corrupted_copy
 from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
 
 logger = logging.getLogger("asl_recog")
@@ -132,7 +132,8 @@ def train_network(
         callbacks.insert(0, schedule)
     strength = float(settings.get(STRENGTH_KEY) or 0)
     if strength > 0:  # every corruption family, drawn afresh for each batch (routes/hyperdrive/_augmented.py)
-        batches = augmented_batches(train[0], train[1], batch_size, strength, int(seed))
+        share = float(settings.get(SHARE_KEY, 1.0))
+        batches = augmented_batches(train[0], train[1], batch_size, strength, int(seed), share)
         network.fit(batches, validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
     else:
         network.fit(

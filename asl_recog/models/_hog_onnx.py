@@ -14,9 +14,9 @@ import numpy as np
 
 from asl_recog.data._labels import IMAGE_SIZE
 from asl_recog.models._hog import CLIP, EPS, MAG_EPS, HogFeaturizer
+from asl_recog.models._skl2onnx_graph import GraphWriter, register_once
 
 _ALIAS = "AslRecogHogFeaturizer"
-_registered = False
 
 
 def _shape_calculator(operator: Any) -> None:
@@ -27,23 +27,12 @@ def _shape_calculator(operator: Any) -> None:
 
 
 def _converter(scope: Any, operator: Any, container: Any) -> None:
-    from onnx import TensorProto
-
     hog: HogFeaturizer = operator.raw_operator
     n, ppc, cpb = hog._check()
     side = IMAGE_SIZE // ppc - cpb + 1
 
-    def const(stem: str, value: Any, dtype: Any = np.float32) -> str:
-        arr = np.asarray(value, dtype=dtype)
-        name = scope.get_unique_variable_name(stem)
-        onnx_type = TensorProto.INT64 if arr.dtype == np.int64 else TensorProto.FLOAT
-        container.add_initializer(name, onnx_type, list(arr.shape), arr.ravel().tolist())
-        return name
-
-    def node(op: str, inputs: list[str], stem: str, **attrs: Any) -> str:
-        out = scope.get_unique_variable_name(stem)
-        container.add_node(op, inputs, [out], name=scope.get_unique_operator_name(f"Hog{op}"), **attrs)
-        return out
+    graph = GraphWriter(scope, container, "Hog")
+    const, node = graph.const, graph.node
 
     images = node(
         "Reshape", [operator.inputs[0].full_name, const("shape", [-1, 1, IMAGE_SIZE, IMAGE_SIZE], np.int64)], "img"
@@ -101,13 +90,7 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
 
 def register_hog_converter() -> None:
     """Teach skl2onnx :class:`HogFeaturizer` (idempotent; called before each conversion)."""
-    global _registered
-    if _registered:
-        return
-    from skl2onnx import update_registered_converter
-
-    update_registered_converter(HogFeaturizer, _ALIAS, _shape_calculator, _converter)
-    _registered = True
+    register_once(HogFeaturizer, _ALIAS, _shape_calculator, _converter)
 
 
 __all__ = ["register_hog_converter"]

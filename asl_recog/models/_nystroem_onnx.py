@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from asl_recog.models._skl2onnx_graph import GraphWriter, register_once
+
 _ALIAS = "AslRecogNystroem"
-_registered = False
 
 
 def _shape_calculator(operator: Any) -> None:
@@ -41,17 +42,8 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     landmarks = np.asarray(nystroem.components_, dtype=np.float64)
     gamma = 1.0 / landmarks.shape[1] if nystroem.gamma is None else float(nystroem.gamma)
 
-    def const(stem: str, value: Any, dtype: Any = np.float32) -> str:
-        arr = np.asarray(value, dtype=dtype)
-        name = scope.get_unique_variable_name(stem)
-        onnx_type = TensorProto.INT64 if arr.dtype == np.int64 else TensorProto.FLOAT
-        container.add_initializer(name, onnx_type, list(arr.shape), arr.ravel().tolist())
-        return name
-
-    def node(op: str, inputs: list[str], stem: str, **attrs: Any) -> str:
-        out = scope.get_unique_variable_name(stem)
-        container.add_node(op, inputs, [out], name=scope.get_unique_operator_name(f"Nystroem{op}"), **attrs)
-        return out
+    graph = GraphWriter(scope, container, "Nystroem")
+    const, node = graph.const, graph.node
 
     x = node("Cast", [operator.inputs[0].full_name], "x", to=TensorProto.FLOAT)
     # -gamma * (|x|^2 - 2 x.C + |C|^2), the constants folded: x.(2 gamma C) - gamma |x|^2 - gamma |C|^2
@@ -71,14 +63,9 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
 
 def register_nystroem_converter() -> None:
     """Teach skl2onnx the RBF ``Nystroem`` (idempotent; called before each conversion)."""
-    global _registered
-    if _registered:
-        return
-    from skl2onnx import update_registered_converter
     from sklearn.kernel_approximation import Nystroem
 
-    update_registered_converter(Nystroem, _ALIAS, _shape_calculator, _converter)
-    _registered = True
+    register_once(Nystroem, _ALIAS, _shape_calculator, _converter)
 
 
 __all__ = ["register_nystroem_converter"]

@@ -21,8 +21,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from asl_recog.models._skl2onnx_graph import register_once
+
 _ALIAS = "AslRecogPrototypeKNeighborsClassifier"
-_registered = False
 
 
 class PrototypeKNeighborsClassifier(ClassifierMixin, BaseEstimator):
@@ -104,20 +105,15 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
 
 def register_prototype_converter() -> None:
     """Teach skl2onnx :class:`PrototypeKNeighborsClassifier` (idempotent; called before each conversion)."""
-    global _registered
-    if _registered:
-        return
-    from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
 
-    update_registered_converter(
+    register_once(
         PrototypeKNeighborsClassifier,
         _ALIAS,
         calculate_linear_classifier_output_shapes,
         _converter,
         options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
     )
-    _registered = True
 
 
 __all__ = ["PrototypeKNeighborsClassifier", "register_prototype_converter"]

@@ -191,3 +191,13 @@ def test_an_ensemble_over_max_latency_ms_loses_its_slowest_member(train_data, sm
     ensembles = [t for t in study.trials if t.user_attrs["params"]["algorithm"] == "VotingEnsemble"]
     assert len(ensembles) == 1 and ensembles[0].user_attrs["params"]["members"] == [1, 2]
     assert ensembles[0].user_attrs["info"]["onnx_latency_ms"] * MARGIN <= limit
+
+
+def test_probe_growth_is_bounded_by_what_each_algorithm_can_do() -> None:
+    """Two fits of hundredths of a second once said "quadratic" for a KNN and estimated 395 s for a 12 s fit."""
+    from asl_recog.routes.automl._ordering import DEFAULT_GROWTH_LIMIT, GROWTH_LIMIT, scale_seconds
+
+    knn = scale_seconds(0.008, 0.13, 65_000, max_exponent=GROWTH_LIMIT.get("KNN", DEFAULT_GROWTH_LIMIT))
+    assert knn < 20 < scale_seconds(0.008, 0.13, 65_000)  # 2.0: the old clip
+    svm = scale_seconds(0.05, 0.8, 65_000, max_exponent=GROWTH_LIMIT["SVM"])
+    assert svm == pytest.approx(0.8 * (65_000 / 1200) ** 2)  # a kernel SVM may still grow quadratically

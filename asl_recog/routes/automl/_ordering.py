@@ -56,6 +56,15 @@ PROBE_BUDGET_SHARE = 0.10
 #: beside a test run and skipped against a 90 s timeout, which lost the best model. A near miss
 #: costs at most one worker's trial timeout; a wrong skip can cost the winner.
 SKIP_FACTOR = 2.0
+#: The most an algorithm's fit time may grow with the rows, as a power (the probes' measured
+#: exponent is clipped to it). Kernel SVMs solve a problem over pairs of rows (quadratic and
+#: worse); an MLP with early stopping may run more epochs on more rows; the rest are linear or
+#: ``n log n`` in the rows. Probes of a few hundredths of a second are mostly noise: a KNN fitted
+#: in 12 s was estimated at 395 s (exponent 2 from 300- and 1,200-row fits) and skipped, and an
+#: MLP of 40 s at 85 s and deferred (bench_automl.py --minutes 2, seeds 1 and 2).
+GROWTH_LIMIT: dict[str, float] = {"SVM": 2.0, "MLP": 1.5}
+#: The limit of the algorithms not named in :data:`GROWTH_LIMIT`.
+DEFAULT_GROWTH_LIMIT = 1.2
 #: The leaderboard key of the baseline's estimate.
 BASELINE_KEY = "baseline"
 #: The first trial: (algorithm, params) of a cheap, strong configuration. HOG + MLP(64 hidden,
@@ -101,14 +110,20 @@ class Ordering:
     probe_seconds: float = 0.0
 
 
-def scale_seconds(small: float, large: float | None, rows: int, sizes: tuple[int, int] = PROBE_ROWS) -> float:
+def scale_seconds(
+    small: float, large: float | None, rows: int, sizes: tuple[int, int] = PROBE_ROWS, max_exponent: float = 2.0
+) -> float:
     """Seconds to fit ``rows`` rows, from probe fits on ``sizes`` rows (the second may be missing).
+
+    The growth exponent the two fits show is clipped to ``1..max_exponent``.
 
     Example:
         >>> round(scale_seconds(0.1, 0.4, 12_000))  # 4x the time for 4x the rows: linear
         4
         >>> round(scale_seconds(1.0, None, 3_000))  # no second probe: linear, a lower bound
         10
+        >>> round(scale_seconds(0.01, 0.16, 12_000, max_exponent=1.2))  # noise, not a quadratic fit
+        3
     """
     n_small, n_large = sizes
     if large is None or small <= 0 or large <= 0:
@@ -116,7 +131,7 @@ def scale_seconds(small: float, large: float | None, rows: int, sizes: tuple[int
         # one-vs-rest fits, iterations to convergence), so a quadratic guess said "300,000 s"
         # for a fit of minutes; linear growth is a lower bound, and enough to skip on.
         return max(small, 1e-3) * rows / n_small
-    exponent = min(max(math.log(large / small) / math.log(n_large / n_small), 1.0), 2.0)
+    exponent = min(max(math.log(large / small) / math.log(n_large / n_small), 1.0), max_exponent)
     return large * (rows / n_large) ** exponent
 
 
@@ -206,7 +221,9 @@ def probe(
             times.append(seconds)
         if not times:
             continue
-        model = times[0] if len(samples) == 1 else scale_seconds(times[0], times[1] if len(times) > 1 else None, len(x))
+        growth = GROWTH_LIMIT.get(algorithm, DEFAULT_GROWTH_LIMIT)
+        second = times[1] if len(times) > 1 else None
+        model = times[0] if len(samples) == 1 else scale_seconds(times[0], second, len(x), max_exponent=growth)
         estimates[name] = per_row * len(x) + model
     return estimates
 
@@ -300,4 +317,5 @@ __all__ = [
     "order_by_budget",
     "probe",
     "scale_seconds",
+    "GROWTH_LIMIT",
 ]

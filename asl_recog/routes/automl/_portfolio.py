@@ -235,15 +235,17 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         },
         "KNN",
     ),
-    # 2,000 landmarks on 150 HOG components: 0.953 test, 41 s on 65k rows (the RBF gamma 0.074 is
-    # gamma="scale" of those features; 1,000 landmarks: 0.946; 3x gamma: 0.930) -- below the MLP
-    # on HOG, which is also faster to serve (bench/bench_automl_recipes.py); the search decides.
+    # 1,000 landmarks on 150 HOG components: 0.937 test, 0.18 ms per image, 44 s on 65k rows (the
+    # RBF gamma 0.074 is gamma="scale" of those features) -- below the MLP on HOG (0.963, 0.10 ms;
+    # bench/bench_automl_recipes.py); the search decides. 2,000 landmarks (0.953 in a first fit)
+    # fail the export's parity check: float32 rounding, multiplied by the normalization's large
+    # entries, moves the probabilities by 5e-3.
     "NystroemSVM": AlgorithmSpec(
         _nystroem_svm,
-        {"n_components": 150, "n_landmarks": 2000, "gamma": 0.074, "C": 100.0},
+        {"n_components": 150, "n_landmarks": 1000, "gamma": 0.074, "C": 100.0},
         {
             "n_components": choice(80, 150),
-            "n_landmarks": choice(1000, 2000, 3000),
+            "n_landmarks": choice(500, 1000),
             "gamma": loguniform(_L(0.02), _L(0.2)),
             "C": loguniform(_L(1.0), _L(300.0)),
         },

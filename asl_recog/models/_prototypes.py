@@ -90,17 +90,32 @@ class PrototypeKNeighborsClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _converter(scope: Any, operator: Any, container: Any) -> None:
-    from skl2onnx.algebra.onnx_operator import OnnxSubEstimator
-    from skl2onnx.algebra.onnx_ops import OnnxIdentity
+    """The KNN over the centres as a graph: one-GEMM neighbours, then their one-hot classes averaged.
+
+    Written out rather than through skl2onnx's sub-estimator call, which dropped the ``optim``
+    option and fell back to the ``Scan`` loop over the stored rows (4.5 ms for 2,400 centres
+    against 0.7 ms for 65k rows through the GEMM).
+    """
+    from skl2onnx.algebra.onnx_ops import OnnxArgMax, OnnxGather, OnnxIdentity, OnnxReduceMean
+
+    from asl_recog.models._knn_onnx import gemm_neighbours
 
     model: PrototypeKNeighborsClassifier = operator.raw_operator
+    knn = model.knn_
     version = container.target_opset
-    # The inner KNN converts with the options every KNN gets (_export.py): no ZipMap, one-GEMM distances.
-    inner = OnnxSubEstimator(
-        model.knn_, operator.inputs[0], op_version=version, options={"zipmap": False, "optim": "cdist"}
+    indices = gemm_neighbours(
+        operator.inputs[0], knn._fit_X, int(knn.n_neighbors), "euclidean", np.float32, version, keep_distances=False
     )
-    OnnxIdentity(inner[0], op_version=version, output_names=[operator.outputs[0]]).add_to(scope, container)
-    OnnxIdentity(inner[1], op_version=version, output_names=[operator.outputs[1]]).add_to(scope, container)
+    one_hot = np.eye(len(knn.classes_), dtype=np.float32)[knn._y]  # (centres, classes): each centre's class
+    votes = OnnxGather(one_hot, indices, axis=0, op_version=version)  # (N, k, classes)
+    proba = OnnxReduceMean(votes, np.array([1], dtype=np.int64), keepdims=0, op_version=version)
+    label = OnnxGather(
+        np.asarray(knn.classes_, dtype=np.int64),
+        OnnxArgMax(proba, axis=1, keepdims=0, op_version=version),
+        op_version=version,
+    )
+    OnnxIdentity(label, op_version=version, output_names=[operator.outputs[0]]).add_to(scope, container)
+    OnnxIdentity(proba, op_version=version, output_names=[operator.outputs[1]]).add_to(scope, container)
 
 
 def register_prototype_converter() -> None:

@@ -25,8 +25,8 @@ import functools
 
 import numpy as np
 
+import asl_recog.data._corruption_ops as ops
 from asl_recog._errors import ConfigurationError
-from asl_recog.data import _corruption_ops as ops
 from asl_recog.data._photos import background_crops
 
 #: (no change, training's limit) of each operation's parameter; a level is drawn between them.

@@ -15,7 +15,7 @@ from optuna.trial import TrialState, create_trial
 import asl_recog as asl
 from asl_recog.data._labels import NUM_CLASSES, labels_to_indices
 from asl_recog.models._base import SklearnModel
-from asl_recog.models._budgets import LatencyExceeded, check_model
+from asl_recog.models._budgets import LatencyExceeded, ParityFailed, check_model
 from asl_recog.models._export import convert_sklearn_estimator
 from asl_recog.models._latency import MARGIN, onnx_latency_ms
 from asl_recog.routes.automl import _ordering
@@ -150,6 +150,40 @@ def test_max_latency_ms_rejects_a_slow_candidate_with_the_reason(small_split, tm
         asl.AutoMLTrainer(max_latency_ms=1, enable_onnx_compatible_models=False)
     with pytest.raises(asl.ConfigurationError, match="max_latency_ms must be a number > 0"):
         asl.AutoMLTrainer(max_latency_ms=0)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_graph_that_breaks_the_export_parity_rule_is_rejected_in_the_search_and_at_refit(
+    small_split, tmp_path, monkeypatch
+) -> None:
+    """A 15-minute search's refit ensemble (with a Nystroem SVM) once failed the export's parity
+    check (2.1e-4 > 1e-4) after the whole search: candidates and the refit are now held to the rule.
+    The rule is tightened to 0 here so that a real model's float32 graph breaks it."""
+    from asl_recog.models import _parity
+    from asl_recog.routes.automl._refit import refit_automl
+
+    train, validation = small_split
+    rows = validation.flat[:64]
+    model = build_pipeline("SGD", {"featurizer": "pixels"}).fit(train.flat, labels_to_indices(train.labels))
+    path = SklearnModel(model, {}).save(tmp_path / "sgd.aslskl")
+    assert check_model(path, model, 100, parity_rows=rows)  # float32 rounding is within 1e-4
+    trainer = asl.AutoMLTrainer(
+        allowed_models=["SGD"],
+        max_iterations=1,
+        enable_voting_ensemble=False,
+        refit=False,
+        augment=False,
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
+    result = trainer.fit(train, validation)
+    trial_model = result.best_model
+    monkeypatch.setattr(_parity, "PARITY_ATOL", 0.0)
+    with pytest.raises(ParityFailed, match="does not answer as the model does on 64 images.*allowed 0"):
+        check_model(path, model, 100, parity_rows=rows)
+    kept = refit_automl(trainer, result, train, validation, tmp_path / "run")
+    assert kept.best_model is trial_model  # the refit model would not export: the trial's stays
+    assert "does not answer as the model does" in kept.extras["refit_skipped"]
 
 
 def _member(study, estimator, proba, folder, latency_ms) -> None:

@@ -13,8 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from asl_recog._errors import AslRecogError
 from asl_recog.models._export import OnnxExportError, convert_sklearn_estimator
+from asl_recog.models._parity import parity_failure
 
 #: Bytes in the MB of ``max_model_size_mb`` (decimal, as disk sizes are quoted).
 MB = 10**6
@@ -31,6 +34,11 @@ class BudgetExceeded(CandidateRejected):
 
 class LatencyExceeded(CandidateRejected):
     """A trial's ONNX graph scores one image slower than ``max_latency_ms`` (see ``_latency``)."""
+
+
+class ParityFailed(CandidateRejected):
+    """A trial's ONNX graph does not answer as the model does (:mod:`asl_recog.models._parity`):
+    the export would refuse to write it, so the search must not select it."""
 
 
 def check_size(what: str, nbytes: int, max_model_size_mb: float) -> None:
@@ -64,6 +72,7 @@ def check_model(
     onnx: bool = True,
     max_latency_ms: float | None = None,
     measured: dict[str, float] | None = None,
+    parity_rows: np.ndarray | None = None,
 ) -> int | None:
     """Check a saved scikit-learn model, and its ONNX graph, against the budgets; return the ONNX bytes.
 
@@ -76,10 +85,15 @@ def check_model(
         max_latency_ms: also time one image through the graph (``_latency.onnx_latency_ms``);
             None (the default) measures nothing. Needs ``onnx``.
         measured: if given, receives ``"onnx_latency_ms"`` when the latency was measured.
+        parity_rows: real images as ``estimator`` takes them (flat float32 rows); if given, the
+            graph must answer them as the estimator does, by the export's own rule. Without it a
+            model that the export refuses (float32 rounding moving its probabilities) could win a
+            search and fail only at the end of the job.
 
     Raises:
         BudgetExceeded: the file or the graph is over ``max_model_size_mb``.
         LatencyExceeded: the graph is over ``max_latency_ms`` (with the margin).
+        ParityFailed: the graph's answers on ``parity_rows`` break the export's parity rule.
         CandidateRejected: ONNX is required and the model does not convert.
     """
     check_size(f"the saved model {saved.name}", saved.stat().st_size, max_model_size_mb)
@@ -93,6 +107,14 @@ def check_model(
         ) from exc
     onnx_bytes = int(graph.ByteSize())
     check_size("its ONNX graph", onnx_bytes, max_model_size_mb)
+    if parity_rows is not None and len(parity_rows):
+        failure = parity_failure(estimator.predict_proba(parity_rows), _run_graph(graph, parity_rows))
+        if failure is not None:
+            raise ParityFailed(
+                f"its ONNX graph does not answer as the model does on {len(parity_rows)} images: {failure}; "
+                "the export would refuse it (a model whose probabilities move with float32 rounding, such "
+                "as an RBF kernel map under large weights; a smaller C or another algorithm converts)"
+            )
     if max_latency_ms is not None:
         from asl_recog.models._latency import latency_message, onnx_latency_ms
 
@@ -105,11 +127,23 @@ def check_model(
     return onnx_bytes
 
 
+def _run_graph(graph: Any, rows: np.ndarray) -> np.ndarray:
+    """The probabilities a scikit-learn ONNX graph (ZipMap off) gives for ``rows``."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(graph.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {session.get_inputs()[0].name: np.asarray(rows, dtype=np.float32)})
+    return np.asarray(outputs[-1])
+
+
 __all__ = [
     "MB",
     "CandidateRejected",
     "BudgetExceeded",
     "LatencyExceeded",
+    "ParityFailed",
     "check_size",
     "check_model",
     "sklearn_onnx_bytes",

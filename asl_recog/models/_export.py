@@ -25,15 +25,13 @@ from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_inp
 from asl_recog.models._knn_onnx import GEMM_METRICS, gemm_neighbours
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._onnx_format import CHECKSUM_KEY, metadata_checksum
+from asl_recog.models._parity import PARITY_ATOL, parity_failure  # noqa: F401  (PARITY_ATOL: part of this module's interface)
 
 logger = logging.getLogger("asl_recog")
 
 #: Opsets that skl2onnx 1.20 tests and onnxruntime 1.32 runs.
 SKLEARN_OPSET: dict[str, int] = {"": 21, "ai.onnx.ml": 3}
 KERAS_OPSET = 17
-#: Parity tolerance: largest absolute probability difference allowed.
-PARITY_ATOL = 1e-4
-_TIE = 1e-6  # reference top-2 gap below which either argmax is right
 _PARITY_ROWS = 256
 
 
@@ -372,17 +370,12 @@ def _check_parity(model: Model, candidate: OnnxModel, parity_data: Any, kind: st
         raise OnnxExportError("parity_data is empty; pass real images to compare the ONNX graph with the model")
     want = np.asarray(model.predict_proba(images), dtype=np.float64)
     got = np.asarray(candidate.predict_proba(images), dtype=np.float64)
-    if got.shape != want.shape:
-        raise OnnxExportError(f"ONNX {kind} graph returns shape {got.shape}, the model {want.shape}")
-    worst = float(np.abs(got - want).max())
-    rows = np.arange(len(want))
-    # Disagreements where the model itself has a tie at the top are not errors.
-    flips = np.flatnonzero((got.argmax(1) != want.argmax(1)) & (want.max(1) - want[rows, got.argmax(1)] > _TIE))
-    if flips.size or worst > PARITY_ATOL:
+    failure = parity_failure(want, got)
+    if failure is not None:
         raise OnnxExportError(
-            f"ONNX parity check failed for the {kind} model on {len(images)} real images: "
-            f"{flips.size} predicted letters differ (first rows {flips[:5].tolist()}), largest probability "
-            f"difference {worst:.2e} (allowed {PARITY_ATOL:g}). Nothing was written. The converter "
-            "probably mistranslated an operator; report the model type, or keep the native format."
+            f"ONNX parity check failed for the {kind} model on {len(images)} real images: {failure}. "
+            "Nothing was written. The converter probably mistranslated an operator; report the model "
+            "type, or keep the native format."
         )
+    worst = float(np.abs(got - want).max())
     logger.info("ONNX parity ok for %s: %d images, max |dp| = %.2e", kind, len(images), worst)

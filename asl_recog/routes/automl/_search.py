@@ -62,6 +62,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asl_recog")
 
 PATIENCE = 10
+#: Validation images, spread over the split, on which each candidate's ONNX graph must answer as
+#: the model does (the export's parity rule, checked here so a winner can always be exported).
+PARITY_ROWS = 256
 
 
 def _load(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -106,6 +109,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
             onnx=payload["onnx"],
             max_latency_ms=payload.get("max_latency_ms"),
             measured=measured,
+            parity_rows=vx[:: max(1, len(vx) // PARITY_ROWS)][:PARITY_ROWS],
         )
     except CandidateRejected:
         path.unlink()  # a rejected model must not fill the disk

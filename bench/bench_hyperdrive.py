@@ -8,8 +8,11 @@ accuracy of every epoch checkpoint the refit saved (never used for selection).
 
 Off the dataset too: the refit model's mean corruption accuracy (mCA, with its 95 % CI)
 and its mean per corruption family, on the corruption suite's fixed 1,000-image subsample
-of the test file (docs/robustness.md). The model answers every image here (no "unknown"
-threshold: that is chosen at export).
+of the test file (docs/robustness.md). The model answers every image there. Then the
+"unknown" threshold as the main job chooses it (``choose_unknown_threshold`` on the selected
+trial's model and the search's validation split) and what it makes the refit model, the one
+served, refuse: no-hand photos of the photo pool's benchmark half (never trained or fitted
+on), the clean test file, and the suite's images (mCA with "unknown" counted wrong).
 
 Usage:
     python bench/bench_hyperdrive.py --seeds 0 1 2 [--runs 3] [--minutes 10] [--epochs E]
@@ -26,8 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 import asl_recog as asl
 from asl_recog._console import configure_logging
+from asl_recog.data._photos import background_crops
+from asl_recog.evaluation import CorruptionSuite
+from asl_recog.models._unknown import choose_unknown_threshold
 
 
 def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, folder: Path) -> dict:
@@ -53,6 +61,7 @@ def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, f
     summary = asl.Comparator(models, measure_speed=False).evaluate(test).summary
     robust = asl.Comparator({"refit": result.best_model}, measure_speed=False).evaluate(test, corruptions=True)
     return {
+        "unknown": refusals(result, train, seed, test),
         "robustness": robust.robustness["refit"],
         "seed": seed,
         "params": result.best_params,
@@ -65,6 +74,23 @@ def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, f
         "errors": int(round((1 - summary.loc["refit", "accuracy"]) * len(test))),
         "curve": [float(summary.loc[path.stem, "accuracy"]) for path in checkpoints],
         "board": result.leaderboard,
+    }
+
+
+def refusals(result: asl.TrainingResult, train: asl.SignMnistDataset, seed: int, test: asl.SignMnistDataset) -> dict:
+    """The main job's threshold for this search, and what the refit model refuses with it."""
+    _, validation = asl.train_validation_split(train, seed=seed)  # the trainer's own split for this seed
+    unknown = choose_unknown_threshold(result.trial_model or result.best_model, validation)
+    served = result.best_model
+
+    def refused(images: np.ndarray) -> float:
+        return float(np.mean(np.asarray(served.predict_proba(images)).max(axis=1) < unknown.threshold))
+
+    return {
+        "threshold": unknown.threshold,
+        "no_hand": refused(background_crops("benchmark", 200, 0)),
+        "test": refused(test.images),
+        "mca": CorruptionSuite().evaluate(served, test, unknown.threshold).mca,
     }
 
 
@@ -109,6 +135,14 @@ def main() -> None:
             + " |"
         )
     print(f"\nMean mCA over {len(rows)} seed(s): **{sum(r['robustness'].mca for r in rows) / len(rows):.4f}**.")
+    print()
+    print(
+        "| seed | 'unknown' threshold | no-hand photos refused (held out) | clean test refused | mCA, 'unknown' wrong |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        u = r["unknown"]
+        print(f"| {r['seed']} | {u['threshold']:.3f} | {u['no_hand']:.3f} | {u['test']:.4f} | {u['mca']:.3f} |")
     print()
     print("| seed | trial | status | validation accuracy per epoch | duration (s) |")
     print("|---|---|---|---|---|")

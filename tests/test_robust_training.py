@@ -11,7 +11,8 @@ from asl_recog.data import _robust_augment as robust
 from asl_recog.data._augment import TABULAR_STRENGTH, augment, tabular_copies
 from asl_recog.data._photos import background_crops
 from asl_recog.evaluation import CORRUPTIONS
-from asl_recog.routes.hyperdrive._augmented import augmented_batches, to_uint8, with_corrupted_copy
+from asl_recog.models import ood_images
+from asl_recog.routes.hyperdrive._augmented import augmented_batches, outlier_pool, to_uint8, with_corrupted_copy
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,49 @@ def test_a_robust_share_leaves_the_rest_of_each_batch_only_mildly_moved(images: 
     mild, mixed, robust = distances(0.0), distances(0.5), distances(1.0)
     assert mild.max() < robust.max() and mild.mean() < 0.6 * robust.mean()
     assert np.median(mild) < np.median(mixed) < np.median(robust)
+
+
+def test_outlier_exposure_adds_no_hand_images_with_letters_drawn_at_random(images: np.ndarray) -> None:
+    """outlier_share: each batch gains that share of no-hand images, labelled -1, seeded; the
+    hands' own draws are those of a fit without it."""
+    x, y = (images[..., None] / 255.0).astype(np.float32), np.arange(len(images)) % 24
+    plain = augmented_batches(x, y, 32, 0.75, seed=5, share=0.5)
+    exposed = augmented_batches(x, y, 32, 0.75, seed=5, share=0.5, outliers=0.25)
+    batch, labels = exposed[0]
+    assert batch.shape == (40, 28, 28, 1) and len(labels) == 40
+    np.testing.assert_array_equal(batch[:32], plain[0][0])  # the hands are unchanged by it
+    np.testing.assert_array_equal(labels[:32], plain[0][1])
+    np.testing.assert_array_equal(batch, augmented_batches(x, y, 32, 0.75, seed=5, share=0.5, outliers=0.25)[0][0])
+    pool = outlier_pool(5)
+    assert pool.shape == (5 * 600, 28, 28) and pool.dtype == np.uint8
+    # the pool is none of the threshold's own images (seed 0), nor the benchmark half's photos
+    threshold_photos = ood_images(50, 0)["photos"].reshape(50, -1)
+    assert not any((pool.reshape(len(pool), -1) == crop).all(axis=1).any() for crop in threshold_photos)
+    assert (labels[32:] == -1).all()  # no letter: the loss takes the uniform distribution as target
+    index = np.arange(len(images))  # labels that say which image each row is
+    untouched = augmented_batches(x, index, 32, 0.0, seed=5, outliers=0.25)[0]
+    np.testing.assert_array_equal(untouched[0][:32], x[untouched[1][:32]])  # strength 0: hands as they are
+    with pytest.raises(asl.ConfigurationError, match="outlier_share"):
+        augmented_batches(x, y, 32, 0.75, seed=5, outliers=-0.1)
+
+
+def test_the_loss_takes_a_uniform_target_for_label_minus_one_and_other_losses_are_refused(small_split) -> None:
+    from asl_recog.routes.hyperdrive._builders import _sparse_smoothed_loss, build_default, build_seed
+    from asl_recog.routes.hyperdrive._training import train_network
+
+    loss = _sparse_smoothed_loss()(label_smoothing=0.1)
+    uniform = np.full((1, 24), 1 / 24, dtype=np.float32)
+    sure = np.eye(24, dtype=np.float32)[[3]] * 0.97 + 0.03 / 24
+    # For "no letter" the uniform answer is the best one, and the loss of it is log(24).
+    assert float(loss(np.array([-1]), uniform)) == pytest.approx(np.log(24), rel=1e-5)
+    assert float(loss(np.array([-1]), sure)) > float(loss(np.array([-1]), uniform))
+    assert float(loss(np.array([3]), sure)) < float(loss(np.array([3]), uniform))
+    network = build_default({"filters": 8, "hidden": 16, "outlier_share": 0.25})
+    assert type(network.loss).__name__ == "SparseSmoothedCrossentropy"
+    train, _ = small_split
+    x, y = train.float_images[:64], np.arange(64) % 24
+    with pytest.raises(asl.ConfigurationError, match="outlier_share=0.25 labels its no-hand images -1"):
+        train_network(build_seed, {"epochs": 1, "hidden": 8, "outlier_share": 0.25}, (x, y), None)
 
 
 def test_selection_validation_is_clean_then_one_fixed_corrupted_copy(images: np.ndarray) -> None:

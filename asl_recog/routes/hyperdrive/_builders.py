@@ -49,7 +49,7 @@ _DEFAULT_DEFAULTS: dict[str, Any] = {
 LR_SCHEDULES = ("cosine", "exponential", "constant")
 
 
-def _compile(model: Any, learning_rate: Any, label_smoothing: float = 0.0) -> Any:
+def _compile(model: Any, learning_rate: Any, label_smoothing: float = 0.0, outliers: bool = False) -> Any:
     keras = import_keras()
 
     rate = (
@@ -59,7 +59,7 @@ def _compile(model: Any, learning_rate: Any, label_smoothing: float = 0.0) -> An
     )
     loss = (
         _sparse_smoothed_loss()(label_smoothing=float(label_smoothing))
-        if label_smoothing
+        if label_smoothing or outliers  # only this loss reads label -1 (no hand) as a uniform target
         else "sparse_categorical_crossentropy"
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), loss=loss, metrics=["accuracy"])
@@ -68,11 +68,13 @@ def _compile(model: Any, learning_rate: Any, label_smoothing: float = 0.0) -> An
 
 @functools.cache
 def _sparse_smoothed_loss() -> Any:
-    """Cross-entropy with label smoothing on integer class targets.
+    """Cross-entropy with label smoothing on integer class targets; label -1 means "no letter".
 
     Keras's ``SparseCategoricalCrossentropy`` has no ``label_smoothing`` and the
     categorical one wants one-hot targets; this keeps every builder's network
     trainable with the same integer labels. Registered, so saved models name it.
+    A negative label takes the uniform distribution as its target: outlier exposure's
+    loss for an image with no hand (``routes/hyperdrive/_augmented.py``).
     """
     import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
     import keras
@@ -87,8 +89,13 @@ def _sparse_smoothed_loss() -> Any:
 
         def call(self, y_true: Any, y_pred: Any) -> Any:
             ops = keras.ops
-            onehot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1])
-            return keras.losses.categorical_crossentropy(onehot, y_pred, label_smoothing=self.label_smoothing)
+            labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+            classes = ops.shape(y_pred)[-1]
+            onehot = ops.one_hot(labels, classes)  # a row of zeros for a negative label
+            # A negative label is an image with no hand (outlier exposure): its target is uniform.
+            uniform = ops.cast(ops.expand_dims(labels < 0, -1), y_pred.dtype)
+            target = onehot * (1 - uniform) + uniform / ops.cast(classes, y_pred.dtype)
+            return keras.losses.categorical_crossentropy(target, y_pred, label_smoothing=self.label_smoothing)
 
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "label_smoothing": self.label_smoothing}
@@ -166,7 +173,8 @@ def build_default(params: dict[str, Any]) -> Any:
     if p["lr_schedule"] == "exponential":
         steps = max(1, round(float(p["decay_images"]) / int(p["batch_size"])))
         rate = keras.optimizers.schedules.ExponentialDecay(rate, steps, float(p["lr_decay"]))
-    return _compile(keras.Model(inputs, outputs, name="default_cnn"), rate, float(p["label_smoothing"]))
+    outliers = float(p.get("outlier_share") or 0) > 0
+    return _compile(keras.Model(inputs, outputs, name="default_cnn"), rate, float(p["label_smoothing"]), outliers)
 
 
 def _seed_sampling() -> Sampling:

@@ -23,7 +23,13 @@ from asl_recog.backends.local._scheduler import TrialOutcome
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import KerasModel
 from asl_recog.models._budgets import BudgetExceeded, check_size
-from asl_recog.routes.hyperdrive._augmented import SHARE_KEY, STRENGTH_KEY, augmented_batches, with_corrupted_copy
+from asl_recog.routes.hyperdrive._augmented import (
+    OUTLIER_KEY,
+    SHARE_KEY,
+    STRENGTH_KEY,
+    augmented_batches,
+    with_corrupted_copy,
+)
 from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
 
 logger = logging.getLogger("asl_recog")
@@ -92,7 +98,8 @@ def train_network(
 
     Args:
         builder: ``params -> compiled keras.Model``.
-        params: the trial's hyperparameters (``batch_size`` and ``epochs`` are used here).
+        params: the trial's hyperparameters (``batch_size`` and ``epochs`` are used here, and
+            ``robust_strength``, ``robust_share`` and ``outlier_share``: the batches they make).
         train: ``(images (N, 28, 28, 1) float32 0..1, class indices 0-23)``.
         validation: the same for validation data; None for a refit on all the data
             (nothing is reported then, and the history is empty).
@@ -131,9 +138,16 @@ def train_network(
     if schedule is not None:
         callbacks.insert(0, schedule)
     strength = float(settings.get(STRENGTH_KEY) or 0)
-    if strength > 0:  # every corruption family, drawn afresh for each batch (routes/hyperdrive/_augmented.py)
+    outliers = float(settings.get(OUTLIER_KEY) or 0)
+    if outliers > 0 and type(network.loss).__name__ != "SparseSmoothedCrossentropy":
+        raise ConfigurationError(
+            f"{OUTLIER_KEY}={outliers:g} labels its no-hand images -1, which only asl_recog's "
+            f"SparseSmoothedCrossentropy reads (as a uniform target); the network's loss is {network.loss!r}. "
+            f"Compile it with that loss, or set {OUTLIER_KEY}=0"
+        )
+    if strength > 0 or outliers > 0:  # drawn afresh for each batch (routes/hyperdrive/_augmented.py)
         share = float(settings.get(SHARE_KEY, 1.0))
-        batches = augmented_batches(train[0], train[1], batch_size, strength, int(seed), share)
+        batches = augmented_batches(train[0], train[1], batch_size, strength, int(seed), share, outliers)
         network.fit(batches, validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
     else:
         network.fit(

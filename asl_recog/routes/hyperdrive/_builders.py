@@ -141,6 +141,9 @@ def build_default(params: dict[str, Any]) -> Any:
     over the whole fit, applied by the training loop, so the last epochs settle at
     a low rate however many epochs or images there are; ``label_smoothing`` (0.1)
     keeps the softmax from growing over-confident on near-duplicate photos.
+    ``outlier_share`` > 0 (off by default) adds no-hand images to each batch, labelled -1,
+    which the compiled loss reads as a uniform target (outlier exposure,
+    :mod:`asl_recog.routes.hyperdrive._augmented`).
 
     Example:
         >>> model = build_default({"filters": 32, "dropout": 0.3, "learning_rate": 2e-3})

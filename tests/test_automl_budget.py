@@ -131,7 +131,10 @@ def test_no_finished_trial_names_the_smallest_budget_that_would_have_worked(trai
     message = str(info.value)
     found = re.search(r"experiment_timeout_minutes=([0-9.]+) or more would have returned a model", message)
     assert found and float(found.group(1)) > 0.05, message
-    assert "MLP (baseline)" in message and "policy" not in message and not re.search(r"-\d", message)
+    # The first trial is the MLP baseline, or KNN where the probes timed KNN cheaper and the baseline
+    # too slow for the budget (a fresh-clone CI run, while PostgreSQL started beside it).
+    assert re.search(r"the first trial, (MLP \(baseline\)|KNN), was estimated", message), message
+    assert "policy" not in message and not re.search(r"-\d", message)
 
 
 # -- the latency budget -----------------------------------------------------------------------------

@@ -13,9 +13,10 @@ import pytest
 
 import asl_recog as asl
 from asl_recog.data._labels import LABELS, labels_to_indices
-from asl_recog.models._export import PARITY_ATOL, OnnxExportError, export_onnx
+from asl_recog.models._export import OnnxExportError, export_onnx
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._onnx_format import CHECKSUM_KEY, class_columns
+from asl_recog.models._parity import PARITY_ATOL
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

@@ -107,35 +107,29 @@ def check_model(
         ) from exc
     onnx_bytes = int(graph.ByteSize())
     check_size("its ONNX graph", onnx_bytes, max_model_size_mb)
-    if parity_rows is not None and len(parity_rows):
-        failure = parity_failure(estimator.predict_proba(parity_rows), _run_graph(graph, parity_rows))
+    from asl_recog.models._latency import graph_session, latency_message, onnx_latency_ms
+
+    check_parity = parity_rows is not None and len(parity_rows) > 0
+    # One session serves both checks (the graph is loaded once).
+    session: Any = graph_session(graph) if check_parity or max_latency_ms is not None else None
+    if check_parity:
+        rows = np.asarray(parity_rows, dtype=np.float32)
+        got = session.run(None, {session.get_inputs()[0].name: rows})[-1]  # ZipMap off: probabilities
+        failure = parity_failure(estimator.predict_proba(rows), got)
         if failure is not None:
             raise ParityFailed(
-                f"its ONNX graph does not answer as the model does on {len(parity_rows)} images: {failure}; "
+                f"its ONNX graph does not answer as the model does on {len(rows)} images: {failure}; "
                 "the export would refuse it (a model whose probabilities move with float32 rounding, such "
                 "as an RBF kernel map under large weights; a smaller C or another algorithm converts)"
             )
     if max_latency_ms is not None:
-        from asl_recog.models._latency import latency_message, onnx_latency_ms
-
-        latency = onnx_latency_ms(graph)
+        latency = onnx_latency_ms(graph, session=session)
         if measured is not None:
             measured["onnx_latency_ms"] = latency
         reason = latency_message("its ONNX graph", latency, max_latency_ms)
         if reason is not None:
             raise LatencyExceeded(reason)
     return onnx_bytes
-
-
-def _run_graph(graph: Any, rows: np.ndarray) -> np.ndarray:
-    """The probabilities a scikit-learn ONNX graph (ZipMap off) gives for ``rows``."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(graph.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
-    outputs = session.run(None, {session.get_inputs()[0].name: np.asarray(rows, dtype=np.float32)})
-    return np.asarray(outputs[-1])
 
 
 __all__ = [

@@ -25,14 +25,13 @@ from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_inp
 from asl_recog.models._knn_onnx import GEMM_METRICS, gemm_neighbours
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._onnx_format import CHECKSUM_KEY, metadata_checksum
-from asl_recog.models._parity import PARITY_ATOL, parity_failure  # noqa: F401  (PARITY_ATOL: part of this module's interface)
+from asl_recog.models._parity import PARITY_ROWS, parity_failure
 
 logger = logging.getLogger("asl_recog")
 
 #: Opsets that skl2onnx 1.20 tests and onnxruntime 1.32 runs.
 SKLEARN_OPSET: dict[str, int] = {"": 21, "ai.onnx.ml": 3}
 KERAS_OPSET = 17
-_PARITY_ROWS = 256
 
 
 class OnnxExportError(AslRecogError, RuntimeError):
@@ -358,7 +357,7 @@ def _set_metadata(proto: Any, model: Model, *, layout: str, kind: str, extra: di
 
 def _parity_images(parity_data: Any) -> np.ndarray:
     if parity_data is None:
-        parity_data = load_sign_mnist("train")[:_PARITY_ROWS]
+        parity_data = load_sign_mnist("train")[:PARITY_ROWS]
     if isinstance(parity_data, SignMnistDataset):
         return parity_data.images
     return to_model_input(parity_data)

@@ -27,8 +27,22 @@ CALLS = 50
 MARGIN = 2.0
 
 
-def onnx_latency_ms(model: Any, calls: int = CALLS) -> float:
+def graph_session(model: Any) -> Any:
+    """An ONNX Runtime session of a ``ModelProto`` on one thread, as the scoring service runs a
+    single image (models/_onnx.py); the search's latency and parity checks share it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def onnx_latency_ms(model: Any, calls: int = CALLS, *, session: Any = None) -> float:
     """The minimum milliseconds, over ``calls`` calls, to score one image with an ONNX ``ModelProto``.
+
+    ``session``: an open :func:`graph_session` of ``model``, to time it without opening another.
 
     Example:
         >>> from asl_recog.data._labels import labels_to_indices
@@ -38,14 +52,7 @@ def onnx_latency_ms(model: Any, calls: int = CALLS) -> float:
         >>> 0 < onnx_latency_ms(convert_sklearn_estimator(fitted), calls=5) < 1000
         True
     """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # One thread, as the scoring service runs a single image (models/_onnx.py).
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
+    session = session if session is not None else graph_session(model)
     name = session.get_inputs()[0].name
     image = np.full((1, NUM_PIXELS), 0.5, dtype=np.float32)
     session.run(None, {name: image})  # warm-up: first-call allocations are not the model's cost
@@ -76,4 +83,4 @@ def latency_message(what: str, measured_ms: float, max_latency_ms: float) -> str
     )
 
 
-__all__ = ["CALLS", "MARGIN", "latency_message", "onnx_latency_ms"]
+__all__ = ["CALLS", "MARGIN", "latency_message", "graph_session", "onnx_latency_ms"]

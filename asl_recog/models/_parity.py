@@ -16,6 +16,8 @@ import numpy as np
 #: Parity tolerance: largest absolute probability difference allowed.
 PARITY_ATOL = 1e-4
 _TIE = 1e-6  # reference top-2 gap below which either argmax is right
+#: Real images the rule is checked on, at export and for each AutoML candidate.
+PARITY_ROWS = 256
 
 
 def parity_failure(want: Any, got: Any) -> str | None:
@@ -46,4 +48,15 @@ def parity_failure(want: Any, got: Any) -> str | None:
     return None
 
 
-__all__ = ["PARITY_ATOL", "parity_failure"]
+def parity_sample(rows: Any, n: int = PARITY_ROWS) -> Any:
+    """At most ``n`` of ``rows``, spread evenly over them (not the first ``n``: a split's
+    rows may come ordered by letter or by source photo).
+
+    Example:
+        >>> parity_sample(np.arange(1000), 4).tolist()
+        [0, 250, 500, 750]
+    """
+    return rows[:: max(1, len(rows) // n)][:n]
+
+
+__all__ = ["PARITY_ATOL", "PARITY_ROWS", "parity_failure", "parity_sample"]

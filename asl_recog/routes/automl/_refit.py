@@ -21,10 +21,10 @@ from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, check_model
+from asl_recog.models._parity import parity_sample
 from asl_recog.results import TrainingResult
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
 from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline, soft_voting
-from asl_recog.routes.automl._search import PARITY_ROWS
 from asl_recog.routes.automl._stacking import stack_ensemble
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def refit_automl(
             # Each member passed alone in its trial; refit on more rows, a model can still move
             # with float32 rounding beyond what the export accepts (a voting ensemble with a
             # Nystroem SVM did, after a 15-minute search). The trial's model then stays.
-            parity_rows=x[:: max(1, len(x) // PARITY_ROWS)][:PARITY_ROWS],
+            parity_rows=parity_sample(x),
         )
     except CandidateRejected as exc:
         return keep_trial_model(result, str(exc))

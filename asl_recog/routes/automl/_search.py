@@ -42,6 +42,7 @@ from asl_recog.data._labels import labels_to_indices
 from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, LatencyExceeded, check_model
+from asl_recog.models._parity import parity_sample
 from asl_recog.routes.automl._budget import compare_estimates, first_trials, no_trial_error
 from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
 from asl_recog.routes.automl._guardrails import guardrails
@@ -62,9 +63,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asl_recog")
 
 PATIENCE = 10
-#: Validation images, spread over the split, on which each candidate's ONNX graph must answer as
-#: the model does (the export's parity rule, checked here so a winner can always be exported).
-PARITY_ROWS = 256
 
 
 def _load(payload: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -109,7 +107,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
             onnx=payload["onnx"],
             max_latency_ms=payload.get("max_latency_ms"),
             measured=measured,
-            parity_rows=vx[:: max(1, len(vx) // PARITY_ROWS)][:PARITY_ROWS],
+            parity_rows=parity_sample(vx),
         )
     except CandidateRejected:
         path.unlink()  # a rejected model must not fill the disk

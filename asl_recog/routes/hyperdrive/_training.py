@@ -30,7 +30,7 @@ from asl_recog.routes.hyperdrive._augmented import (
     augmented_batches,
     with_corrupted_copy,
 )
-from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
+from asl_recog.routes.hyperdrive._builders import DEFAULTS, _sparse_smoothed_loss, get_builder
 
 logger = logging.getLogger("asl_recog")
 
@@ -139,7 +139,7 @@ def train_network(
         callbacks.insert(0, schedule)
     strength = float(settings.get(STRENGTH_KEY) or 0)
     outliers = float(settings.get(OUTLIER_KEY) or 0)
-    if outliers > 0 and type(network.loss).__name__ != "SparseSmoothedCrossentropy":
+    if outliers > 0 and not isinstance(network.loss, _sparse_smoothed_loss()):
         raise ConfigurationError(
             f"{OUTLIER_KEY}={outliers:g} labels its no-hand images -1, which only asl_recog's "
             f"SparseSmoothedCrossentropy reads (as a uniform target); the network's loss is {network.loss!r}. "

@@ -238,3 +238,55 @@ def test_probe_growth_is_bounded_by_what_each_algorithm_can_do() -> None:
     assert knn < 20 < scale_seconds(0.008, 0.13, 65_000)  # 2.0: the old clip
     svm = scale_seconds(0.05, 0.8, 65_000, max_exponent=GROWTH_LIMIT["SVM"])
     assert svm == pytest.approx(0.8 * (65_000 / 1200) ** 2)  # a kernel SVM may still grow quadratically
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_refit_ensemble_over_max_latency_ms_loses_its_slowest_member(train_data, small_split, tmp_path) -> None:
+    """A full-preset search's refit ensemble once broke the limit its trial met (a KNN storing 82k
+    refit rows instead of 65k) and the job kept the trial's model, fitted on 80 % of the photos."""
+    from asl_recog.results._leaderboard import make_leaderboard
+    from asl_recog.routes.automl._refit import refit_automl
+
+    fit_part, _ = asl.train_validation_split(train_data, seed=0)
+    train, validation = fit_part[: len(fit_part) // 2], small_split[1]  # 11k rows: KNN stays the slow one
+    members = [
+        {"algorithm": "KNN", "featurizer": "pixels", "n_components": 80, "n_prototypes": 0},
+        {"algorithm": "SGD", "featurizer": "pixels"},
+    ]
+    # What the refit will build, timed beforehand to place the limit between the full and the trimmed ensemble.
+    x = np.concatenate([train.flat, validation.flat])
+    y = labels_to_indices(np.concatenate([train.labels, validation.labels]))
+    fitted = [
+        build_pipeline(m["algorithm"], {k: v for k, v in m.items() if k != "algorithm"}).fit(x, y) for m in members
+    ]
+    both = onnx_latency_ms(convert_sklearn_estimator(soft_voting(fitted, [1, 1])))
+    fast = onnx_latency_ms(convert_sklearn_estimator(soft_voting(fitted[1:], [1])))
+    assert both > 3 * fast, (both, fast)  # the test's premise: KNN dominates
+    board = make_leaderboard(
+        [
+            {"trial": i, "model": m["algorithm"], "params": m, "status": "completed", "value": 0.5}
+            for i, m in enumerate(members)
+        ],
+        "accuracy",
+        maximize=True,
+    )
+    trial_model = SklearnModel(
+        fitted[1], {}, {"algorithm": "VotingEnsemble", "members": [m["algorithm"] for m in members]}
+    )
+    result = asl.TrainingResult(
+        best_model=trial_model,
+        best_params={"algorithm": "VotingEnsemble", "members": [0, 1], "weights": [2, 1]},
+        best_score=0.5,
+        primary_metric="accuracy",
+        leaderboard=board,
+        best_trial=2,
+    )
+    limit = MARGIN * (both * fast) ** 0.5  # between the two, far from each
+    trainer = asl.AutoMLTrainer(max_latency_ms=limit, augment=False, progress=False, run_dir=tmp_path)
+    refit = refit_automl(trainer, result, train, validation, tmp_path)
+    assert refit.refit and refit.trial_model is trial_model  # refit on all the images, trimmed
+    assert refit.best_model.params["members"] == [1] and refit.best_model.params["weights"] == [1]
+    assert refit.best_model.info["members"] == ["SGD"]
+    assert "trial 0 (KNeighborsClassifier" in refit.extras["refit_trimmed"]
+    assert refit.best_model.info["onnx_latency_ms"] * MARGIN <= limit
+    assert "refit_skipped" not in refit.extras

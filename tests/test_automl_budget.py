@@ -290,3 +290,30 @@ def test_a_refit_ensemble_over_max_latency_ms_loses_its_slowest_member(train_dat
     assert "trial 0 (KNeighborsClassifier" in refit.extras["refit_trimmed"]
     assert refit.best_model.info["onnx_latency_ms"] * MARGIN <= limit
     assert "refit_skipped" not in refit.extras
+
+
+def test_under_max_latency_ms_the_probes_time_row_storing_models_and_skip_what_cannot_serve(small_split) -> None:
+    """The full preset fitted the HOG SVM for about 3 minutes, then rejected it at 2.7-3.5 ms per image."""
+    from asl_recog.routes.automl._ordering import SKIP_FACTOR, probe
+    from asl_recog.routes.automl._portfolio import search_spaces
+
+    train, _ = small_split
+    _, defaults = search_spaces(["SVM", "KNN", "MLP"], "auto")
+    latencies: dict[str, float] = {}
+    estimates = probe(
+        ["KNN", "MLP", "SVM"], defaults, train.flat, labels_to_indices(train.labels), 900, latencies=latencies
+    )
+    assert set(estimates) == {"KNN", "MLP", "SVM"}
+    assert set(latencies) == {"KNN", "SVM"}  # the MLP's cost per image does not grow with its rows
+    assert all(0 < ms < 100 for ms in latencies.values())
+    served = {"SVM": 3.0, "KNN": 0.5}
+    plan = order_by_budget(
+        ["SVM", "KNN", "MLP"], {"SVM": 100.0, "KNN": 10.0, "MLP": 40.0}, 900, 300, latencies=served, max_latency_ms=1.0
+    )
+    assert plan.order == ["KNN", "MLP"] and list(plan.skipped) == ["SVM"]
+    assert plan.skipped["SVM"] == (
+        f"estimated 3.00 ms per image fitted on all the rows ({MARGIN:g}x margin: 6.00 ms), "
+        f"over {SKIP_FACTOR:g}x max_latency_ms=1"
+    )
+    unlimited = order_by_budget(["SVM", "KNN"], {"SVM": 100.0, "KNN": 10.0}, 900, 300, latencies=served)
+    assert not unlimited.skipped  # no limit, no latency skip

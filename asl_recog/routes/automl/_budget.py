@@ -110,14 +110,23 @@ def first_trials(
     names = ([BASELINE_KEY] if baseline else []) + cheap_first(algorithms)
     probe_start = time.perf_counter()
     # The trial limit only shrinks while the probes run: safe to skip on.
-    estimates = probe(names, probed, x, y, total, featurization, seed, min(total, trial_timeout))
+    limit_ms = getattr(trainer, "max_latency_ms", None)
+    latencies: dict[str, float] | None = {} if limit_ms is not None else None
+    estimates = probe(names, probed, x, y, total, featurization, seed, min(total, trial_timeout), latencies)
     probe_seconds = time.perf_counter() - probe_start
     remaining = total - (time.perf_counter() - started)
     baseline_s = estimates.pop(BASELINE_KEY, None)
     # A trial runs on one worker: it must also end with the experiment (remaining).
     ordering = order_by_budget(
-        cheap_first(algorithms, estimates), estimates, remaining * concurrent, trial_timeout, remaining
+        cheap_first(algorithms, estimates),
+        estimates,
+        remaining * concurrent,
+        trial_timeout,
+        remaining,
+        latencies=latencies,
+        max_latency_ms=limit_ms,
     )
+
     ordering.probe_seconds = probe_seconds
     if baseline_s is not None:
         ordering.estimates[BASELINE_KEY] = baseline_s

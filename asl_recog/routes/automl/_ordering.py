@@ -45,7 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from asl_recog.routes.automl._portfolio import build_pipeline
+from asl_recog.models._latency import MARGIN
+from asl_recog.routes.automl._portfolio import ALGORITHMS, build_pipeline
 
 #: Rows of the two probe fits; small enough to cost a few seconds for the whole portfolio.
 PROBE_ROWS = (300, 1200)
@@ -63,6 +64,8 @@ SKIP_FACTOR = 2.0
 #: in 12 s was estimated at 395 s (exponent 2 from 300- and 1,200-row fits) and skipped, and an
 #: MLP of 40 s at 85 s and deferred (bench_automl.py --minutes 2, seeds 1 and 2).
 GROWTH_LIMIT: dict[str, float] = {"SVM": 2.0, "MLP": 1.5}
+#: Calls of a probe model's latency measurement (the minimum is kept; the search's check makes 50).
+LATENCY_CALLS = 30
 #: The limit of the algorithms not named in :data:`GROWTH_LIMIT`.
 DEFAULT_GROWTH_LIMIT = 1.2
 #: The leaderboard key of the baseline's estimate.
@@ -108,6 +111,7 @@ class Ordering:
     deferred: list[str] = field(default_factory=list)
     estimates: dict[str, float] = field(default_factory=dict)
     probe_seconds: float = 0.0
+    latencies: dict[str, float] = field(default_factory=dict)
 
 
 def scale_seconds(
@@ -158,6 +162,7 @@ def probe(
     featurization: Any = "auto",
     seed: int = 0,
     limit_s: float | None = None,
+    latencies: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Measure each configuration on two samples; return its estimated seconds to fit all of ``x``.
 
@@ -172,6 +177,10 @@ def probe(
         seed: draws the sample (the same rows for every configuration).
         limit_s: the longest fit a trial may take: a configuration the small sample already
             shows to be skipped (over ``SKIP_FACTOR`` times it) is not fitted on the larger one.
+        latencies: if given (a search under ``max_latency_ms``), receives the estimated ONNX
+            milliseconds per image, at all of ``x``'s rows, of each algorithm whose serving cost
+            grows with its training rows (``AlgorithmSpec.stores_rows``): both probe fits are
+            timed, and the growth between them is carried on linearly to the real rows.
 
     The featurizer (HOG) runs once per sample and is timed apart from the model: it grows
     linearly with the rows, while the model's growth is measured. With fewer rows than the
@@ -203,6 +212,7 @@ def probe(
             rows_x, per_row = features[key]
             pipeline = Pipeline(steps[1:])
         times: list[float] = []
+        served: list[float] = []  # ONNX ms per image after each probe fit (stores_rows only)
         for sample in samples:
             if times:
                 left = cap - (time.perf_counter() - started)
@@ -219,13 +229,46 @@ def probe(
             except ValueError:  # e.g. fewer rows than PCA components; the trial itself will tell
                 break
             times.append(seconds)
+            if latencies is not None and ALGORITHMS[algorithm].stores_rows:
+                served.append(_served_ms(steps[0] if steps and steps[0][0] == "hog" else None, pipeline))
         if not times:
             continue
+        if served and latencies is not None:
+            latencies[name] = _scale_latency(served, len(x), [len(sample) for sample in samples])
         growth = GROWTH_LIMIT.get(algorithm, DEFAULT_GROWTH_LIMIT)
         second = times[1] if len(times) > 1 else None
         model = times[0] if len(samples) == 1 else scale_seconds(times[0], second, len(x), max_exponent=growth)
         estimates[name] = per_row * len(x) + model
     return estimates
+
+
+def _served_ms(hog: tuple[str, Any] | None, fitted: Any) -> float:
+    """ONNX milliseconds per image of a probe's fitted pipeline, its featurizer put back in front."""
+    from sklearn.pipeline import Pipeline
+
+    from asl_recog.models._export import convert_sklearn_estimator
+    from asl_recog.models._latency import onnx_latency_ms
+
+    # HOG is stateless: the unfitted step the probe featurized with is the trial's.
+    model = Pipeline([hog, *fitted.steps]) if hog is not None else fitted
+    return onnx_latency_ms(convert_sklearn_estimator(model), calls=LATENCY_CALLS)
+
+
+def _scale_latency(served: list[float], rows: int, sizes: list[int]) -> float:
+    """Milliseconds per image at ``rows`` training rows, from the probes' ``served`` times on ``sizes`` rows.
+
+    What the stored rows cost (support vectors, samples) grows linearly with them; the rest
+    (featurizer, projection) does not, so the growth between the two probes is carried on,
+    not the whole time scaled.
+
+    Example:
+        >>> round(_scale_latency([0.10, 0.16], 60_300, [300, 1200]), 2)  # 0.06 ms more per 900 rows
+        4.1
+    """
+    if len(served) < 2 or rows <= sizes[-1]:
+        return served[-1]
+    slope = max(served[1] - served[0], 0.0) / (sizes[1] - sizes[0])
+    return served[1] + slope * (rows - sizes[1])
 
 
 def cheap_first(algorithms: list[str], estimates: dict[str, float] | None = None) -> list[str]:
@@ -264,6 +307,8 @@ def order_by_budget(
     budget_s: float,
     trial_timeout_s: float,
     remaining_s: float | None = None,
+    latencies: dict[str, float] | None = None,
+    max_latency_ms: float | None = None,
 ) -> Ordering:
     """Skip what cannot finish, defer what does not fit after the others, keep the rest in order.
 
@@ -274,13 +319,17 @@ def order_by_budget(
         trial_timeout_s: the longest one trial may run (``iteration_timeout_minutes``).
         remaining_s: the wall time left in the experiment. One trial runs on one worker,
             so it must also end by then, however many workers share ``budget_s``.
+        latencies: estimated ONNX milliseconds per image (from :func:`probe`), where measured.
+        max_latency_ms: the search's latency limit. An algorithm estimated over ``SKIP_FACTOR``
+            times it, with the check's margin, is skipped: the full preset fitted the HOG SVM for
+            about 3 minutes and then rejected it at 2.7-3.5 ms per image.
     """
     limits = {"trial budget": budget_s, "trial timeout": trial_timeout_s}
     if remaining_s is not None:
         limits["left in the experiment"] = remaining_s
     which = min(limits, key=limits.__getitem__)
     limit = max(limits[which], 0.0)  # the probes may have used more than the time left: say "0 s", not "-30 s"
-    plan = Ordering(order=[], estimates=dict(estimates))
+    plan = Ordering(order=[], estimates=dict(estimates), latencies=dict(latencies or {}))
     left = budget_s
     unmeasured: list[str] = []
     for algorithm in algorithms:
@@ -292,7 +341,14 @@ def order_by_budget(
             # probed, before the MLP measured near the limit.
             unmeasured.append(algorithm)
             continue
-        if seconds > SKIP_FACTOR * limit:
+        served = (latencies or {}).get(algorithm)
+        if max_latency_ms is not None and served is not None and served * MARGIN > SKIP_FACTOR * max_latency_ms:
+            plan.skipped[algorithm] = (
+                f"estimated {served:.2f} ms per image fitted on all the rows "
+                f"({MARGIN:g}x margin: {served * MARGIN:.2f} ms), "
+                f"over {SKIP_FACTOR:g}x max_latency_ms={max_latency_ms:g}"
+            )
+        elif seconds > SKIP_FACTOR * limit:
             over = f"over {SKIP_FACTOR:g}x the {limit:.0f} s {which}" if limit > 0 else "and no time is left for it"
             plan.skipped[algorithm] = f"estimated {seconds:.0f} s to fit, {over}"
         elif seconds > limit or seconds > left:

@@ -42,6 +42,8 @@ class AlgorithmSpec:
         azure_name: Azure AutoML's name for it (SDK v1 ``SupportedModels`` and v2
             ``ClassificationModels`` agree), or None where Azure has no counterpart.
         hog_defaults: what changes in ``defaults`` when the pipeline starts with HOG features.
+        stores_rows: its cost per served image grows with the training rows (support vectors,
+            stored samples): under ``max_latency_ms`` the probes time it (``_ordering.probe``).
 
     Example:
         >>> spec = ALGORITHMS["KNN"]
@@ -54,6 +56,7 @@ class AlgorithmSpec:
     space: dict[str, Expression]
     azure_name: str | None
     hog_defaults: dict[str, Any] = field(default_factory=dict)
+    stores_rows: bool = False
 
 
 def _mlp(p: dict[str, Any], seed: int) -> Any:
@@ -210,6 +213,8 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         # 150 components of HOG keep the accuracy of all 1,296 features (0.957 on a 4k sample)
         # at a ninth of the kernel's cost per image.
         hog_defaults={"n_components": 150},
+        # 9-12k support vectors from 55-65k rows: 2.7-3.5 ms per image (full preset, issue 25)
+        stores_rows=True,
     ),
     "MLP": AlgorithmSpec(
         _mlp,
@@ -234,6 +239,7 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
             "n_prototypes": choice(0, 100, 300, 1000),
         },
         "KNN",
+        stores_rows=True,  # the first configuration keeps every row (n_prototypes=0)
     ),
     # 1,000 landmarks on 150 HOG components: 0.937 test, 0.18 ms per image, 44 s on 65k rows (the
     # RBF gamma 0.074 is gamma="scale" of those features) -- below the MLP on HOG (0.963, 0.10 ms;

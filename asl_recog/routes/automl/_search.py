@@ -294,6 +294,7 @@ def local_plan(
             "deferred": ordering.deferred,
             "estimated_fit_seconds": {a: round(v, 2) for a, v in ordering.estimates.items()},
             "probe_seconds": round(ordering.probe_seconds, 2),
+            "estimated_latency_ms": {a: round(v, 3) for a, v in ordering.latencies.items()},
             "first_trials": [name for name, _, _ in first.trials],
             "repeatable": first.repeatable,
         },

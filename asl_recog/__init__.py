@@ -66,6 +66,7 @@ _LAZY: dict[str, str] = {
     "TrainingResult": "results._result",
     "HyperDriveTrainer": "routes.hyperdrive._trainer",
     "AutoMLTrainer": "routes.automl._trainer",
+    "fine_tune": "routes.hyperdrive._fine_tune",
     "FeaturizationConfig": "models._featurization",
     "HogFeaturizer": "models._hog",
     # search-space vocabulary (Azure HyperDrive's)
@@ -153,6 +154,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.results._result import TrainingResult
     from asl_recog.routes._trainer import Trainer
     from asl_recog.routes.automl._trainer import AutoMLTrainer
+    from asl_recog.routes.hyperdrive._fine_tune import fine_tune
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
     from asl_recog.search._space import (
         BanditPolicy,

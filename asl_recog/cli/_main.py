@@ -14,6 +14,8 @@ from asl_recog._errors import AslRecogError, ConfigurationError
 from asl_recog.cli._config import load_config, trainer_settings
 from asl_recog.cli._evaluate import EXAMPLE as EVALUATE_EXAMPLE
 from asl_recog.cli._evaluate import add_evaluate_arguments, cmd_evaluate
+from asl_recog.cli._fine_tune import EXAMPLE as FINE_TUNE_EXAMPLE
+from asl_recog.cli._fine_tune import add_fine_tune_arguments, cmd_fine_tune
 from asl_recog.cli._pipeline import run_pipeline
 from asl_recog.cli._train import EXAMPLE, add_train_arguments
 from asl_recog.cli._worker import EXAMPLE as WORKER_EXAMPLE
@@ -234,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", "one saved model on the test file, and off it (--corruptions)", EVALUATE_EXAMPLE)
     add_evaluate_arguments(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = command("fine-tune", "fine-tune a trained CNN on your own labelled photos", FINE_TUNE_EXAMPLE)
+    add_fine_tune_arguments(p)
+    p.set_defaults(func=cmd_fine_tune)
 
     p = command("export", "export a saved model to ONNX with a parity check", "asl-recog export best.keras best.onnx")
     p.add_argument("model")

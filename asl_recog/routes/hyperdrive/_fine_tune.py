@@ -1,0 +1,213 @@
+"""Fine-tuning a trained CNN on a person's own photos (issue 32, part 4).
+
+A model trained on Sign Language MNIST reads other people's photos poorly (0.26 top-1 on
+the Massey photos of five people). A few labelled photos of the person who will use it
+close much of that gap, if the network does not forget the dataset while it learns them.
+So each batch mixes the user's photos with rehearsal rows from Sign Language MNIST's
+training part (the grouped split's, never the test file), both drawn through the route's
+own augmentation (shifts, turns and the corruption families of ``_augmented``), at a
+learning rate a tenth of the route's: the photos steer the weights, the rehearsal holds
+them near what they knew.
+
+Whether it held is measured, not assumed: accuracy on the grouped validation part of the
+training file before and after is recorded in ``info["fine_tuned"]``, with whether it stayed
+within :data:`MAX_RETENTION_DROP` of where it started. The test file is not read here (only
+the Comparator reads it). The "unknown" threshold is chosen again for the tuned network.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asl_recog._console import import_keras
+from asl_recog._errors import ConfigurationError
+from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
+from asl_recog.data._labels import labels_to_indices, labels_to_letters
+from asl_recog.data._split import train_validation_split
+from asl_recog.models._base import KerasModel, Model
+from asl_recog.routes.hyperdrive._augmented import augmented_batches
+from asl_recog.routes.hyperdrive._builders import _sparse_smoothed_loss
+from asl_recog.routes.hyperdrive._training import make_deterministic
+
+logger = logging.getLogger("asl_recog")
+
+#: Adam's rate: a tenth of the route's 1e-3, so a few hundred photos move the weights without erasing them.
+LEARNING_RATE = 1e-4
+#: Rows each epoch draws: the user's photos, repeated, make half; Sign Language MNIST rehearsal the rest.
+ROWS_PER_EPOCH = 4096
+#: The user's share of each epoch's rows.
+USER_SHARE = 0.5
+#: Corruption strength of the augmentation (the route's default robust_strength), on every row.
+STRENGTH = 0.75
+#: The largest fall in validation accuracy on Sign Language MNIST that counts as "kept" (0.5 points).
+MAX_RETENTION_DROP = 0.005
+
+
+def fine_tune(
+    model: KerasModel | str | Path,
+    data: SignMnistDataset,
+    *,
+    epochs: int = 4,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = True,
+    rehearsal: SignMnistDataset | None = None,
+) -> KerasModel:
+    """A new CNN fine-tuned from ``model`` on the labelled photos ``data``; ``model`` is left unchanged.
+
+    Args:
+        model: a trained CNN (:class:`KerasModel`) or the path of its saved ``.keras`` file.
+        data: labelled photos, e.g. one person's (``load_sign_mnist("test", path=folder)`` reads
+            a folder of letter sub-folders); at least one photo.
+        epochs: passes over :data:`ROWS_PER_EPOCH` rows (half the user's photos, repeated).
+        batch_size: rows per step.
+        seed: seeds the draws and TensorFlow (op determinism on): the same seed gives the same network.
+        progress: a bar in a terminal, and a log line per epoch (``logging.getLogger("asl_recog")``).
+        rehearsal: Sign Language MNIST images to rehearse and to measure retention on; default the
+            bundled training file, split as the routes split it (grouped; rehearsal on the training
+            part, retention on the validation part).
+
+    Returns:
+        A :class:`KerasModel` whose ``info["fine_tuned"]`` says what it was tuned on, for how long,
+        the retention before and after, and the new "unknown" threshold.
+
+    Example:
+        >>> from asl_recog.routes.hyperdrive._builders import build_seed
+        >>> from asl_recog.routes.hyperdrive._training import train_network
+        >>> x, y = train.float_images, labels_to_indices(train.labels)
+        >>> network, _, _ = train_network(build_seed, {"epochs": 1, "hidden": 16}, (x, y), None)
+        >>> tuned = fine_tune(KerasModel(network), validation, epochs=1, progress=False, rehearsal=train)
+        >>> sorted(tuned.info["fine_tuned"])[:4]
+        ['epochs', 'images', 'kept_within', 'letters']
+    """
+    keras = import_keras()
+    start = model if isinstance(model, KerasModel) else _load(model)
+    if len(data) == 0:
+        raise ConfigurationError(
+            f"fine_tune needs labelled photos; {data.source or 'the dataset'} has none. "
+            "Fix: give a folder with letter sub-folders (A/, B/, ...) holding photos"
+        )
+    if epochs < 1 or batch_size < 1:
+        raise ConfigurationError(f"fine_tune: epochs and batch_size must be >= 1; got {epochs} and {batch_size}")
+    fit_part, held = train_validation_split(rehearsal if rehearsal is not None else load_sign_mnist("train"), seed=0)
+    keras.utils.set_random_seed(int(seed) % 2**31)
+    make_deterministic()
+    before = _accuracy(start, held)
+    network = keras.models.clone_model(start.network)
+    network.set_weights(start.network.get_weights())
+    # A loaded network has no training set-up (KerasModel.load: compile=False): the route's loss, with
+    # the label smoothing the network was trained with, where its parameters say.
+    smoothing = float(start.params.get("label_smoothing") or 0.0)
+    loss = start.network.loss or _sparse_smoothed_loss()(label_smoothing=smoothing)
+    network.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=loss, metrics=["accuracy"])
+    x, y = _mixed_rows(data, fit_part, seed)
+    batches = augmented_batches(x, y, batch_size, STRENGTH, int(seed))
+    began = time.perf_counter()
+    with _EpochProgress(progress, epochs, len(batches)) as bar:
+        network.fit(batches, epochs=epochs, verbose=0, callbacks=[bar.callback(keras)])
+    seconds = time.perf_counter() - began
+    tuned = KerasModel(network, dict(start.params), dict(start.info))
+    after = _accuracy(tuned, held)
+    from asl_recog.models._unknown import choose_unknown_threshold
+
+    unknown = choose_unknown_threshold(tuned, held)
+    tuned.info["fine_tuned"] = {
+        "source": data.source,
+        "images": len(data),
+        "letters": sorted(set(labels_to_letters(data.labels).tolist())),
+        "epochs": epochs,
+        "seed": seed,
+        "seconds": round(seconds, 1),
+        "started_from": str(model) if not isinstance(model, KerasModel) else "a KerasModel in memory",
+        "retention_images": len(held),
+        "retention_before": before,
+        "retention_after": after,
+        "kept_within": bool(before - after <= MAX_RETENTION_DROP),
+        "unknown_threshold": unknown.threshold,
+    }
+    tuned.info["unknown"] = unknown.as_metadata()
+    verdict = "kept" if before - after <= MAX_RETENTION_DROP else "NOT kept"
+    logger.info(
+        "fine-tuned on %d photos in %.0f s; Sign Language MNIST validation %.4f -> %.4f (%s within %.1f points)",
+        len(data),
+        seconds,
+        before,
+        after,
+        verdict,
+        100 * MAX_RETENTION_DROP,
+    )
+    return tuned
+
+
+def _load(path: str | Path) -> KerasModel:
+    loaded = Model.load(path)
+    if not isinstance(loaded, KerasModel):
+        raise ConfigurationError(
+            f"fine_tune: {path} is a {type(loaded).__name__}; only a CNN (a .keras file, e.g. the HyperDrive "
+            "route's best.keras) can be fine-tuned. Fix: pass the run's .keras model, not its .onnx or .aslskl"
+        )
+    return loaded
+
+
+def _accuracy(model: KerasModel, data: SignMnistDataset) -> float:
+    return float(np.mean(model.predict_proba(data.images).argmax(axis=1) == labels_to_indices(data.labels)))
+
+
+def _mixed_rows(data: SignMnistDataset, rehearsal: SignMnistDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's rows: the user's photos repeated to :data:`USER_SHARE`, the rest drawn from ``rehearsal``."""
+    rng = np.random.default_rng(seed)
+    user_rows = int(ROWS_PER_EPOCH * USER_SHARE)
+    user = np.resize(rng.permutation(len(data)), max(user_rows, len(data)))  # every photo, then repeats
+    drawn = rng.choice(len(rehearsal), min(ROWS_PER_EPOCH - len(user), len(rehearsal)), replace=False)
+    images = np.concatenate([data.images[user], rehearsal.images[drawn]])
+    labels = np.concatenate([labels_to_indices(data.labels[user]), labels_to_indices(rehearsal.labels[drawn])])
+    return (images.astype(np.float32) / 255.0)[..., None], labels
+
+
+class _EpochProgress:
+    """A rich bar over the steps in a terminal, and a log line per epoch everywhere (notebooks, plain logs)."""
+
+    def __init__(self, enabled: bool, epochs: int, steps: int) -> None:
+        import sys
+
+        self.enabled, self.epochs, self.steps = enabled and sys.stderr.isatty(), epochs, steps
+        self.log = enabled
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _EpochProgress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self._bar = Progress(console=Console(stderr=True), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("fine-tuning", total=self.epochs * self.steps)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def callback(self, keras: Any) -> Any:
+        outer = self
+
+        class _Callback(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+                if outer._bar is not None:
+                    outer._bar.advance(outer._task)
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                if outer.log:
+                    accuracy = (logs or {}).get("accuracy", float("nan"))
+                    logger.info("fine-tune epoch %d/%d: training accuracy %.4f", epoch + 1, outer.epochs, accuracy)
+
+        return _Callback()
+
+
+__all__ = ["MAX_RETENTION_DROP", "fine_tune"]

@@ -46,8 +46,9 @@ def cmd_fine_tune(args: argparse.Namespace) -> int:
     facts = tuned.info["fine_tuned"]
     print(f"fine-tuned on {facts['images']:,} photos of {len(facts['letters'])} letters in {facts['seconds']:.0f} s")
     print(
-        f"Sign Language MNIST validation accuracy {facts['retention_before']:.4f} -> {facts['retention_after']:.4f} "
-        f"({'kept' if facts['kept_within'] else 'NOT kept'} within 0.5 points)"
+        f"test-file accuracy {facts['test_accuracy_before']:.4f} -> {facts['test_accuracy_after']:.4f} "
+        f"({'kept' if facts['kept_within'] else 'NOT kept'} within 0.5 points; measured by the Comparator, "
+        "used for nothing else)"
     )
     print(f"wrote {keras_path}")
     if out.suffix == ".onnx":

@@ -9,10 +9,13 @@ own augmentation (shifts, turns and the corruption families of ``_augmented``), 
 learning rate a tenth of the route's: the photos steer the weights, the rehearsal holds
 them near what they knew.
 
-Whether it held is measured, not assumed: accuracy on the grouped validation part of the
-training file before and after is recorded in ``info["fine_tuned"]``, with whether it stayed
-within :data:`MAX_RETENTION_DROP` of where it started. The test file is not read here (only
-the Comparator reads it). The "unknown" threshold is chosen again for the tuned network.
+Whether it held is measured, not assumed: the Comparator (the one reader of the held-out test
+file) scores the start and the tuned network on it, and ``info["fine_tuned"]`` records both and
+whether the tuned one stayed within :data:`MAX_RETENTION_DROP` of the start. The figure is
+reported, never used to choose anything. (The grouped validation part cannot serve: the main
+job's CNN is refit on every training image, so it would be in-sample; a first measurement read
+1.0000 before and after while the test file fell by 0.7-1.1 points.) The "unknown" threshold is
+chosen again for the tuned network, on the validation part.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def fine_tune(
     seed: int = 0,
     progress: bool = True,
     rehearsal: SignMnistDataset | None = None,
+    check_test: bool = True,
 ) -> KerasModel:
     """A new CNN fine-tuned from ``model`` on the labelled photos ``data``; ``model`` is left unchanged.
 
@@ -68,20 +72,23 @@ def fine_tune(
         batch_size: rows per step.
         seed: seeds the draws and TensorFlow (op determinism on): the same seed gives the same network.
         progress: a bar in a terminal, and a log line per epoch (``logging.getLogger("asl_recog")``).
-        rehearsal: Sign Language MNIST images to rehearse and to measure retention on; default the
-            bundled training file, split as the routes split it (grouped; rehearsal on the training
-            part, retention on the validation part).
+        rehearsal: Sign Language MNIST images to rehearse; default the bundled training file,
+            split as the routes split it (grouped; rehearsal on the training part, the "unknown"
+            threshold on the validation part).
+        check_test: score the start and the tuned network on the held-out test file (through the
+            Comparator; about 5 s) and record whether it kept within 0.5 points.
 
     Returns:
         A :class:`KerasModel` whose ``info["fine_tuned"]`` says what it was tuned on, for how long,
-        the retention before and after, and the new "unknown" threshold.
+        the test-file accuracy before and after, and the new "unknown" threshold.
 
     Example:
         >>> from asl_recog.routes.hyperdrive._builders import build_seed
         >>> from asl_recog.routes.hyperdrive._training import train_network
         >>> x, y = train.float_images, labels_to_indices(train.labels)
         >>> network, _, _ = train_network(build_seed, {"epochs": 1, "hidden": 16}, (x, y), None)
-        >>> tuned = fine_tune(KerasModel(network), validation, epochs=1, progress=False, rehearsal=train)
+        >>> start = KerasModel(network)
+        >>> tuned = fine_tune(start, validation, epochs=1, progress=False, rehearsal=train, check_test=False)
         >>> sorted(tuned.info["fine_tuned"])[:4]
         ['epochs', 'images', 'kept_within', 'letters']
     """
@@ -97,7 +104,6 @@ def fine_tune(
     fit_part, held = train_validation_split(rehearsal if rehearsal is not None else load_sign_mnist("train"), seed=0)
     keras.utils.set_random_seed(int(seed) % 2**31)
     make_deterministic()
-    before = _accuracy(start, held)
     network = keras.models.clone_model(start.network)
     network.set_weights(start.network.get_weights())
     # A loaded network has no training set-up (KerasModel.load: compile=False): the route's loss, with
@@ -112,7 +118,7 @@ def fine_tune(
         network.fit(batches, epochs=epochs, verbose=0, callbacks=[bar.callback(keras)])
     seconds = time.perf_counter() - began
     tuned = KerasModel(network, dict(start.params), dict(start.info))
-    after = _accuracy(tuned, held)
+    before, after = _test_accuracy(start, tuned) if check_test else (None, None)
     from asl_recog.models._unknown import choose_unknown_threshold
 
     unknown = choose_unknown_threshold(tuned, held)
@@ -124,22 +130,21 @@ def fine_tune(
         "seed": seed,
         "seconds": round(seconds, 1),
         "started_from": str(model) if not isinstance(model, KerasModel) else "a KerasModel in memory",
-        "retention_images": len(held),
-        "retention_before": before,
-        "retention_after": after,
-        "kept_within": bool(before - after <= MAX_RETENTION_DROP),
+        "test_accuracy_before": before,
+        "test_accuracy_after": after,
+        "kept_within": None if before is None or after is None else bool(before - after <= MAX_RETENTION_DROP),
         "unknown_threshold": unknown.threshold,
     }
     tuned.info["unknown"] = unknown.as_metadata()
-    verdict = "kept" if before - after <= MAX_RETENTION_DROP else "NOT kept"
+    kept = tuned.info["fine_tuned"]["kept_within"]
     logger.info(
-        "fine-tuned on %d photos in %.0f s; Sign Language MNIST validation %.4f -> %.4f (%s within %.1f points)",
+        "fine-tuned on %d photos in %.0f s%s",
         len(data),
         seconds,
-        before,
-        after,
-        verdict,
-        100 * MAX_RETENTION_DROP,
+        ""
+        if kept is None
+        else f"; test accuracy {before:.4f} -> {after:.4f} ({'kept' if kept else 'NOT kept'} within "
+        f"{100 * MAX_RETENTION_DROP:.1f} points)",
     )
     return tuned
 
@@ -154,8 +159,14 @@ def _load(path: str | Path) -> KerasModel:
     return loaded
 
 
-def _accuracy(model: KerasModel, data: SignMnistDataset) -> float:
-    return float(np.mean(model.predict_proba(data.images).argmax(axis=1) == labels_to_indices(data.labels)))
+def _test_accuracy(start: KerasModel, tuned: KerasModel) -> tuple[float, float]:
+    """Both networks' accuracy on the held-out test file, as the Comparator measures it."""
+    from asl_recog.evaluation._compare import Comparator
+
+    summary = (
+        Comparator({"start": start, "tuned": tuned}, measure_speed=False).evaluate(load_sign_mnist("test")).summary
+    )
+    return float(summary.loc["start", "accuracy"]), float(summary.loc["tuned", "accuracy"])
 
 
 def _mixed_rows(data: SignMnistDataset, rehearsal: SignMnistDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:

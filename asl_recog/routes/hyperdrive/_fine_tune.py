@@ -166,7 +166,8 @@ def _test_accuracy(start: KerasModel, tuned: KerasModel) -> tuple[float, float]:
     summary = (
         Comparator({"start": start, "tuned": tuned}, measure_speed=False).evaluate(load_sign_mnist("test")).summary
     )
-    return float(summary.loc["start", "accuracy"]), float(summary.loc["tuned", "accuracy"])
+    accuracy = summary["accuracy"].astype(float)
+    return float(accuracy["start"]), float(accuracy["tuned"])
 
 
 def _mixed_rows(data: SignMnistDataset, rehearsal: SignMnistDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,9 @@ _LAZY: dict[str, str] = {
     "labels_to_letters": "data._labels",
     "letters_to_labels": "data._labels",
     "image_to_array": "data._images",
+    "image_to_array_and_hand": "data._images",
+    "locate_hand": "data._images",
+    "HandBox": "data._hands",
     # console
     "configure_logging": "_console",
     # errors
@@ -137,7 +140,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.backends.azure.v2._backend import AzureBackend
     from asl_recog.backends.local._backend import LocalBackend
     from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
-    from asl_recog.data._images import image_to_array
+    from asl_recog.data._hands import HandBox
+    from asl_recog.data._images import image_to_array, image_to_array_and_hand, locate_hand
     from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
     from asl_recog.data._split import train_validation_split
     from asl_recog.evaluation._compare import Comparator

@@ -1,4 +1,4 @@
-"""The built wheel works on its own: it carries the dataset and the license files.
+"""The built wheel works on its own: it carries the dataset, the hand detector and the license files.
 
 A user who runs ``pip install asl-recog`` gets only what the wheel holds, so this
 builds the wheel from the source tree, installs it into a fresh virtual
@@ -25,10 +25,12 @@ DATA_FILES = ("sign_mnist_train.csv.gz", "sign_mnist_test.csv.gz")
 # Run by the fresh environment's interpreter. It prints where asl_recog and the
 # data were loaded from, so the test can prove that neither came from the source tree.
 CHECK = """
-import json, asl_recog
+import json, asl_recog, numpy
+from asl_recog.data._hands import DETECTOR_FILE
 train, test = asl_recog.load_sign_mnist("train"), asl_recog.load_sign_mnist("test")
+wall = asl_recog.locate_hand(numpy.full((120, 160, 3), 128, numpy.uint8))  # runs the shipped hand detector
 print(json.dumps({"module": asl_recog.__file__, "train": [len(train), train.source],
-                  "test": [len(test), test.source]}))
+                  "test": [len(test), test.source], "detector": str(DETECTOR_FILE), "wall": repr(wall)}))
 """
 
 
@@ -120,7 +122,10 @@ def test_wheel_carries_data_and_license_and_loads_outside_the_source_tree(tmp_pa
         assert f"asl_recog/datasets/sign-language-mnist/{data_file}" in names
     for page_file in ("index.html", "page.js", "page.css", "letters.png"):  # the web page at / is package data
         assert f"asl_recog/serving/_static/{page_file}" in names
-    assert "License-Expression: MIT AND CC0-1.0" in meta
+    for detector_file in ("palm_detection_full.onnx", "LICENSE", "NOTICE"):  # the hand detector, Apache-2.0
+        assert f"asl_recog/data/_detector/{detector_file}" in names
+    assert any(n.endswith(".dist-info/licenses/asl_recog/data/_detector/LICENSE") for n in names), sorted(names)
+    assert "License-Expression: MIT AND CC0-1.0 AND Apache-2.0" in meta
 
     venv = tmp_path / "venv"
     python = _fresh_venv(venv, wheel)
@@ -145,6 +150,7 @@ def test_wheel_carries_data_and_license_and_loads_outside_the_source_tree(tmp_pa
     assert Path(loaded["module"]).resolve().is_relative_to(venv_root), loaded["module"]
     assert not Path(loaded["module"]).resolve().is_relative_to(ROOT)
     assert loaded["train"][0] == 27_455 and loaded["test"][0] == 7_172
+    assert Path(loaded["detector"]).resolve().is_relative_to(venv_root) and loaded["wall"] == "None"
     for split, data_file in zip(("train", "test"), DATA_FILES, strict=False):
         source = Path(loaded[split][1]).resolve()
         assert source.is_relative_to(venv_root) and source.name == data_file, loaded[split]

@@ -19,7 +19,7 @@ from asl_recog._errors import DataFormatError, DataNotFoundError
 
 # LABEL_COLUMN and PIXEL_COLUMNS are re-exported: other modules import them from here.
 from asl_recog.data._frames import COLUMNS, LABEL_COLUMN, PIXEL_COLUMNS, csv_lines, frame_to_arrays  # noqa: F401
-from asl_recog.data._images import IMAGE_SUFFIXES, image_to_array
+from asl_recog.data._images import IMAGE_SUFFIXES, read_image
 from asl_recog.data._labels import (
     IMAGE_SIZE,
     LETTERS,
@@ -128,6 +128,8 @@ class SignMnistDataset:
 def load_sign_mnist(
     split: Split = "train",
     path: str | os.PathLike[str] | pd.DataFrame | _HasPandas | None = None,
+    *,
+    find_hand: bool = True,
 ) -> SignMnistDataset:
     """Load Sign Language MNIST.
 
@@ -137,6 +139,10 @@ def load_sign_mnist(
             a folder of images in letter sub-folders (``A/``, ``B/``, ...), a pandas
             DataFrame, or any object with ``to_pandas_dataframe()`` (an Azure ML v1
             TabularDataset). None searches ``$ASL_RECOG_DATA``, then the bundled copy.
+        find_hand: for a folder of images, crop each photo to the hand that MediaPipe's palm
+            detector finds (see :func:`~asl_recog.image_to_array`); photos without a found hand
+            take their centre square, and how many they were is logged once. False takes the
+            centre square of every photo.
 
     Returns:
         The validated dataset.
@@ -153,7 +159,7 @@ def load_sign_mnist(
         name = getattr(path, "name", None) or type(path).__name__
         return SignMnistDataset.from_frame(path.to_pandas_dataframe(), source=f"dataset {name!r}")
     if path is not None:
-        return _load_path(Path(os.fspath(path)), split)
+        return _load_path(Path(os.fspath(path)), split, find_hand)
     searched = []
     env = os.environ.get(DATA_ENV_VAR)
     candidates = [Path(env)] if env else []
@@ -176,7 +182,7 @@ def _find_split_file(folder: Path, split: str) -> Path | None:
     return None
 
 
-def _load_path(path: Path, split: str) -> SignMnistDataset:
+def _load_path(path: Path, split: str, find_hand: bool = True) -> SignMnistDataset:
     if path.is_file():
         return _read_csv(path)
     if path.is_dir():
@@ -184,7 +190,7 @@ def _load_path(path: Path, split: str) -> SignMnistDataset:
         if found is not None:
             return _read_csv(found)
         if any(child.is_dir() and child.name.upper() in LETTERS for child in path.iterdir()):
-            return _read_image_folder(path)
+            return _read_image_folder(path, find_hand)
         raise DataNotFoundError(
             f"{path}: holds neither sign_mnist_{split}.csv[.gz] nor letter sub-folders (A/, B/, ...); {DOWNLOAD_HINT}"
         )
@@ -267,9 +273,10 @@ def _parse_csv(path: Path) -> SignMnistDataset:
     return SignMnistDataset(images, labels, source=source)
 
 
-def _read_image_folder(folder: Path) -> SignMnistDataset:
+def _read_image_folder(folder: Path, find_hand: bool = True) -> SignMnistDataset:
     images: list[np.ndarray] = []
     letters: list[str] = []
+    searched = missed = 0
     for child in sorted(folder.iterdir()):
         if not child.is_dir():
             continue
@@ -288,7 +295,10 @@ def _read_image_folder(folder: Path) -> SignMnistDataset:
                     source=str(child),
                     fix="keep only images in the letter folders",
                 )
-            images.append(image_to_array(file))
+            array, hand, looked = read_image(file, find_hand=find_hand)
+            searched += looked
+            missed += looked and hand is None
+            images.append(array)
             letters.append(child.name.upper())
     if not images:
         raise DataFormatError(
@@ -296,6 +306,16 @@ def _read_image_folder(folder: Path) -> SignMnistDataset:
             source=str(folder),
             fix="put PNG/JPEG images in A/, B/, ... sub-folders",
         )
+    if missed:  # once per folder: a photo without a found hand is read as before, not refused
+        logger.warning(
+            "%s: no hand found in %d of %d photos; they were cut to their centre square "
+            "(crop them to the hand, or pass find_hand=False to treat every photo alike)",
+            folder,
+            missed,
+            searched,
+        )
+    elif searched:
+        logger.info("%s: a hand was found in all %d photos searched", folder, searched)
     return SignMnistDataset(np.stack(images), letters_to_labels(letters), source=str(folder))
 
 

@@ -6,6 +6,10 @@ inflates to gigabytes (a "decompression bomb") never allocates its pixels.
 JPEGs decode at reduced scale (libjpeg's DCT scaling, Pillow's draft mode) and
 every image is box-reduced before the final resize, so what stays in memory is
 the compressed bytes, one decoded frame and small copies.
+
+Unless a crop box is given, the hand is looked for on that reduced frame
+(:mod:`asl_recog.data._hands`, MediaPipe's palm detector) and the image is cut to
+the square around it; where none is found, the centre square is used, as before.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from asl_recog._errors import DataFormatError
+from asl_recog.data._hands import MIN_DETECTION_SIDE, HandBox, detect_hand
 from asl_recog.data._labels import IMAGE_SIZE
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -30,6 +35,10 @@ FORMATS = ("PNG", "JPEG", "MPO")
 #: Images are reduced to about this short side before the Lanczos resize to 28x28: 8x the output keeps
 #: the resize's quality while the intermediate copies stay small.
 _WORKING_SIDE = 8 * IMAGE_SIZE
+#: A hand square with fewer pixels than this on the reduced frame is decoded again at the scale a
+#: crop box gets (_WORKING_SIDE on its side): 4x the output still resizes cleanly, and a second
+#: decode is paid only for small hands on large photos.
+_MIN_HAND_SIDE = 4 * IMAGE_SIZE
 #: What malformed image bytes make Pillow raise (struct.error and friends come from broken EXIF blocks).
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError)
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -77,15 +86,19 @@ def image_to_array(
     source: str | None = None,
     max_pixels: int = MAX_IMAGE_PIXELS,
     crop: tuple[int, int, int, int] | None = None,
+    find_hand: bool = True,
 ) -> np.ndarray:
     """Decode a PNG/JPEG and return a 28x28 uint8 grayscale array.
 
     Sign Language MNIST was made by cropping each hand photo to a square,
     converting to grayscale and resizing to 28x28; this repeats those steps
-    (centre crop, grayscale, Lanczos resize). Before them the EXIF orientation
-    is applied (phones store photos sideways and say so in EXIF), 16-bit
-    pixels are scaled (not clipped) to 8 bits, palettes are expanded, CMYK is
-    converted to RGB, and transparent pixels are laid over white.
+    (square crop, grayscale, Lanczos resize). The square is the one around the
+    hand that MediaPipe's palm detector finds (``find_hand``), or the centre
+    square where it finds none. Before them the EXIF orientation is applied
+    (phones store photos sideways and say so in EXIF), 16-bit pixels are scaled
+    (not clipped) to 8 bits, palettes are expanded, CMYK is converted to RGB,
+    and transparent pixels are laid over white.
+    :func:`image_to_array_and_hand` also says whether, and where, a hand was found.
 
     Args:
         image: encoded bytes or a file path.
@@ -94,12 +107,80 @@ def image_to_array(
             refused from their header.
         crop: ``(x, y, width, height)`` in pixels of the upright image (after the EXIF
             orientation, as a browser shows it): only this box is used, then the steps above.
+            No hand is looked for: the box says where it is.
+        find_hand: look for the hand and crop to it (images under 64 pixels on their short
+            side, already crops, are not searched); False always takes the centre square.
 
     Raises:
         ImageTooLargeError: the header declares more than ``max_pixels`` pixels.
         CropError: ``crop`` has no area or does not fit inside the image.
         DataFormatError: the bytes are not a decodable PNG or JPEG image.
+
+    Example:
+        >>> import io
+        >>> from PIL import Image
+        >>> buffer = io.BytesIO()
+        >>> Image.new("RGB", (320, 240), (90, 120, 150)).save(buffer, format="JPEG")
+        >>> image_to_array(buffer.getvalue()).shape  # no hand on a plain wall: the centre square
+        (28, 28)
     """
+    array, _ = image_to_array_and_hand(image, source=source, max_pixels=max_pixels, crop=crop, find_hand=find_hand)
+    return array
+
+
+def image_to_array_and_hand(
+    image: bytes | str | Path,
+    *,
+    source: str | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    crop: tuple[int, int, int, int] | None = None,
+    find_hand: bool = True,
+) -> tuple[np.ndarray, HandBox | None]:
+    """:func:`image_to_array`, and the hand it cropped to (None: no hand found, or not looked for).
+
+    The hand is looked for on the frame already reduced for the resize (a few hundred pixels
+    on its short side), so the detector adds no full-size copy of the photo.
+
+    Args:
+        image: encoded bytes or a file path.
+        source: name used in error messages.
+        max_pixels: the most pixels decoded.
+        crop: an explicit ``(x, y, width, height)`` box (then no hand is looked for).
+        find_hand: look for the hand.
+
+    Returns:
+        The 28x28 uint8 image, and the :class:`~asl_recog.data._hands.HandBox` in pixels of the
+        upright image, or None where the centre square (or ``crop``) was used.
+
+    Raises:
+        ImageTooLargeError: the header declares more than ``max_pixels`` pixels.
+        CropError: ``crop`` has no area or does not fit inside the image.
+        DataFormatError: the bytes are not a decodable PNG or JPEG image.
+
+    Example:
+        >>> import skimage.data, io
+        >>> from PIL import Image
+        >>> buffer = io.BytesIO()
+        >>> Image.fromarray(skimage.data.coffee()).save(buffer, format="JPEG")  # a cup, no hand
+        >>> array, hand = image_to_array_and_hand(buffer.getvalue())
+        >>> array.shape, hand
+        ((28, 28), None)
+    """
+    array, hand, _ = read_image(image, source=source, max_pixels=max_pixels, crop=crop, find_hand=find_hand)
+    return array, hand
+
+
+def read_image(
+    image: bytes | str | Path,
+    *,
+    source: str | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    crop: tuple[int, int, int, int] | None = None,
+    find_hand: bool = True,
+) -> tuple[np.ndarray, HandBox | None, bool]:
+    """:func:`image_to_array_and_hand`, plus whether the hand was looked for at all (False for a
+    crop box, ``find_hand=False`` or an image under :data:`MIN_DETECTION_SIDE` pixels), so that a
+    folder's loader can count the photos in which no hand was found."""
     from PIL import Image
 
     name = source or (str(image) if isinstance(image, (str, Path)) else "<image bytes>")
@@ -117,7 +198,9 @@ def image_to_array(
             if crop is not None:  # a PNG may carry its EXIF block after the pixels: check the box again
                 upright = _upright_size(img, scale_from=size)
                 _crop_working_side(crop, upright, name)
-            gray = _oriented_grayscale(img, working)
+            elif find_hand:  # the same late EXIF block can turn the image
+                upright = _upright_size(img, scale_from=size)
+            frame = _oriented(img, working)
     except Image.DecompressionBombError as exc:  # Pillow's own check, for headers past twice its limit
         raise ImageTooLargeError(
             f"the image is above the limit of {max_pixels:,} pixels (Pillow: {exc})",
@@ -132,6 +215,18 @@ def image_to_array(
             source=name,
             fix="send a PNG or JPEG photo of one hand sign",
         ) from exc
+    hand = None
+    searched = crop is None and find_hand and min(upright) >= MIN_DETECTION_SIDE
+    if searched:
+        found = detect_hand(frame)  # in the frame's pixels
+        if found is not None:
+            hand = found.scaled(upright[0] / frame.size[0], upright[1] / frame.size[1], *upright)
+            if min(found.width, found.height) < _MIN_HAND_SIDE and frame.size != upright:
+                # A small hand on a reduced frame: decode again, as for a crop box, for enough pixels.
+                array, _, _ = read_image(image, source=source, max_pixels=max_pixels, crop=hand.crop)
+                return array, hand, True
+            crop, upright = found.crop, frame.size  # cut from the frame in hand, in its own pixels
+    gray = frame.convert("L")
     if crop is not None:
         gray = _apply_crop(gray, crop, upright)
     width, height = gray.size
@@ -139,7 +234,41 @@ def image_to_array(
     left, top = (width - side) // 2, (height - side) // 2
     square = gray.crop((left, top, left + side, top + side))
     resized = square.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    return np.asarray(resized, dtype=np.uint8)
+    return np.asarray(resized, dtype=np.uint8), hand, searched
+
+
+def locate_hand(
+    image: bytes | str | Path | np.ndarray, *, source: str | None = None, max_pixels: int = MAX_IMAGE_PIXELS
+) -> HandBox | None:
+    """Where the hand is in a photo: the square :func:`image_to_array` crops to, or None.
+
+    MediaPipe's palm detector (Apache-2.0, shipped with the package and run with ONNX Runtime)
+    finds the palm; the box is the upright square around the hand region MediaPipe derives
+    from it, made a little tighter (``HAND_MARGIN``) so that the hand nearly fills it, as in
+    Sign Language MNIST. Images under 64 pixels on their short side are not searched.
+
+    Args:
+        image: PNG/JPEG bytes or a file path (decoded as :func:`image_to_array` does, EXIF
+            orientation applied), or an RGB ``(H, W, 3)`` or grey ``(H, W)`` uint8 array.
+        source: name used in error messages.
+        max_pixels: the most pixels decoded from bytes or a file.
+
+    Returns:
+        A :class:`HandBox` in pixels of the upright image (``box.crop`` is the ``crop=`` argument
+        of :func:`image_to_array`), or None when no hand was found.
+
+    Raises:
+        ImageTooLargeError: the header declares more than ``max_pixels`` pixels.
+        DataFormatError: unreadable bytes, or an array of another shape or type.
+
+    Example:
+        >>> import numpy as np, skimage.data
+        >>> locate_hand(skimage.data.camera()) is None  # a photographer, no hand sign
+        True
+    """
+    if isinstance(image, np.ndarray):
+        return detect_hand(image)
+    return read_image(image, source=source, max_pixels=max_pixels)[1]
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
@@ -198,8 +327,9 @@ def _apply_crop(gray: Any, crop: tuple[int, int, int, int], upright: tuple[int, 
     return gray.crop((left, top, right, bottom))
 
 
-def _oriented_grayscale(img: Any, working_side: int = _WORKING_SIDE) -> Any:
-    """The decoded image in mode L, reduced to about ``working_side`` and turned upright."""
+def _oriented(img: Any, working_side: int = _WORKING_SIDE) -> Any:
+    """The decoded image in mode L or RGB, reduced to about ``working_side``, turned upright and
+    with transparent pixels laid over white: the frame the hand is looked for on and cut from."""
     from PIL import Image, ImageOps
 
     img = _standard_mode(img)
@@ -210,8 +340,8 @@ def _oriented_grayscale(img: Any, working_side: int = _WORKING_SIDE) -> Any:
     if img.mode in ("LA", "RGBA"):
         # Transparent pixels carry arbitrary colour (often black); lay them over white, as a viewer shows them.
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, img.convert("RGBA"))
-    return img.convert("L")
+        img = Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
+    return img
 
 
 def _standard_mode(img: Any) -> Any:

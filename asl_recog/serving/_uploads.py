@@ -34,7 +34,9 @@ _SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
 
 def _decode_bounded(data: bytes, where: str, crop: tuple[int, int, int, int] | None) -> np.ndarray:
     with _SLOTS:  # taken in the worker thread, so no event loop is tied to it
-        return image_to_array(data, source=where, crop=crop)
+        # The service reads the client's box or the centre square, as its API documents; finding the
+        # hand in uploads (image_to_array's default) waits until a response can say whether one was found.
+        return image_to_array(data, source=where, crop=crop, find_hand=False)
 
 
 async def decode_image(data: bytes, where: str, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:

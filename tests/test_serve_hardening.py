@@ -73,7 +73,8 @@ def test_truncated_multipart_is_400_and_never_drops_a_part(
     body = _form(*photos)
     whole = client.post("/score", content=body, headers=_form_headers())
     assert whole.status_code == 200 and len(whole.json()["result"]) == 2
-    assert whole.json()["result"] == model.predict(np.stack([asl.image_to_array(p, find_hand=False) for p in photos])).tolist()
+    served = np.stack([asl.image_to_array(p, find_hand=False) for p in photos])  # the service's own conversion
+    assert whole.json()["result"] == model.predict(served).tolist()
     second_part = body.index(b"--xYzBoundary", 10)
     for cut in (len(body) - 4, len(body) - 30, second_part + 150, second_part + 5):
         response = client.post("/score", content=body[:cut], headers=_form_headers())

@@ -246,6 +246,19 @@ def test_the_box_is_in_pixels_of_the_upright_photo(tmp_path: Path) -> None:
 
 
 @needs_massey
+def test_a_small_hand_on_a_large_photo_is_decoded_again_for_its_pixels() -> None:
+    """The hand is looked for on the frame reduced for the resize (here 1/8: 300x225); a hand square of
+    fewer than 112 pixels there is cut from a second decode at a crop box's scale, not from the frame."""
+    canvas = Image.new("RGB", (2400, 1800), (70, 90, 110))
+    canvas.paste(Image.open(_massey_sample(1)[2]).convert("RGB").resize((450, 450)), (800, 450))
+    data = encode(canvas, "JPEG", quality=92)
+    array, hand = asl.image_to_array_and_hand(data)
+    assert hand is not None and hand.width / 8 < 112  # small on the reduced frame
+    assert 800 <= hand.x + hand.width / 2 <= 1250 and 450 <= hand.y + hand.height / 2 <= 900
+    np.testing.assert_array_equal(array, asl.image_to_array(data, crop=hand.crop, find_hand=False))
+
+
+@needs_massey
 def test_one_session_serves_threads_alike() -> None:
     pixels = [np.asarray(Image.open(path).convert("RGB")) for path in _massey_sample(1)[:6]]
     alone = [asl.locate_hand(p) for p in pixels]

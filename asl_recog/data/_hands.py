@@ -43,11 +43,12 @@ MIN_DETECTION_SIDE = 64
 HAND_MARGIN = 0.9
 #: Black border (share of the photo's long side, on every side) of the second look at a photo in
 #: which no palm was found: the detector was trained on hands at arm's length and misses one that
-#: fills the frame (a tight crop). On a 1-in-5 sample of the Massey photos (hands cropped tight on
-#: black) it found a palm in 69 % as they are, 99.4 % with a border of 0.25 and 100 % with 0.5.
+#: fills the frame (a tight crop). On the 1,675 Massey photos (hands cropped tight on black) it
+#: finds a palm in 70.3 % as they are, 98.9 % with a border of 0.25 and 100 % with 0.5
+#: (bench/bench_hands.py). A photo without a hand pays for both looks.
 RETRY_BORDER = 0.5
-#: One thread: the graph takes ~10-20 ms on one core, a second thread gains little on a 2-core
-#: machine, and a web server runs several decodes at once.
+#: One thread: the graph takes about 16 ms of one core; on the 2-core development machine, busy
+#: with other work, two threads took 19-35 ms, and a web server runs several decodes at once anyway.
 _THREADS = 1
 
 _lock = threading.Lock()
@@ -60,7 +61,8 @@ class HandBox:
 
     Attributes:
         x, y: the top-left corner (pixels from the left and top edges).
-        width, height: the box's size (equal, unless the image is narrower than the hand).
+        width, height: the box's size (equal, give or take a pixel of rounding when the box was
+            found on a reduced copy of the photo and scaled back to its pixels).
         score: the palm detector's probability, 0.5..1.
 
     Example:

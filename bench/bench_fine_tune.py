@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("model", help="the CNN to start from (.keras)")
     parser.add_argument("--images", default=str(MASSEY), help="photo folder with letter sub-folders")
     parser.add_argument("--per-letter", nargs="+", type=int, default=[5, 10, 20])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     configure_logging(-1)

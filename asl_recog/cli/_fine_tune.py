@@ -21,7 +21,7 @@ def add_fine_tune_arguments(p: argparse.ArgumentParser) -> None:
         help="where to write the tuned model: .onnx (exported with a parity check and its new 'unknown' "
         "threshold; the .keras file is written beside it) or .keras",
     )
-    p.add_argument("--epochs", type=int, default=4, help="passes over 4,096 rows, half of them your photos")
+    p.add_argument("--epochs", type=int, default=16, help="passes over 4,096 rows, half of them your photos")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same network")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the log lines stay)")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from asl_recog._errors import ConfigurationError, DataNotFoundError
 from asl_recog.data._dataset import load_sign_mnist
 
-EXAMPLE = "asl-recog fine-tune runs/demo/hyperdrive/best.keras my-photos/ --out runs/mine.onnx"
+EXAMPLE = "asl-recog fine-tune runs/demo/hyperdrive/refit/model.keras my-photos/ --out runs/mine.onnx"
 
 
 def add_fine_tune_arguments(p: argparse.ArgumentParser) -> None:

@@ -29,6 +29,7 @@ from asl_recog._console import import_keras
 from asl_recog._errors import ConfigurationError
 from asl_recog.data._augment import geometric
 from asl_recog.data._robust_augment import corrupted_copy, robust_augment
+from asl_recog.data._transfer_augment import transfer_augment
 
 #: The params key of a network's robust augmentation strength (0 or absent: none).
 STRENGTH_KEY = "robust_strength"
@@ -38,6 +39,10 @@ SHARE_KEY = "robust_share"
 #: The params key of the outlier-exposure images added to each batch, per image of it (absent or
 #: 0: none); a batch of 128 at 0.125 gains 16 images with no hand.
 OUTLIER_KEY = "outlier_share"
+#: The params key of the share of each batch whose hands are cut out, re-lit and put on another
+#: background (:mod:`asl_recog.data._transfer_augment`, issue 32); absent or 0: none. Those images
+#: are drawn first; ``robust_share`` and the mild recipe split the rest as before.
+TRANSFER_KEY = "transfer_share"
 #: The label of an outlier-exposure image: the uniform distribution is its target.
 NO_LETTER = -1
 #: No-hand images of each kind in the pool a fit draws its outliers from.
@@ -77,6 +82,7 @@ def augmented_batches(
     seed: int,
     share: float = 1.0,
     outliers: float = 0.0,
+    transfer: float = 0.0,
 ) -> Any:
     """A ``keras.utils.PyDataset`` of shuffled, freshly corrupted batches of ``(x, y)``.
 
@@ -90,6 +96,10 @@ def augmented_batches(
     changed like the hands) to each batch, labelled :data:`NO_LETTER` (-1): outlier exposure,
     as the module says.
 
+    ``transfer`` > 0 gives that share of each batch's hands (drawn first) the transfer
+    augmentation instead (:func:`asl_recog.data._transfer_augment.transfer_augment`): the hand
+    cut out, re-lit, shrunk and put on another background; it applies whatever ``strength`` is.
+
     Example:
         >>> x = (train.images[:10, ..., None] / 255.0).astype("float32")
         >>> batches = augmented_batches(x, np.arange(10) % 24, batch_size=4, strength=1.0, seed=0)
@@ -98,9 +108,13 @@ def augmented_batches(
         >>> batches = augmented_batches(x, np.arange(10) % 24, 4, 1.0, seed=0, outliers=0.5)
         >>> batches[0][0].shape  # 4 hands and 2 images with no hand
         (6, 28, 28, 1)
+        >>> augmented_batches(x, np.arange(10) % 24, 4, 1.0, seed=0, transfer=0.5)[0][0].shape
+        (4, 28, 28, 1)
     """
     if outliers < 0:
         raise ConfigurationError(f"{OUTLIER_KEY} must be >= 0, got {outliers!r}")
+    if not 0 <= transfer <= 1:
+        raise ConfigurationError(f"{TRANSFER_KEY} must be in [0, 1], got {transfer!r}")
     import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
     import keras
 
@@ -118,13 +132,22 @@ def augmented_batches(
         def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
             chosen = self.order[index * batch_size : (index + 1) * batch_size]
             rng = np.random.default_rng([seed, self.epoch, index])
-            images, labels = self._changed(self.images[chosen], rng), self.labels[chosen]
+            images, labels = self._hands(self.images[chosen], rng), self.labels[chosen]
             if self.outliers is not None:
                 count = max(1, round(outliers * len(chosen)))
                 extra = self._changed(self.outliers[rng.integers(0, len(self.outliers), count)], rng)
                 images = np.concatenate([images, extra])
                 labels = np.concatenate([labels.astype(np.int64), np.full(count, NO_LETTER, dtype=np.int64)])
             return _to_float(images), labels
+
+        def _hands(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+            if transfer <= 0:  # no draw at all: batches repeat those made before transfer_share existed
+                return self._changed(images, rng)
+            moved = rng.random(len(images)) < transfer
+            out = np.empty_like(images)
+            out[moved] = transfer_augment(images[moved], rng)
+            out[~moved] = self._changed(images[~moved], rng)
+            return out
 
         def _changed(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             if strength <= 0:
@@ -159,6 +182,7 @@ __all__ = [
     "OUTLIER_KEY",
     "SHARE_KEY",
     "STRENGTH_KEY",
+    "TRANSFER_KEY",
     "augmented_batches",
     "outlier_pool",
     "to_uint8",

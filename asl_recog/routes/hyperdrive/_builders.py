@@ -42,6 +42,10 @@ _DEFAULT_DEFAULTS: dict[str, Any] = {
     "robust_share": 0.5,
     "lr_decay": 0.7,
     "decay_images": 21_700,
+    # Issue 32: the share of each batch whose hands are cut out and put on other backgrounds
+    # (asl_recog/data/_transfer_augment.py), and the per-image normalisation inside the network.
+    "transfer_share": 0.0,
+    "normalize": False,
 }
 #: Learning-rate schedules of the default builder: "cosine" is applied per batch by the
 #: training loop (it needs the step count); "exponential" decays by ``lr_decay`` every
@@ -143,7 +147,11 @@ def build_default(params: dict[str, Any]) -> Any:
     keeps the softmax from growing over-confident on near-duplicate photos.
     ``outlier_share`` > 0 (off by default) adds no-hand images to each batch, labelled -1,
     which the compiled loss reads as a uniform target (outlier exposure,
-    :mod:`asl_recog.routes.hyperdrive._augmented`).
+    :mod:`asl_recog.routes.hyperdrive._augmented`). ``transfer_share`` > 0 gives that share of
+    each batch the transfer augmentation (the hand on other backgrounds, issue 32), and
+    ``normalize`` standardises each image (its own mean and spread) in the network's first
+    layer, a built-in ``LayerNormalization`` without weights, so the exported ONNX graph does it
+    too and a served answer equals the library's.
 
     Example:
         >>> model = build_default({"filters": 32, "dropout": 0.3, "learning_rate": 2e-3})
@@ -155,10 +163,15 @@ def build_default(params: dict[str, Any]) -> Any:
     filters = int(p["filters"])
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1))
     x = inputs
-    if p["augment"] and not float(p["robust_strength"] or 0):
+    if p["augment"] and not float(p["robust_strength"] or 0) and not float(p.get("transfer_share") or 0):
         x = layers.RandomTranslation(0.1, 0.1, fill_mode="nearest")(x)
         x = layers.RandomRotation(10 / 360, fill_mode="nearest")(x)
         x = layers.RandomZoom(0.1, fill_mode="nearest")(x)
+    if p.get("normalize"):
+        # Each image to zero mean and unit spread over its pixels: a hand on black and the same
+        # hand on a grey wall differ less after it, and a darker or brighter exposure not at all.
+        # Built in and weightless, so saving, loading and the ONNX export need nothing of ours.
+        x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, epsilon=1e-3)(x)
     for block in range(3):
         # Conv-BN-ReLU; pooling after each block halves 28 -> 14 -> 7 -> 3.
         x = layers.Conv2D(filters * 2**block, 3, padding="same", use_bias=False)(x)

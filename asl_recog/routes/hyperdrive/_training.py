@@ -27,6 +27,7 @@ from asl_recog.routes.hyperdrive._augmented import (
     OUTLIER_KEY,
     SHARE_KEY,
     STRENGTH_KEY,
+    TRANSFER_KEY,
     augmented_batches,
     with_corrupted_copy,
 )
@@ -99,7 +100,8 @@ def train_network(
     Args:
         builder: ``params -> compiled keras.Model``.
         params: the trial's hyperparameters (``batch_size`` and ``epochs`` are used here, and
-            ``robust_strength``, ``robust_share`` and ``outlier_share``: the batches they make).
+            ``robust_strength``, ``robust_share``, ``outlier_share`` and ``transfer_share``: the batches
+            they make).
         train: ``(images (N, 28, 28, 1) float32 0..1, class indices 0-23)``.
         validation: the same for validation data; None for a refit on all the data
             (nothing is reported then, and the history is empty).
@@ -145,9 +147,10 @@ def train_network(
             f"SparseSmoothedCrossentropy reads (as a uniform target); the network's loss is {network.loss!r}. "
             f"Compile it with that loss, or set {OUTLIER_KEY}=0"
         )
-    if strength > 0 or outliers > 0:  # drawn afresh for each batch (routes/hyperdrive/_augmented.py)
+    transfer = float(settings.get(TRANSFER_KEY) or 0)
+    if strength > 0 or outliers > 0 or transfer > 0:  # drawn afresh for each batch (routes/hyperdrive/_augmented.py)
         share = float(settings.get(SHARE_KEY, 1.0))
-        batches = augmented_batches(train[0], train[1], batch_size, strength, int(seed), share, outliers)
+        batches = augmented_batches(train[0], train[1], batch_size, strength, int(seed), share, outliers, transfer)
         network.fit(batches, validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
     else:
         network.fit(

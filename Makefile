@@ -34,7 +34,7 @@ lint: $(VENV)/.all
 # script template is not a module of the package: it runs inside Azure's container.
 doctest: $(VENV)/.all
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules asl_recog \
-		--ignore=asl_recog/serving/_templates --durations=5
+		--ignore=asl_recog/deploy/_templates --durations=5
 
 # The web page's browser tests (tests/test_page_browser.py) drive the distribution's Chromium; it is
 # installed with apt-get when missing. Where that cannot work (no apt-get, no root or sudo) those tests

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from asl_recog._version import __version__
 
 # public name -> private module that defines it (loaded on first access, as Optuna does)
 _LAZY: dict[str, str] = {
@@ -97,14 +97,14 @@ _LAZY: dict[str, str] = {
     "AzureBackend": "backends.azure.v2._backend",
     "AzureMLBackend": "backends.azure.v1._backend",
     # deployment
-    "Deployer": "serving._deploy",
-    "Endpoint": "serving._deploy",
-    "LocalDeployer": "serving._deploy_local",
-    "LocalEndpoint": "serving._deploy_local",
-    "AzureDeployer": "serving._deploy_azure",
-    "AzureMLDeployer": "serving._deploy_azureml",
-    "RemoteEndpoint": "serving._client",
-    "EndpointError": "serving._client",
+    "Deployer": "deploy._base",
+    "Endpoint": "deploy._base",
+    "LocalDeployer": "deploy._local",
+    "LocalEndpoint": "deploy._local",
+    "AzureDeployer": "deploy._azure_v2",
+    "AzureMLDeployer": "deploy._azure_v1",
+    "RemoteEndpoint": "deploy._client",
+    "EndpointError": "deploy._client",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -144,6 +144,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.data._images import image_to_array, image_to_array_and_hand, locate_hand
     from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES, labels_to_letters, letters_to_labels
     from asl_recog.data._split import train_validation_split
+    from asl_recog.deploy._azure_v1 import AzureMLDeployer
+    from asl_recog.deploy._azure_v2 import AzureDeployer
+    from asl_recog.deploy._base import Deployer, Endpoint
+    from asl_recog.deploy._client import EndpointError, RemoteEndpoint
+    from asl_recog.deploy._local import LocalDeployer, LocalEndpoint
     from asl_recog.evaluation._compare import Comparator
     from asl_recog.evaluation._comparison import ComparisonResult
     from asl_recog.evaluation._corruptions import CORRUPTIONS, corrupt
@@ -180,8 +185,3 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         randint,
         uniform,
     )
-    from asl_recog.serving._client import EndpointError, RemoteEndpoint
-    from asl_recog.serving._deploy import Deployer, Endpoint
-    from asl_recog.serving._deploy_azure import AzureDeployer
-    from asl_recog.serving._deploy_azureml import AzureMLDeployer
-    from asl_recog.serving._deploy_local import LocalDeployer, LocalEndpoint

@@ -28,7 +28,7 @@ from bench_serve import wait_ready
 from load_models import BUILDERS
 
 import asl_recog as asl
-from asl_recog.serving._deploy_local import free_port
+from asl_recog.deploy._local import free_port
 
 #: The budget the issue sets: a winner serves in a 1 GB container.
 TARGET_MIB = 1000 * 10**6 / 2**20

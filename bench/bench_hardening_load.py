@@ -49,7 +49,7 @@ from image_cases import encode, jpeg_bomb, odd_modes, png_bomb, with_orientation
 from load_models import BUILDERS  # noqa: E402
 
 import asl_recog as asl  # noqa: E402
-from asl_recog.serving._deploy_local import free_port  # noqa: E402
+from asl_recog.deploy._local import free_port  # noqa: E402
 
 
 def _form(photos: list[bytes], cut: bool = False) -> tuple[bytes, str]:

@@ -43,7 +43,7 @@ import numpy as np
 
 import asl_recog as asl
 from asl_recog.data._labels import labels_to_indices
-from asl_recog.serving._deploy_local import free_port
+from asl_recog.deploy._local import free_port
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_VENV = HERE / ".venv-mlflow"

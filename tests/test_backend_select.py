@@ -144,3 +144,28 @@ def test_importing_the_library_and_backend_classes_imports_no_cloud_sdk() -> Non
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_registry_is_keyed_by_each_backends_name() -> None:
+    from asl_recog.backends._registry import BACKEND_NAMES, BACKENDS, backend_class
+
+    for name in BACKENDS:
+        assert backend_class(name).name == name
+    assert BACKEND_NAMES == ("local", "azure", "azureml", "auto")
+    assert asl.backends.AzureBackend is asl.AzureBackend and asl.backends.LocalBackend is asl.LocalBackend
+
+
+def test_a_local_fit_setup_loads_no_azure_backend_and_no_deployer() -> None:
+    # A fresh interpreter: in this one, other tests have imported every module already.
+    code = (
+        "import sys, asl_recog as asl\n"
+        "from asl_recog.backends import resolve_backend\n"
+        "trainer = asl.HyperDriveTrainer(builder='seed', max_total_runs=1, backend='local', progress=False)\n"
+        "backend = resolve_backend(trainer.backend)\n"
+        "assert type(backend).__name__ == 'LocalBackend', backend\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('asl_recog.backends.azure', 'asl_recog.deploy'))"
+        " or m.split('.')[0] in ('azure', 'azureml')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

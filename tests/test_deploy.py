@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from serving_model import dumps, rows, seed_request
 
 import asl_recog as asl
+from asl_recog.deploy import DeploymentError
+from asl_recog.deploy._scoring import write_scoring_dir
 from asl_recog.serving import create_app
-from asl_recog.serving._deploy import write_scoring_dir
-from asl_recog.serving._deploy_local import DeploymentError
 
 
 def _gone(pid: int) -> bool:
@@ -386,9 +386,23 @@ def test_missing_azure_sdks_name_their_extra(
 def test_importing_the_library_loads_no_server_or_runtime() -> None:
     code = (
         "import sys, asl_recog as a; a.Deployer; a.Endpoint; a.RemoteEndpoint; a.LocalDeployer; "
-        "import asl_recog.serving; "
+        "import asl_recog.serving, asl_recog.deploy; "
         "bad = [m for m in ('fastapi', 'uvicorn', 'onnxruntime', 'azure.ai.ml', 'azureml.core', 'httpx') "
         "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ["Deployer", "Endpoint", "LocalDeployer", "AzureDeployer", "RemoteEndpoint"])
+def test_the_old_serving_names_still_work_with_a_future_warning(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asl_recog.deploy
+    import asl_recog.serving
+
+    monkeypatch.setattr("asl_recog._deprecation._warned", set())
+    with pytest.warns(FutureWarning, match=rf"asl_recog\.serving\.{name} was renamed to asl_recog\.deploy\.{name}"):
+        moved = getattr(asl_recog.serving, name)
+    assert moved is getattr(asl_recog.deploy, name) is getattr(asl, name)
+    assert name not in asl_recog.serving.__all__
+    with pytest.raises(AttributeError):
+        asl_recog.serving.NoSuchName  # noqa: B018

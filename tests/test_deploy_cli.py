@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from asl_recog.cli._main import main
-from asl_recog.serving import AzureDeployer
+from asl_recog.deploy import AzureDeployer
 
 WORKSPACE_ENV = ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_ARM_WORKSPACE_NAME")
 

@@ -1,57 +1,42 @@
-"""Where a search runs. Cloud SDKs are imported only inside their backend modules."""
+"""Where a search runs: the Backend interface, the backends by name, and :func:`resolve_backend`.
+
+The backend classes load on first access (``asl_recog.backends.AzureBackend``), as the
+package root's names do, so importing this package loads no Azure module; cloud SDKs are
+imported only inside their backend modules, on first use.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asl_recog._errors import ConfigurationError
+from asl_recog._azure import find_workspace_config
 from asl_recog.backends._base import Backend
-from asl_recog.backends.azure.v1._backend import AzureMLBackend
-from asl_recog.backends.azure.v2._backend import AzureBackend
-from asl_recog.backends.local._backend import LocalBackend
+from asl_recog.backends._registry import BACKENDS, backend_class, check_backend, resolve_backend
 
-logger = logging.getLogger("asl_recog")
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from asl_recog.backends.azure.v1._backend import AzureMLBackend
+    from asl_recog.backends.azure.v2._backend import AzureBackend
+    from asl_recog.backends.local._backend import LocalBackend
 
-_AZURE_ENV = ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_ARM_WORKSPACE_NAME")
-
-
-def find_workspace_config(start: Path | None = None) -> Path | None:
-    """Find an Azure ML ``config.json`` the way both SDKs do: here, ``.azureml/``, then parents."""
-    folder = (start or Path.cwd()).resolve()
-    for candidate in (folder, *folder.parents):
-        for name in ("config.json", ".azureml/config.json", "aml_config/config.json"):
-            path = candidate / name
-            if path.is_file():
-                return path
-    return None
+# public class name -> registered name, for the lazy attributes below
+_CLASSES = {target.partition(":")[2]: name for name, target in BACKENDS.items()}
 
 
-def resolve_backend(backend: Any) -> Backend:
-    """Turn ``None | "local" | "azure" | "azureml" | "auto" | Backend`` into a backend object."""
-    if isinstance(backend, Backend):
-        return backend
-    if backend is None or backend == "local":
-        return LocalBackend()
-    if backend == "auto":
-        config = find_workspace_config()
-        if config is not None or all(os.environ.get(v) for v in _AZURE_ENV):
-            logger.info(
-                "backend='auto': Azure ML workspace config found (%s); using the Azure SDK v2 backend",
-                config or "environment variables",
-            )
-            return AzureBackend.from_config(config)
-        logger.info("backend='auto': no Azure ML workspace config found; running locally")
-        return LocalBackend()
-    if backend == "azure":
-        return AzureBackend.from_config(find_workspace_config())
-    if backend == "azureml":
-        return AzureMLBackend.from_config(find_workspace_config())
-    raise ConfigurationError(
-        f"backend must be None, 'local', 'azure', 'azureml', 'auto' or a Backend object, got {backend!r}"
-    )
+def __getattr__(name: str) -> Any:
+    if name not in _CLASSES:
+        raise AttributeError(f"module 'asl_recog.backends' has no attribute {name!r}")
+    value = backend_class(_CLASSES[name])
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
 
 
-__all__ = ["AzureBackend", "AzureMLBackend", "Backend", "LocalBackend", "find_workspace_config", "resolve_backend"]
+__all__ = [
+    "AzureBackend",
+    "AzureMLBackend",
+    "Backend",
+    "LocalBackend",
+    "backend_class",
+    "check_backend",
+    "find_workspace_config",
+    "resolve_backend",
+]

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from asl_recog import __version__
 from asl_recog._console import configure_logging
 from asl_recog._errors import AslRecogError, ConfigurationError
+from asl_recog._version import __version__
 from asl_recog.cli._config import load_config, trainer_settings
 from asl_recog.cli._evaluate import EXAMPLE as EVALUATE_EXAMPLE
 from asl_recog.cli._evaluate import add_evaluate_arguments, cmd_evaluate
@@ -22,11 +22,11 @@ from asl_recog.cli._worker import EXAMPLE as WORKER_EXAMPLE
 from asl_recog.cli._worker import add_worker_arguments, cmd_worker
 from asl_recog.data._dataset import load_sign_mnist
 from asl_recog.data._images import image_to_array
+from asl_recog.deploy import Deployer
 from asl_recog.evaluation._compare import Comparator
 from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
 from asl_recog.serving.__main__ import add_arguments, run_from_args
-from asl_recog.serving._deploy import Deployer
 
 EPILOG = """examples:
   asl-recog run                                   # the whole job on the bundled data (quick preset)

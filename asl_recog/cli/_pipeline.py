@@ -15,6 +15,7 @@ from typing import Any
 from asl_recog._errors import ConfigurationError
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._split import train_validation_split
+from asl_recog.deploy import LocalDeployer
 from asl_recog.evaluation._compare import Comparator
 from asl_recog.evaluation._memory import TreeMemory
 from asl_recog.evaluation._robustness import CorruptionSuite
@@ -23,7 +24,6 @@ from asl_recog.models._export import export_onnx
 from asl_recog.models._unknown import choose_unknown_threshold
 from asl_recog.routes.automl._trainer import AutoMLTrainer
 from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
-from asl_recog.serving._deploy_local import LocalDeployer
 
 logger = logging.getLogger("asl_recog")
 

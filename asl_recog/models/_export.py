@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from asl_recog import __version__
 from asl_recog._console import import_keras, import_tensorflow
 from asl_recog._errors import AslRecogError, MissingDependencyError
+from asl_recog._version import __version__
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
 from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_input

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 
 from asl_recog._deprecation import warn_renamed
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends import resolve_backend
+from asl_recog.backends import check_backend, resolve_backend
 from asl_recog.backends.local._workers import refuse_inside_worker_bootstrap
 from asl_recog.data._dataset import as_dataset
 from asl_recog.data._split import train_validation_split
@@ -147,10 +147,8 @@ class Trainer(BaseEstimator, ABC):
             check = getattr(self.backend, "check", None)
             if check is not None:
                 check(self)
-        elif isinstance(self.backend, str) and self.backend not in ("local", "azure", "azureml", "auto"):
-            raise ConfigurationError(
-                f"backend must be None, 'local', 'azure', 'azureml', 'auto' or a backend object, got {self.backend!r}"
-            )
+        elif isinstance(self.backend, str):
+            check_backend(self.backend)  # a name resolve_backend does not know, before fit
 
 
 __all__ = ["Trainer"]

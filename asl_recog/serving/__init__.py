@@ -18,23 +18,23 @@ the address of the service's web page (``GET /``), where a person can try the mo
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-# Importing each deployer registers its target with Deployer.create (all three are light to import).
-from asl_recog.serving._client import EndpointError, RemoteEndpoint
-from asl_recog.serving._deploy import Deployer, Endpoint
-from asl_recog.serving._deploy_azure import AzureDeployer
-from asl_recog.serving._deploy_azureml import AzureMLDeployer
-from asl_recog.serving._deploy_local import LocalDeployer, LocalEndpoint
+from asl_recog._deprecation import warn_renamed
 
 if TYPE_CHECKING:  # pragma: no cover
     from fastapi import FastAPI
 
     from asl_recog.models._base import Model
 
-__all__ = [
+__all__ = ["create_app", "run"]
+
+#: The deployers and the client moved to asl_recog.deploy in 0.2.0; their old names here still work,
+#: with a FutureWarning, until 0.4.0.
+_MOVED_TO_DEPLOY = (
     "AzureDeployer",
     "AzureMLDeployer",
     "Deployer",
@@ -43,9 +43,16 @@ __all__ = [
     "LocalDeployer",
     "LocalEndpoint",
     "RemoteEndpoint",
-    "create_app",
-    "run",
-]
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED_TO_DEPLOY:
+        raise AttributeError(f"module 'asl_recog.serving' has no attribute {name!r}")
+    warn_renamed(f"asl_recog.serving.{name}", f"asl_recog.deploy.{name}")
+    # Imported by name, not by an import statement: asl_recog.deploy imports this package (it runs
+    # the service and ships its request parser), and the import contracts keep that one way.
+    return getattr(importlib.import_module("asl_recog.deploy"), name)
 
 
 def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI:

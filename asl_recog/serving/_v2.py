@@ -34,7 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from asl_recog import __version__
+from asl_recog._version import __version__
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.serving._offload import ParsePool
 from asl_recog.serving._requests import (

@@ -7,8 +7,6 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends._base import AutoMLTrainerLike, SweepTrainer
-
-# workspace_from_env is imported from here by the deployers.
 from asl_recog.backends.azure._job import RESERVED
 from asl_recog.backends.azure._translate import (
     Sdk,

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from asl_recog.backends.azure import _sdk as sdk
+from asl_recog import _azure as sdk
 from asl_recog.data._augment import tabular_copies
 from asl_recog.data._dataset import COLUMNS, SignMnistDataset
 

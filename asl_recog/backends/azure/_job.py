@@ -132,13 +132,3 @@ def compute_from_config(path: str | os.PathLike[str] | None, given: str | None) 
     compute = os.environ.get(COMPUTE_ENV) or DEFAULT_COMPUTE
     logger.info("Azure ML: using compute %r (set %s or pass compute to choose another)", compute, COMPUTE_ENV)
     return compute
-
-
-#: The variables Azure ML sets inside jobs (and ``resolve_backend("auto")`` accepts).
-WORKSPACE_ENV = ("AZUREML_ARM_SUBSCRIPTION", "AZUREML_ARM_RESOURCEGROUP", "AZUREML_ARM_WORKSPACE_NAME")
-
-
-def workspace_from_env() -> tuple[str, str, str] | None:
-    """(subscription, resource group, workspace) from the AZUREML_ARM_* variables, when all are set."""
-    values = tuple(os.environ.get(name, "") for name in WORKSPACE_ENV)
-    return values if all(values) else None  # type: ignore[return-value]

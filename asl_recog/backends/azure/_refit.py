@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asl_recog import _azure as sdk
 from asl_recog._errors import ModelFileError
 from asl_recog.backends._base import SweepTrainer
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _results as results
-from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure._data import LAUNCHER
 from asl_recog.models._budgets import check_size
 from asl_recog.results import TrainingResult, best_epoch

@@ -33,9 +33,7 @@ from typing import Any, Literal
 
 from asl_recog._errors import ConfigurationError, MissingExtraError
 from asl_recog.backends._base import SweepTrainer
-
-# workspace_from_env is imported from here by the deployers.
-from asl_recog.backends.azure._job import RESERVED, cli_name, workspace_from_env  # noqa: F401
+from asl_recog.backends.azure._job import cli_name
 from asl_recog.search._space import (
     BanditPolicy,
     BayesianParameterSampling,

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asl_recog import _azure as sdk
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends._base import AutoMLTrainerLike, Backend, SweepTrainer, Trainer
@@ -21,7 +22,6 @@ from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
-from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import automl_training_data, ensure_v1_dataset, stage_source
 from asl_recog.backends.azure.v1._jobs import automl_config, hyperdrive_config, script_run_config, training_environment
@@ -107,14 +107,7 @@ class AzureMLBackend(Backend):
         authentication (e.g. ``ServicePrincipalAuthentication`` for CI); None signs in interactively.
         """
         tr.import_v1()
-        env = entry.workspace_from_env() if path is None else None
-        if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
-            workspace = sdk.aml_core.Workspace.get(
-                name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1]
-            )
-        else:
-            workspace = sdk.aml_core.Workspace.from_config(path=None if path is None else str(path), auth=auth)
-        return cls(workspace, entry.compute_from_config(path, compute_target), **kwargs)
+        return cls(sdk.connect_v1(path, auth), entry.compute_from_config(path, compute_target), **kwargs)
 
     def __repr__(self) -> str:
         ws = getattr(self.workspace, "name", self.workspace)

@@ -6,10 +6,10 @@ import logging
 import os
 from typing import Any
 
+from asl_recog import _azure as sdk
 from asl_recog.backends._base import AutoMLTrainerLike, SweepTrainer
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
-from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import LAUNCHER
 

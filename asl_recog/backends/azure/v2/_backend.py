@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asl_recog import _azure as sdk
 from asl_recog._errors import ConfigurationError, ModelFileError
 from asl_recog.backends._base import AutoMLTrainerLike, Backend, SweepTrainer, Trainer
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
-from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import automl_training_data, ensure_v2_data, stage_source
 from asl_recog.backends.azure.v2._jobs import automl_job, sweep_job, training_environment
@@ -104,16 +104,7 @@ class AzureBackend(Backend):
         ``$ASL_RECOG_AZURE_COMPUTE``, else ``"cpu-cluster"``.
         """
         tr.import_v2()
-        if credential is None:
-            credential = sdk.az_identity.DefaultAzureCredential()
-        env = entry.workspace_from_env() if path is None else None
-        if env is not None:  # inside an Azure ML job, or configured through AZUREML_ARM_* variables
-            client = sdk.ml.MLClient(
-                credential, subscription_id=env[0], resource_group_name=env[1], workspace_name=env[2]
-            )
-        else:
-            client = sdk.ml.MLClient.from_config(credential, path=None if path is None else str(path))
-        return cls(client, entry.compute_from_config(path, compute), **kwargs)
+        return cls(sdk.connect_v2(path, credential), entry.compute_from_config(path, compute), **kwargs)
 
     def __repr__(self) -> str:
         ws = getattr(self.ml_client, "workspace_name", None)

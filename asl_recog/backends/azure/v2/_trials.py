@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asl_recog import _azure as sdk
 from asl_recog._errors import MissingExtraError
 from asl_recog.backends.azure import _results as results
-from asl_recog.backends.azure import _sdk as sdk
 from asl_recog.results import TrialStatus
 
 logger = logging.getLogger("asl_recog")

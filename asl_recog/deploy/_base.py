@@ -1,34 +1,25 @@
 """One deployment interface: ``Deployer.deploy(model) -> Endpoint``, locally or on Azure ML.
 
-Shared pieces live here: turning a model into an ONNX file, writing the Azure
-scoring folder (score.py + its request parser + the model's input description),
-and endpoint-name checks.
+Here: the two base classes, finding the workspace a cloud deployer signs in to, and endpoint
+names. What a deployment ships (the ONNX file, the Azure scoring folder) is in ``_scoring.py``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
-import shutil
 from abc import ABC, abstractmethod
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from asl_recog._errors import ConfigurationError, ModelFileError
-from asl_recog.backends import find_workspace_config
-from asl_recog.backends.azure._job import WORKSPACE_ENV, workspace_from_env
+from asl_recog import _azure
+from asl_recog._errors import ConfigurationError
+from asl_recog.deploy._client import RemoteEndpoint
 from asl_recog.models._base import Model
-from asl_recog.models._export import export_onnx
-from asl_recog.models._onnx import OnnxModel
-from asl_recog.serving._client import RemoteEndpoint
 
-#: Files of the Azure scoring folder.
-SCORE_SCRIPT, REQUESTS_MODULE, SCORING_CONFIG = "score.py", "asl_requests.py", "asl_scoring.json"
 #: Azure endpoint and ACI service names: 3-32 characters, lowercase letters, digits and hyphens, a letter first.
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 
@@ -104,7 +95,7 @@ class Endpoint(ABC):
 class Deployer(ABC):
     """Deploys a model as a scoring service and returns its :class:`Endpoint`.
 
-    Backends: ``"local"`` (a ``python -m asl_recog.serving`` subprocess),
+    Targets: ``"local"`` (a ``python -m asl_recog.serving`` subprocess),
     ``"azure"`` (Azure ML managed online endpoint, SDK v2) and ``"azureml"``
     (Azure Container Instances, SDK v1, deprecated).
 
@@ -171,12 +162,12 @@ def find_workspace(path: str | os.PathLike[str] | None = None) -> Path | None:
                 "Azure portal (your workspace > Overview > Download config.json)"
             )
         return Path(path)
-    found = find_workspace_config()
-    if found is not None or workspace_from_env() is not None:
+    found = _azure.find_workspace_config()
+    if found is not None or _azure.workspace_from_env() is not None:
         return found
     raise ConfigurationError(
         f"no Azure ML workspace configured: no config.json in {Path.cwd()} or its parent folders (nor in "
-        f".azureml/), and {', '.join(WORKSPACE_ENV)} are not all set. Fix: download config.json from the "
+        f".azureml/), and {', '.join(_azure.WORKSPACE_ENV)} are not all set. Fix: download config.json from the "
         "Azure portal (your workspace > Overview > Download config.json) into this folder or pass "
         "--workspace-config PATH (Python: workspace_config=PATH), or set those three variables; "
         "sign in with 'az login' first. To try the service without Azure, use --target local"
@@ -193,77 +184,3 @@ def endpoint_name(name: str | None, prefix: str = "asl-recog") -> str:
             "hyphens, starting with a letter and not ending with a hyphen"
         )
     return name
-
-
-def onnx_file(model: Model | str | os.PathLike[str], folder: Path) -> tuple[Path, Any]:
-    """An ONNX file of ``model`` (exported into ``folder`` unless it is one already), and the loaded OnnxModel.
-
-    Raises:
-        ModelFileError: a path that is not a loadable ``.onnx`` file.
-    """
-    if isinstance(model, OnnxModel):
-        path = model.save(folder / "model.onnx")
-        return path, model
-    if isinstance(model, Model):
-        path = folder / "model.onnx"
-        return path, export_onnx(model, path)
-    path = Path(model)
-    if path.suffix.lower() != ".onnx":
-        raise ModelFileError(
-            f"{path}: deployers load .onnx files only (graphs, not code). Fix: export it first "
-            f"with 'asl-recog export {path} {path.with_suffix('.onnx')}', or pass a fitted Model "
-            "(it is exported with asl_recog.export_onnx)"
-        )
-    return path, OnnxModel.load(path)
-
-
-def scoring_config(onnx_model: Any, model_file: str, max_batch: int = 1024) -> dict[str, Any]:
-    """What score.py needs to feed the graph and read its output, taken from the loaded OnnxModel."""
-    meta = onnx_model.metadata
-    if meta.get("input_layout") not in ("flat", "NHWC", "NCHW"):
-        raise ConfigurationError(
-            f"{onnx_model.source}: input layout {meta.get('input_layout')!r} is not supported "
-            "by the generated score.py; deploy a model written by asl_recog.export_onnx"
-        )
-    return {
-        "model_file": model_file,
-        "input_name": onnx_model.input_name,
-        "output_name": onnx_model.output_name,
-        "input_layout": meta["input_layout"],
-        "input_scaling": meta["input_scaling"],
-        "classes": [int(c) for c in meta.get("classes", range(len(meta["letters"])))],
-        "labels": [int(v) for v in meta["labels"]],
-        "letters": list(meta["letters"]),
-        "max_batch": max_batch,
-        "threads": 1,
-    }
-
-
-def write_scoring_dir(
-    onnx_model: Any, folder: str | os.PathLike[str], *, model_file: str = "model.onnx", max_batch: int = 1024
-) -> Path:
-    """Write the Azure scoring folder: ``score.py``, ``asl_requests.py`` and ``asl_scoring.json``.
-
-    The model itself is registered separately and read from ``$AZUREML_MODEL_DIR``.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    templates = resources.files("asl_recog.serving") / "_templates"
-    (folder / SCORE_SCRIPT).write_text((templates / SCORE_SCRIPT).read_text(encoding="utf-8"), encoding="utf-8")
-    shutil.copyfile(Path(__file__).with_name("_requests.py"), folder / REQUESTS_MODULE)
-    config = scoring_config(onnx_model, model_file, max_batch)
-    (folder / SCORING_CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
-    return folder
-
-
-#: pip requirements of the scoring environment: what score.py imports, nothing more.
-SCORING_PIP = ["onnxruntime>=1.18", "numpy>=1.26"]
-
-
-def conda_spec(name: str = "asl-recog-scoring") -> dict[str, Any]:
-    """The conda environment of the Azure scoring container (Python 3.11, onnxruntime, numpy)."""
-    return {
-        "name": name,
-        "channels": ["conda-forge"],
-        "dependencies": ["python=3.11", "pip", {"pip": [*SCORING_PIP, "azureml-inference-server-http"]}],
-    }

@@ -13,19 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asl_recog import __version__
+from asl_recog import _azure
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends.azure import _sdk as sdk
-from asl_recog.backends.azure.v2._backend import AzureBackend
+from asl_recog._version import __version__
+from asl_recog.deploy._base import Deployer, Endpoint, endpoint_name
+from asl_recog.deploy._scoring import conda_spec, onnx_file, write_scoring_dir
 from asl_recog.models._base import Model
-from asl_recog.serving._deploy import Deployer, Endpoint, conda_spec, endpoint_name, onnx_file, write_scoring_dir
 
 #: A CPU inference base image Microsoft maintains for managed online endpoints.
 DEFAULT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 
 
 def _import_sdk() -> Any:
-    return sdk.ml.entities
+    return _azure.ml.entities
 
 
 @dataclass
@@ -134,8 +134,8 @@ class AzureDeployer(Deployer):
     def from_config(
         cls, path: str | os.PathLike[str] | None = None, credential: Any = None, **options: Any
     ) -> AzureDeployer:
-        """Sign in like :meth:`AzureBackend.from_config` (config.json or ``AZUREML_ARM_*``) and build a deployer."""
-        return cls(AzureBackend.from_config(path, credential=credential).ml_client, **options)
+        """Sign in as :meth:`AzureBackend.from_config` does (config.json or ``AZUREML_ARM_*``) and build a deployer."""
+        return cls(_azure.connect_v2(path, credential), **options)
 
     def build(self, onnx_path: Path, onnx_model: Any, name: str, folder: Path) -> AzureDeploymentSpec:
         """Build the endpoint, deployment, model and environment objects (no Azure call)."""
@@ -144,7 +144,7 @@ class AzureDeployer(Deployer):
         tags = {"asl_recog_version": __version__, "source_kind": str(onnx_model.metadata.get("source_kind"))}
         model = entities.Model(
             path=str(onnx_path),
-            type=sdk.ml_constants.AssetTypes.CUSTOM_MODEL,
+            type=_azure.ml_constants.AssetTypes.CUSTOM_MODEL,
             name=f"{name}-model",
             description="asl_recog sign classifier (ONNX)",
             tags=tags,

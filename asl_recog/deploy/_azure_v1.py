@@ -15,21 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asl_recog import __version__
+from asl_recog import _azure
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError, MissingExtraError
-from asl_recog.backends.azure import _sdk as sdk
-from asl_recog.backends.azure._translate import workspace_from_env
+from asl_recog._version import __version__
+from asl_recog.deploy._base import Deployer, Endpoint, endpoint_name
+from asl_recog.deploy._scoring import SCORE_SCRIPT, SCORING_PIP, onnx_file, write_scoring_dir
 from asl_recog.models._base import Model
-from asl_recog.serving._deploy import (
-    SCORE_SCRIPT,
-    SCORING_PIP,
-    Deployer,
-    Endpoint,
-    endpoint_name,
-    onnx_file,
-    write_scoring_dir,
-)
 
 logger = logging.getLogger("asl_recog")
 DEPRECATION = (
@@ -147,26 +139,21 @@ class AzureMLDeployer(Deployer):
         cls, path: str | os.PathLike[str] | None = None, auth: Any = None, **options: Any
     ) -> AzureMLDeployer:
         """Connect with ``Workspace.from_config(path)`` (or the ``AZUREML_ARM_*`` variables)."""
-        core = _import_sdk()
-        env = workspace_from_env() if path is None else None
-        if env is not None:
-            workspace = core.Workspace.get(name=env[2], auth=auth, subscription_id=env[0], resource_group=env[1])
-        else:
-            workspace = core.Workspace.from_config(path=None if path is None else str(path), auth=auth)
-        return cls(workspace, **options)
+        _import_sdk()  # names this deployer's extra when azureml-core is missing
+        return cls(_azure.connect_v1(path, auth), **options)
 
     def build(self, onnx_model: Any, model_file: str, name: str, folder: Path) -> AciDeploymentSpec:
         """Build the InferenceConfig, ACI configuration and environment (no Azure call)."""
         core = _import_sdk()
         code_dir = write_scoring_dir(onnx_model, folder / "code", model_file=model_file, max_batch=self.max_batch)
         environment = core.Environment(name="asl-recog-scoring")
-        environment.python.conda_dependencies = sdk.aml_core_conda_dependencies.CondaDependencies.create(
+        environment.python.conda_dependencies = _azure.aml_core_conda_dependencies.CondaDependencies.create(
             python_version="3.11", pip_packages=[*SCORING_PIP, "azureml-defaults"], pin_sdk_version=False
         )
-        inference_config = sdk.aml_core_model.InferenceConfig(
+        inference_config = _azure.aml_core_model.InferenceConfig(
             entry_script=SCORE_SCRIPT, source_directory=str(code_dir), environment=environment
         )
-        deployment_config = sdk.aml_core_webservice.AciWebservice.deploy_configuration(
+        deployment_config = _azure.aml_core_webservice.AciWebservice.deploy_configuration(
             cpu_cores=self.cpu_cores,
             memory_gb=self.memory_gb,
             auth_enabled=self.auth_enabled,

@@ -2,7 +2,7 @@
 
 Azure ML calls ``init()`` once and ``run(raw_data)`` per request. It needs only
 onnxruntime, numpy and the standard library: ``asl_requests.py`` (a copy of
-``asl_recog/serve/_requests.py``) and ``asl_scoring.json`` (the model's input
+``asl_recog/serving/_requests.py``) and ``asl_scoring.json`` (the model's input
 layout and classes) are shipped beside it, and the ``.onnx`` model is read from
 ``$AZUREML_MODEL_DIR``. It accepts the same JSON shapes as ``asl-recog serve``
 and returns a dict, which the Azure inference server encodes once:

@@ -30,11 +30,10 @@ lint: $(VENV)/.all
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports --no-logo --no-cache
 
-# The docstring examples, on tiny data (conftest.py at the root sets them up). The Azure scoring
-# script template is not a module of the package: it runs inside Azure's container.
+# The docstring examples, on tiny data (conftest.py at the root sets them up, and leaves out the
+# Azure scoring script template, which runs only inside Azure's container).
 doctest: $(VENV)/.all
-	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules asl_recog \
-		--ignore=asl_recog/deploy/_templates --durations=5
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules asl_recog --durations=5
 
 # The web page's browser tests (tests/test_page_browser.py) drive the distribution's Chromium; it is
 # installed with apt-get when missing. Where that cannot work (no apt-get, no root or sudo) those tests

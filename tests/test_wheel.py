@@ -19,6 +19,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from asl_recog import _version
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_FILES = ("sign_mnist_train.csv.gz", "sign_mnist_test.csv.gz")
 
@@ -126,6 +128,8 @@ def test_wheel_carries_data_and_license_and_loads_outside_the_source_tree(tmp_pa
         assert f"asl_recog/data/_detector/{detector_file}" in names
     assert any(n.endswith(".dist-info/licenses/asl_recog/data/_detector/LICENSE") for n in names), sorted(names)
     assert "License-Expression: MIT AND CC0-1.0 AND Apache-2.0" in meta
+    assert "asl_recog/deploy/_templates/score.py" in names  # the Azure scoring script the deployers ship
+    assert f"\nVersion: {_version.__version__}\n" in meta  # pyproject.toml reads it from asl_recog/_version.py
 
     venv = tmp_path / "venv"
     python = _fresh_venv(venv, wheel)

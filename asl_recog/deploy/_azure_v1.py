@@ -56,10 +56,17 @@ class AciDeploymentSpec:
 class AzureMLEndpoint(Endpoint):
     """An ACI web service deployed with SDK v1 (see :class:`AzureMLDeployer`).
 
+    It reads its address and keys from the ``azureml.core.Webservice`` it wraps; here a stand-in.
+
     Example:
-        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
-        >>> endpoint = AzureMLDeployer.from_config().deploy("runs/best.onnx", name="asl-recog-aci")  # doctest: +SKIP
-        >>> endpoint.keys[0], endpoint.predict(test[:3]); endpoint.delete()  # doctest: +SKIP
+        >>> from types import SimpleNamespace
+        >>> service = SimpleNamespace(scoring_uri="http://asl-recog-aci.westeurope.azurecontainer.io/score",
+        ...                           get_keys=lambda: ("k1", "k2"))
+        >>> endpoint = AzureMLEndpoint(service, "asl-recog-aci")
+        >>> endpoint.scoring_uri
+        'http://asl-recog-aci.westeurope.azurecontainer.io/score'
+        >>> endpoint.keys
+        ['k1', 'k2']
     """
 
     def __init__(self, service: Any, name: str) -> None:
@@ -100,10 +107,16 @@ class AzureMLDeployer(Deployer):
         model_register: replaces ``azureml.core.Model.register`` (same arguments); for tests and wrappers.
         model_deploy: replaces ``azureml.core.Model.deploy`` (same arguments).
 
+    ``AzureMLDeployer.from_config()`` signs in (config.json or ``AZUREML_ARM_*``), and
+    ``deployer.deploy("runs/best.onnx", name="asl-recog-aci")`` registers and deploys. What it sends
+    is built offline by :meth:`build`, so it can be read without a workspace:
+
     Example:
-        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
-        >>> deployer = AzureMLDeployer.from_config()  # doctest: +SKIP
-        >>> endpoint = deployer.deploy("runs/best.onnx", name="asl-recog-aci")  # doctest: +SKIP
+        >>> from types import SimpleNamespace
+        >>> deployer = AzureMLDeployer(SimpleNamespace(name="ws"), cpu_cores=1, memory_gb=2)
+        >>> spec = deployer.build(OnnxModel.load("runs/best.onnx"), "best.onnx", "asl-recog-aci", Path("out"))
+        >>> spec.inference_config.entry_script, spec.deployment_config.memory_gb
+        ('score.py', 2)
     """
 
     target = "azureml"

@@ -42,10 +42,20 @@ class AzureDeploymentSpec:
 class AzureEndpoint(Endpoint):
     """A managed online endpoint (see :class:`AzureDeployer`).
 
+    Its address and keys are read from the workspace on first use. Here a stand-in answers for
+    ``ml_client.online_endpoints``; ``AzureDeployer.deploy`` returns the real thing.
+
     Example:
-        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
-        >>> endpoint = AzureDeployer.from_config().deploy("runs/best.onnx", name="asl-recog-demo")  # doctest: +SKIP
-        >>> endpoint.scoring_uri, endpoint.predict(test[:3])  # doctest: +SKIP
+        >>> from types import SimpleNamespace
+        >>> endpoints = SimpleNamespace(
+        ...     get=lambda name: SimpleNamespace(scoring_uri=f"https://{name}.westeurope.inference.ml.azure.com/score"),
+        ...     get_keys=lambda name: SimpleNamespace(primary_key="k1", secondary_key="k2"),
+        ... )
+        >>> endpoint = AzureEndpoint(SimpleNamespace(online_endpoints=endpoints), "asl-recog-demo", "blue")
+        >>> endpoint.scoring_uri
+        'https://asl-recog-demo.westeurope.inference.ml.azure.com/score'
+        >>> endpoint.keys
+        ['k1', 'k2']
     """
 
     def __init__(self, ml_client: Any, name: str, deployment_name: str) -> None:
@@ -97,11 +107,21 @@ class AzureDeployer(Deployer):
         run_dir: where to write the model and scoring folder; None uses a temporary folder.
         cleanup_on_failure: delete the endpoint if its deployment fails.
 
+    ``AzureDeployer.from_config()`` signs in (config.json or ``AZUREML_ARM_*``), and
+    ``deployer.deploy(result.best_model, name="asl-recog-prod")`` creates the endpoint. What it
+    sends is built offline by :meth:`build`, so it can be read without a workspace:
+
     Example:
-        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
-        >>> deployer = AzureDeployer.from_config(instance_type="Standard_DS2_v2")  # doctest: +SKIP
-        >>> endpoint = deployer.deploy(result.best_model, name="asl-recog-prod")  # doctest: +SKIP
-        >>> endpoint.predict_letters(test[:3]); endpoint.delete()  # doctest: +SKIP
+        >>> from types import SimpleNamespace
+        >>> deployer = AzureDeployer(SimpleNamespace(workspace_name="ws"), instance_type="Standard_DS3_v2")
+        >>> deployer
+        AzureDeployer(workspace='ws', instance_type='Standard_DS3_v2', instance_count=1)
+        >>> model = OnnxModel.load("runs/best.onnx")
+        >>> spec = deployer.build(Path("runs/best.onnx"), model, "asl-recog-demo", Path("out"))
+        >>> spec.endpoint.auth_mode, spec.deployment.instance_type, spec.deployment.code_configuration.scoring_script
+        ('key', 'Standard_DS3_v2', 'score.py')
+        >>> sorted(path.name for path in spec.code_dir.iterdir())
+        ['asl_requests.py', 'asl_scoring.json', 'score.py']
     """
 
     target = "azure"

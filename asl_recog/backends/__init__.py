@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from asl_recog._azure import find_workspace_config
 from asl_recog.backends._base import Backend
-from asl_recog.backends._registry import BACKENDS, backend_class, check_backend, resolve_backend
+from asl_recog.backends._registry import BACKENDS, backend_class, check_backend_name, resolve_backend
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.backends.azure.v1._backend import AzureMLBackend
@@ -36,7 +36,7 @@ __all__ = [
     "Backend",
     "LocalBackend",
     "backend_class",
-    "check_backend",
+    "check_backend_name",
     "find_workspace_config",
     "resolve_backend",
 ]

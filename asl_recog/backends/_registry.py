@@ -42,15 +42,15 @@ def backend_class(name: str) -> type[Backend]:
     return cls
 
 
-def check_backend(backend: Any) -> None:
+def check_backend_name(backend: Any) -> None:
     """Raise :class:`ConfigurationError` unless ``backend`` is None, a registered name, ``"auto"`` or a Backend.
 
     It imports nothing, so a trainer can call it when it is built.
 
     Example:
-        >>> check_backend("azure"), check_backend(None)
+        >>> check_backend_name("azure"), check_backend_name(None)
         (None, None)
-        >>> check_backend("cloud")
+        >>> check_backend_name("cloud")
         Traceback (most recent call last):
         ...
         asl_recog._errors.ConfigurationError: backend must be None, 'local', 'azure', 'azureml', 'auto' ...
@@ -73,7 +73,7 @@ def resolve_backend(backend: Any) -> Backend:
     """
     if isinstance(backend, Backend):
         return backend
-    check_backend(backend)
+    check_backend_name(backend)
     name = backend or "local"
     config = None
     if name == AUTO:
@@ -94,4 +94,4 @@ def resolve_backend(backend: Any) -> Backend:
     return cls() if name == "local" else cls.from_config(config)
 
 
-__all__ = ["AUTO", "BACKENDS", "BACKEND_NAMES", "backend_class", "check_backend", "resolve_backend"]
+__all__ = ["AUTO", "BACKENDS", "BACKEND_NAMES", "backend_class", "check_backend_name", "resolve_backend"]

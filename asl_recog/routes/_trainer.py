@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 
 from asl_recog._deprecation import warn_renamed
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends import check_backend, resolve_backend
+from asl_recog.backends import check_backend_name, resolve_backend
 from asl_recog.backends.local._workers import refuse_inside_worker_bootstrap
 from asl_recog.data._dataset import as_dataset
 from asl_recog.data._split import train_validation_split
@@ -148,7 +148,7 @@ class Trainer(BaseEstimator, ABC):
             if check is not None:
                 check(self)
         elif isinstance(self.backend, str):
-            check_backend(self.backend)  # a name resolve_backend does not know, before fit
+            check_backend_name(self.backend)  # an unknown name fails here, not after the data is loaded
 
 
 __all__ = ["Trainer"]

@@ -17,6 +17,7 @@ on), the clean test file, and the suite's images (mCA with "unknown" counted wro
 Usage:
     python bench/bench_hyperdrive.py --seeds 0 1 2 [--runs 3] [--minutes 10] [--epochs E]
     python bench/bench_hyperdrive.py --seeds 0 1 2 --runs 1 --epochs 6 --no-policy   # the quick preset's CNN
+    python bench/bench_hyperdrive.py --seeds 0 --runs 1 --epochs 6 --no-policy --param transfer_share=0.3
 Prints Markdown tables. One seed takes about 15-20 minutes on 2 cores (the quick preset's
 5-6); seeds may be run separately and their rows put together.
 """
@@ -39,7 +40,7 @@ from asl_recog.models._unknown import choose_unknown_threshold
 
 
 def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, folder: Path) -> dict:
-    fixed = {"epochs": args.epochs} if args.epochs else None
+    fixed = {**({"epochs": args.epochs} if args.epochs else {}), **dict(args.param)} or None
     trainer = asl.HyperDriveTrainer(
         builder="default",
         policy=None
@@ -94,6 +95,16 @@ def refusals(result: asl.TrainingResult, train: asl.SignMnistDataset, seed: int,
     }
 
 
+def _param(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    try:
+        return key, int(value)
+    except ValueError:
+        return key, float(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -101,6 +112,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="max_duration_minutes (no trial starts later)")
     parser.add_argument("--epochs", type=int, default=None, help="fix the epochs instead of searching them")
     parser.add_argument("--no-policy", action="store_true", help="no early termination (the quick preset has none)")
+    parser.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix one more param, e.g. transfer_share=0.3 or normalize=true (repeatable)",
+    )
     parser.add_argument("--run-dir", default=None)
     args = parser.parse_args()
     configure_logging(-1)

@@ -1,8 +1,9 @@
 """Training for the transfer (issue 32, part 3): the default network per transfer_share and normalize.
 
-One fit per setting on the grouped split's training part (no search, no refit), as
-``bench_robust_strength.py`` does: ``train_network(build_default, {"epochs": E,
-"transfer_share": t, "normalize": n})``. Then, per setting: the clean and the corrupted
+One fit per setting on the grouped split's training part (no search, no refit):
+``train_network(build_default, {"epochs": E, "transfer_share": t, "normalize": n}, ...,
+defaults=DEFAULTS["default"])``, so the rest is the default recipe (cosine decay, robust
+augmentation at 0.75 on half of each batch). Then, per setting: the clean and the corrupted
 validation accuracy (what robust selection ranks by: issue 26's fixed corrupted copy), the
 test-file accuracy, and top-1/top-3 on a photo folder, by default the Massey photos of five
 people (``../shared/datasets/massey-asl-photos``, read through the hand detector). The photos
@@ -25,7 +26,7 @@ from asl_recog._console import configure_logging
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import KerasModel
 from asl_recog.routes.hyperdrive._augmented import with_corrupted_copy
-from asl_recog.routes.hyperdrive._builders import build_default
+from asl_recog.routes.hyperdrive._builders import DEFAULTS, build_default
 from asl_recog.routes.hyperdrive._training import train_network
 
 MASSEY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "massey-asl-photos"
@@ -59,7 +60,7 @@ def main() -> None:
     ):
         params = {"epochs": epochs, "transfer_share": transfer, "normalize": bool(normalize), "robust_share": share}
         start = time.perf_counter()
-        network, _, _ = train_network(build_default, params, (x, y), None, seed=args.seed)
+        network, _, _ = train_network(build_default, params, (x, y), None, seed=args.seed, defaults=DEFAULTS["default"])
         seconds = time.perf_counter() - start
         model = KerasModel(network, params, {})
         n = len(clean[1])

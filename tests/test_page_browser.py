@@ -28,7 +28,7 @@ from PIL import Image
 from serving_model import with_threshold
 
 import asl_recog as asl
-from asl_recog.data._images import image_to_array
+from asl_recog.data._images import image_to_array, image_to_array_and_hand
 from asl_recog.serving import create_app
 
 KEY = "page-key-0123456789"
@@ -52,15 +52,51 @@ def model_path(serving_model_path: Path, tmp_path_factory: pytest.TempPathFactor
     return with_threshold(serving_model_path, THRESHOLD, tmp_path_factory.mktemp("page_model"))
 
 
+def upload_png(image: np.ndarray) -> Image.Image:
+    """A test image as a person might upload it: enlarged to 240x240."""
+    return Image.fromarray(image).resize((240, 240), Image.Resampling.BICUBIC)
+
+
+def camera_frame(image: np.ndarray, width: int = 320, height: int = 240) -> Image.Image:
+    """The fake camera's frame: the image enlarged in the middle, the sides filled with its edge."""
+    frame = Image.new("L", (width, height), int(np.median(image[:, 0])))
+    frame.paste(Image.fromarray(image).resize((height, height), Image.Resampling.BICUBIC), ((width - height) // 2, 0))
+    return frame
+
+
 @pytest.fixture(scope="module")
 def sure_images(model_path: Path, small_test: asl.SignMnistDataset) -> list[tuple[np.ndarray, str]]:
-    """Two real test images of different letters that the model gets right above the threshold."""
-    proba = asl.OnnxModel.load(model_path).predict_proba(small_test.images)
-    right = np.asarray(asl.LETTERS)[proba.argmax(axis=1)] == asl.labels_to_letters(small_test.labels)
-    order = [k for k in np.argsort(-proba.max(axis=1)) if right[k]]
-    picked = [order[0], next(k for k in order if small_test.labels[k] != small_test.labels[order[0]])]
-    assert proba[picked].max(axis=1).min() > float(THRESHOLD), "the test model is not sure of two images"
-    return [(small_test.images[k], str(asl.labels_to_letters([small_test.labels[k]])[0])) for k in picked]
+    """Two real test images of different letters that the model gets right above the threshold,
+    enlarged as the page receives them (an upload, the camera's frame): the service looks for the
+    hand in a photo and refuses one without, so these are images in which the palm detector
+    finds one, read from the square around it."""
+    model = asl.OnnxModel.load(model_path)
+    proba = model.predict_proba(small_test.images)
+    truth = asl.labels_to_letters(small_test.labels)
+    order = [k for k in np.argsort(-proba.max(axis=1)) if asl.LETTERS[int(proba[k].argmax())] == truth[k]]
+
+    def sure_on(picture: Image.Image, k: int) -> bool:
+        array, hand = asl.image_to_array_and_hand(_encoded(picture))
+        p = model.predict_proba(array[None])[0]
+        return hand is not None and asl.LETTERS[int(p.argmax())] == truth[k] and p.max() > float(THRESHOLD)
+
+    first = next(k for k in order[:400] if sure_on(upload_png(small_test.images[k]), k))
+    second = next(
+        k
+        for k in order[:400]
+        if truth[k] != truth[first]
+        and sure_on(upload_png(small_test.images[k]), k)
+        and sure_on(camera_frame(small_test.images[k]), k)
+    )
+    return [(small_test.images[k], str(truth[k])) for k in (first, second)]
+
+
+def _encoded(picture: Image.Image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +121,8 @@ def service(model_path: Path) -> Iterator[str]:
 
 
 def write_y4m(image: np.ndarray, path: Path, width: int = 320, height: int = 240) -> Path:
-    """A one-frame grayscale YUV4MPEG2 video: the image enlarged in the middle, the sides filled with its edge."""
-    side = height
-    frame = Image.new("L", (width, height), int(np.median(image[:, 0])))
-    frame.paste(Image.fromarray(image).resize((side, side), Image.Resampling.BICUBIC), ((width - side) // 2, 0))
+    """A one-frame grayscale YUV4MPEG2 video of :func:`camera_frame`."""
+    frame = camera_frame(image, width, height)
     luma = np.asarray(frame, dtype=np.uint8).tobytes()
     chroma = bytes([128]) * ((width // 2) * (height // 2))  # no colour
     header = f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode()
@@ -156,7 +190,7 @@ def answer(page: Any) -> str:
 
 def upload(page: Any, image: np.ndarray, folder: Path, name: str = "hand.png") -> None:
     path = folder / name
-    Image.fromarray(image).resize((240, 240), Image.Resampling.BICUBIC).save(path)
+    upload_png(image).save(path)
     page.set_input_files("#file", str(path))
 
 
@@ -174,7 +208,11 @@ def test_uploaded_test_image_shows_its_letter_and_the_28x28(
         "Array.from(document.getElementById('model-input').getContext('2d')"
         ".getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))"
     )
-    assert drawn == image_to_array(tmp_path / "hand.png", find_hand=False).ravel().tolist()
+    array, hand = image_to_array_and_hand(tmp_path / "hand.png")
+    assert drawn == array.ravel().tolist()
+    # The crop box starts on the hand the service found (the library's box for the same file).
+    assert hand is not None and "found in the photo" in page.inner_text("#crop-position")
+    assert page.evaluate("() => state.crop") == {"x": hand.x, "y": hand.y, "w": hand.width, "h": hand.width}
     shoot(page, shots / "page-upload.png")
     # Keyboard: focus the crop box, shrink it with Shift+Left; the page scores the new box.
     page.focus("#crop")
@@ -182,6 +220,16 @@ def test_uploaded_test_image_shows_its_letter_and_the_28x28(
     page.keyboard.press("Shift+ArrowLeft")
     page.wait_for_function("(before) => document.getElementById('crop-position').textContent !== before", arg=before)
     page.wait_for_selector("#answer[data-state=done]")
+    # Crop parity: for the box the page sent, the page shows what image_to_array cuts from the file.
+    box = page.evaluate("() => state.crop")
+    assert box["w"] < hand.width
+    page.wait_for_function(
+        "(expected) => Array.from(document.getElementById('model-input').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0)).join() === expected",
+        arg=",".join(
+            map(str, image_to_array(tmp_path / "hand.png", crop=(box["x"], box["y"], box["w"], box["h"])).ravel())
+        ),
+    )
     assert not elsewhere(page, service)
 
 
@@ -206,6 +254,15 @@ def test_scribble_on_the_canvas_is_unknown(page: Any, service: str, shots: Path)
         page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=4)
     page.mouse.up()
     page.click("#use-drawing")
+    assert answer(page) == "unknown"
+    assert page.get_attribute("#answer", "data-reason") == "no_hand"  # a scribble holds no hand
+    assert "No hand found" in page.inner_text("#answer-note")
+    assert "No hand was found" in page.inner_text("#crop-position")
+    shoot(page, shots / "page-no-hand.png")
+    # A box the person moved is read as it is: the model is not sure of a scribble.
+    page.focus("#crop")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#answer[data-reason=not_sure]")
     assert answer(page) == "unknown"
     assert "threshold of 99.5%" in page.inner_text("#answer-note")
     shoot(page, shots / "page-unknown.png")

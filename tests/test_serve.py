@@ -107,7 +107,7 @@ def test_multipart_photo_upload_is_converted_like_the_dataset(
     files = [("file", (f"hand{i}.{fmt.lower()}", data, f"image/{fmt.lower()}")) for i, data in enumerate(photos)]
     response = client.post("/score", files=files, headers=AUTH)
     assert response.status_code == 200, response.text
-    expected = model.predict(np.stack([asl.image_to_array(data, find_hand=False) for data in photos]))
+    expected = model.predict(np.stack([asl.image_to_array(data) for data in photos]))
     assert response.json()["result"] == expected.tolist()
 
 
@@ -115,7 +115,7 @@ def test_raw_image_body(client: TestClient, model: asl.OnnxModel, images: np.nda
     data = png(images[0])
     response = client.post("/score", content=data, headers={**AUTH, "Content-Type": "image/png"})
     assert response.status_code == 200, response.text
-    assert response.json()["result"] == model.predict(asl.image_to_array(data, find_hand=False)[None]).tolist()
+    assert response.json()["result"] == model.predict(asl.image_to_array(data)[None]).tolist()
 
 
 @pytest.mark.parametrize("how", ["query", "automl_v1_method", "automl_v2_method"])

@@ -20,6 +20,10 @@ from asl_recog.serving._page import STATIC
 from asl_recog.serving._requests import dumps
 
 KEY = "answers-key-0123456789"
+MASSEY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "massey-asl-photos"
+needs_massey = pytest.mark.skipif(
+    not MASSEY.is_dir(), reason="the Massey photos live outside the project (../shared/datasets)"
+)
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -85,6 +89,9 @@ def test_top_k_lists_the_most_probable_letters_in_order(
         ("return_input=perhaps", "query.return_input"),
         ("crop=1,2,3", "query.crop"),
         ("crop=0,0,-5,5", "query.crop"),
+        ("find_hand=maybe", "query.find_hand"),
+        ("top-k=3", "query.top-k"),  # a misspelt option is refused, not dropped
+        ("proba=true&returninput=1", "query.returninput"),
     ],
 )
 def test_bad_parameters_are_422_naming_the_parameter(
@@ -115,7 +122,7 @@ def test_return_input_gives_back_the_28x28_images_scored(client: TestClient, sma
     assert body["input"] == rows(images)
     photo = _png(np.asarray(Image.fromarray(images[0]).resize((150, 150))))
     body = client.post("/score?return_input=1", files={"file": ("h.png", photo)}, headers=AUTH).json()
-    assert body["input"] == [image_to_array(photo, find_hand=False).ravel().tolist()]  # the server's own conversion
+    assert body["input"] == [image_to_array(photo).ravel().tolist()]  # the library's own conversion
 
 
 def test_crop_finds_the_hand_in_a_larger_photo(
@@ -155,6 +162,61 @@ def test_crop_outside_the_photo_or_on_json_is_422(client: TestClient, small_test
     assert "400x300" in outside.json()["detail"]
     on_json = client.post("/score?crop=0,0,10,10", json={"data": rows(small_test.images[:1])}, headers=AUTH)
     assert on_json.status_code == 422 and on_json.json()["where"] == "query.crop"
+    on_json = client.post("/score?find_hand=false", json={"data": rows(small_test.images[:1])}, headers=AUTH)
+    assert on_json.status_code == 422 and on_json.json()["where"] == "query.find_hand"
+
+
+def test_a_photo_without_a_hand_says_so_and_is_refused_when_a_threshold_is_in_force(
+    client: TestClient, model: asl.OnnxModel
+) -> None:
+    import skimage.data
+
+    cup = _png(skimage.data.coffee(), "JPEG", quality=90)  # a cup of coffee: no hand
+    files = {"file": ("cup.jpg", cup, "image/jpeg")}
+    centre = image_to_array(cup, find_hand=False)
+    guessed = client.post("/score?return_input=true", files=files, headers=AUTH).json()
+    assert guessed["hand"] == [None] and "reasons" not in guessed  # no threshold: read from the centre square
+    assert guessed["letters"] == asl.labels_to_letters(model.predict(centre[None])).tolist()
+    assert guessed["input"] == [centre.ravel().tolist()]
+    refused = client.post("/score?threshold=0&return_input=true", files=files, headers=AUTH).json()
+    assert refused["letters"] == ["unknown"] and refused["result"] == [None] and refused["reasons"] == ["no_hand"]
+    assert refused["input"] == guessed["input"]
+    # A box from the client is read as it is: no hand is looked for, so none is missing.
+    boxed = client.post("/score?threshold=0&crop=100,50,300,300", files=files, headers=AUTH).json()
+    assert "hand" not in boxed and boxed["reasons"] == [None] and boxed["letters"] != ["unknown"]
+    plain = client.post(
+        "/score?find_hand=false&threshold=0", content=cup, headers={**AUTH, "content-type": "image/jpeg"}
+    )
+    assert "hand" not in plain.json() and plain.json()["reasons"] == [None]
+
+
+def test_below_the_threshold_the_reason_is_not_sure(client: TestClient, small_test: asl.SignMnistDataset) -> None:
+    body = client.post("/score?threshold=1", json={"data": rows(small_test.images[:3])}, headers=AUTH).json()
+    assert body["letters"] == ["unknown"] * 3 and body["reasons"] == ["not_sure"] * 3
+    assert "hand" not in body  # 28x28 pixels: nothing to look for
+
+
+@needs_massey
+def test_a_photo_is_cut_to_the_hand_the_library_finds_and_the_answer_says_where(
+    client: TestClient, model: asl.OnnxModel
+) -> None:
+    photos = [next(iter(sorted((MASSEY / letter).iterdir()))) for letter in ("A", "C", "L")]
+    files = [("file", (path.name, path.read_bytes(), "image/jpeg")) for path in photos]
+    body = client.post("/score?return_input=true&threshold=0", files=files, headers=AUTH).json()
+    expected = [asl.image_to_array_and_hand(path) for path in photos]
+    for (array, hand), seen, box in zip(expected, body["input"], body["hand"], strict=True):
+        assert hand is not None and box == {
+            "x": hand.x,
+            "y": hand.y,
+            "width": hand.width,
+            "height": hand.height,
+            "score": round(hand.score, 4),
+        }
+        assert seen == array.ravel().tolist()  # the service's 28x28 is the library's, pixel for pixel
+    assert body["reasons"] == [None, None, None]
+    assert body["result"] == model.predict(np.stack([array for array, _ in expected])).tolist()
+    centre = client.post("/score?return_input=true&find_hand=false", files=files[:1], headers=AUTH).json()
+    assert "hand" not in centre and centre["input"] == [image_to_array(photos[0], find_hand=False).ravel().tolist()]
 
 
 def test_model_threshold_from_metadata_applies_without_parameters(

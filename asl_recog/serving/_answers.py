@@ -7,13 +7,23 @@ metadata, /score answers exactly as before and this module is never called):
 - ``threshold=T`` (0..1), else the model's ``asl_recog.unknown_threshold`` metadata: ``"threshold"``,
   and each image whose highest probability is below T answers ``"unknown"`` (label ``null``);
 - ``return_input=true``: ``"input"``, the 28x28 grayscale images the server scored, 784 values each;
-- ``crop=x,y,w,h``: image uploads only, the box (upright image pixels) cut out before the conversion.
+- ``crop=x,y,w,h``: image uploads only, the box (upright image pixels) cut out before the conversion;
+- ``find_hand=false``: image uploads only, take the centre square instead of the square around the
+  hand that MediaPipe's palm detector finds (the default where no ``crop`` is given).
+
+Photo uploads in which the hand was looked for also answer ``"hand"``: per image the box that
+was cut out, or null where no hand was found and the centre square was used. With a threshold
+in force, ``"reasons"`` says per image why the answer is "unknown": ``"no_hand"`` (a photo in
+which no hand was found is refused, not read from its centre) or ``"not_sure"`` (the highest
+probability is below the threshold); null where a letter was answered.
+
+Any other query parameter is refused (422), so a misspelt option is never silently dropped.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,12 +31,17 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from asl_recog._errors import ModelFileError
+from asl_recog.data._hands import HandBox
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.serving._requests import RequestError
 
 #: The ONNX metadata key holding the confidence below which the answer is "unknown" (set at export).
 THRESHOLD_KEY = "asl_recog.unknown_threshold"
 UNKNOWN = "unknown"
+#: Why an answer is "unknown" (the ``reasons`` field).
+NO_HAND, NOT_SURE = "no_hand", "not_sure"
+#: The query parameters /score reads; every other name is refused.
+QUERY_PARAMETERS = ("proba", "top_k", "threshold", "return_input", "crop", "find_hand")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
 
 
@@ -40,11 +55,14 @@ class AnswerOptions:
         threshold: the confidence in force (query, else the model's), or None.
         return_input: also return the 28x28 images that were scored.
         crop: ``(x, y, w, h)`` cut out of uploaded images before the conversion, or None.
+        find_hand: crop uploaded photos to the hand found in them (when no ``crop`` is given).
 
     Example:
         >>> options = parse_options(b"top_k=3&crop=0,0,50,50&return_input=true", default_threshold=0.5)
         >>> options.top_k, options.threshold, options.crop, options.return_input, options.proba
         (3, 0.5, (0, 0, 50, 50), True, False)
+        >>> parse_options(b"find_hand=false", default_threshold=None).find_hand
+        False
     """
 
     proba: bool = False
@@ -52,6 +70,7 @@ class AnswerOptions:
     threshold: float | None = None
     return_input: bool = False
     crop: tuple[int, int, int, int] | None = None
+    find_hand: bool = True
 
 
 def model_threshold(metadata: Mapping[str, Any] | None, source: str) -> float | None:
@@ -128,12 +147,20 @@ def _crop(value: str) -> tuple[int, int, int, int]:
 
 
 def parse_options(query: bytes, default_threshold: float | None) -> AnswerOptions:
-    """The answer options in a query string (the last value of a repeated name wins; others are ignored).
+    """The answer options in a query string (the last value of a repeated name wins).
 
     Raises:
-        RequestError: 422 ``invalid_parameter``, naming the parameter as ``query.<name>``.
+        RequestError: 422 ``invalid_parameter``, naming the parameter as ``query.<name>``, for a bad
+            value or a name that is not one of :data:`QUERY_PARAMETERS`.
     """
     values = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    unknown = sorted(set(values) - set(QUERY_PARAMETERS))
+    if unknown:
+        raise RequestError(
+            f"unknown query parameter {unknown[0][:40]!r}; /score reads {', '.join(QUERY_PARAMETERS)}",
+            where=f"query.{unknown[0][:40]}",
+            code="invalid_parameter",
+        )
     threshold = _threshold(values["threshold"]) if "threshold" in values else default_threshold
     return AnswerOptions(
         proba=_flag("proba", values["proba"]) if "proba" in values else False,
@@ -141,6 +168,7 @@ def parse_options(query: bytes, default_threshold: float | None) -> AnswerOption
         threshold=threshold,
         return_input=_flag("return_input", values["return_input"]) if "return_input" in values else False,
         crop=_crop(values["crop"]) if "crop" in values else None,
+        find_hand=_flag("find_hand", values["find_hand"]) if "find_hand" in values else True,
     )
 
 
@@ -156,8 +184,8 @@ def extend_answer(
         >>> options = AnswerOptions(top_k=2, threshold=0.5)
         >>> extend_answer(answer, proba, np.zeros((2, 28, 28), np.uint8), options)["letters"]
         ['D', 'unknown']
-        >>> answer["result"], answer["top"][0][0]
-        ([3, None], {'letter': 'D', 'label': 3, 'probability': 0.77})
+        >>> answer["result"], answer["reasons"], answer["top"][0][0]
+        ([3, None], [None, 'not_sure'], {'letter': 'D', 'label': 3, 'probability': 0.77})
     """
     if options.top_k is not None:
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, : options.top_k]
@@ -173,6 +201,45 @@ def extend_answer(
         below = (np.max(probabilities, axis=1) < options.threshold).tolist()
         answer["letters"] = [UNKNOWN if low else letter for letter, low in zip(answer["letters"], below, strict=True)]
         answer["result"] = [None if low else label for label, low in zip(answer["result"], below, strict=True)]
+        answer["reasons"] = [NOT_SURE if low else None for low in below]
     if options.return_input:
         answer["input"] = np.asarray(images, dtype=np.uint8).reshape(len(images), -1).tolist()
+    return answer
+
+
+def add_hands(
+    answer: dict[str, Any],
+    hands: Sequence[HandBox | None],
+    refuse_missing: bool,
+    searched: Sequence[bool] | None = None,
+) -> dict[str, Any]:
+    """Add ``"hand"`` (per photo, the box cut out, or null) to a /score answer, in place.
+
+    Args:
+        answer: the answer, already extended (its ``"reasons"`` exist when a threshold is in force).
+        hands: per image, the hand found, or None where none was found (or looked for).
+        refuse_missing: answer "unknown" (reason ``"no_hand"``) where no hand was found; the
+            service does so when a threshold is in force, the mode in which it refuses to guess.
+        searched: per image, whether the hand was looked for (default: all were). An image too
+            small to search (under 64 pixels, already a crop) is never refused for it.
+
+    Example:
+        >>> from asl_recog.data._hands import HandBox
+        >>> answer = {"result": [3, 0], "letters": ["D", "A"], "reasons": [None, None]}
+        >>> add_hands(answer, [HandBox(40, 10, 120, 120, 0.97), None], refuse_missing=True)["hand"]
+        [{'x': 40, 'y': 10, 'width': 120, 'height': 120, 'score': 0.97}, None]
+        >>> answer["letters"], answer["result"], answer["reasons"]
+        (['D', 'unknown'], [3, None], [None, 'no_hand'])
+    """
+    answer["hand"] = [
+        None
+        if box is None
+        else {"x": box.x, "y": box.y, "width": box.width, "height": box.height, "score": round(box.score, 4)}
+        for box in hands
+    ]
+    if refuse_missing:
+        reasons = answer.setdefault("reasons", [None] * len(hands))
+        for i, box in enumerate(hands):
+            if box is None and (searched is None or searched[i]):
+                answer["letters"][i], answer["result"][i], reasons[i] = UNKNOWN, None, NO_HAND
     return answer

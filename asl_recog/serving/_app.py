@@ -27,7 +27,7 @@ from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.serving._admission import DEFAULT_CHUNK_MB, AdmissionGate, ChunkedModel, plan_limits
-from asl_recog.serving._answers import AnswerOptions, extend_answer, model_threshold, parse_options
+from asl_recog.serving._answers import AnswerOptions, add_hands, extend_answer, model_threshold, parse_options
 from asl_recog.serving._metrics import ServiceMetrics, TimedModel, add_metrics_route
 from asl_recog.serving._observability import Observability
 from asl_recog.serving._offload import ParsePool
@@ -210,6 +210,8 @@ def create_app(
             "format": "28x28 grayscale images: pixel1..pixel784 row by row, whole numbers 0-255",
             "json_shapes": sorted(set(SHAPES.values())),
             "uploads": ["multipart PNG/JPEG", "image/png", "image/jpeg"],
+            "photos": "cut to the square around the hand that MediaPipe's palm detector finds, else the centre "
+            "square; ?crop=x,y,w,h gives the box, ?find_hand=false takes the centre square",
             "max_batch": max_batch,
             "max_body_bytes": max_body_bytes,
             "timeout_s": timeout_s,
@@ -296,17 +298,23 @@ def create_app(
         query = request.scope["query_string"]
         options = parse_options(query, threshold) if query or threshold is not None else None
         proba, crop = (options.proba, options.crop) if options is not None else (False, None)
+        find_hand = options.find_hand if options is not None else True
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        photos = None
         if content_type == "multipart/form-data":
-            images = await form_images(request.headers.get("content-type", ""), request.stream(), max_batch, crop)
+            content = request.headers.get("content-type", "")
+            photos = await form_images(content, request.stream(), max_batch, crop, find_hand)
         elif content_type.startswith("image/") or content_type == "application/octet-stream":
-            images = (await decode_image(await request.body(), "body", crop))[None]
-        elif crop is not None:
+            photos = [await decode_image(await request.body(), "body", crop, find_hand)]
+        elif crop is not None or not find_hand:
             raise RequestError(
-                "crop applies to photo uploads (multipart or an image/* body), not to 28x28 pixel JSON",
-                where="query.crop",
+                f"{'crop' if crop is not None else 'find_hand'} applies to photo uploads (multipart or an "
+                "image/* body), not to 28x28 pixel JSON",
+                where=f"query.{'crop' if crop is not None else 'find_hand'}",
                 code="invalid_parameter",
             )
+        if photos is not None:
+            images = np.stack([photo.image for photo in photos])
         else:  # JSON, whatever the header says: curl -d sends form-urlencoded by default
             body = await request.body()
             if len(body) > INLINE_BODY_BYTES:
@@ -315,8 +323,15 @@ def create_app(
                 parsed = parse_json(body, max_batch=max_batch, proba=proba)
             images, proba = parsed.images, parsed.proba
         if len(images) > INLINE_IMAGES:
-            return dumps(await run_in_threadpool(predict, images, proba, options))
-        return dumps(predict(images, proba, options))
+            answer = await run_in_threadpool(predict, images, proba, options)
+        else:
+            answer = predict(images, proba, options)
+        if photos is not None and any(photo.searched for photo in photos):
+            # A threshold in force means the service refuses to guess: a photo without a hand is refused too.
+            refuse = options is not None and options.threshold is not None
+            hands, searched = [photo.hand for photo in photos], [photo.searched for photo in photos]
+            add_hands(answer, hands, refuse_missing=refuse, searched=searched)
+        return dumps(answer)
 
     # A raw ASGI route, first in line (routes are matched in order); its OpenAPI description is
     # added by add_components. Errors it raises reach the exception handlers like any route's.

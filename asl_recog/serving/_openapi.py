@@ -26,6 +26,16 @@ class TopEntry(BaseModel):
     probability: float = Field(examples=[0.97])
 
 
+class HandEntry(BaseModel):
+    """Where the hand was found in a photo: the square cut out, in pixels of the upright photo."""
+
+    x: int = Field(description="left edge", examples=[40])
+    y: int = Field(description="top edge", examples=[10])
+    width: int = Field(examples=[120])
+    height: int = Field(examples=[120])
+    score: float = Field(description="the palm detector's probability, 0.5-1", examples=[0.97])
+
+
 class ScoreResponse(BaseModel):
     """Predictions, one per image, in request order."""
 
@@ -53,6 +63,17 @@ class ScoreResponse(BaseModel):
     )
     input: list[list[int]] | None = Field(
         None, description="only with ?return_input=true: per image, the 784 pixels (0-255, row by row) that were scored"
+    )
+    hand: list[HandEntry | None] | None = Field(
+        None,
+        description="photo uploads in which the hand was looked for (no crop, find_hand not false): per image "
+        "the square cut out around the hand, or null where none was found and the centre square was used",
+    )
+    reasons: list[str | None] | None = Field(
+        None,
+        description="only with a threshold in force: per image why the answer is 'unknown', 'no_hand' (a photo "
+        "in which no hand was found is refused) or 'not_sure' (below the threshold); null where a letter is answered",
+        examples=[[None, "not_sure"]],
     )
 
 
@@ -233,6 +254,14 @@ def score_operation(max_batch: int) -> dict[str, Any]:
             "description": "photo uploads only: x,y,w,h in pixels of the upright photo; only this box is "
             "converted to 28x28 (422 if it does not fit inside the photo)",
             "schema": {"type": "string", "pattern": "^[0-9]+,[0-9]+,[0-9]+,[0-9]+$", "example": "40,0,240,240"},
+        },
+        {
+            "name": "find_hand",
+            "in": "query",
+            "required": False,
+            "description": "photo uploads without crop: cut the photo to the square around the hand that "
+            "MediaPipe's palm detector finds (`hand` says where); false takes the centre square",
+            "schema": {"type": "boolean", "default": True},
         },
     ]
     return {

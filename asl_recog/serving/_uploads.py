@@ -7,13 +7,18 @@ upload of two photos never gets one answer. Each part is decoded as soon as
 it is complete and only its 28x28 result is kept, and at most
 :data:`DECODE_SLOTS` images decode at once in the whole service, which bounds
 the memory that image uploads can take.
+
+A photo is cut to the client's ``crop`` box when one is given; otherwise to the square around
+the hand that the palm detector finds in it (the library's :func:`~asl_recog.data.image_to_array`
+path, so the service and the library give the same 28x28), else to the centre square. What was
+found travels with each image, so the answer can say where the hand was, or that none was.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from python_multipart.exceptions import MultipartParseError
@@ -21,7 +26,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from asl_recog._errors import DataFormatError
-from asl_recog.data._images import CropError, ImageTooLargeError, image_to_array
+from asl_recog.data._hands import HandBox
+from asl_recog.data._images import CropError, ImageTooLargeError, read_image
 from asl_recog.serving._requests import RequestError
 
 if TYPE_CHECKING:  # python-multipart defines its callback types for type checkers only
@@ -32,22 +38,35 @@ DECODE_SLOTS = 2
 _SLOTS = threading.BoundedSemaphore(DECODE_SLOTS)
 
 
-def _decode_bounded(data: bytes, where: str, crop: tuple[int, int, int, int] | None) -> np.ndarray:
+class Photo(NamedTuple):
+    """One decoded upload: its 28x28 image, the hand it was cut to, and whether a hand was looked for.
+
+    ``searched`` is False with a crop box, with ``find_hand=False`` and for images under 64 pixels
+    on their short side (already crops); ``hand`` is None when none was found or looked for.
+    """
+
+    image: np.ndarray
+    hand: HandBox | None
+    searched: bool
+
+
+def _decode_bounded(data: bytes, where: str, crop: tuple[int, int, int, int] | None, find_hand: bool) -> Photo:
     with _SLOTS:  # taken in the worker thread, so no event loop is tied to it
-        # The service reads the client's box or the centre square, as its API documents; finding the
-        # hand in uploads (image_to_array's default) waits until a response can say whether one was found.
-        return image_to_array(data, source=where, crop=crop, find_hand=False)
+        return Photo(*read_image(data, source=where, crop=crop, find_hand=find_hand))
 
 
-async def decode_image(data: bytes, where: str, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """A 28x28 uint8 image from PNG/JPEG bytes, decoded in a worker thread (only ``crop``'s box, if given).
+async def decode_image(
+    data: bytes, where: str, crop: tuple[int, int, int, int] | None = None, find_hand: bool = True
+) -> Photo:
+    """A photo decoded in a worker thread: ``crop``'s box if given, else the hand's square (``find_hand``),
+    else the centre square.
 
     Raises:
         RequestError: 413 ``image_too_large`` above the pixel limit, 400 ``bad_image`` when unreadable,
             422 ``invalid_parameter`` (where ``query.crop``) when the crop box is not inside the image.
     """
     try:
-        return await run_in_threadpool(_decode_bounded, data, where, crop)
+        return await run_in_threadpool(_decode_bounded, data, where, crop, find_hand)
     except CropError as exc:
         raise RequestError(f"{exc}", where="query.crop", code="invalid_parameter") from exc
     except ImageTooLargeError as exc:
@@ -113,14 +132,16 @@ async def form_images(
     stream: AsyncIterator[bytes],
     max_batch: int,
     crop: tuple[int, int, int, int] | None = None,
-) -> np.ndarray:
-    """The images of every file field of a multipart upload, in order, decoded like the dataset was made.
+    find_hand: bool = True,
+) -> list[Photo]:
+    """The photos of every file field of a multipart upload, in order, decoded like the dataset was made.
 
     Args:
         content_type: the request's Content-Type header (with its boundary).
         stream: the body, chunk by chunk.
         max_batch: the most files per request (more gives 413).
         crop: a box ``(x, y, w, h)`` cut out of every file before the conversion, or None.
+        find_hand: without ``crop``, cut each photo to the hand found in it.
 
     Raises:
         RequestError: 400 for a malformed or truncated body or an unreadable image, 413 for too many
@@ -138,7 +159,7 @@ async def form_images(
         )
     reader = _FormReader()
     parser = MultipartParser(boundary, reader.callbacks())
-    images: list[np.ndarray] = []
+    images: list[Photo] = []
     fields = 0
     async for chunk in stream:
         try:
@@ -162,7 +183,8 @@ async def form_images(
                     status=413,
                     code="batch_too_large",
                 )
-            images.append(await decode_image(data, f"{name}[{len(images)}] ({filename or 'unnamed'})", crop))
+            where = f"{name}[{len(images)}] ({filename or 'unnamed'})"
+            images.append(await decode_image(data, where, crop, find_hand))
         reader.finished.clear()
     if not reader.ended:
         raise RequestError(
@@ -178,4 +200,4 @@ async def form_images(
             where="file",
             code="no_image",
         )
-    return np.stack(images)
+    return images

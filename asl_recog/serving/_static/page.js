@@ -1,7 +1,9 @@
 // The asl-recog page. Plain JavaScript, no library, nothing loaded from elsewhere.
-// The browser never converts the image to 28x28 itself: it uploads the photo with the crop box
-// (/score?crop=x,y,w,h) and draws the 28x28 image the service returns (return_input=true),
-// so the service stays the one place where that conversion is defined.
+// The browser never converts the image to 28x28 itself: it uploads a new photo without a box, so
+// the service looks for the hand (its answer's "hand" is the box it cut out), puts the crop box
+// there, and sends the box (/score?crop=x,y,w,h) once the person moves it. It draws the 28x28
+// image the service returns (return_input=true), so the service stays the one place where that
+// conversion, and the search for the hand, are defined.
 "use strict";
 
 const KEY_STORE = "asl-recog-key";  // sessionStorage: forgotten when the tab closes
@@ -59,12 +61,10 @@ function useBlob(blob, name) {
     // the same pixels the service's crop box is measured in.
     state.width = picture.naturalWidth;
     state.height = picture.naturalHeight;
-    const side = Math.min(state.width, state.height);  // the service's own default: the centred square
-    state.crop = {
-      x: Math.floor((state.width - side) / 2), y: Math.floor((state.height - side) / 2), w: side, h: side,
-    };
+    state.crop = null;  // no box yet: the service looks for the hand, and its answer places the box
+    cropBox.hidden = true;
+    $("crop-position").textContent = "Looking for the hand…";
     $("work-section").hidden = false;
-    placeCrop();
     score();
   };
   picture.onerror = () => sourceError(`${name} could not be read as an image; choose another photo.`);
@@ -222,6 +222,23 @@ cropBox.addEventListener("keydown", (event) => {
 });
 window.addEventListener("resize", () => { if (state.crop) { placeCrop(); } });
 
+// The box the service cut out of a new photo: the hand it found, else its centred square.
+function boxFromAnswer(body) {
+  const hand = body.hand ? body.hand[0] : null;
+  if (hand) {
+    state.crop = { x: hand.x, y: hand.y, w: hand.width, h: hand.height };
+  } else {
+    const side = Math.min(state.width, state.height);
+    state.crop = { x: Math.floor((state.width - side) / 2), y: Math.floor((state.height - side) / 2), w: side, h: side };
+  }
+  cropBox.hidden = false;
+  placeCrop();
+  const found = !body.hand ? "" : hand
+    ? ` The box starts on the hand found in the photo (${percent(hand.score)} sure).`
+    : " No hand was found in the photo: the box starts on its centre; move it onto the hand.";
+  $("crop-position").textContent += found;
+}
+
 // ---- scoring -------------------------------------------------------------------------------------
 function percent(p) { return `${(100 * p).toFixed(1)}%`; }
 
@@ -234,15 +251,24 @@ function showInput(pixels) {
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
+function unknownNote(reason, best, threshold) {
+  if (reason === "no_hand") {
+    return "No hand found: the service found no hand in this picture, so it does not guess. " +
+      "Move the box onto the hand (the model then reads the box as it is), or try a photo with the whole hand in view.";
+  }
+  return `Not sure: the best guess, ${best.letter} at ${percent(best.probability)}, is below the service's ` +
+    `confidence threshold of ${percent(threshold)}. Frame the hand more tightly or try another picture.`;
+}
+
 function showAnswer(body) {
   const letter = body.letters[0];
   const top = body.top[0];
   const answer = $("answer");
   answer.textContent = letter;
   answer.classList.toggle("unknown", letter === "unknown");
+  answer.dataset.reason = (body.reasons && body.reasons[0]) || "";
   $("answer-note").textContent = letter === "unknown"
-    ? `Not sure: the best guess, ${top[0].letter} at ${percent(top[0].probability)}, is below the service's ` +
-      `confidence threshold of ${percent(body.threshold)}. Frame the hand more tightly or try another picture.`
+    ? unknownNote(answer.dataset.reason, top[0], body.threshold)
     : (body.threshold != null ? `Above the confidence threshold of ${percent(body.threshold)}.` : "");
   const list = $("top");
   list.replaceChildren(...top.map((entry) => {
@@ -274,7 +300,7 @@ function scoreError(message) {
 
 async function score() {
   if (!state.blob) { return; }
-  const c = state.crop;
+  const c = state.crop;  // null for a new photo: the service looks for the hand
   const ticket = ++state.pending;  // only the latest request's answer is shown
   $("answer").dataset.state = "busy";
   $("result-section").hidden = false;
@@ -283,8 +309,8 @@ async function score() {
   const headers = key() ? { Authorization: `Bearer ${key()}` } : {};
   let response, body;
   try {
-    response = await fetch(`/score?top_k=3&return_input=true&crop=${c.x},${c.y},${c.w},${c.h}`,
-      { method: "POST", headers, body: form });
+    const box = c ? `&crop=${c.x},${c.y},${c.w},${c.h}` : "";
+    response = await fetch(`/score?top_k=3&return_input=true${box}`, { method: "POST", headers, body: form });
     body = await response.json();
   } catch (error) {
     if (ticket === state.pending) { scoreError(`The service did not answer (${error.message}). Is asl-recog serve still running?`); }
@@ -304,5 +330,6 @@ async function score() {
     return;
   }
   scoreError("");
+  if (!c) { boxFromAnswer(body); }
   showAnswer(body);
 }

@@ -8,7 +8,7 @@
 
 const KEY_STORE = "asl-recog-key";  // sessionStorage: forgotten when the tab closes
 const $ = (id) => document.getElementById(id);
-const state = { blob: null, name: "image.png", width: 0, height: 0, crop: null, url: null, pending: 0 };
+const state = { blob: null, name: "image.png", width: 0, height: 0, crop: null, cropNote: "", url: null, pending: 0 };
 
 // ---- key ---------------------------------------------------------------------------------------
 function key() { return sessionStorage.getItem(KEY_STORE) || ""; }
@@ -174,11 +174,13 @@ function placeCrop() {
   clampCrop();
   const s = scale(), c = state.crop;
   Object.assign(cropBox.style, { left: `${c.x * s}px`, top: `${c.y * s}px`, width: `${c.w * s}px`, height: `${c.h * s}px` });
-  $("crop-position").textContent = `Crop box: ${c.w}×${c.h} pixels at x ${c.x}, y ${c.y} of a ${state.width}×${state.height} image.`;
+  $("crop-position").textContent =
+    `Crop box: ${c.w}×${c.h} pixels at x ${c.x}, y ${c.y} of a ${state.width}×${state.height} image.${state.cropNote}`;
 }
 
 let rescoreTimer = null;
 function cropChanged() {
+  state.cropNote = "";  // the person's box now, not the one the service found
   placeCrop();
   clearTimeout(rescoreTimer);
   rescoreTimer = setTimeout(score, 250);  // one request when the box stops moving
@@ -231,12 +233,11 @@ function boxFromAnswer(body) {
     const side = Math.min(state.width, state.height);
     state.crop = { x: Math.floor((state.width - side) / 2), y: Math.floor((state.height - side) / 2), w: side, h: side };
   }
-  cropBox.hidden = false;
-  placeCrop();
-  const found = !body.hand ? "" : hand
+  state.cropNote = !body.hand ? "" : hand
     ? ` The box starts on the hand found in the photo (${percent(hand.score)} sure).`
     : " No hand was found in the photo: the box starts on its centre; move it onto the hand.";
-  $("crop-position").textContent += found;
+  cropBox.hidden = false;
+  placeCrop();
 }
 
 // ---- scoring -------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ def photo_folder(tmp_path_factory: pytest.TempPathFactory, test_data: asl.SignMn
 
 
 def test_top1_top3_per_letter_and_refusals(photo_folder: Path, model: asl.OnnxModel) -> None:
-    photos = asl.load_sign_mnist("test", photo_folder)
+    photos = asl.load_sign_mnist("test", photo_folder, find_hand=False)  # refusals by confidence alone here
+    assert photos.no_hand is not None and not photos.no_hand.any()  # not looked for: none missing
     plain = asl.evaluate_photos(model, photos, "sample")
     proba = model.predict_proba(photos)
     truth = labels_to_indices(photos.labels)
@@ -55,6 +56,32 @@ def test_top1_top3_per_letter_and_refusals(photo_folder: Path, model: asl.OnnxMo
     figures = strict.as_dict()
     assert figures["threshold"] == threshold and set(figures["per_letter"]) == {"A", "B", "C", "L"}
     json.dumps(figures)  # plain JSON values only
+
+
+def test_photos_without_a_hand_are_refused_under_a_threshold_as_the_service_refuses_them(
+    photo_folder: Path, model: asl.OnnxModel, tmp_path: Path
+) -> None:
+    import shutil
+
+    import skimage.data
+
+    folder = tmp_path / "photos"
+    shutil.copytree(photo_folder, folder)
+    Image.fromarray(skimage.data.coffee()).save(folder / "A" / "cup.jpg", quality=90)  # no hand in it
+    photos = asl.load_sign_mnist("test", folder)
+    assert photos.no_hand is not None and photos.no_hand.dtype == bool and len(photos.no_hand) == 25
+    cup = int(np.flatnonzero(photos.letters == "A")[0])  # cup.jpg sorts before hand0.jpg
+    assert photos.no_hand[cup] and photos[cup : cup + 1].no_hand.tolist() == [True]
+    plain = asl.evaluate_photos(model, photos, "sample")
+    assert plain.answered == 1.0 and plain.no_hand == pytest.approx(photos.no_hand.mean())  # read, not refused
+    strict = asl.evaluate_photos(model, photos, "sample", threshold=0.0)  # every answer is sure enough
+    proba = model.predict_proba(photos)
+    right = proba.argmax(1) == labels_to_indices(photos.labels)
+    assert strict.answered == pytest.approx(1 - photos.no_hand.mean())
+    assert strict.top1 == pytest.approx(float((right & ~photos.no_hand).mean()))
+    assert strict.as_dict()["no_hand"] == round(float(photos.no_hand.mean()), 4)
+    with pytest.raises(ValueError, match="no_hand must be a bool array of shape"):
+        asl.SignMnistDataset(photos.images, photos.labels, no_hand=np.zeros(3, bool))
 
 
 def test_bad_photo_sets_are_refused_with_the_fix(model: asl.OnnxModel, test_data: asl.SignMnistDataset) -> None:

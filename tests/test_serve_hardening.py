@@ -113,7 +113,7 @@ def server(request: pytest.FixtureRequest, serving_model_path: Path) -> Iterator
 
     import uvicorn
 
-    from asl_recog.serving._deploy_local import free_port
+    from asl_recog.deploy._local import free_port
     from asl_recog.serving._protocol import with_head_deadline
 
     module, name = {"httptools": ("httptools_impl", "HttpToolsProtocol"), "h11": ("h11_impl", "H11Protocol")}[

@@ -53,6 +53,9 @@ class SignMnistDataset:
         images: ``(N, 28, 28)`` uint8 grayscale images.
         labels: ``(N,)`` int64 dataset labels (0-24 without 9).
         source: where the data came from, for messages and reports.
+        no_hand: ``(N,)`` bool for photos read from a folder: True where the hand was looked
+            for and not found (the centre square was read), so an evaluation can refuse those
+            photos as the service does; None for data that was never searched (the CSV files).
 
     Example:
         >>> train = load_sign_mnist("train")
@@ -66,6 +69,7 @@ class SignMnistDataset:
     images: np.ndarray
     labels: np.ndarray
     source: str = "<memory>"
+    no_hand: np.ndarray | None = None
     classes: tuple[str, ...] = field(default=LETTERS, init=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +86,13 @@ class SignMnistDataset:
         labels_to_indices(labels)  # raises on J, Z or out-of-range labels
         object.__setattr__(self, "images", images)
         object.__setattr__(self, "labels", labels.astype(np.int64))
+        if self.no_hand is not None:
+            no_hand = np.asarray(self.no_hand)
+            if no_hand.shape != labels.shape or no_hand.dtype != np.bool_:
+                raise ValueError(
+                    f"no_hand must be a bool array of shape {labels.shape}, got {no_hand.dtype} {no_hand.shape}"
+                )
+            object.__setattr__(self, "no_hand", no_hand)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -89,7 +100,8 @@ class SignMnistDataset:
     def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> SignMnistDataset:
         if isinstance(key, (int, np.integer)):
             key = [int(key)]
-        return SignMnistDataset(self.images[key], self.labels[key], source=self.source)
+        no_hand = None if self.no_hand is None else self.no_hand[key]
+        return SignMnistDataset(self.images[key], self.labels[key], source=self.source, no_hand=no_hand)
 
     def __repr__(self) -> str:
         return f"SignMnistDataset(n={len(self)}, classes={len(np.unique(self.labels))}, source={self.source!r})"
@@ -276,6 +288,7 @@ def _parse_csv(path: Path) -> SignMnistDataset:
 def _read_image_folder(folder: Path, find_hand: bool = True) -> SignMnistDataset:
     images: list[np.ndarray] = []
     letters: list[str] = []
+    missing: list[bool] = []
     searched = missed = 0
     for child in sorted(folder.iterdir()):
         if not child.is_dir():
@@ -298,6 +311,7 @@ def _read_image_folder(folder: Path, find_hand: bool = True) -> SignMnistDataset
             array, hand, looked = read_image(file, find_hand=find_hand)
             searched += looked
             missed += looked and hand is None
+            missing.append(looked and hand is None)
             images.append(array)
             letters.append(child.name.upper())
     if not images:
@@ -306,7 +320,7 @@ def _read_image_folder(folder: Path, find_hand: bool = True) -> SignMnistDataset
             source=str(folder),
             fix="put PNG/JPEG images in A/, B/, ... sub-folders",
         )
-    if missed:  # once per folder: a photo without a found hand is read as before, not refused
+    if missed:  # once per folder: a photo without a found hand is read from its centre; evaluations may refuse it
         logger.warning(
             "%s: no hand found in %d of %d photos; they were cut to their centre square "
             "(crop them to the hand, or pass find_hand=False to treat every photo alike)",
@@ -316,7 +330,9 @@ def _read_image_folder(folder: Path, find_hand: bool = True) -> SignMnistDataset
         )
     elif searched:
         logger.info("%s: a hand was found in all %d photos searched", folder, searched)
-    return SignMnistDataset(np.stack(images), letters_to_labels(letters), source=str(folder))
+    return SignMnistDataset(
+        np.stack(images), letters_to_labels(letters), source=str(folder), no_hand=np.asarray(missing, dtype=bool)
+    )
 
 
 def as_dataset(data: Any, *, split: Split = "train") -> SignMnistDataset:

@@ -6,8 +6,10 @@ people in ``../shared/datasets/massey-asl-photos``. Such a set measures how a mo
 Sign Language MNIST transfers to other people's hands; it is for evaluation only, never for
 training, tuning or selection.
 
-A refused answer ("unknown": the top probability below the model's threshold) counts as wrong
-in top-1, as in the corruption suite; top-3 ranks the 24 probabilities whatever the threshold
+A refused answer counts as wrong in top-1, as in the corruption suite. With a threshold, a
+photo is refused as the scoring service refuses it: "no hand found" where the palm detector
+found no hand in it (the folder's loader records which), else "not sure" where the top
+probability is below the threshold. Top-3 ranks the 24 probabilities whatever the threshold
 says, so it shows how close the model came.
 """
 
@@ -37,6 +39,8 @@ class PhotoResult:
         top1: share whose top answer is right and was given (a refusal is wrong).
         top3: share whose true letter is among the three most probable.
         answered: share not refused (1.0 without a threshold).
+        no_hand: share in which no hand was found (read from the centre square; refused, and so
+            counted wrong, when a threshold applies). 0.0 for data that was never searched.
         accuracy_answered: top-1 among the answered photos (NaN when none was answered).
         threshold: the "unknown" threshold applied, or None.
         per_letter: top-1 per true letter (letters present in the set only).
@@ -55,6 +59,7 @@ class PhotoResult:
     top1: float
     top3: float
     answered: float
+    no_hand: float
     accuracy_answered: float
     threshold: float | None
     per_letter: pd.Series
@@ -69,6 +74,7 @@ class PhotoResult:
             "top1": round(self.top1, 4),
             "top3": round(self.top3, 4),
             "answered": round(self.answered, 4),
+            "no_hand": round(self.no_hand, 4),
             "accuracy_answered": None if math.isnan(self.accuracy_answered) else round(self.accuracy_answered, 4),
             "threshold": self.threshold,
             "per_letter": {k: round(float(v), 4) for k, v in self.per_letter.items()},
@@ -100,7 +106,10 @@ def evaluate_photos(model: Model, data: SignMnistDataset, name: str, threshold: 
     truth = labels_to_indices(data.labels)
     proba = np.asarray(model.predict_proba(data), dtype=np.float64)
     top = proba.argmax(axis=1)
+    no_hand = data.no_hand if data.no_hand is not None else np.zeros(len(data), dtype=bool)
     answered = proba.max(axis=1) >= (threshold if threshold is not None else -math.inf)
+    if threshold is not None:
+        answered &= ~no_hand  # refused as the service refuses it: no hand, no guess
     right = (top == truth) & answered
     top3 = (np.argsort(-proba, axis=1)[:, :3] == truth[:, None]).any(axis=1)
     present = np.unique(truth)
@@ -114,6 +123,7 @@ def evaluate_photos(model: Model, data: SignMnistDataset, name: str, threshold: 
         top1=float(right.mean()),
         top3=float(top3.mean()),
         answered=float(answered.mean()),
+        no_hand=float(no_hand.mean()),
         accuracy_answered=float(right[answered].mean()) if answered.any() else math.nan,
         threshold=None if threshold is None else float(threshold),
         per_letter=per_letter,
@@ -129,7 +139,7 @@ def photos_frame(photos: dict[str, dict[str, PhotoResult]]) -> pd.DataFrame:
         >>> result = evaluate_photos(asl.Model.load("runs/best.onnx"), test[:40], "sample")
         >>> frame = photos_frame({"knn": {"sample": result}})
         >>> list(frame.columns)
-        ['set', 'model', 'images', 'top1', 'top3', 'answered', 'accuracy_answered']
+        ['set', 'model', 'images', 'top1', 'top3', 'answered', 'no_hand', 'accuracy_answered']
     """
     rows = [
         {
@@ -139,12 +149,14 @@ def photos_frame(photos: dict[str, dict[str, PhotoResult]]) -> pd.DataFrame:
             "top1": r.top1,
             "top3": r.top3,
             "answered": r.answered,
+            "no_hand": r.no_hand,
             "accuracy_answered": r.accuracy_answered,
         }
         for model, sets in photos.items()
         for r in sets.values()
     ]
-    return pd.DataFrame(rows, columns=["set", "model", "images", "top1", "top3", "answered", "accuracy_answered"])
+    columns = ["set", "model", "images", "top1", "top3", "answered", "no_hand", "accuracy_answered"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 __all__ = ["PhotoResult", "evaluate_photos", "photos_frame"]

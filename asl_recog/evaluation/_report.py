@@ -90,7 +90,8 @@ def write_report(result: Comparison, folder: Path) -> Path:
                 "Off the dataset: real photos",
                 "Photo sets read beside the test file (evaluation only, never used for training or selection). "
                 "top1 counts an 'unknown' answer (the model's stored threshold) as wrong; top3 asks whether the "
-                "true letter is among the three most probable; answered is the share not refused.",
+                "true letter is among the three most probable; answered is the share not refused (no hand found, "
+                "or below the threshold); no_hand is the share in which no hand was found.",
             )
         )
     (folder / "report.md").write_text(_markdown(result, table, sections, images), encoding="utf-8")

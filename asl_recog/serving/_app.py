@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
-from asl_recog._version import __version__
 from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileError
+from asl_recog._version import __version__
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
 from asl_recog.models._onnx import OnnxModel

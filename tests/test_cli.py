@@ -56,9 +56,81 @@ def test_export_then_predict_photos(
         Image.fromarray(test_data.images[i]).resize((112, 112)).save(photos[-1])
     assert main(["predict", "--model", str(onnx_path), *map(str, photos)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
-    expected = asl.Model.load(onnx_path).predict_letters(np.stack([asl.image_to_array(p) for p in photos]))
-    assert [line.split("\t")[1] for line in lines] == list(expected)
+    assert lines[0].split() == ["path", "letter", "probability", "hand_found"] and len(lines) == 4
+    model = asl.Model.load(onnx_path)
+    expected = model.predict_letters(np.stack([asl.image_to_array(p) for p in photos]))
+    assert [line.split()[1] for line in lines[1:]] == list(expected)
+    # The API takes the same paths and reads them the same way.
+    assert list(model.predict_letters([str(p) for p in photos])) == list(expected)
+    assert list(model.predict_letters(photos[0])) == list(expected[:1])
+
+
+def test_predict_reads_folders_and_globs_skips_unreadable_files_and_writes_csv_or_json(
+    tmp_path: Path, saved_model: Path, test_data: asl.SignMnistDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import io
+    import json
+
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(test_data.images[i]).resize((96, 96)).save(folder / ("more" if i == 3 else ".") / f"h{i}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    Image.new("RGB", (80, 80)).save(folder / "anim.gif")  # not an image suffix: not picked up from a folder
+    code = main(["predict", "--model", str(saved_model), str(folder), "--format", "csv", "--top-k", "3"])
+    captured = capsys.readouterr()
+    assert code == 1  # the others were scored, and the exit code says one was not
+    assert "skipped" in captured.err and "broken.jpg" in captured.err and "1 of 5 file(s)" in captured.err
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert [Path(r["path"]).name for r in rows] == ["h0.png", "h1.png", "h2.png", "h3.png"]
+    assert set(rows[0]) == {
+        "path",
+        "letter",
+        "probability",
+        "hand_found",
+        "letter_2",
+        "probability_2",
+        "letter_3",
+        "probability_3",
+    }
+    model = asl.Model.load(saved_model)
+    paths = [Path(r["path"]) for r in rows]
+    assert [r["letter"] for r in rows] == list(model.predict_letters([str(p) for p in paths]))
+    # A quoted glob, as JSON.
+    assert main(["predict", "--model", str(saved_model), str(folder / "h*.png"), "--format", "json"]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    assert [Path(a["path"]).name for a in answers] == ["h0.png", "h1.png", "h2.png"]
+    assert len(answers[0]["top"]) == 1 and answers[0]["top"][0]["letter"] == answers[0]["letter"]
+    # Paths that name nothing are usage errors, before the model is loaded.
+    assert main(["predict", "--model", str(saved_model), str(tmp_path / "nope*.png")]) == 2
+    assert "matches no .png" in capsys.readouterr().err
+    assert main(["predict", "--model", str(saved_model), str(folder / "anim.gif")]) == 2
+    assert "is not a PNG or JPEG file" in capsys.readouterr().err
+
+
+def test_predict_takes_pil_images_and_colour_photo_arrays(saved_model: Path, test_data: asl.SignMnistDataset) -> None:
+    import skimage.data
+
+    model = asl.Model.load(saved_model)
+    photo = skimage.data.coffee()  # a 400x600 colour photo, as the service's upload route reads it
+    data = io_png(photo)
+    expected = model.predict_letters(asl.image_to_array(data)[None])
+    assert list(model.predict_letters(photo)) == list(expected)
+    assert list(model.predict_letters(Image.fromarray(photo))) == list(expected)
+    assert list(model.predict_letters([Image.fromarray(photo), photo])) == list(expected) * 2
+    pixels = test_data.images[:4]  # 28x28 pixels are read as pixels, as before, not as photos
+    assert list(model.predict_letters(pixels)) == list(model.predict_letters(test_data[:4]))
+    with pytest.raises(asl.DataFormatError, match="item 1 is a int, among photos"):
+        model.predict_letters([photo, 3])
+
+
+def io_png(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def test_compare_writes_a_report(tmp_path: Path, saved_model: Path, capsys: pytest.CaptureFixture[str]) -> None:

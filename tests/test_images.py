@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import textwrap
@@ -124,3 +125,14 @@ def test_only_png_and_jpeg_decoders_run() -> None:
     truncated = encode(Image.new("RGB", (64, 64), (1, 2, 3)), "JPEG")[:200]
     with pytest.raises(asl.DataFormatError, match="not a readable PNG or JPEG"):
         image_to_array(truncated)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "WEBP"])
+def test_other_formats_are_named_in_the_error(fmt: str) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 80), (10, 20, 30)).save(buffer, format=fmt)
+    with pytest.raises(asl.DataFormatError, match=rf"it is an? {'WebP' if fmt == 'WEBP' else fmt} image; convert it"):
+        asl.image_to_array(buffer.getvalue())
+    with pytest.raises(asl.DataFormatError, match="UnidentifiedImageError") as caught:
+        asl.image_to_array(b"neither PNG nor JPEG " * 4)
+    assert "KeyError" not in str(caught.value)  # Pillow has no separate MPO reader to ask for

@@ -244,6 +244,15 @@ def test_wrong_key_says_so(page: Any, sure_images: list[tuple[np.ndarray, str]],
     assert answer(page) == sure_images[0][1]
 
 
+def test_a_typed_key_is_used_without_pressing_enter(
+    page: Any, service: str, sure_images: list[tuple[np.ndarray, str]], tmp_path: Path
+) -> None:
+    page.fill("#key", KEY)  # typed, never confirmed with Enter or "Use this key"
+    upload(page, sure_images[0][0], tmp_path)
+    assert answer(page) == sure_images[0][1]
+    assert page.is_hidden("#key-form") and page.evaluate("() => sessionStorage.getItem('asl-recog-key')") == KEY
+
+
 def test_scribble_on_the_canvas_is_unknown(page: Any, service: str, shots: Path) -> None:
     enter_key(page, KEY)
     box = page.locator("#draw").bounding_box()

@@ -17,11 +17,12 @@ from asl_recog.cli._evaluate import add_evaluate_arguments, cmd_evaluate
 from asl_recog.cli._fine_tune import EXAMPLE as FINE_TUNE_EXAMPLE
 from asl_recog.cli._fine_tune import add_fine_tune_arguments, cmd_fine_tune
 from asl_recog.cli._pipeline import run_pipeline
+from asl_recog.cli._predict import EXAMPLE as PREDICT_EXAMPLE
+from asl_recog.cli._predict import add_predict_arguments, cmd_predict
 from asl_recog.cli._train import EXAMPLE, add_train_arguments
 from asl_recog.cli._worker import EXAMPLE as WORKER_EXAMPLE
 from asl_recog.cli._worker import add_worker_arguments, cmd_worker
 from asl_recog.data._dataset import load_sign_mnist
-from asl_recog.data._images import image_to_array
 from asl_recog.deploy import Deployer
 from asl_recog.evaluation._compare import Comparator
 from asl_recog.models._base import Model
@@ -93,17 +94,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     return run_from_args(args)
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    model = Model.load(args.model)
-    images = np.stack([image_to_array(path) for path in args.images])
-    proba = model.predict_proba(images)
-    for path, letter, p in zip(args.images, model.predict_letters(images), proba.max(axis=1), strict=False):
-        print(f"{path}\t{letter}\t{p:.3f}")
-    return 0
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
@@ -256,10 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=_cmd_serve)
 
-    p = command("predict", "predict the letters of photos", "asl-recog predict --model best.onnx hand.jpg")
-    p.add_argument("images", nargs="+", help="PNG or JPEG files")
-    p.add_argument("--model", required=True, help=".onnx, .keras or .aslskl model")
-    p.set_defaults(func=_cmd_predict)
+    p = command("predict", "predict the letters of photos (files, folders, globs)", PREDICT_EXAMPLE)
+    add_predict_arguments(p)
+    p.set_defaults(func=cmd_predict)
 
     p = command("deploy", "deploy a model as a scoring service", "asl-recog deploy best.onnx --target local")
     p.add_argument("model")

@@ -181,12 +181,14 @@ def read_image(
     """:func:`image_to_array_and_hand`, plus whether the hand was looked for at all (False for a
     crop box, ``find_hand=False`` or an image under :data:`MIN_DETECTION_SIDE` pixels), so that a
     folder's loader can count the photos in which no hand was found."""
-    from PIL import Image
+    from PIL import Image, JpegImagePlugin, MpoImagePlugin, PngImagePlugin  # noqa: F401  (registers the readers)
 
     name = source or (str(image) if isinstance(image, (str, Path)) else "<image bytes>")
     stream: Any = image if isinstance(image, (str, Path)) else io.BytesIO(image)
     try:
-        with Image.open(stream, formats=FORMATS) as img:
+        # Pillow 13 reads MPO with its JPEG reader and has no separate "MPO" entry; asking for one
+        # that is not registered raised KeyError('MPO') on every file that was neither PNG nor JPEG.
+        with Image.open(stream, formats=[f for f in FORMATS if f in Image.OPEN]) as img:
             _check_size(img.size, max_pixels, name)
             size = img.size  # before draft: the JPEG's full size, in which the box is given
             upright = _upright_size(img)
@@ -210,8 +212,9 @@ def read_image(
     except (ImageTooLargeError, CropError):
         raise
     except _DECODE_ERRORS as exc:
+        kind = _other_kind(image)
         raise DataFormatError(
-            f"not a readable PNG or JPEG image ({type(exc).__name__}: {exc})",
+            f"not a readable PNG or JPEG image ({kind or f'{type(exc).__name__}: {exc}'})",
             source=name,
             fix="send a PNG or JPEG photo of one hand sign",
         ) from exc
@@ -269,6 +272,28 @@ def locate_hand(
     if isinstance(image, np.ndarray):
         return detect_hand(image)
     return read_image(image, source=source, max_pixels=max_pixels)[1]
+
+
+#: The first bytes of formats people send instead of PNG or JPEG, so the error can name what came.
+_OTHER_KINDS = {b"GIF87a": "a GIF", b"GIF89a": "a GIF", b"BM": "a BMP", b"II*\x00": "a TIFF", b"MM\x00*": "a TIFF"}
+
+
+def _other_kind(image: bytes | str | Path) -> str | None:
+    """``"the file is a GIF"``-style words for a known non-PNG/JPEG format, else None."""
+    try:
+        if isinstance(image, (str, Path)):
+            with Path(image).open("rb") as file:
+                head = file.read(12)
+        else:
+            head = image[:12]
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "it is a WebP image; convert it to PNG or JPEG"
+    for magic, kind in _OTHER_KINDS.items():
+        if head.startswith(magic):
+            return f"it is {kind} image; convert it to PNG or JPEG"
+    return None
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:

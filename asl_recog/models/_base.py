@@ -16,6 +16,7 @@ import numpy as np
 from asl_recog._console import import_keras
 from asl_recog._errors import DataFormatError, ModelFileError
 from asl_recog.data._dataset import SignMnistDataset
+from asl_recog.data._inputs import photos_to_pixels
 from asl_recog.data._labels import IMAGE_SIZE, NUM_CLASSES, NUM_PIXELS, indices_to_labels, labels_to_letters
 from asl_recog.models._ensemble_refs import after_loading, for_saving
 
@@ -47,20 +48,23 @@ def to_model_input(images: Any) -> np.ndarray:
     """Coerce images to the ``(N, 28, 28, 1)`` float32 0..1 layout every model takes.
 
     Accepts a :class:`SignMnistDataset`, integer images in 0..255 (``(N, 28, 28)``,
-    ``(N, 28, 28, 1)``, ``(28, 28)`` or flat ``(N, 784)``), or float images already
-    scaled to 0..1 in the same shapes.
+    ``(N, 28, 28, 1)``, ``(28, 28)`` or flat ``(N, 784)``), float images already
+    scaled to 0..1 in the same shapes, or photos: a path, PNG/JPEG bytes, a PIL image,
+    a uint8 ``(H, W, 3)`` photo array, or a list of them, read as the scoring service
+    reads an upload (:func:`~asl_recog.data._inputs.photos_to_pixels`).
 
     Raises:
         DataFormatError: wrong shape, NaN, or values out of range.
     """
     if isinstance(images, SignMnistDataset):
         return images.float_images
-    arr = np.asarray(images)
+    photos = photos_to_pixels(images)
+    arr = np.asarray(images) if photos is None else photos
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise DataFormatError(
             f"images must be numeric, got dtype {arr.dtype}",
             source="images",
-            fix="pass a numeric array of 28x28 images",
+            fix="pass a numeric array of 28x28 images, or photos as a path, a PIL image or a list of them",
         )
     if arr.shape == (IMAGE_SIZE, IMAGE_SIZE) or arr.shape == (NUM_PIXELS,):
         arr = arr[None]

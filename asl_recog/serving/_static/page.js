@@ -11,7 +11,18 @@ const $ = (id) => document.getElementById(id);
 const state = { blob: null, name: "image.png", width: 0, height: 0, crop: null, cropNote: "", url: null, pending: 0 };
 
 // ---- key ---------------------------------------------------------------------------------------
-function key() { return sessionStorage.getItem(KEY_STORE) || ""; }
+function key() {
+  const stored = sessionStorage.getItem(KEY_STORE);
+  if (stored) { return stored; }
+  // A key typed but not yet confirmed (no Enter, no button): the person meant it, so use and keep it.
+  const typed = $("key").value.trim();
+  if (typed) {
+    sessionStorage.setItem(KEY_STORE, typed);
+    $("key").value = "";
+    keySaved();
+  }
+  return typed;
+}
 
 function showKeyForm(message) {
   $("key-form").hidden = false;

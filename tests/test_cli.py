@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 import asl_recog as asl
 from asl_recog.cli._main import build_parser, main
+from asl_recog.cli._parser import command_parser
 from asl_recog.data._labels import labels_to_indices
 
 
@@ -248,3 +250,61 @@ def test_every_train_flag_sets_an_argument_of_its_routes_trainer() -> None:
         for flag in (*SHARED_FLAGS, *ROUTE_FLAGS[route]):
             # --epochs is the one flag that sets a param of fixed_params.
             assert flag.setting in arguments or (route, flag.setting) == ("hyperdrive", "epochs"), flag
+
+
+def _every_option(parser: argparse.ArgumentParser, path: str = "asl-recog") -> list[tuple[str, argparse.Action]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _every_option(sub, f"{path} {name}")
+        elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            found.append((path, action))
+    return found
+
+
+def test_every_option_has_help_and_no_parser_takes_abbreviations() -> None:
+    options = _every_option(build_parser())
+    assert len(options) > 60
+    missing = [f"{path} {action.option_strings or action.dest}" for path, action in options if not action.help]
+    assert not missing, f"options without help text: {missing}"
+    parsers = [build_parser()]
+    while parsers:
+        parser = parsers.pop()
+        assert parser.allow_abbrev is False, parser.prog
+        parsers += [s for a in parser._actions if isinstance(a, argparse._SubParsersAction) for s in a.choices.values()]
+
+
+def test_a_misspelt_flag_gets_the_commands_usage_and_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "automl", "--experiment-timeout-minute", "5"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.startswith("usage: asl-recog train automl")  # the command's usage, not the top level's
+    assert "--experiment-timeout-minute: did you mean --experiment-timeout-minutes or" in err  # best first
+    with pytest.raises(SystemExit):  # an abbreviation is not a flag
+        main(["train", "automl", "--experiment-timeout", "5"])
+    assert "unrecognized arguments: --experiment-timeout" in capsys.readouterr().err
+
+
+def test_exit_codes_say_failure_usage_or_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asl_recog.cli._main as cli_main
+
+    def interrupted(args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    def failed(args: argparse.Namespace) -> int:
+        raise asl.TrialFailedError("no trial finished")
+
+    parser = cli_main.build_parser()
+    command_parser(parser, "data").set_defaults(func=interrupted)
+    monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
+    assert main(["data"]) == 130
+    assert capsys.readouterr().err.strip() == "asl-recog data: interrupted"
+    command_parser(parser, "data").set_defaults(func=failed)
+    assert main(["data"]) == 1  # the work failed; the command was fine
+    assert "error: no trial finished" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["export", str(tmp_path / "missing.keras"), str(tmp_path / "out.onnx")]) == 2  # a wrong path

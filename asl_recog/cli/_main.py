@@ -16,6 +16,7 @@ from asl_recog.cli._evaluate import EXAMPLE as EVALUATE_EXAMPLE
 from asl_recog.cli._evaluate import add_evaluate_arguments, cmd_evaluate
 from asl_recog.cli._fine_tune import EXAMPLE as FINE_TUNE_EXAMPLE
 from asl_recog.cli._fine_tune import add_fine_tune_arguments, cmd_fine_tune
+from asl_recog.cli._parser import Parser, exit_code, refuse_extras
 from asl_recog.cli._pipeline import run_pipeline
 from asl_recog.cli._predict import EXAMPLE as PREDICT_EXAMPLE
 from asl_recog.cli._predict import add_predict_arguments, cmd_predict
@@ -154,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``asl-recog`` argument parser."""
     # -v/-q work before or after the command name: every parser shares them, and
     # SUPPRESS keeps a sub-parser's default from overwriting what the main parser read.
-    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity = Parser(add_help=False)
     verbosity.add_argument(
         "-v",
         "--verbose",
@@ -165,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity.add_argument(
         "-q", "--quiet", action="count", default=argparse.SUPPRESS, help="less output: warnings and errors only"
     )
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="asl-recog",
         description="ASL fingerspelling recognition: train, compare, export, serve.",
         epilog=EPILOG,
@@ -190,14 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
         "the main job: train both routes, compare, export, serve, query",
         "asl-recog run --preset quick --out runs/demo",
     )
-    p.add_argument("--preset", choices=["quick", "full"], default="quick")
+    p.add_argument(
+        "--preset",
+        choices=["quick", "full"],
+        default="quick",
+        help="quick: minutes, for a first look (default); full: the budgets behind the published figures",
+    )
     p.add_argument(
         "--config",
         default=None,
         help="YAML or TOML file whose automl/hyperdrive settings replace the preset's (same format as train --config)",
     )
     p.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no live progress display (log lines stay)")
     p.set_defaults(func=_cmd_run)
 
     p = command("data", "summarise the data and draw a sample grid", "asl-recog data --grid samples.png")
@@ -218,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "asl-recog compare automl=runs/a/best.aslskl cnn=runs/c/best.keras --report runs/compare",
     )
     p.add_argument("models", nargs="+", help="NAME=PATH (or PATH) of .keras, .aslskl or .onnx models")
-    p.add_argument("--metric", default="accuracy")
+    p.add_argument("--metric", default="accuracy", help="what the winner is chosen by (accuracy, macro_f1, ...)")
     p.add_argument("--test", default=None, help="test data (default: the bundled sign_mnist_test)")
     p.add_argument("--report", default=None, help="folder for report.md, report.html and plots")
     p.set_defaults(func=_cmd_compare)
@@ -232,10 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fine_tune)
 
     p = command("export", "export a saved model to ONNX with a parity check", "asl-recog export best.keras best.onnx")
-    p.add_argument("model")
-    p.add_argument("output")
+    p.add_argument("model", help="the saved model: .keras or .aslskl")
+    p.add_argument("output", help="the ONNX file to write")
     p.add_argument("--parity-data", default=None, help="images for the parity check (default: bundled training file)")
-    p.add_argument("--parity-rows", type=int, default=256)
+    p.add_argument("--parity-rows", type=int, default=256, help="how many images the parity check compares")
     p.set_defaults(func=_cmd_export)
 
     p = command(
@@ -251,9 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = command("deploy", "deploy a model as a scoring service", "asl-recog deploy best.onnx --target local")
-    p.add_argument("model")
-    p.add_argument("--target", choices=["local", "azure", "azureml"], default="local")
-    p.add_argument("--name", default=None)
+    p.add_argument("model", help="the .onnx model to deploy")
+    p.add_argument(
+        "--target",
+        choices=["local", "azure", "azureml"],
+        default="local",
+        help="local: a service on this machine; azure: Azure ML SDK v2 online endpoint; azureml: SDK v1 ACI",
+    )
+    p.add_argument("--name", default=None, help="the endpoint's name (default: one made from the model's)")
     p.add_argument("--port", type=int, default=None, help="local: port (default: a free one)")
     p.add_argument("--run-dir", default=None, help="local: where to keep the model, key and log")
     p.add_argument(
@@ -267,16 +278,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``asl-recog``; returns the exit code (2 for bad input, with the reason)."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``asl-recog``; returns the exit code: 0 done, 1 failed, 2 a wrong command, 130 interrupted."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # reported by the command's own parser, with the flags they may have meant
+        refuse_extras(parser, args, extras)
     # -v/-q default to SUPPRESS (so a sub-parser cannot overwrite them): absent unless given.
     given = vars(args)
     configure_logging(given.get("verbose", 0) - given.get("quiet", 0))
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:
+        resume = " (run the same command with --resume to continue the search)" if args.command == "train" else ""
+        print(f"asl-recog {args.command}: interrupted{resume}", file=sys.stderr)
+        return exit_code(exc)
     except AslRecogError as exc:
         print(f"asl-recog {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)
 
 
 if __name__ == "__main__":

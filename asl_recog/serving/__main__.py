@@ -76,7 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help=f"MiB of the model's tensors per call: large batches are scored in chunks that fit it "
         f"(default {DEFAULT_CHUNK_MB:g})",
     )
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="the server log's level (default info)",
+    )
     parser.add_argument(
         "--access-log",
         action="store_true",

@@ -191,7 +191,6 @@ def test_train_flags_become_the_routes_settings(tmp_path: Path) -> None:
         "max_concurrent_runs": 2,
         "fixed_params": {"epochs": 2},
         "progress": False,
-        "run_dir": Path("runs/train"),
     }
     assert asl.HyperDriveTrainer(**hd).max_duration_minutes is None
     automl = settings_from_args(
@@ -215,9 +214,29 @@ def test_train_flags_become_the_routes_settings(tmp_path: Path) -> None:
         "allowed_models": ["KNN", "SVM"],
         "augment": False,
         "seed": 4,
-        "run_dir": Path("runs/train"),
     }
     assert asl.AutoMLTrainer(**automl).algorithms() == ["KNN", "SVM"]
+
+
+def test_a_config_without_the_routes_section_is_an_error_not_a_default_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "search.yml"
+    config.write_text("hyperdrive:\n  max_total_runs: 2\n")
+    assert main(["train", "automl", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "has no 'automl' section (it has ['hyperdrive'])" in err and "asl-recog train hyperdrive" in err
+    assert not (tmp_path / "run").exists()  # nothing started
+
+
+def test_settings_json_stores_paths_as_paths(tmp_path: Path) -> None:
+    import json
+
+    from asl_recog.results._run_dir import prepare_run_dir
+
+    trainer = asl.HyperDriveTrainer(run_dir=tmp_path / "run")
+    settings = json.loads((prepare_run_dir(trainer) / "settings.json").read_text())
+    assert settings["run_dir"] == str(tmp_path / "run")  # not "PosixPath('...')"
 
 
 def test_train_flags_override_the_config_file(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from asl_recog.cli._evaluate import add_evaluate_arguments, cmd_evaluate
 from asl_recog.cli._fine_tune import EXAMPLE as FINE_TUNE_EXAMPLE
 from asl_recog.cli._fine_tune import add_fine_tune_arguments, cmd_fine_tune
 from asl_recog.cli._parser import Parser, exit_code, refuse_extras
-from asl_recog.cli._pipeline import run_pipeline
+from asl_recog.cli._pipeline import preset_label, run_pipeline
 from asl_recog.cli._predict import EXAMPLE as PREDICT_EXAMPLE
 from asl_recog.cli._predict import add_predict_arguments, cmd_predict
 from asl_recog.cli._train import EXAMPLE, add_train_arguments
@@ -128,11 +128,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if unknown:
             raise ConfigurationError(f"{args.config}: unknown section(s) {unknown}; use 'automl' and 'hyperdrive'")
         overrides = {route: trainer_settings(config, route, source=args.config) for route in config}
-    result = run_pipeline(args.preset, args.out, progress=not args.no_progress, overrides=overrides)
+    result = run_pipeline(args.preset, args.out, progress=not args.no_progress, overrides=overrides, config=args.config)
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"asl-recog run ({args.preset}): both routes on the held-out test file")
+    label = preset_label(args.preset, args.config if overrides else None)
+    table = Table(title=f"asl-recog run ({label}): both routes on the held-out test file")
     for column in ("model", "test accuracy", "95% CI", "validation", "p50 ms", "ONNX MB"):
         table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     for name, row in result.comparison.summary.iterrows():

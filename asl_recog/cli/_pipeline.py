@@ -78,12 +78,23 @@ def seed_request(test: SignMnistDataset) -> dict[str, Any]:
     return {"data": json.loads(frame.to_json(orient="records"))}
 
 
+def preset_label(preset: str, config: str | None = None) -> str:
+    """How a run's settings are named: ``"quick preset"``, or ``"custom config x.yml over the quick preset"``.
+
+    Example:
+        >>> preset_label("quick"), preset_label("full", "search.yml")
+        ('quick preset', 'custom config search.yml over the full preset')
+    """
+    return f"{preset} preset" if config is None else f"custom config {config} over the {preset} preset"
+
+
 def run_pipeline(
     preset: str = "quick",
     out: str | Path | None = None,
     *,
     progress: bool = True,
     overrides: dict[str, dict[str, Any]] | None = None,
+    config: str | None = None,
     echo: Any = print,
 ) -> PipelineResult:
     """Run the whole mission on the bundled data and write everything under ``out``.
@@ -93,6 +104,8 @@ def run_pipeline(
         out: run folder; default ``runs/<timestamp>``.
         progress: live progress tables during the searches.
         overrides: per-route trainer settings that replace the preset's.
+        config: the config file the overrides came from, named in the log, the models' metadata
+            and the summary ("custom config"), so a model is never labelled as the plain preset.
         echo: where human-readable progress lines go.
     """
     import httpx
@@ -123,9 +136,10 @@ def run_pipeline(
     lap("load")
 
     settings = {route: {**PRESETS[preset][route], **(overrides or {}).get(route, {})} for route in PRESETS[preset]}
+    label = preset_label(preset, config if overrides else None)
     exported: dict[str, Path] = {}
     for route, trainer_cls in (("automl", AutoMLTrainer), ("hyperdrive", HyperDriveTrainer)):
-        echo(f"training the {route} route ({preset} preset) ...")
+        echo(f"training the {route} route ({label}) ...")
         trainer = trainer_cls(**{"seed": 0, **settings[route]}, run_dir=out / route, progress=progress)
         result = trainer.fit(fit_part, validation)
         result.leaderboard.to_csv(out / route / "leaderboard.csv", index=False)
@@ -163,6 +177,7 @@ def run_pipeline(
             metadata={
                 "route": route,
                 "preset": preset,
+                **({"config": config} if overrides and config else {}),
                 "refit": result.refit,
                 "selected_trial": result.best_trial,
                 **unknown.as_metadata(),
@@ -230,6 +245,7 @@ def run_pipeline(
         json.dumps(
             {
                 "preset": preset,
+                "settings": label,
                 "best": comparison.best,
                 "verdict": comparison.verdict,
                 "seconds": seconds,

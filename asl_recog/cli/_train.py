@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from asl_recog._errors import ConfigurationError
 from asl_recog.cli._config import load_config, trainer_settings
 from asl_recog.data._dataset import load_sign_mnist
+from asl_recog.results._run_dir import run_dir_of
 from asl_recog.routes._settings import COMMON_SETTINGS
 from asl_recog.routes.automl._trainer import ALGORITHMS, AutoMLTrainer
 from asl_recog.routes.automl._trainer import METRICS as AUTOML_METRICS
@@ -121,10 +123,17 @@ def add_train_arguments(parser: argparse.ArgumentParser, parents: Sequence[argpa
             description=f"train the {route} route: a flag per trainer setting; the other route's flags are refused",
             parents=list(parents),
         )
-        p.add_argument("--config", default=None, help="YAML or TOML file with trainer settings (see docs/api.md)")
+        p.add_argument(
+            "--config",
+            default=None,
+            help="YAML or TOML file with an 'automl' or 'hyperdrive' section of trainer settings "
+            "(format: the command-line page of the docs, generated as cli.md)",
+        )
         p.add_argument("--data", default=None, help="training data file or folder (default: the bundled copy)")
         p.add_argument(
-            "--out", default=None, help="run folder: model, leaderboard, study (default: run_dir, else runs/train)"
+            "--out",
+            default=None,
+            help="run folder: model, leaderboard, study (default: the config's run_dir, else a new runs/ROUTE-TIME)",
         )
         own: set[str] = set()
         for flag in (*SHARED_FLAGS, *flags):
@@ -150,7 +159,15 @@ def add_train_arguments(parser: argparse.ArgumentParser, parents: Sequence[argpa
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The trainer's arguments: the config file's section, then the route's flags that were given."""
-    settings = trainer_settings(load_config(args.config), args.route, source=args.config) if args.config else {}
+    settings: dict[str, Any] = {}
+    if args.config:
+        config = load_config(args.config)
+        if args.route not in config:  # else the whole default search would start, unasked
+            raise ConfigurationError(
+                f"{args.config} has no {args.route!r} section (it has {sorted(config)}); add one, or train "
+                f"the route it configures (asl-recog train {sorted(config)[0] if config else 'ROUTE'} ...)"
+            )
+        settings = trainer_settings(config, args.route, source=args.config)
     given = vars(args)
     for flag in (*SHARED_FLAGS, *ROUTE_FLAGS[args.route]):
         value = given[flag.setting]
@@ -160,7 +177,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
             settings["fixed_params"] = {**(settings.get("fixed_params") or {}), "epochs": value}
         else:
             settings[flag.setting] = value
-    settings["run_dir"] = Path(args.out or settings.get("run_dir") or "runs/train")
+    if args.out or settings.get("run_dir"):  # else the trainer's own default: a new runs/<route>-<time>
+        settings["run_dir"] = Path(args.out or settings["run_dir"])
     return settings
 
 
@@ -168,8 +186,9 @@ def run_train(args: argparse.Namespace) -> int:
     """``asl-recog train ROUTE``: search, then save the best model and the leaderboard under ``--out``."""
     trainer_class = {"automl": AutoMLTrainer, "hyperdrive": HyperDriveTrainer}[args.route]
     settings = settings_from_args(args)
-    out = settings["run_dir"]
     trainer = trainer_class(**settings)
+    out = run_dir_of(trainer)
+    trainer.set_params(run_dir=out)  # the default folder is named once, so the model lands beside the study
     result = trainer.fit(load_sign_mnist("train", args.data))
     model_path = result.best_model.save(out / "best")
     result.leaderboard.to_csv(out / "leaderboard.csv", index=False)

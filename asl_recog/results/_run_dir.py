@@ -23,7 +23,11 @@ def prepare_run_dir(trainer: Any) -> Path:
     run_dir = run_dir_of(trainer)
     run_dir.mkdir(parents=True, exist_ok=True)
     plain = (int, float, str, bool, type(None), list, dict)
-    settings = {k: v if isinstance(v, plain) else repr(v) for k, v in trainer.get_params().items()}
+
+    def readable(value: Any) -> Any:  # a path as the path it names, not "PosixPath('runs/x')"
+        return str(value) if isinstance(value, Path) else value if isinstance(value, plain) else repr(value)
+
+    settings = {k: readable(v) for k, v in trainer.get_params().items()}
     (run_dir / "settings.json").write_text(json.dumps(settings, indent=2, default=repr))
     return run_dir
 

@@ -72,6 +72,27 @@ def test_threshold_chosen_at_export_is_stored_in_the_onnx_metadata(
     assert json.loads(props[UNKNOWN_THRESHOLD_KEY]) == unknown.threshold
 
 
+def test_export_chooses_the_threshold_from_validation_data_and_says_when_it_cannot(
+    serving_model_path: Path,
+    small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = asl.OnnxModel.load(serving_model_path)
+    _, validation = small_split
+    exported = asl.export_onnx(model, tmp_path / "m.onnx", validation_data=validation)
+    assert exported.metadata[UNKNOWN_THRESHOLD_KEY] == choose_unknown_threshold(model, validation).threshold
+    with caplog.at_level("INFO", logger="asl_recog"):
+        plain = asl.export_onnx(model, tmp_path / "plain.onnx")
+    assert UNKNOWN_THRESHOLD_KEY not in plain.metadata
+    assert "no 'unknown' threshold" in caplog.text and "validation_data=" in caplog.text
+    model.info["refit_images"] = 27_455  # a refit model has seen its validation images
+    with pytest.raises(asl.ConfigurationError, match="choose_unknown_threshold.result.trial_model"):
+        asl.export_onnx(model, tmp_path / "refit.onnx", validation_data=validation)
+    with pytest.raises(asl.ConfigurationError, match="not both"):
+        asl.export_onnx(model, tmp_path / "both.onnx", validation_data=validation, metadata=exported.metadata)
+
+
 def test_refit_keeps_the_trial_model_for_the_threshold(
     small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], tmp_path: Path
 ) -> None:

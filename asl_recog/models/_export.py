@@ -26,6 +26,7 @@ from asl_recog.models._knn_onnx import GEMM_METRICS, gemm_neighbours
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._onnx_format import CHECKSUM_KEY, metadata_checksum
 from asl_recog.models._parity import PARITY_ROWS, parity_failure
+from asl_recog.models._unknown import with_unknown_threshold
 
 logger = logging.getLogger("asl_recog")
 
@@ -58,7 +59,12 @@ class OnnxExportError(AslRecogError, RuntimeError):
 
 
 def export_onnx(
-    model: Model, path: str | os.PathLike[str], *, parity_data: Any = None, metadata: dict[str, Any] | None = None
+    model: Model,
+    path: str | os.PathLike[str],
+    *,
+    parity_data: Any = None,
+    metadata: dict[str, Any] | None = None,
+    validation_data: SignMnistDataset | None = None,
 ) -> OnnxModel:
     """Convert ``model`` to ONNX, check it against the model, and write it to ``path``.
 
@@ -76,6 +82,12 @@ def export_onnx(
             takes) to compare predictions on; default: the first 256 images of
             the bundled training file.
         metadata: extra JSON-serializable entries to embed.
+        validation_data: labelled images the model was selected on but not trained on (the
+            grouped validation split): the "unknown" threshold is chosen from them and embedded
+            (:func:`~asl_recog.models._unknown.choose_unknown_threshold`), so the service and the
+            page answer "unknown" below it. A refit model has seen them, so it is refused: pass
+            ``metadata=choose_unknown_threshold(result.trial_model, validation).as_metadata()``.
+            Without either, the file has no threshold, and the log says so.
 
     Returns:
         The written model, loaded back.
@@ -108,7 +120,8 @@ def export_onnx(
         raise OnnxExportError(
             f"cannot export {type(model).__name__} to ONNX; expected a SklearnModel, KerasModel or OnnxModel"
         )
-    _set_metadata(proto, model, layout=layout, kind=kind, extra=metadata)
+    extra = with_unknown_threshold(model, metadata, validation_data, path)
+    _set_metadata(proto, model, layout=layout, kind=kind, extra=extra)
     blob = proto.SerializeToString()
     candidate = OnnxModel(blob, source=str(path))
     _check_parity(model, candidate, parity_data, kind)

@@ -23,6 +23,7 @@ does not sit on a sample. It is stored in the ONNX metadata under
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import IMAGE_SIZE, labels_to_indices
 from asl_recog.data._photos import background_crops
 from asl_recog.models._base import Model
+
+logger = logging.getLogger("asl_recog")
 
 #: The ONNX metadata key the service reads its default "unknown" threshold from.
 UNKNOWN_THRESHOLD_KEY = "asl_recog.unknown_threshold"
@@ -212,6 +215,45 @@ def choose_unknown_threshold(
     )
 
 
+def with_unknown_threshold(
+    model: Model, metadata: dict[str, Any] | None, validation_data: SignMnistDataset | None, path: Any
+) -> dict[str, Any] | None:
+    """``metadata`` plus the "unknown" threshold chosen on ``validation_data``: what export embeds.
+
+    Raises:
+        ConfigurationError: both ``metadata`` and ``validation_data`` give a threshold, or the
+            model was refit on all images (its validation answers are in-sample).
+    """
+    given = dict(metadata or {})
+    if validation_data is None:
+        if UNKNOWN_THRESHOLD_KEY not in given:
+            logger.info(
+                "%s: no 'unknown' threshold (the service then answers every image); pass validation_data= "
+                "(images the model was not trained on) to add one",
+                path,
+            )
+        return metadata
+    if UNKNOWN_THRESHOLD_KEY in given:
+        raise ConfigurationError(
+            f"export_onnx: metadata already holds {UNKNOWN_THRESHOLD_KEY}; pass it or validation_data, not both"
+        )
+    if model.info.get("refit_images"):
+        raise ConfigurationError(
+            f"export_onnx: this model was refit on all {model.info['refit_images']:,} images, validation "
+            "included, so its validation answers are too sure to choose a threshold from; pass "
+            "metadata=choose_unknown_threshold(result.trial_model, validation).as_metadata() instead"
+        )
+    unknown = choose_unknown_threshold(model, validation_data)
+    logger.info(
+        "%s: 'unknown' below %.3f (refuses %.1f%% of correct validation answers, %.1f%% of no-hand images)",
+        path,
+        unknown.threshold,
+        100 * unknown.refused_correct,
+        100 * unknown.refused_ood["all"],
+    )
+    return {**given, **unknown.as_metadata()}
+
+
 __all__ = [
     "OOD_KINDS",
     "UNKNOWN_STATS_KEY",
@@ -220,4 +262,5 @@ __all__ = [
     "choose_unknown_threshold",
     "ood_images",
     "threshold_rule",
+    "with_unknown_threshold",
 ]

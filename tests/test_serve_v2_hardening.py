@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from asl_recog.serving import create_app
 from asl_recog.deploy._local import free_port
+from asl_recog.serving import create_app
 from asl_recog.serving._requests import RequestError
 from asl_recog.serving._v2 import MAX_ID_CHARS, V2Error
 

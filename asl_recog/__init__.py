@@ -18,9 +18,15 @@ Example:
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from asl_recog._version import __version__
+
+# Optuna imports tqdm.auto for a progress bar this library never shows; in a notebook without
+# ipywidgets that import warns "IProgress not found" once per kernel, about nothing asl_recog draws
+# (its own progress is HTML: asl_recog.backends.local._progress). Only that message is silenced.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 # public name -> private module that defines it (loaded on first access, as Optuna does)
 _LAZY: dict[str, str] = {

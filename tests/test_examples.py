@@ -115,6 +115,23 @@ def test_tour_notebook_runs(tmp_path: Path) -> None:
         if "image/png" in out.get("data", {})
     ]
     assert len(images) >= 2
+    # The AutoML search showed its progress in the notebook: one HTML output, updated in place.
+    tables = [
+        out["data"]["text/html"]
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type in ("display_data", "update_display_data") and "text/html" in out.get("data", {})
+    ]
+    assert any("trials done" in table and "elapsed" in table for table in tables), tables[:1]
+    noise = [
+        out.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "stream" and out.get("name") == "stderr"
+    ]
+    assert not any("IProgress not found" in text or "np.object" in text for text in noise), noise
     # The seed-request cell printed the raw reply: one json.loads gives the dict (not a JSON string).
     seed_cell = next(c for c in notebook.cells if "seed-request" in c.metadata.get("tags", []))
     printed = "".join(out.get("text", "") for out in seed_cell.outputs if out.output_type == "stream")

@@ -293,7 +293,11 @@ def _convert_keras(network: Any) -> Any:
     with tempfile.TemporaryDirectory(prefix="asl_recog_onnx_") as tmp:
         target = Path(tmp) / "model.onnx"
         try:
-            wrapper.export(str(target), format="onnx", opset_version=KERAS_OPSET, verbose=False)
+            with warnings.catch_warnings():
+                # Keras' bundled tf2onnx touches np.object on import (a FutureWarning about NumPy's
+                # API, in code the user cannot change); the export itself is checked for parity below.
+                warnings.filterwarnings("ignore", category=FutureWarning, message=".*np.object.*")
+                wrapper.export(str(target), format="onnx", opset_version=KERAS_OPSET, verbose=False)
             proto = onnx.load(str(target))
         except Exception as exc:
             logger.warning("keras export(format='onnx') failed (%s); trying tf2onnx.from_function", exc)

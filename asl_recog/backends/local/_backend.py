@@ -139,7 +139,11 @@ class LocalBackend(Backend):
             for params in plan.initial:
                 study.enqueue_trial(dict(params))
         with SearchProgress(
-            getattr(trainer, "progress", True), route.title, plan.metric, plan.expected_trials
+            getattr(trainer, "progress", True),
+            route.title,
+            plan.metric,
+            plan.expected_trials,
+            deadline_s=plan.schedule.deadline_s,
         ) as progress:
             schedule = dataclasses.replace(plan.schedule, on_update=progress.update)
             with watching(study) if shared else contextlib.nullcontext():

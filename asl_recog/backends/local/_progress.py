@@ -1,4 +1,16 @@
-"""A live table of a search's trials (rich), and log lines through ``logging.getLogger("asl_recog")``."""
+"""A search's progress in every front end: a live table in a terminal or a notebook, plain log lines elsewhere.
+
+* A terminal (stderr is a TTY): rich's live table, redrawn in place.
+* A notebook (Jupyter, including a notebook run by nbclient or papermill): the same table as HTML
+  in one output that is updated in place (``IPython.display`` with a ``display_id``; rich's own
+  Live needs ipywidgets, which a plain Jupyter install lacks, and then only warns).
+* Anything else (output redirected to a file, CI, a service's log): a summary line every
+  :data:`LOG_EVERY_S` seconds through ``logging.getLogger("asl_recog")``.
+
+Every front end shows trials done / running / queued, the best score so far, the time elapsed and
+the time left (from the search's deadline, else from the pace of the finished trials), and every
+finished trial gets one log line.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +27,8 @@ from asl_recog.backends.local._heartbeat import is_interrupted
 from asl_recog.backends.local._reservation import was_not_run
 
 logger = logging.getLogger("asl_recog")
+#: Seconds between summary log lines where no live display can be shown.
+LOG_EVERY_S = 30.0
 
 _STATUS = {
     TrialState.COMPLETE: "completed",
@@ -48,39 +62,90 @@ def _short(params: dict[str, Any], width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _clock(seconds: float) -> str:
+    """``75`` -> ``"1m15s"``, ``4000`` -> ``"1h06m"``."""
+    seconds = max(0, int(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def front_end(enabled: bool) -> str:
+    """``"terminal"``, ``"notebook"``, ``"log"`` (progress wanted, but nowhere to draw it) or ``"off"``."""
+    if not enabled:
+        return "off"
+    if sys.stderr.isatty():
+        return "terminal"
+    shell = sys.modules.get("IPython")
+    ipython = getattr(shell, "get_ipython", lambda: None)() if shell is not None else None
+    if ipython is not None and type(ipython).__name__ == "ZMQInteractiveShell":  # a Jupyter kernel
+        return "notebook"
+    return "log"
+
+
 class SearchProgress:
-    """Shows trials as they run; with ``enabled=False`` (or no terminal) it only logs.
+    """Shows a search's progress in the front end it runs in; with ``enabled=False`` it only logs trials.
 
     Example:
         >>> import optuna
         >>> study = optuna.create_study(direction="maximize")
         >>> study.add_trial(optuna.trial.create_trial(value=0.9, params={}, distributions={}))
-        >>> with SearchProgress(True, "HyperDrive", "accuracy", 8) as progress:  # a live table in a terminal
+        >>> with SearchProgress(True, "HyperDrive", "accuracy", 8) as progress:  # a table, or log lines
         ...     progress.update(study, {})
+        >>> progress.summary(study.get_trials())
+        'HyperDrive: 1/8 trials done, 0 running, 0 queued; best accuracy 0.9000; ...'
     """
 
-    def __init__(self, enabled: bool, title: str, metric: str, total: int) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
+    def __init__(self, enabled: bool, title: str, metric: str, total: int, *, deadline_s: float | None = None) -> None:
+        self.mode = front_end(enabled)
+        self.enabled = self.mode in ("terminal", "notebook")
         self.title, self.metric, self.total = title, metric, total
+        self._start = time.monotonic()
+        self._deadline = None if deadline_s is None else self._start + deadline_s
         self._live: Any = None
-        self._last = 0.0
+        self._handle: Any = None
+        self._last = self._last_log = 0.0
         self._logged: set[int] = set()
 
     def __enter__(self) -> SearchProgress:
-        if self.enabled:
+        self._start = time.monotonic()
+        self._last_log = self._start
+        if self.mode == "terminal":
             from rich.console import Console
             from rich.live import Live
 
             self._live = Live(self._render([]), console=Console(stderr=True), refresh_per_second=2, transient=False)
             self._live.__enter__()
+        elif self.mode == "notebook":
+            from IPython.display import HTML, display
+
+            self._handle = display(HTML(self._html([])), display_id=True)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._live is not None:
             self._live.__exit__(kind, exc, tb)
 
+    def summary(self, trials: list[optuna.trial.FrozenTrial]) -> str:
+        """One line: trials done / running / queued, the best so far, elapsed and left."""
+        states = [trial_status(t) for t in trials]
+        done = sum(t.state.is_finished() for t in trials)
+        values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        best = f"best {self.metric} {max(values):.4f}" if values else f"no {self.metric} yet"
+        elapsed = time.monotonic() - self._start
+        if self._deadline is not None:
+            left = f"at most {_clock(self._deadline - time.monotonic())} left"
+        elif done and self.total > done:
+            left = f"about {_clock(elapsed / done * (self.total - done))} left"
+        else:
+            left = "time left unknown" if not done else "finishing"
+        return (
+            f"{self.title}: {done}/{self.total} trials done, {states.count('running')} running, "
+            f"{states.count('queued')} queued; {best}; {_clock(elapsed)} elapsed, {left}"
+        )
+
     def update(self, study: optuna.Study, running: dict[int, float], *, force: bool = False) -> None:
-        """Refresh the table (at most once a second, unless ``force``) and log newly finished trials."""
+        """Refresh the display (at most once a second, unless ``force``) and log newly finished trials."""
         now = time.monotonic()
         if now - self._last < 1.0 and not force:
             return
@@ -89,12 +154,8 @@ class SearchProgress:
         for t in trials:
             if t.state.is_finished() and t.number not in self._logged:
                 self._logged.add(t.number)
-                value = (
-                    t.value
-                    if t.value is not None
-                    else (t.intermediate_values[t.last_step] if t.last_step is not None else None)
-                )
                 error = t.user_attrs.get("error") if t.state == TrialState.FAIL else None
+                value = _value(t)
                 logger.info(
                     "%s trial %d %s: %s=%s %s%s",
                     self.title,
@@ -107,21 +168,33 @@ class SearchProgress:
                 )
         if self._live is not None:
             self._live.update(self._render(trials))
+        elif self._handle is not None:
+            from IPython.display import HTML
+
+            self._handle.update(HTML(self._html(trials)))
+        elif self.mode == "log" and (now - self._last_log >= LOG_EVERY_S or force):
+            self._last_log = now
+            logger.info("%s", self.summary(trials))
+
+    def _html(self, trials: list[optuna.trial.FrozenTrial]) -> str:
+        """The table as self-contained HTML (inline styles): what a notebook output shows."""
+        import io
+
+        from rich.console import Console
+
+        console = Console(record=True, file=io.StringIO(), width=110, force_jupyter=False)
+        console.print(self._render(trials))
+        return console.export_html(inline_styles=True, code_format="<pre style='font-size:12px'>{code}</pre>")
 
     def _render(self, trials: list[optuna.trial.FrozenTrial]) -> Any:
         from rich.table import Table
 
-        done = sum(1 for t in trials if t.state.is_finished())
-        table = Table(title=f"{self.title}: {done}/{self.total} trials", expand=False)
+        table = Table(title=self.summary(trials), expand=False)
         for column in ("trial", "status", self.metric, "steps", "seconds", "params"):
             table.add_column(column)
         for t in trials[-15:]:  # keep the table a screen high
             status = trial_status(t)
-            value = (
-                t.value
-                if t.value is not None
-                else (t.intermediate_values[t.last_step] if t.last_step is not None else None)
-            )
+            value = _value(t)
             end = t.datetime_complete.timestamp() if t.datetime_complete else time.time()
             seconds = end - t.datetime_start.timestamp() if t.datetime_start else 0.0
             table.add_row(
@@ -135,4 +208,11 @@ class SearchProgress:
         return table
 
 
-__all__ = ["SearchProgress", "trial_status"]
+def _value(t: optuna.trial.FrozenTrial) -> float | None:
+    """The final value, else the last reported one (a running or pruned trial)."""
+    if t.value is not None:
+        return float(t.value)
+    return t.intermediate_values[t.last_step] if t.last_step is not None else None
+
+
+__all__ = ["LOG_EVERY_S", "SearchProgress", "front_end", "trial_status"]

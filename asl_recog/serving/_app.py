@@ -16,43 +16,36 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import Route
 
 from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileError
 from asl_recog._version import __version__
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
 from asl_recog.models._onnx import OnnxModel
-from asl_recog.serving._admission import DEFAULT_CHUNK_MB, AdmissionGate, ChunkedModel, plan_limits
-from asl_recog.serving._answers import AnswerOptions, add_hands, extend_answer, model_threshold, parse_options
-from asl_recog.serving._metrics import ServiceMetrics, TimedModel, add_metrics_route
+from asl_recog.serving._admission import DEFAULT_CHUNK_MB, AdmissionGate, ChunkedModel, ScoringLimits, plan_limits
+from asl_recog.serving._answers import model_threshold
+from asl_recog.serving._endpoints import (
+    METRICS,
+    PUBLIC_PATHS,
+    PUBLIC_PREFIXES,
+    Endpoint,
+    Handler,
+    add_endpoints,
+    docs_settings,
+    openapi_document,
+)
+from asl_recog.serving._metrics import ServiceMetrics, TimedModel, metrics_handler
 from asl_recog.serving._observability import Observability
 from asl_recog.serving._offload import ParsePool
-from asl_recog.serving._openapi import ErrorResponse, Status, add_components, error_responses
-from asl_recog.serving._page import add_page
-from asl_recog.serving._requests import (
-    INLINE_BODY_BYTES,
-    INLINE_IMAGES,
-    SHAPES,
-    RequestError,
-    dumps,
-    parse_json,
-    score_response,
-)
-from asl_recog.serving._security import PUBLIC_PATHS, ServiceGuard, announce_generated_key, error_body, resolve_keys
-from asl_recog.serving._uploads import decode_image, form_images
-from asl_recog.serving._v2 import add_v2_routes
+from asl_recog.serving._requests import SHAPES, RequestError
+from asl_recog.serving._security import ServiceGuard, announce_generated_key, error_body, resolve_keys
+from asl_recog.serving._service import ServiceEndpoints, json_response
+from asl_recog.serving._v2 import V2Error, error_response
+from asl_recog.serving._v2_endpoints import V2Endpoints
 
 logger = logging.getLogger("asl_recog.serving")
-_LABELS = np.asarray(LABELS)
-_LETTERS = np.asarray(LETTERS)
-
-
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(dumps(content), status_code=status, media_type="application/json")
 
 
 def _error(
@@ -200,7 +193,58 @@ def create_app(
         max_queue=max_queue,
         chunk_mb=chunk_mb,
     )
-    metadata = {
+    metadata = _service_metadata(
+        loaded, source, threshold, limits, auth, max_batch=max_batch, max_body_bytes=max_body_bytes, timeout_s=timeout_s
+    )
+    # Every route's model calls are chunked: a 1024-image batch never holds more than
+    # chunk_mb of the model's tensors (a KNN's distances to every stored row).
+    loaded = ChunkedModel(loaded, limits.chunk_rows)
+    recorder = ServiceMetrics() if metrics else None
+    if recorder is not None:
+        loaded = TimedModel(loaded, recorder)  # every route's model calls are timed into /metrics
+    parse_pool = ParsePool()  # large bodies are parsed in a child process: see _offload.py
+
+    app = _new_app(parse_pool)
+    app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
+    app.state.metrics, app.state.scoring_limits = recorder, limits
+    app.state.scoring_slots = anyio.CapacityLimiter(limits.max_concurrent)
+    # Innermost of the three: unauthenticated and oversized requests are refused before they take a slot,
+    # and the guard's timeout covers the wait in the queue.
+    app.add_middleware(AdmissionGate, limiter=app.state.scoring_slots, max_queue=limits.max_queue)
+    app.add_middleware(
+        ServiceGuard,
+        keys=keys,
+        max_body_bytes=max_body_bytes,
+        timeout_s=timeout_s,
+        public_paths=PUBLIC_PATHS,
+        public_prefixes=PUBLIC_PREFIXES,
+    )
+    app.add_middleware(Observability, metrics=recorder, access_log=access_log)  # outermost: sees every answer
+    _add_error_handlers(app)
+    handlers: dict[Endpoint, Handler] = {
+        **ServiceEndpoints(
+            loaded, metadata, threshold=threshold, max_batch=max_batch, parse_pool=parse_pool
+        ).handlers(),
+        **V2Endpoints(max_batch=max_batch, max_answer_bytes=max_body_bytes, parse_pool=parse_pool).handlers(),
+    }
+    if recorder is not None:
+        handlers[METRICS] = metrics_handler(recorder)
+    add_endpoints(app, handlers, leave_out=() if recorder is not None else (METRICS,))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_document(FastAPI.openapi(app), max_batch, auth)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _service_metadata(
+    model: Model, source: str, threshold: float | None, limits: ScoringLimits, auth: bool, **inputs: Any
+) -> dict[str, Any]:
+    """The ``/info`` answer: the service, the input it takes (``inputs``: its size limits) and the model."""
+    return {
         "service": "asl-recog",
         "version": __version__,
         "model": source,
@@ -212,23 +256,18 @@ def create_app(
             "uploads": ["multipart PNG/JPEG", "image/png", "image/jpeg"],
             "photos": "cut to the square around the hand that MediaPipe's palm detector finds, else the centre "
             "square; ?crop=x,y,w,h gives the box, ?find_hand=false takes the centre square",
-            "max_batch": max_batch,
-            "max_body_bytes": max_body_bytes,
-            "timeout_s": timeout_s,
+            **inputs,
         },
         "auth": "bearer" if auth else "none",
         "unknown_threshold": threshold,
         "scoring_limits": limits.as_dict(),
-        "model_metadata": _public_metadata(loaded),
+        "model_metadata": _public_metadata(model),
     }
-    # Every route's model calls are chunked: a 1024-image batch never holds more than
-    # chunk_mb of the model's tensors (a KNN's distances to every stored row).
-    loaded = ChunkedModel(loaded, limits.chunk_rows)
 
-    recorder = ServiceMetrics() if metrics else None
-    if recorder is not None:
-        loaded = TimedModel(loaded, recorder)  # every route's model calls are timed into /metrics
-    parse_pool = ParsePool()  # large bodies are parsed in a child process: see _offload.py
+
+def _new_app(parse_pool: ParsePool) -> FastAPI:
+    """The bare app: its title, FastAPI's documentation routes where the endpoint table puts them, and a
+    lifespan that closes ``parse_pool`` at shutdown."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -236,141 +275,26 @@ def create_app(
         parse_pool.close()
 
     # FastAPIOffline: Swagger UI and ReDoc from the files fastapi-offline installs, not a CDN.
-    app = FastAPIOffline(
+    return FastAPIOffline(
         lifespan=lifespan,
-        static_url="/docs/static",
         title="asl-recog scoring service",
         version=__version__,
         description="Static ASL fingerspelling recognition (Sign Language MNIST, letters A-Y without J). "
         "POST images to /score; see docs/serving.md.",
+        **docs_settings(),
         **_telemetry_off(),
     )
-    app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
-    app.state.metrics, app.state.scoring_limits = recorder, limits
-    app.state.scoring_slots = anyio.CapacityLimiter(limits.max_concurrent)
-    public = PUBLIC_PATHS | add_page(app)  # the page and its files need no key; /score does
-    # Innermost of the three: unauthenticated and oversized requests are refused before they take a slot,
-    # and the guard's timeout covers the wait in the queue.
-    app.add_middleware(AdmissionGate, limiter=app.state.scoring_slots, max_queue=limits.max_queue)
-    app.add_middleware(ServiceGuard, keys=keys, max_body_bytes=max_body_bytes, timeout_s=timeout_s, public_paths=public)
-    app.add_middleware(Observability, metrics=recorder, access_log=access_log)  # outermost: sees every answer
-    _add_error_handlers(app)
-    add_v2_routes(app, max_batch=max_batch, max_answer_bytes=max_body_bytes, parse_pool=parse_pool)
-    if recorder is not None:
-        add_metrics_route(app, recorder)
-
-    def predict(images: np.ndarray, proba: bool, options: AnswerOptions | None = None) -> dict[str, Any]:
-        probabilities = loaded.predict_proba(images)
-        if probabilities.shape != (len(images), NUM_CLASSES):
-            raise RuntimeError(f"the model returned shape {probabilities.shape}; expected ({len(images)}, 24)")
-        index = np.argmax(probabilities, axis=1)
-        answer = score_response(
-            _LABELS[index].tolist(),
-            _LETTERS[index].tolist(),
-            probabilities if proba else None,
-            list(LETTERS) if proba else None,
-        )
-        return answer if options is None else extend_answer(answer, probabilities, images, options)
-
-    @app.get("/health", response_model=Status, summary="Liveness: the process answers")
-    async def health() -> Response:
-        return _json({"status": "ok"})
-
-    @app.get(
-        "/ready",
-        response_model=Status,
-        summary="Readiness: the model is loaded and answers",
-        responses={503: {"model": ErrorResponse}},
-    )
-    async def ready() -> Response:
-        if getattr(app.state, "model", None) is None:
-            return _error(503, "not_ready", "the model is not loaded")
-        # Status only: the probe is public, and the served file's path is metadata that /info keeps behind the key.
-        return _json({"status": "ready"})
-
-    @app.get("/info", summary="Model and service metadata: letters, input format, version", responses=error_responses())
-    async def info() -> Response:
-        return _json(metadata)
-
-    async def score(request: Request) -> bytes:
-        # Query and body are read by hand: FastAPI's parameter machinery costs more than scoring one image.
-        # The query is parsed only when there is one (or the model sets a threshold), so a plain request stays cheap.
-        query = request.scope["query_string"]
-        options = parse_options(query, threshold) if query or threshold is not None else None
-        proba, crop = (options.proba, options.crop) if options is not None else (False, None)
-        find_hand = options.find_hand if options is not None else True
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        photos = None
-        if content_type == "multipart/form-data":
-            content = request.headers.get("content-type", "")
-            photos = await form_images(content, request.stream(), max_batch, crop, find_hand)
-        elif content_type.startswith("image/") or content_type == "application/octet-stream":
-            photos = [await decode_image(await request.body(), "body", crop, find_hand)]
-        elif crop is not None or not find_hand:
-            raise RequestError(
-                f"{'crop' if crop is not None else 'find_hand'} applies to photo uploads (multipart or an "
-                "image/* body), not to 28x28 pixel JSON",
-                where=f"query.{'crop' if crop is not None else 'find_hand'}",
-                code="invalid_parameter",
-            )
-        if photos is not None:
-            images = np.stack([photo.image for photo in photos])
-        else:  # JSON, whatever the header says: curl -d sends form-urlencoded by default
-            body = await request.body()
-            if len(body) > INLINE_BODY_BYTES:
-                parsed = await parse_pool.run(parse_json, body, max_batch=max_batch, proba=proba)
-            else:
-                parsed = parse_json(body, max_batch=max_batch, proba=proba)
-            images, proba = parsed.images, parsed.proba
-        if len(images) > INLINE_IMAGES:
-            answer = await run_in_threadpool(predict, images, proba, options)
-        else:
-            answer = predict(images, proba, options)
-        if photos is not None and any(photo.searched for photo in photos):
-            # A threshold in force means the service refuses to guess: a photo without a hand is refused too.
-            refuse = options is not None and options.threshold is not None
-            hands, searched = [photo.hand for photo in photos], [photo.searched for photo in photos]
-            add_hands(answer, hands, refuse_missing=refuse, searched=searched)
-        return dumps(answer)
-
-    # A raw ASGI route, first in line (routes are matched in order); its OpenAPI description is
-    # added by add_components. Errors it raises reach the exception handlers like any route's.
-    app.router.routes.insert(0, Route("/score", _AsgiEndpoint(score), methods=["POST"], include_in_schema=False))
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = add_components(FastAPI.openapi(app), max_batch, auth)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app
-
-
-class _AsgiEndpoint:
-    """Runs ``handler(request) -> JSON bytes`` as a bare ASGI app: no Response object, no
-    request/response wrapper, which matters when scoring one image takes ~0.1 ms."""
-
-    def __init__(self, handler: Any) -> None:
-        self.handler = handler
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        body = await self.handler(Request(scope, receive))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """Every error becomes ``{"error", "detail", "where"}`` JSON; unexpected ones are logged."""
+    """Every error becomes ``{"error", "detail", "where"}`` JSON (the V2 routes' the protocol's
+    ``{"error"}``); unexpected ones are logged."""
+
+    app.add_exception_handler(V2Error, error_response)  # type: ignore[arg-type]
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> Response:
-        return _json(exc.to_dict(), exc.status)
+        return json_response(exc.to_dict(), exc.status)
 
     @app.exception_handler(DataFormatError)
     async def data_error(request: Request, exc: DataFormatError) -> Response:

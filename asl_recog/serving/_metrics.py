@@ -9,7 +9,8 @@ request (docs/benchmarks.md, ``bench/bench_serve.py --metrics-cost``).
 
 Metrics (all prefixed ``asl_recog_``):
 
-* ``requests_total{route, status}``: HTTP requests by route template and status code.
+* ``requests_total{route, status}``: HTTP requests by endpoint (its path or path template,
+  from ``_endpoints.ENDPOINTS``; ``other`` for any other path) and status code.
 * ``request_duration_seconds{route}``: time from the request's arrival at the
   service to the end of its response, a histogram.
 * ``inference_duration_seconds``: time inside the model's ``predict_proba``.
@@ -20,54 +21,43 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from asl_recog.models._base import Model
+from asl_recog.serving._endpoints import ENDPOINTS
 
-#: Route templates a request is counted under; any other path counts as "other", so that
-#: scanners probing random paths cannot make the number of series grow without bound.
-ROUTES = (
-    "/score",
-    "/",
-    "/health",
-    "/ready",
-    "/metrics",
-    "/openapi.json",
-    "/docs",
-    "/redoc",
-    "/v2",
-    "/v2/health/live",
-    "/v2/health/ready",
-)
-_V2_MODEL_SUFFIXES = {"infer": "/v2/models/{name}/infer", "ready": "/v2/models/{name}/ready"}
+#: The label of every request whose path is not an endpoint's: one series for all of them, so
+#: that scanners probing random paths cannot make the number of series grow without bound.
+OTHER = "other"
+#: The route labels, one per endpoint of the table (``_endpoints.ENDPOINTS``), in its order.
+ROUTES: tuple[str, ...] = tuple(dict.fromkeys(e.metric_label for e in ENDPOINTS))
+# Exact paths are one dict look-up (the hot path: /score); templates and folders are tried after.
+_EXACT = {e.path: e.metric_label for e in ENDPOINTS if not e.prefix and not e.templated}
+_PATTERNS = tuple(e for e in ENDPOINTS if e.prefix or e.templated)
 _LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
 def route_of(path: str) -> str:
-    """The route template a request path is counted under.
+    """The label a request path is counted under: its endpoint's, else :data:`OTHER`.
 
     Example:
         >>> route_of("/score"), route_of("/v2/models/asl-recog/infer"), route_of("/wp-admin")
         ('/score', '/v2/models/{name}/infer', 'other')
     """
-    if path in _KNOWN:
-        return path
-    if path.startswith("/v2/models/"):
-        tail = path.rsplit("/", 1)[-1]
-        return _V2_MODEL_SUFFIXES.get(tail, "/v2/models/{name}")
-    if path.startswith("/docs/"):
-        return "/docs"
-    return "other"
-
-
-_KNOWN = frozenset(ROUTES)
+    label = _EXACT.get(path)
+    if label is not None:
+        return label
+    for endpoint in _PATTERNS:
+        if endpoint.matches(path):
+            return endpoint.metric_label
+    return OTHER
 
 
 class ServiceMetrics:
@@ -108,9 +98,7 @@ class ServiceMetrics:
         # prometheus-client's labels() takes a lock and builds a tuple on every call;
         # the children are cached here once per (route, status) instead.
         self._counters: dict[tuple[str, int], Any] = {}
-        self._latencies = {route: self.latency.labels(route) for route in (*ROUTES, *_V2_MODEL_SUFFIXES.values())}
-        self._latencies["/v2/models/{name}"] = self.latency.labels("/v2/models/{name}")
-        self._latencies["other"] = self.latency.labels("other")
+        self._latencies = {route: self.latency.labels(route) for route in (*ROUTES, OTHER)}
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         """Count one finished request and record its duration."""
@@ -162,12 +150,13 @@ class TimedModel(Model):
         return getattr(self.__dict__["model"], name)
 
 
-def add_metrics_route(app: FastAPI, metrics: ServiceMetrics) -> None:
-    """``GET /metrics``: the app's metrics in Prometheus' text format."""
+def metrics_handler(metrics: ServiceMetrics) -> Callable[[], Awaitable[Response]]:
+    """The route function of ``GET /metrics``: the app's metrics in Prometheus' text format."""
 
-    @app.get("/metrics", summary="Prometheus metrics (text exposition format)", include_in_schema=True)
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    return prometheus_metrics
 
-__all__ = ["ROUTES", "ServiceMetrics", "TimedModel", "add_metrics_route", "route_of"]
+
+__all__ = ["OTHER", "ROUTES", "ServiceMetrics", "TimedModel", "metrics_handler", "route_of"]

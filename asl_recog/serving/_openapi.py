@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from asl_recog.data._labels import LETTERS, NUM_PIXELS
 from asl_recog.serving._requests import METHODS, PIXEL_COLUMNS
-from asl_recog.serving._security import PUBLIC_PATHS
 
 #: A valid (synthetic) example image: a diagonal gradient, pixel1..pixel784 row-major.
 EXAMPLE_PIXELS: list[int] = [(3 * (i // 28) + 5 * (i % 28)) % 256 for i in range(NUM_PIXELS)]
@@ -303,12 +302,11 @@ def score_operation(max_batch: int) -> dict[str, Any]:
 
 
 def add_components(schema: dict[str, Any], max_batch: int, auth: bool) -> dict[str, Any]:
-    """Add POST /score, its schemas and, with auth on, the bearer scheme to FastAPI's generated document.
+    """Add the request and answer schemas and, with auth on, the bearer scheme to an OpenAPI document.
 
-    /score is a plain Starlette route (FastAPI's parameter machinery costs more than
-    scoring one image), so its operation is described here by hand.
+    Which operations need the key, and the hand-written operation of POST /score, come from
+    the endpoint table (``_endpoints.openapi_document``), not from here.
     """
-    schema.setdefault("paths", {})["/score"] = {"post": score_operation(max_batch)}
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas.update(_schemas(max_batch))
@@ -324,8 +322,4 @@ def add_components(schema: dict[str, Any], max_batch: int, auth: bool) -> dict[s
                 "description": "the service key: --key-file, $ASL_RECOG_API_KEY, or the one printed at start",
             }
         }
-        for path, operations in schema.get("paths", {}).items():
-            if path not in PUBLIC_PATHS:  # the probes, the V2 probes and the docs need no key
-                for operation in operations.values():
-                    operation["security"] = [{"bearerAuth": []}]
     return schema

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
 from fastapi.responses import Response
 
 STATIC = Path(__file__).with_name("_static")
@@ -41,6 +40,26 @@ _HEADERS = {
 }
 
 
+def page_urls(folder: Path = STATIC) -> dict[str, Path]:
+    """URL path -> file of every page file, without reading them: ``/`` is ``index.html``.
+
+    The endpoint table (``_endpoints.py``) lists these paths at import; the bytes are read by
+    :func:`page_files` when an app is built.
+
+    Example:
+        >>> sorted(page_urls())[:2]
+        ['/', '/static/letters.png']
+    """
+    urls: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in _TYPES or not path.is_file():
+            continue  # only the page's own kinds of file are served
+        urls["/" if path.name == "index.html" else STATIC_URL + path.name] = path
+    if "/" not in urls:
+        raise FileNotFoundError(f"{folder / 'index.html'} is missing: the package is installed without its page files")
+    return urls
+
+
 def page_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
     """URL path -> (bytes, content type) of every page file: ``/`` is ``index.html``.
 
@@ -49,32 +68,14 @@ def page_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
         >>> sorted(files)[:2], files["/"][1]
         (['/', '/static/letters.png'], 'text/html; charset=utf-8')
     """
-    files: dict[str, tuple[bytes, str]] = {}
-    for path in sorted(folder.iterdir()):
-        kind = _TYPES.get(path.suffix.lower())
-        if kind is None or not path.is_file():
-            continue  # only the page's own kinds of file are served
-        url = "/" if path.name == "index.html" else STATIC_URL + path.name
-        files[url] = (path.read_bytes(), kind)
-    if "/" not in files:
-        raise FileNotFoundError(f"{folder / 'index.html'} is missing: the package is installed without its page files")
-    return files
+    return {url: (path.read_bytes(), _TYPES[path.suffix.lower()]) for url, path in page_urls(folder).items()}
 
 
-def add_page(app: FastAPI) -> frozenset[str]:
-    """Register the page and its files on ``app`` (GET, outside the API description); their paths.
+def page_responder(content: bytes, kind: str) -> Any:
+    """The route function of one page file, served from memory with the page's headers.
 
-    The paths are returned so that the caller makes them public: the page asks for the key itself.
+    It takes no parameters: FastAPI would read any parameter from the query.
     """
-    files = page_files()
-    for url, (content, kind) in files.items():
-        # A distinct name per route: FastAPI builds operation ids from it, even for hidden routes.
-        app.add_api_route(url, _responder(content, kind), methods=["GET"], include_in_schema=False, name=f"page:{url}")
-    return frozenset(files)
-
-
-def _responder(content: bytes, kind: str) -> Any:
-    """A route function without parameters (FastAPI would read any parameter from the query)."""
 
     async def serve() -> Response:
         return Response(content, media_type=kind, headers=_HEADERS)

@@ -21,14 +21,6 @@ from typing import Any
 from asl_recog._errors import ConfigurationError
 
 KEY_ENV_VAR = "ASL_RECOG_API_KEY"
-#: Paths anyone may call: probes (the Open Inference Protocol's too) and the API description,
-#: as on Azure managed endpoints. Scoring, metadata and /metrics need the key (docs/serving.md says why).
-PUBLIC_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}) | {
-    "/v2/health/live",
-    "/v2/health/ready",
-}
-#: The offline Swagger UI / ReDoc files (served from the installed package) are public like /docs.
-PUBLIC_PREFIX = "/docs/static/"
 logger = logging.getLogger("asl_recog.serving")
 
 Scope = MutableMapping[str, Any]
@@ -135,6 +127,17 @@ class ServiceGuard:
         max_body_bytes: largest body accepted (413 beyond it).
         timeout_s: longest time to read and score one request (504 beyond it).
         public_paths: exact paths served without a key.
+        public_prefixes: folders (ending in ``/``) whose files are served without a key.
+
+    Which paths are public is a fact of the endpoint table (``_endpoints.PUBLIC_PATHS``);
+    the guard only applies it.
+
+    Example:
+        >>> async def app(scope, receive, send): ...
+        >>> guard = ServiceGuard(app, keys=["s3cret"], max_body_bytes=1024, timeout_s=5.0,
+        ...                      public_paths=frozenset({"/health"}), public_prefixes=("/docs/static/",))
+        >>> guard.is_public("/health"), guard.is_public("/docs/static/redoc.js"), guard.is_public("/score")
+        (True, True, False)
     """
 
     def __init__(
@@ -144,12 +147,17 @@ class ServiceGuard:
         keys: list[str] | None,
         max_body_bytes: int,
         timeout_s: float,
-        public_paths: frozenset[str] = PUBLIC_PATHS,
+        public_paths: frozenset[str],
+        public_prefixes: tuple[str, ...] = (),
     ) -> None:
-        self.app, self.public_paths = app, public_paths
+        self.app, self.public_paths, self.public_prefixes = app, public_paths, public_prefixes
         # Comparing bytes keeps hmac.compare_digest constant-time for any characters.
         self.keys = [k.encode() for k in keys] if keys is not None else None
         self.max_body_bytes, self.timeout_s = max_body_bytes, timeout_s
+
+    def is_public(self, path: str) -> bool:
+        """Whether ``path`` is served without a key."""
+        return path in self.public_paths or path.startswith(self.public_prefixes)
 
     def _authorized(self, header: bytes | None) -> bool:
         if header is None or header[:7].lower() != b"bearer ":
@@ -171,12 +179,7 @@ class ServiceGuard:
             elif name == b"content-length":
                 length = value
         path = scope["path"]
-        if (
-            self.keys is not None
-            and path not in self.public_paths
-            and not path.startswith(PUBLIC_PREFIX)
-            and not self._authorized(auth)
-        ):
+        if self.keys is not None and not self.is_public(path) and not self._authorized(auth):
             detail = "missing API key: send 'Authorization: Bearer <key>'" if auth is None else "invalid API key"
             await send_error(send, 401, "unauthorized", detail, [(b"www-authenticate", b"Bearer")])
             return

@@ -1,4 +1,7 @@
-"""The Open Inference Protocol (KServe V2) beside the service's own routes.
+"""The Open Inference Protocol (KServe V2) beside the service's own routes: requests and answers.
+
+Its routes are rows of the endpoint table (``_endpoints.V2_ENDPOINTS``); their functions
+are in ``_v2_endpoints.py``.
 
 KServe, Triton, Seldon MLServer and OpenVINO Model Server speak this protocol, so
 their clients (``tritonclient``, ``kserve``), gateways and dashboards can call the
@@ -30,17 +33,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from asl_recog._version import __version__
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
-from asl_recog.serving._offload import ParsePool
 from asl_recog.serving._requests import (
     IMAGE_SIZE,
-    INLINE_BODY_BYTES,
-    INLINE_IMAGES,
     NUM_PIXELS,
     RequestError,
     dumps,
@@ -79,7 +77,8 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(dumps(content), status_code=status, media_type="application/json")
 
 
-def _error(exc: V2Error) -> Response:
+async def error_response(request: Request, exc: V2Error) -> Response:
+    """The exception handler of :class:`V2Error`: the protocol's ``{"error": ...}`` form, not the service's own."""
     return _json({"error": str(exc)}, exc.status)
 
 
@@ -295,87 +294,8 @@ def infer_response(probabilities: np.ndarray, outputs: list[str], request_id: An
     return answer
 
 
-def add_v2_routes(
-    app: FastAPI, *, max_batch: int, max_answer_bytes: int = 16 * 2**20, parse_pool: ParsePool | None = None
-) -> None:
-    """Add the Open Inference Protocol routes to ``app``; the model is ``app.state.model``.
-
-    ``max_answer_bytes`` bounds an inference answer (``create_app`` passes the request size
-    limit); the request checks keep answers far below it, and an answer over it gets 413.
-    Bodies over 256 KiB are parsed by ``parse_pool`` (a child process: ``create_app`` passes the
-    service's), or in a thread without one.
-
-    Example:
-        >>> from fastapi.testclient import TestClient
-        >>> from asl_recog.serving import create_app
-        >>> client = TestClient(create_app("runs/best.onnx", api_key="s3cret"))  # create_app adds the routes
-        >>> client.get("/v2/health/ready").status_code  # public, for probes
-        200
-        >>> body = {"inputs": [{"name": "images", "shape": [1, 784], "datatype": "UINT8",
-        ...                     "data": test.images[3].ravel().tolist()}]}
-        >>> client.post("/v2/models/asl-recog/infer", json=body,
-        ...             headers={"Authorization": "Bearer s3cret"}).json()["outputs"][1]
-        {'name': 'letters', 'datatype': 'BYTES', 'shape': [1], 'data': ['E']}
-    """
-
-    @app.exception_handler(V2Error)
-    async def v2_error(request: Request, exc: V2Error) -> Response:
-        # One handler for every V2 route: the protocol's {"error": ...} form, not the service's own.
-        return _error(exc)
-
-    def check_name(name: str) -> None:
-        if name != MODEL_NAME:
-            raise V2Error(f"model {name!r} not found; this server serves {MODEL_NAME!r}", 404)
-
-    @app.get("/v2", summary="Open Inference Protocol: server metadata", tags=["v2"])
-    async def server_metadata() -> Response:
-        return _json({"name": MODEL_NAME, "version": __version__, "extensions": ["binary_tensor_data"]})
-
-    @app.get("/v2/health/live", summary="Open Inference Protocol: liveness (public)", tags=["v2"])
-    async def live() -> Response:
-        return _json({"live": True})
-
-    @app.get("/v2/health/ready", summary="Open Inference Protocol: readiness (public)", tags=["v2"])
-    async def ready() -> Response:
-        if getattr(app.state, "model", None) is None:
-            return _json({"error": "the model is not loaded"}, 503)
-        return _json({"ready": True})
-
-    @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata", tags=["v2"])
-    async def metadata(name: str) -> Response:
-        check_name(name)
-        return _json(model_metadata())
-
-    @app.get("/v2/models/{name}/ready", summary="Open Inference Protocol: model readiness", tags=["v2"])
-    async def model_ready(name: str) -> Response:
-        check_name(name)
-        return _json({"name": name, "ready": getattr(app.state, "model", None) is not None})
-
-    @app.post("/v2/models/{name}/infer", summary="Open Inference Protocol: inference", tags=["v2"])
-    async def infer(name: str, request: Request) -> Response:
-        check_name(name)
-        body, header_length = await request.body(), request.headers.get("inference-header-content-length")
-        if len(body) > INLINE_BODY_BYTES:  # as /score does: a body parsed on the event loop stalls /health
-            if parse_pool is not None:
-                images, outputs, request_id = await parse_pool.run(_parse, body, header_length, max_batch)
-            else:
-                images, outputs, request_id = await run_in_threadpool(_parse, body, header_length, max_batch)
-        else:
-            images, outputs, request_id = _parse(body, header_length, max_batch)
-        model = app.state.model
-        if len(images) > INLINE_IMAGES:
-            probabilities = await run_in_threadpool(model.predict_proba, images)
-        else:
-            probabilities = model.predict_proba(images)
-        answer = dumps(infer_response(np.asarray(probabilities), outputs, request_id))
-        if len(answer) > max_answer_bytes:
-            raise V2Error(
-                f"the answer of {len(answer)} bytes exceeds the limit of {max_answer_bytes}; split the batch", 413
-            )
-        return Response(answer, media_type="application/json")
-
-
-def _parse(body: bytes, header_length: str | None, max_batch: int) -> tuple[np.ndarray, list[str], str | None]:
+def parse_request(body: bytes, header_length: str | None, max_batch: int) -> tuple[np.ndarray, list[str], str | None]:
+    """An inference request's body: ``(images, requested outputs, request id)`` (a child process may run it)."""
     payload, binary = split_body(body, header_length)
     # JSON true/false are the only values numpy silently turns into pixels; a body without
     # them needs no walk over every value (the same test as /score's parse_json).
@@ -389,9 +309,10 @@ __all__ = [
     "MODEL_VERSION",
     "OUTPUTS",
     "V2Error",
-    "add_v2_routes",
+    "error_response",
     "infer_response",
     "model_metadata",
     "parse_infer",
+    "parse_request",
     "split_body",
 ]

@@ -201,7 +201,7 @@ def test_train_flags_become_the_routes_settings(tmp_path: Path) -> None:
                 "--timeout-minutes",
                 "3",
                 "--allowed-models",
-                "KNN",
+                "knn",  # any case, as the portfolio spells it
                 "SVM",
                 "--no-augment",
                 "--seed",

@@ -28,6 +28,11 @@ from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 EXAMPLE = "asl-recog train hyperdrive --max-total-runs 4 --epochs 4"
 
 
+def _algorithm(text: str) -> str:
+    """An algorithm's name in any case (``knn``, ``Knn``) as the portfolio spells it (``KNN``)."""
+    return {name.lower(): name for name in ALGORITHMS}.get(text.lower(), text)  # unknown: argparse's choices say so
+
+
 @dataclass(frozen=True)
 class Flag:
     """One command-line flag and the trainer argument it sets.
@@ -69,8 +74,16 @@ ROUTE_FLAGS: dict[str, tuple[Flag, ...]] = {
             {"type": int, "help": "trials run at once (processes)"},
         ),
         Flag(("--primary-metric",), "primary_metric", {"choices": AUTOML_METRICS}),
-        Flag(("--allowed-models",), "allowed_models", {"nargs": "+", "choices": ALGORITHMS, "metavar": "ALGORITHM"}),
-        Flag(("--blocked-models",), "blocked_models", {"nargs": "+", "choices": ALGORITHMS, "metavar": "ALGORITHM"}),
+        Flag(
+            ("--allowed-models",),
+            "allowed_models",
+            {"nargs": "+", "type": _algorithm, "choices": ALGORITHMS, "metavar": "ALGORITHM"},
+        ),
+        Flag(
+            ("--blocked-models",),
+            "blocked_models",
+            {"nargs": "+", "type": _algorithm, "choices": ALGORITHMS, "metavar": "ALGORITHM"},
+        ),
         Flag(("--no-early-stopping",), "enable_early_stopping", _off("search until the budget is spent")),
         Flag(("--no-voting-ensemble",), "enable_voting_ensemble", _off("no soft-voting ensemble at the end")),
         Flag(("--no-onnx-compatible-models",), "enable_onnx_compatible_models", _off("also models without ONNX")),

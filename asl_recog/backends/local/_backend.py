@@ -146,10 +146,23 @@ class LocalBackend(Backend):
             deadline_s=plan.schedule.deadline_s,
         ) as progress:
             schedule = dataclasses.replace(plan.schedule, on_update=progress.update)
-            with watching(study) if shared else contextlib.nullcontext():
-                run_schedule(study, run_dir, schedule, artifacts=artifacts)
-                if shared:
-                    wait_for_others(study, run_dir, schedule, str(artifacts))
+            try:
+                with watching(study) if shared else contextlib.nullcontext():
+                    run_schedule(study, run_dir, schedule, artifacts=artifacts)
+                    if shared:
+                        wait_for_others(study, run_dir, schedule, str(artifacts))
+            except KeyboardInterrupt:
+                # The workers are stopped by their ids (the supervisor's finally); their trials stay
+                # running in the study, which resume queues again. Say how to go on, then stop.
+                done = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+                logger.warning(
+                    "interrupted after %d finished trial(s); resume with resume=True and run_dir=%r "
+                    "(asl-recog train ... --out %s --resume)",
+                    done,
+                    str(run_dir),
+                    run_dir,
+                )
+                raise
             if plan.after_search is not None:
                 plan.after_search(study, run_dir)
             progress.update(study, {}, force=True)

@@ -1,0 +1,51 @@
+"""Ctrl-C during a real search, from the command line: the workers stop, the exit code is 130, the message says
+how to resume, no traceback; resuming finishes the search."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import asl_recog as asl
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_search_with_exit_130_and_says_how_to_resume(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    asl.load_sign_mnist("train")[:3000].to_frame().to_csv(data, index=False)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "asl_recog.cli", "train", "hyperdrive", "--data", str(data), "--out", str(out)]
+    command += [
+        "--builder",
+        "seed",
+        "--max-runs",
+        "4",
+        "--concurrent",
+        "2",
+        "--epochs",
+        "30",
+        "--no-progress",
+        "--no-refit",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 240
+    while not list((out / "logs").glob("worker_*.log")):  # the worker started
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.5)
+    time.sleep(10)  # its imports done, a trial running
+    workers = psutil.Process(process.pid).children(recursive=True)
+    assert workers
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends the command
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert "interrupted after" in err and f"--out {out} --resume" in err, err
+    # The workers were stopped by their ids; multiprocessing's resource tracker ends once its pipe closes.
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, [" ".join(w.cmdline())[:200] for w in alive]

@@ -128,19 +128,31 @@ def test_an_artifact_id_cannot_name_a_file_of_the_host(tmp_path: Path) -> None:
 
 
 def test_the_storage_url_comes_from_optunas_variable_or_a_file(tmp_path: Path) -> None:
+    import optuna
+
     url = f"sqlite:///{tmp_path / 'env.db'}"
+    optuna.storages.RDBStorage(url)  # a search's database, with no study of that name in it
     done = _worker(
         "--study", "nothing-yet", "--artifacts", str(tmp_path), "--wait", "0", env={"OPTUNA_STORAGE": url}, cwd=tmp_path
     )
-    # The storage was opened (the file exists) and searched for the study: the usage error says so.
+    # The storage was opened and searched for the study: the usage error says so.
     assert done.returncode == 2 and "no asl-recog search named 'nothing-yet'" in done.stderr, done.stderr
-    assert (tmp_path / "env.db").is_file()
     secret = tmp_path / "storage-url"
-    secret.write_text(f"sqlite:///{tmp_path / 'file.db'}\n")
+    secret.write_text(f"{url}\n")
     done = _worker(
         "--study", "x", "--artifacts", str(tmp_path), "--wait", "0", "--storage-file", str(secret), cwd=tmp_path
     )
-    assert done.returncode == 2 and (tmp_path / "file.db").is_file(), done.stderr
+    assert done.returncode == 2 and "no asl-recog search named 'x'" in done.stderr, done.stderr
+
+
+def test_a_misspelt_sqlite_path_is_refused_and_no_empty_database_is_made(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studdy.db'}"
+    done = _worker(
+        "--study", "x", "--artifacts", str(tmp_path), "--wait", "0", env={"OPTUNA_STORAGE": url}, cwd=tmp_path
+    )
+    assert done.returncode == 2 and f"no SQLite database at {tmp_path / 'studdy.db'}" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1  # one line, no traceback
+    assert not (tmp_path / "studdy.db").exists()
 
 
 @pytest.mark.parametrize(
@@ -149,7 +161,7 @@ def test_the_storage_url_comes_from_optunas_variable_or_a_file(tmp_path: Path) -
         (f"postgresql+psycopg://asl:{PASSWORD}@127.0.0.1:1/asl", 1, "cannot open the storage at 127.0.0.1"),
         (f"postgresql+psycopg//asl:{PASSWORD}@db.example/asl", 2, "is not a database URL"),
         (f"mysql://asl:{PASSWORD}@127.0.0.1:1/asl", 2, "needs the database driver"),
-        ("sqlite:////nonexistent-dir/x.db", 1, "cannot open the storage at /nonexistent-dir/x.db"),
+        ("sqlite:////nonexistent-dir/x.db", 2, "no SQLite database at /nonexistent-dir/x.db"),  # a path to fix
     ],
 )
 def test_a_bad_storage_url_is_one_line_with_the_password_masked(

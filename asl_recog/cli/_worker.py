@@ -37,7 +37,7 @@ from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._recipe import ALLOW_BUILDERS_ENV, callable_name, resolve_callable
 from asl_recog.backends.local._reservation import OVER_LIMIT
 from asl_recog.backends.local._shared import fetch_data, join, open_shared, recipe_of
-from asl_recog.backends.local._storage_url import STORAGE_ENV, storage_url, unreachable
+from asl_recog.backends.local._storage_url import STORAGE_ENV, missing_sqlite_file, storage_url, unreachable
 from asl_recog.backends.local._trial_loop import SUPERVISOR_ATTR, worker_id
 from asl_recog.cli._config import TRAINERS, trainer_settings
 from asl_recog.data._dataset import SignMnistDataset
@@ -180,6 +180,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     url = storage_url(args.storage, args.storage_file, "--storage")
     if url is None:
         raise ConfigurationError(f"no storage URL: set ${STORAGE_ENV} (or give --storage-file, or --storage)")
+    missing = missing_sqlite_file(url)
+    if missing is not None:  # SQLAlchemy would create it: an empty database, and a wait for a study never there
+        raise ConfigurationError(
+            f"no SQLite database at {missing}: a worker joins an existing search, so check the path in the "
+            "storage URL (the search's own fit creates the file)"
+        )
     artifacts = args.artifacts or os.environ.get(ARTIFACTS_ENV)
     if not artifacts:
         raise ConfigurationError(

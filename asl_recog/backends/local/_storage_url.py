@@ -92,6 +92,24 @@ def storage_url(storage: str | None, storage_file: str | os.PathLike[str] | None
     return None if storage is None else check_url(storage, where)
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URL when it does not exist (None otherwise, or for a server).
+
+    Example:
+        >>> missing_sqlite_file("sqlite:///no/such/study.db")
+        PosixPath('no/such/study.db')
+        >>> missing_sqlite_file("postgresql+psycopg://u@db/optuna") is None
+        True
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 def unreachable(url: str, exc: BaseException) -> str:
     """One line naming the storage's host and why it could not be opened (no password, no traceback)."""
     from sqlalchemy.engine import make_url
@@ -105,4 +123,4 @@ def unreachable(url: str, exc: BaseException) -> str:
     return f"cannot open the storage at {host} ({masked(url)}): {text}"
 
 
-__all__ = ["STORAGE_ENV", "check_url", "masked", "storage_url", "unreachable"]
+__all__ = ["STORAGE_ENV", "check_url", "masked", "missing_sqlite_file", "storage_url", "unreachable"]

@@ -107,7 +107,8 @@ def test_known_case_by_hand(
     m = result.mcnemar
     assert (m.model_a, m.model_b, m.b, m.c) == ("alpha", "beta", 10, 2)
     assert m.p_value == pytest.approx(158 / 4096) and m.significant
-    assert "statistically significant (alpha is better)" in result.verdict
+    assert "significant at the 0.05 level (alpha is better)" in result.verdict
+    assert result.verdict.count("accuracy") == 2 and "1e-300 <" not in result.verdict  # said once each
     # FixedModel has no ONNX form: latency falls back to native predict_proba and says so.
     assert (s["latency_runtime"] == "native FixedModel").all() and (s["latency_p50_ms"] > 0).all()
     assert (s["latency_p95_ms"] >= s["latency_p50_ms"]).all() and (s["throughput_ips"] > 0).all()
@@ -122,7 +123,7 @@ def test_tie_goes_to_the_smaller_model(alpha_beta: dict[str, FixedModel], known:
     assert result.tie_break == TIE_BREAK and "smaller model" in TIE_BREAK
     m = result.mcnemar
     assert (m.b, m.c, m.p_value, m.significant) == (0, 0, 1.0, False)
-    assert "NOT statistically significant" in result.verdict
+    assert "NOT significant at the 0.05 level" in result.verdict
     assert (result.summary["latency_runtime"] == "not measured").all()
 
 
@@ -136,7 +137,7 @@ def test_minimised_metric_and_macro_f1(alpha_beta: dict[str, FixedModel], known:
 def test_mcnemar_known_tables() -> None:
     result = mcnemar_from_counts(1, 9, "x", "y")
     assert result.p_value == pytest.approx(0.021484375, abs=1e-9)  # 2 * (1 + 10) / 1024
-    assert result.significant and "significant (y is better)" in result.statement
+    assert result.significant and "significant at the 0.05 level (y is better)" in result.statement
     assert mcnemar_from_counts(5, 5).p_value == 1.0 and not mcnemar_from_counts(5, 5).significant
     assert mcnemar_from_counts(0, 0).p_value == 1.0
     truth = np.array([0, 1, 2, 3, 4, 5])

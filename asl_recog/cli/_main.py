@@ -145,8 +145,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{row.get('latency_p50_ms', float('nan')):.3f}",
             f"{row.get('size_bytes', 0) / 1e6:.1f}",
         )
-    Console(width=100).print(table)  # fits a 100-column terminal, and logs
-    print(result.comparison.verdict)
+    Console(width=100).print(table)  # fits a 100-column terminal, and logs; the verdict was said above
     print(f"ONNX model: {result.onnx_path}")
     print(f"report: {result.report_path / 'report.md'}")
     return 0

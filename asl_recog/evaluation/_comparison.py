@@ -64,10 +64,14 @@ class ComparisonResult:
     def verdict(self) -> str:
         """The winner and whether the lead over the runner-up is significant, in plain words."""
         row = self.summary.loc[self.best]
-        text = (
-            f"Best by {self.primary_metric}: {self.best} ({self.primary_metric} = {row[self.primary_metric]:.4f}; "
-            f"accuracy {row['accuracy']:.4f}, 95% CI {row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f})."
-        )
+        interval = f"95% CI {row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}"
+        if self.primary_metric == "accuracy":  # said once, with its interval
+            text = f"Best by accuracy: {self.best} (accuracy {row['accuracy']:.4f}, {interval})."
+        else:
+            text = (
+                f"Best by {self.primary_metric}: {self.best} ({self.primary_metric} {row[self.primary_metric]:.4f}; "
+                f"accuracy {row['accuracy']:.4f}, {interval})."
+            )
         if self.mcnemar is not None:
             text += " " + self.mcnemar.statement
         return text

@@ -47,7 +47,7 @@ class McNemarResult:
         >>> y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10])  # dataset labels of ten test images
         >>> pred_a, pred_b = y.copy(), np.where(np.arange(10) < 4, 11, y)  # b gets the first four wrong
         >>> print(mcnemar_exact(y, pred_a, pred_b, "svm", "cnn").statement)
-        McNemar exact test, svm vs cnn: 4 images only svm got right, 0 only cnn got right, p = 0.125 >= 0.05: ...
+        McNemar exact test, svm vs cnn: 4 images only svm got right, 0 only cnn got right, p = 0.125: NOT ...
     """
 
     model_a: str
@@ -71,10 +71,10 @@ class McNemarResult:
         )
         if self.significant:
             better = self.model_a if self.b > self.c else self.model_b
-            return f"{head} < {self.alpha:g}: the difference is statistically significant ({better} is better)."
+            return f"{head}: significant at the {self.alpha:g} level ({better} is better)."
         return (
-            f"{head} >= {self.alpha:g}: the difference is NOT statistically significant; on this test set "
-            "the two models cannot be told apart."
+            f"{head}: NOT significant at the {self.alpha:g} level; on this test set the two models cannot "
+            "be told apart."
         )
 
     def as_dict(self) -> dict[str, object]:

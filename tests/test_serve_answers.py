@@ -272,6 +272,23 @@ def test_serve_prints_the_address_of_the_page(
     assert "open http://127.0.0.1:8123/ in a browser" in capsys.readouterr().err
 
 
+def test_serve_refuses_a_busy_port_before_printing_a_key_or_an_address(
+    serving_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from asl_recog.serving.__main__ import main as serve_main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve_main([str(serving_model_path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+    assert "key" not in err.lower() and "open http" not in err  # nothing that looks like a running service
+
+
 def test_the_letter_chart_shows_each_letters_typical_training_image(train_data: asl.SignMnistDataset) -> None:
     import importlib.util
 

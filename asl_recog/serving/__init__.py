@@ -79,6 +79,24 @@ def _page_address(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before anything is printed (uvicorn would say so last)."""
+    import socket
+
+    from asl_recog._errors import ConfigurationError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no refusal
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another process may be using the port: "
+                "choose another with --port (or stop that process)"
+            ) from exc
+
+
 def run(
     model: str | os.PathLike[str] | Model,
     *,
@@ -110,6 +128,7 @@ def run(
     from asl_recog.serving._protocol import with_head_deadline
 
     http = with_head_deadline(header_timeout_s)  # checked before the model loads
+    _check_port(host, port)  # before the model loads and a key is printed: a busy port fails first
     app = create_app(model, access_log=access_log, **options)
     if access_log:
         enable_access_log()

@@ -71,7 +71,7 @@ def test_public_and_keyed_endpoints_follow_the_table(app: FastAPI) -> None:
 
 def test_the_app_serves_exactly_the_table(app: FastAPI) -> None:
     # A mount (the docs' files) has no methods: its files are fetched with GET.
-    served = {(getattr(route, "path", None), getattr(route, "methods", None) or {"GET"}) for route in app.routes}
+    served = [(getattr(route, "path", None), getattr(route, "methods", None) or {"GET"}) for route in app.routes]
     assert {path for path, _ in served} == {endpoint.path for endpoint in ENDPOINTS}
     for endpoint in ENDPOINTS:
         assert any(path == endpoint.path and endpoint.method in methods for path, methods in served), endpoint.path

@@ -7,7 +7,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,19 +168,8 @@ def create_app(
         ...                      headers={"Authorization": "Bearer s3cret"}).json()
         {'result': [4], 'letters': ['E']}
     """
-    for name, value in (
-        ("max_batch", max_batch),
-        ("max_body_bytes", max_body_bytes),
-        ("timeout_s", timeout_s),
-        ("threads", threads),
-    ):
-        if not value > 0:
-            raise ConfigurationError(f"{name} must be positive, got {value!r}")
-    keys: list[str] | None = None
-    if auth:
-        keys, generated = resolve_keys(api_key, key_file)
-        if generated:
-            announce_generated_key(keys[0])
+    _check_positive(max_batch=max_batch, max_body_bytes=max_body_bytes, timeout_s=timeout_s, threads=threads)
+    keys = _accepted_keys(api_key, key_file) if auth else None
     loaded = _load_model(model, threads)
     source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
     _check_model(loaded, source)
@@ -208,7 +197,44 @@ def create_app(
     app.state.model, app.state.api_keys, app.state.metadata = loaded, keys, metadata
     app.state.metrics, app.state.scoring_limits = recorder, limits
     app.state.scoring_slots = anyio.CapacityLimiter(limits.max_concurrent)
-    # Innermost of the three: unauthenticated and oversized requests are refused before they take a slot,
+    _add_layers(app, keys, limits, recorder, max_body_bytes=max_body_bytes, timeout_s=timeout_s, access_log=access_log)
+    _add_error_handlers(app)
+    service = ServiceEndpoints(loaded, metadata, threshold=threshold, max_batch=max_batch, parse_pool=parse_pool)
+    v2 = V2Endpoints(max_batch=max_batch, max_answer_bytes=max_body_bytes, parse_pool=parse_pool)
+    handlers: dict[Endpoint, Handler] = {**service.handlers(), **v2.handlers()}
+    if recorder is not None:
+        handlers[METRICS] = metrics_handler(recorder)
+    add_endpoints(app, handlers, leave_out=() if recorder is not None else (METRICS,))
+    app.openapi = _openapi(app, max_batch, auth)  # type: ignore[method-assign]
+    return app
+
+
+def _check_positive(**settings: float) -> None:
+    for name, value in settings.items():
+        if not value > 0:
+            raise ConfigurationError(f"{name} must be positive, got {value!r}")
+
+
+def _accepted_keys(api_key: str | list[str] | None, key_file: str | os.PathLike[str] | None) -> list[str]:
+    """The API keys the service accepts; a key generated here is printed once, for the operator."""
+    keys, generated = resolve_keys(api_key, key_file)
+    if generated:
+        announce_generated_key(keys[0])
+    return keys
+
+
+def _add_layers(
+    app: FastAPI,
+    keys: list[str] | None,
+    limits: ScoringLimits,
+    recorder: ServiceMetrics | None,
+    *,
+    max_body_bytes: int,
+    timeout_s: float,
+    access_log: bool,
+) -> None:
+    """The three ASGI middlewares, outermost last (Starlette wraps each new one around the others)."""
+    # Innermost: unauthenticated and oversized requests are refused before they take a slot,
     # and the guard's timeout covers the wait in the queue.
     app.add_middleware(AdmissionGate, limiter=app.state.scoring_slots, max_queue=limits.max_queue)
     app.add_middleware(
@@ -220,24 +246,17 @@ def create_app(
         public_prefixes=PUBLIC_PREFIXES,
     )
     app.add_middleware(Observability, metrics=recorder, access_log=access_log)  # outermost: sees every answer
-    _add_error_handlers(app)
-    handlers: dict[Endpoint, Handler] = {
-        **ServiceEndpoints(
-            loaded, metadata, threshold=threshold, max_batch=max_batch, parse_pool=parse_pool
-        ).handlers(),
-        **V2Endpoints(max_batch=max_batch, max_answer_bytes=max_body_bytes, parse_pool=parse_pool).handlers(),
-    }
-    if recorder is not None:
-        handlers[METRICS] = metrics_handler(recorder)
-    add_endpoints(app, handlers, leave_out=() if recorder is not None else (METRICS,))
+
+
+def _openapi(app: FastAPI, max_batch: int, auth: bool) -> Callable[[], dict[str, Any]]:
+    """``app.openapi``: FastAPI's document completed from the endpoint table, built once."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = openapi_document(FastAPI.openapi(app), max_batch, auth)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app
+    return openapi
 
 
 def _service_metadata(

@@ -12,7 +12,7 @@ PRESET ?= quick
 CONSTRAINTS ?= constraints.txt
 PIP_INSTALL := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
 
-.PHONY: demo test lint doctest docs bench constraints clean chromium
+.PHONY: demo test test-fast lint doctest docs bench constraints clean chromium
 
 demo: $(VENV)/.core
 	$(BIN)/asl-recog run --preset $(PRESET)
@@ -23,6 +23,11 @@ test: $(VENV)/.all chromium lint doctest docs
 	url=$$(bash tools/test_postgres.sh start) && \
 		ASL_RECOG_TEST_POSTGRES="$$url" ASL_RECOG_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q --durations=30; \
 		status=$$?; bash tools/test_postgres.sh stop; exit $$status
+
+# Everyday work: the suite without the slow tests, the browser and PostgreSQL (their tests skip and say
+# so). make test and .ci/run still run everything.
+test-fast: $(VENV)/.all
+	ASL_RECOG_TEST_POSTGRES= $(BIN)/python -m pytest -q -m "not slow" --ignore=tests/test_page_browser.py --durations=10
 
 lint: $(VENV)/.all
 	$(BIN)/python -m ruff check .

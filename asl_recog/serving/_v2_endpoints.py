@@ -7,8 +7,6 @@ Paths, methods, which need the key and their OpenAPI entries are in the endpoint
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from fastapi import Request
 from fastapi.responses import Response
@@ -27,11 +25,8 @@ from asl_recog.serving._endpoints import (
 )
 from asl_recog.serving._offload import ParsePool
 from asl_recog.serving._requests import INLINE_BODY_BYTES, INLINE_IMAGES, dumps
+from asl_recog.serving._service import json_response
 from asl_recog.serving._v2 import MODEL_NAME, V2Error, infer_response, model_metadata, parse_request
-
-
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(dumps(content), status_code=status, media_type="application/json")
 
 
 def _check_name(name: str) -> None:
@@ -82,23 +77,23 @@ class V2Endpoints:
         }
 
     async def server_metadata(self) -> Response:
-        return _json({"name": MODEL_NAME, "version": __version__, "extensions": ["binary_tensor_data"]})
+        return json_response({"name": MODEL_NAME, "version": __version__, "extensions": ["binary_tensor_data"]})
 
     async def live(self) -> Response:
-        return _json({"live": True})
+        return json_response({"live": True})
 
     async def ready(self, request: Request) -> Response:
         if getattr(request.app.state, "model", None) is None:
-            return _json({"error": "the model is not loaded"}, 503)
-        return _json({"ready": True})
+            return json_response({"error": "the model is not loaded"}, 503)
+        return json_response({"ready": True})
 
     async def metadata(self, name: str) -> Response:
         _check_name(name)
-        return _json(model_metadata())
+        return json_response(model_metadata())
 
     async def model_ready(self, name: str, request: Request) -> Response:
         _check_name(name)
-        return _json({"name": name, "ready": getattr(request.app.state, "model", None) is not None})
+        return json_response({"name": name, "ready": getattr(request.app.state, "model", None) is not None})
 
     async def infer(self, name: str, request: Request) -> Response:
         _check_name(name)

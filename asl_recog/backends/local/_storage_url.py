@@ -104,9 +104,10 @@ def missing_sqlite_file(url: str) -> Path | None:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
-    path = Path(parsed.database)
+    path = Path(database)
     return None if path.exists() else path
 
 

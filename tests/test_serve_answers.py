@@ -289,6 +289,16 @@ def test_serve_refuses_a_busy_port_before_printing_a_key_or_an_address(
     assert "key" not in err.lower() and "open http" not in err  # nothing that looks like a running service
 
 
+def test_serve_refuses_a_bad_model_before_generating_a_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from asl_recog.serving.__main__ import main as serve_main
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an ONNX graph")
+    assert serve_main([str(broken), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "broken.onnx" in err and "generated API key" not in err
+
+
 def test_the_letter_chart_shows_each_letters_typical_training_image(train_data: asl.SignMnistDataset) -> None:
     import importlib.util
 

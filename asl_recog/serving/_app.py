@@ -169,11 +169,12 @@ def create_app(
         {'result': [4], 'letters': ['E']}
     """
     _check_positive(max_batch=max_batch, max_body_bytes=max_body_bytes, timeout_s=timeout_s, threads=threads)
-    keys = _accepted_keys(api_key, key_file) if auth else None
     loaded = _load_model(model, threads)
     source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
     _check_model(loaded, source)
     threshold = model_threshold(getattr(loaded, "metadata", None), source)
+    # After the model's checks: a key is printed only for a service that will start.
+    keys = _accepted_keys(api_key, key_file) if auth else None
     limits = plan_limits(
         loaded,
         max_batch=max_batch,

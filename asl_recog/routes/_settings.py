@@ -21,6 +21,9 @@ from asl_recog._errors import ConfigurationError
 
 #: The routes that have a column in :data:`COMMON_SETTINGS`.
 ROUTES = ("automl", "hyperdrive")
+#: The model-size budget both routes default to, in MB: a winner must serve in a 1 GB container
+#: (the seed's ACI deployment had 1 GB), with room for the runtime and a batch of requests.
+DEFAULT_MAX_MODEL_SIZE_MB = 100
 
 
 def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:

@@ -43,6 +43,7 @@ from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, LatencyExceeded, check_model
 from asl_recog.models._parity import parity_sample
+from asl_recog.routes._settings import DEFAULT_MAX_MODEL_SIZE_MB
 from asl_recog.routes.automl._budget import compare_estimates, first_trials, no_trial_error
 from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
 from asl_recog.routes.automl._guardrails import guardrails
@@ -142,7 +143,7 @@ def add_ensemble(
     metric: str,
     targets: np.ndarray,
     top: int = 10,
-    max_model_size_mb: float = 100,
+    max_model_size_mb: float = DEFAULT_MAX_MODEL_SIZE_MB,
     onnx: bool = True,
     extra_info: dict[str, Any] | None = None,
     max_latency_ms: float | None = None,

@@ -25,6 +25,7 @@ from asl_recog.data._labels import NUM_CLASSES, labels_to_indices
 from asl_recog.data._split import similarity_groups
 from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
+from asl_recog.routes._settings import DEFAULT_MAX_MODEL_SIZE_MB
 from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
 from asl_recog.routes.automl._portfolio import STACK_ENSEMBLE
 
@@ -105,7 +106,7 @@ def add_stack_ensemble(
     run_dir: Path,
     metric: str,
     validation: SignMnistDataset,
-    max_model_size_mb: float = 100,
+    max_model_size_mb: float = DEFAULT_MAX_MODEL_SIZE_MB,
     onnx: bool = True,
     seed: int = 0,
     extra_info: dict[str, Any] | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 from asl_recog._errors import ConfigurationError
 from asl_recog.evaluation._metrics import AUTOML_PRIMARY_METRICS
 from asl_recog.models._featurization import featurizers_of
-from asl_recog.routes._settings import check_positive_number, reject_unknown
+from asl_recog.routes._settings import DEFAULT_MAX_MODEL_SIZE_MB, check_positive_number, reject_unknown
 from asl_recog.routes._trainer import Trainer
 from asl_recog.routes.automl._portfolio import ALGORITHMS
 from asl_recog.routes.automl._route import AUTOML
@@ -115,7 +115,7 @@ class AutoMLTrainer(Trainer):
         enable_stack_ensemble: bool = False,
         featurization: Any = "auto",
         augment: bool = True,
-        max_model_size_mb: float = 100,
+        max_model_size_mb: float = DEFAULT_MAX_MODEL_SIZE_MB,
         max_latency_ms: float | None = None,
         refit: bool = True,
         seed: int | None = 0,

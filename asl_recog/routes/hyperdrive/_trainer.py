@@ -11,7 +11,7 @@ from typing import Any
 
 from asl_recog._deprecation import warn_renamed
 from asl_recog._errors import ConfigurationError
-from asl_recog.routes._settings import reject_unknown
+from asl_recog.routes._settings import DEFAULT_MAX_MODEL_SIZE_MB, reject_unknown
 from asl_recog.routes._trainer import Trainer
 from asl_recog.routes.hyperdrive._builders import BUILDERS, DEFAULTS, default_sampling
 from asl_recog.routes.hyperdrive._route import HYPERDRIVE
@@ -116,7 +116,7 @@ class HyperDriveTrainer(Trainer):
         max_concurrent_runs: int = 1,
         max_duration_minutes: float | None = None,
         fixed_params: Mapping[str, Any] | None = None,
-        max_model_size_mb: float = 100,
+        max_model_size_mb: float = DEFAULT_MAX_MODEL_SIZE_MB,
         refit: bool = True,
         seed: int | None = 0,
         run_dir: str | Path | None = None,

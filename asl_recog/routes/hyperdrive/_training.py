@@ -23,6 +23,7 @@ from asl_recog.backends.local._scheduler import TrialOutcome
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models._base import KerasModel
 from asl_recog.models._budgets import BudgetExceeded, check_size
+from asl_recog.routes._settings import DEFAULT_MAX_MODEL_SIZE_MB
 from asl_recog.routes.hyperdrive._augmented import (
     OUTLIER_KEY,
     SHARE_KEY,
@@ -267,7 +268,11 @@ def hyperdrive_runner(task: Any, reporter: Any) -> Any:
     }
     path = KerasModel(network, task.params, info).save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.keras")
     try:  # the .keras file holds the weights and Adam's two moments: it bounds the ONNX graph too
-        check_size(f"the saved network {path.name}", path.stat().st_size, payload.get("max_model_size_mb", 100))
+        check_size(
+            f"the saved network {path.name}",
+            path.stat().st_size,
+            payload.get("max_model_size_mb", DEFAULT_MAX_MODEL_SIZE_MB),
+        )
     except BudgetExceeded:
         path.unlink()
         raise

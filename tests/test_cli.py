@@ -319,7 +319,7 @@ def test_exit_codes_say_failure_usage_or_interrupt(
 
     parser = cli_main.build_parser()
     command_parser(parser, "data").set_defaults(func=interrupted)
-    monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
+    monkeypatch.setattr(cli_main, "build_parser", lambda command=None: parser)
     assert main(["data"]) == 130
     assert capsys.readouterr().err.strip() == "asl-recog data: interrupted"
     command_parser(parser, "data").set_defaults(func=failed)
@@ -327,3 +327,25 @@ def test_exit_codes_say_failure_usage_or_interrupt(
     assert "error: no trial finished" in capsys.readouterr().err
     monkeypatch.undo()
     assert main(["export", str(tmp_path / "missing.keras"), str(tmp_path / "out.onnx")]) == 2  # a wrong path
+
+
+def test_help_and_version_load_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from asl_recog.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['train', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    if argv[0] != 'train':\n"
+        "        heavy = [m for m in ('tensorflow', 'sklearn', 'onnxruntime', 'keras', 'optuna') if m in sys.modules]\n"
+        "        print('HEAVY', argv[0], heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY --help []" in done.stderr and "HEAVY --version []" in done.stderr, done.stderr
+    assert "usage: asl-recog train" in done.stdout  # a command's own help still has its flags

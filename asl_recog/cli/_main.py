@@ -1,34 +1,22 @@
-"""The ``asl-recog`` command line: data, train, worker, compare, evaluate, export, serve, predict, deploy, run."""
+"""The ``asl-recog`` command line: data, train, worker, compare, evaluate, export, serve, predict, deploy, run.
+
+The parser is built for the one command being run: a command's flags, and the modules they
+need, are loaded only when that command is named, so ``asl-recog --help`` and ``--version`` load
+no scikit-learn, TensorFlow or ONNX Runtime (``build_parser()`` with no command builds them all,
+for the docs and the tests).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from asl_recog._console import configure_logging
-from asl_recog._errors import AslRecogError, ConfigurationError
+from asl_recog._errors import AslRecogError
 from asl_recog._version import __version__
-from asl_recog.cli._config import load_config, trainer_settings
-from asl_recog.cli._evaluate import EXAMPLE as EVALUATE_EXAMPLE
-from asl_recog.cli._evaluate import add_evaluate_arguments, cmd_evaluate
-from asl_recog.cli._fine_tune import EXAMPLE as FINE_TUNE_EXAMPLE
-from asl_recog.cli._fine_tune import add_fine_tune_arguments, cmd_fine_tune
 from asl_recog.cli._parser import Parser, exit_code, refuse_extras
-from asl_recog.cli._pipeline import preset_label, run_pipeline
-from asl_recog.cli._predict import EXAMPLE as PREDICT_EXAMPLE
-from asl_recog.cli._predict import add_predict_arguments, cmd_predict
-from asl_recog.cli._train import EXAMPLE, add_train_arguments
-from asl_recog.cli._worker import EXAMPLE as WORKER_EXAMPLE
-from asl_recog.cli._worker import add_worker_arguments, cmd_worker
-from asl_recog.data._dataset import load_sign_mnist
-from asl_recog.deploy import Deployer
-from asl_recog.evaluation._compare import Comparator
-from asl_recog.models._base import Model
-from asl_recog.models._export import export_onnx
-from asl_recog.serving.__main__ import add_arguments, run_from_args
 
 EPILOG = """examples:
   asl-recog run                                   # the whole job on the bundled data (quick preset)
@@ -45,114 +33,148 @@ EPILOG = """examples:
 """
 
 
-def _cmd_data(args: argparse.Namespace) -> int:
-    import numpy as np
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command handler imported when the command runs, not when the parser is built."""
 
-    for split in ("train", "test"):
-        data = load_sign_mnist(split, args.path)
-        counts = data.class_counts()
-        print(
-            f"{split}: {len(data):,} images from {data.source}; {int((counts > 0).sum())} letters, "
-            f"{counts.min()}-{counts.max()} images per letter; mean pixel {data.images.mean():.1f}"
-        )
-        if split == "train" and args.grid:
-            import matplotlib
+    def handler(args: argparse.Namespace) -> int:
+        return int(getattr(importlib.import_module(module), name)(args) or 0)
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            fig, axes = plt.subplots(4, 6, figsize=(9, 6.5))
-            for ax, letter in zip(axes.flat, counts.index, strict=False):
-                ax.imshow(data.images[np.flatnonzero(data.letters == letter)[0]], cmap="gray")
-                ax.set_title(letter)
-                ax.axis("off")
-            fig.tight_layout()
-            fig.savefig(args.grid, dpi=100)
-            plt.close(fig)
-            print(f"sample grid (one image per letter): {args.grid}")
-    return 0
+    return handler
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    models = {}
-    for item in args.models:
-        name, _, path = item.rpartition("=")
-        models[name or Path(path).stem] = path
-    result = Comparator(models, primary_metric=args.metric).evaluate(load_sign_mnist("test", args.test))
-    print(result.summary.to_string())
-    print(result.verdict)
-    if args.report:
-        print(f"report: {result.report(args.report) / 'report.md'}")
-    return 0
+def _example(p: argparse.ArgumentParser, example: str) -> None:
+    p.epilog = f"example:\n  {example}"
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    parity = load_sign_mnist("train", args.parity_data)[: args.parity_rows]
-    exported = export_onnx(Model.load(args.model), args.output, parity_data=parity)
-    print(f"wrote {args.output}: parity checked on {len(parity)} images; metadata keys {sorted(exported.metadata)}")
-    return 0
+def _add_run(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    _example(p, "asl-recog run --preset quick --out runs/demo")
+    p.add_argument(
+        "--preset",
+        choices=["quick", "full"],
+        default="quick",
+        help="quick: minutes, for a first look (default); full: the budgets behind the published figures",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML or TOML file whose automl/hyperdrive settings replace the preset's (same format as train --config)",
+    )
+    p.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
+    p.add_argument("--no-progress", action="store_true", help="no live progress display (log lines stay)")
+    p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_run"))
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    return run_from_args(args)
+def _add_data(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    _example(p, "asl-recog data --grid samples.png")
+    p.add_argument("--path", default=None, help="data file or folder (default: $ASL_RECOG_DATA, then the bundled copy)")
+    p.add_argument("--grid", default=None, help="write a PNG with one image per letter")
+    p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_data"))
 
 
-def _cmd_deploy(args: argparse.Namespace) -> int:
-    import time
+def _add_train(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._train import EXAMPLE, add_train_arguments
 
-    options: dict[str, Any] = {}
-    if args.target == "local":
-        options = {"port": args.port, "run_dir": args.run_dir}
-    else:  # signs in from the workspace config, or says clearly how to provide one
-        options = {"workspace_config": args.workspace_config}
-    endpoint = Deployer.create(args.target, **options).deploy(args.model, name=args.name)
-    print(f"scoring URI: {endpoint.scoring_uri}")
-    if endpoint.keys:
-        print(f"key: {endpoint.keys[0]}")
-    if args.target != "local":
-        return 0
-    print("serving until Ctrl-C ...")
-    try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        endpoint.delete()
-    return 0
+    _example(p, EXAMPLE)
+    add_train_arguments(p, shared)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    overrides = {}
-    if args.config:
-        config = load_config(args.config)
-        unknown = sorted(set(config) - {"automl", "hyperdrive"})
-        if unknown:
-            raise ConfigurationError(f"{args.config}: unknown section(s) {unknown}; use 'automl' and 'hyperdrive'")
-        overrides = {route: trainer_settings(config, route, source=args.config) for route in config}
-    result = run_pipeline(args.preset, args.out, progress=not args.no_progress, overrides=overrides, config=args.config)
-    from rich.console import Console
-    from rich.table import Table
+def _add_worker(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._worker import EXAMPLE, add_worker_arguments, cmd_worker
 
-    label = preset_label(args.preset, args.config if overrides else None)
-    table = Table(title=f"asl-recog run ({label}): both routes on the held-out test file")
-    for column in ("model", "test accuracy", "95% CI", "validation", "p50 ms", "ONNX MB"):
-        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
-    for name, row in result.comparison.summary.iterrows():
-        table.add_row(
-            str(name),
-            f"{row['accuracy']:.4f}",
-            f"{row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}",
-            f"{row.get('validation_score', float('nan')):.4f}",
-            f"{row.get('latency_p50_ms', float('nan')):.3f}",
-            f"{row.get('size_bytes', 0) / 1e6:.1f}",
-        )
-    Console(width=100).print(table)  # fits a 100-column terminal, and logs; the verdict was said above
-    print(f"ONNX model: {result.onnx_path}")
-    print(f"report: {result.report_path / 'report.md'}")
-    return 0
+    _example(p, EXAMPLE)
+    add_worker_arguments(p)
+    p.set_defaults(func=cmd_worker)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``asl-recog`` argument parser."""
+def _add_compare(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    _example(p, "asl-recog compare automl=runs/a/best.aslskl cnn=runs/c/best.keras --report runs/compare")
+    p.add_argument("models", nargs="+", help="NAME=PATH (or PATH) of .keras, .aslskl or .onnx models")
+    p.add_argument("--metric", default="accuracy", help="what the winner is chosen by (accuracy, macro_f1, ...)")
+    p.add_argument("--test", default=None, help="test data (default: the bundled sign_mnist_test)")
+    p.add_argument("--report", default=None, help="folder for report.md, report.html and plots")
+    p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_compare"))
+
+
+def _add_evaluate(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._evaluate import EXAMPLE, add_evaluate_arguments, cmd_evaluate
+
+    _example(p, EXAMPLE)
+    add_evaluate_arguments(p)
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_fine_tune(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._fine_tune import EXAMPLE, add_fine_tune_arguments, cmd_fine_tune
+
+    _example(p, EXAMPLE)
+    add_fine_tune_arguments(p)
+    p.set_defaults(func=cmd_fine_tune)
+
+
+def _add_export(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    _example(p, "asl-recog export best.keras best.onnx")
+    p.add_argument("model", help="the saved model: .keras or .aslskl")
+    p.add_argument("output", help="the ONNX file to write")
+    p.add_argument("--parity-data", default=None, help="images for the parity check (default: bundled training file)")
+    p.add_argument("--parity-rows", type=int, default=256, help="how many images the parity check compares")
+    p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_export"))
+
+
+def _add_serve(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.serving.__main__ import add_arguments
+
+    _example(p, "asl-recog serve best.onnx --port 8000")
+    add_arguments(p)
+    p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_serve"))
+
+
+def _add_predict(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._predict import EXAMPLE, add_predict_arguments, cmd_predict
+
+    _example(p, EXAMPLE)
+    add_predict_arguments(p)
+    p.set_defaults(func=cmd_predict)
+
+
+def _add_deploy(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    _example(p, "asl-recog deploy best.onnx --target local")
+    p.add_argument("model", help="the .onnx model to deploy")
+    p.add_argument(
+        "--target",
+        choices=["local", "azure", "azureml"],
+        default="local",
+        help="local: a service on this machine; azure: Azure ML SDK v2 online endpoint; azureml: SDK v1 ACI",
+    )
+    p.add_argument("--name", default=None, help="the endpoint's name (default: one made from the model's)")
+    p.add_argument("--port", type=int, default=None, help="local: port (default: a free one)")
+    p.add_argument("--run-dir", default=None, help="local: where to keep the model, key and log")
+    p.add_argument(
+        "--workspace-config",
+        default=None,
+        help="azure/azureml: the workspace's config.json (default: found here or in a parent folder, "
+        "else the AZUREML_ARM_* variables)",
+    )
+    p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_deploy"))
+
+
+#: Every command: its one-line help and the function that adds its flags (and imports what they need).
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser, list[argparse.ArgumentParser]], None]]] = {
+    "run": ("the main job: train both routes, compare, export, serve, query", _add_run),
+    "data": ("summarise the data and draw a sample grid", _add_data),
+    "train": ("train one route locally or on Azure ML", _add_train),
+    "worker": ("join a search shared through a database (LocalBackend(storage=...))", _add_worker),
+    "compare": ("judge saved models on the held-out test set", _add_compare),
+    "evaluate": ("one saved model on the test file, and off it (--corruptions)", _add_evaluate),
+    "fine-tune": ("fine-tune a trained CNN on your own labelled photos", _add_fine_tune),
+    "export": ("export a saved model to ONNX with a parity check", _add_export),
+    "serve": ("serve an ONNX model over HTTP (uvicorn); open the address it prints for a page to try it", _add_serve),
+    "predict": ("predict the letters of photos (files, folders, globs)", _add_predict),
+    "deploy": ("deploy a model as a scoring service", _add_deploy),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``asl-recog`` argument parser: every command's flags, or only ``command``'s ("" for none)."""
     # -v/-q work before or after the command name: every parser shares them, and
     # SUPPRESS keeps a sub-parser's default from overwriting what the main parser read.
     verbosity = Parser(add_help=False)
@@ -175,112 +197,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"asl-recog {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-        return sub.add_parser(
+    for name, (help_text, add) in COMMANDS.items():
+        p = sub.add_parser(
             name,
             help=help_text,
             description=help_text,
-            epilog=f"example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
             parents=[verbosity],
         )
-
-    p = command(
-        "run",
-        "the main job: train both routes, compare, export, serve, query",
-        "asl-recog run --preset quick --out runs/demo",
-    )
-    p.add_argument(
-        "--preset",
-        choices=["quick", "full"],
-        default="quick",
-        help="quick: minutes, for a first look (default); full: the budgets behind the published figures",
-    )
-    p.add_argument(
-        "--config",
-        default=None,
-        help="YAML or TOML file whose automl/hyperdrive settings replace the preset's (same format as train --config)",
-    )
-    p.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
-    p.add_argument("--no-progress", action="store_true", help="no live progress display (log lines stay)")
-    p.set_defaults(func=_cmd_run)
-
-    p = command("data", "summarise the data and draw a sample grid", "asl-recog data --grid samples.png")
-    p.add_argument("--path", default=None, help="data file or folder (default: $ASL_RECOG_DATA, then the bundled copy)")
-    p.add_argument("--grid", default=None, help="write a PNG with one image per letter")
-    p.set_defaults(func=_cmd_data)
-
-    p = command("train", "train one route locally or on Azure ML", EXAMPLE)
-    add_train_arguments(p, [verbosity])
-
-    p = command("worker", "join a search shared through a database (LocalBackend(storage=...))", WORKER_EXAMPLE)
-    add_worker_arguments(p)
-    p.set_defaults(func=cmd_worker)
-
-    p = command(
-        "compare",
-        "judge saved models on the held-out test set",
-        "asl-recog compare automl=runs/a/best.aslskl cnn=runs/c/best.keras --report runs/compare",
-    )
-    p.add_argument("models", nargs="+", help="NAME=PATH (or PATH) of .keras, .aslskl or .onnx models")
-    p.add_argument("--metric", default="accuracy", help="what the winner is chosen by (accuracy, macro_f1, ...)")
-    p.add_argument("--test", default=None, help="test data (default: the bundled sign_mnist_test)")
-    p.add_argument("--report", default=None, help="folder for report.md, report.html and plots")
-    p.set_defaults(func=_cmd_compare)
-
-    p = command("evaluate", "one saved model on the test file, and off it (--corruptions)", EVALUATE_EXAMPLE)
-    add_evaluate_arguments(p)
-    p.set_defaults(func=cmd_evaluate)
-
-    p = command("fine-tune", "fine-tune a trained CNN on your own labelled photos", FINE_TUNE_EXAMPLE)
-    add_fine_tune_arguments(p)
-    p.set_defaults(func=cmd_fine_tune)
-
-    p = command("export", "export a saved model to ONNX with a parity check", "asl-recog export best.keras best.onnx")
-    p.add_argument("model", help="the saved model: .keras or .aslskl")
-    p.add_argument("output", help="the ONNX file to write")
-    p.add_argument("--parity-data", default=None, help="images for the parity check (default: bundled training file)")
-    p.add_argument("--parity-rows", type=int, default=256, help="how many images the parity check compares")
-    p.set_defaults(func=_cmd_export)
-
-    p = command(
-        "serve",
-        "serve an ONNX model over HTTP (uvicorn); open the address it prints for a page to try it",
-        "asl-recog serve best.onnx --port 8000",
-    )
-    add_arguments(p)
-    p.set_defaults(func=_cmd_serve)
-
-    p = command("predict", "predict the letters of photos (files, folders, globs)", PREDICT_EXAMPLE)
-    add_predict_arguments(p)
-    p.set_defaults(func=cmd_predict)
-
-    p = command("deploy", "deploy a model as a scoring service", "asl-recog deploy best.onnx --target local")
-    p.add_argument("model", help="the .onnx model to deploy")
-    p.add_argument(
-        "--target",
-        choices=["local", "azure", "azureml"],
-        default="local",
-        help="local: a service on this machine; azure: Azure ML SDK v2 online endpoint; azureml: SDK v1 ACI",
-    )
-    p.add_argument("--name", default=None, help="the endpoint's name (default: one made from the model's)")
-    p.add_argument("--port", type=int, default=None, help="local: port (default: a free one)")
-    p.add_argument("--run-dir", default=None, help="local: where to keep the model, key and log")
-    p.add_argument(
-        "--workspace-config",
-        default=None,
-        help="azure/azureml: the workspace's config.json (default: found here or in a parent folder, "
-        "else the AZUREML_ARM_* variables)",
-    )
-    p.set_defaults(func=_cmd_deploy)
+        if command is None or command == name:
+            add(p, [verbosity])
     return parser
+
+
+def _named_command(argv: Sequence[str]) -> str:
+    """The command ``argv`` names (its first word that is one), or "" when it names none."""
+    return next((word for word in argv if word in COMMANDS), "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asl-recog``; returns the exit code: 0 done, 1 failed, 2 a wrong command, 130 interrupted."""
-    parser = build_parser()
-    args, extras = parser.parse_known_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_named_command(words))
+    args, extras = parser.parse_known_args(words)
     if extras:  # reported by the command's own parser, with the flags they may have meant
         refuse_extras(parser, args, extras)
     # -v/-q default to SUPPRESS (so a sub-parser cannot overwrite them): absent unless given.

@@ -1,0 +1,130 @@
+"""The ``asl-recog`` commands that live here (data, compare, export, serve, deploy, run): imported when one runs.
+
+:mod:`asl_recog.cli._main` builds the parser without importing this module, so ``asl-recog --help``
+loads none of what these commands need (scikit-learn, TensorFlow, ONNX Runtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from asl_recog._errors import ConfigurationError
+from asl_recog.cli._config import load_config, trainer_settings
+from asl_recog.cli._pipeline import preset_label, run_pipeline
+from asl_recog.data._dataset import load_sign_mnist
+from asl_recog.deploy import Deployer
+from asl_recog.evaluation._compare import Comparator
+from asl_recog.models._base import Model
+from asl_recog.models._export import export_onnx
+from asl_recog.serving.__main__ import run_from_args
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    for split in ("train", "test"):
+        data = load_sign_mnist(split, args.path)
+        counts = data.class_counts()
+        print(
+            f"{split}: {len(data):,} images from {data.source}; {int((counts > 0).sum())} letters, "
+            f"{counts.min()}-{counts.max()} images per letter; mean pixel {data.images.mean():.1f}"
+        )
+        if split == "train" and args.grid:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            fig, axes = plt.subplots(4, 6, figsize=(9, 6.5))
+            for ax, letter in zip(axes.flat, counts.index, strict=False):
+                ax.imshow(data.images[np.flatnonzero(data.letters == letter)[0]], cmap="gray")
+                ax.set_title(letter)
+                ax.axis("off")
+            fig.tight_layout()
+            fig.savefig(args.grid, dpi=100)
+            plt.close(fig)
+            print(f"sample grid (one image per letter): {args.grid}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    models = {}
+    for item in args.models:
+        name, _, path = item.rpartition("=")
+        models[name or Path(path).stem] = path
+    result = Comparator(models, primary_metric=args.metric).evaluate(load_sign_mnist("test", args.test))
+    print(result.summary.to_string())
+    print(result.verdict)
+    if args.report:
+        print(f"report: {result.report(args.report) / 'report.md'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    parity = load_sign_mnist("train", args.parity_data)[: args.parity_rows]
+    exported = export_onnx(Model.load(args.model), args.output, parity_data=parity)
+    print(f"wrote {args.output}: parity checked on {len(parity)} images; metadata keys {sorted(exported.metadata)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return run_from_args(args)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    import time
+
+    options: dict[str, Any] = {}
+    if args.target == "local":
+        options = {"port": args.port, "run_dir": args.run_dir}
+    else:  # signs in from the workspace config, or says clearly how to provide one
+        options = {"workspace_config": args.workspace_config}
+    endpoint = Deployer.create(args.target, **options).deploy(args.model, name=args.name)
+    print(f"scoring URI: {endpoint.scoring_uri}")
+    if endpoint.keys:
+        print(f"key: {endpoint.keys[0]}")
+    if args.target != "local":
+        return 0
+    print("serving until Ctrl-C ...")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        endpoint.delete()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    overrides = {}
+    if args.config:
+        config = load_config(args.config)
+        unknown = sorted(set(config) - {"automl", "hyperdrive"})
+        if unknown:
+            raise ConfigurationError(f"{args.config}: unknown section(s) {unknown}; use 'automl' and 'hyperdrive'")
+        overrides = {route: trainer_settings(config, route, source=args.config) for route in config}
+    result = run_pipeline(args.preset, args.out, progress=not args.no_progress, overrides=overrides, config=args.config)
+    from rich.console import Console
+    from rich.table import Table
+
+    label = preset_label(args.preset, args.config if overrides else None)
+    table = Table(title=f"asl-recog run ({label}): both routes on the held-out test file")
+    for column in ("model", "test accuracy", "95% CI", "validation", "p50 ms", "ONNX MB"):
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
+    for name, row in result.comparison.summary.iterrows():
+        table.add_row(
+            str(name),
+            f"{row['accuracy']:.4f}",
+            f"{row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}",
+            f"{row.get('validation_score', float('nan')):.4f}",
+            f"{row.get('latency_p50_ms', float('nan')):.3f}",
+            f"{row.get('size_bytes', 0) / 1e6:.1f}",
+        )
+    Console(width=100).print(table)  # fits a 100-column terminal, and logs; the verdict was said above
+    print(f"ONNX model: {result.onnx_path}")
+    print(f"report: {result.report_path / 'report.md'}")
+    return 0
+
+
+__all__ = ["cmd_compare", "cmd_data", "cmd_deploy", "cmd_export", "cmd_run", "cmd_serve"]

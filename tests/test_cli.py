@@ -140,6 +140,8 @@ def test_compare_writes_a_report(tmp_path: Path, saved_model: Path, capsys: pyte
     out = capsys.readouterr().out
     assert "Best by accuracy: lr" in out
     assert (tmp_path / "report" / "report.md").is_file()
+    assert max(len(line) for line in out.splitlines()) <= 120  # the headline table, not ~30 columns
+    assert "test accuracy" in out and "every column of the summary" in out
 
 
 def test_bad_input_exits_2_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

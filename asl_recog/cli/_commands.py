@@ -55,11 +55,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
         name, _, path = item.rpartition("=")
         models[name or Path(path).stem] = path
     result = Comparator(models, primary_metric=args.metric).evaluate(load_sign_mnist("test", args.test))
-    print(result.summary.to_string())
+    print_summary(result.summary, f"asl-recog compare: {len(models)} model(s) on the held-out test file")
     print(result.verdict)
     if args.report:
-        print(f"report: {result.report(args.report) / 'report.md'}")
+        print(f"report: {result.report(args.report) / 'report.md'} (every column of the summary)")
+    else:
+        print("every column of the summary (macro F1, throughput, validation gap, ...): add --report FOLDER")
     return 0
+
+
+def print_summary(summary: Any, title: str) -> None:
+    """The comparison's headline columns as a table 100 characters wide (the whole summary has ~30 columns)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = ["model", "test accuracy", "95% CI", "validation", "p50 ms", "ONNX MB"]
+    robust = "mca" in summary.columns
+    if robust:
+        columns.insert(3, "mCA")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
+    for name, row in summary.iterrows():
+        cells = [
+            str(name),
+            f"{row['accuracy']:.4f}",
+            f"{row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}",
+            f"{row.get('validation_score', float('nan')):.4f}",
+            f"{row.get('latency_p50_ms', float('nan')):.3f}",
+            f"{row.get('size_bytes', 0) / 1e6:.1f}",
+        ]
+        if robust:
+            cells.insert(3, f"{row['mca']:.3f}")
+        table.add_row(*cells)
+    Console(width=100).print(table)  # fits a 100-column terminal, and logs
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -105,26 +134,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigurationError(f"{args.config}: unknown section(s) {unknown}; use 'automl' and 'hyperdrive'")
         overrides = {route: trainer_settings(config, route, source=args.config) for route in config}
     result = run_pipeline(args.preset, args.out, progress=not args.no_progress, overrides=overrides, config=args.config)
-    from rich.console import Console
-    from rich.table import Table
-
     label = preset_label(args.preset, args.config if overrides else None)
-    table = Table(title=f"asl-recog run ({label}): both routes on the held-out test file")
-    for column in ("model", "test accuracy", "95% CI", "validation", "p50 ms", "ONNX MB"):
-        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
-    for name, row in result.comparison.summary.iterrows():
-        table.add_row(
-            str(name),
-            f"{row['accuracy']:.4f}",
-            f"{row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}",
-            f"{row.get('validation_score', float('nan')):.4f}",
-            f"{row.get('latency_p50_ms', float('nan')):.3f}",
-            f"{row.get('size_bytes', 0) / 1e6:.1f}",
-        )
-    Console(width=100).print(table)  # fits a 100-column terminal, and logs; the verdict was said above
+    print_summary(result.comparison.summary, f"asl-recog run ({label}): both routes on the held-out test file")
     print(f"ONNX model: {result.onnx_path}")
     print(f"report: {result.report_path / 'report.md'}")
     return 0
 
 
-__all__ = ["cmd_compare", "cmd_data", "cmd_deploy", "cmd_export", "cmd_run", "cmd_serve"]
+__all__ = ["cmd_compare", "cmd_data", "cmd_deploy", "cmd_export", "cmd_run", "cmd_serve", "print_summary"]

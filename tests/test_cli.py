@@ -150,7 +150,9 @@ def test_bad_input_exits_2_with_the_reason(tmp_path: Path, capsys: pytest.Captur
     config = tmp_path / "bad.yml"
     config.write_text("hyperdrive:\n  max_total_runs: 0\n")
     assert main(["train", "hyperdrive", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
-    assert "max_total_runs must be an integer >= 1" in capsys.readouterr().err
+    assert "max_total_runs must be an integer >= 1" in capsys.readouterr().err  # a config key: named as written
+    assert main(["train", "hyperdrive", "--max-runs", "0", "--out", str(tmp_path / "run")]) == 2
+    assert "--max-total-runs (max_total_runs) must be an integer >= 1" in capsys.readouterr().err  # the flag
 
 
 def test_serve_and_deploy_arguments_parse() -> None:

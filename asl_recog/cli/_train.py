@@ -9,6 +9,7 @@ name their budget differently (:data:`~asl_recog.routes._settings.COMMON_SETTING
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,11 +196,31 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def in_flag_terms(message: str, args: argparse.Namespace) -> str:
+    """``message`` with each setting that came from a flag on this command line named as that flag.
+
+    Example:
+        >>> args = argparse.Namespace(route="hyperdrive", max_total_runs=0)
+        >>> in_flag_terms("max_total_runs must be an integer >= 1, got 0", args)
+        '--max-total-runs (max_total_runs) must be an integer >= 1, got 0'
+    """
+    given = vars(args)
+    for flag in (*SHARED_FLAGS, *ROUTE_FLAGS[args.route]):
+        if given.get(flag.setting) is not None and flag.setting in message:
+            message = re.sub(
+                rf"(?<![\w-]){re.escape(flag.setting)}\b", f"{flag.options[0]} ({flag.setting})", message, count=1
+            )
+    return message
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``asl-recog train ROUTE``: search, then save the best model and the leaderboard under ``--out``."""
     trainer_class = {"automl": AutoMLTrainer, "hyperdrive": HyperDriveTrainer}[args.route]
     settings = settings_from_args(args)
-    trainer = trainer_class(**settings)
+    try:
+        trainer = trainer_class(**settings)
+    except ConfigurationError as exc:  # name the flag that was typed, not only the Python setting behind it
+        raise ConfigurationError(in_flag_terms(str(exc), args)) from exc
     out = run_dir_of(trainer)
     trainer.set_params(run_dir=out)  # the default folder is named once, so the model lands beside the study
     result = trainer.fit(load_sign_mnist("train", args.data))
@@ -211,4 +232,12 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["Flag", "ROUTE_FLAGS", "SHARED_FLAGS", "add_train_arguments", "run_train", "settings_from_args"]
+__all__ = [
+    "Flag",
+    "ROUTE_FLAGS",
+    "SHARED_FLAGS",
+    "add_train_arguments",
+    "in_flag_terms",
+    "run_train",
+    "settings_from_args",
+]

@@ -353,3 +353,45 @@ def test_help_and_version_load_no_heavy_library() -> None:
     assert done.returncode == 0, done.stderr
     assert "HEAVY --help []" in done.stderr and "HEAVY --version []" in done.stderr, done.stderr
     assert "usage: asl-recog train" in done.stdout  # a command's own help still has its flags
+
+
+#: Trainer arguments with no flag of their own, and where the command line sets them instead.
+NOT_FLAGS = {
+    "run_dir": "--out",
+    "task": "only 'classification' exists",
+    "fixed_params": "--epochs and --batch-size fix one each; a config file fixes any",
+    "renamed": "deprecated spellings of other arguments",
+}
+
+
+@pytest.mark.parametrize(("route", "trainer"), [("automl", asl.AutoMLTrainer), ("hyperdrive", asl.HyperDriveTrainer)])
+def test_every_trainer_argument_has_a_flag(route: str, trainer: type) -> None:
+    import inspect
+
+    from asl_recog.cli._train import FIXED_PARAM_FLAGS, ROUTE_FLAGS, SHARED_FLAGS
+
+    arguments = set(inspect.signature(trainer.__init__).parameters) - {"self"}
+    flags = {flag.setting for flag in (*SHARED_FLAGS, *ROUTE_FLAGS[route])}
+    missing = arguments - flags - set(NOT_FLAGS)
+    assert not missing, f"{trainer.__name__} arguments without a flag: {sorted(missing)}"
+    extra = flags - arguments - set(FIXED_PARAM_FLAGS) - {"slack_factor"}  # these build other arguments
+    assert not extra, f"flags that set nothing on {trainer.__name__}: {sorted(extra)}"
+
+
+def test_sampling_policy_and_batch_size_flags_build_the_hyperdrive_settings() -> None:
+    from asl_recog.cli._train import settings_from_args
+
+    parse = build_parser("train").parse_args
+    words = ["train", "hyperdrive", "--builder", "seed", "--batch-size", "64", "--sampling", "random"]
+    settings = settings_from_args(parse([*words, "--policy", "bandit", "--slack-factor", "0.2"]))
+    trainer = asl.HyperDriveTrainer(**settings)
+    assert trainer.fixed_params == {"batch_size": 64}
+    assert isinstance(trainer.hyperparameter_sampling, asl.RandomParameterSampling)
+    assert "batch_size" not in trainer.hyperparameter_sampling.parameter_space  # fixed, so not sampled
+    assert trainer.policy == asl.BanditPolicy(slack_factor=0.2)
+    with pytest.raises(asl.ConfigurationError, match="--sampling grid: .*supports only choice"):
+        settings_from_args(parse(["train", "hyperdrive", "--sampling", "grid"]))
+    with pytest.raises(asl.ConfigurationError, match="--slack-factor is the bandit policy's"):
+        settings_from_args(parse(["train", "hyperdrive", "--policy", "median", "--slack-factor", "0.2"]))
+    automl = settings_from_args(parse(["train", "automl", "--featurization", "off", "--max-latency-ms", "1"]))
+    assert asl.AutoMLTrainer(**automl, enable_stack_ensemble=True).featurization == "off"

@@ -53,12 +53,12 @@ _EXPRESSIONS = (
     "lognormal",
     "qlognormal",
 )
-_SAMPLINGS = {
+SAMPLINGS = {
     "random": _space.RandomParameterSampling,
     "grid": _space.GridParameterSampling,
     "bayesian": _space.BayesianParameterSampling,
 }
-_POLICIES = {
+POLICIES = {
     "bandit": _space.BanditPolicy,
     "median": _space.MedianStoppingPolicy,
     "truncation": _space.TruncationSelectionPolicy,
@@ -89,15 +89,15 @@ def _sampling(spec: Any, where: str) -> _space.Sampling:
     if not isinstance(spec, dict) or "parameter_space" not in spec:
         raise ConfigurationError(f"{where}: write sampling as a table with 'type' and 'parameter_space'")
     kind = str(spec.get("type", "random")).lower()
-    if kind not in _SAMPLINGS:
-        raise ConfigurationError(f"{where}.type: {kind!r} is not one of {list(_SAMPLINGS)}")
+    if kind not in SAMPLINGS:
+        raise ConfigurationError(f"{where}.type: {kind!r} is not one of {list(SAMPLINGS)}")
     space = {
         name: parse_expression(text, where=f"{where}.parameter_space.{name}")
         for name, text in dict(spec["parameter_space"]).items()
     }
     extra = {k: v for k, v in spec.items() if k not in ("type", "parameter_space")}
     try:
-        return _SAMPLINGS[kind](space, **extra)
+        return SAMPLINGS[kind](space, **extra)
     except TypeError as exc:
         raise ConfigurationError(f"{where}: {exc}") from exc
 
@@ -106,12 +106,12 @@ def _policy(spec: Any, where: str) -> _space.EarlyTerminationPolicy | None:
     if spec is None:
         return None
     if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigurationError(f"{where}: write policy as a table with a 'type' ({list(_POLICIES)})")
+        raise ConfigurationError(f"{where}: write policy as a table with a 'type' ({list(POLICIES)})")
     kind = str(spec["type"]).lower()
-    if kind not in _POLICIES:
-        raise ConfigurationError(f"{where}.type: {kind!r} is not one of {list(_POLICIES)}")
+    if kind not in POLICIES:
+        raise ConfigurationError(f"{where}.type: {kind!r} is not one of {list(POLICIES)}")
     try:
-        return _POLICIES[kind](**{k: v for k, v in spec.items() if k != "type"})
+        return POLICIES[kind](**{k: v for k, v in spec.items() if k != "type"})
     except TypeError as exc:
         raise ConfigurationError(f"{where}: {exc}") from exc
 

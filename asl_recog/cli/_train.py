@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from asl_recog._errors import ConfigurationError
-from asl_recog.cli._config import load_config, trainer_settings
+from asl_recog.cli._config import POLICIES, SAMPLINGS, load_config, trainer_settings
 from asl_recog.data._dataset import load_sign_mnist
 from asl_recog.results._run_dir import run_dir_of
 from asl_recog.routes._settings import COMMON_SETTINGS
 from asl_recog.routes.automl._trainer import ALGORITHMS, AutoMLTrainer
 from asl_recog.routes.automl._trainer import METRICS as AUTOML_METRICS
-from asl_recog.routes.hyperdrive._builders import BUILDERS
+from asl_recog.routes.hyperdrive._builders import BUILDERS, default_sampling
 from asl_recog.routes.hyperdrive._trainer import METRICS as HYPERDRIVE_METRICS
 from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
@@ -89,6 +89,21 @@ ROUTE_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag(("--no-voting-ensemble",), "enable_voting_ensemble", _off("no soft-voting ensemble at the end")),
         Flag(("--no-onnx-compatible-models",), "enable_onnx_compatible_models", _off("also models without ONNX")),
         Flag(("--no-augment",), "augment", _off("no shifted/rotated copies of the training images")),
+        Flag(
+            ("--featurization",),
+            "featurization",
+            {"choices": ("auto", "off"), "help": "auto: HOG features or raw pixels, chosen per pipeline; off: pixels"},
+        ),
+        Flag(
+            ("--enable-stack-ensemble",),
+            "enable_stack_ensemble",
+            {"action": "store_const", "const": True, "help": "also try a stacked ensemble of the best models"},
+        ),
+        Flag(
+            ("--max-latency-ms",),
+            "max_latency_ms",
+            {"type": float, "help": "refuse candidates slower than this per image when served (ONNX, p50)"},
+        ),
     ),
     "hyperdrive": (
         Flag(("--builder",), "builder", {"choices": list(BUILDERS)}),
@@ -102,6 +117,18 @@ ROUTE_FLAGS: dict[str, tuple[Flag, ...]] = {
         Flag(("--primary-metric-name",), "primary_metric_name", {"choices": HYPERDRIVE_METRICS}),
         Flag(("--primary-metric-goal",), "primary_metric_goal", {"choices": ("maximize", "minimize")}),
         Flag(("--epochs",), "epochs", {"type": int, "help": "fix the number of epochs: fixed_params['epochs']"}),
+        Flag(("--batch-size",), "batch_size", {"type": int, "help": "fix the batch size: fixed_params['batch_size']"}),
+        Flag(
+            ("--sampling",),
+            "hyperparameter_sampling",
+            {"choices": tuple(SAMPLINGS), "help": "how the builder's search space (or the config's) is sampled"},
+        ),
+        Flag(
+            ("--policy",),
+            "policy",
+            {"choices": tuple(POLICIES), "help": "early termination; bandit takes --slack-factor (default 0.1)"},
+        ),
+        Flag(("--slack-factor",), "slack_factor", {"type": float, "help": "the bandit policy's slack factor"}),
     ),
 }
 
@@ -187,13 +214,46 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         value = given[flag.setting]
         if value is None:
             continue
-        if args.route == "hyperdrive" and flag.setting == "epochs":
-            settings["fixed_params"] = {**(settings.get("fixed_params") or {}), "epochs": value}
+        if args.route == "hyperdrive" and flag.setting in FIXED_PARAM_FLAGS:
+            settings["fixed_params"] = {**(settings.get("fixed_params") or {}), flag.setting: value}
+        elif flag.setting == "hyperparameter_sampling":
+            settings[flag.setting] = _sampling_of(value, settings)
+        elif flag.setting == "policy":
+            settings[flag.setting] = _policy_of(value, given.get("slack_factor"))
+        elif flag.setting == "slack_factor":
+            if given.get("policy") not in (None, "bandit"):
+                raise ConfigurationError(f"--slack-factor is the bandit policy's; --policy is {given['policy']!r}")
         else:
             settings[flag.setting] = value
     if args.out or settings.get("run_dir"):  # else the trainer's own default: a new runs/<route>-<time>
         settings["run_dir"] = Path(args.out or settings["run_dir"])
     return settings
+
+
+#: HyperDrive flags that fix one hyperparameter (``fixed_params``) rather than set a trainer argument.
+FIXED_PARAM_FLAGS = ("epochs", "batch_size")
+
+
+def _sampling_of(kind: str, settings: dict[str, Any]) -> Any:
+    """``--sampling KIND`` over the config's space, else the builder's default space."""
+    given = settings.get("hyperparameter_sampling")
+    fixed = settings.get("fixed_params") or {}
+    if given is not None:
+        space = given.parameter_space
+    else:  # the builder's default space, less what --epochs/--batch-size fix (as the trainer's default does)
+        default = default_sampling(settings.get("builder", "default")).parameter_space
+        space = {name: value for name, value in default.items() if name not in fixed}
+    try:
+        return SAMPLINGS[kind](space)
+    except ConfigurationError as exc:  # e.g. grid over a uniform(): say which flag asked for it
+        raise ConfigurationError(f"--sampling {kind}: {exc}; write the space in --config, or choose another") from exc
+
+
+def _policy_of(kind: str, slack_factor: float | None) -> Any:
+    """``--policy KIND``: Azure's policy with its defaults (bandit: ``--slack-factor``, 0.1 when not given)."""
+    if kind == "bandit":
+        return POLICIES[kind](slack_factor=0.1 if slack_factor is None else slack_factor)
+    return POLICIES[kind]()
 
 
 def in_flag_terms(message: str, args: argparse.Namespace) -> str:

@@ -263,18 +263,6 @@ def test_train_flags_override_the_config_file(tmp_path: Path) -> None:
     assert trainer.hyperparameter_sampling == asl.GridParameterSampling({"hidden": asl.choice(8, 16)})
 
 
-def test_every_train_flag_sets_an_argument_of_its_routes_trainer() -> None:
-    import inspect
-
-    from asl_recog.cli._train import ROUTE_FLAGS, SHARED_FLAGS
-
-    for route, trainer in (("automl", asl.AutoMLTrainer), ("hyperdrive", asl.HyperDriveTrainer)):
-        arguments = set(inspect.signature(trainer).parameters)
-        for flag in (*SHARED_FLAGS, *ROUTE_FLAGS[route]):
-            # --epochs is the one flag that sets a param of fixed_params.
-            assert flag.setting in arguments or (route, flag.setting) == ("hyperdrive", "epochs"), flag
-
-
 def _every_option(parser: argparse.ArgumentParser, path: str = "asl-recog") -> list[tuple[str, argparse.Action]]:
     found = []
     for action in parser._actions:

@@ -69,6 +69,8 @@ _LAZY: dict[str, str] = {
     "RobustnessResult": "evaluation._robustness",
     "PhotoResult": "evaluation._photos",
     "evaluate_photos": "evaluation._photos",
+    "explain": "evaluation._explain",
+    "Explanation": "evaluation._explain",
     "CORRUPTIONS": "evaluation._corruptions",
     "corrupt": "evaluation._corruptions",
     "Trainer": "routes._trainer",
@@ -158,6 +160,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.evaluation._compare import Comparator
     from asl_recog.evaluation._comparison import ComparisonResult
     from asl_recog.evaluation._corruptions import CORRUPTIONS, corrupt
+    from asl_recog.evaluation._explain import Explanation, explain
     from asl_recog.evaluation._photos import PhotoResult, evaluate_photos
     from asl_recog.evaluation._robustness import CorruptionSuite, RobustnessResult
     from asl_recog.models._base import KerasModel, Model, SklearnModel

@@ -1,4 +1,5 @@
-"""The ``asl-recog`` command line: data, train, worker, compare, evaluate, export, serve, predict, deploy, run.
+"""The ``asl-recog`` command line: data, train, worker, compare, evaluate, export, serve, predict, explain,
+deploy, run.
 
 The parser is built for the one command being run: a command's flags, and the modules they
 need, are loaded only when that command is named, so ``asl-recog --help`` and ``--version`` load
@@ -28,6 +29,7 @@ EPILOG = """examples:
   asl-recog export runs/cnn/best.keras runs/cnn/best.onnx
   asl-recog serve runs/cnn/best.onnx --port 8000
   asl-recog predict --model runs/cnn/best.onnx photo1.jpg photo2.png
+  asl-recog explain --model runs/cnn/best.onnx photo1.jpg --out heat.png
   asl-recog deploy runs/cnn/best.onnx --target local
   asl-recog worker --study cnn-sweep --artifacts /mnt/asl   # join a shared search ($OPTUNA_STORAGE)
 """
@@ -136,6 +138,14 @@ def _add_predict(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParse
     p.set_defaults(func=cmd_predict)
 
 
+def _add_explain(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._explain import EXAMPLE, add_explain_arguments, cmd_explain
+
+    _example(p, EXAMPLE)
+    add_explain_arguments(p)
+    p.set_defaults(func=cmd_explain)
+
+
 def _add_deploy(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
     _example(p, "asl-recog deploy best.onnx --target local")
     p.add_argument("model", help="the .onnx model to deploy")
@@ -169,6 +179,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser, list[argparse.
     "export": ("export a saved model to ONNX with a parity check", _add_export),
     "serve": ("serve an ONNX model over HTTP (uvicorn); open the address it prints for a page to try it", _add_serve),
     "predict": ("predict the letters of photos (files, folders, globs)", _add_predict),
+    "explain": ("show which parts of a photo a model's answer rests on (occlusion map)", _add_explain),
     "deploy": ("deploy a model as a scoring service", _add_deploy),
 }
 

@@ -22,6 +22,7 @@ from asl_recog.evaluation._robustness import CorruptionSuite
 from asl_recog.models._budgets import check_size
 from asl_recog.models._export import export_onnx
 from asl_recog.models._unknown import choose_unknown_threshold
+from asl_recog.results._persist import write_leaderboard
 from asl_recog.routes.automl._trainer import AutoMLTrainer
 from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
@@ -142,7 +143,7 @@ def run_pipeline(
         echo(f"training the {route} route ({label}) ...")
         trainer = trainer_cls(**{"seed": 0, **settings[route]}, run_dir=out / route, progress=progress)
         result = trainer.fit(fit_part, validation)
-        result.leaderboard.to_csv(out / route / "leaderboard.csv", index=False)
+        write_leaderboard(result.leaderboard, out / route / "leaderboard.csv")
         refit = (
             f"; refit on all {len(train):,} images in {result.refit_seconds:.0f} s" if result.refit else "; not refit"
         )

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from asl_recog._errors import ConfigurationError
 from asl_recog.cli._config import POLICIES, SAMPLINGS, load_config, trainer_settings
 from asl_recog.data._dataset import load_sign_mnist
+from asl_recog.results._persist import write_leaderboard
 from asl_recog.results._run_dir import run_dir_of
 from asl_recog.routes._settings import COMMON_SETTINGS
 from asl_recog.routes.automl._trainer import ALGORITHMS, AutoMLTrainer
@@ -285,7 +286,7 @@ def run_train(args: argparse.Namespace) -> int:
     trainer.set_params(run_dir=out)  # the default folder is named once, so the model lands beside the study
     result = trainer.fit(load_sign_mnist("train", args.data))
     model_path = result.best_model.save(out / "best")
-    result.leaderboard.to_csv(out / "leaderboard.csv", index=False)
+    write_leaderboard(result.leaderboard, out / "leaderboard.csv")  # Azure runs too: their run folder is here
     print(result.leaderboard.head(10).to_string())
     print(f"best validation {result.primary_metric}: {result.best_score:.4f} with {result.best_params}")
     print(f"model: {model_path}")

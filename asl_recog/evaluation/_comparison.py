@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from asl_recog.evaluation._comparison_view import comparison_html, confusion_figure, robustness_plot
 from asl_recog.evaluation._photos import PhotoResult
 from asl_recog.evaluation._report import write_report
 from asl_recog.evaluation._robustness import RobustnessResult
@@ -42,6 +44,10 @@ class ComparisonResult:
         ('knn', True)
         >>> result.report("reports/compare")
         PosixPath('reports/compare')
+        >>> result.plot_confusion("knn")  # a matplotlib Figure, drawn by scikit-learn's ConfusionMatrixDisplay
+        <Figure size 800x700 with 2 Axes>
+
+    In a notebook the result displays as HTML: the verdict and the headline table.
     """
 
     summary: pd.DataFrame
@@ -80,8 +86,35 @@ class ComparisonResult:
         """Write ``report.md``, ``report.html`` and PNG plots into the folder ``path``; return the folder."""
         return write_report(self, Path(path))
 
+    def plot_confusion(self, name: str, normalize: str | None = "true") -> Any:
+        """Model ``name``'s confusion matrix on the test images (rows: true letter) as a matplotlib ``Figure``.
+
+        ``normalize`` is ``"true"`` (row shares; default), ``"pred"``, ``"all"`` or None (counts).
+        Nothing is shown or saved: a notebook displays the figure, ``fig.savefig(path)`` writes it.
+
+        Raises:
+            ConfigurationError: ``name`` is not one of the compared models.
+        """
+        return confusion_figure(self, name, normalize)
+
+    def plot_robustness(self) -> Any:
+        """The robustness heat map (accuracy per corruption and model) as a matplotlib ``Figure``.
+
+        Raises:
+            ConfigurationError: ``evaluate`` was not given ``corruptions``.
+        """
+        return robustness_plot(self.robustness)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the verdict and the headline table."""
+        return comparison_html(self)
+
     def __repr__(self) -> str:
-        return f"ComparisonResult(best={self.best!r}, models={list(self.summary.index)}, n_test={self.n_test})"
+        score = float(self.summary[self.primary_metric].astype(float)[self.best])
+        return (
+            f"ComparisonResult(best={self.best!r}, {self.primary_metric}={score:.4f}, "
+            f"models={list(self.summary.index)}, n_test={self.n_test})"
+        )
 
 
 __all__ = ["TIE_BREAK", "ComparisonResult"]

@@ -321,7 +321,14 @@ def _photo_plots(photos: dict[str, dict[str, PhotoResult]], folder: Path) -> lis
 
 
 def _robustness_plot(frame: pd.DataFrame, path: Path) -> str:
-    """Heat map, corruptions x models: each cell the accuracy (mean over severities), written in."""
+    return _save(robustness_figure(frame), path)
+
+
+def robustness_figure(frame: pd.DataFrame) -> Any:
+    """Heat map, corruptions x models: each cell the accuracy (mean over severities), written in.
+
+    Returns a ``matplotlib.figure.Figure`` (Agg canvas, no pyplot: nothing shown, no backend changed).
+    """
     from matplotlib.figure import Figure
 
     values = frame.to_numpy(dtype=float)
@@ -334,7 +341,8 @@ def _robustness_plot(frame: pd.DataFrame, path: Path) -> str:
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
     ax.set_title("Accuracy off the dataset")
     fig.colorbar(image, ax=ax, fraction=0.046, label="accuracy")
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
 def _save(fig: Any, path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import pandas as pd
 
 from asl_recog.models._base import Model
+from asl_recog.results._display import history_figure, result_html
+from asl_recog.results._persist import load_fields, save_result
 
 
 @dataclass
@@ -48,6 +51,15 @@ class TrainingResult:
         0      0   KNN  completed      0.6...
         >>> result.best_model.save("runs/best")
         PosixPath('runs/best.aslskl')
+        >>> result.save("runs/result")  # result.json, leaderboard.csv and the model: no pickle
+        PosixPath('runs/result')
+        >>> TrainingResult.load("runs/result").best_score == result.best_score
+        True
+        >>> result.plot_history()  # a matplotlib Figure: shown by a notebook, or fig.savefig("history.png")
+        <Figure size 650x400 with 1 Axes>
+
+    In a notebook the result displays as an HTML table of its headline facts and the
+    leaderboard's head (``_repr_html_``).
     """
 
     best_model: Model
@@ -70,6 +82,39 @@ class TrainingResult:
             f"best_params={self.best_params!r}, best_trial={self.best_trial}, refit={self.refit}, "
             f"trials={len(self.leaderboard)}, backend={self.backend!r})"
         )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the headline facts and the leaderboard's first rows, long cells shortened."""
+        return result_html(self)
+
+    def plot_history(self) -> Any:
+        """Validation curves per epoch, one per trial (the selected one bold), from the leaderboard's ``history``.
+
+        This is the learning curve of the search: how each trial's validation score grew with
+        training. AutoML trials have no per-epoch history: their scores are then drawn in
+        trial order with the best so far. Nothing is shown or saved here.
+
+        Returns:
+            A ``matplotlib.figure.Figure``.
+        """
+        return history_figure(self)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write this result into the folder ``path``: ``result.json``, ``leaderboard.csv`` and the model files.
+
+        No pickle: the models are saved in their own formats and read back with ``Model.load``.
+        Returns the folder.
+        """
+        return save_result(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrainingResult:
+        """Read back a result written by :meth:`save`.
+
+        Raises:
+            ModelFileError: ``path`` holds no ``result.json`` or its model files cannot be read.
+        """
+        return cls(**load_fields(path))
 
 
 __all__ = ["TrainingResult"]

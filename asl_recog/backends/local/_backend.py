@@ -29,6 +29,7 @@ from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.models._base import Model
 from asl_recog.results import TrainingResult, make_leaderboard
 from asl_recog.results._leaderboard import final_value
+from asl_recog.results._persist import LEADERBOARD_FILE, write_leaderboard
 from asl_recog.results._run_dir import prepare_run_dir
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ class LocalBackend(Backend):
                 plan.after_search(study, run_dir)
             progress.update(study, {}, force=True)
         result = build_result(study, run_dir, plan, time.perf_counter() - start, artifacts)
+        write_leaderboard(result.leaderboard, run_dir / LEADERBOARD_FILE)  # as the CLI does: a Python fit keeps one too
         if getattr(trainer, "refit", False):
             route.refit(trainer, result, train, validation, run_dir)
         return result

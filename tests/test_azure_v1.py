@@ -24,6 +24,7 @@ from azureml.data.dataset_factory import FileDatasetFactory, TabularDatasetFacto
 from azureml.exceptions import UserErrorException
 
 import asl_recog as asl
+from asl_recog.backends import remote_spec
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import CSV_NAME, LAUNCHER, content_hash, ensure_v1_dataset
@@ -315,8 +316,10 @@ def test_hyperdrive_config_and_script_run_config_carry_the_trainer_settings(back
     from azureml.core.script_run_config import get_run_config_from_script_run
 
     trainer = hd_trainer(backend)
-    src = v1.script_run_config(trainer, tmp_path, "cpu-cluster", v1.training_environment(), "TRAIN", "VALID")
-    config = v1.hyperdrive_config(trainer, src)
+    src = v1.script_run_config(
+        remote_spec(trainer), tmp_path, "cpu-cluster", v1.training_environment(), "TRAIN", "VALID"
+    )
+    config = v1.hyperdrive_config(remote_spec(trainer), src)
     assert config._generator_config == {
         "name": "RANDOM",
         "parameter_space": {
@@ -354,8 +357,14 @@ def test_hyperdrive_config_and_script_run_config_carry_the_trainer_settings(back
     assert "python=3.11" in run_config.environment.python.conda_dependencies.serialize_to_string()
 
     loss = v1.hyperdrive_config(
-        hd_trainer(
-            backend, primary_metric_name="loss", primary_metric_goal="minimize", max_duration_minutes=None, policy=None
+        remote_spec(
+            hd_trainer(
+                backend,
+                primary_metric_name="loss",
+                primary_metric_goal="minimize",
+                max_duration_minutes=None,
+                policy=None,
+            )
         ),
         src,
     )
@@ -384,7 +393,7 @@ def test_automl_config_is_built_from_the_trainer(backend: Any) -> None:
         featurization="off",
         backend=backend,
     )
-    config = v1.automl_config(trainer, "cpu-cluster", data, valid)
+    config = v1.automl_config(remote_spec(trainer), "cpu-cluster", data, valid)
     s = config.user_settings
     assert s["task_type"] == "classification" and s["primary_metric"] == "AUC_weighted"
     assert s["experiment_timeout_minutes"] == 45 and s["iteration_timeout_minutes"] == 3  # 0.75 h back in minutes
@@ -645,7 +654,7 @@ def test_the_v1_trial_command_line_is_accepted_by_train_cnn(backend: Any, tmp_pa
     # augment is the default builder's param (the seed builder has none).
     trainer = hd_trainer(backend, builder="default", fixed_params={"epochs": 4, "augment": False})
     src = v1.script_run_config(
-        trainer, tmp_path, "cpu-cluster", v1.training_environment(), "/mnt/train", "/mnt/validation"
+        remote_spec(trainer), tmp_path, "cpu-cluster", v1.training_environment(), "/mnt/train", "/mnt/validation"
     )
     # HyperDrive appends the sampled values; quantized ones arrive as floats such as 64.0.
     argv = [str(a) for a in src.arguments] + ["--hidden", "256", "--dropout", "0.35", "--batch_size", "64.0"]
@@ -837,8 +846,8 @@ def test_the_refit_plan_falls_back_to_the_trained_epochs_without_a_curve(backend
         leaderboard=board,
         best_trial="HD_4_0",
     )
-    plan = refit.plan_refit(hd_trainer(backend), result, images=100)
+    plan = refit.plan_refit(remote_spec(hd_trainer(backend)), result, images=100)
     assert (plan.epochs, plan.params) == (4, {"hidden": 64, "epochs": 4})  # the fixed epochs it was trained for
     board.at[0, "history"] = [0.9, 0.4, 0.4, 0.6]  # loss: the latest of the lowest values
     minimize = hd_trainer(backend, primary_metric_name="loss", primary_metric_goal="minimize")
-    assert refit.plan_refit(minimize, result, images=100).epochs == 3
+    assert refit.plan_refit(remote_spec(minimize), result, images=100).epochs == 3

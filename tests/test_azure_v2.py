@@ -23,6 +23,7 @@ from azure.ai.ml import load_job
 from azure.core.exceptions import ResourceNotFoundError
 
 import asl_recog as asl
+from asl_recog.backends import remote_spec
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import CSV_NAME, content_hash, ensure_v2_data
@@ -265,7 +266,7 @@ def test_samplings_and_policies_become_v2_objects() -> None:
 def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
     trainer = hd_trainer(backend)
     job = v2.sweep_job(
-        trainer,
+        remote_spec(trainer),
         "cpu-cluster",
         "asl-recog",
         v2.training_environment(),
@@ -306,13 +307,15 @@ def test_sweep_job_yaml_holds_the_search(backend: Any, tmp_path: Path) -> None:
         load_job(path)
 
     minimize = v2.sweep_job(
-        hd_trainer(
-            backend,
-            primary_metric_name="loss",
-            primary_metric_goal="minimize",
-            hyperparameter_sampling=asl.GridParameterSampling({"hidden": asl.choice(64, 128)}),
-            policy=None,
-            max_duration_minutes=None,
+        remote_spec(
+            hd_trainer(
+                backend,
+                primary_metric_name="loss",
+                primary_metric_goal="minimize",
+                hyperparameter_sampling=asl.GridParameterSampling({"hidden": asl.choice(64, 128)}),
+                policy=None,
+                max_duration_minutes=None,
+            )
         ),
         "cpu-cluster",
         "e",
@@ -341,7 +344,9 @@ def test_automl_job_round_trips_through_yaml(backend: Any, tmp_path: Path) -> No
         featurization="off",
         backend=backend,
     )
-    job = v2.automl_job(trainer, "cpu-cluster", "asl-recog", "azureml:sign-train:1", "azureml:sign-validation:1")
+    job = v2.automl_job(
+        remote_spec(trainer), "cpu-cluster", "asl-recog", "azureml:sign-train:1", "azureml:sign-validation:1"
+    )
     path = tmp_path / "automl.yaml"
     job.dump(path)
     for spec in (yaml.safe_load(path.read_text()), load_job(path)._to_dict()):
@@ -566,7 +571,9 @@ def test_the_v2_trial_command_runs_train_cnn_on_the_uploaded_folders(
         ),
         fixed_params={"epochs": 1},
     )
-    job = v2.sweep_job(trainer, "cpu-cluster", "e", "azureml:env:1", tmp_path, "azureml:t:1", "azureml:v:1")
+    job = v2.sweep_job(
+        remote_spec(trainer), "cpu-cluster", "e", "azureml:env:1", tmp_path, "azureml:t:1", "azureml:v:1"
+    )
     values = {
         "data": data_dir,
         "validation": validation_dir,
@@ -626,7 +633,9 @@ def refit_outputs(backend: Any, small_split: Any, tmp_path_factory: pytest.TempP
         backend, hyperparameter_sampling=asl.RandomParameterSampling({"hidden": asl.quniform(16, 64, 16)})
     )
     plan = refit.RefitPlan("trial-7", {"hidden": 32.0, "epochs": 2}, 2, len(train[::10]) + len(validation[::6]))
-    job = refit.v2_refit_job(trainer, plan, "cpu-cluster", "e", "azureml:env:1", root, "azureml:t:1", "azureml:v:1")
+    job = refit.v2_refit_job(
+        remote_spec(trainer), plan, "cpu-cluster", "e", "azureml:env:1", root, "azureml:t:1", "azureml:v:1"
+    )
     spec = job._to_job()._to_dict()
     command = spec["command"]
     for name, value in spec["inputs"].items():

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from asl_recog._azure import find_workspace_config
 from asl_recog.backends._base import Backend
 from asl_recog.backends._registry import BACKENDS, backend_class, check_backend_name, resolve_backend
+from asl_recog.backends._remote import AutoMLSpec, RemoteSpec, SweepSpec, remote_spec
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.backends.azure.v1._backend import AzureMLBackend
@@ -31,12 +32,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AutoMLSpec",
     "AzureBackend",
     "AzureMLBackend",
     "Backend",
     "LocalBackend",
+    "RemoteSpec",
+    "SweepSpec",
     "backend_class",
     "check_backend_name",
     "find_workspace_config",
+    "remote_spec",
     "resolve_backend",
 ]

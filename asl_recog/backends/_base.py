@@ -11,25 +11,19 @@ if TYPE_CHECKING:
 
 
 class Trainer(Protocol):
-    """A trainer as backends see it: its route object, and its settings under their Azure names.
+    """A trainer as backends see it: its route object and its settings.
 
     Backends sit below the routes and never import them (not even for annotations), so a
-    backend names the trainer by what it reads. :class:`asl_recog.Trainer` satisfies it.
+    backend names the trainer by what it reads; a remote backend reads only the route's typed
+    spec (:func:`~asl_recog.backends.remote_spec`). :class:`asl_recog.Trainer` satisfies it.
     """
 
     @property
     def route(self) -> Any:
-        """The :class:`~asl_recog.routes.Route`: local plan, refit, the kind of Azure job."""
+        """The :class:`~asl_recog.routes.Route`: local plan, refit, remote spec."""
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor settings, as stored."""
-
-
-#: The trainers whose route-specific settings the Azure backends translate by name (``builder``,
-#: ``allowed_models``, ``resolved_sampling()``...): HyperDriveTrainer and AutoMLTrainer. Typed as Any
-#: because naming their classes here would be an import from the layer above.
-SweepTrainer = Any
-AutoMLTrainerLike = Any
 
 
 class Backend(ABC):

@@ -5,26 +5,24 @@ reads the route it was given through this object:
 
 - the local backend asks for a :class:`~asl_recog.backends.local.LocalPlan`
   (:attr:`Route.local_plan`) and, after the search, for the refit (:attr:`Route.refit`);
-- the Azure backends read :attr:`Route.azure_job`, the kind of Azure job the
-  route becomes: ``"automl"`` (an Automated ML job) or ``"sweep"`` (a sweep over
-  the command :attr:`Route.entry_module`, as HyperDrive runs). Any route that is
-  a sweep of a training command runs on Azure without a change to the backends.
+- remote backends (Azure ML) ask for a :class:`~asl_recog.backends.SweepSpec` or an
+  :class:`~asl_recog.backends.AutoMLSpec` (:attr:`Route.remote_spec`): the job the route
+  becomes, typed. Any route that is a sweep of a training command runs remotely
+  without a change to the backends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from asl_recog.backends._remote import RemoteSpec
     from asl_recog.backends.local._plan import LocalPlan
     from asl_recog.data._dataset import SignMnistDataset
     from asl_recog.results import TrainingResult
-
-#: the kinds of Azure job a route can become
-AzureJob = Literal["automl", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -34,33 +32,29 @@ class Route:
     Attributes:
         name: short name: the run directory's prefix and the config file's section.
         title: the name shown in progress output.
-        azure_job: the kind of Azure job the route becomes (``"automl"`` or ``"sweep"``).
         local_plan: ``(trainer, train, validation, run_dir) -> LocalPlan``: the local search.
         refit: ``(trainer, result, train, validation, run_dir) -> result``: retrain the
             selected configuration on all the data (``refit=True``).
-        entry_module: for sweeps, the module Azure runs as ``python -m <entry_module>``.
+        remote_spec: ``trainer -> SweepSpec | AutoMLSpec``: the job a remote backend runs.
         trial_params: ``(trainer, params) -> params``: a trial's parameters completed
-            with the trainer's fixed ones and the defaults (for a refit job on Azure).
-        azure_names: for AutoML jobs, our algorithm names -> Azure AutoML's (names
-            without a counterpart are absent).
+            with the trainer's fixed ones and the defaults.
 
     Example:
         >>> from asl_recog import HyperDriveTrainer
-        >>> HyperDriveTrainer.route.name, HyperDriveTrainer.route.azure_job
+        >>> trainer = HyperDriveTrainer(builder="seed", max_total_runs=2, progress=False)
+        >>> trainer.route.name, trainer.route.remote_spec(trainer).kind
         ('hyperdrive', 'sweep')
     """
 
     name: str
     title: str
-    azure_job: AzureJob
     local_plan: Callable[[Any, SignMnistDataset, SignMnistDataset, Path], LocalPlan]
     refit: Callable[[Any, TrainingResult, SignMnistDataset, SignMnistDataset, Path], TrainingResult]
-    entry_module: str = ""
+    remote_spec: Callable[[Any], RemoteSpec]
     trial_params: Callable[[Any, dict[str, Any]], dict[str, Any]] = lambda trainer, params: dict(params)
-    azure_names: Mapping[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.name
 
 
-__all__ = ["AzureJob", "Route"]
+__all__ = ["Route"]

@@ -1,4 +1,4 @@
-"""Whole-trainer checks for the Azure backends (run when a trainer is built) and AutoML's shared settings."""
+"""Checks of a route's remote spec for the Azure backends (run when a trainer is built) and AutoML's shared settings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends._base import AutoMLTrainerLike, SweepTrainer
+from asl_recog.backends._remote import AutoMLSpec, RemoteSpec, SweepSpec, remote_spec
 from asl_recog.backends.azure._job import RESERVED
 from asl_recog.backends.azure._translate import (
     Sdk,
@@ -22,51 +22,54 @@ from asl_recog.backends.azure._translate import (
 # -- whole-trainer checks (Backend.check calls these at trainer construction) -----------------------
 
 
-def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> None:
-    """Reject settings SDK ``sdk`` cannot express, for the kind of Azure job the trainer's route becomes."""
-    checks = {"automl": check_automl, "sweep": check_hyperdrive}
-    kind = getattr(getattr(trainer, "route", None), "azure_job", None)
-    if kind not in checks:
+def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> RemoteSpec:
+    """The spec of the job the trainer's route becomes, once SDK ``sdk`` is known to express it."""
+    if not callable(getattr(getattr(trainer, "route", None), "remote_spec", None)):
         raise ConfigurationError(
             f"{backend} runs routes that become an Azure AutoML job or sweep job; {type(trainer).__name__}'s "
-            f"route declares azure_job={kind!r}"
+            "route has no remote_spec"
         )
-    checks[kind](trainer, sdk)
+    spec = remote_spec(trainer)
+    if isinstance(spec, SweepSpec):
+        check_hyperdrive(spec, sdk)
+    else:
+        check_automl(spec, sdk)
+    return spec
 
 
-def check_hyperdrive(trainer: SweepTrainer, sdk: Sdk) -> None:
-    """Raise ConfigurationError for any SweepTrainer setting ``sdk`` cannot express."""
-    if not isinstance(trainer.builder, str):
+def check_hyperdrive(spec: SweepSpec, sdk: Sdk) -> None:
+    """Raise ConfigurationError for any sweep setting ``sdk`` cannot express."""
+    if not isinstance(spec.builder, str):
         raise reject(
             sdk,
             "a builder function: Azure runs the packaged entry point "
             "`python -m asl_recog.routes.hyperdrive.train_cnn`, which knows the named builders only",
             "use builder='default' or builder='seed', or run the custom builder locally",
         )
-    if trainer.resume:
+    if spec.resume:
         raise reject(
             sdk,
             "resume=True: an Azure sweep cannot continue a local study",
             "drop resume, or resume locally with backend='local'",
         )
-    sampling = trainer.resolved_sampling()  # the builder's default space when none is given
+    sampling = spec.sampling  # the builder's default space when none is given
     if sdk == "v1":
         v1_sampling(sampling)
     else:
         v2_sampling(sampling)
     if sdk == "v1":
-        v1_policy(trainer.policy)
-        v1_duration_minutes(trainer)
+        v1_policy(spec.policy)
+        v1_duration_minutes(spec.max_duration_minutes)
     else:
-        v2_policy(trainer.policy)
-    clash = sorted(set(RESERVED) & (set(sampling.parameter_space) | set(trainer.fixed_params or {})))
+        v2_policy(spec.policy)
+    clash = sorted(set(RESERVED) & (set(sampling.parameter_space) | set(spec.fixed_params)))
     if clash:
         raise reject(
             sdk,
             f"parameters named {clash}: the entry point uses these options itself",
             f"rename them; reserved: {', '.join(RESERVED)}",
         )
-    for name, value in (trainer.fixed_params or {}).items():
+    for name, value in spec.fixed_params.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise reject(sdk, f"fixed parameter name {name!r}", "use identifier names such as 'epochs'")
         if value is None or not isinstance(value, (int, float, str)):  # bools reach train_cnn as True/False
@@ -90,14 +93,14 @@ def azure_algorithms(sdk: Sdk, names: Any, setting: str, azure_names: Mapping[st
     return [azure_names[n] for n in names if n in azure_names]
 
 
-def azure_featurization(trainer: AutoMLTrainerLike, sdk: Sdk) -> str:
+def azure_featurization(spec: AutoMLSpec, sdk: Sdk) -> str:
     """Azure's featurization mode for the trainer's ``featurization``; a featurizer Azure cannot run is refused.
 
     ``"auto"`` and ``"off"`` are Azure's own modes (with ``"auto"``, Azure chooses its own
     featurizers, as the local search chooses between HOG and pixels). A FeaturizationConfig
     names this library's featurizers (HOG), which Azure AutoML's service cannot run.
     """
-    featurization = getattr(trainer, "featurization", "off")
+    featurization = spec.featurization
     if featurization in ("auto", "off"):
         return str(featurization)
     raise reject(
@@ -108,56 +111,55 @@ def azure_featurization(trainer: AutoMLTrainerLike, sdk: Sdk) -> str:
     )
 
 
-def check_automl(trainer: AutoMLTrainerLike, sdk: Sdk) -> None:
-    """Raise ConfigurationError for any AutoMLTrainerLike setting ``sdk`` cannot express."""
-    if trainer.resume:
+def check_automl(spec: AutoMLSpec, sdk: Sdk) -> None:
+    """Raise ConfigurationError for any AutoML setting ``sdk`` cannot express."""
+    if spec.resume:
         raise reject(
             sdk,
             "resume=True: an Azure AutoML run cannot continue a local study",
             "drop resume, or resume locally with backend='local'",
         )
-    if trainer.experiment_timeout_minutes < 15:
+    if spec.experiment_timeout_minutes < 15:
         raise reject(
             sdk,
-            f"experiment_timeout_minutes={trainer.experiment_timeout_minutes}: Azure AutoML's minimum is 15 minutes",
+            f"experiment_timeout_minutes={spec.experiment_timeout_minutes}: Azure AutoML's minimum is 15 minutes",
             "use experiment_timeout_minutes=15 or more",
         )
-    whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes)
-    if getattr(trainer, "max_latency_ms", None) is not None:
+    whole_minutes(sdk, "iteration_timeout_minutes", spec.iteration_timeout_minutes)
+    if spec.max_latency_ms is not None:
         raise reject(
             sdk,
-            f"max_latency_ms={trainer.max_latency_ms}: Azure AutoML does not time its candidates' ONNX graphs",
+            f"max_latency_ms={spec.max_latency_ms}: Azure AutoML does not time its candidates' ONNX graphs",
             "drop max_latency_ms on Azure, or run the search locally (backend='local')",
         )
-    azure_featurization(trainer, sdk)
+    azure_featurization(spec, sdk)
     if sdk == "v2":
-        whole_minutes(sdk, "experiment_timeout_minutes", trainer.experiment_timeout_minutes)
-    azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names)
-    if trainer.allowed_models is not None and trainer.blocked_models is not None:
-        left = set(
-            azure_algorithms(sdk, trainer.allowed_models, "allowed_models", trainer.route.azure_names) or ()
-        ) - set(azure_algorithms(sdk, trainer.blocked_models, "blocked_models", trainer.route.azure_names) or ())
+        whole_minutes(sdk, "experiment_timeout_minutes", spec.experiment_timeout_minutes)
+    azure_algorithms(sdk, spec.allowed_models, "allowed_models", spec.names)
+    if spec.allowed_models is not None and spec.blocked_models is not None:
+        left = set(azure_algorithms(sdk, spec.allowed_models, "allowed_models", spec.names) or ()) - set(
+            azure_algorithms(sdk, spec.blocked_models, "blocked_models", spec.names) or ()
+        )
         if not left:
             raise reject(sdk, "allowed_models minus blocked_models: nothing left to try", "allow more models")
 
 
-def automl_settings(trainer: AutoMLTrainerLike, sdk: Sdk) -> dict[str, Any]:
-    """The AutoML settings both SDKs share, in our terms, already translated and checked."""
-    check_automl(trainer, sdk)
-    names = trainer.route.azure_names
+def automl_settings(spec: AutoMLSpec, sdk: Sdk) -> dict[str, Any]:
+    """The AutoML settings both SDKs share, in the services' terms, already translated and checked."""
+    check_automl(spec, sdk)
     return {
-        "primary_metric": trainer.primary_metric,
-        "experiment_timeout_minutes": trainer.experiment_timeout_minutes,
-        "iteration_timeout_minutes": whole_minutes(sdk, "iteration_timeout_minutes", trainer.iteration_timeout_minutes),
-        "max_iterations": trainer.max_iterations,
-        "enable_early_stopping": bool(trainer.enable_early_stopping),
-        "max_concurrent_iterations": trainer.max_concurrent_iterations,
-        "enable_onnx_compatible_models": bool(trainer.enable_onnx_compatible_models),
-        "allowed_models": azure_algorithms(sdk, trainer.allowed_models, "allowed_models", names),
-        "blocked_models": azure_algorithms(sdk, trainer.blocked_models, "blocked_models", names) or None,
-        "enable_voting_ensemble": bool(trainer.enable_voting_ensemble),
-        "enable_stack_ensemble": bool(getattr(trainer, "enable_stack_ensemble", False)),
-        "featurization": azure_featurization(trainer, sdk),
+        "primary_metric": spec.metric,
+        "experiment_timeout_minutes": spec.experiment_timeout_minutes,
+        "iteration_timeout_minutes": whole_minutes(sdk, "iteration_timeout_minutes", spec.iteration_timeout_minutes),
+        "max_iterations": spec.max_iterations,
+        "enable_early_stopping": spec.early_stopping,
+        "max_concurrent_iterations": spec.max_concurrent_iterations,
+        "enable_onnx_compatible_models": spec.onnx,
+        "allowed_models": azure_algorithms(sdk, spec.allowed_models, "allowed_models", spec.names),
+        "blocked_models": azure_algorithms(sdk, spec.blocked_models, "blocked_models", spec.names) or None,
+        "enable_voting_ensemble": spec.voting_ensemble,
+        "enable_stack_ensemble": spec.stack_ensemble,
+        "featurization": azure_featurization(spec, sdk),
     }
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from asl_recog import _azure as sdk
+from asl_recog.backends._remote import AutoMLSpec
 from asl_recog.data._augment import tabular_copies
 from asl_recog.data._dataset import COLUMNS, SignMnistDataset
 
@@ -77,13 +78,13 @@ def _tags(data: SignMnistDataset, digest: str, role: str) -> dict[str, str]:
     return {HASH_TAG: digest, "rows": str(len(data)), "role": role, "source": "asl_recog"}
 
 
-def automl_training_data(trainer: Any, train: SignMnistDataset) -> SignMnistDataset:
+def automl_training_data(spec: AutoMLSpec, train: SignMnistDataset) -> SignMnistDataset:
     """AutoML's training table as uploaded: with ``augment=True``, plus the same copies the local
     route adds (:func:`~asl_recog.data._augment.tabular_copies`, same seed), so Azure trains on what
     a local search would."""
-    if not getattr(trainer, "augment", False):
+    if not spec.augment:
         return train
-    images, labels = tabular_copies(train.images, train.labels, getattr(trainer, "seed", None) or 0)
+    images, labels = tabular_copies(train.images, train.labels, spec.seed or 0)
     logger.info(
         "AutoML on Azure: adding %d augmented copies to the %d training images before upload",
         len(images) - len(train),

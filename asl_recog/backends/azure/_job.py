@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends._base import SweepTrainer
+from asl_recog.backends._remote import SweepSpec
 
 logger = logging.getLogger("asl_recog")
 
@@ -82,28 +82,26 @@ def training_requirements(sdk: Sdk) -> list[str]:
 RESERVED = ("data", "validation", "builder", "seed", "output_dir", "refit")
 
 
-def entry_settings(trainer: SweepTrainer) -> dict[str, Any]:
+def entry_settings(spec: SweepSpec) -> dict[str, Any]:
     """The constant arguments of every trial: builder, seed and the fixed params."""
-    settings: dict[str, Any] = {"builder": trainer.builder}
-    if trainer.seed is not None:
-        settings["seed"] = trainer.seed
-    settings.update(trainer.fixed_params or {})
+    settings: dict[str, Any] = {"builder": spec.builder}
+    if spec.seed is not None:
+        settings["seed"] = spec.seed
+    settings.update(spec.fixed_params)
     settings["output_dir"] = OUTPUT_DIR
     return settings
 
 
-def v1_arguments(trainer: SweepTrainer, train: Any, validation: Any) -> list[Any]:
+def v1_arguments(spec: SweepSpec, train: Any, validation: Any) -> list[Any]:
     """ScriptRunConfig arguments (HyperDrive appends ``--<param> <value>`` for each sampled param)."""
-    return ["--data", train, "--validation", validation, *fixed_arguments(entry_settings(trainer))]
+    return ["--data", train, "--validation", validation, *fixed_arguments(entry_settings(spec))]
 
 
-def v2_command(trainer: SweepTrainer, sampled: list[str]) -> tuple[str, dict[str, Any]]:
+def v2_command(spec: SweepSpec, sampled: list[str]) -> tuple[str, dict[str, Any]]:
     """The v2 command line with ``${{inputs.<name>}}`` placeholders, and the constant inputs."""
-    constants = entry_settings(trainer)
+    constants = entry_settings(spec)
     names = ["data", "validation", *constants, *sampled]
-    command = " ".join(
-        ["python -m", trainer.route.entry_module, *(f"{cli_name(n)} ${{{{inputs.{n}}}}}" for n in names)]
-    )
+    command = " ".join(["python -m", spec.entry_module, *(f"{cli_name(n)} ${{{{inputs.{n}}}}}" for n in names)])
     return command, constants
 
 

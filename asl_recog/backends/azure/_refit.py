@@ -30,7 +30,7 @@ from typing import Any
 
 from asl_recog import _azure as sdk
 from asl_recog._errors import ModelFileError
-from asl_recog.backends._base import SweepTrainer
+from asl_recog.backends._remote import AutoMLSpec, SweepSpec
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure._data import LAUNCHER
@@ -64,18 +64,18 @@ class RefitPlan:
     epochs: int
     images: int  # training part plus validation
 
-    def arguments(self, trainer: SweepTrainer) -> dict[str, Any]:
+    def arguments(self, spec: SweepSpec) -> dict[str, Any]:
         """The entry point's ``--name value`` options after ``--data``/``--validation``/``--refit``."""
-        settings = entry.entry_settings(trainer)  # builder, seed, fixed params, output folder
+        settings = entry.entry_settings(spec)  # builder, seed, fixed params, output folder
         settings.update({k: v for k, v in self.params.items() if v is not None})  # epochs overrides a fixed one
         return settings
 
 
-def plan_refit(trainer: SweepTrainer, result: TrainingResult, images: int) -> RefitPlan:
+def plan_refit(spec: SweepSpec, result: TrainingResult, images: int) -> RefitPlan:
     """The refit of ``result``'s selected trial: its params, and the best epoch of its logged curve.
 
     Args:
-        trainer: the trainer whose sweep produced ``result``.
+        spec: the sweep that produced ``result``.
         result: the sweep's result (``best_trial`` and the leaderboard's ``history`` are read).
         images: how many images the refit trains on (training part plus validation).
     """
@@ -84,15 +84,15 @@ def plan_refit(trainer: SweepTrainer, result: TrainingResult, images: int) -> Re
     history = list(rows.iloc[0]["history"] or []) if len(rows) else []
     params = dict(result.best_params)
     if history:
-        epochs = best_epoch(history, trainer.goal.value == "maximize")
+        epochs = best_epoch(history, spec.goal.value == "maximize")
     else:  # a trial that logged no curve: the epochs it was trained for
-        known = trainer.route.trial_params(trainer, params)
+        known = spec.trial_params(params)
         epochs = int(known.get("epochs", 1))
     return RefitPlan(str(result.best_trial), {**params, "epochs": epochs}, epochs, images)
 
 
 def run_refit(
-    trainer: SweepTrainer,
+    spec: SweepSpec,
     result: TrainingResult,
     plan: RefitPlan,
     submit: Callable[[RefitPlan], Path],
@@ -101,7 +101,7 @@ def run_refit(
     """Run the refit job through ``submit`` and adopt its model; keep the trial's model if it fails.
 
     Args:
-        trainer: the trainer (for ``max_model_size_mb``).
+        spec: the sweep (for ``max_model_size_mb``).
         result: the sweep's result; updated in place and returned.
         plan: what to train (:func:`plan_refit`).
         submit: builds, submits and waits for the job, downloads its outputs and returns the
@@ -119,7 +119,7 @@ def run_refit(
         folder = submit(plan)
         path = results.find_model_file(folder, prefer_onnx=False)
         # The .keras file holds the weights and Adam's two moments: it bounds the ONNX graph too.
-        check_size(f"the refit model {path.name}", path.stat().st_size, trainer.max_model_size_mb)
+        check_size(f"the refit model {path.name}", path.stat().st_size, spec.max_model_size_mb)
         model = results.load_model_file(path)
     except Exception as exc:
         return keep_trial_model(result, f"{type(exc).__name__}: {exc}")
@@ -156,7 +156,7 @@ def command_line(entry_module: str, arguments: dict[str, Any]) -> str:
 
 
 def v2_refit_job(
-    trainer: SweepTrainer,
+    spec: SweepSpec,
     plan: RefitPlan,
     compute: str,
     experiment_name: str,
@@ -166,7 +166,7 @@ def v2_refit_job(
     validation: str,
 ) -> Any:
     """The SDK v2 ``command`` job of the refit: both registered MLTable assets mounted, the plan's options."""
-    arguments = plan.arguments(trainer)
+    arguments = plan.arguments(spec)
     inputs: dict[str, Any] = {
         "data": sdk.ml.Input(type="mltable", path=train, mode="ro_mount"),
         "validation": sdk.ml.Input(type="mltable", path=validation, mode="ro_mount"),
@@ -174,7 +174,7 @@ def v2_refit_job(
     }
     return sdk.ml.command(
         code=str(code),
-        command=command_line(trainer.route.entry_module, arguments),
+        command=command_line(spec.entry_module, arguments),
         inputs=inputs,
         environment=environment,
         compute=compute,
@@ -185,7 +185,7 @@ def v2_refit_job(
 
 
 def v1_refit_config(
-    trainer: SweepTrainer,
+    spec: SweepSpec,
     plan: RefitPlan,
     source_directory: str | Path,
     compute_target: Any,
@@ -200,7 +200,7 @@ def v1_refit_config(
         "--validation",
         validation,
         REFIT_FLAG,
-        *entry.fixed_arguments(plan.arguments(trainer)),
+        *entry.fixed_arguments(plan.arguments(spec)),
     ]
     return sdk.aml_core.ScriptRunConfig(
         source_directory=str(source_directory),
@@ -211,15 +211,15 @@ def v1_refit_config(
     )
 
 
-def note_automl_refit(trainer: Any, extras: dict[str, Any]) -> dict[str, Any]:
+def note_automl_refit(spec: AutoMLSpec, extras: dict[str, Any]) -> dict[str, Any]:
     """Record in ``extras["refit"]`` that AutoML's refit is Azure's (and log it once, when refit was asked)."""
-    if trainer.refit:
+    if spec.refit:
         logger.info("refit on Azure AutoML: %s", AUTOML_REFIT)
     return {**extras, "refit": AUTOML_REFIT}
 
 
 def finish_automl(
-    trainer: Any,
+    spec: AutoMLSpec,
     trials: list[results.Trial],
     fetch: Callable[[results.Trial], Path | None],
     *,
@@ -241,13 +241,13 @@ def finish_automl(
     goal = PrimaryMetricGoal.MAXIMIZE  # every AutoML classification metric is maximised
     ordered = results.ranked(trials, goal)
     if not ordered:
-        results.best_trial(trials, goal, trainer.primary_metric)  # raises, naming the statuses seen
+        results.best_trial(trials, goal, spec.metric)  # raises, naming the statuses seen
     # Best first: the first trial with the wanted model within max_model_size_mb.
-    found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+    found = results.first_that_fits(ordered, fetch, spec.max_model_size_mb)
     if found is None:
         raise results.nothing_fits(
             ordered,
-            trainer.max_model_size_mb,
+            spec.max_model_size_mb,
             f"none of the {len(ordered)} completed AutoML {children} left {wanted}; "
             f"open the {parent} in Azure ML studio to see its outputs",
         )
@@ -256,11 +256,11 @@ def finish_automl(
         trials,
         best,
         results.load_model_file(path),
-        metric=trainer.primary_metric,
+        metric=spec.metric,
         goal=goal,
         backend=backend,
         run_dir=run_dir,
-        extras=note_automl_refit(trainer, extras),
+        extras=note_automl_refit(spec, extras),
     )
 
 
@@ -280,7 +280,7 @@ __all__ = [
 
 
 def finish_sweep(
-    trainer: SweepTrainer,
+    spec: SweepSpec,
     trials: list[results.Trial],
     download: Callable[[results.Trial], Path],
     images: int,
@@ -300,7 +300,7 @@ def finish_sweep(
         submit_refit: runs the refit job for a plan and returns the folder of its outputs.
         sweep: names the sweep in errors, e.g. ``"sweep <job>"``.
     """
-    results.best_trial(trials, trainer.goal, trainer.primary_metric_name)  # raises when none completed
+    results.best_trial(trials, spec.goal, spec.metric)  # raises when none completed
 
     def fetch(trial: results.Trial) -> Path:  # a completed trial always saves outputs/model.keras
         try:
@@ -308,21 +308,21 @@ def finish_sweep(
         except ModelFileError as exc:
             raise ModelFileError(f"{sweep}, trial {trial.trial}: {exc}") from exc
 
-    ordered = results.ranked(trials, trainer.goal)
-    found = results.first_that_fits(ordered, fetch, trainer.max_model_size_mb)
+    ordered = results.ranked(trials, spec.goal)
+    found = results.first_that_fits(ordered, fetch, spec.max_model_size_mb)
     if found is None:
-        raise results.nothing_fits(ordered, trainer.max_model_size_mb, f"{sweep}: no model file")
+        raise results.nothing_fits(ordered, spec.max_model_size_mb, f"{sweep}: no model file")
     best, path = found
     result = results.make_result(
         trials,
         best,
         results.load_model_file(path),
-        metric=trainer.primary_metric_name,
-        goal=trainer.goal,
+        metric=spec.metric,
+        goal=spec.goal,
         backend=backend,
         run_dir=run_dir,
         extras=extras,
     )
-    if not trainer.refit:
+    if not spec.refit:
         return result
-    return run_refit(trainer, result, plan_refit(trainer, result, images), submit_refit, backend)
+    return run_refit(spec, result, plan_refit(spec, result, images), submit_refit, backend)

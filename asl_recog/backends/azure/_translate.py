@@ -32,7 +32,6 @@ import math
 from typing import Any, Literal
 
 from asl_recog._errors import ConfigurationError, MissingExtraError
-from asl_recog.backends._base import SweepTrainer
 from asl_recog.backends.azure._job import cli_name
 from asl_recog.search._space import (
     BanditPolicy,
@@ -305,9 +304,8 @@ def v2_goal(goal: PrimaryMetricGoal) -> str:
 # -- limits -----------------------------------------------------------------------------------------
 
 
-def v1_duration_minutes(trainer: SweepTrainer) -> int:
+def v1_duration_minutes(minutes: float | None) -> int:
     """``max_duration_minutes`` for HyperDriveConfig: whole minutes, at most the service's 7 days."""
-    minutes = trainer.max_duration_minutes
     if minutes is None:
         return MAX_DURATION_MINUTES
     if not float(minutes).is_integer():

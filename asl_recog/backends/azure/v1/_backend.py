@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asl_recog import _azure as sdk
 from asl_recog._deprecation import warn_once
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends._base import AutoMLTrainerLike, Backend, SweepTrainer, Trainer
-from asl_recog.backends.azure import _checks as checks
+from asl_recog.backends._remote import AutoMLSpec, SweepSpec
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _translate as tr
-from asl_recog.backends.azure._data import automl_training_data, ensure_v1_dataset, stage_source
+from asl_recog.backends.azure._backend import AzureBackendBase, staged_code
+from asl_recog.backends.azure._data import ensure_v1_dataset
 from asl_recog.backends.azure.v1._jobs import automl_config, hyperdrive_config, script_run_config, training_environment
 from asl_recog.backends.azure.v1._trials import automl_trials, hyperdrive_trials
 from asl_recog.results import TrainingResult, TrialStatus
-from asl_recog.results._run_dir import run_dir_of
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -45,7 +43,7 @@ def _warn_deprecated() -> None:
     warn_once("AzureMLBackend", DEPRECATION, stacklevel=3)
 
 
-class AzureMLBackend(Backend):
+class AzureMLBackend(AzureBackendBase):
     """Run AutoML and HyperDrive searches on Azure ML with SDK v1 (deprecated by Microsoft; see AzureBackend).
 
     Args:
@@ -59,14 +57,26 @@ class AzureMLBackend(Backend):
         download_dir: where the best model is downloaded (default: the trainer's ``run_dir``).
 
     Example:
-        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
-        >>> from asl_recog import AzureMLBackend, SweepTrainer  # doctest: +SKIP
-        >>> backend = AzureMLBackend.from_config("config.json", compute_target="gpu-cluster")  # doctest: +SKIP
-        >>> trainer = SweepTrainer(max_total_runs=8, backend=backend)  # doctest: +SKIP
-        >>> result = trainer.fit(load_sign_mnist("train"))  # doctest: +SKIP
+        Offline: the trainer is checked and its HyperDriveConfig built without a workspace (a real
+        one comes from ``AzureMLBackend.from_config("config.json", compute_target="gpu-cluster")``,
+        then ``trainer.fit(train, validation)`` submits it).
+
+        >>> import warnings
+        >>> from asl_recog import HyperDriveTrainer
+        >>> from asl_recog.backends import remote_spec
+        >>> from asl_recog.backends.azure.v1._jobs import hyperdrive_config, script_run_config, training_environment
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # SDK v1's end-of-support notice
+        ...     backend = AzureMLBackend(workspace=None, compute_target="gpu-cluster")
+        >>> trainer = HyperDriveTrainer(builder="seed", max_total_runs=8, progress=False, backend=backend)
+        >>> spec = remote_spec(trainer)
+        >>> src = script_run_config(spec, ".", "gpu-cluster", training_environment(), "TRAIN", "VALID")
+        >>> hyperdrive_config(spec, src)._max_total_runs
+        8
     """
 
     name = "azureml"
+    sdk = "v1"
 
     def __init__(
         self,
@@ -114,25 +124,13 @@ class AzureMLBackend(Backend):
         compute = getattr(self.compute_target, "name", self.compute_target)
         return f"AzureMLBackend(workspace={ws!r}, compute_target={compute!r}, experiment_name={self.experiment_name!r})"
 
-    # -- Backend ----------------------------------------------------------------------------------
+    # -- AzureBackendBase ----------------------------------------------------------------------------
 
-    def check(self, trainer: Trainer) -> None:
-        """Reject settings SDK v1 cannot express (called when the trainer is built)."""
-        checks.check_trainer(trainer, "v1", "AzureMLBackend")
-
-    def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
-        """Run ``trainer``'s search as the Azure job its route becomes (AutoML run or HyperDrive sweep)."""
-        self.check(trainer)
-        run_dir = self.download_dir or run_dir_of(trainer)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if trainer.route.azure_job == "automl":
-            train = automl_training_data(trainer, train)
-        data = [
+    def _register(self, train: SignMnistDataset, validation: SignMnistDataset) -> tuple[Any, Any]:
+        return tuple(  # type: ignore[return-value]
             ensure_v1_dataset(self.workspace, f"{self.dataset_name}-{role}", split, role=role, datastore=self.datastore)
             for role, split in (("train", train), ("validation", validation))
-        ]
-        submit = {"automl": self._fit_automl, "sweep": self._fit_hyperdrive}[trainer.route.azure_job]
-        return submit(trainer, data[0], data[1], run_dir, images=len(train) + len(validation))
+        )
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -146,13 +144,11 @@ class AzureMLBackend(Backend):
         logger.info("Azure ML v1: run %s finished with status %s", run.id, run.get_status())
         return run
 
-    def _fit_automl(
-        self, trainer: AutoMLTrainerLike, train: Any, validation: Any, run_dir: Path, *, images: int
-    ) -> TrainingResult:
-        config = automl_config(trainer, self.compute_target, train.tabular, validation.tabular)
-        run = self._submit(config, bool(trainer.progress))
-        trials = automl_trials(run, trainer.primary_metric)
-        wanted = "outputs/model.onnx" if trainer.enable_onnx_compatible_models else "outputs/model.pkl"
+    def _fit_automl(self, spec: AutoMLSpec, train: Any, validation: Any, run_dir: Path) -> TrainingResult:
+        config = automl_config(spec, self.compute_target, train.tabular, validation.tabular)
+        run = self._submit(config, spec.progress)
+        trials = automl_trials(run, spec.metric)
+        wanted = "outputs/model.onnx" if spec.onnx else "outputs/model.pkl"
         target = run_dir / "best" / Path(wanted).name
 
         def fetch(trial: results.Trial) -> Path | None:  # lists artifacts lazily: one call per run
@@ -164,7 +160,7 @@ class AzureMLBackend(Backend):
 
         datasets = [getattr(train.tabular, "name", None), getattr(validation.tabular, "name", None)]
         return refit.finish_automl(
-            trainer,
+            spec,
             trials,
             fetch,
             backend=self.name,
@@ -175,23 +171,20 @@ class AzureMLBackend(Backend):
             wanted=wanted,
         )
 
-    def _fit_hyperdrive(
-        self, trainer: SweepTrainer, train: Any, validation: Any, run_dir: Path, *, images: int
-    ) -> TrainingResult:
+    def _fit_sweep(self, spec: SweepSpec, train: Any, validation: Any, run_dir: Path, *, images: int) -> TrainingResult:
         environment = training_environment(self.environment, self.workspace)
-        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
-            stage_source(Path(code), trainer.route.entry_module)
+        with staged_code(spec) as code:
             src = script_run_config(
-                trainer,
+                spec,
                 code,
                 self.compute_target,
                 environment,
                 train.files.as_named_input("train").as_mount(),
                 validation.files.as_named_input("validation").as_mount(),
             )
-            config = hyperdrive_config(trainer, src)
-            run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
-        trials = hyperdrive_trials(run, trainer.primary_metric_name, str(trainer.builder))
+            config = hyperdrive_config(spec, src)
+            run = self._submit(config, spec.progress)  # the snapshot is taken at submit
+        trials = hyperdrive_trials(run, spec.metric, str(spec.builder))
 
         def download(trial: results.Trial) -> Path:
             target = run_dir / "best"
@@ -199,11 +192,11 @@ class AzureMLBackend(Backend):
             return target
 
         return refit.finish_sweep(
-            trainer,
+            spec,
             trials,
             download,
             images,
-            lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
+            lambda p: self._refit(spec, p, environment, train, validation, run_dir),
             backend=self.name,
             run_dir=run_dir,
             extras={"azure_run_id": run.id},
@@ -212,7 +205,7 @@ class AzureMLBackend(Backend):
 
     def _refit(
         self,
-        trainer: SweepTrainer,
+        spec: SweepSpec,
         plan: refit.RefitPlan,
         environment: Any,
         train: Any,
@@ -220,10 +213,9 @@ class AzureMLBackend(Backend):
         run_dir: Path,
     ) -> Path:
         """Submit the refit ScriptRunConfig, wait for it, download its outputs; the folder they are in."""
-        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
-            stage_source(Path(code), trainer.route.entry_module)
+        with staged_code(spec) as code:
             config = refit.v1_refit_config(
-                trainer,
+                spec,
                 plan,
                 code,
                 self.compute_target,
@@ -231,7 +223,7 @@ class AzureMLBackend(Backend):
                 train.files.as_named_input("train").as_mount(),
                 validation.files.as_named_input("validation").as_mount(),
             )
-            run = self._submit(config, bool(trainer.progress))  # the snapshot is taken at submit
+            run = self._submit(config, spec.progress)  # the snapshot is taken at submit
         status = run.get_status()
         if TrialStatus.from_azure(status) is not TrialStatus.COMPLETED:
             raise refit.RefitJobFailed(

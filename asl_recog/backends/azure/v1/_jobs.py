@@ -1,4 +1,4 @@
-"""SDK v1 objects built from a trainer, offline (no workspace call): AutoMLConfig, ScriptRunConfig, HyperDriveConfig."""
+"""SDK v1 objects built from a remote spec, offline (no workspace call): AutoMLConfig, ScriptRunConfig, HyperDrive."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from asl_recog import _azure as sdk
-from asl_recog.backends._base import AutoMLTrainerLike, SweepTrainer
+from asl_recog.backends._remote import AutoMLSpec, SweepSpec
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _translate as tr
@@ -16,13 +16,13 @@ from asl_recog.backends.azure._data import LAUNCHER
 logger = logging.getLogger("asl_recog")
 
 
-# -- SDK v1 objects, built from a trainer (offline: no workspace call) ------------------------------
+# -- SDK v1 objects, built from a spec (offline: no workspace call) ---------------------------------
 
 
-def automl_config(trainer: AutoMLTrainerLike, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
-    """The v1 ``AutoMLConfig`` of an AutoMLTrainerLike (validation is our grouped split, never random CV)."""
+def automl_config(spec: AutoMLSpec, compute_target: Any, training_data: Any, validation_data: Any) -> Any:
+    """The v1 ``AutoMLConfig`` of an AutoML spec (validation is our grouped split, never random CV)."""
     tr.import_v1()
-    s = checks.automl_settings(trainer, "v1")
+    s = checks.automl_settings(spec, "v1")
     kwargs: dict[str, Any] = {}
     if s["max_iterations"] is not None:
         kwargs["iterations"] = s["max_iterations"]
@@ -66,7 +66,7 @@ def training_environment(environment: Any = None, workspace: Any = None) -> Any:
 
 
 def script_run_config(
-    trainer: SweepTrainer,
+    spec: SweepSpec,
     source_directory: str | os.PathLike[str],
     compute_target: Any,
     environment: Any,
@@ -78,28 +78,28 @@ def script_run_config(
     return sdk.aml_core.ScriptRunConfig(
         source_directory=str(source_directory),
         script=LAUNCHER,
-        arguments=entry.v1_arguments(trainer, train, validation),
+        arguments=entry.v1_arguments(spec, train, validation),
         compute_target=compute_target,
         environment=environment,
     )
 
 
-def hyperdrive_config(trainer: SweepTrainer, run_config: Any) -> Any:
-    """The v1 ``HyperDriveConfig``: sampling, policy, metric and limits translated from the trainer."""
+def hyperdrive_config(spec: SweepSpec, run_config: Any) -> Any:
+    """The v1 ``HyperDriveConfig``: sampling, policy, metric and limits translated from the spec."""
     tr.import_v1()
-    checks.check_hyperdrive(trainer, "v1")
+    checks.check_hyperdrive(spec, "v1")
     return tr._call_sdk(
         "v1",
         "the HyperDrive settings",
         sdk.aml_train_hyperdrive.HyperDriveConfig,
         run_config=run_config,
-        hyperparameter_sampling=tr.v1_sampling(trainer.resolved_sampling()),
-        policy=tr.v1_policy(trainer.policy),
-        primary_metric_name=trainer.primary_metric_name,
-        primary_metric_goal=tr.v1_goal(trainer.goal),
-        max_total_runs=trainer.max_total_runs,
-        max_concurrent_runs=trainer.max_concurrent_runs,
-        max_duration_minutes=tr.v1_duration_minutes(trainer),
+        hyperparameter_sampling=tr.v1_sampling(spec.sampling),
+        policy=tr.v1_policy(spec.policy),
+        primary_metric_name=spec.metric,
+        primary_metric_goal=tr.v1_goal(spec.goal),
+        max_total_runs=spec.max_total_runs,
+        max_concurrent_runs=spec.max_concurrent_runs,
+        max_duration_minutes=tr.v1_duration_minutes(spec.max_duration_minutes),
     )
 
 

@@ -12,24 +12,22 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asl_recog import _azure as sdk
 from asl_recog._errors import ConfigurationError, ModelFileError
-from asl_recog.backends._base import AutoMLTrainerLike, Backend, SweepTrainer, Trainer
-from asl_recog.backends.azure import _checks as checks
+from asl_recog.backends._remote import AutoMLSpec, SweepSpec
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _translate as tr
-from asl_recog.backends.azure._data import automl_training_data, ensure_v2_data, stage_source
+from asl_recog.backends.azure._backend import AzureBackendBase, staged_code
+from asl_recog.backends.azure._data import ensure_v2_data
 from asl_recog.backends.azure.v2._jobs import automl_job, sweep_job, training_environment
 from asl_recog.backends.azure.v2._trials import MlflowTracker, child_trials
 from asl_recog.results import TrainingResult, TrialStatus
-from asl_recog.results._run_dir import run_dir_of
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -39,7 +37,7 @@ logger = logging.getLogger("asl_recog")
 TERMINAL = {"completed", "failed", "canceled", "notresponding", "paused"}
 
 
-class AzureBackend(Backend):
+class AzureBackend(AzureBackendBase):
     """Run AutoML and HyperDrive searches on Azure ML with SDK v2 (``azure-ai-ml``).
 
     Args:
@@ -54,14 +52,22 @@ class AzureBackend(Backend):
         tracking_uri: MLflow URI to read child metrics from (default: the workspace's).
 
     Example:
-        >>> # Not run as a doctest: it needs an Azure ML workspace, its credentials and a network.
-        >>> from asl_recog import AzureBackend, AutoMLTrainerLike  # doctest: +SKIP
-        >>> backend = AzureBackend.from_config("config.json", compute="cpu-cluster")  # doctest: +SKIP
-        >>> trainer = AutoMLTrainerLike(experiment_timeout_minutes=60, backend=backend)  # doctest: +SKIP
-        >>> result = trainer.fit(load_sign_mnist("train"))  # doctest: +SKIP
+        Offline: the trainer is checked and its AutoML job built without a workspace (a real client
+        comes from ``AzureBackend.from_config("config.json", compute="cpu-cluster")``, then
+        ``trainer.fit(train, validation)`` submits it).
+
+        >>> from asl_recog import AutoMLTrainer
+        >>> from asl_recog.backends import remote_spec
+        >>> from asl_recog.backends.azure.v2._jobs import automl_job
+        >>> backend = AzureBackend(ml_client=None, compute="cpu-cluster", tracking_uri="file:./mlruns")
+        >>> trainer = AutoMLTrainer(experiment_timeout_minutes=60, progress=False, backend=backend)
+        >>> job = automl_job(remote_spec(trainer), "cpu-cluster", "asl-recog", "azureml:t:1", "azureml:v:1")
+        >>> job.limits.timeout_minutes, job.training_data.path
+        (60, 'azureml:t:1')
     """
 
     name = "azure"
+    sdk = "v2"
 
     def __init__(
         self,
@@ -110,25 +116,14 @@ class AzureBackend(Backend):
         ws = getattr(self.ml_client, "workspace_name", None)
         return f"AzureBackend(workspace={ws!r}, compute={self.compute!r}, experiment_name={self.experiment_name!r})"
 
-    # -- Backend ----------------------------------------------------------------------------------
+    # -- AzureBackendBase ----------------------------------------------------------------------------
 
-    def check(self, trainer: Trainer) -> None:
-        """Reject settings SDK v2 cannot express (called when the trainer is built)."""
-        checks.check_trainer(trainer, "v2", "AzureBackend")
-
-    def fit(self, trainer: Trainer, train: SignMnistDataset, validation: SignMnistDataset) -> TrainingResult:
-        """Run ``trainer``'s search as the Azure job its route becomes (AutoML job or sweep job)."""
-        self.check(trainer)
-        run_dir = self.download_dir or run_dir_of(trainer)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if trainer.route.azure_job == "automl":
-            train = automl_training_data(trainer, train)
+    def _register(self, train: SignMnistDataset, validation: SignMnistDataset) -> tuple[str, str]:
         train_id = ensure_v2_data(self.ml_client, f"{self.data_name}-train", train, role="train").asset_id
         validation_id = ensure_v2_data(
             self.ml_client, f"{self.data_name}-validation", validation, role="validation"
         ).asset_id
-        submit = {"automl": self._fit_automl, "sweep": self._fit_sweep}[trainer.route.azure_job]
-        return submit(trainer, train_id, validation_id, run_dir, images=len(train) + len(validation))
+        return train_id, validation_id
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -150,14 +145,10 @@ class AzureBackend(Backend):
         self.ml_client.jobs.download(name, download_path=str(target))
         return target
 
-    def _fit_automl(
-        self, trainer: AutoMLTrainerLike, train: str, validation: str, run_dir: Path, *, images: int
-    ) -> TrainingResult:
-        job, _ = self._submit(
-            automl_job(trainer, self.compute, self.experiment_name, train, validation), bool(trainer.progress)
-        )
-        trials = child_trials(self.ml_client, self.tracker, job.name, trainer.primary_metric, automl=True)
-        onnx = bool(trainer.enable_onnx_compatible_models)
+    def _fit_automl(self, spec: AutoMLSpec, train: str, validation: str, run_dir: Path) -> TrainingResult:
+        job, _ = self._submit(automl_job(spec, self.compute, self.experiment_name, train, validation), spec.progress)
+        trials = child_trials(self.ml_client, self.tracker, job.name, spec.metric, automl=True)
+        onnx = spec.onnx
 
         def fetch(trial: results.Trial) -> Path | None:  # the wanted file of one trial, or None
             folder = self._download(trial.trial, run_dir / "best" / trial.trial)
@@ -168,7 +159,7 @@ class AzureBackend(Backend):
             return None if onnx and path.suffix != ".onnx" else path
 
         return refit.finish_automl(
-            trainer,
+            spec,
             trials,
             fetch,
             backend=self.name,
@@ -179,31 +170,28 @@ class AzureBackend(Backend):
             wanted="outputs/model.onnx" if onnx else "a model file",
         )
 
-    def _fit_sweep(
-        self, trainer: SweepTrainer, train: str, validation: str, run_dir: Path, *, images: int
-    ) -> TrainingResult:
+    def _fit_sweep(self, spec: SweepSpec, train: str, validation: str, run_dir: Path, *, images: int) -> TrainingResult:
         environment = training_environment(self.environment)
-        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
-            stage_source(Path(code), trainer.route.entry_module)
+        with staged_code(spec) as code:
             job, _ = self._submit(
-                sweep_job(trainer, self.compute, self.experiment_name, environment, code, train, validation),
-                bool(trainer.progress),
+                sweep_job(spec, self.compute, self.experiment_name, environment, code, train, validation),
+                spec.progress,
             )  # code is uploaded at submit
         trials = child_trials(
             self.ml_client,
             self.tracker,
             job.name,
-            trainer.primary_metric_name,
+            spec.metric,
             automl=False,
-            builder=str(trainer.builder),
-            sampled=list(trainer.resolved_sampling().parameter_space),
+            builder=str(spec.builder),
+            sampled=list(spec.sampling.parameter_space),
         )
         return refit.finish_sweep(
-            trainer,
+            spec,
             trials,
             lambda trial: self._download(trial.trial, run_dir / "best"),
             images,
-            lambda p: self._refit(trainer, p, environment, train, validation, run_dir),
+            lambda p: self._refit(spec, p, environment, train, validation, run_dir),
             backend=self.name,
             run_dir=run_dir,
             extras={"azure_job": job.name},
@@ -212,7 +200,7 @@ class AzureBackend(Backend):
 
     def _refit(
         self,
-        trainer: SweepTrainer,
+        spec: SweepSpec,
         plan: refit.RefitPlan,
         environment: Any,
         train: str,
@@ -220,13 +208,12 @@ class AzureBackend(Backend):
         run_dir: Path,
     ) -> Path:
         """Submit the refit command job, wait for it, download its outputs; the folder they are in."""
-        with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
-            stage_source(Path(code), trainer.route.entry_module)
+        with staged_code(spec) as code:
             job, status = self._submit(
                 refit.v2_refit_job(
-                    trainer, plan, self.compute, self.experiment_name, environment, code, train, validation
+                    spec, plan, self.compute, self.experiment_name, environment, code, train, validation
                 ),
-                bool(trainer.progress),
+                spec.progress,
             )
         if TrialStatus.from_azure(status) is not TrialStatus.COMPLETED:
             raise refit.RefitJobFailed(

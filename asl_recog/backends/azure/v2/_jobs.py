@@ -1,4 +1,4 @@
-"""SDK v2 jobs built from a trainer, offline (no workspace call): the AutoML job and the sweep job."""
+"""SDK v2 jobs built from a remote spec, offline (no workspace call): the AutoML job and the sweep job."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from asl_recog import _azure as sdk
-from asl_recog.backends._base import AutoMLTrainerLike, SweepTrainer
+from asl_recog.backends._remote import AutoMLSpec, SweepSpec
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _translate as tr
@@ -15,13 +15,13 @@ from asl_recog.backends.azure import _translate as tr
 logger = logging.getLogger("asl_recog")
 
 
-# -- SDK v2 jobs, built from a trainer (offline: no workspace call) ---------------------------------
+# -- SDK v2 jobs, built from a spec (offline: no workspace call) ------------------------------------
 
 
-def automl_job(trainer: AutoMLTrainerLike, compute: str, experiment_name: str, train: str, validation: str) -> Any:
-    """The v2 ``automl.classification`` job of an AutoMLTrainerLike (validation: our grouped split)."""
+def automl_job(spec: AutoMLSpec, compute: str, experiment_name: str, train: str, validation: str) -> Any:
+    """The v2 ``automl.classification`` job of an AutoML spec (validation: our grouped split)."""
     tr.import_v2()
-    s = checks.automl_settings(trainer, "v2")
+    s = checks.automl_settings(spec, "v2")
     job = sdk.ml.automl.classification(
         training_data=sdk.ml.Input(type=sdk.ml_constants.AssetTypes.MLTABLE, path=train),
         validation_data=sdk.ml.Input(type=sdk.ml_constants.AssetTypes.MLTABLE, path=validation),
@@ -67,7 +67,7 @@ def training_environment(environment: Any = None) -> Any:
 
 
 def sweep_job(
-    trainer: SweepTrainer,
+    spec: SweepSpec,
     compute: str,
     experiment_name: str,
     environment: Any,
@@ -77,10 +77,10 @@ def sweep_job(
 ) -> Any:
     """The v2 sweep job: ``command(...)`` over the entry point, then ``.sweep(...)`` and ``set_limits``."""
     tr.import_v2()
-    checks.check_hyperdrive(trainer, "v2")
-    sampling = trainer.resolved_sampling()
+    checks.check_hyperdrive(spec, "v2")
+    sampling = spec.sampling
     space, algorithm = tr.v2_sampling(sampling)
-    line, constants = entry.v2_command(trainer, list(space))
+    line, constants = entry.v2_command(spec, list(space))
     inputs: dict[str, Any] = {
         "data": sdk.ml.Input(type="mltable", path=train, mode="ro_mount"),
         "validation": sdk.ml.Input(type="mltable", path=validation, mode="ro_mount"),
@@ -98,18 +98,18 @@ def sweep_job(
     )
     sweep = trial(**space).sweep(
         sampling_algorithm=algorithm,
-        primary_metric=trainer.primary_metric_name,
-        goal=tr.v2_goal(trainer.goal),
-        early_termination_policy=tr.v2_policy(trainer.policy),
+        primary_metric=spec.metric,
+        goal=tr.v2_goal(spec.goal),
+        early_termination_policy=tr.v2_policy(spec.policy),
         compute=compute,
     )
     sweep.set_limits(
-        max_total_trials=trainer.max_total_runs,
-        max_concurrent_trials=trainer.max_concurrent_runs,
-        timeout=tr.v2_timeout_seconds(trainer.max_duration_minutes),
+        max_total_trials=spec.max_total_runs,
+        max_concurrent_trials=spec.max_concurrent_runs,
+        timeout=tr.v2_timeout_seconds(spec.max_duration_minutes),
     )
     sweep.experiment_name = experiment_name
-    sweep.display_name = f"asl-recog-{trainer.builder}-sweep"
+    sweep.display_name = f"asl-recog-{spec.builder}-sweep"
     return sweep
 
 

@@ -19,7 +19,9 @@ from asl_recog.backends._base import Backend, Trainer
 from asl_recog.backends._remote import AutoMLSpec, SweepSpec
 from asl_recog.backends.azure import _checks as checks
 from asl_recog.backends.azure._data import automl_training_data, stage_source
+from asl_recog.backends.azure._refit import RefitJobFailed
 from asl_recog.backends.azure._translate import Sdk
+from asl_recog.results import TrialStatus
 from asl_recog.results._run_dir import run_dir_of
 
 if TYPE_CHECKING:
@@ -36,6 +38,20 @@ def staged_code(spec: SweepSpec) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="asl-recog-code-") as code:
         stage_source(Path(code), spec.entry_module)
         yield code
+
+
+def require_completed(job: str, status: str) -> None:
+    """Raise RefitJobFailed unless the refit ``job`` (e.g. ``"run 42"``) ended as completed.
+
+    Example:
+        >>> require_completed("job refit-1", "Completed")
+        >>> require_completed("run 7", "Failed")
+        Traceback (most recent call last):
+        ...
+        asl_recog.backends.azure._refit.RefitJobFailed: the refit run 7 ended with status Failed; ...
+    """
+    if TrialStatus.from_azure(status) is not TrialStatus.COMPLETED:
+        raise RefitJobFailed(f"the refit {job} ended with status {status}; open it in Azure ML studio to read its logs")
 
 
 class AzureBackendBase(Backend):
@@ -87,4 +103,4 @@ class AzureBackendBase(Backend):
         """Run the sweep (and the refit job when asked), and return the result."""
 
 
-__all__ = ["AzureBackendBase", "staged_code"]
+__all__ = ["AzureBackendBase", "require_completed", "staged_code"]

@@ -21,11 +21,11 @@ from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _translate as tr
-from asl_recog.backends.azure._backend import AzureBackendBase, staged_code
+from asl_recog.backends.azure._backend import AzureBackendBase, require_completed, staged_code
 from asl_recog.backends.azure._data import ensure_v1_dataset
 from asl_recog.backends.azure.v1._jobs import automl_config, hyperdrive_config, script_run_config, training_environment
 from asl_recog.backends.azure.v1._trials import automl_trials, hyperdrive_trials
-from asl_recog.results import TrainingResult, TrialStatus
+from asl_recog.results import TrainingResult
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -224,11 +224,7 @@ class AzureMLBackend(AzureBackendBase):
                 validation.files.as_named_input("validation").as_mount(),
             )
             run = self._submit(config, spec.progress)  # the snapshot is taken at submit
-        status = run.get_status()
-        if TrialStatus.from_azure(status) is not TrialStatus.COMPLETED:
-            raise refit.RefitJobFailed(
-                f"the refit run {run.id} ended with status {status}; open it in Azure ML studio to read its logs"
-            )
+        require_completed(f"run {run.id}", run.get_status())
         target = run_dir / "refit"
         run.download_files(prefix=entry.OUTPUT_DIR, output_directory=str(target), append_prefix=True)
         return target

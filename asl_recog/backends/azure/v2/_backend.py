@@ -23,11 +23,11 @@ from asl_recog.backends.azure import _job as entry
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _results as results
 from asl_recog.backends.azure import _translate as tr
-from asl_recog.backends.azure._backend import AzureBackendBase, staged_code
+from asl_recog.backends.azure._backend import AzureBackendBase, require_completed, staged_code
 from asl_recog.backends.azure._data import ensure_v2_data
 from asl_recog.backends.azure.v2._jobs import automl_job, sweep_job, training_environment
 from asl_recog.backends.azure.v2._trials import MlflowTracker, child_trials
-from asl_recog.results import TrainingResult, TrialStatus
+from asl_recog.results import TrainingResult
 
 if TYPE_CHECKING:
     from asl_recog.data._dataset import SignMnistDataset
@@ -215,8 +215,5 @@ class AzureBackend(AzureBackendBase):
                 ),
                 spec.progress,
             )
-        if TrialStatus.from_azure(status) is not TrialStatus.COMPLETED:
-            raise refit.RefitJobFailed(
-                f"the refit job {job.name} ended with status {status}; open it in Azure ML studio to read its logs"
-            )
+        require_completed(f"job {job.name}", status)
         return self._download(job.name, run_dir / "refit")

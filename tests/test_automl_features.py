@@ -293,13 +293,14 @@ def test_search_reports_guardrails_ordering_and_a_refit_stack(small_split, tmp_p
 
 
 def test_azure_refuses_a_featurizer_it_cannot_run_and_passes_its_own_modes() -> None:
+    from asl_recog.backends import remote_spec
     from asl_recog.backends.azure._checks import automl_settings, check_automl
 
     hog = asl.AutoMLTrainer(experiment_timeout_minutes=15, featurization=FeaturizationConfig(["hog"]))
     for sdk in ("v1", "v2"):
         with pytest.raises(ConfigurationError, match="HOG featurizer") as info:
-            check_automl(hog, sdk)
+            check_automl(remote_spec(hog), sdk)
         assert "featurization='auto'" in str(info.value)  # the fix is named
         auto = asl.AutoMLTrainer(experiment_timeout_minutes=15, enable_stack_ensemble=True)
-        settings = automl_settings(auto, sdk)
+        settings = automl_settings(remote_spec(auto), sdk)
         assert settings["featurization"] == "auto" and settings["enable_stack_ensemble"] is True

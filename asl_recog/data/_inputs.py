@@ -51,11 +51,13 @@ def _is_photo_array(array: np.ndarray) -> bool:
 
 
 def _is_photo(item: Any) -> bool:
+    # Arrays first: every model call (the service's per-request path included) asks this of its
+    # pixel batch, which is answered from the shape alone, without importing Pillow.
+    if isinstance(item, np.ndarray):
+        return _is_photo_array(item)
     from PIL import Image
 
-    if isinstance(item, (str, os.PathLike, bytes, Image.Image)):
-        return True
-    return isinstance(item, np.ndarray) and _is_photo_array(item)
+    return isinstance(item, (str, os.PathLike, bytes, Image.Image))
 
 
 def _photo_bytes(item: Any) -> bytes | Path:

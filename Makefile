@@ -69,7 +69,7 @@ $(VENV)/.core: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
 # All extras in ONE pip call (postgres: the PostgreSQL driver of the distributed-search test): installing the Azure SDK v1 and v2 extras in two
 # steps breaks on cloudpickle's version pins.
 $(VENV)/.all: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
-	$(PIP_INSTALL) -e ".[dev,azure,azureml,postgres]"
+	$(PIP_INSTALL) -e ".[dev,azure,azureml,postgres,mlflow]"
 	touch $@ $(VENV)/.core
 
 # Re-pin constraints.txt to what .venv holds; run it only after `make test` passed there.

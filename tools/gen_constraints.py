@@ -5,7 +5,7 @@ installed with every extra (``make test`` makes one; ``make constraints`` runs t
 
     .venv/bin/python tools/gen_constraints.py > constraints.txt
 
-It walks the dependency tree of ``asl-recog[dev,azure,azureml,postgres]`` as installed in
+It walks the dependency tree of ``asl-recog[dev,azure,azureml,postgres,mlflow]`` as installed in
 that environment and pins every package in it to the installed version, so
 packages that happen to sit in the environment but that nothing of ours needs
 (pip, tools installed by hand) stay out. Markers are evaluated for the running
@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = "asl-recog"
-EXTRAS = ("dev", "azure", "azureml", "postgres")  # every extra: `make test` installs them all in one pip call
+EXTRAS = ("dev", "azure", "azureml", "postgres", "mlflow")  # every extra: `make test` installs them all in one pip call
 
 
 def _closure(root: str, extras: tuple[str, ...]) -> dict[str, str]:

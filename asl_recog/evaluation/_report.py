@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -177,7 +178,7 @@ def _markdown(
 def _html(
     result: Comparison, table: pd.DataFrame, sections: list[tuple[str, str]], images: dict[str, list[str]]
 ) -> str:
-    formatters = {c: _fmt for c in table.columns}
+    formatters: dict[Hashable, Callable[[object], str]] = {c: _fmt for c in table.columns}
     body = ["<h1>Model comparison on the held-out test set</h1>"]
     for heading, text in sections:
         body.append(f"<h2>{html.escape(heading)}</h2><p>{html.escape(text)}</p>")

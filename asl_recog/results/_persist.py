@@ -103,7 +103,8 @@ def load_fields(path: str | os.PathLike[str]) -> dict[str, Any]:
         if column in board:
             board[column] = [json.loads(v) if isinstance(v, str) else v for v in board[column]]
     if "error" in board:  # an empty cell reads as NaN; the leaderboard's "no error" is None
-        board["error"] = board["error"].astype(object).where(board["error"].notna(), None)
+        errors = [v if isinstance(v, str) else None for v in board["error"]]
+        board["error"] = pd.Series(errors, index=board.index, dtype=object)
     score = record["best_score"]
     return {
         **record,

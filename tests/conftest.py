@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out of test logs
+
+from mlflow_server import MlflowServer, start_mlflow_server, stop_mlflow_server
 
 import asl_recog as asl
 
@@ -78,3 +81,12 @@ def test_file_opens() -> list[str]:
 
     sys.addaudithook(_record_test_file_opens)  # hooks cannot be removed; this one only appends
     return _TEST_FILE_OPENS
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` (SQLite store, proxied artifacts) for the session, stopped by its process id."""
+    pytest.importorskip("mlflow", reason="the 'mlflow' extra is not installed (make test installs it)")
+    server = start_mlflow_server(tmp_path_factory.mktemp("mlflow_server"))
+    yield server
+    stop_mlflow_server(server)

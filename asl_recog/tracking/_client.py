@@ -1,0 +1,101 @@
+"""The MLflow client of a tracked search: where it logs, and the one check of a run id read from a study.
+
+MLflow is optional (extra ``mlflow``; ``mlflow-skinny`` from the ``azure`` extra is
+enough for a client) and heavy to import, so it is loaded on first use through
+:class:`~asl_recog._imports.LazyModule`. Every call here goes through an explicit
+``MlflowClient(tracking_uri)``, never MLflow's fluent API: the fluent API keeps one
+active run and one tracking URI per process, and a notebook that imports asl_recog may
+have its own active run, which a search must neither end nor log into.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from asl_recog._errors import ConfigurationError
+from asl_recog._imports import LazyModule
+
+_MLFLOW = LazyModule("mlflow", package="mlflow", extra="mlflow", purpose="Tracking in MLflow")
+_TRACKING = LazyModule("mlflow.tracking", package="mlflow", extra="mlflow", purpose="Tracking in MLflow")
+_EXCEPTIONS = LazyModule("mlflow.exceptions", package="mlflow", extra="mlflow", purpose="Tracking in MLflow")
+
+#: The experiment searches log to, unless ``$MLFLOW_EXPERIMENT_NAME`` (MLflow's own variable) names another.
+DEFAULT_EXPERIMENT = "asl-recog"
+#: An MLflow run id: 32 lower-case hex digits. A run id read from a shared study is checked against it.
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_tracking_uri(where: str, value: Any) -> None:
+    """Raise ConfigurationError unless ``value`` is None or a tracking URI MLflow accepts.
+
+    Example:
+        >>> check_tracking_uri("tracking_uri", "http://127.0.0.1:5000")
+        >>> check_tracking_uri("tracking_uri", 5000)
+        Traceback (most recent call last):
+        asl_recog._errors.ConfigurationError: tracking_uri must be an MLflow tracking URI ...
+    """
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise ConfigurationError(
+            f"{where} must be an MLflow tracking URI (e.g. 'http://127.0.0.1:5000', 'sqlite:///mlflow.db', "
+            f"'databricks', or a folder), got {value!r}"
+        )
+
+
+def check_run_id(value: Any, where: str) -> str:
+    """``value`` as an MLflow run id, or ConfigurationError: a run id read from outside is data, never more.
+
+    Example:
+        >>> check_run_id("0123456789abcdef0123456789abcdef", "the study")
+        '0123456789abcdef0123456789abcdef'
+    """
+    if not isinstance(value, str) or not _RUN_ID.fullmatch(value):
+        raise ConfigurationError(f"{where}: {value!r} is not an MLflow run id (32 hexadecimal digits)")
+    return value
+
+
+def experiment_name() -> str:
+    """The experiment to log to: ``$MLFLOW_EXPERIMENT_NAME`` (as MLflow reads it), else :data:`DEFAULT_EXPERIMENT`."""
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
+def client(tracking_uri: str) -> Any:
+    """An ``MlflowClient`` for ``tracking_uri`` (and its model registry); MissingExtraError without MLflow."""
+    return _TRACKING.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def experiment_id(mlflow_client: Any, name: str | None = None) -> str:
+    """The id of experiment ``name`` (default :func:`experiment_name`), created when missing.
+
+    Two workers may create it at once; the loser of that race reads the winner's.
+    """
+    name = name or experiment_name()
+    found = mlflow_client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(mlflow_client.create_experiment(name))
+    except _EXCEPTIONS.MlflowException:
+        found = mlflow_client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
+
+
+def mlflow_exception() -> type[Exception]:
+    """MLflow's exception class (loaded lazily), for ``except`` clauses."""
+    return _EXCEPTIONS.MlflowException
+
+
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "check_run_id",
+    "check_tracking_uri",
+    "client",
+    "experiment_id",
+    "experiment_name",
+    "mlflow_exception",
+]

@@ -63,6 +63,11 @@ SHARED_FLAGS = (
     Flag(("--no-refit",), "refit", _off("keep the best trial's model instead of retraining it on all the data")),
     Flag(("--no-progress",), "progress", _off("no live progress table")),
     Flag(("--backend",), "backend", {"help": "local (default), azure, azureml or auto"}),
+    Flag(
+        ("--tracking-uri",),
+        "tracking_uri",
+        {"help": "log the search to this MLflow tracking server: a parent run, a nested run per trial"},
+    ),
 )
 #: Flags of one route each, named after the trainer's arguments.
 ROUTE_FLAGS: dict[str, tuple[Flag, ...]] = {

@@ -24,6 +24,7 @@ URL, a refused builder). The last line counts the trials.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -38,11 +39,14 @@ from asl_recog.backends.local._recipe import ALLOW_BUILDERS_ENV, callable_name, 
 from asl_recog.backends.local._reservation import OVER_LIMIT
 from asl_recog.backends.local._shared import fetch_data, join, open_shared, recipe_of
 from asl_recog.backends.local._storage_url import STORAGE_ENV, missing_sqlite_file, storage_url, unreachable
+from asl_recog.backends.local._tracked import RUN_ID_ATTR
 from asl_recog.backends.local._trial_loop import SUPERVISOR_ATTR, worker_id
 from asl_recog.cli._config import TRAINERS, trainer_settings
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.routes._settings import COMMON_SETTINGS
 from asl_recog.routes.hyperdrive._builders import BUILDERS
+from asl_recog.tracking._client import check_tracking_uri
+from asl_recog.tracking._search import SearchRun, join_search
 
 logger = logging.getLogger("asl_recog")
 
@@ -73,7 +77,10 @@ def rebuild_trainer(recipe: dict[str, Any], processes: int, where: str, allowed:
     A custom builder is imported only when :func:`allowed_builders` (with ``allowed``) names it.
     """
     route = str(recipe.get("route"))
-    settings = trainer_settings({route: dict(recipe["settings"])}, route, source=where)
+    recorded = dict(recipe["settings"])
+    if recorded.pop("tracking_uri", None) is not None:  # a search never writes it: someone edited the study
+        logger.warning("%s names a tracking URI; a worker logs only to its own host's (--tracking-uri)", where)
+    settings = trainer_settings({route: recorded}, route, source=where)
     builder = settings.get("builder")
     if isinstance(builder, str) and ":" in builder:
         settings["builder"] = resolve_callable(builder, f"{where}: builder", allowed_builders(allowed))
@@ -90,8 +97,14 @@ def run_worker(
     processes: int = 1,
     wait_s: float = 60.0,
     allow_builders: Sequence[str] = (),
+    tracking_uri: str | None = None,
+    tracking_flag: bool = False,
 ) -> int:
     """Join the shared study and run its trials until the search's limits are reached.
+
+    A search tracked in MLflow keeps its parent run's id in the study; this worker logs its
+    trials under that run on ``tracking_uri`` (this host's ``--tracking-uri`` or
+    ``$MLFLOW_TRACKING_URI``) once it has checked the run is there.
 
     Returns:
         0 when every trial this worker ran completed or was pruned, 1 when one failed.
@@ -102,11 +115,13 @@ def run_worker(
     recipe = recipe_of(study)
     # Rebuilt before anything is downloaded: a refused builder stops the worker before it touches a file.
     trainer = rebuild_trainer(recipe, processes, f"study {study_name!r}", allow_builders)
+    search = _tracking(study, study_name, trainer, tracking_uri, tracking_flag)
     folder = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix=f"asl-worker-{study_name}-"))
     folder.mkdir(parents=True, exist_ok=True)
     x, y, vx, vy = fetch_data(study, artifacts, folder / "data")
     train, validation = SignMnistDataset(x, y, source="artifact"), SignMnistDataset(vx, vy, source="artifact")
     plan = trainer.route.local_plan(trainer, train, validation, folder)
+    plan.schedule = dataclasses.replace(plan.schedule, tracking=search)
     if recipe["route"] == "hyperdrive":
         # Import TensorFlow now, not in the first trial: its import holds the interpreter for seconds,
         # during which the trial's heartbeat thread cannot beat and other hosts would take it for dead.
@@ -117,6 +132,27 @@ def run_worker(
     )
     join(storage, study_name, folder, plan, artifacts)
     return _report(study, me)
+
+
+def _tracking(study: Any, study_name: str, trainer: Any, uri: str | None, flag: bool) -> SearchRun | None:
+    """The search's MLflow parent run on this host's tracking server, checked, or None when untracked."""
+    run_id = study.user_attrs.get(RUN_ID_ATTR)
+    if run_id is None:
+        if flag:
+            logger.warning(
+                "--tracking-uri: study %r is not tracked in MLflow; this worker logs nothing there", study_name
+            )
+        return None
+    if uri is None:
+        raise ConfigurationError(
+            f"study {study_name!r} is tracked in MLflow (parent run {str(run_id)[:40]!r}) and this worker has no "
+            "tracking server: give --tracking-uri (or set $MLFLOW_TRACKING_URI) with the server the search logs to"
+        )
+    check_tracking_uri("--tracking-uri", uri)
+    metric = trainer.common_settings()["metric"]
+    search = join_search(uri, run_id, metric)
+    print(f"asl-recog worker {worker_id()}: logging trials under MLflow run {search.run_id} on {uri}", flush=True)
+    return search
 
 
 def _report(study: Any, me: str) -> int:
@@ -168,6 +204,12 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"a custom network builder this host may run when the search names it (repeatable; also "
         f"${ALLOW_BUILDERS_ENV}, comma-separated); the package's named builders are always allowed",
     )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="this host's MLflow tracking server, for a search tracked in MLflow (default: $MLFLOW_TRACKING_URI); "
+        "the study holds only the parent run's id",
+    )
     parser.add_argument("--run-dir", default=None, help="where this worker keeps models and logs (default: a temp dir)")
     parser.add_argument("--processes", type=int, default=1, help="trials this worker runs at a time (default 1)")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the search to start (default 60)")
@@ -203,6 +245,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             processes=args.processes,
             wait_s=args.wait,
             allow_builders=args.allow_builder,
+            tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None,
+            tracking_flag=args.tracking_uri is not None,
         )
     except SQLAlchemyError as exc:  # a database that cannot be reached: no traceback, no password
         print(f"asl-recog worker: error: {unreachable(url, exc)}", file=sys.stderr)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asl_recog._errors import ConfigurationError
+from asl_recog.tracking._client import check_tracking_uri
 
 #: The routes that have a column in :data:`COMMON_SETTINGS`.
 ROUTES = ("automl", "hyperdrive")
@@ -111,6 +112,7 @@ COMMON_SETTINGS: dict[str, CommonSetting] = {
         CommonSetting("resume", "resume", "resume", _check_bool),
         CommonSetting("progress", "progress", "progress", _check_bool),
         CommonSetting("refit", "refit", "refit", _check_bool),
+        CommonSetting("tracking_uri", "tracking_uri", "tracking_uri", check_tracking_uri, ROUTES),
         CommonSetting("backend", "backend", "backend", _no_check),
     )
 }

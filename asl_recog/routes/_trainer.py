@@ -130,9 +130,12 @@ class Trainer(BaseEstimator, ABC):
         self._validate()
         train_data = as_dataset(train, split="train")
         if validation is None:
-            train_data, validation_data = train_validation_split(train_data, seed=self.common_settings()["seed"] or 0)
+            seed = self.common_settings()["seed"] or 0
+            train_data, validation_data = train_validation_split(train_data, seed=seed)
+            self.validation_split_ = f"grouped (seed {seed})"  # fitted state, named as scikit-learn names it
         else:
             validation_data = as_dataset(validation, split="train")
+            self.validation_split_ = "given"
         if len(train_data) == 0 or len(validation_data) == 0:
             raise ConfigurationError("training and validation data must both hold at least one image")
         backend = resolve_backend(self.backend)

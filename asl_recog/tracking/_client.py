@@ -20,6 +20,8 @@ from asl_recog._imports import LazyModule
 _MLFLOW = LazyModule("mlflow", package="mlflow", extra="mlflow", purpose="Tracking in MLflow")
 _TRACKING = LazyModule("mlflow.tracking", package="mlflow", extra="mlflow", purpose="Tracking in MLflow")
 _EXCEPTIONS = LazyModule("mlflow.exceptions", package="mlflow", extra="mlflow", purpose="Tracking in MLflow")
+#: MLflow's entities (``Metric``, ``Param``), loaded on first use.
+entities = LazyModule("mlflow.entities", package="mlflow", extra="mlflow", purpose="Tracking in MLflow")
 
 #: The experiment searches log to, unless ``$MLFLOW_EXPERIMENT_NAME`` (MLflow's own variable) names another.
 DEFAULT_EXPERIMENT = "asl-recog"
@@ -27,7 +29,7 @@ DEFAULT_EXPERIMENT = "asl-recog"
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def check_tracking_uri(where: str, value: Any) -> None:
+def check_tracking_uri(where: str, value: Any, *, allow_none: bool = True) -> None:
     """Raise ConfigurationError unless ``value`` is None or a tracking URI MLflow accepts.
 
     Example:
@@ -36,7 +38,7 @@ def check_tracking_uri(where: str, value: Any) -> None:
         Traceback (most recent call last):
         asl_recog._errors.ConfigurationError: tracking_uri must be an MLflow tracking URI ...
     """
-    if value is None:
+    if value is None and allow_none:
         return
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ConfigurationError(
@@ -95,6 +97,7 @@ __all__ = [
     "check_run_id",
     "check_tracking_uri",
     "client",
+    "entities",
     "experiment_id",
     "experiment_name",
     "mlflow_exception",

@@ -22,6 +22,24 @@ from asl_recog.backends.azure._translate import (
 # -- whole-trainer checks (Backend.check calls these at trainer construction) -----------------------
 
 
+#: What each SDK does instead of tracking_uri= (the local backend's MLflow tracking), and the fix.
+_TRACKING = {
+    "v2": (
+        "tracking_uri=: Azure ML tracks every job of this search in the workspace's own MLflow (the sweep or "
+        "AutoML job is the parent run, each trial a child run with its metrics), and a job cannot log to a "
+        "second server",
+        "leave tracking_uri unset and open the job in Azure ML studio, or read it with "
+        "MlflowClient(ml_client.workspaces.get(NAME).mlflow_tracking_uri) (docs/tracking.md)",
+    ),
+    "v1": (
+        "tracking_uri=: SDK v1 records the search in the workspace's run history (Experiment and Run, a "
+        "parent HyperDrive or AutoML run with child runs), which MLflow reads through azureml-mlflow; a run "
+        "cannot log to a second server",
+        "leave tracking_uri unset and read the runs in Azure ML studio (docs/tracking.md)",
+    ),
+}
+
+
 def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> RemoteSpec:
     """The spec of the job the trainer's route becomes, once SDK ``sdk`` is known to express it."""
     if not callable(getattr(getattr(trainer, "route", None), "remote_spec", None)):
@@ -30,6 +48,8 @@ def check_trainer(trainer: Any, sdk: Sdk, backend: str) -> RemoteSpec:
             "route has no remote_spec"
         )
     spec = remote_spec(trainer)
+    if getattr(trainer, "tracking_uri", None) is not None:
+        raise reject(sdk, *_TRACKING[sdk])
     if isinstance(spec, SweepSpec):
         check_hyperdrive(spec, sdk)
     else:

@@ -25,12 +25,14 @@ from asl_recog.backends.local._reservation import was_not_run
 from asl_recog.backends.local._scheduler import recover, run_schedule
 from asl_recog.backends.local._shared import model_path, share, wait_for_others, watching
 from asl_recog.backends.local._storage_url import masked, storage_url
+from asl_recog.backends.local._tracked import ending, finish_tracking, start_tracking
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.models._base import Model
 from asl_recog.results import TrainingResult, make_leaderboard
 from asl_recog.results._leaderboard import final_value
 from asl_recog.results._persist import LEADERBOARD_FILE, write_leaderboard
 from asl_recog.results._run_dir import prepare_run_dir
+from asl_recog.tracking._search import SearchRun
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,7 +133,9 @@ class LocalBackend(Backend):
         )
         if shared and not resume:
             arrays = (train.images, train.labels, validation.images, validation.labels)
-            share(study, route.name, trainer.get_params(deep=False), arrays, str(artifacts))
+            # Workers never take a tracking URI from the study (only the parent run's id): it is not written.
+            settings = {k: v for k, v in trainer.get_params(deep=False).items() if k != "tracking_uri"}
+            share(study, route.name, settings, arrays, str(artifacts))
         if resume:
             requeued = recover(study, run_dir)
             done = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
@@ -139,6 +143,24 @@ class LocalBackend(Backend):
         else:
             for params in plan.initial:
                 study.enqueue_trial(dict(params))
+        search = start_tracking(trainer, study, run_dir, plan.metric, train, validation)
+        with ending(search):
+            result = self._run(trainer, study, run_dir, plan, train, validation, artifacts, search, start)
+        return result
+
+    def _run(
+        self,
+        trainer: Trainer,
+        study: optuna.Study,
+        run_dir: Path,
+        plan: LocalPlan,
+        train: SignMnistDataset,
+        validation: SignMnistDataset,
+        artifacts: str | None,
+        search: SearchRun | None,
+        start: float,
+    ) -> TrainingResult:
+        route, shared = trainer.route, self.storage is not None
         with SearchProgress(
             getattr(trainer, "progress", True),
             route.title,
@@ -146,7 +168,7 @@ class LocalBackend(Backend):
             plan.expected_trials,
             deadline_s=plan.schedule.deadline_s,
         ) as progress:
-            schedule = dataclasses.replace(plan.schedule, on_update=progress.update)
+            schedule = dataclasses.replace(plan.schedule, on_update=progress.update, tracking=search)
             try:
                 with watching(study) if shared else contextlib.nullcontext():
                     run_schedule(study, run_dir, schedule, artifacts=artifacts)
@@ -171,6 +193,7 @@ class LocalBackend(Backend):
         write_leaderboard(result.leaderboard, run_dir / LEADERBOARD_FILE)  # as the CLI does: a Python fit keeps one too
         if getattr(trainer, "refit", False):
             route.refit(trainer, result, train, validation, run_dir)
+        finish_tracking(search, result, run_dir / LEADERBOARD_FILE)
         return result
 
 

@@ -36,9 +36,11 @@ from asl_recog._console import configure_logging
 from asl_recog.backends.local._artifacts import artifact_store, upload_model
 from asl_recog.backends.local._engine import _mix, open_storage
 from asl_recog.backends.local._reservation import earlier_with_params, has_place, has_work, mark_over_limit
+from asl_recog.backends.local._tracked import log_finished_trial
 from asl_recog.backends.local._workers import watch_parent
 from asl_recog.models._budgets import CandidateRejected
 from asl_recog.search._space import EarlyTerminationPolicy
+from asl_recog.tracking._search import SearchRun
 
 logger = logging.getLogger("asl_recog")
 
@@ -133,6 +135,8 @@ class WorkerPlan:
     index: int = 0
     #: the artifact store completed trials upload their model to (a search shared between hosts)
     artifacts: str | None = None
+    #: the MLflow parent run each finished trial is logged under (None: not tracked)
+    tracking: SearchRun | None = None
 
 
 class NotRun(Exception):
@@ -241,7 +245,10 @@ class TrialLoop:
         raise NotRun("duplicate")
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Stop this worker when the limit is taken, the deadline passed or the search asked it to."""
+        """Log the trial to MLflow when tracked; stop this worker when the limit is taken, the deadline
+        passed or the search asked it to."""
+        if self.plan.tracking is not None:
+            log_finished_trial(self.plan.tracking, trial)
         if self.should_end(study) or (self.plan.deadline is not None and time.time() >= self.plan.deadline):
             study.stop()
         if self.on_trial is not None:

@@ -74,6 +74,9 @@ class AutoMLTrainer(Trainer):
         run_dir: where the study and models go (default ``runs/automl-<time>``).
         resume: continue the search stored in ``run_dir``.
         progress: show a live progress table.
+        tracking_uri: an MLflow tracking URI (``http://host:5000``, ``sqlite:///mlflow.db``) to log the
+            search to: a parent run with a nested run per trial and one for the refit (extra ``mlflow``;
+            local backend; see ``docs/tracking.md``). None (the default) tracks nothing.
         backend: where to run: None/"local", "azure", "azureml", "auto", or a backend object.
 
     Settings are stored as given and checked at once, by ``set_params`` and again in
@@ -122,6 +125,7 @@ class AutoMLTrainer(Trainer):
         run_dir: str | Path | None = None,
         resume: bool = False,
         progress: bool = True,
+        tracking_uri: str | None = None,
         backend: Any = None,
     ) -> None:
         self.task = task
@@ -145,6 +149,7 @@ class AutoMLTrainer(Trainer):
         self.run_dir = run_dir
         self.resume = resume
         self.progress = progress
+        self.tracking_uri = tracking_uri
         self.backend = backend
         self._validate()
 

@@ -68,6 +68,9 @@ class HyperDriveTrainer(Trainer):
         run_dir: where the study, models and logs go (default ``runs/hyperdrive-<time>``).
         resume: continue the search stored in ``run_dir``.
         progress: show a live progress table.
+        tracking_uri: an MLflow tracking URI (``http://host:5000``, ``sqlite:///mlflow.db``) to log the
+            search to: a parent run with a nested run per trial and one for the refit (extra ``mlflow``;
+            local backend; see ``docs/tracking.md``). None (the default) tracks nothing.
         backend: where to run: None/"local", "azure", "azureml", "auto", or a backend object.
         **renamed: ``sampling``, the deprecated name of ``hyperparameter_sampling``
             (a FutureWarning; it is removed in 0.4.0). Passing both is an error.
@@ -122,6 +125,7 @@ class HyperDriveTrainer(Trainer):
         run_dir: str | Path | None = None,
         resume: bool = False,
         progress: bool = True,
+        tracking_uri: str | None = None,
         backend: Any = None,
         **renamed: Any,
     ) -> None:
@@ -158,6 +162,7 @@ class HyperDriveTrainer(Trainer):
         self.run_dir = run_dir
         self.resume = resume
         self.progress = progress
+        self.tracking_uri = tracking_uri
         self.backend = backend
         self._validate()
 

@@ -1,5 +1,5 @@
-"""The ``asl-recog`` command line: data, train, worker, compare, evaluate, export, serve, predict, explain,
-deploy, run.
+"""The ``asl-recog`` command line: data, train, worker, compare, evaluate, export, register, serve, predict,
+explain, deploy, run.
 
 The parser is built for the one command being run: a command's flags, and the modules they
 need, are loaded only when that command is named, so ``asl-recog --help`` and ``--version`` load
@@ -27,6 +27,7 @@ EPILOG = """examples:
   asl-recog compare automl=runs/automl/best.aslskl cnn=runs/cnn/best.keras --report runs/compare
   asl-recog evaluate runs/cnn/best.onnx --corruptions  # test accuracy, and accuracy off the dataset
   asl-recog export runs/cnn/best.keras runs/cnn/best.onnx
+  asl-recog register runs/cnn/best.onnx --name asl-letters --tracking-uri http://127.0.0.1:5000
   asl-recog serve runs/cnn/best.onnx --port 8000
   asl-recog predict --model runs/cnn/best.onnx photo1.jpg photo2.png
   asl-recog explain --model runs/cnn/best.onnx photo1.jpg --out heat.png
@@ -130,6 +131,14 @@ def _add_serve(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]
     p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_serve"))
 
 
+def _add_register(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._register import EXAMPLE, add_register_arguments, cmd_register
+
+    _example(p, EXAMPLE)
+    add_register_arguments(p)
+    p.set_defaults(func=cmd_register)
+
+
 def _add_predict(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
     from asl_recog.cli._predict import EXAMPLE, add_predict_arguments, cmd_predict
 
@@ -177,6 +186,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser, list[argparse.
     "evaluate": ("one saved model on the test file, and off it (--corruptions)", _add_evaluate),
     "fine-tune": ("fine-tune a trained CNN on your own labelled photos", _add_fine_tune),
     "export": ("export a saved model to ONNX with a parity check", _add_export),
+    "register": ("add an ONNX model to the MLflow Model Registry (serve it with models:/NAME/VERSION)", _add_register),
     "serve": ("serve an ONNX model over HTTP (uvicorn); open the address it prints for a page to try it", _add_serve),
     "predict": ("predict the letters of photos (files, folders, globs)", _add_predict),
     "explain": ("show which parts of a photo a model's answer rests on (occlusion map)", _add_explain),

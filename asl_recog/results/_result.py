@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from asl_recog.models._base import Model
 from asl_recog.results._display import history_figure, result_html
 from asl_recog.results._persist import load_fields, save_result
+
+if TYPE_CHECKING:  # pragma: no cover
+    from asl_recog.tracking._registry import Registration
 
 
 @dataclass
@@ -106,6 +109,53 @@ class TrainingResult:
         Returns the folder.
         """
         return save_result(self, path)
+
+    def register(
+        self,
+        name: str,
+        *,
+        tracking_uri: str | None = None,
+        alias: str | None = None,
+        example: Any = None,
+        description: str | None = None,
+    ) -> Registration:
+        """Register ``best_model`` in the MLflow Model Registry as an ONNX model (extra ``mlflow``).
+
+        The model is exported to ONNX (unless it is one) and logged with MLflow's ``onnx`` flavor,
+        a signature and an input example; see :func:`asl_recog.tracking.register_model`. When the
+        search was tracked in MLflow (``extras["mlflow"]``), it is logged in a nested ``register``
+        run under the search's parent run, on the same server unless ``tracking_uri`` names another.
+
+        Args:
+            name: the registered model's name; a new version is added when it exists.
+            tracking_uri: the tracking server; None: the tracked search's, else ``$MLFLOW_TRACKING_URI``.
+            alias: an alias to point at the new version (e.g. ``"champion"``).
+            example: a few training or validation images for the input example (default: the
+                bundled training file's first rows); never test images.
+            description: the model version's description.
+
+        Returns:
+            The :class:`~asl_recog.tracking.Registration` (``.uri`` is ``models:/NAME/VERSION``).
+
+        Example:
+            >>> found = result.register("asl-letters", alias="champion")  # doctest: +SKIP
+            >>> found.uri  # serve it: asl-recog serve models:/asl-letters/1  # doctest: +SKIP
+            'models:/asl-letters/1'
+        """
+        from asl_recog.tracking._registry import register_model
+
+        found = self.extras.get("mlflow")
+        tracked: dict[str, Any] = found if isinstance(found, dict) else {}
+        same_server = tracking_uri is None or tracking_uri == tracked.get("tracking_uri")
+        return register_model(
+            self.best_model,
+            name,
+            tracking_uri=tracking_uri or tracked.get("tracking_uri"),
+            run_id=tracked.get("run_id") if same_server else None,
+            alias=alias,
+            example=example,
+            description=description,
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainingResult:

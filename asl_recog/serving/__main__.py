@@ -7,7 +7,10 @@ The main ``asl-recog serve`` command reuses :func:`add_arguments` and
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from asl_recog._errors import AslRecogError
@@ -21,8 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the service's options to ``parser`` (its own, or a sub-command's)."""
     parser.add_argument(
         "model",
-        help="the model to serve: an .onnx file (from asl_recog.export_onnx or Azure AutoML); "
+        help="the model to serve: an .onnx file (from asl_recog.export_onnx or Azure AutoML), or a registered "
+        "ONNX model, models:/NAME/VERSION or models:/NAME@ALIAS (downloaded from --tracking-uri); "
         "export .aslskl and .keras files first with 'asl-recog export'",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="the MLflow tracking server of a models:/ URI (default $MLFLOW_TRACKING_URI)",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 exposes the service)"
@@ -106,28 +115,45 @@ def run_from_args(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        run(
-            args.model,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=args.access_log,
-            metrics=not args.no_metrics,
-            key_file=args.key_file,
-            auth=not args.no_auth,
-            max_batch=args.max_batch,
-            max_body_bytes=args.max_body_bytes,
-            timeout_s=args.timeout,
-            threads=args.threads,
-            header_timeout_s=args.header_timeout,
-            max_concurrent=args.max_concurrent,
-            max_queue=args.max_queue,
-            chunk_mb=args.chunk_mb,
-        )
+        with contextlib.ExitStack() as cleanup:
+            run(
+                _model_file(args.model, args.tracking_uri, cleanup),
+                host=args.host,
+                port=args.port,
+                log_level=args.log_level,
+                access_log=args.access_log,
+                metrics=not args.no_metrics,
+                key_file=args.key_file,
+                auth=not args.no_auth,
+                max_batch=args.max_batch,
+                max_body_bytes=args.max_body_bytes,
+                timeout_s=args.timeout,
+                threads=args.threads,
+                header_timeout_s=args.header_timeout,
+                max_concurrent=args.max_concurrent,
+                max_queue=args.max_queue,
+                chunk_mb=args.chunk_mb,
+            )
     except AslRecogError as exc:  # a bad model file, key file or setting: say so, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _model_file(model: str, tracking_uri: str | None, cleanup: contextlib.ExitStack) -> str | os.PathLike[str]:
+    """``model`` itself, or for a ``models:/`` URI its registered ONNX file, downloaded into a folder removed on exit.
+
+    The download runs in a child process: MLflow never loads into the service (see
+    :mod:`asl_recog.tracking._fetch`). The file is then served as any ``.onnx`` file: checked at start.
+    """
+    from asl_recog.tracking._fetch import fetch_registered_onnx, is_models_uri
+
+    if not is_models_uri(model):
+        return model
+    folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="asl-recog-registry-"))
+    path = fetch_registered_onnx(model, folder, tracking_uri=tracking_uri)
+    print(f"asl-recog serve: {model} is {path.name} (downloaded from the registry)", file=sys.stderr, flush=True)
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

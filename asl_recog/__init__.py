@@ -63,6 +63,7 @@ _LAZY: dict[str, str] = {
     "OnnxExportError": "models._export",
     "choose_unknown_threshold": "models._unknown",
     "UnknownThreshold": "models._unknown",
+    "RunRecord": "models._record",
     "Comparator": "evaluation._compare",
     "ComparisonResult": "evaluation._comparison",
     "CorruptionSuite": "evaluation._robustness",
@@ -168,6 +169,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.models._featurization import FeaturizationConfig
     from asl_recog.models._hog import HogFeaturizer
     from asl_recog.models._onnx import OnnxModel
+    from asl_recog.models._record import RunRecord
     from asl_recog.models._unknown import UnknownThreshold, choose_unknown_threshold
     from asl_recog.results._result import TrainingResult
     from asl_recog.routes._trainer import Trainer

@@ -16,40 +16,13 @@ from __future__ import annotations
 
 import platform
 import sys
-from importlib import metadata
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
-ROOT = "asl-recog"
-EXTRAS = ("dev", "azure", "azureml", "postgres", "mlflow")  # every extra: `make test` installs them all in one pip call
-
-
-def _closure(root: str, extras: tuple[str, ...]) -> dict[str, str]:
-    """Canonical name -> installed version of ``root[extras]`` and everything it needs."""
-    found: dict[str, str] = {}
-    todo: list[tuple[str, frozenset[str]]] = [(root, frozenset(extras))]
-    seen: set[tuple[str, frozenset[str]]] = set()
-    while todo:
-        name, wanted = todo.pop()
-        if (name, wanted) in seen:
-            continue
-        seen.add((name, wanted))
-        dist = metadata.distribution(name)  # raises if a needed package is missing: the env is incomplete
-        found[name] = dist.version
-        for line in dist.requires or []:
-            req = Requirement(line)
-            # A requirement counts if its marker holds without an extra (a base
-            # dependency) or with one of the extras asked of this package.
-            contexts = [{"extra": ""}] + [{"extra": extra} for extra in wanted]
-            if req.marker is None or any(req.marker.evaluate(ctx) for ctx in contexts):
-                todo.append((canonicalize_name(req.name), frozenset(req.extras)))
-    return found
+from asl_recog._pins import EXTRAS, ROOT, installed_pins, pin_lines
 
 
 def main() -> None:
-    pins = _closure(ROOT, EXTRAS)
-    pins.pop(ROOT)  # the project itself is installed from the checkout, not pinned
+    # The closure walk lives in the package: a model's run record hashes the same lines.
+    pins = installed_pins(ROOT, EXTRAS, strict=True)  # raises if a needed package is missing
     print(f"""\
 # Tested versions of every package asl-recog[{",".join(EXTRAS)}] needs (a pip constraints file).
 # `make demo`, `make test` and CI install with it: pip install -c constraints.txt -e '.[...]'.
@@ -60,8 +33,8 @@ def main() -> None:
 #   rm -rf .venv && make test CONSTRAINTS=/dev/null   # newest releases the floors allow; runs the suite
 #   .venv/bin/python tools/gen_constraints.py > constraints.txt   # if it passed
 # (`make constraints` runs the last line.)""")
-    for name in sorted(pins):
-        print(f"{name}=={pins[name]}")
+    for line in pin_lines(pins):
+        print(line)
 
 
 if __name__ == "__main__":

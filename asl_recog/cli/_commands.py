@@ -18,6 +18,9 @@ from asl_recog.deploy import Deployer
 from asl_recog.evaluation._compare import Comparator
 from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
+from asl_recog.models._model_card import write_card
+from asl_recog.models._record import RunRecord
+from asl_recog.models._zoo_data import zoo_data_folder
 from asl_recog.serving.__main__ import run_from_args
 
 
@@ -94,7 +97,10 @@ def print_summary(summary: Any, title: str) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     parity = load_sign_mnist("train", args.parity_data)[: args.parity_rows]
     exported = export_onnx(Model.load(args.model), args.output, parity_data=parity)
+    path = Path(exported.source)
+    card = write_card(RunRecord.from_onnx(path), path)
     print(f"wrote {args.output}: parity checked on {len(parity)} images; metadata keys {sorted(exported.metadata)}")
+    print(f"model card: {card}; test data set: {zoo_data_folder(path) / 'test_data_set_0'} (asl-recog check {path})")
     return 0
 
 

@@ -32,6 +32,8 @@ EPILOG = """examples:
   asl-recog predict --model runs/cnn/best.onnx photo1.jpg photo2.png
   asl-recog explain --model runs/cnn/best.onnx photo1.jpg --out heat.png
   asl-recog deploy runs/cnn/best.onnx --target local
+  asl-recog info runs/cnn/best.onnx                 # its model card, from the ONNX file alone
+  asl-recog check runs/cnn/best.onnx                # checker, checksum, its test data set
   asl-recog worker --study cnn-sweep --artifacts /mnt/asl   # join a shared search ($OPTUNA_STORAGE)
 """
 
@@ -176,6 +178,22 @@ def _add_deploy(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser
     p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_deploy"))
 
 
+def _add_info(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._info import EXAMPLE, add_info_arguments
+
+    _example(p, EXAMPLE)
+    add_info_arguments(p)
+    p.set_defaults(func=_lazy("asl_recog.cli._info", "cmd_info"))
+
+
+def _add_check(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
+    from asl_recog.cli._check import EXAMPLE, add_check_arguments
+
+    _example(p, EXAMPLE)
+    add_check_arguments(p)
+    p.set_defaults(func=_lazy("asl_recog.cli._check", "cmd_check"))
+
+
 #: Every command: its one-line help and the function that adds its flags (and imports what they need).
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser, list[argparse.ArgumentParser]], None]]] = {
     "run": ("the main job: train both routes, compare, export, serve, query", _add_run),
@@ -191,6 +209,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser, list[argparse.
     "predict": ("predict the letters of photos (files, folders, globs)", _add_predict),
     "explain": ("show which parts of a photo a model's answer rests on (occlusion map)", _add_explain),
     "deploy": ("deploy a model as a scoring service", _add_deploy),
+    "info": ("print an ONNX model's card (its run record: data, selection, test figures)", _add_info),
+    "check": ("check an ONNX file: onnx.checker, its checksum, and its test data set", _add_check),
 }
 
 

@@ -6,7 +6,6 @@ import gc
 import io
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +17,23 @@ from asl_recog.data._split import train_validation_split
 from asl_recog.deploy import LocalDeployer
 from asl_recog.evaluation._compare import Comparator
 from asl_recog.evaluation._memory import TreeMemory
+from asl_recog.evaluation._record_figures import with_test_figures
 from asl_recog.evaluation._robustness import CorruptionSuite
 from asl_recog.models._budgets import check_size
 from asl_recog.models._export import export_onnx
+from asl_recog.models._model_card import write_card
+from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._record import RunRecord
 from asl_recog.models._unknown import choose_unknown_threshold
 from asl_recog.results._persist import write_leaderboard
+from asl_recog.results._record import result_record
 from asl_recog.routes.automl._trainer import AutoMLTrainer
 from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 logger = logging.getLogger("asl_recog")
+
+#: How the main job's validation rows are split off, as its models' run records say.
+SPLIT = "grouped near-duplicate split of the training file (train_validation_split, seed 0)"
 
 #: Budgets of the main job. "quick" fits about 12 minutes on 2 cores with both routes
 #: refit on the whole training file; "full" aims at the accuracy targets (docs/benchmarks.md).
@@ -171,10 +178,14 @@ def run_pipeline(
         # Convert once, here, with the parity check; the Comparator then times and
         # scores these files, and the winner's file is the one served.
         exported[route] = out / route / "model.onnx"
+        record = result_record(
+            result, name=route, train=fit_part, validation=validation, split=SPLIT, settings=settings[route]
+        )
         export_onnx(
             result.best_model,
             exported[route],
             parity_data=validation[:512],
+            record=record,
             metadata={
                 "route": route,
                 "preset": preset,
@@ -185,6 +196,7 @@ def run_pipeline(
             },
         )
         check_size(f"the {route} model's ONNX graph", exported[route].stat().st_size, trainer.max_model_size_mb)
+        write_card(RunRecord.from_onnx(exported[route]), exported[route])  # MODEL_CARD.md, without test figures
         del result, trainer  # the next route needs the memory more than these objects
         gc.collect()
         lap(f"export_{route}")
@@ -206,8 +218,13 @@ def run_pipeline(
     lap("compare")
 
     onnx_path = out / "best.onnx"
-    shutil.copyfile(exported[comparison.best], onnx_path)
+    # The winner's graph again, its record now holding the comparison's test figures, so that its
+    # metadata, its card and its MLflow metadata say the same (a re-export: same graph, parity checked).
+    record = with_test_figures(RunRecord.from_onnx(exported[comparison.best]), comparison, comparison.best)
+    export_onnx(OnnxModel.load(exported[comparison.best]), onnx_path, parity_data=validation[:512], record=record)
+    card = write_card(RunRecord.from_onnx(onnx_path), onnx_path)
     echo(f"the winner, {comparison.best}, is {onnx_path} (parity checked on 512 validation images at export)")
+    echo(f"  its model card: {card}; its test data set: {onnx_path.with_name('best_test_data')}")
 
     responses: dict[str, Any] = {}
     with LocalDeployer(run_dir=out / "service").deploy(onnx_path, name="asl-recog-demo") as endpoint:

@@ -333,7 +333,7 @@ class Comparator:
             onnx_size = len(model.onnx_bytes)
         else:
             try:
-                timed = export_onnx(model, tmp / f"{_safe(name)}_latency.onnx", parity_data=test[:256])
+                timed = export_onnx(model, tmp / f"{_safe(name)}_latency.onnx", parity_data=test[:256], test_data=False)
                 runtime, onnx_size = "onnxruntime (exported)", len(timed.onnx_bytes)
             except Exception as exc:
                 runtime = f"native {type(model).__name__}"

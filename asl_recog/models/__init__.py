@@ -6,6 +6,7 @@ from __future__ import annotations
 from asl_recog.models import _onnx  # noqa: F401
 from asl_recog.models._base import KerasModel, Model, SklearnModel
 from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._record import RunRecord
 from asl_recog.models._unknown import UNKNOWN_THRESHOLD_KEY, UnknownThreshold, choose_unknown_threshold, ood_images
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "KerasModel",
     "Model",
     "OnnxModel",
+    "RunRecord",
     "SklearnModel",
     "UnknownThreshold",
     "choose_unknown_threshold",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime as _dt
-import json
+import dataclasses
 import logging
 import os
 import tempfile
@@ -18,15 +17,16 @@ import numpy as np
 
 from asl_recog._console import import_keras, import_tensorflow
 from asl_recog._errors import AslRecogError, MissingDependencyError
-from asl_recog._version import __version__
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
-from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
+from asl_recog.data._labels import IMAGE_SIZE, NUM_PIXELS
 from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_input
+from asl_recog.models._export_metadata import set_metadata
 from asl_recog.models._knn_onnx import GEMM_METRICS, gemm_neighbours
 from asl_recog.models._onnx import OnnxModel
-from asl_recog.models._onnx_format import CHECKSUM_KEY, metadata_checksum
 from asl_recog.models._parity import PARITY_ROWS, parity_failure
+from asl_recog.models._record import RunRecord
 from asl_recog.models._unknown import with_unknown_threshold
+from asl_recog.models._zoo_data import write_zoo_data, zoo_data_rows
 
 logger = logging.getLogger("asl_recog")
 
@@ -65,6 +65,8 @@ def export_onnx(
     parity_data: Any = None,
     metadata: dict[str, Any] | None = None,
     validation_data: SignMnistDataset | None = None,
+    record: RunRecord | None = None,
+    test_data: bool = True,
 ) -> OnnxModel:
     """Convert ``model`` to ONNX, check it against the model, and write it to ``path``.
 
@@ -88,6 +90,11 @@ def export_onnx(
             page answer "unknown" below it. A refit model has seen them, so it is refused: pass
             ``metadata=choose_unknown_threshold(result.trial_model, validation).as_metadata()``.
             Without either, the file has no threshold, and the log says so.
+        record: the model's :class:`RunRecord` (data, selection, refit, test figures); default
+            :meth:`RunRecord.from_model`. Embedded with the label map and preprocessing after the
+            ONNX Model Zoo's conventions; read it back with ``RunRecord.from_onnx(path)``.
+        test_data: also write the Zoo's test data set, a few parity images and the graph's outputs
+            on them, to ``<stem>_test_data/test_data_set_0/`` (``asl-recog check`` runs it).
 
     Returns:
         The written model, loaded back.
@@ -121,10 +128,12 @@ def export_onnx(
             f"cannot export {type(model).__name__} to ONNX; expected a SklearnModel, KerasModel or OnnxModel"
         )
     extra = with_unknown_threshold(model, metadata, validation_data, path)
-    _set_metadata(proto, model, layout=layout, kind=kind, extra=extra)
+    record = record or RunRecord.from_model(model)
+    record = record if record.name else dataclasses.replace(record, name=path.stem)
+    set_metadata(proto, model, layout=layout, kind=kind, extra=extra, record=record)
     blob = proto.SerializeToString()
     candidate = OnnxModel(blob, source=str(path))
-    _check_parity(model, candidate, parity_data, kind)
+    images = _check_parity(model, candidate, parity_data, kind)
     # Write beside the target, then rename: a failed write never leaves half a file.
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -136,6 +145,8 @@ def export_onnx(
         if os.path.exists(tmp):
             os.unlink(tmp)
     logger.info("exported %s model to %s (%d bytes)", kind, path, len(blob))
+    if test_data:
+        write_zoo_data(candidate, zoo_data_rows(parity_data, images), path)
     return OnnxModel.load(path)
 
 
@@ -331,47 +342,6 @@ def _rename_output(proto: Any, new: str) -> None:
     proto.graph.output[0].name = new
 
 
-def _set_metadata(proto: Any, model: Model, *, layout: str, kind: str, extra: dict[str, Any] | None) -> None:
-    old = {p.key: p.value for p in proto.metadata_props if p.key != CHECKSUM_KEY}
-    info = dict(model.info)
-    # An ONNX model being re-exported keeps its own scaling and class mapping (e.g. Azure AutoML's).
-    inherited = model.metadata if isinstance(model, OnnxModel) else {}
-    classes = getattr(getattr(model, "estimator", None), "classes_", None)
-    values: dict[str, Any] = {
-        "labels": list(LABELS),
-        "letters": list(LETTERS),
-        "input_layout": layout,
-        "input_scaling": inherited.get("input_scaling", "unit"),
-        "input_shape": {
-            "flat": [None, NUM_PIXELS],
-            "NHWC": [None, IMAGE_SIZE, IMAGE_SIZE, 1],
-            "NCHW": [None, 1, IMAGE_SIZE, IMAGE_SIZE],
-        }.get(layout, f"{NUM_PIXELS} inputs of [None, 1]"),
-        "output": "probabilities (N, 24) in class-index (letters) order",
-        "asl_recog_version": __version__,
-        "source_kind": kind,
-        "algorithm": info.get("algorithm", type(getattr(model, "estimator", model)).__name__),
-        "params": model.params,
-        "info": info,
-        "validation_score": info.get("validation_score"),
-        "primary_metric": info.get("primary_metric"),
-        "training_seconds": info.get("training_seconds"),
-        "exported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
-    if classes is not None:
-        values["classes"] = [int(c) for c in classes]
-    elif not inherited:
-        values["classes"] = list(range(NUM_CLASSES))
-    values.update(extra or {})
-    props = {**old, **{k: json.dumps(v, default=str) for k, v in values.items()}}
-    props[CHECKSUM_KEY] = metadata_checksum(proto.graph.SerializeToString(deterministic=True), props)
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.producer_name, proto.doc_string = "asl_recog", f"asl_recog {__version__} {kind} sign classifier"
-
-
 def _parity_images(parity_data: Any) -> np.ndarray:
     if parity_data is None:
         parity_data = load_sign_mnist("train")[:PARITY_ROWS]
@@ -380,7 +350,7 @@ def _parity_images(parity_data: Any) -> np.ndarray:
     return to_model_input(parity_data)
 
 
-def _check_parity(model: Model, candidate: OnnxModel, parity_data: Any, kind: str) -> None:
+def _check_parity(model: Model, candidate: OnnxModel, parity_data: Any, kind: str) -> np.ndarray:
     images = _parity_images(parity_data)
     if len(images) == 0:
         raise OnnxExportError("parity_data is empty; pass real images to compare the ONNX graph with the model")
@@ -395,3 +365,4 @@ def _check_parity(model: Model, candidate: OnnxModel, parity_data: Any, kind: st
         )
     worst = float(np.abs(got - want).max())
     logger.info("ONNX parity ok for %s: %d images, max |dp| = %.2e", kind, len(images), worst)
+    return images

@@ -243,6 +243,10 @@ class OnnxModel(Model):
             x = x.reshape(len(x), 1, IMAGE_SIZE, IMAGE_SIZE)
         return {self.input_name: x if x.dtype == self._dtype else x.astype(self._dtype)}
 
+    def graph_feed(self, images: Any) -> dict[str, np.ndarray]:
+        """The graph's inputs for ``images``, reshaped and scaled as its metadata says (input name -> array)."""
+        return self._feed(images)
+
     def predict_proba(self, images: Any) -> np.ndarray:
         """Return ``(N, 24)`` float32 class probabilities in class-index (LETTERS) order."""
         feed = self._feed(images)

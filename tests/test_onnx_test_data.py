@@ -74,3 +74,45 @@ def test_two_models_in_one_folder_keep_their_own_data_sets_and_the_test_file_is_
     assert not any((np.abs(test_rows - row).max(axis=1) < 1e-6).any() for row in shipped)
     for exported in (a, b):
         assert main(["check", exported.source]) == 0
+
+
+def test_asl_recog_export_writes_the_card_and_the_test_data_set(
+    small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from asl_recog.data._labels import labels_to_indices
+    from asl_recog.models._model_card import read_card_record
+
+    fit_part = small_split[0][::10]
+    estimator = KNeighborsClassifier(3).fit(fit_part.flat, labels_to_indices(fit_part.labels))  # fits at once
+    saved = asl.SklearnModel(estimator, {"C": 1.0}, {"validation_score": 0.5, "primary_metric": "accuracy"}).save(
+        tmp_path / "lr"
+    )
+    out = tmp_path / "export" / "lr.onnx"
+    assert main(["export", str(saved), str(out), "--parity-rows", "64"]) == 0
+    assert f"model card: {out.with_name('MODEL_CARD.md')}" in capsys.readouterr().out
+    record = read_card_record(out.with_name("MODEL_CARD.md"))
+    assert record == asl.RunRecord.from_onnx(out) and record.name == "lr" and record.validation_score == 0.5
+    assert record.train_rows is None and record.test_accuracy is None  # not known to a saved model: not invented
+    assert main(["check", str(out)]) == 0
+
+
+def test_a_graph_without_a_record_gives_what_its_metadata_says(
+    serving_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proto = onnx.load(str(serving_model_path))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in ("asl_recog.record", "asl_recog.sha256")]
+    del proto.metadata_props[:]
+    for key, value in kept:
+        proto.metadata_props.add(key=key, value=value)
+    old = tmp_path / "old.onnx"
+    onnx.save(proto, str(old))
+    record = asl.RunRecord.from_onnx(old)
+    assert record.name == "old" and record.model_kind == "sklearn" and record.label_map["23"] == "Y"
+    assert record.packages_sha256 is None and record.train_rows is None  # the file does not say
+    assert record == asl.RunRecord.from_onnx(asl.OnnxModel.load(old))
+    assert main(["info", str(old)]) == 0
+    assert "Not evaluated on the held-out test file" in capsys.readouterr().out
+    assert main(["check", str(old)]) == 1  # no checksum, no test data set
+    assert "no asl_recog checksum" in capsys.readouterr().err

@@ -28,7 +28,7 @@ from asl_recog._errors import ModelFileError
 from asl_recog._pins import environment_pins
 from asl_recog._version import __version__
 from asl_recog.data._dataset import SignMnistDataset
-from asl_recog.models._onnx_format import decode_props
+from asl_recog.models._onnx_format import decode_props, import_onnx
 from asl_recog.models._onnx_props import label_map, preprocessing, read_props
 
 #: metadata_props key (ONNX) and metadata key (MLflow) holding the record as JSON.
@@ -228,9 +228,10 @@ class RunRecord:
         )
 
     @classmethod
-    def from_onnx(cls, path: str | os.PathLike[str]) -> RunRecord:
-        """The record an exported ONNX file carries, its checksum verified; for a file without one (an
-        older export, another tool's) what its metadata says, the rest None.
+    def from_onnx(cls, source: str | os.PathLike[str] | Any) -> RunRecord:
+        """The record an exported ONNX file (or a loaded :class:`~asl_recog.models.OnnxModel`) carries,
+        its checksum verified; for a graph without one (an older export, another tool's) what its
+        metadata says, the rest None.
 
         Raises:
             ModelFileError: missing, unreadable or tampered file, or a record of the wrong shape.
@@ -239,16 +240,27 @@ class RunRecord:
             >>> record = RunRecord.from_onnx("runs/best.onnx")
             >>> record.model_kind, record.label_map["0"], record.preprocessing["layout"]
             ('sklearn', 'A', 'flat')
+            >>> RunRecord.from_onnx(OnnxModel.load("runs/best.onnx")) == record
+            True
         """
-        proto, props = read_props(path)
-        if RECORD_KEY in props:
-            return cls.from_dict(decode_props({RECORD_KEY: props[RECORD_KEY]})[RECORD_KEY], where=str(path))
         from asl_recog.models._onnx import OnnxModel
 
-        model = OnnxModel(path)  # no record: what the graph and its metadata say (this also checks it runs)
+        model: Any = source
+        if isinstance(source, OnnxModel):  # loaded, so its checksum was verified then
+            where = source.source
+            graph_bytes = len(import_onnx().load_from_string(source.onnx_bytes).graph.SerializeToString())
+            embedded = model.metadata.get(RECORD_KEY)
+        else:
+            proto, props = read_props(source)
+            where, graph_bytes = str(source), len(proto.graph.SerializeToString())
+            embedded = decode_props({RECORD_KEY: props[RECORD_KEY]})[RECORD_KEY] if RECORD_KEY in props else None
+            # Without a record: what the graph and its metadata say (loading also checks that it runs).
+            model = None if embedded is not None else OnnxModel(source)
+        if embedded is not None:
+            return cls.from_dict(embedded, where=where)
         meta = model.metadata
         values = {"source_kind": meta.get("source_kind", "onnx"), **meta}
-        record = cls.from_model(model, name=Path(path).stem).for_graph(values, len(proto.graph.SerializeToString()))
+        record = cls.from_model(model, name=Path(where).stem).for_graph(values, graph_bytes)
         # Not this environment's versions: those of whatever wrote the file, which it does not say.
         version = meta.get("asl_recog_version")
         return dataclasses.replace(

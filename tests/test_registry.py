@@ -69,8 +69,6 @@ def test_the_registered_model_is_onnx_with_a_signature_an_example_and_the_graphs
     validation: asl.SignMnistDataset,
     tmp_path: Path,
 ) -> None:
-    import onnx
-
     assert registered.uri == f"models:/{NAME}/{registered.version}"
     spec, local = _mlmodel(mlflow_server, registered, tmp_path)
     assert set(spec["flavors"]) == {"onnx", "python_function"}
@@ -80,8 +78,9 @@ def test_the_registered_model_is_onnx_with_a_signature_an_example_and_the_graphs
     assert "python_model" not in json.dumps(spec) and "cloudpickle" not in json.dumps(spec)
     # The exact exported bytes (their checksum holds), and the graph's metadata as the model's.
     assert (local / "model.onnx").read_bytes() == serving_model_path.read_bytes()
-    props = {p.key: p.value for p in onnx.load(str(serving_model_path)).metadata_props}
-    assert spec["metadata"] == props
+    # The metadata is the run record the graph carries: the registry and the file cannot disagree.
+    assert asl.RunRecord.from_mlflow_metadata(spec["metadata"]) == asl.RunRecord.from_onnx(serving_model_path)
+    assert spec["metadata"]["label_map"]["0"] == "A"
     inputs = json.loads(spec["signature"]["inputs"])
     assert [(i["name"], i["tensor-spec"]["shape"]) for i in inputs] == [("pixels", [-1, 784])]
     outputs = {o["name"]: o["tensor-spec"]["shape"] for o in json.loads(spec["signature"]["outputs"])}

@@ -25,7 +25,7 @@ from typing import Any
 from asl_recog._errors import AslRecogError, ConfigurationError, ModelFileError
 from asl_recog._imports import LazyModule
 from asl_recog.tracking._client import client, mlflow_exception
-from asl_recog.tracking._fetch import EXIT_USAGE, parse_models_uri
+from asl_recog.tracking._fetch import EXIT_USAGE, parse_models_uri, server_bug_hint
 
 _ARTIFACTS = LazyModule("mlflow.artifacts", package="mlflow", extra="mlflow", purpose="The model registry")
 #: The ONNX flavor's graph: one file name, no folders (a registry entry must not name a path out of its own).
@@ -44,7 +44,8 @@ def _model_version(mlflow_client: Any, uri: str, tracking_uri: str) -> Any:
     except mlflow_exception() as exc:
         code = getattr(exc, "error_code", "")
         if code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-            raise AslRecogError(f"{uri}: the registry at {tracking_uri} could not be read: {exc}") from exc
+            hint = server_bug_hint(str(exc))
+            raise AslRecogError(f"{uri}: the registry at {tracking_uri} could not be read: {exc}{hint}") from exc
         try:
             mlflow_client.get_registered_model(name)
         except mlflow_exception():
@@ -104,7 +105,8 @@ def download(uri: str, folder: Path, tracking_uri: str) -> dict[str, str]:
             target = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}-v{version}.onnx"
             shutil.move(graph, target)
     except mlflow_exception() as exc:
-        raise AslRecogError(f"{uri} (version {version}): its files could not be downloaded: {exc}") from exc
+        hint = server_bug_hint(str(exc))
+        raise AslRecogError(f"{uri} (version {version}): its files could not be downloaded: {exc}{hint}") from exc
     return {"path": str(target), "name": name, "version": version}
 
 

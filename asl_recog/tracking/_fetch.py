@@ -28,6 +28,29 @@ DOWNLOAD_TIMEOUT_S = 600.0
 EXIT_USAGE = 2
 
 
+def server_bug_hint(message: str) -> str:
+    """The fix for a known MLflow server bug that ``message`` (a server's error) shows, else "".
+
+    MLflow 3.15's server binds a model version as VARCHAR on a ``postgresql+psycopg`` (psycopg 3)
+    store, which PostgreSQL refuses to compare with its INTEGER column (mlflow/mlflow#24515, fixed
+    upstream by mlflow/mlflow#24565): every lookup of a version or alias fails. The psycopg2 driver
+    sends no type, so the same server works with it.
+
+    Example:
+        >>> server_bug_hint("BAD_REQUEST: operator does not exist: integer = character varying")[:40]
+        ' Fix: the MLflow server hits MLflow bug '
+        >>> server_bug_hint("RESOURCE_DOES_NOT_EXIST")
+        ''
+    """
+    if "operator does not exist: integer = character varying" not in message:
+        return ""
+    return (
+        " Fix: the MLflow server hits MLflow bug mlflow/mlflow#24515 (a PostgreSQL store through psycopg 3, "
+        "MLflow <= 3.15): start it with --backend-store-uri postgresql+psycopg2://... (pip install "
+        "psycopg2-binary), or use an MLflow release with mlflow/mlflow#24565"
+    )
+
+
 def is_models_uri(value: object) -> bool:
     """Whether ``value`` names a registry entry (``models:/...``) rather than a file.
 
@@ -142,4 +165,4 @@ def _child_error(uri: str, tracking: str, status: int, stderr: str) -> AslRecogE
     return AslRecogError(f"{uri}: the download from {tracking} failed (exit status {status}):\n{tail}")
 
 
-__all__ = ["fetch_registered_onnx", "is_models_uri", "parse_models_uri", "resolve_tracking_uri"]
+__all__ = ["fetch_registered_onnx", "is_models_uri", "parse_models_uri", "resolve_tracking_uri", "server_bug_hint"]

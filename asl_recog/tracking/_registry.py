@@ -9,8 +9,9 @@ What is registered, and why:
   asl_recog, on the client side;
 * a signature and an input example: a few real images of the training file (never the test
   file), in the graph's own input layout and scaling;
-* the MLflow model's ``metadata``: the graph's ``metadata_props`` (labels, letters, input layout
-  and scaling, training parameters, library version).
+* the MLflow model's ``metadata``: the run record the graph carries (``RunRecord.mlflow_metadata()``:
+  data, selection, test figures, the label map and preprocessing), the same as the ONNX file's and
+  the model card's.
 
 Every call goes through an explicit ``MlflowClient``; MLflow's fluent API (``mlflow.onnx.log_model``)
 would read and change the process-wide tracking URI and active run, which belong to the user's
@@ -29,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asl_recog._errors import ConfigurationError, ModelFileError
+from asl_recog._errors import AslRecogError, ConfigurationError, ModelFileError
 from asl_recog._imports import LazyModule
 from asl_recog._version import __version__
 from asl_recog.tracking._client import check_run_id, client, experiment_id, mlflow_exception
-from asl_recog.tracking._fetch import resolve_tracking_uri
+from asl_recog.tracking._fetch import resolve_tracking_uri, server_bug_hint
 
 if TYPE_CHECKING:  # pragma: no cover
     from asl_recog.models._base import Model
@@ -176,12 +177,16 @@ def _signature(onnx_model: OnnxModel, images: np.ndarray) -> tuple[dict[str, np.
     return feed, _MODELS.infer_signature(feed, outputs)
 
 
-def _metadata(onnx_model: OnnxModel) -> dict[str, str]:
-    """The MLflow model's metadata: the graph's own ``metadata_props``, so the two cannot disagree."""
-    import onnx
+def _metadata(onnx_model: OnnxModel, folder: Path) -> dict[str, Any]:
+    """The MLflow model's metadata: the run record the graph carries (:meth:`RunRecord.mlflow_metadata`).
 
-    proto = onnx.load_from_string(onnx_model.onnx_bytes)
-    return {prop.key: prop.value for prop in proto.metadata_props}
+    Read back from the graph's own bytes, so the registry, the ONNX file and its model card say the same.
+    """
+    from asl_recog.models._record import RunRecord
+
+    graph = folder / "record-source.onnx"
+    graph.write_bytes(onnx_model.onnx_bytes)
+    return RunRecord.from_onnx(graph).mlflow_metadata()
 
 
 def _write_mlflow_model(onnx_model: OnnxModel, folder: Path, images: np.ndarray, logged: Any, run_id: str) -> Path:
@@ -199,7 +204,7 @@ def _write_mlflow_model(onnx_model: OnnxModel, folder: Path, images: np.ndarray,
         mlflow_model=mlflow_model,
         signature=signature,
         input_example=feed,
-        metadata=_metadata(onnx_model),
+        metadata=_metadata(onnx_model, folder),
         # Given, not inferred: inferring loads the model in a subprocess, for a list known here.
         pip_requirements=_MLFLOW_ONNX.get_default_pip_requirements(),
         save_as_external_data=False,
@@ -244,6 +249,7 @@ def register_model(
         ConfigurationError: a bad name, alias, run id or tracking URI, or no tracking URI.
         ModelFileError: ``model`` is a file but not an ONNX graph, or does not load.
         MissingExtraError: MLflow is not installed (extra ``mlflow``).
+        AslRecogError: the server refused a step (with the fix for a known MLflow server bug).
 
     Example:
         >>> found = register_model("runs/best.onnx", "asl-letters", tracking_uri="http://127.0.0.1:5000",
@@ -260,29 +266,54 @@ def register_model(
     mlflow_client = client(tracking)
     with tempfile.TemporaryDirectory(prefix="asl-recog-register-") as scratch:
         onnx_model = _as_onnx(model, Path(scratch), images)
-        run = _register_run(mlflow_client, name, run_id, experiment)
-        own_run = run.info.run_id
         try:
-            logged = mlflow_client.create_logged_model(
-                run.info.experiment_id, name=name, source_run_id=own_run, model_type="onnx"
+            run = _register_run(mlflow_client, name, run_id, experiment)
+            model_id, version = _log_and_register(
+                mlflow_client, run, onnx_model, Path(scratch), images, name, alias, description
             )
-            try:
-                local = _write_mlflow_model(onnx_model, Path(scratch), images, logged, own_run)
-                mlflow_client.log_model_artifacts(logged.model_id, str(local))
-                mlflow_client.log_outputs(own_run, [_ENTITIES.LoggedModelOutput(logged.model_id, step=0)])
-            except BaseException:
-                mlflow_client.finalize_logged_model(logged.model_id, "FAILED")
-                raise
-            mlflow_client.finalize_logged_model(logged.model_id, "READY")
-            version = _add_version(mlflow_client, name, logged.model_id, own_run, description)
-            if alias is not None:
-                mlflow_client.set_registered_model_alias(name, alias, version)
-            mlflow_client.set_tag(own_run, "asl_recog.registered_model", f"models:/{name}/{version}")
+        except mlflow_exception() as exc:  # the server's refusal, said once, with the fix where one is known
+            raise AslRecogError(
+                f"{name!r} could not be registered at {tracking}: {exc}{server_bug_hint(str(exc))}"
+            ) from exc
+    return Registration(name, version, run.info.run_id, model_id, tracking, alias)
+
+
+def _log_and_register(
+    mlflow_client: Any,
+    run: Any,
+    onnx_model: OnnxModel,
+    scratch: Path,
+    images: np.ndarray,
+    name: str,
+    alias: str | None,
+    description: str | None,
+) -> tuple[str, str]:
+    """What ``mlflow.onnx.log_model(..., registered_model_name=name)`` does, through ``mlflow_client``.
+
+    Returns the logged model's id and the new version; the run ends FINISHED, or FAILED on any error.
+    """
+    own_run = run.info.run_id
+    try:
+        logged = mlflow_client.create_logged_model(
+            run.info.experiment_id, name=name, source_run_id=own_run, model_type="onnx"
+        )
+        try:
+            local = _write_mlflow_model(onnx_model, scratch, images, logged, own_run)
+            mlflow_client.log_model_artifacts(logged.model_id, str(local))
+            mlflow_client.log_outputs(own_run, [_ENTITIES.LoggedModelOutput(logged.model_id, step=0)])
         except BaseException:
-            mlflow_client.set_terminated(own_run, "FAILED")
+            mlflow_client.finalize_logged_model(logged.model_id, "FAILED")
             raise
-        mlflow_client.set_terminated(own_run, "FINISHED")
-    return Registration(name, version, own_run, logged.model_id, tracking, alias)
+        mlflow_client.finalize_logged_model(logged.model_id, "READY")
+        version = _add_version(mlflow_client, name, logged.model_id, own_run, description)
+        if alias is not None:
+            mlflow_client.set_registered_model_alias(name, alias, version)
+        mlflow_client.set_tag(own_run, "asl_recog.registered_model", f"models:/{name}/{version}")
+    except BaseException:
+        mlflow_client.set_terminated(own_run, "FAILED")
+        raise
+    mlflow_client.set_terminated(own_run, "FINISHED")
+    return str(logged.model_id), version
 
 
 def _register_run(mlflow_client: Any, name: str, parent: str | None, experiment: str | None) -> Any:

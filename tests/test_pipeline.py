@@ -105,6 +105,16 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
         assert (out / route / "model.onnx").stat().st_size < 100 * 10**6
     winner = asl.OnnxModel.load(out / "best.onnx")
     assert winner.metadata["refit"] is True
+    # Its run record holds the comparison's test figures, in the file, its card and its test data set (issue 29).
+    from asl_recog.models._model_card import read_card_record
+    from asl_recog.models._onnx_check import check_onnx_file
+
+    record = asl.RunRecord.from_onnx(out / "best.onnx")
+    assert record.test_accuracy == summary["test_accuracy"][record.name]
+    assert record.mca is not None and abs(record.mca - summary["mca"][record.name]) <= 5e-5  # the summary rounds
+    assert record.train_rows and record.validation_rows and record.split and record.refit is True
+    assert read_card_record(out / "MODEL_CARD.md") == record and check_onnx_file(out / "best.onnx").ok
+    assert all((out / route / "MODEL_CARD.md").is_file() for route in ("automl", "hyperdrive"))
     seed = summary["responses"]["seed_request"]
     assert seed["status"] == 200 and seed["body"]["result"] == winner.predict(test_data[1:10]).tolist()
     image = summary["responses"]["image_request"]

@@ -116,10 +116,19 @@ _LAZY: dict[str, str] = {
     "EndpointError": "deploy._client",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+#: Sub-packages reachable as attributes without an import of their own (``asl.tracking.log_comparison``),
+#: loaded on first use like the names above.
+_SUBPACKAGES = ("tracking",)
+
+
+__all__ = sorted([*_LAZY, *_SUBPACKAGES, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        package = importlib.import_module(f"asl_recog.{name}")
+        globals()[name] = package
+        return package
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'asl_recog' has no attribute {name!r}")

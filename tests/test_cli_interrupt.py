@@ -3,7 +3,6 @@ how to resume, no traceback; resuming finishes the search."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,19 +13,29 @@ import psutil
 import pytest
 
 
+def _as_from_a_terminal() -> None:
+    """SIGINT as a terminal's foreground command has it. A shell without job control starts its
+    background commands (`make test &`, a CI runner's `.ci/run &`) with SIGINT ignored, and every
+    process under them inherits that: the search then rightly ignores Ctrl-C, as nohup'ed jobs do.
+    That is why this test failed inside the fresh-clone CI run and passed alone."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("CI") == "true",
-    reason="failed inside the full fresh-clone suite at be4d658 for a reason not yet read (it passes alone and "
-    "after test_cli); kept out of CI until it is found",
-)
 def test_ctrl_c_stops_the_search_with_exit_130_and_says_how_to_resume(tmp_path: Path) -> None:
     # Trials long enough (the whole training file, 50 epochs: minutes each) that the search is surely
     # still running when the signal comes, however fast the machine.
     out = tmp_path / "run"
     command = [sys.executable, "-m", "asl_recog.cli", "train", "hyperdrive", "--out", str(out), "--builder", "seed"]
     command += ["--max-runs", "4", "--concurrent", "2", "--epochs", "50", "--no-progress", "--no-refit"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=_as_from_a_terminal,
+    )
     deadline = time.monotonic() + 240
     while not list((out / "logs").glob("worker_*.log")):  # the worker started
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ LOG_LINE = re.compile(r"^asl-recog (DEBUG|INFO|WARNING|ERROR|CRITICAL) \[[\w.]+\
 
 @pytest.mark.slow
 def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
-    tmp_path: Path, test_data: asl.SignMnistDataset
+    tmp_path: Path, test_data: asl.SignMnistDataset, mlflow_server: Any
 ) -> None:
     config = tmp_path / "small.yml"
     config.write_text(SMALL_HEAVY)
@@ -73,8 +74,11 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
         "--out",
         str(out),
         "--no-progress",
+        "--tracking-uri",  # tracked, as a user turns it on: the console stays as quiet and the budget holds
+        mlflow_server.url,
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ASL_RECOG_VERBOSITY")}
+    env["MLFLOW_EXPERIMENT_NAME"] = experiment = f"main-job-{tmp_path.name}"
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     with TreeMemory(process.pid) as memory:
         stdout, stderr = process.communicate(timeout=900)
@@ -123,5 +127,19 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     # The summary table fits 100 columns.
     table = [line for line in stdout.splitlines() if line[:1] in "┏┃┡│└"]
     assert len(table) >= 6 and max(len(line) for line in table) <= 100
+    # Tracked: a parent run per route, its trials and refit nested under it, the test figures on it.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server.url)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=500)
+    parents = {r.data.tags["asl_recog.route"]: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    assert set(parents) == {"automl", "hyperdrive"}, [r.info.run_name for r in runs]
+    for route, parent in parents.items():
+        assert parent.data.metrics["test_accuracy"] == pytest.approx(summary["test_accuracy"][route])
+        assert parent.data.metrics["test_mca"] == pytest.approx(summary["mca"][route], abs=1e-4)
+        nested = [r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        assert "refit" in nested and sum(n.startswith("trial-") for n in nested) >= 1, nested
+    assert "tracking: the test figures and the report went to 2 MLflow run(s)" in stdout
+    assert "View run" not in stdout  # MLflow's own per-run lines stay off the console
     # No trial model over the budget was kept on disk.
     assert all(path.stat().st_size < 100 * 10**6 for path in (out / "automl" / "models").iterdir())

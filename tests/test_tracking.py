@@ -196,3 +196,29 @@ def test_a_worker_takes_only_a_checked_run_id_from_the_study(
     assert done.returncode == 2 and message in done.stderr, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert not (artifacts.parent / "worker" / "data").exists(), "refused before the data was fetched"
+
+
+def test_the_comparisons_figures_go_to_the_parent_run_of_the_search_that_trained_the_model(
+    mlflow_server, model, small_test, tmp_path, monkeypatch
+) -> None:
+    from types import SimpleNamespace
+
+    from asl_recog.tracking import log_comparison
+
+    experiment = _experiment(monkeypatch)
+    search = start_search(mlflow_server.url, run_name="cnn", metric="accuracy", settings={}, tags={})
+    comparison = asl.Comparator({"cnn": model}).evaluate(small_test)
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.md").write_text("# the report\n")
+    tracked, untracked = SimpleNamespace(extras={"mlflow": search.as_dict()}), SimpleNamespace(extras={})
+    assert log_comparison(comparison, {"cnn": tracked, "other": untracked}, report) == 1
+
+    client = MlflowClient(mlflow_server.url)
+    parent, _ = _runs(client, experiment)
+    row = comparison.summary.loc["cnn"]
+    assert parent.data.metrics["test_accuracy"] == pytest.approx(row["accuracy"])
+    assert parent.data.metrics["test_accuracy_ci_low"] == pytest.approx(row["accuracy_ci_low"])
+    assert parent.data.metrics["test_latency_p50_ms"] == pytest.approx(row["latency_p50_ms"])
+    assert parent.data.tags["comparison.winner"] == "true"
+    assert [a.path for a in client.list_artifacts(parent.info.run_id, "comparison")] == ["comparison/report.md"]

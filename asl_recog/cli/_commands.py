@@ -139,7 +139,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if unknown:
             raise ConfigurationError(f"{args.config}: unknown section(s) {unknown}; use 'automl' and 'hyperdrive'")
         overrides = {route: trainer_settings(config, route, source=args.config) for route in config}
-    result = run_pipeline(args.preset, args.out, progress=not args.no_progress, overrides=overrides, config=args.config)
+    result = run_pipeline(
+        args.preset,
+        args.out,
+        progress=not args.no_progress,
+        overrides=overrides,
+        config=args.config,
+        tracking_uri=args.tracking_uri,
+    )
     label = preset_label(args.preset, args.config if overrides else None)
     print_summary(result.comparison.summary, f"asl-recog run ({label}): both routes on the held-out test file")
     print(f"ONNX model: {result.onnx_path}")

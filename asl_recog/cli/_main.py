@@ -66,6 +66,11 @@ def _add_run(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) 
     )
     p.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
     p.add_argument("--no-progress", action="store_true", help="no live progress display (log lines stay)")
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="log both searches to this MLflow tracking server (docs/tracking.md), and the test figures once compared",
+    )
     p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_run"))
 
 

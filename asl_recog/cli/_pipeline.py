@@ -27,8 +27,10 @@ from asl_recog.models._record import RunRecord
 from asl_recog.models._unknown import choose_unknown_threshold
 from asl_recog.results._persist import write_leaderboard
 from asl_recog.results._record import result_record
+from asl_recog.results._result import TrainingResult
 from asl_recog.routes.automl._trainer import AutoMLTrainer
 from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+from asl_recog.tracking._comparison import log_comparison
 
 logger = logging.getLogger("asl_recog")
 
@@ -104,6 +106,7 @@ def run_pipeline(
     overrides: dict[str, dict[str, Any]] | None = None,
     config: str | None = None,
     echo: Any = print,
+    tracking_uri: str | None = None,
 ) -> PipelineResult:
     """Run the whole mission on the bundled data and write everything under ``out``.
 
@@ -115,6 +118,8 @@ def run_pipeline(
         config: the config file the overrides came from, named in the log, the models' metadata
             and the summary ("custom config"), so a model is never labelled as the plain preset.
         echo: where human-readable progress lines go.
+        tracking_uri: an MLflow tracking server to log both searches to (a parent run each, nested
+            trial and refit runs) and, once compared, each model's test figures and the report.
     """
     import httpx
     from PIL import Image
@@ -146,10 +151,13 @@ def run_pipeline(
     settings = {route: {**PRESETS[preset][route], **(overrides or {}).get(route, {})} for route in PRESETS[preset]}
     label = preset_label(preset, config if overrides else None)
     exported: dict[str, Path] = {}
+    results: dict[str, TrainingResult] = {}
     for route, trainer_cls in (("automl", AutoMLTrainer), ("hyperdrive", HyperDriveTrainer)):
         echo(f"training the {route} route ({label}) ...")
-        trainer = trainer_cls(**{"seed": 0, **settings[route]}, run_dir=out / route, progress=progress)
+        tracked = {} if tracking_uri is None else {"tracking_uri": tracking_uri}
+        trainer = trainer_cls(**{"seed": 0, **settings[route], **tracked}, run_dir=out / route, progress=progress)
         result = trainer.fit(fit_part, validation)
+        results[route] = result
         write_leaderboard(result.leaderboard, out / route / "leaderboard.csv")
         refit = (
             f"; refit on all {len(train):,} images in {result.refit_seconds:.0f} s" if result.refit else "; not refit"
@@ -196,7 +204,7 @@ def run_pipeline(
             },
         )
         check_size(f"the {route} model's ONNX graph", exported[route].stat().st_size, trainer.max_model_size_mb)
-        write_card(RunRecord.from_onnx(exported[route]), exported[route])  # MODEL_CARD.md, without test figures
+        write_card(RunRecord.from_onnx(exported[route]), exported[route])  # rewritten with the test figures below
         del result, trainer  # the next route needs the memory more than these objects
         gc.collect()
         lap(f"export_{route}")
@@ -206,6 +214,9 @@ def run_pipeline(
     # test file (docs/robustness.md); "unknown" answers count as wrong.
     comparison = Comparator(exported).evaluate(test, corruptions=CorruptionSuite(max_images=1000, seed=0))
     report_path = comparison.report(out / "report")
+    if tracking_uri is not None:
+        logged = log_comparison(comparison, results, report_path)
+        echo(f"tracking: the test figures and the report went to {logged} MLflow run(s) on {tracking_uri}")
     echo(comparison.verdict)
     accuracy = comparison.summary["accuracy"].astype(float)
     for route, robustness in comparison.robustness.items():
@@ -217,11 +228,16 @@ def run_pipeline(
         )
     lap("compare")
 
+    # Each route's record now takes the comparison's test figures: its file is written again with
+    # them (a re-export: the same graph, parity checked) and its card rewritten, so that its metadata,
+    # its card and its MLflow metadata say the same. The winner is that file again, as best.onnx.
+    for route, path in exported.items():
+        record = with_test_figures(RunRecord.from_onnx(path), comparison, route)
+        export_onnx(OnnxModel.load(path), path, parity_data=validation[:512], record=record)
+        write_card(RunRecord.from_onnx(path), path)
     onnx_path = out / "best.onnx"
-    # The winner's graph again, its record now holding the comparison's test figures, so that its
-    # metadata, its card and its MLflow metadata say the same (a re-export: same graph, parity checked).
-    record = with_test_figures(RunRecord.from_onnx(exported[comparison.best]), comparison, comparison.best)
-    export_onnx(OnnxModel.load(exported[comparison.best]), onnx_path, parity_data=validation[:512], record=record)
+    winner = exported[comparison.best]
+    export_onnx(OnnxModel.load(winner), onnx_path, parity_data=validation[:512], record=RunRecord.from_onnx(winner))
     card = write_card(RunRecord.from_onnx(onnx_path), onnx_path)
     echo(f"the winner, {comparison.best}, is {onnx_path} (parity checked on 512 validation images at export)")
     echo(f"  its model card: {card}; its test data set: {onnx_path.with_name('best_test_data')}")

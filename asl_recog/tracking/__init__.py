@@ -10,6 +10,15 @@ for the refit; the comparison on the test file is logged to the parent. See
 from __future__ import annotations
 
 from asl_recog.tracking._client import DEFAULT_EXPERIMENT, check_run_id, check_tracking_uri
+from asl_recog.tracking._comparison import comparison_figures, log_comparison
 from asl_recog.tracking._registry import Registration, register_model
 
-__all__ = ["DEFAULT_EXPERIMENT", "Registration", "check_run_id", "check_tracking_uri", "register_model"]
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "Registration",
+    "check_run_id",
+    "check_tracking_uri",
+    "comparison_figures",
+    "log_comparison",
+    "register_model",
+]

@@ -39,8 +39,19 @@ _BATCH_PARAMS, _BATCH_METRICS = 100, 1000
 #: The MLflow tag that nests a run under another (what ``mlflow.start_run(nested=True)`` writes).
 PARENT_TAG = "mlflow.parentRunId"
 #: Run status per trial state: pruned trials were stopped by the policy (KILLED, as MLflow names a stopped run).
-#: MLflow's own settings for the first request of a search (see _first_contact).
-_CONTACT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+#: MLflow's HTTP settings for every call made here. Its defaults retry a failed request 7 times
+#: with exponential backoff (minutes): a server that went away would stall the search that long
+#: per trial, where a warning and going on is right. Its client would also print two "View run ...
+#: at" lines to stdout for every trial it ends (and fetch the run again to do it); the search logs
+#: its parent run's address once itself.
+_CALLS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+#: The first request of a search: no retry at all, so a wrong URI fails at once, with the fix.
+_FIRST_CONTACT = {**_CALLS, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 _STATUS = {"completed": "FINISHED", "stopped early": "KILLED", "failed": "FAILED"}
 
 
@@ -94,14 +105,11 @@ class TrialRun:
 
 
 @contextlib.contextmanager
-def _first_contact() -> Iterator[None]:
-    """No retries and a short timeout for a search's first request to the server.
-
-    MLflow retries a refused connection 7 times with exponential backoff (minutes); a wrong
-    URI must fail at once, with the fix. Its HTTP layer reads these two variables per request.
-    """
-    saved = {name: os.environ.get(name) for name in _CONTACT_ENV}
-    os.environ.update(_CONTACT_ENV)
+def _mlflow_env(values: Mapping[str, str]) -> Iterator[None]:
+    """MLflow settings for one call (a ``with`` block or a decorated function): its HTTP layer and
+    its client read them per request, and they are put back afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -161,6 +169,7 @@ def dataset_tags(name: str, images: Any, labels: Any, source: str) -> dict[str, 
     }
 
 
+@_mlflow_env(_CALLS)
 def start_search(
     tracking_uri: str,
     *,
@@ -186,12 +195,12 @@ def start_search(
     mlflow_client = _client(tracking_uri)
     try:
         if resume_run_id is not None:
-            with _first_contact():
+            with _mlflow_env(_FIRST_CONTACT):
                 run = mlflow_client.get_run(check_run_id(resume_run_id, "the study's parent run"))
             mlflow_client.update_run(run.info.run_id, status="RUNNING")
             logger.info("tracking: resuming MLflow run %s on %s", run.info.run_id, tracking_uri)
             return SearchRun(tracking_uri, run.info.run_id, run.info.experiment_id, metric)
-        with _first_contact():
+        with _mlflow_env(_FIRST_CONTACT):
             experiment = experiment_id(mlflow_client)
         all_tags = {"asl_recog.version": __version__, "host": socket.gethostname(), **tags}
         run = mlflow_client.create_run(experiment, run_name=run_name, tags=all_tags)
@@ -201,10 +210,16 @@ def start_search(
             f"tracking_uri={tracking_uri!r}: MLflow did not take the search's run ({_short(exc)}). Fix: start the "
             "server or correct the URI, or leave tracking_uri unset to run without tracking"
         ) from exc
-    logger.info("tracking: MLflow run %s (experiment %s) on %s", run.info.run_id, experiment, tracking_uri)
+    where = (
+        f"{tracking_uri.rstrip('/')}/#/experiments/{experiment}/runs/{run.info.run_id}"
+        if tracking_uri.startswith(("http://", "https://"))
+        else f"{tracking_uri}, experiment {experiment}"
+    )
+    logger.info("tracking: this search is MLflow run %s: %s", run.info.run_id, where)
     return SearchRun(tracking_uri, run.info.run_id, str(experiment), metric)
 
 
+@_mlflow_env(_CALLS)
 def join_search(tracking_uri: str, run_id: Any, metric: str) -> SearchRun:
     """A worker's view of a tracked search: the parent run ``run_id`` (read from the study) on its own server.
 
@@ -213,7 +228,7 @@ def join_search(tracking_uri: str, run_id: Any, metric: str) -> SearchRun:
     """
     run_id = check_run_id(run_id, "the study's MLflow parent run")
     try:
-        with _first_contact():
+        with _mlflow_env(_FIRST_CONTACT):
             run = _client(tracking_uri).get_run(run_id)
     except (mlflow_exception(), OSError) as exc:
         raise ConfigurationError(
@@ -224,6 +239,7 @@ def join_search(tracking_uri: str, run_id: Any, metric: str) -> SearchRun:
     return SearchRun(tracking_uri, run_id, run.info.experiment_id, metric)
 
 
+@_mlflow_env(_CALLS)
 def log_trial(search: SearchRun, trial: TrialRun) -> str:
     """Log one finished trial as a run nested under the search's parent; returns its run id."""
     mlflow_client = _client(search.tracking_uri)
@@ -254,6 +270,7 @@ def log_trial(search: SearchRun, trial: TrialRun) -> str:
     return str(run.info.run_id)
 
 
+@_mlflow_env(_CALLS)
 def log_nested(
     search: SearchRun,
     name: str,
@@ -281,6 +298,7 @@ def _log_values(search: SearchRun, run_id: str, params: Mapping[str, Any], metri
     _log_batch(_client(search.tracking_uri), run_id, params, entries)
 
 
+@_mlflow_env(_CALLS)
 def log_to_parent(search: SearchRun, *, metrics: Mapping[str, float], tags: Mapping[str, str] | None = None) -> None:
     """Add figures (the search's best score, the comparison's test figures) and tags to the parent run."""
     _log_values(search, search.run_id, {}, metrics)
@@ -288,6 +306,7 @@ def log_to_parent(search: SearchRun, *, metrics: Mapping[str, float], tags: Mapp
         _client(search.tracking_uri).set_tag(search.run_id, key, value)
 
 
+@_mlflow_env(_CALLS)
 def log_artifact(search: SearchRun, path: str, artifact_path: str | None = None) -> None:
     """Upload a file or folder (a leaderboard, a report) to the parent run."""
     mlflow_client = _client(search.tracking_uri)
@@ -297,6 +316,7 @@ def log_artifact(search: SearchRun, path: str, artifact_path: str | None = None)
         mlflow_client.log_artifact(search.run_id, path, artifact_path)
 
 
+@_mlflow_env(_CALLS)
 def end_search(search: SearchRun, status: str) -> None:
     """Mark the parent run ``FINISHED``, ``KILLED`` (interrupted) or ``FAILED``."""
     _client(search.tracking_uri).set_terminated(search.run_id, status=status)

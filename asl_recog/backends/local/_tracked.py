@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,7 @@ def finish_tracking(search: SearchRun | None, result: TrainingResult, board_file
                 params=result.best_params,
                 metrics={"duration_s": result.refit_seconds or float("nan")},
                 tags={"trial": str(result.best_trial), **refit_tags},
+                start=time.time() - (result.refit_seconds or 0.0),  # it has just ended
             )
     except Exception as exc:  # the model is trained and saved; say what MLflow lacks and go on
         logger.warning("tracking: the search's outcome was not logged to MLflow run %s (%s)", search.run_id, exc)

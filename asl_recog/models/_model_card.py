@@ -155,7 +155,7 @@ def _training(record: RunRecord) -> str:
     )
     return (
         "## Training\n\n"
-        f"- Data: Sign Language MNIST, from {_known(record.data_source)}.\n"
+        f"- Data: {_known(record.data_source)}.\n"
         f"- Training rows: {_known(record.train_rows, ',')} (SHA-256 {_known(record.train_sha256)}).\n"
         f"- Validation rows: {_known(record.validation_rows, ',')} (SHA-256 {_known(record.validation_sha256)}).\n"
         f"- Split: {_known(record.split)}.\n"

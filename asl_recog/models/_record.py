@@ -27,7 +27,7 @@ import numpy as np
 from asl_recog._errors import ModelFileError
 from asl_recog._pins import environment_pins
 from asl_recog._version import __version__
-from asl_recog.data._dataset import SignMnistDataset
+from asl_recog.data._dataset import BUNDLED_DATA_DIR, SignMnistDataset
 from asl_recog.models._onnx_format import decode_props, import_onnx
 from asl_recog.models._onnx_props import label_map, preprocessing, read_props
 
@@ -161,7 +161,7 @@ class RunRecord:
         for part, data in (("train", train), ("validation", validation)):
             if data is not None:
                 found[f"{part}_rows"], found[f"{part}_sha256"] = len(data), dataset_sha256(data)
-                found["data_source"] = found.get("data_source") or data.source
+                found["data_source"] = found.get("data_source") or data_source(data)
         if found["trial"] is not None and not isinstance(found["trial"], (int, str)):
             found["trial"] = str(found["trial"])
         record = dataclasses.replace(base, **{k: v for k, v in found.items() if v is not None})
@@ -350,6 +350,20 @@ def _finite_only(value: Any) -> Any:
     return value
 
 
+def data_source(data: SignMnistDataset) -> str:
+    """Where a dataset came from, as a record says it: the bundled copy by its file name (not this
+    machine's path to it), any other source as the dataset names it.
+
+    Example:
+        >>> data_source(load_sign_mnist("train"))
+        'the bundled copy of Sign Language MNIST (sign_mnist_train.csv.gz)'
+    """
+    path = Path(data.source)
+    if path.parent.resolve() == BUNDLED_DATA_DIR.resolve():
+        return f"the bundled copy of Sign Language MNIST ({path.name})"
+    return data.source
+
+
 def dataset_sha256(data: SignMnistDataset) -> str:
     """SHA-256 of a dataset's arrays: dtype, shape and bytes of the images, then of the labels.
 
@@ -368,4 +382,13 @@ def dataset_sha256(data: SignMnistDataset) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["DATASET_ID", "DATA_LICENSE", "RECORD_KEY", "RunRecord", "dataset_sha256", "finite", "jsonable"]
+__all__ = [
+    "DATASET_ID",
+    "DATA_LICENSE",
+    "RECORD_KEY",
+    "RunRecord",
+    "data_source",
+    "dataset_sha256",
+    "finite",
+    "jsonable",
+]

@@ -89,7 +89,8 @@ def main() -> None:
                 page.get_by_text("trial-0").first.wait_for(timeout=30_000)
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(Path(args.out) / "mlflow-runs.png"))
-                page.locator("input[name='runs-view-mode'][value='CHART']").check(force=True)
+                # the chart view: its radio input is hidden behind an icon, so it is clicked as a user's click would
+                page.locator("input[name='runs-view-mode'][value='CHART']").evaluate("radio => radio.click()")
                 page.wait_for_timeout(4000)
                 page.screenshot(path=str(Path(args.out) / "mlflow-charts.png"))
                 page.set_viewport_size({"width": 1500, "height": 840})

@@ -45,7 +45,8 @@ from asl_recog.backends.local._heartbeat import (
     recover_stale,
 )
 from asl_recog.backends.local._reservation import has_work, queued_with_place, takes_place, was_not_run
-from asl_recog.backends.local._trial_loop import STOP_KEY, WorkerPlan, worker_id, worker_main
+from asl_recog.backends.local._tracked import log_finished_trial
+from asl_recog.backends.local._trial_loop import STOP_KEY, SUPERVISOR_ATTR, WorkerPlan, worker_id, worker_main
 from asl_recog.backends.local._workers import WORKER_PREFIX, log_tail, start_worker, stop
 
 logger = logging.getLogger("asl_recog")
@@ -139,6 +140,9 @@ def supervise(
     """
     storage = open_storage(plan.url)
     study_id = storage.get_study_id_from_name(plan.study_name)
+    # This process logs its worker processes' trials to MLflow, rather than each worker: one MLflow
+    # import (about 76 MiB) for the search instead of one per worker process.
+    tracking, plan, me = plan.tracking, dataclasses.replace(plan, tracking=None), worker_id()
     start = time.monotonic()
     pool: dict[int, _Worker] = {}
     indices = iter(range(1_000_000))
@@ -179,6 +183,8 @@ def supervise(
             for trial in sorted(finished, key=lambda t: (t.datetime_complete is None, t.datetime_complete, t.number)):
                 seen.add(trial.number)
                 streak.record_trial(trial)
+                if tracking is not None and trial.user_attrs.get(SUPERVISOR_ATTR) == me:
+                    log_finished_trial(tracking, trial)
             if finished and should_stop is not None and should_stop(study):
                 request_stop()
             running = {t.user_attrs.get("worker"): t for t in trials if t.state == TrialState.RUNNING}

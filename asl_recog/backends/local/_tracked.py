@@ -6,8 +6,10 @@ a worker on another host reads it, checks it is a run id and that the run exists
 there. The tracking URI never comes from the study: whoever can write the study must not
 be able to send a worker's traffic (and credentials) elsewhere.
 
-A trial is logged by the worker that ran it, once it is recorded (Optuna's after-trial
-callback), so trials appear in MLflow as the search runs. A tracking failure (the server
+A trial is logged once it is recorded, so trials appear in MLflow as the search runs: by the
+in-process worker's after-trial callback, or by the process that supervises the worker processes
+(the search, or an ``asl-recog worker``), which sees each finished trial of its workers. Worker
+processes never import MLflow (about 76 MiB each). A tracking failure (the server
 went away) is logged as a warning and the search goes on: its trials stay in the study.
 """
 

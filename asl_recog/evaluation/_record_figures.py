@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from asl_recog.evaluation._comparison import ComparisonResult
-from asl_recog.models._record import RunRecord, finite
+from asl_recog.models._record import RunRecord, data_source, finite
 
 
 def with_test_figures(record: RunRecord, comparison: ComparisonResult, name: str) -> RunRecord:
@@ -27,7 +27,7 @@ def with_test_figures(record: RunRecord, comparison: ComparisonResult, name: str
     """
     row = comparison.summary.loc[name]
     figures: dict[str, Any] = {
-        "test_source": comparison.test_source,
+        "test_source": data_source(comparison.test_source),
         "test_rows": int(comparison.n_test),
         "test_accuracy": finite(row["accuracy"]),
         "test_accuracy_ci": _pair(row.get("accuracy_ci_low"), row.get("accuracy_ci_high")),

@@ -142,7 +142,7 @@ def _training(record: RunRecord) -> str:
         if record.refit is None
         else (
             f"yes, on {_known(record.refit_rows, ',')} rows"
-            + (f" for {record.refit_epochs} epochs" if record.refit_epochs is not None else "")
+            + (f" for {record.refit_epochs} epoch(s)" if record.refit_epochs is not None else "")
             if record.refit
             else f"no ({record.refit_note or 'reason not recorded'})"
         )
@@ -183,7 +183,7 @@ def _evaluation(record: RunRecord) -> str:
     )
     lines = [
         "## Evaluation\n",
-        f"On the held-out test file ({_known(record.test_source)}, {_known(record.test_rows)} images), read only "
+        f"On the held-out test file ({_known(record.test_source)}, {_known(record.test_rows, ',')} images), read only "
         "by the comparison:\n",
         f"- Accuracy {record.test_accuracy:.4f}{ci}.",
         f"- Macro F1 {_known(record.test_macro_f1, '.4f')}.",

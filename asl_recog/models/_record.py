@@ -350,18 +350,19 @@ def _finite_only(value: Any) -> Any:
     return value
 
 
-def data_source(data: SignMnistDataset) -> str:
-    """Where a dataset came from, as a record says it: the bundled copy by its file name (not this
-    machine's path to it), any other source as the dataset names it.
+def data_source(data: SignMnistDataset | str) -> str:
+    """Where a dataset (or a dataset's ``source``) came from, as a record says it: the bundled copy by
+    its file name (not this machine's path to it), any other source as the dataset names it.
 
     Example:
         >>> data_source(load_sign_mnist("train"))
         'the bundled copy of Sign Language MNIST (sign_mnist_train.csv.gz)'
     """
-    path = Path(data.source)
+    source = data if isinstance(data, str) else data.source
+    path = Path(source)
     if path.parent.resolve() == BUNDLED_DATA_DIR.resolve():
         return f"the bundled copy of Sign Language MNIST ({path.name})"
-    return data.source
+    return source
 
 
 def dataset_sha256(data: SignMnistDataset) -> str:

@@ -15,10 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from asl_recog._errors import ConfigurationError, ModelFileError
+from asl_recog._errors import ConfigurationError
 from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
-from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._onnx import OnnxModel, require_onnx_file
 from asl_recog.serving import _requests
 
 #: Files of the Azure scoring folder.
@@ -37,13 +37,9 @@ def onnx_file(model: Model | str | os.PathLike[str], folder: Path) -> tuple[Path
     if isinstance(model, Model):
         path = folder / "model.onnx"
         return path, export_onnx(model, path)
-    path = Path(model)
-    if path.suffix.lower() != ".onnx":
-        raise ModelFileError(
-            f"{path}: deployers load .onnx files only (graphs, not code). Fix: export it first "
-            f"with 'asl-recog export {path} {path.with_suffix('.onnx')}', or pass a fitted Model "
-            "(it is exported with asl_recog.export_onnx)"
-        )
+    path = require_onnx_file(
+        model, "deployers load", "or pass a fitted Model (it is exported with asl_recog.export_onnx)"
+    )
     return path, OnnxModel.load(path)
 
 

@@ -325,3 +325,29 @@ class OnnxModel(Model):
 
     def __repr__(self) -> str:
         return f"OnnxModel(source={self.source!r}, kind={self.metadata.get('source_kind')!r}, layout={self._layout!r})"
+
+
+def require_onnx_file(path: str | os.PathLike[str], reader: str, alternative: str) -> Path:
+    """``path`` when it names an ``.onnx`` file, else ModelFileError with the export command.
+
+    The one rule of every loader that takes a model file from outside (the service, the
+    deployers): ONNX graphs are data run by onnxruntime; a training format (skops, Keras) may
+    hold code, so it is refused by name before anything reads it.
+
+    Args:
+        path: the file given.
+        reader: who refuses it and how, for the message (``"the service loads"``, ``"deployers load"``).
+        alternative: the other way to give a model there, appended to the fix.
+
+    Example:
+        >>> require_onnx_file("model.skops", "the service loads", "or export it in a session that trusts it")
+        Traceback (most recent call last):
+        asl_recog._errors.ModelFileError: model.skops: the service loads .onnx files only (graphs, not code). ...
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise ModelFileError(
+            f"{path}: {reader} .onnx files only (graphs, not code). Fix: export it first with "
+            f"'asl-recog export {path} {path.with_suffix('.onnx')}', {alternative}"
+        )
+    return path

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,7 +22,7 @@ from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileErro
 from asl_recog._version import __version__
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
-from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._onnx import OnnxModel, require_onnx_file
 from asl_recog.serving._admission import DEFAULT_CHUNK_MB, AdmissionGate, ChunkedModel, ScoringLimits, plan_limits
 from asl_recog.serving._answers import model_threshold
 from asl_recog.serving._endpoints import (
@@ -70,14 +69,8 @@ def _load_model(model: str | os.PathLike[str] | Model, threads: int) -> Model:
     """
     if isinstance(model, Model):
         return model
-    path = Path(model)
-    if path.suffix.lower() != ".onnx":
-        raise ModelFileError(
-            f"{path}: the service loads .onnx files only (graphs, not code). Fix: export it first with "
-            f"'asl-recog export {path} {path.with_suffix('.onnx')}' or "
-            "asl_recog.export_onnx(Model.load(path), 'model.onnx'), in a session that trusts the file"
-        )
-    return OnnxModel.load(path, threads=threads)
+    alternative = "or asl_recog.export_onnx(Model.load(path), 'model.onnx'), in a session that trusts the file"
+    return OnnxModel.load(require_onnx_file(model, "the service loads", alternative), threads=threads)
 
 
 def _check_model(model: Model, source: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -106,6 +107,33 @@ def test_the_registration_is_logged_under_the_given_run_and_linked_from_the_vers
     version = client.get_model_version(NAME, registered.version)
     assert version.run_id == registered.run_id and version.source == f"models:/{registered.model_id}"
     assert client.get_model_version_by_alias(NAME, "champion").version == registered.version
+
+
+def test_a_results_model_is_exported_and_registered_under_its_tracked_search(
+    mlflow_server: MlflowServer,
+    small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset],
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from asl_recog.data._labels import labels_to_indices
+
+    fit_part, validation = small_split
+    model = asl.SklearnModel(KNeighborsClassifier(3).fit(fit_part.flat, labels_to_indices(fit_part.labels)))
+    client = mlflow.MlflowClient(mlflow_server.url)
+    experiment = client.create_experiment("asl-registry-result")
+    parent = client.create_run(experiment, run_name="search").info.run_id
+    tracked = {"tracking_uri": mlflow_server.url, "run_id": parent, "experiment_id": experiment}
+    result = asl.TrainingResult(model, {}, 0.5, "accuracy", pd.DataFrame(), extras={"mlflow": tracked})
+    found = result.register("asl-registry-result", example=validation)  # the search's server, under its run
+    assert found.tracking_uri == mlflow_server.url
+    assert client.get_run(found.run_id).data.tags["mlflow.parentRunId"] == parent
+    from asl_recog.tracking._download import download  # in this process: no download process to start
+
+    path = Path(download(found.uri, tmp_path, mlflow_server.url)["path"])
+    images = validation.images[:32]
+    np.testing.assert_allclose(asl.OnnxModel.load(path).predict_proba(images), model.predict_proba(images), atol=1e-5)
 
 
 def _free_port() -> int:
@@ -216,17 +244,13 @@ def _register_pickle_flavor(server: MlflowServer, name: str, folder: Path) -> st
 def test_serve_refuses_bad_registry_uris_with_the_fix(
     mlflow_server: MlflowServer,
     registered: Registration,
-    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    version = _register_pickle_flavor(mlflow_server, "asl-registry-pickle", tmp_path / "pickle")
+    # Through the command and its download process: a malformed URI, and a model that is not there.
     cases = {
         f"models:/{NAME}/latest": "models:/NAME/VERSION",
         "models:/no-such-model/1": "there is no registered model 'no-such-model'",
-        f"models:/{NAME}/99": "has no version 99",
-        f"models:/{NAME}@nobody": "has no alias 'nobody'",
-        f"models:/asl-registry-pickle/{version}": "not onnx; the service serves ONNX graphs only",
     }
     for uri, message in cases.items():
         assert main(["serve", uri, "--tracking-uri", mlflow_server.url, "--port", str(_free_port())]) == 2, uri
@@ -236,6 +260,26 @@ def test_serve_refuses_bad_registry_uris_with_the_fix(
     assert main(["serve", registered.uri]) == 2
     err = capsys.readouterr().err
     assert "pass --tracking-uri URI" in err and "set $MLFLOW_TRACKING_URI" in err
+
+
+def test_the_download_refuses_a_missing_version_or_alias_and_a_model_without_onnx(
+    mlflow_server: MlflowServer, registered: Registration, tmp_path: Path
+) -> None:
+    # The download process's own checks, run here (MLflow is loaded in this process anyway) to
+    # spare a process start per case; the command's path through that process is tested above.
+    from asl_recog._errors import ConfigurationError, ModelFileError
+    from asl_recog.tracking._download import download
+
+    version = _register_pickle_flavor(mlflow_server, "asl-registry-pickle", tmp_path / "pickle")
+    cases = {
+        f"models:/{NAME}/99": (ConfigurationError, "has no version 99"),
+        f"models:/{NAME}@nobody": (ConfigurationError, "has no alias 'nobody'"),
+        f"models:/asl-registry-pickle/{version}": (ModelFileError, "not onnx; the service serves ONNX graphs only"),
+    }
+    for uri, (error, message) in cases.items():
+        with pytest.raises(error, match=re.escape(message)):
+            download(uri, tmp_path, mlflow_server.url)
+    assert not list(tmp_path.glob("*.onnx"))
 
 
 def test_fetch_downloads_the_exact_bytes(

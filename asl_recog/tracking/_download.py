@@ -31,7 +31,11 @@ _ARTIFACTS = LazyModule("mlflow.artifacts", package="mlflow", extra="mlflow", pu
 #: The ONNX flavor's graph: one file name, no folders (a registry entry must not name a path out of its own).
 _PLAIN_FILE = re.compile(r"[A-Za-z0-9_.-]+\.onnx")
 #: MLflow retries an unreachable server for minutes by default; a service's start should fail in seconds.
-_QUICK_FAILURE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+_QUICK_FAILURE = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
 
 
 def _model_version(mlflow_client: Any, uri: str, tracking_uri: str) -> Any:

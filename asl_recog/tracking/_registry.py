@@ -35,6 +35,7 @@ from asl_recog._imports import LazyModule
 from asl_recog._version import __version__
 from asl_recog.tracking._client import check_run_id, client, experiment_id, mlflow_exception
 from asl_recog.tracking._fetch import resolve_tracking_uri, server_bug_hint
+from asl_recog.tracking._search import _CALLS, _FIRST_CONTACT, _mlflow_env
 
 if TYPE_CHECKING:  # pragma: no cover
     from asl_recog.models._base import Model
@@ -128,7 +129,7 @@ def check_alias(alias: Any) -> str | None:
     return alias
 
 
-def _as_onnx(model: Model | str | os.PathLike[str], folder: Path, images: np.ndarray) -> OnnxModel:
+def _as_onnx(model: Model | str | os.PathLike[str], folder: Path, example: Any) -> OnnxModel:
     """The ONNX graph to register: a loaded OnnxModel, an ``.onnx`` file, or another Model exported now."""
     # Imported here: ``import asl_recog.tracking`` (a trainer's settings check) stays free of pandas and ONNX.
     from asl_recog.models._base import Model
@@ -138,8 +139,12 @@ def _as_onnx(model: Model | str | os.PathLike[str], folder: Path, images: np.nda
         return model
     if isinstance(model, Model):
         from asl_recog.models._export import export_onnx  # converters load only for a model to export
+        from asl_recog.models._parity import PARITY_ROWS
 
-        return export_onnx(model, folder / "model.onnx", parity_data=images)
+        # Parity on up to 256 of the example's images (the export's own default without one), not on
+        # the five the input example keeps: five agreeing rows would prove little.
+        parity = None if example is None else example[:PARITY_ROWS]
+        return export_onnx(model, folder / "model.onnx", parity_data=parity)
     path = Path(model)
     if path.suffix.lower() != ".onnx":
         raise ModelFileError(
@@ -238,6 +243,7 @@ def register_model(
         alias: an alias to point at the new version (e.g. ``"champion"``).
         example: a few real training or validation images for the input example (a dataset or
             any image layout); None takes the bundled training file's first rows. Never test images.
+            A Model exported here is checked against its graph on up to 256 of them.
         experiment: the experiment of a run of its own (default ``$MLFLOW_EXPERIMENT_NAME``, else
             ``asl-recog``); ignored with ``run_id``.
         description: the model version's description.
@@ -265,12 +271,16 @@ def register_model(
     images = _example_images(example)
     mlflow_client = client(tracking)
     with tempfile.TemporaryDirectory(prefix="asl-recog-register-") as scratch:
-        onnx_model = _as_onnx(model, Path(scratch), images)
+        onnx_model = _as_onnx(model, Path(scratch), example)
         try:
-            run = _register_run(mlflow_client, name, run_id, experiment)
-            model_id, version = _log_and_register(
-                mlflow_client, run, onnx_model, Path(scratch), images, name, alias, description
-            )
+            # The search's HTTP settings: no retry on first contact (a wrong URI fails at once, not
+            # after MLflow's minutes of backoff), then two; no "View run" lines on stdout.
+            with _mlflow_env(_FIRST_CONTACT):
+                run = _register_run(mlflow_client, name, run_id, experiment)
+            with _mlflow_env(_CALLS):
+                model_id, version = _log_and_register(
+                    mlflow_client, run, onnx_model, Path(scratch), images, name, alias, description
+                )
         except mlflow_exception() as exc:  # the server's refusal, said once, with the fix where one is known
             raise AslRecogError(
                 f"{name!r} could not be registered at {tracking}: {exc}{server_bug_hint(str(exc))}"

@@ -116,3 +116,13 @@ def test_info_prints_the_card_from_the_onnx_file_alone(
     path, _ = scored
     assert main(["info", str(path)]) == 0
     assert capsys.readouterr().out == path.with_name(CARD_NAME).read_text()
+
+
+def test_numpy_numbers_in_a_models_info_are_recorded_as_numbers(serving_model_path: Path) -> None:
+    import numpy as np
+
+    model = asl.OnnxModel.load(serving_model_path)
+    model.info = {"refit": True, "refit_epochs": np.int64(4), "selected_trial": np.int64(2), "validation_score": 0.9}
+    record = RunRecord.from_model(model)
+    assert (record.refit_epochs, record.trial) == (4, 2) and type(record.refit_epochs) is int
+    assert RunRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record

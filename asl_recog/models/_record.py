@@ -162,6 +162,8 @@ class RunRecord:
             if data is not None:
                 found[f"{part}_rows"], found[f"{part}_sha256"] = len(data), dataset_sha256(data)
                 found["data_source"] = found.get("data_source") or data_source(data)
+        # As JSON values (a numpy integer in info would otherwise be written as text, and refused on reading).
+        found = {key: jsonable(value) for key, value in found.items()}
         if found["trial"] is not None and not isinstance(found["trial"], (int, str)):
             found["trial"] = str(found["trial"])
         record = dataclasses.replace(base, **{k: v for k, v in found.items() if v is not None})

@@ -94,8 +94,8 @@ def fine_tune(
         >>> network, _, _ = train_network(build_seed, {"epochs": 1, "hidden": 16}, (x, y), None)
         >>> start = KerasModel(network)
         >>> tuned = fine_tune(start, validation, epochs=1, progress=False, rehearsal=train, check_test=False)
-        >>> sorted(tuned.info["fine_tuned"])[:4]
-        ['epochs', 'images', 'kept_within', 'letters']
+        >>> ", ".join(sorted(tuned.info["fine_tuned"])[:4])
+        'epochs, images, kept_within, letters'
     """
     keras = import_keras()
     start = model if isinstance(model, KerasModel) else _load(model)

@@ -222,7 +222,7 @@ def test_register_refuses_a_training_format_and_a_bad_name(
     keras_file = tmp_path / "best.keras"
     keras_file.write_bytes(b"not read")
     assert main(["register", str(keras_file), "--name", NAME, "--tracking-uri", mlflow_server.url]) == 2
-    assert "only ONNX graphs are registered" in capsys.readouterr().err
+    assert "the registry takes .onnx files only" in capsys.readouterr().err
     assert main(["register", str(keras_file), "--name", "a/b", "--tracking-uri", mlflow_server.url]) == 2
     assert "cannot name a registered model" in capsys.readouterr().err
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asl_recog._errors import AslRecogError, ConfigurationError, ModelFileError
+from asl_recog._errors import AslRecogError, ConfigurationError
 from asl_recog._imports import LazyModule
 from asl_recog._version import __version__
 from asl_recog.tracking._client import check_run_id, client, experiment_id, mlflow_exception
@@ -133,7 +133,7 @@ def _as_onnx(model: Model | str | os.PathLike[str], folder: Path, example: Any) 
     """The ONNX graph to register: a loaded OnnxModel, an ``.onnx`` file, or another Model exported now."""
     # Imported here: ``import asl_recog.tracking`` (a trainer's settings check) stays free of pandas and ONNX.
     from asl_recog.models._base import Model
-    from asl_recog.models._onnx import OnnxModel
+    from asl_recog.models._onnx import OnnxModel, require_onnx_file
 
     if isinstance(model, OnnxModel):
         return model
@@ -145,13 +145,8 @@ def _as_onnx(model: Model | str | os.PathLike[str], folder: Path, example: Any) 
         # the five the input example keeps: five agreeing rows would prove little.
         parity = None if example is None else example[:PARITY_ROWS]
         return export_onnx(model, folder / "model.onnx", parity_data=parity)
-    path = Path(model)
-    if path.suffix.lower() != ".onnx":
-        raise ModelFileError(
-            f"{path}: only ONNX graphs are registered (they hold no code). Fix: export it first with "
-            f"'asl-recog export {path} {path.with_suffix('.onnx')}', then register the .onnx file"
-        )
-    return OnnxModel.load(path)
+    # The service's rule for files from outside: a training format may hold code, so it is refused unread.
+    return OnnxModel.load(require_onnx_file(model, "the registry takes", "then register the .onnx file"))
 
 
 def _example_images(example: Any) -> np.ndarray:

@@ -23,6 +23,20 @@ _EXCEPTIONS = LazyModule("mlflow.exceptions", package="mlflow", extra="mlflow", 
 #: MLflow's entities (``Metric``, ``Param``), loaded on first use.
 entities = LazyModule("mlflow.entities", package="mlflow", extra="mlflow", purpose="Tracking in MLflow")
 
+#: MLflow's HTTP settings for every call of a search or the registry (set per call with
+#: asl_recog._environ.environment). Its defaults retry a failed request 7 times with exponential
+#: backoff (minutes): a server that went away would stall a search that long per trial, where a
+#: warning and going on is right. Its client would also print two "View run ... at" lines to stdout
+#: for every run it ends (and fetch the run again to do it); a search logs its parent's address once.
+MLFLOW_CALLS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+#: The first request of a search: no retry at all, so a wrong URI fails at once, with the fix.
+MLFLOW_FIRST_CONTACT = {**MLFLOW_CALLS, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+
 #: The experiment searches log to, unless ``$MLFLOW_EXPERIMENT_NAME`` (MLflow's own variable) names another.
 DEFAULT_EXPERIMENT = "asl-recog"
 #: An MLflow run id: 32 lower-case hex digits. A run id read from a shared study is checked against it.
@@ -94,6 +108,8 @@ def mlflow_exception() -> type[Exception]:
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
+    "MLFLOW_CALLS",
+    "MLFLOW_FIRST_CONTACT",
     "check_run_id",
     "check_tracking_uri",
     "client",

@@ -30,12 +30,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from asl_recog._environ import environment
 from asl_recog._errors import AslRecogError, ConfigurationError
 from asl_recog._imports import LazyModule
 from asl_recog._version import __version__
-from asl_recog.tracking._client import check_run_id, client, experiment_id, mlflow_exception
+from asl_recog.tracking._client import (
+    MLFLOW_CALLS,
+    MLFLOW_FIRST_CONTACT,
+    check_run_id,
+    client,
+    experiment_id,
+    mlflow_exception,
+)
 from asl_recog.tracking._fetch import resolve_tracking_uri, server_bug_hint
-from asl_recog.tracking._search import _CALLS, _FIRST_CONTACT, _mlflow_env
 
 if TYPE_CHECKING:  # pragma: no cover
     from asl_recog.models._base import Model
@@ -270,9 +277,9 @@ def register_model(
         try:
             # The search's HTTP settings: no retry on first contact (a wrong URI fails at once, not
             # after MLflow's minutes of backoff), then two; no "View run" lines on stdout.
-            with _mlflow_env(_FIRST_CONTACT):
+            with environment(MLFLOW_FIRST_CONTACT):
                 run = _register_run(mlflow_client, name, run_id, experiment)
-            with _mlflow_env(_CALLS):
+            with environment(MLFLOW_CALLS):
                 model_id, version = _log_and_register(
                     mlflow_client, run, onnx_model, Path(scratch), images, name, alias, description
                 )

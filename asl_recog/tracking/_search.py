@@ -14,7 +14,6 @@ tracking costs a search milliseconds per trial.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -22,14 +21,23 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeGuard
 
+from asl_recog._environ import environment
 from asl_recog._errors import ConfigurationError
 from asl_recog._version import __version__
-from asl_recog.tracking._client import check_run_id, client, entities, experiment_id, mlflow_exception
+from asl_recog.tracking._client import (
+    MLFLOW_CALLS,
+    MLFLOW_FIRST_CONTACT,
+    check_run_id,
+    client,
+    entities,
+    experiment_id,
+    mlflow_exception,
+)
 
 logger = logging.getLogger("asl_recog")
 
@@ -39,19 +47,6 @@ _BATCH_PARAMS, _BATCH_METRICS = 100, 1000
 #: The MLflow tag that nests a run under another (what ``mlflow.start_run(nested=True)`` writes).
 PARENT_TAG = "mlflow.parentRunId"
 #: Run status per trial state: pruned trials were stopped by the policy (KILLED, as MLflow names a stopped run).
-#: MLflow's HTTP settings for every call made here. Its defaults retry a failed request 7 times
-#: with exponential backoff (minutes): a server that went away would stall the search that long
-#: per trial, where a warning and going on is right. Its client would also print two "View run ...
-#: at" lines to stdout for every trial it ends (and fetch the run again to do it); the search logs
-#: its parent run's address once itself.
-_CALLS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-}
-#: The first request of a search: no retry at all, so a wrong URI fails at once, with the fix.
-_FIRST_CONTACT = {**_CALLS, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 _STATUS = {"completed": "FINISHED", "stopped early": "KILLED", "failed": "FAILED"}
 
 
@@ -104,22 +99,6 @@ class TrialRun:
     error: str | None = None
 
 
-@contextlib.contextmanager
-def _mlflow_env(values: Mapping[str, str]) -> Iterator[None]:
-    """MLflow settings for one call (a ``with`` block or a decorated function): its HTTP layer and
-    its client read them per request, and they are put back afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 @lru_cache(maxsize=8)
 def _client(tracking_uri: str) -> Any:
     """One client per server and process (a worker logs many trials)."""
@@ -169,7 +148,7 @@ def dataset_tags(name: str, images: Any, labels: Any, source: str) -> dict[str, 
     }
 
 
-@_mlflow_env(_CALLS)
+@environment(MLFLOW_CALLS)
 def start_search(
     tracking_uri: str,
     *,
@@ -195,12 +174,12 @@ def start_search(
     mlflow_client = _client(tracking_uri)
     try:
         if resume_run_id is not None:
-            with _mlflow_env(_FIRST_CONTACT):
+            with environment(MLFLOW_FIRST_CONTACT):
                 run = mlflow_client.get_run(check_run_id(resume_run_id, "the study's parent run"))
             mlflow_client.update_run(run.info.run_id, status="RUNNING")
             logger.info("tracking: resuming MLflow run %s on %s", run.info.run_id, tracking_uri)
             return SearchRun(tracking_uri, run.info.run_id, run.info.experiment_id, metric)
-        with _mlflow_env(_FIRST_CONTACT):
+        with environment(MLFLOW_FIRST_CONTACT):
             experiment = experiment_id(mlflow_client)
         all_tags = {"asl_recog.version": __version__, "host": socket.gethostname(), **tags}
         run = mlflow_client.create_run(experiment, run_name=run_name, tags=all_tags)
@@ -219,7 +198,7 @@ def start_search(
     return SearchRun(tracking_uri, run.info.run_id, str(experiment), metric)
 
 
-@_mlflow_env(_CALLS)
+@environment(MLFLOW_CALLS)
 def join_search(tracking_uri: str, run_id: Any, metric: str) -> SearchRun:
     """A worker's view of a tracked search: the parent run ``run_id`` (read from the study) on its own server.
 
@@ -228,7 +207,7 @@ def join_search(tracking_uri: str, run_id: Any, metric: str) -> SearchRun:
     """
     run_id = check_run_id(run_id, "the study's MLflow parent run")
     try:
-        with _mlflow_env(_FIRST_CONTACT):
+        with environment(MLFLOW_FIRST_CONTACT):
             run = _client(tracking_uri).get_run(run_id)
     except (mlflow_exception(), OSError) as exc:
         raise ConfigurationError(
@@ -239,7 +218,7 @@ def join_search(tracking_uri: str, run_id: Any, metric: str) -> SearchRun:
     return SearchRun(tracking_uri, run_id, run.info.experiment_id, metric)
 
 
-@_mlflow_env(_CALLS)
+@environment(MLFLOW_CALLS)
 def log_trial(search: SearchRun, trial: TrialRun) -> str:
     """Log one finished trial as a run nested under the search's parent; returns its run id."""
     mlflow_client = _client(search.tracking_uri)
@@ -270,7 +249,7 @@ def log_trial(search: SearchRun, trial: TrialRun) -> str:
     return str(run.info.run_id)
 
 
-@_mlflow_env(_CALLS)
+@environment(MLFLOW_CALLS)
 def log_nested(
     search: SearchRun,
     name: str,
@@ -298,7 +277,7 @@ def _log_values(search: SearchRun, run_id: str, params: Mapping[str, Any], metri
     _log_batch(_client(search.tracking_uri), run_id, params, entries)
 
 
-@_mlflow_env(_CALLS)
+@environment(MLFLOW_CALLS)
 def log_to_parent(search: SearchRun, *, metrics: Mapping[str, float], tags: Mapping[str, str] | None = None) -> None:
     """Add figures (the search's best score, the comparison's test figures) and tags to the parent run."""
     _log_values(search, search.run_id, {}, metrics)
@@ -306,7 +285,7 @@ def log_to_parent(search: SearchRun, *, metrics: Mapping[str, float], tags: Mapp
         _client(search.tracking_uri).set_tag(search.run_id, key, value)
 
 
-@_mlflow_env(_CALLS)
+@environment(MLFLOW_CALLS)
 def log_artifact(search: SearchRun, path: str, artifact_path: str | None = None) -> None:
     """Upload a file or folder (a leaderboard, a report) to the parent run."""
     mlflow_client = _client(search.tracking_uri)
@@ -316,7 +295,7 @@ def log_artifact(search: SearchRun, path: str, artifact_path: str | None = None)
         mlflow_client.log_artifact(search.run_id, path, artifact_path)
 
 
-@_mlflow_env(_CALLS)
+@environment(MLFLOW_CALLS)
 def end_search(search: SearchRun, status: str) -> None:
     """Mark the parent run ``FINISHED``, ``KILLED`` (interrupted) or ``FAILED``."""
     _client(search.tracking_uri).set_terminated(search.run_id, status=status)

@@ -16,17 +16,16 @@ printed.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from asl_recog._console import stderr_fd_to
+from asl_recog._environ import environment
 from asl_recog._errors import ConfigurationError
 
 #: Name prefix of worker processes.
@@ -81,28 +80,13 @@ def log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-@contextlib.contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    """Set variables for a child about to start (it copies the environment), then restore ours."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def start_worker(target: Any, args: tuple[Any, ...], name: str, env: dict[str, str], log: Path) -> Any:
     """Start ``target(*args)`` in a spawned daemon process with ``env`` set and stderr sent to ``log``."""
     process = mp.get_context("spawn").Process(target=target, args=args, name=name, daemon=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     # multiprocessing cannot redirect a spawned child's stderr: the child inherits fd 2 as it
     # is while it starts, so fd 2 points at the log for the milliseconds of start().
-    with _environment(env), open(log, "ab") as sink, stderr_fd_to(sink):
+    with environment(env), open(log, "ab") as sink, stderr_fd_to(sink):
         process.start()
     return process
 

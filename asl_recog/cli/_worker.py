@@ -45,6 +45,7 @@ from asl_recog.cli._config import TRAINERS, trainer_settings
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.routes._settings import COMMON_SETTINGS
 from asl_recog.routes.hyperdrive._builders import BUILDERS
+from asl_recog.tracking._background import flush
 from asl_recog.tracking._client import check_tracking_uri
 from asl_recog.tracking._search import SearchRun, join_search
 
@@ -130,7 +131,11 @@ def run_worker(
         f"asl-recog worker {worker_id()}: joined study {study_name!r} ({recipe['route']}); files in {folder}",
         flush=True,
     )
-    join(storage, study_name, folder, plan, artifacts)
+    try:
+        join(storage, study_name, folder, plan, artifacts)
+    finally:
+        if search is not None:
+            flush(search)  # the trials this worker ran, logged in the background, reach MLflow before it exits
     return _report(study, me)
 
 

@@ -218,9 +218,13 @@ def join_search(tracking_uri: str, run_id: Any, metric: str) -> SearchRun:
     return SearchRun(tracking_uri, run_id, run.info.experiment_id, metric)
 
 
-@environment(MLFLOW_CALLS)
 def log_trial(search: SearchRun, trial: TrialRun) -> str:
-    """Log one finished trial as a run nested under the search's parent; returns its run id."""
+    """Log one finished trial as a run nested under the search's parent; returns its run id.
+
+    Called with MLflow's settings (:data:`MLFLOW_CALLS`) already in the environment: by the
+    background thread of ``_background``, which sets them from the search's thread, since
+    changing the environment from a second thread races with C code reading it.
+    """
     mlflow_client = _client(search.tracking_uri)
     tags = {PARENT_TAG: search.run_id, "trial": str(trial.number), "state": trial.status, "host": trial.host}
     if trial.error:

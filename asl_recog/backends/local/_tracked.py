@@ -29,6 +29,7 @@ from asl_recog.backends.local._progress import trial_status
 from asl_recog.backends.local._reservation import was_not_run
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.results import TrainingResult
+from asl_recog.tracking._background import flush, submit
 from asl_recog.tracking._search import (
     SearchRun,
     TrialRun,
@@ -37,7 +38,6 @@ from asl_recog.tracking._search import (
     log_artifact,
     log_nested,
     log_to_parent,
-    log_trial,
     start_search,
 )
 
@@ -70,14 +70,10 @@ def trial_run(trial: FrozenTrial) -> TrialRun | None:
 
 
 def log_finished_trial(search: SearchRun, trial: FrozenTrial) -> None:
-    """Log ``trial`` under the search's parent run; a failure to log is a warning, not the search's end."""
+    """Queue ``trial`` to be logged under the search's parent run, in the background (see ``flush``)."""
     run = trial_run(trial)
-    if run is None:
-        return
-    try:
-        log_trial(search, run)
-    except Exception as exc:  # the server is gone or refused: the trial is safe in the study
-        logger.warning("tracking: trial %d was not logged to MLflow (%s: %s)", trial.number, type(exc).__name__, exc)
+    if run is not None:
+        submit(search, run)
 
 
 def start_tracking(
@@ -122,11 +118,14 @@ def ending(search: SearchRun | None) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
+        flush(search, timeout_s=10)  # Ctrl-C: the trials done so far, if quick; the study has them all
         _end(search, "KILLED")
         raise
     except BaseException:
+        flush(search)
         _end(search, "FAILED")
         raise
+    flush(search)
     _end(search, "FINISHED")
 
 

@@ -10,6 +10,7 @@ one by one, and whole-number floats are accepted.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import lzma
 import math
@@ -148,7 +149,7 @@ def _numeric(frame: pd.DataFrame, source: str, where: Callable[[int], int], row_
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
             raise DataFormatError(
-                _why_not_whole(column.iloc[pos]),
+                _why_not_whole(column.iloc[pos], numbers[pos]),
                 source=source,
                 row=where(pos),
                 column=name,
@@ -159,10 +160,14 @@ def _numeric(frame: pd.DataFrame, source: str, where: Callable[[int], int], row_
     return np.column_stack(columns)
 
 
-def _why_not_whole(value: Any) -> str:
+def _why_not_whole(value: Any, number: float) -> str:
+    """Why a cell is refused: ``value`` as read, ``number`` as parsed (NaN when it is no number)."""
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return "empty or NaN cell"
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+    if isinstance(value, str):  # text pandas did not parse: '1e400', too large for a float, stays text in pandas 2
+        with contextlib.suppress(ValueError):
+            number = float(value)
+    if math.isinf(number):
         return f"value {_show(value)} is not a finite number"
     return f"value {_show(value)} is not a whole number"
 

@@ -42,6 +42,18 @@ def import_ort() -> Any:
     return onnxruntime
 
 
+def quiet_session(model_bytes: bytes) -> Any:
+    """An onnxruntime CPU session that logs errors only.
+
+    onnxruntime warns on stderr, in its own format, about graph clean-ups such as an unused
+    initializer that skl2onnx leaves in some classifiers: nothing a user can act on.
+    """
+    ort = import_ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def import_onnx() -> Any:
     """onnx, or a :class:`MissingDependencyError` saying how to reinstall it."""
     try:
@@ -167,6 +179,7 @@ __all__ = [
     "import_ort",
     "import_onnx",
     "metadata_checksum",
+    "quiet_session",
     "decode_props",
     "class_columns",
     "graph_classes",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
-from asl_recog.models._onnx_format import import_onnx, import_ort
+from asl_recog.models._onnx_format import import_onnx, quiet_session
 from asl_recog.models._parity import PARITY_ATOL, parity_failure, parity_sample
 
 logger = logging.getLogger("asl_recog")
@@ -80,7 +80,7 @@ def write_zoo_data(model: Any, images: np.ndarray, model_path: str | os.PathLike
     """
     from onnx import numpy_helper
 
-    session = import_ort().InferenceSession(model.onnx_bytes, providers=["CPUExecutionProvider"])
+    session = quiet_session(model.onnx_bytes)
     feed = model.graph_feed(images)
     names = [i.name for i in session.get_inputs()]
     outputs = session.run(None, {name: feed[name] for name in names})
@@ -136,7 +136,7 @@ def check_zoo_data(model_bytes: bytes, model_path: str | os.PathLike[str]) -> tu
     sets = sorted(p for p in folder.glob("test_data_set_*") if p.is_dir()) if folder.is_dir() else []
     if not sets:
         return [f"no test data set: expected {folder / DATA_SET}; re-export the model to write one"], ""
-    session = import_ort().InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    session = quiet_session(model_bytes)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     problems: list[str] = []
     rows = 0

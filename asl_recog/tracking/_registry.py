@@ -34,6 +34,7 @@ from asl_recog._environ import environment
 from asl_recog._errors import AslRecogError, ConfigurationError
 from asl_recog._imports import LazyModule
 from asl_recog._version import __version__
+from asl_recog.models._onnx_format import quiet_session
 from asl_recog.tracking._client import (
     MLFLOW_CALLS,
     MLFLOW_FIRST_CONTACT,
@@ -172,12 +173,10 @@ def _example_images(example: Any) -> np.ndarray:
 
 def _signature(onnx_model: OnnxModel, images: np.ndarray) -> tuple[dict[str, np.ndarray], Any]:
     """The input example (the graph's own inputs, as asl_recog feeds them) and the signature it gives."""
-    import onnxruntime as ort
-
     # OnnxModel's feed is exactly what MLflow's onnx pyfunc must be given: the graph's inputs,
     # in its layout (flat or NHWC) and scaling (unit or raw), so the example is reusable as is.
     feed = onnx_model._feed(images)
-    session = ort.InferenceSession(onnx_model.onnx_bytes, providers=["CPUExecutionProvider"])
+    session = quiet_session(onnx_model.onnx_bytes)
     names = [output.name for output in session.get_outputs()]
     # Tensors only: an AutoML graph's ZipMap output (a list of dicts) has no tensor spec.
     outputs = {n: v for n, v in zip(names, session.run(None, feed), strict=True) if isinstance(v, np.ndarray)}

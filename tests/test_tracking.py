@@ -74,7 +74,7 @@ def test_a_tracked_search_is_one_parent_run_with_a_nested_run_per_trial_and_the_
     assert parent.info.status == "FINISHED" and parent.info.run_name == "run"
     assert parent.data.params["max_total_runs"] == "3" and parent.data.params["max_concurrent_runs"] == "2"
     assert parent.data.params["tracking_uri"] == mlflow_server.url
-    expected = dataset_tags("train", train.images, train.labels, train.source)
+    expected = dataset_tags("train", train)
     assert {k: parent.data.tags[k] for k in expected} == expected
     assert (
         parent.data.tags["data.validation.rows"] == str(len(validation)) and parent.data.tags["data.split"] == "given"

@@ -14,7 +14,6 @@ is None, never a guess.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -28,6 +27,7 @@ from asl_recog._errors import ModelFileError
 from asl_recog._pins import environment_pins
 from asl_recog._version import __version__
 from asl_recog.data._dataset import BUNDLED_DATA_DIR, SignMnistDataset
+from asl_recog.data._digest import arrays_sha256
 from asl_recog.models._onnx_format import decode_props, import_onnx
 from asl_recog.models._onnx_props import label_map, preprocessing, read_props
 
@@ -370,19 +370,13 @@ def data_source(data: SignMnistDataset | str) -> str:
 def dataset_sha256(data: SignMnistDataset) -> str:
     """SHA-256 of a dataset's arrays: dtype, shape and bytes of the images, then of the labels.
 
-    The same digest as the local backend's ``arrays_digest`` over ``(images, labels)`` (that
-    module sits above this one, so it is not imported).
+    The same digest names the data in a shared search's artifact store and in MLflow's tags.
 
     Example:
         >>> dataset_sha256(train) == dataset_sha256(train[:])
         True
     """
-    digest = hashlib.sha256()
-    for array in (data.images, data.labels):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    return arrays_sha256(data.images, data.labels)
 
 
 __all__ = [

@@ -14,7 +14,6 @@ tracking costs a search milliseconds per trial.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -29,6 +28,8 @@ from typing import Any, TypeGuard
 from asl_recog._environ import environment
 from asl_recog._errors import ConfigurationError
 from asl_recog._version import __version__
+from asl_recog.data._dataset import SignMnistDataset
+from asl_recog.models._record import dataset_sha256
 from asl_recog.tracking._client import (
     MLFLOW_CALLS,
     MLFLOW_FIRST_CONTACT,
@@ -129,22 +130,18 @@ def _log_batch(mlflow_client: Any, run_id: str, params: Mapping[str, Any], metri
         names, values = names[_BATCH_PARAMS:], values[_BATCH_METRICS:]
 
 
-def dataset_tags(name: str, images: Any, labels: Any, source: str) -> dict[str, str]:
-    """Tags that identify one data set: rows, source and the SHA-256 of its pixels and labels.
+def dataset_tags(name: str, data: SignMnistDataset) -> dict[str, str]:
+    """Tags that identify one data set: rows, source and the SHA-256 its run record holds.
 
     Example:
-        >>> import numpy as np
-        >>> tags = dataset_tags("train", np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.int64), "<memory>")
-        >>> tags["data.train.rows"], len(tags["data.train.sha256"])
-        ('2', 64)
+        >>> tags = dataset_tags("train", train)
+        >>> tags["data.train.sha256"] == dataset_sha256(train), tags["data.train.rows"] == str(len(train))
+        (True, True)
     """
-    digest = hashlib.sha256()
-    for array in (images, labels):
-        digest.update(memoryview(array).tobytes() if hasattr(array, "tobytes") else bytes(array))
     return {
-        f"data.{name}.rows": str(len(labels)),
-        f"data.{name}.sha256": digest.hexdigest(),
-        f"data.{name}.source": source,
+        f"data.{name}.rows": str(len(data)),
+        f"data.{name}.sha256": dataset_sha256(data),
+        f"data.{name}.source": data.source,
     }
 
 

@@ -19,7 +19,6 @@ lists them too.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tempfile
 import uuid
@@ -31,6 +30,7 @@ import optuna
 import optuna.artifacts
 
 from asl_recog._errors import ConfigurationError
+from asl_recog.data._digest import arrays_sha256
 
 #: A SHA-256 as the recipe names the data: it becomes part of a file name here.
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -66,18 +66,13 @@ def artifact_store(location: str | Path) -> Any:
 
 
 def arrays_digest(arrays: tuple[np.ndarray, ...]) -> str:
-    """SHA-256 of arrays' dtypes, shapes and bytes: the data's name in the store.
+    """SHA-256 of arrays' dtypes, shapes and bytes: the data's name in the store (:func:`arrays_sha256`).
 
     Example:
         >>> arrays_digest((np.zeros(2, np.uint8),)) == arrays_digest((np.zeros(2, np.uint8),))
         True
     """
-    digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    return arrays_sha256(*arrays)
 
 
 def check_artifact_id(artifact_id: Any, where: str) -> str:

@@ -99,8 +99,8 @@ def start_tracking(
         "asl_recog.route": trainer.route.name,
         "run_dir": str(run_dir),
         "data.split": str(getattr(trainer, "validation_split_", "given")),
-        **dataset_tags("train", train.images, train.labels, train.source),
-        **dataset_tags("validation", validation.images, validation.labels, validation.source),
+        **dataset_tags("train", train),
+        **dataset_tags("validation", validation),
     }
     search = start_search(
         uri, run_name=run_dir.name, metric=metric, settings=settings, tags=tags, resume_run_id=resume_id

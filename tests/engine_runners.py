@@ -25,3 +25,9 @@ def kill_first_runner(task: Any, reporter: Any) -> TrialOutcome:
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(0.2)
     return TrialOutcome("complete", value, [value])
+
+
+def sleep_runner(task: Any, reporter: Any) -> TrialOutcome:
+    """Sleeps ``seconds`` (a parameter), then completes with the value 1: a trial of known length."""
+    time.sleep(task.params["seconds"])
+    return TrialOutcome("complete", 1.0, [1.0])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from engine_runners import kill_first_runner
+from engine_runners import kill_first_runner, sleep_runner
 from optuna.trial import TrialState
 
 import asl_recog as asl
@@ -173,6 +173,36 @@ def test_queued_trials_past_the_limit_are_no_work(tmp_path: Path) -> None:
     trials = study.get_trials()
     assert not has_work(trials, 2) and not queued_with_place(trials, 2)  # trials 2 and 3 are past the limit
     assert has_work(trials, 3)
+
+
+def test_a_hard_deadline_lets_the_first_trial_finish_within_the_grace_and_no_new_trial_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """AutoML's rule for a machine slower than its probes: past the time limit with no finished trial,
+    the running trial may go on (within ``first_result_grace_s``), and then the search ends; without the
+    grace it is stopped and the search has nothing."""
+
+    def search(folder: Path, grace_s: float) -> list[optuna.trial.FrozenTrial]:
+        study = open_study(folder, direction="maximize", sampler=TrialSeededRandomSampler(0))
+        schedule = Schedule(
+            propose=SpaceProposal({"seconds": asl.choice(12)}),
+            runner=sleep_runner,
+            max_trials=5,
+            deadline_s=8.0,  # passes during the first trial: its worker starts in about 3 s
+            hard_deadline=True,
+            first_result_grace_s=grace_s,
+            in_process=False,
+        )
+        run_schedule(study, folder, schedule)
+        return study.get_trials()
+
+    with caplog.at_level("WARNING", logger="asl_recog"):
+        graced = search(tmp_path / "graced", grace_s=120.0)
+    assert [t.state for t in graced] == [TrialState.COMPLETE]  # finished; no second trial started
+    assert "time limit came before any trial finished: trial(s) [0] may run up to 120 s more" in caplog.text
+    stopped = search(tmp_path / "hard", grace_s=0.0)
+    assert [t.state for t in stopped] == [TrialState.FAIL]
+    assert stopped[0].user_attrs["error"] == "stopped: the search's time limit was reached"
 
 
 def test_should_stop_ends_an_in_process_search(tmp_path: Path) -> None:

@@ -133,7 +133,9 @@ class SearchProgress:
         values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         best = f"best {self.metric} {max(values):.4f}" if values else f"no {self.metric} yet"
         elapsed = time.monotonic() - self._start
-        if self._deadline is not None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            left = "past the time limit, finishing"  # a first trial in its grace, or the last kills
+        elif self._deadline is not None:
             left = f"at most {_clock(self._deadline - time.monotonic())} left"
         elif done and self.total > done:
             left = f"about {_clock(elapsed / done * (self.total - done))} left"

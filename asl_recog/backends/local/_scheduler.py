@@ -73,6 +73,8 @@ class Schedule:
     max_concurrent: int = 1
     deadline_s: float | None = None
     hard_deadline: bool = False
+    #: with a hard deadline: seconds the running trials may go on past it while no trial has finished
+    first_result_grace_s: float = 0.0
     trial_timeout_s: float | None = None
     in_process: bool = True
     goal: PrimaryMetricGoal = PrimaryMetricGoal.MAXIMIZE
@@ -157,6 +159,7 @@ def run_schedule(
         env=schedule.env,
         deadline_s=None if deadline is None else max(0.0, deadline - time.time()),
         hard_deadline=schedule.hard_deadline,
+        first_result_grace_s=schedule.first_result_grace_s,
         trial_timeout_s=schedule.trial_timeout_s,
         should_stop=schedule.should_stop,
         on_update=schedule.on_update,

@@ -7,7 +7,10 @@ storage; this process polls that storage and its children and adds:
   whose trial runs over is killed, the trial recorded failed with the reason
   through the storage's public API, and a replacement worker started;
 * the hard deadline (AutoML's ``experiment_timeout_minutes``): every worker is
-  stopped and its trial recorded failed;
+  stopped and its trial recorded failed; except that, when no trial has finished yet,
+  the running trials get up to ``first_result_grace_s`` more (no new trial starts), so
+  that a budget the machine turned out too slow for still returns a model rather than
+  nothing (FLAML, whose trials run in-process, likewise lets the running trial end);
 * a worker that dies (a crash in native code, a script that cannot be imported):
   its trial is failed and queued again at once (``_heartbeat.fail_and_retry``),
   without waiting for the heartbeat's grace period, and a replacement is started;
@@ -119,6 +122,13 @@ def record_stopped(storage: optuna.storages.BaseStorage, study_id: int, number: 
         pass  # it finished between the last look and the kill
 
 
+def _first_result_pending(trials: list[FrozenTrial], overrun_s: float, grace_s: float) -> bool:
+    """Whether a search past its hard deadline should wait for a running trial: none finished yet, within the grace."""
+    if overrun_s > grace_s or any(t.state == TrialState.COMPLETE for t in trials):
+        return False
+    return any(t.state == TrialState.RUNNING for t in trials)
+
+
 def supervise(
     study: optuna.Study,
     run_dir: Path,
@@ -132,6 +142,7 @@ def supervise(
     should_stop: Callable[[optuna.Study], bool] | None,
     on_update: Callable[[optuna.Study, dict[int, float]], None] | None,
     max_consecutive_failed_trials: int,
+    first_result_grace_s: float = 0.0,
 ) -> None:
     """Run ``plan`` in ``workers`` worker processes until the search ends.
 
@@ -150,6 +161,7 @@ def supervise(
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     stopping = False
     last_stale_check = 0.0
+    graced: set[int] = set()  # trials let run past the hard deadline, for the first result
 
     def spawn() -> None:
         index = next(indices)
@@ -209,7 +221,19 @@ def supervise(
                 )
                 replace()
             past_deadline = deadline_s is not None and elapsed > deadline_s
-            if past_deadline and hard_deadline:
+            overrun = elapsed - (deadline_s or 0.0)
+            if past_deadline and hard_deadline and _first_result_pending(trials, overrun, first_result_grace_s):
+                request_stop()  # no new trial; the running ones may still give the search its first result
+                waited = sorted(t.number for t in trials if t.state == TrialState.RUNNING)
+                if not graced.issuperset(waited):
+                    graced.update(waited)
+                    logger.warning(
+                        "the search's time limit came before any trial finished: trial(s) %s may run up to "
+                        "%.0f s more, so that the search returns a model",
+                        waited,
+                        first_result_grace_s,
+                    )
+            elif past_deadline and hard_deadline:
                 killed = {worker.ident for worker in pool.values()}
                 for worker in pool.values():
                     stop(worker.process)

@@ -47,6 +47,10 @@ WRONG_BY = 1.5
 TRIAL_OVERHEAD_S = 10.0
 #: Share of the budget kept for the ensembles and the result (see ``_search.local_plan``).
 RESERVE_SHARE = 0.03
+#: When the time limit comes before any trial finished, the running trials may go on for up
+#: to this share of the budget (and within the trial limit): a machine slower than the probes
+#: measured then costs time, not the model. Half: a 2-minute search ends by 3 minutes.
+FIRST_RESULT_GRACE_SHARE = 0.5
 
 
 @dataclass
@@ -264,6 +268,7 @@ def no_trial_error(study: optuna.Study, trainer: Any, first: FirstTrials) -> Tri
 
 
 __all__ = [
+    "FIRST_RESULT_GRACE_SHARE",
     "FirstTrials",
     "TRIAL_OVERHEAD_S",
     "WRONG_BY",

@@ -44,7 +44,12 @@ from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, LatencyExceeded, check_model
 from asl_recog.models._parity import parity_sample
 from asl_recog.routes._settings import DEFAULT_MAX_MODEL_SIZE_MB
-from asl_recog.routes.automl._budget import compare_estimates, first_trials, no_trial_error
+from asl_recog.routes.automl._budget import (
+    FIRST_RESULT_GRACE_SHARE,
+    compare_estimates,
+    first_trials,
+    no_trial_error,
+)
 from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
 from asl_recog.routes.automl._guardrails import guardrails
 from asl_recog.routes.automl._portfolio import (
@@ -278,6 +283,7 @@ def local_plan(
         max_concurrent=concurrent,
         deadline_s=max(budget, 1.0),
         hard_deadline=True,
+        first_result_grace_s=min(trial_timeout, FIRST_RESULT_GRACE_SHARE * total),
         trial_timeout_s=trial_timeout,
         in_process=False,
         seed=seed,

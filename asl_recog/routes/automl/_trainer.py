@@ -24,7 +24,10 @@ class AutoMLTrainer(Trainer):
     Args:
         task: only ``"classification"``.
         primary_metric: one of :data:`METRICS`.
-        experiment_timeout_minutes: budget of the whole search.
+        experiment_timeout_minutes: budget of the whole search. Running trials are stopped
+            when it ends, with one exception: while no trial has finished, they may go on for
+            up to half the budget more (within ``iteration_timeout_minutes``), so that a machine
+            slower than the probes measured costs time rather than the model.
         iteration_timeout_minutes: budget of one trial; a slower trial is recorded as failed.
         max_iterations: the most trials (None: until the timeout).
         enable_early_stopping: stop when the best score has not improved for a while.

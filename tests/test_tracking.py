@@ -20,7 +20,7 @@ import pytest
 
 import asl_recog as asl
 from asl_recog._errors import ConfigurationError
-from asl_recog.backends.local._engine import open_storage
+from asl_recog.backends.local._engine import open_storage, open_study
 from asl_recog.backends.local._recipe import RUN_KEY
 from asl_recog.backends.local._shared import share
 from asl_recog.backends.local._tracked import RUN_ID_ATTR
@@ -95,6 +95,9 @@ def test_a_tracked_search_is_one_parent_run_with_a_nested_run_per_trial_and_the_
         assert [m.step for m in curve] == [1, 2]  # one point per epoch
         assert [m.value for m in curve] == pytest.approx(board.loc[number, "history"])
         assert run.data.metrics["duration_s"] == pytest.approx(board.loc[number, "duration_s"], abs=0.01)
+    # The parent run was opened in the background; its id still reached the study, for a resume.
+    study = open_study(tmp_path / "run", direction="maximize", resume=True)
+    assert study.user_attrs[RUN_ID_ATTR] == parent.info.run_id
     # two worker processes ran the trials (the tags name their hosts; the leaderboard their pids)
     assert refits[0].data.tags["trial"] == str(result.best_trial) and refits[0].info.status == "FINISHED"
     assert refits[0].data.metrics["duration_s"] == pytest.approx(result.refit_seconds)
@@ -112,6 +115,23 @@ def test_the_tracking_uri_is_checked_at_once(small_split, tmp_path, monkeypatch)
         trainer.fit(*small_split)
     assert "127.0.0.1:9" in str(caught.value)
     assert not list((tmp_path / "run").glob("models/*")), "no trial ran"
+
+
+def test_a_parent_run_that_cannot_be_opened_is_a_warning_and_the_search_goes_on(
+    small_split, tmp_path, monkeypatch, caplog
+) -> None:
+    """The parent run of a search only this process runs is opened in the background: a failure
+    past the at-once check (here a SQLite store MLflow cannot create) must not cost the search."""
+    _experiment(monkeypatch)
+    (tmp_path / "a-file").write_text("not a folder")  # so no store can be created below it
+    trainer = asl.HyperDriveTrainer(
+        builder="seed", max_total_runs=1, fixed_params=FIXED, refit=False, run_dir=tmp_path / "run", progress=False,
+        tracking_uri=f"sqlite:///{tmp_path}/a-file/mlflow.db",
+    )  # fmt: skip
+    with caplog.at_level("WARNING", logger="asl_recog"):
+        result = trainer.fit(*small_split)
+    assert len(result.leaderboard) == 1 and "mlflow" not in result.extras
+    assert "tracking: this search is not tracked" in caplog.text
 
 
 @pytest.mark.parametrize(("sdk", "says"), [("v2", "workspace's own MLflow"), ("v1", "run history")])

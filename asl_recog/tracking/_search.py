@@ -14,6 +14,7 @@ tracking costs a search milliseconds per trial.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -168,15 +169,43 @@ def start_search(
     Raises:
         ConfigurationError: the server cannot be reached, or the run to resume is not on it.
     """
+    return open_search(
+        tracking_uri,
+        run_name=run_name,
+        metric=metric,
+        settings=settings,
+        tags=tags,
+        resume_run_id=resume_run_id,
+        first_contact=MLFLOW_FIRST_CONTACT,
+    )
+
+
+def open_search(
+    tracking_uri: str,
+    *,
+    run_name: str,
+    metric: str,
+    settings: Mapping[str, Any],
+    tags: Mapping[str, str],
+    resume_run_id: str | None = None,
+    first_contact: Mapping[str, str] | None = None,
+) -> SearchRun:
+    """:func:`start_search` without touching the environment unless ``first_contact`` is given.
+
+    A background thread calls it with None, under :data:`MLFLOW_CALLS` set by the thread that
+    started it (``_background.OpeningSearch``): changing the environment from a second thread
+    races with C code reading it.
+    """
     mlflow_client = _client(tracking_uri)
+    contact = environment(first_contact) if first_contact is not None else contextlib.nullcontext()
     try:
         if resume_run_id is not None:
-            with environment(MLFLOW_FIRST_CONTACT):
+            with contact:
                 run = mlflow_client.get_run(check_run_id(resume_run_id, "the study's parent run"))
             mlflow_client.update_run(run.info.run_id, status="RUNNING")
             logger.info("tracking: resuming MLflow run %s on %s", run.info.run_id, tracking_uri)
             return SearchRun(tracking_uri, run.info.run_id, run.info.experiment_id, metric)
-        with environment(MLFLOW_FIRST_CONTACT):
+        with contact:
             experiment = experiment_id(mlflow_client)
         all_tags = {"asl_recog.version": __version__, "host": socket.gethostname(), **tags}
         run = mlflow_client.create_run(experiment, run_name=run_name, tags=all_tags)
@@ -313,5 +342,6 @@ __all__ = [
     "log_nested",
     "log_to_parent",
     "log_trial",
+    "open_search",
     "start_search",
 ]

@@ -32,7 +32,7 @@ from asl_recog.results import TrainingResult, make_leaderboard
 from asl_recog.results._leaderboard import final_value
 from asl_recog.results._persist import LEADERBOARD_FILE, write_leaderboard
 from asl_recog.results._run_dir import prepare_run_dir
-from asl_recog.tracking._search import SearchRun
+from asl_recog.tracking._background import Tracking
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,7 +143,7 @@ class LocalBackend(Backend):
         else:
             for params in plan.initial:
                 study.enqueue_trial(dict(params))
-        search = start_tracking(trainer, study, run_dir, plan.metric, train, validation)
+        search = start_tracking(trainer, study, run_dir, plan.metric, train, validation, shared=shared)
         with ending(search):
             result = self._run(trainer, study, run_dir, plan, train, validation, artifacts, search, start)
         return result
@@ -157,7 +157,7 @@ class LocalBackend(Backend):
         train: SignMnistDataset,
         validation: SignMnistDataset,
         artifacts: str | None,
-        search: SearchRun | None,
+        search: Tracking | None,
         start: float,
     ) -> TrainingResult:
         route, shared = trainer.route, self.storage is not None

@@ -43,7 +43,7 @@ from asl_recog.backends.local._supervisor import FailureStreak, new_token, super
 from asl_recog.backends.local._trial_loop import TrialLoop, TrialOutcome, TrialReporter, TrialTask, WorkerPlan
 from asl_recog.backends.local._workers import check_spawnable
 from asl_recog.search._space import EarlyTerminationPolicy, PrimaryMetricGoal
-from asl_recog.tracking._search import SearchRun
+from asl_recog.tracking._background import Tracking
 
 logger = logging.getLogger("asl_recog")
 
@@ -90,7 +90,7 @@ class Schedule:
     #: how the route could run trials in-process instead of in workers (for the error's fix), if it can
     in_process_hint: str = ""
     #: the MLflow parent run that workers log each finished trial under (set by the backend; None: untracked)
-    tracking: SearchRun | None = None
+    tracking: Tracking | None = None
 
 
 def run_schedule(

@@ -29,7 +29,8 @@ from asl_recog.backends.local._progress import trial_status
 from asl_recog.backends.local._reservation import was_not_run
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.results import TrainingResult
-from asl_recog.tracking._background import flush, submit
+from asl_recog.tracking._background import OpeningSearch, Tracking, flush, opened, submit
+from asl_recog.tracking._client import check_reachable
 from asl_recog.tracking._search import (
     SearchRun,
     TrialRun,
@@ -38,6 +39,7 @@ from asl_recog.tracking._search import (
     log_artifact,
     log_nested,
     log_to_parent,
+    open_search,
     start_search,
 )
 
@@ -69,7 +71,7 @@ def trial_run(trial: FrozenTrial) -> TrialRun | None:
     )
 
 
-def log_finished_trial(search: SearchRun, trial: FrozenTrial) -> None:
+def log_finished_trial(search: Tracking, trial: FrozenTrial) -> None:
     """Queue ``trial`` to be logged under the search's parent run, in the background (see ``flush``)."""
     run = trial_run(trial)
     if run is not None:
@@ -83,12 +85,16 @@ def start_tracking(
     metric: str,
     train: SignMnistDataset,
     validation: SignMnistDataset,
-) -> SearchRun | None:
+    *,
+    shared: bool = False,
+) -> Tracking | None:
     """The parent run of ``trainer``'s search when it has a ``tracking_uri``, else None.
 
     On resume, the run recorded in the study goes on; otherwise a new one is opened with the
     trainer's settings as params and the data's checksums and split as tags, and its id is
-    written to the study for workers that join.
+    written to the study for workers that join. A new run of a search that only this process
+    runs (not ``shared``) is opened in the background, so that the first trial does not wait
+    for MLflow's import; a shared search's id must be in the study before workers join.
     """
     uri = getattr(trainer, "tracking_uri", None)
     if uri is None:
@@ -102,6 +108,13 @@ def start_tracking(
         **dataset_tags("train", train),
         **dataset_tags("validation", validation),
     }
+    if resume_id is None and not shared:
+        check_reachable(uri)  # a wrong address stops the search now, not after its first trial
+
+        def open_run() -> SearchRun:
+            return open_search(uri, run_name=run_dir.name, metric=metric, settings=settings, tags=tags)
+
+        return OpeningSearch(open_run, on_open=lambda run: study.set_user_attr(RUN_ID_ATTR, run.run_id))
     search = start_search(
         uri, run_name=run_dir.name, metric=metric, settings=settings, tags=tags, resume_run_id=resume_id
     )
@@ -110,7 +123,7 @@ def start_tracking(
 
 
 @contextlib.contextmanager
-def ending(search: SearchRun | None) -> Iterator[None]:
+def ending(search: Tracking | None) -> Iterator[None]:
     """End the parent run with the search: FINISHED, KILLED on Ctrl-C, FAILED on an error."""
     if search is None:
         yield
@@ -119,7 +132,7 @@ def ending(search: SearchRun | None) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         flush(search, timeout_s=10)  # Ctrl-C: the trials done so far, if quick; the study has them all
-        _end(search, "KILLED")
+        _end(search, "KILLED", timeout_s=10)
         raise
     except BaseException:
         flush(search)
@@ -129,17 +142,23 @@ def ending(search: SearchRun | None) -> Iterator[None]:
     _end(search, "FINISHED")
 
 
-def _end(search: SearchRun, status: str) -> None:
+def _end(search: Tracking, status: str, timeout_s: float | None = None) -> None:
     try:
-        end_search(search, status)
+        parent = opened(search) if timeout_s is None else opened(search, timeout_s)
+        if parent is not None:
+            end_search(parent, status)
     except Exception as exc:  # never hide the search's own outcome behind the tracker's
-        logger.warning("tracking: MLflow run %s was not marked %s (%s)", search.run_id, status, exc)
+        logger.warning("tracking: the search's MLflow run was not marked %s (%s)", status, exc)
+    finally:
+        if isinstance(search, OpeningSearch):
+            search.close()
 
 
-def finish_tracking(search: SearchRun | None, result: TrainingResult, board_file: Path) -> None:
+def finish_tracking(tracking: Tracking | None, result: TrainingResult, board_file: Path) -> None:
     """Log the search's outcome to its parent run (best score, leaderboard) and the refit as a nested run."""
+    search = None if tracking is None else opened(tracking)
     if search is None:
-        return
+        return  # untracked, or its parent run was not opened (warned then)
     result.extras["mlflow"] = search.as_dict()
     try:
         log_to_parent(

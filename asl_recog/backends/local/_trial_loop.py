@@ -40,7 +40,7 @@ from asl_recog.backends.local._tracked import log_finished_trial
 from asl_recog.backends.local._workers import watch_parent
 from asl_recog.models._budgets import CandidateRejected
 from asl_recog.search._space import EarlyTerminationPolicy
-from asl_recog.tracking._search import SearchRun
+from asl_recog.tracking._background import Tracking
 
 logger = logging.getLogger("asl_recog")
 
@@ -136,7 +136,7 @@ class WorkerPlan:
     #: the artifact store completed trials upload their model to (a search shared between hosts)
     artifacts: str | None = None
     #: the MLflow parent run each finished trial is logged under (None: not tracked)
-    tracking: SearchRun | None = None
+    tracking: Tracking | None = None
 
 
 class NotRun(Exception):

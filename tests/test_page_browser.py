@@ -233,6 +233,37 @@ def test_uploaded_test_image_shows_its_letter_and_the_28x28(
     assert not elsewhere(page, service)
 
 
+def test_explain_draws_the_services_occlusion_map_over_the_28x28(
+    page: Any, service: str, model_path: Path, sure_images: list[tuple[np.ndarray, str]], tmp_path: Path, shots: Path
+) -> None:
+    image, letter = sure_images[0]
+    enter_key(page, KEY)
+    upload(page, image, tmp_path)
+    assert answer(page) == letter
+    assert page.is_hidden("#explain-overlay")
+    page.click("#explain")
+    page.wait_for_selector("#explain-overlay[data-state=drawn]")
+    assert page.get_attribute("#explain", "aria-pressed") == "true" and page.is_visible("#explain-overlay")
+    assert f"probability of {letter}" in page.inner_text("#explain-note")
+    # Drawn over the 28x28 preview, pixel on pixel: the same place and size on the screen.
+    assert page.locator("#explain-overlay").bounding_box() == page.locator("#model-input").bounding_box()
+    # Its opacity follows asl.explain's map of the same 28x28 (the service's conversion of the file).
+    alpha = np.asarray(
+        page.evaluate(
+            "Array.from(document.getElementById('explain-overlay').getContext('2d')"
+            ".getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 3))"
+        )
+    ).reshape(28, 28)
+    array, _ = image_to_array_and_hand(tmp_path / "hand.png")
+    expected = asl.explain(asl.OnnxModel.load(model_path), array)
+    strength = np.abs(expected.heatmap) / np.abs(expected.heatmap).max()
+    assert alpha.max() == 200 and np.abs(alpha - np.round(200 * strength)).max() <= 1  # the service rounds to 1e-6
+    shoot(page, shots / "page-explain.png")
+    page.click("#explain")  # off again: the image as scored
+    assert page.is_hidden("#explain-overlay") and page.get_attribute("#explain", "aria-pressed") == "false"
+    assert not elsewhere(page, service)
+
+
 def test_wrong_key_says_so(page: Any, sure_images: list[tuple[np.ndarray, str]], tmp_path: Path, shots: Path) -> None:
     enter_key(page, "not-the-key")
     upload(page, sure_images[0][0], tmp_path)

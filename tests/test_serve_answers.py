@@ -243,7 +243,7 @@ def test_page_and_its_files_are_public_and_info_keeps_the_key(client: TestClient
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "connect-src 'self'" in page.headers["content-security-policy"]
-    for name in ("page.js", "page.css", "letters.png"):
+    for name in ("page.js", "explain.js", "page.css", "letters.png"):
         assert client.get(f"/static/{name}").status_code == 200, name
     assert client.get("/info").status_code == 401
     assert client.get("/static/../_app.py").status_code in (401, 404)  # no path reaches the file system

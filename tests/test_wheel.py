@@ -122,7 +122,7 @@ def test_wheel_carries_data_and_license_and_loads_outside_the_source_tree(tmp_pa
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)
     for data_file in DATA_FILES:
         assert f"asl_recog/datasets/sign-language-mnist/{data_file}" in names
-    for page_file in ("index.html", "page.js", "page.css", "letters.png"):  # the web page at / is package data
+    for page_file in ("index.html", "page.js", "explain.js", "page.css", "letters.png"):  # the page is package data
         assert f"asl_recog/serving/_static/{page_file}" in names
     for detector_file in ("palm_detection_full.onnx", "LICENSE", "NOTICE"):  # the hand detector, Apache-2.0
         assert f"asl_recog/data/_detector/{detector_file}" in names

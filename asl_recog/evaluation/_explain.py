@@ -2,7 +2,8 @@
 
 A grey square is slid over the 28x28 image; every occluded copy is scored with the model's
 ``predict_proba`` (in batches), and each pixel gets the mean drop in the answered letter's
-probability over the squares that covered it. Only ``predict_proba`` is used, so this works for
+probability over the squares that covered it (``models._occlusion``, which the scoring
+service's ``POST /explain`` runs too). Only ``predict_proba`` is used, so this works for
 every model (scikit-learn, Keras, ONNX) without gradients, at the cost of one batch of
 ``((28 - patch) / stride + 1) ** 2`` predictions (169 for the defaults).
 """
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from asl_recog._errors import ConfigurationError, DataFormatError
-from asl_recog.data._labels import IMAGE_SIZE, LETTERS
+from asl_recog.data._labels import LETTERS
 from asl_recog.models._base import Model, to_model_input
+from asl_recog.models._occlusion import check_occlusion, occlusion_map
 
 
 @dataclass
@@ -105,40 +107,22 @@ def explain(
         >>> explain(Model.load("runs/best.onnx"), test.images[0], patch=6, stride=3)
         Explanation(letter=..., probability=..., patch=6, stride=3)
     """
-    if not 2 <= patch <= IMAGE_SIZE // 2 or not 1 <= stride <= patch:
-        raise ConfigurationError(f"patch {patch}, stride {stride}: give 2 <= patch <= 14 and 1 <= stride <= patch")
-    if not 0.0 <= fill <= 1.0:
-        raise ConfigurationError(f"fill {fill}: give a grey level from 0 to 1")
+    check_occlusion(patch, stride, fill)
+    if letter is not None and letter.upper() not in LETTERS:
+        raise ConfigurationError(f"letter {letter!r}: give one of {''.join(LETTERS)}")
     pixels = to_model_input(image)
     if pixels.shape[0] != 1:
         raise DataFormatError(f"explain takes one image, got {pixels.shape[0]}", source="image")
     base = pixels[0, :, :, 0]
-    proba = model.predict_proba(pixels)[0]
-    if letter is None:
-        target = int(np.argmax(proba))
-    elif letter.upper() in LETTERS:
-        target = LETTERS.index(letter.upper())
-    else:
-        raise ConfigurationError(f"letter {letter!r}: give one of {''.join(LETTERS)}")
-    starts = range(0, IMAGE_SIZE - patch + 1, stride)
-    corners = [(r, c) for r in starts for c in starts]
-    drop = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
-    covered = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
-    for first in range(0, len(corners), batch_size):
-        chunk = corners[first : first + batch_size]
-        copies = np.repeat(base[None], len(chunk), axis=0)
-        for k, (r, c) in enumerate(chunk):
-            copies[k, r : r + patch, c : c + patch] = fill
-        scores = model.predict_proba(copies[..., None])[:, target]
-        for (r, c), score in zip(chunk, scores, strict=True):
-            drop[r : r + patch, c : c + patch] += proba[target] - score
-            covered[r : r + patch, c : c + patch] += 1
-    heatmap = np.divide(drop, covered, out=np.zeros_like(drop), where=covered > 0)
+    target = None if letter is None else LETTERS.index(letter.upper())
+    heatmap, target, probability = occlusion_map(
+        model.predict_proba, base, target, patch=patch, stride=stride, fill=fill, batch_size=batch_size
+    )
     return Explanation(
         image=base.copy(),
         heatmap=heatmap,
         letter=LETTERS[target],
-        probability=float(proba[target]),
+        probability=probability,
         patch=patch,
         stride=stride,
     )

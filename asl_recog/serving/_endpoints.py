@@ -24,6 +24,7 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from starlette.routing import Route
 
+from asl_recog.serving._explain import explain_operation
 from asl_recog.serving._openapi import ErrorResponse, Status, add_components, error_responses, score_operation
 from asl_recog.serving._page import page_urls
 
@@ -96,6 +97,8 @@ class Endpoint:
 
 _V2 = ("v2",)
 SCORE = Endpoint("/score", "POST", kind="asgi", operation=score_operation)
+#: One image's answer and its occlusion map (the page's "Explain" overlay); keyed, as scoring is.
+EXPLAIN = Endpoint("/explain", "POST", kind="asgi", operation=explain_operation)
 OPENAPI = Endpoint("/openapi.json", public=True, kind="fastapi")
 DOCS = Endpoint("/docs", public=True, kind="fastapi")
 DOCS_OAUTH2 = Endpoint("/docs/oauth2-redirect", public=True, kind="fastapi")
@@ -138,6 +141,7 @@ INFO = Endpoint(
 #: Every endpoint, in the order the app matches them (it also orders the OpenAPI document).
 ENDPOINTS: tuple[Endpoint, ...] = (
     SCORE,
+    EXPLAIN,
     OPENAPI,
     DOCS,
     DOCS_OAUTH2,

@@ -47,8 +47,8 @@ def page_urls(folder: Path = STATIC) -> dict[str, Path]:
     :func:`page_files` when an app is built.
 
     Example:
-        >>> sorted(page_urls())[:2]
-        ['/', '/static/letters.png']
+        >>> sorted(page_urls())[:3]
+        ['/', '/static/explain.js', '/static/letters.png']
     """
     urls: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
@@ -65,8 +65,8 @@ def page_files(folder: Path = STATIC) -> dict[str, tuple[bytes, str]]:
 
     Example:
         >>> files = page_files()
-        >>> sorted(files)[:2], files["/"][1]
-        (['/', '/static/letters.png'], 'text/html; charset=utf-8')
+        >>> sorted(files)[:3], files["/"][1]
+        (['/', '/static/explain.js', '/static/letters.png'], 'text/html; charset=utf-8')
     """
     return {url: (path.read_bytes(), _TYPES[path.suffix.lower()]) for url, path in page_urls(folder).items()}
 

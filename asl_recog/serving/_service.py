@@ -1,4 +1,4 @@
-"""The route functions of the service's own endpoints: /score, /info, /health, /ready and the page.
+"""The route functions of the service's own endpoints: /score, /explain, /info, /health, /ready and the page.
 
 Paths, methods, which need the key and their OpenAPI entries are rows of the endpoint
 table (``_endpoints.py``); ``create_app`` pairs them with these functions.
@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
 from asl_recog.serving._answers import AnswerOptions, add_hands, extend_answer, parse_options
-from asl_recog.serving._endpoints import HEALTH, INFO, PAGE, READY, SCORE, Endpoint, Handler
+from asl_recog.serving._endpoints import EXPLAIN, HEALTH, INFO, PAGE, READY, SCORE, Endpoint, Handler
+from asl_recog.serving._explain import Explainer
 from asl_recog.serving._offload import ParsePool
 from asl_recog.serving._page import page_files, page_responder
 from asl_recog.serving._requests import (
@@ -40,7 +41,7 @@ def json_response(content: Any, status: int = 200) -> Response:
 
 
 class ServiceEndpoints:
-    """The route functions of /score, /info, /health and /ready over one model.
+    """The route functions of /score, /explain, /info, /health and /ready over one model.
 
     ``health`` answers that the process runs, ``ready`` that the model is loaded (``app.state.model``),
     ``info`` the service's and the model's metadata, ``score`` the predictions. The FastAPI route
@@ -67,12 +68,14 @@ class ServiceEndpoints:
     ) -> None:
         self.model, self.metadata, self.threshold = model, metadata, threshold
         self.max_batch, self.parse_pool = max_batch, parse_pool
+        self.explainer = Explainer(model)
 
     def handlers(self) -> dict[Endpoint, Handler]:
         """The route function of each of the service's own rows, the page's files included."""
         files = page_files()
         pages = {endpoint: page_responder(*files[endpoint.path]) for endpoint in PAGE}
-        return {SCORE: self.score, HEALTH: self.health, READY: self.ready, INFO: self.info, **pages}
+        handlers: dict[Endpoint, Handler] = {SCORE: self.score, EXPLAIN: self.explainer.explain, **pages}
+        return {**handlers, HEALTH: self.health, READY: self.ready, INFO: self.info}
 
     async def health(self) -> Response:
         return json_response({"status": "ok"})

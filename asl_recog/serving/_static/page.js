@@ -3,7 +3,7 @@
 // the service looks for the hand (its answer's "hand" is the box it cut out), puts the crop box
 // there, and sends the box (/score?crop=x,y,w,h) once the person moves it. It draws the 28x28
 // image the service returns (return_input=true), so the service stays the one place where that
-// conversion, and the search for the hand, are defined.
+// conversion, and the search for the hand, are defined. The "Explain" overlay is in explain.js.
 "use strict";
 
 const KEY_STORE = "asl-recog-key";  // sessionStorage: forgotten when the tab closes
@@ -315,6 +315,8 @@ async function score() {
   const c = state.crop;  // null for a new photo: the service looks for the hand
   const ticket = ++state.pending;  // only the latest request's answer is shown
   $("answer").dataset.state = "busy";
+  explanation.pending++;  // a map of the previous image or box must not be drawn over the new one
+  clearOverlay("");
   $("result-section").hidden = false;
   const form = new FormData();
   form.append("file", state.blob, state.name);
@@ -344,4 +346,7 @@ async function score() {
   scoreError("");
   if (!c) { boxFromAnswer(body); }
   showAnswer(body);
+  explanation.box = c ? `crop=${c.x},${c.y},${c.w},${c.h}` : "";
+  $("explain").disabled = false;
+  if (explanation.on) { explain(); }
 }

@@ -183,3 +183,16 @@ def test_a_clone_runs_in_the_same_place_as_its_trainer() -> None:
     backend = asl.LocalBackend()
     trainer = asl.AutoMLTrainer(allowed_models=["KNN"], backend=backend)
     assert clone(trainer).backend is backend
+
+
+def test_each_trainer_has_every_setting_its_routes_search_and_refit_read() -> None:
+    """The routes' hooks are typed with a view of the settings (not the trainer class, which would
+    make an import circle); scikit-learn's estimators are untyped, so the type checker cannot hold
+    the trainers to those views: this does, member by member."""
+    from asl_recog.routes.automl._settings import AutoMLSettings
+    from asl_recog.routes.hyperdrive._settings import HyperDriveSettings
+
+    for trainer, view in ((asl.AutoMLTrainer(), AutoMLSettings), (asl.HyperDriveTrainer(), HyperDriveSettings)):
+        members = [*view.__annotations__, *(n for n in vars(view) if not n.startswith("_"))]
+        missing = [name for name in members if not hasattr(trainer, name)]
+        assert missing == [] and isinstance(trainer, view), (type(trainer).__name__, missing)

@@ -12,7 +12,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -26,16 +26,18 @@ from asl_recog.models._parity import parity_sample
 from asl_recog.results import TrainingResult
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
 from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline, soft_voting
+from asl_recog.routes.automl._settings import AutoMLSettings
 from asl_recog.routes.automl._stacking import stack_ensemble
-
-if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
 
 logger = logging.getLogger("asl_recog")
 
 
 def refit_automl(
-    trainer: AutoMLTrainer, result: TrainingResult, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
+    trainer: AutoMLSettings,
+    result: TrainingResult,
+    train: SignMnistDataset,
+    validation: SignMnistDataset,
+    run_dir: Path,
 ) -> TrainingResult:
     """Retrain the winning pipeline (or each member of the winning ensemble) on all the images."""
     images, labels = all_images(train, validation)

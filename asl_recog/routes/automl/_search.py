@@ -25,7 +25,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import optuna
@@ -61,10 +61,8 @@ from asl_recog.routes.automl._portfolio import (
     search_spaces,
     soft_voting,
 )
+from asl_recog.routes.automl._settings import AutoMLSettings
 from asl_recog.routes.automl._stacking import add_stack_ensemble
-
-if TYPE_CHECKING:
-    from asl_recog.routes.automl._trainer import AutoMLTrainer
 
 logger = logging.getLogger("asl_recog")
 
@@ -206,7 +204,7 @@ def add_ensemble(
 
 
 def local_plan(
-    trainer: AutoMLTrainer, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
+    trainer: AutoMLSettings, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
 ) -> LocalPlan:
     """The local search of an :class:`AutoMLTrainer`."""
     start = time.perf_counter()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,14 +27,12 @@ from asl_recog.models._budgets import BudgetExceeded, check_size
 from asl_recog.results import TrainingResult, best_epoch
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model, selected_row
 from asl_recog.routes.hyperdrive._builders import DEFAULTS, get_builder
+from asl_recog.routes.hyperdrive._settings import HyperDriveSettings
 from asl_recog.routes.hyperdrive._training import train_network
-
-if TYPE_CHECKING:
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 
 def refit_hyperdrive(
-    trainer: HyperDriveTrainer,
+    trainer: HyperDriveSettings,
     result: TrainingResult,
     train: SignMnistDataset,
     validation: SignMnistDataset,

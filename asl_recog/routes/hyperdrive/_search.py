@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -17,10 +17,8 @@ from asl_recog.backends.local._scheduler import Schedule
 from asl_recog.backends.local._workers import thread_env
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.routes.hyperdrive._builders import BUILDERS, DEFAULTS
+from asl_recog.routes.hyperdrive._settings import HyperDriveSettings
 from asl_recog.routes.hyperdrive._training import hyperdrive_runner
-
-if TYPE_CHECKING:
-    from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
 
 
 def save_arrays(run_dir: Path, train: SignMnistDataset, validation: SignMnistDataset) -> Path:
@@ -32,20 +30,20 @@ def save_arrays(run_dir: Path, train: SignMnistDataset, validation: SignMnistDat
     return folder
 
 
-def builder_name(trainer: HyperDriveTrainer) -> str:
+def builder_name(trainer: HyperDriveSettings) -> str:
     """The builder's name on the leaderboard."""
     builder = trainer.builder
     return builder if isinstance(builder, str) else getattr(builder, "__name__", "custom")
 
 
-def trial_params(trainer: HyperDriveTrainer, params: dict[str, Any]) -> dict[str, Any]:
+def trial_params(trainer: HyperDriveSettings, params: dict[str, Any]) -> dict[str, Any]:
     """A trial's parameters completed with the trainer's fixed ones and the named builder's defaults."""
     defaults = DEFAULTS.get(trainer.builder, {}) if isinstance(trainer.builder, str) else {}
     return {**defaults, **(trainer.fixed_params or {}), **params}
 
 
 def local_plan(
-    trainer: HyperDriveTrainer, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
+    trainer: HyperDriveSettings, train: SignMnistDataset, validation: SignMnistDataset, run_dir: Path
 ) -> LocalPlan:
     """The local search of a :class:`HyperDriveTrainer`."""
     sampling = trainer.resolved_sampling()

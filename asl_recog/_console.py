@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, BinaryIO
 
+from asl_recog._imports import LazyModule
+
 #: The one format of every stderr line (the CI main-job test checks it).
 LOG_FORMAT = "asl-recog %(levelname)s [%(name)s] %(message)s"
 #: Environment variable carrying the verbosity into spawned worker processes.
@@ -163,6 +165,11 @@ def _native_stderr_to_log(name: str) -> Iterator[None]:
                     native.debug(line)
 
 
+# Core dependencies, imported through the package's one lazy-import helper (a missing one is named).
+_TENSORFLOW = LazyModule("tensorflow", package="tensorflow", extra=None, purpose="The Keras CNN (HyperDriveTrainer)")
+_KERAS = LazyModule("keras", package="keras", extra=None, purpose="The Keras CNN (HyperDriveTrainer)")
+
+
 def import_tensorflow() -> ModuleType:
     """Import TensorFlow (and Keras) once, with its native start-up lines sent to the log.
 
@@ -176,9 +183,8 @@ def import_tensorflow() -> ModuleType:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _native_stderr_to_log("tensorflow.native"):
-        import keras  # noqa: F401 - loads its backend under the same capture
-        import tensorflow as tf
-
+        _KERAS.load()  # loads its backend under the same capture
+        tf = _TENSORFLOW.load()
         tf.constant(0)  # the runtime's device discovery prints its lines on first use
     for name in ("tensorflow", "absl"):
         for own_handler in list(logging.getLogger(name).handlers):

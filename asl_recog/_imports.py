@@ -1,12 +1,13 @@
-"""One small helper for the heavy optional imports: the Azure SDKs, MLflow, tf2onnx.
+"""The package's one helper for heavy or optional imports: the Azure SDKs, MLflow, tf2onnx, TensorFlow.
 
 ``import asl_recog`` and every module of it import at the top of the file, except
 these packages: they are large, optional (extras) or slow to load, so a module
 names them once, at its top, as a :class:`LazyModule`, and the package loads on
 first use. A missing one raises :class:`~asl_recog.MissingExtraError` naming the
 extra to install. This is Optuna's ``optuna._imports._LazyImport``, plus the
-message; TensorFlow and Keras go through :func:`asl_recog._console.import_tensorflow`
-instead, which also keeps their start-up noise off the console.
+message. The SDK checks of the Azure backends (``import_v1``/``import_v2``) and
+:func:`asl_recog._console.import_tensorflow` (which also keeps TensorFlow's start-up
+noise off the console) load through it too.
 """
 
 from __future__ import annotations

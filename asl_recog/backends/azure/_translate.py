@@ -31,7 +31,8 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from asl_recog._errors import ConfigurationError, MissingExtraError
+from asl_recog._errors import ConfigurationError
+from asl_recog._imports import LazyModule
 from asl_recog.backends.azure._job import cli_name
 from asl_recog.search._space import (
     BanditPolicy,
@@ -54,21 +55,24 @@ _SDK_NAMES = {"v1": "Azure ML SDK v1 (AzureMLBackend)", "v2": "Azure ML SDK v2 (
 MAX_DURATION_MINUTES = 10080
 
 
+_V1 = [
+    LazyModule(name, package="azureml-core", extra="azureml", purpose="The Azure ML SDK v1 backend (AzureMLBackend)")
+    for name in ("azureml.core", "azureml.train.hyperdrive")
+]
+_V2 = LazyModule(
+    "azure.ai.ml", package="azure-ai-ml", extra="azure", purpose="The Azure ML SDK v2 backend (AzureBackend)"
+)
+
+
 def import_v1() -> None:
-    """Fail with the pip command when SDK v1 is not installed."""
-    try:
-        import azureml.core
-        import azureml.train.hyperdrive  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtraError("azureml-core", "azureml", "The Azure ML SDK v1 backend (AzureMLBackend)") from exc
+    """Fail with the pip command when SDK v1 is not installed (through the package's one lazy-import helper)."""
+    for module in _V1:
+        module.load()
 
 
 def import_v2() -> None:
     """Fail with the pip command when SDK v2 is not installed."""
-    try:
-        import azure.ai.ml  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtraError("azure-ai-ml", "azure", "The Azure ML SDK v2 backend (AzureBackend)") from exc
+    _V2.load()
 
 
 def reject(sdk: Sdk, what: str, fix: str) -> ConfigurationError:

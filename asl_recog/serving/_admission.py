@@ -1,8 +1,8 @@
 """Memory bounded under batch load: a cap on scoring work, a bounded queue, and chunked scoring.
 
 A 1024-image batch is cheap to send and dear to score: the nearest-neighbours graph
-holds an ``images x stored rows`` distance matrix (and a few of its siblings), so
-three such requests at once took a KNN service from 326 MB to 2.25 GB (issue 24).
+holds an ``images x stored rows`` distance matrix (and a few of its siblings): three
+such requests at once take a KNN service from about 330 MB to over 2 GB.
 Three things bound it:
 
 * :class:`AdmissionGate` (ASGI middleware) lets at most ``max_concurrent`` large

@@ -53,16 +53,15 @@ PROBE_ROWS = (300, 1200)
 #: The probes stop once they have used this share of the experiment's time (they count against it).
 PROBE_BUDGET_SHARE = 0.10
 #: Skip only an estimate over this many times the limit. Estimates from 300- and 1,200-row fits
-#: are rough: the quick preset's MLP, a 40-44 s fit on an idle machine, was estimated at 91 s
-#: beside a test run and skipped against a 90 s timeout, which lost the best model. A near miss
-#: costs at most one worker's trial timeout; a wrong skip can cost the winner.
+#: on a busy machine can be twice the real fit (docs/benchmarks.md, estimated against actual fit
+#: times), and the costs are lopsided: a near miss costs at most one worker's trial timeout, a
+#: wrong skip can cost the winner.
 SKIP_FACTOR = 2.0
 #: The most an algorithm's fit time may grow with the rows, as a power (the probes' measured
 #: exponent is clipped to it). Kernel SVMs solve a problem over pairs of rows (quadratic and
 #: worse); an MLP with early stopping may run more epochs on more rows; the rest are linear or
-#: ``n log n`` in the rows. Probes of a few hundredths of a second are mostly noise: a KNN fitted
-#: in 12 s was estimated at 395 s (exponent 2 from 300- and 1,200-row fits) and skipped, and an
-#: MLP of 40 s at 85 s and deferred (bench_automl.py --minutes 2, seeds 1 and 2).
+#: ``n log n`` in the rows. Probes of a few hundredths of a second are mostly noise, and an
+#: unclipped exponent turns that noise into estimates thirty times the real fit.
 GROWTH_LIMIT: dict[str, float] = {"SVM": 2.0, "MLP": 1.5}
 #: Calls of a probe model's latency measurement (the minimum is kept; the search's check makes 50).
 LATENCY_CALLS = 30
@@ -72,8 +71,8 @@ DEFAULT_GROWTH_LIMIT = 1.2
 BASELINE_KEY = "baseline"
 #: The first trial: (algorithm, params) of a cheap, strong configuration. HOG + MLP(64 hidden,
 #: 10 epochs): 13.2 s to fit all 54,910 augmented rows, 0.9762 test accuracy, 0.06 ms per image
-#: (HOG + PCA + KNN: 8.6 s, 0.9548, 0.35 ms; the default HOG MLP: 25.9 s, 0.9716) -- one thread
-#: on the shared 2-core machine, 2026-12-03.
+#: (HOG + PCA + KNN: 8.6 s, 0.9548, 0.35 ms; the default HOG MLP: 25.9 s, 0.9716), one thread
+#: on a shared 2-core machine.
 BASELINE: tuple[str, dict[str, Any]] = ("MLP", {"hidden": 64, "max_iter": 10})
 #: The baseline goes first unless the probes estimate it over this share of the limit.
 BASELINE_SHARE = 0.5
@@ -143,8 +142,7 @@ def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
     """Run ``work()``; return its result and the smaller of its wall and CPU seconds.
 
     Both are upper bounds of the time on a free machine: wall time grows with other load
-    (a 40 s MLP was estimated at 312 s and skipped when make demo ran beside a test run),
-    CPU time with BLAS threads. The smaller is kept.
+    (several times over beside another job), CPU time with BLAS threads. The smaller is kept.
     """
     start, cpu_start = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
@@ -337,8 +335,8 @@ def order_by_budget(
         if seconds is None:
             # Not measured: the probes stopped at their share before reaching it (they go cheapest
             # first, so it is the expensive end of the static order) or its probe failed. It goes
-            # after the deferred ones: a 1-minute search once tried LightGBM and LinearSVM, never
-            # probed, before the MLP measured near the limit.
+            # after the deferred ones: an algorithm measured near the limit is a better bet than
+            # one that may be far over it.
             unmeasured.append(algorithm)
             continue
         served = (latencies or {}).get(algorithm)

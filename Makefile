@@ -12,7 +12,7 @@ PRESET ?= quick
 CONSTRAINTS ?= constraints.txt
 PIP_INSTALL := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
 
-.PHONY: demo test test-fast lint doctest docs bench constraints clean chromium
+.PHONY: demo test test-fast lint doctest docs bench constraints clean chromium example-report
 
 demo: $(VENV)/.core
 	$(BIN)/asl-recog run --preset $(PRESET)
@@ -55,6 +55,11 @@ chromium:
 # Not --quiet: it drops the warnings before --strict counts them, and a broken link then passed.
 docs: $(VENV)/.all
 	$(BIN)/mkdocs build --strict
+
+# Regenerate docs/example-report/ with the current code (about 10 minutes on 2 cores); the example-report
+# test fails when the report's recorded version or preset hash no longer match the code.
+example-report: $(VENV)/.core
+	BIN=$(BIN) bash tools/example_report.sh
 
 bench: $(VENV)/.all
 	bash bench/run_all.sh

@@ -214,5 +214,6 @@ def test_real_models_and_report(small_split: Any, small_test: asl.SignMnistDatas
             assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
     for text in (md, html):
         assert result.best in text and "McNemar" in text and "Wilson" in text and "confusion_1_" in text
+        assert f"asl_recog version: {asl.__version__}" in text  # every report names the code that wrote it
     assert "| model | rank | accuracy |" in md and "<table" in html and '<img src="accuracy.png"' in html
     assert md.count("| ") > 24 and all(f"| {letter} |" in md for letter in LETTERS)

@@ -104,6 +104,9 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
         assert figures["n_images"] == 1000 and len(figures["per_corruption"]) == len(asl.CORRUPTIONS)
         assert f"{route}: test accuracy {summary['test_accuracy'][route]:.4f}, mean corruption accuracy" in stdout
     assert "## Corruptions" in report and (out / "report" / "robustness.png").is_file()
+    # What produced it: the version and the hash of the settings the run used (the config's, over the preset).
+    assert summary["asl_recog_version"] == asl.__version__ and len(summary["settings_sha256"]) == 64
+    assert f"settings SHA-256: {summary['settings_sha256']}" in report
     # Each route was converted once, within the size budget; the winner's file is served.
     for route in ("automl", "hyperdrive"):
         assert (out / route / "model.onnx").stat().st_size < 100 * 10**6

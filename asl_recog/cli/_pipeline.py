@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import io
 import json
 import logging
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from asl_recog._errors import ConfigurationError
+from asl_recog._version import __version__
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._split import train_validation_split
 from asl_recog.deploy import LocalDeployer
@@ -23,7 +25,7 @@ from asl_recog.models._budgets import check_size
 from asl_recog.models._export import export_onnx
 from asl_recog.models._model_card import write_card
 from asl_recog.models._onnx import OnnxModel
-from asl_recog.models._record import RunRecord
+from asl_recog.models._record import RunRecord, jsonable
 from asl_recog.models._unknown import choose_unknown_threshold
 from asl_recog.results._persist import write_leaderboard
 from asl_recog.results._record import result_record
@@ -96,6 +98,22 @@ def preset_label(preset: str, config: str | None = None) -> str:
         ('quick preset', 'custom config search.yml over the full preset')
     """
     return f"{preset} preset" if config is None else f"custom config {config} over the {preset} preset"
+
+
+def settings_sha256(settings: dict[str, dict[str, Any]]) -> str:
+    """SHA-256 of a run's per-route trainer settings, as canonical JSON (sorted keys, no spaces).
+
+    The main job records it in ``summary.json`` and the report, so a report can be checked
+    against the preset the code defines now (``tests/test_example_report.py``).
+
+    Example:
+        >>> settings_sha256(PRESETS["quick"]) == settings_sha256({**PRESETS["quick"]})
+        True
+        >>> settings_sha256(PRESETS["quick"]) == settings_sha256(PRESETS["full"])
+        False
+    """
+    text = json.dumps(jsonable(settings), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def run_pipeline(
@@ -213,7 +231,8 @@ def run_pipeline(
     # Off the dataset too: the corruption suite on a fixed 1,000-image subsample of the
     # test file (docs/robustness.md); "unknown" answers count as wrong.
     comparison = Comparator(exported).evaluate(test, corruptions=CorruptionSuite(max_images=1000, seed=0))
-    report_path = comparison.report(out / "report")
+    settings_hash = settings_sha256(settings)
+    report_path = comparison.report(out / "report", {"settings": label, "settings SHA-256": settings_hash})
     if tracking_uri is not None:
         logged = log_comparison(comparison, results, report_path)
         echo(f"tracking: the test figures and the report went to {logged} MLflow run(s) on {tracking_uri}")
@@ -280,6 +299,8 @@ def run_pipeline(
             {
                 "preset": preset,
                 "settings": label,
+                "settings_sha256": settings_hash,
+                "asl_recog_version": __version__,
                 "best": comparison.best,
                 "verdict": comparison.verdict,
                 "seconds": seconds,

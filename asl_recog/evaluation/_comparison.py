@@ -82,9 +82,13 @@ class ComparisonResult:
             text += " " + self.mcnemar.statement
         return text
 
-    def report(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``report.md``, ``report.html`` and PNG plots into the folder ``path``; return the folder."""
-        return write_report(self, Path(path))
+    def report(self, path: str | os.PathLike[str], about: dict[str, str] | None = None) -> Path:
+        """Write ``report.md``, ``report.html`` and PNG plots into the folder ``path``; return the folder.
+
+        The report names the asl_recog version; ``about`` adds more of what produced the models
+        (``asl-recog run`` gives its settings and their SHA-256).
+        """
+        return write_report(self, Path(path), about)
 
     def plot_confusion(self, name: str, normalize: str | None = "true") -> Any:
         """Model ``name``'s confusion matrix on the test images (rows: true letter) as a matplotlib ``Figure``.

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from asl_recog._version import __version__
 from asl_recog.data._labels import LETTERS
 from asl_recog.evaluation._photos import PhotoResult, photos_frame
 from asl_recog.evaluation._robustness import robustness_frame
@@ -54,8 +55,11 @@ _TABLE_COLUMNS = [
 ]
 
 
-def write_report(result: Comparison, folder: Path) -> Path:
+def write_report(result: Comparison, folder: Path, about: dict[str, str] | None = None) -> Path:
     """Write ``report.md``, ``report.html`` and the plots into ``folder``; return ``folder``.
+
+    Every report names the asl_recog version that wrote it, so a stale one can be told apart;
+    ``about`` adds more of what produced it (e.g. the main job's settings and their hash).
 
     Example:
         >>> from asl_recog import Comparator
@@ -95,6 +99,8 @@ def write_report(result: Comparison, folder: Path) -> Path:
                 "or below the threshold); no_hand is the share in which no hand was found.",
             )
         )
+    provenance = {"asl_recog version": __version__, **(about or {})}
+    sections.append(("Produced by", "; ".join(f"{k}: {v}" for k, v in provenance.items()) + "."))
     (folder / "report.md").write_text(_markdown(result, table, sections, images), encoding="utf-8")
     (folder / "report.html").write_text(_html(result, table, sections, images), encoding="utf-8")
     return folder

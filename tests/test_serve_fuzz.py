@@ -35,6 +35,8 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 OPERATIONS = [
     ("/score", "POST", POSITIVE),
     ("/score", "POST", NEGATIVE),
+    ("/explain", "POST", POSITIVE),
+    ("/explain", "POST", NEGATIVE),
     ("/info", "GET", POSITIVE),
     ("/info", "GET", NEGATIVE),
     ("/health", "GET", POSITIVE),
@@ -72,8 +74,8 @@ def test_fuzzed_requests_never_get_a_server_error(
 
     check()
     assert seen, "no request was generated"
-    if path == "/score" and mode is POSITIVE:
-        assert 200 in seen, f"no generated valid request was scored: {sorted(set(seen))}"
+    if path in ("/score", "/explain") and mode is POSITIVE:
+        assert 200 in seen, f"no generated valid request was answered: {sorted(set(seen))}"
 
 
 def test_unauthenticated_fuzzing_is_refused(api_schema: Any) -> None:

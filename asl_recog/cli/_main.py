@@ -164,7 +164,16 @@ def _add_explain(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParse
 
 def _add_deploy(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser]) -> None:
     _example(p, "asl-recog deploy best.onnx --target local")
-    p.add_argument("model", help="the .onnx model to deploy")
+    p.add_argument(
+        "model",
+        help="the .onnx model to deploy, or a registered ONNX model, models:/NAME/VERSION or models:/NAME@ALIAS "
+        "(downloaded from --tracking-uri; azure/azureml deploy the downloaded file)",
+    )
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="the MLflow tracking server of a models:/ URI (default $MLFLOW_TRACKING_URI)",
+    )
     p.add_argument(
         "--target",
         choices=["local", "azure", "azureml"],

@@ -106,6 +106,10 @@ class AzureMLDeployer(Deployer):
         run_dir: where to write the model and scoring folder; None uses a temporary folder.
         model_register: replaces ``azureml.core.Model.register`` (same arguments); for tests and wrappers.
         model_deploy: replaces ``azureml.core.Model.deploy`` (same arguments).
+        tracking_uri: the MLflow server of a registered model (``models:/NAME/VERSION`` or
+            ``models:/NAME@ALIAS``); None reads ``$MLFLOW_TRACKING_URI``. Such a model is downloaded
+            here first (an alias: the version it points to at ``deploy``), then registered in the
+            workspace and deployed as a file, ``NAME-vVERSION.onnx``.
 
     ``AzureMLDeployer.from_config()`` signs in (config.json or ``AZUREML_ARM_*``), and
     ``deployer.deploy("runs/best.onnx", name="asl-recog-aci")`` registers and deploys. What it sends
@@ -134,6 +138,7 @@ class AzureMLDeployer(Deployer):
         model_register: Callable[..., Any] | None = None,
         model_deploy: Callable[..., Any] | None = None,
         show_output: bool = False,
+        tracking_uri: str | None = None,
     ) -> None:
         _import_sdk()
         _warn_deprecated()
@@ -146,6 +151,7 @@ class AzureMLDeployer(Deployer):
         self.max_batch, self.show_output = max_batch, show_output
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._register, self._deploy = model_register, model_deploy
+        self.tracking_uri = tracking_uri
 
     @classmethod
     def from_config(
@@ -184,7 +190,7 @@ class AzureMLDeployer(Deployer):
         with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
             folder = self.run_dir / name if self.run_dir is not None else Path(tmp)
             (folder / "model").mkdir(parents=True, exist_ok=True)
-            onnx_path, onnx_model = onnx_file(model, folder / "model")
+            onnx_path, onnx_model = onnx_file(model, folder / "model", tracking_uri=self.tracking_uri)
             spec = self.build(onnx_model, onnx_path.name, name, folder)
             registered = register(
                 workspace=self.workspace,

@@ -106,6 +106,10 @@ class AzureDeployer(Deployer):
         request_timeout_ms: Azure's per-request timeout.
         run_dir: where to write the model and scoring folder; None uses a temporary folder.
         cleanup_on_failure: delete the endpoint if its deployment fails.
+        tracking_uri: the MLflow server of a registered model (``models:/NAME/VERSION`` or
+            ``models:/NAME@ALIAS``); None reads ``$MLFLOW_TRACKING_URI``. Such a model is downloaded
+            here first (an alias: the version it points to at ``deploy``) and deployed as a file,
+            ``NAME-vVERSION.onnx``: the endpoint does not read the registry.
 
     ``AzureDeployer.from_config()`` signs in (config.json or ``AZUREML_ARM_*``), and
     ``deployer.deploy(result.best_model, name="asl-recog-prod")`` creates the endpoint. What it
@@ -139,6 +143,7 @@ class AzureDeployer(Deployer):
         request_timeout_ms: int = 10_000,
         run_dir: str | os.PathLike[str] | None = None,
         cleanup_on_failure: bool = True,
+        tracking_uri: str | None = None,
     ) -> None:
         if ml_client is None:
             raise ConfigurationError("AzureDeployer needs an MLClient; use AzureDeployer.from_config() to sign in")
@@ -148,7 +153,7 @@ class AzureDeployer(Deployer):
         self.deployment_name = endpoint_name(deployment_name)
         self.image, self.max_batch, self.request_timeout_ms = image, max_batch, request_timeout_ms
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.cleanup_on_failure = cleanup_on_failure
+        self.cleanup_on_failure, self.tracking_uri = cleanup_on_failure, tracking_uri
 
     @classmethod
     def from_config(
@@ -196,7 +201,7 @@ class AzureDeployer(Deployer):
             # The SDK uploads the model and code folder during the create calls, so a temporary folder suffices.
             folder = self.run_dir / name if self.run_dir is not None else Path(tmp)
             (folder / "model").mkdir(parents=True, exist_ok=True)
-            onnx_path, onnx_model = onnx_file(model, folder / "model")
+            onnx_path, onnx_model = onnx_file(model, folder / "model", tracking_uri=self.tracking_uri)
             spec = self.build(onnx_path, onnx_model, name, folder)
             endpoints, deployments = self.ml_client.online_endpoints, self.ml_client.online_deployments
             endpoints.begin_create_or_update(spec.endpoint).result()

@@ -109,7 +109,9 @@ class Deployer(ABC):
 
     @abstractmethod
     def deploy(self, model: Model | str | os.PathLike[str], name: str | None = None) -> Endpoint:
-        """Deploy ``model`` (a fitted Model, exported to ONNX on the way, or an ``.onnx`` path)."""
+        """Deploy ``model``: a fitted Model (exported to ONNX on the way), an ``.onnx`` path, or a
+        registered ONNX model, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (from the deployer's
+        ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``)."""
 
     #: the name ``Deployer.create`` knows this deployer by (set by each subclass)
     target: ClassVar[str] = ""

@@ -17,6 +17,7 @@ from asl_recog.deploy._base import Deployer, Endpoint, endpoint_name
 from asl_recog.deploy._scoring import onnx_file
 from asl_recog.models._base import Model
 from asl_recog.serving._security import generate_key
+from asl_recog.tracking._fetch import is_models_uri, parse_models_uri, resolve_tracking_uri
 
 
 class DeploymentError(AslRecogError, RuntimeError):
@@ -124,6 +125,16 @@ class LocalEndpoint(Endpoint):
         return f"LocalEndpoint(name={self.name!r}, uri={self.scoring_uri!r}, pid={self.pid}, {state})"
 
 
+def _exit_error(endpoint: LocalEndpoint) -> DeploymentError:
+    """Why the service exited before it was ready: its own one-line ``error:`` (a bad model, URI or
+    setting), else its log's end."""
+    log, status = endpoint.logs(30), endpoint.process.returncode
+    refusals = [line[len("error: ") :] for line in log.splitlines() if line.startswith("error: ")]
+    if refusals:
+        return DeploymentError(f"the service exited with status {status} before it was ready: {refusals[-1]}")
+    return DeploymentError(f"the service exited with status {status} before it was ready. Its log:\n{log}")
+
+
 class LocalDeployer(Deployer):
     """Runs ``python -m asl_recog.serving`` in a subprocess on a free loopback port and waits for ``/ready``.
 
@@ -135,6 +146,10 @@ class LocalDeployer(Deployer):
             removed by ``delete()``.
         startup_timeout_s: how long to wait for ``/ready``.
         serve_args: extra command-line options for the service, e.g. ``["--max-batch", "64"]``.
+        tracking_uri: the MLflow server of a registered model (``models:/NAME/VERSION`` or
+            ``models:/NAME@ALIAS``); None reads ``$MLFLOW_TRACKING_URI``. The service downloads
+            such a model itself, at start, as ``asl-recog serve models:/...`` does, so its ``/info``
+            names the registered model and the version an alias resolved to.
 
     Example:
         >>> with LocalDeployer().deploy("runs/best.onnx") as endpoint:  # here a tiny KNN model
@@ -154,41 +169,57 @@ class LocalDeployer(Deployer):
         startup_timeout_s: float = 60.0,
         serve_args: list[str] | None = None,
         grace_s: float = 10.0,
+        tracking_uri: str | None = None,
     ) -> None:
         if startup_timeout_s <= 0:
             raise ConfigurationError("startup_timeout_s must be positive")
         self.host, self.port, self.auth = host, port, auth
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.startup_timeout_s, self.serve_args, self.grace_s = startup_timeout_s, list(serve_args or []), grace_s
+        self.tracking_uri = tracking_uri
 
     def deploy(self, model: Model | str | os.PathLike[str], name: str | None = None) -> LocalEndpoint:
         name = endpoint_name(name)
+        tracking = self._registry_tracking_uri(model)
         owned = tempfile.TemporaryDirectory(prefix=f"{name}-") if self.run_dir is None else None
         folder = Path(owned.name) if owned is not None else self.run_dir / name  # type: ignore[operator]
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            model_path, _ = onnx_file(model, folder)
+            # A registered model is the service's to download: the same code path as asl-recog serve.
+            served = str(model) if tracking is not None else str(onnx_file(model, folder)[0])
             try:
-                return self._start(name, model_path, folder, owned)
+                return self._start(name, served, folder, owned, tracking)
             except DeploymentError as exc:
                 # Another process may take the free port between our probe and the service's bind.
                 if self.port is not None or "address already in use" not in str(exc).lower():
                     raise
-                return self._start(name, model_path, folder, owned)
+                return self._start(name, served, folder, owned, tracking)
         except BaseException:
             if owned is not None:
                 owned.cleanup()
             raise
 
+    def _registry_tracking_uri(self, model: object) -> str | None:
+        """For a ``models:/`` URI, the tracking URI the service will use (checked here, before a process starts)."""
+        if not is_models_uri(model):
+            return None
+        parse_models_uri(str(model))
+        return resolve_tracking_uri(self.tracking_uri, "tracking_uri=")
+
     def _start(
-        self, name: str, model_path: Path, folder: Path, owned: tempfile.TemporaryDirectory[str] | None
+        self,
+        name: str,
+        model: str,
+        folder: Path,
+        owned: tempfile.TemporaryDirectory[str] | None,
+        tracking_uri: str | None,
     ) -> LocalEndpoint:
         port = self.port or free_port(self.host)
         command = [
             sys.executable,
             "-m",
             "asl_recog.serving",
-            str(model_path),
+            model,
             "--host",
             self.host,
             "--port",
@@ -206,12 +237,15 @@ class LocalDeployer(Deployer):
             command += ["--key-file", str(key_file)]
         else:
             command.append("--no-auth")
+        # The tracking URI goes in the environment, not the command line: it may hold credentials.
+        env = None if tracking_uri is None else {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
         with open(folder / "service.log", "ab") as log:
             process = subprocess.Popen(
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=env,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         endpoint = LocalEndpoint(name, process, self.host, port, key, folder, None, self.grace_s)
@@ -231,10 +265,7 @@ class LocalDeployer(Deployer):
         with httpx.Client(timeout=2.0) as client:
             while True:
                 if not endpoint.running:
-                    raise DeploymentError(
-                        f"the service exited with status {endpoint.process.returncode} before it "
-                        f"was ready. Its log:\n{endpoint.logs(30)}"
-                    )
+                    raise _exit_error(endpoint)
                 try:
                     if client.get(f"{endpoint.base_url}/ready").status_code == 200:
                         return

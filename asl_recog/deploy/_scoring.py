@@ -20,17 +20,29 @@ from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
 from asl_recog.models._onnx import OnnxModel, require_onnx_file
 from asl_recog.serving import _requests
+from asl_recog.tracking._fetch import fetch_registered, is_models_uri
 
 #: Files of the Azure scoring folder.
 SCORE_SCRIPT, REQUESTS_MODULE, SCORING_CONFIG = "score.py", "asl_requests.py", "asl_scoring.json"
 
 
-def onnx_file(model: Model | str | os.PathLike[str], folder: Path) -> tuple[Path, Any]:
+def onnx_file(
+    model: Model | str | os.PathLike[str], folder: Path, *, tracking_uri: str | None = None
+) -> tuple[Path, Any]:
     """An ONNX file of ``model`` (exported into ``folder`` unless it is one already), and the loaded OnnxModel.
 
+    A registered model (``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``) is downloaded into
+    ``folder`` from ``tracking_uri`` (else ``$MLFLOW_TRACKING_URI``) by the one function that
+    resolves them, :func:`~asl_recog.tracking._fetch.fetch_registered` (an alias: the version it
+    points to now), and deployed as that file (``NAME-vVERSION.onnx``).
+
     Raises:
-        ModelFileError: a path that is not a loadable ``.onnx`` file.
+        ModelFileError: a path that is not a loadable ``.onnx`` file, or a registered model without an ONNX flavor.
+        ConfigurationError: a bad ``models:/`` URI, no tracking URI, or no such model, version or alias.
     """
+    if is_models_uri(model):
+        found = fetch_registered(str(model), folder, tracking_uri=tracking_uri)
+        return found.path, OnnxModel(found.path, source=f"{model} ({found.path.name})")
     if isinstance(model, OnnxModel):
         path = model.save(folder / "model.onnx")
         return path, model

@@ -10,7 +10,9 @@ Example:
     'FastAPI'
 
     ``run("runs/best.onnx", host="127.0.0.1", port=8000)`` serves it with uvicorn; it blocks
-    until Ctrl-C, so it is not run here.
+    until Ctrl-C, so it is not run here. Both take a registered model too,
+    ``create_app("models:/asl-letters@champion", tracking_uri="http://127.0.0.1:5000")``: its ONNX
+    file is downloaded in a child process, so MLflow never loads into the service (docs/registry.md).
 
 Command line: ``python -m asl_recog.serving MODEL --port 8000`` (or ``asl-recog serve``); it prints
 the address of the service's web page (``GET /``), where a person can try the model from a browser.
@@ -58,7 +60,9 @@ def __getattr__(name: str) -> Any:
 def create_app(model: str | os.PathLike[str] | Model, **options: Any) -> FastAPI:
     """Build the scoring service (a FastAPI app) over a model.
 
-    Options: ``api_key``, ``key_file``, ``auth``, ``max_batch``, ``max_body_bytes``,
+    ``model`` is an ``.onnx`` file, a registered ONNX model (``models:/NAME/VERSION`` or
+    ``models:/NAME@ALIAS``, with ``tracking_uri=`` or ``$MLFLOW_TRACKING_URI``), or a loaded Model.
+    Options: ``tracking_uri``, ``api_key``, ``key_file``, ``auth``, ``max_batch``, ``max_body_bytes``,
     ``timeout_s``, ``threads``, ``access_log``, ``metrics``, ``max_concurrent``, ``max_queue``,
     ``chunk_mb``; see :func:`asl_recog.serving._app.create_app`.
     """
@@ -105,12 +109,16 @@ def run(
     log_level: str = "info",
     access_log: bool = False,
     header_timeout_s: float = 10.0,
+    tracking_uri: str | None = None,
     **options: Any,
 ) -> None:
     """Serve ``model`` with one uvicorn worker until interrupted; prints the page's address first.
 
     Args:
-        model: an ``.onnx`` file (the only file format served: it holds no code), or a loaded Model.
+        model: an ``.onnx`` file (the only file format served: it holds no code), a registered ONNX
+            model (``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``: downloaded once, at start, in a
+            child process, so MLflow never loads into the service; the start-up line and ``/info``
+            name the version an alias resolved to), or a loaded Model.
         host: the interface to listen on; 127.0.0.1 keeps the service local.
         port: the TCP port.
         log_level: uvicorn's log level.
@@ -118,6 +126,7 @@ def run(
             (off by default: a line per request costs a measurable share of a 0.3 ms request).
         header_timeout_s: seconds a client has to send a complete request head; after it
             the connection gets 408 and is closed.
+        tracking_uri: the MLflow server of a ``models:/`` URI; None reads ``$MLFLOW_TRACKING_URI``.
         **options: passed to :func:`create_app` (``api_key``, ``key_file``, ``auth``,
             ``max_batch``, ``max_body_bytes``, ``timeout_s``, ``threads``, ``metrics``,
             ``max_concurrent``, ``max_queue``, ``chunk_mb``).
@@ -129,7 +138,7 @@ def run(
 
     http = with_head_deadline(header_timeout_s)  # checked before the model loads
     _check_port(host, port)  # before the model loads and a key is printed: a busy port fails first
-    app = create_app(model, access_log=access_log, **options)
+    app = create_app(model, tracking_uri=tracking_uri, access_log=access_log, **options)
     if access_log:
         enable_access_log()
     # uvicorn's own access log stays off: the service's structured line replaces it.

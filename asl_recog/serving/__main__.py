@@ -7,15 +7,13 @@ The main ``asl-recog serve`` command reuses :func:`add_arguments` and
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 
 from asl_recog._errors import AslRecogError
 from asl_recog.serving import run
 from asl_recog.serving._admission import DEFAULT_CHUNK_MB
+from asl_recog.tracking._fetch import is_models_uri, parse_models_uri, resolve_tracking_uri
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -115,45 +113,40 @@ def run_from_args(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        with contextlib.ExitStack() as cleanup:
-            run(
-                _model_file(args.model, args.tracking_uri, cleanup),
-                host=args.host,
-                port=args.port,
-                log_level=args.log_level,
-                access_log=args.access_log,
-                metrics=not args.no_metrics,
-                key_file=args.key_file,
-                auth=not args.no_auth,
-                max_batch=args.max_batch,
-                max_body_bytes=args.max_body_bytes,
-                timeout_s=args.timeout,
-                threads=args.threads,
-                header_timeout_s=args.header_timeout,
-                max_concurrent=args.max_concurrent,
-                max_queue=args.max_queue,
-                chunk_mb=args.chunk_mb,
-            )
+        run(
+            args.model,
+            tracking_uri=_tracking_uri(args.model, args.tracking_uri),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=args.access_log,
+            metrics=not args.no_metrics,
+            key_file=args.key_file,
+            auth=not args.no_auth,
+            max_batch=args.max_batch,
+            max_body_bytes=args.max_body_bytes,
+            timeout_s=args.timeout,
+            threads=args.threads,
+            header_timeout_s=args.header_timeout,
+            max_concurrent=args.max_concurrent,
+            max_queue=args.max_queue,
+            chunk_mb=args.chunk_mb,
+        )
     except AslRecogError as exc:  # a bad model file, key file or setting: say so, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-def _model_file(model: str, tracking_uri: str | None, cleanup: contextlib.ExitStack) -> str | os.PathLike[str]:
-    """``model`` itself, or for a ``models:/`` URI its registered ONNX file, downloaded into a folder removed on exit.
+def _tracking_uri(model: str, tracking_uri: str | None) -> str | None:
+    """The tracking URI of a ``models:/`` URI, checked here so that its error names the flag.
 
-    The download runs in a child process: MLflow never loads into the service (see
-    :mod:`asl_recog.tracking._fetch`). The file is then served as any ``.onnx`` file: checked at start.
+    The download itself runs in ``create_app``, after the port is checked, as for any caller of ``run``.
     """
-    from asl_recog.tracking._fetch import fetch_registered_onnx, is_models_uri
-
     if not is_models_uri(model):
-        return model
-    folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="asl-recog-registry-"))
-    path = fetch_registered_onnx(model, folder, tracking_uri=tracking_uri)
-    print(f"asl-recog serve: {model} is {path.name} (downloaded from the registry)", file=sys.stderr, flush=True)
-    return path
+        return tracking_uri
+    parse_models_uri(model)  # a malformed URI is the first thing to fix
+    return resolve_tracking_uri(tracking_uri, "--tracking-uri")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,6 @@ from asl_recog._errors import ConfigurationError, DataFormatError, ModelFileErro
 from asl_recog._version import __version__
 from asl_recog.data._labels import LABELS, LETTERS, NUM_CLASSES
 from asl_recog.models._base import Model
-from asl_recog.models._onnx import OnnxModel, require_onnx_file
 from asl_recog.serving._admission import DEFAULT_CHUNK_MB, AdmissionGate, ChunkedModel, ScoringLimits, plan_limits
 from asl_recog.serving._answers import model_threshold
 from asl_recog.serving._endpoints import (
@@ -41,6 +40,7 @@ from asl_recog.serving._offload import ParsePool
 from asl_recog.serving._requests import SHAPES, RequestError
 from asl_recog.serving._security import ServiceGuard, announce_generated_key, error_body, resolve_keys
 from asl_recog.serving._service import ServiceEndpoints, json_response
+from asl_recog.serving._source import load_served_model
 from asl_recog.serving._v2 import V2Error, error_response
 from asl_recog.serving._v2_endpoints import V2Endpoints
 
@@ -59,18 +59,6 @@ def _telemetry_off() -> dict[str, Any]:
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
         return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
     return {}
-
-
-def _load_model(model: str | os.PathLike[str] | Model, threads: int) -> Model:
-    """The model to serve: a loaded Model as given, or an ``.onnx`` file (the only file format served).
-
-    ONNX graphs are data run by onnxruntime; the training formats are refused here so that
-    whoever can hand the operator a model file cannot hand them code (see docs/serving.md).
-    """
-    if isinstance(model, Model):
-        return model
-    alternative = "or asl_recog.export_onnx(Model.load(path), 'model.onnx'), in a session that trusts the file"
-    return OnnxModel.load(require_onnx_file(model, "the service loads", alternative), threads=threads)
 
 
 def _check_model(model: Model, source: str) -> None:
@@ -108,6 +96,7 @@ def _public_metadata(model: Model) -> dict[str, Any]:
 def create_app(
     model: str | os.PathLike[str] | Model,
     *,
+    tracking_uri: str | None = None,
     api_key: str | list[str] | None = None,
     key_file: str | os.PathLike[str] | None = None,
     auth: bool = True,
@@ -121,7 +110,8 @@ def create_app(
     max_queue: int | None = None,
     chunk_mb: float = DEFAULT_CHUNK_MB,
 ) -> FastAPI:
-    """Build the scoring service over a model (an ``.onnx`` path, run with onnxruntime, or a loaded Model).
+    """Build the scoring service over a model (an ``.onnx`` path or a registered ONNX model, run with
+    onnxruntime, or a loaded Model).
 
     Endpoints: ``POST /score``, ``GET /info`` (model metadata), ``GET /health``,
     ``GET /ready``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``, ``/docs`` and
@@ -132,8 +122,11 @@ def create_app(
     an ``X-Request-ID`` header: the client's, or a new one.
 
     Args:
-        model: the model file or a loaded :class:`Model`. Loaded (and run once) here,
-            so a bad file fails before the server starts.
+        model: the model file, a registered model (``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``,
+            downloaded once, here, without loading MLflow into this process; ``/info``'s ``registry``
+            names the version an alias resolved to), or a loaded :class:`Model`. Loaded (and run
+            once) here, so a bad file fails before the server starts.
+        tracking_uri: the MLflow server of a ``models:/`` URI; None reads ``$MLFLOW_TRACKING_URI``.
         api_key: accepted key(s); else ``key_file``, else ``$ASL_RECOG_API_KEY``,
             else one is generated and printed once (it is in ``app.state.api_keys``).
         key_file: a file holding the key (one per line).
@@ -162,8 +155,8 @@ def create_app(
         {'result': [4], 'letters': ['E']}
     """
     _check_positive(max_batch=max_batch, max_body_bytes=max_body_bytes, timeout_s=timeout_s, threads=threads)
-    loaded = _load_model(model, threads)
-    source = str(getattr(loaded, "source", model if not isinstance(model, Model) else type(model).__name__))
+    served = load_served_model(model, threads=threads, tracking_uri=tracking_uri)
+    loaded, source = served.model, served.source
     _check_model(loaded, source)
     threshold = model_threshold(getattr(loaded, "metadata", None), source)
     # After the model's checks: a key is printed only for a service that will start.
@@ -176,8 +169,17 @@ def create_app(
         max_queue=max_queue,
         chunk_mb=chunk_mb,
     )
+    registry = served.registry.as_info() if served.registry is not None else None
     metadata = _service_metadata(
-        loaded, source, threshold, limits, auth, max_batch=max_batch, max_body_bytes=max_body_bytes, timeout_s=timeout_s
+        loaded,
+        source,
+        registry,
+        threshold,
+        limits,
+        auth,
+        max_batch=max_batch,
+        max_body_bytes=max_body_bytes,
+        timeout_s=timeout_s,
     )
     # Every route's model calls are chunked: a 1024-image batch never holds more than
     # chunk_mb of the model's tensors (a KNN's distances to every stored row).
@@ -194,7 +196,8 @@ def create_app(
     _add_layers(app, keys, limits, recorder, max_body_bytes=max_body_bytes, timeout_s=timeout_s, access_log=access_log)
     _add_error_handlers(app)
     service = ServiceEndpoints(loaded, metadata, threshold=threshold, max_batch=max_batch, parse_pool=parse_pool)
-    v2 = V2Endpoints(max_batch=max_batch, max_answer_bytes=max_body_bytes, parse_pool=parse_pool)
+    version = served.registry.version if served.registry is not None else None
+    v2 = V2Endpoints(max_batch=max_batch, max_answer_bytes=max_body_bytes, parse_pool=parse_pool, model_version=version)
     handlers: dict[Endpoint, Handler] = {**service.handlers(), **v2.handlers()}
     if recorder is not None:
         handlers[METRICS] = metrics_handler(recorder)
@@ -254,13 +257,21 @@ def _openapi(app: FastAPI, max_batch: int, auth: bool) -> Callable[[], dict[str,
 
 
 def _service_metadata(
-    model: Model, source: str, threshold: float | None, limits: ScoringLimits, auth: bool, **inputs: Any
+    model: Model,
+    source: str,
+    registry: dict[str, Any] | None,
+    threshold: float | None,
+    limits: ScoringLimits,
+    auth: bool,
+    **inputs: Any,
 ) -> dict[str, Any]:
-    """The ``/info`` answer: the service, the input it takes (``inputs``: its size limits) and the model."""
+    """The ``/info`` answer: the service, the input it takes (``inputs``: its size limits) and the model
+    (``registry``: the registry entry it was downloaded from, with the version an alias resolved to; else None)."""
     return {
         "service": "asl-recog",
         "version": __version__,
         "model": source,
+        "registry": registry,
         "letters": list(LETTERS),
         "labels": list(LABELS),
         "input": {

@@ -45,7 +45,8 @@ from asl_recog.serving._requests import (
     loads,
 )
 
-#: The name the model is served under (``/v2/models/asl-recog/...``) and its one version.
+#: The name the model is served under (``/v2/models/asl-recog/...``) and its one version, unless
+#: it was served from the MLflow registry: then its version is the registered model's version.
 MODEL_NAME = "asl-recog"
 MODEL_VERSION = "1"
 INPUT_NAME = "images"
@@ -82,17 +83,19 @@ async def error_response(request: Request, exc: V2Error) -> Response:
     return _json({"error": str(exc)}, exc.status)
 
 
-def model_metadata(platform: str = "onnxruntime_onnx") -> dict[str, Any]:
+def model_metadata(platform: str = "onnxruntime_onnx", version: str = MODEL_VERSION) -> dict[str, Any]:
     """The ``GET /v2/models/{name}`` answer: inputs, outputs, datatypes and shapes (-1: any batch size).
+
+    ``version`` is the one version served (a registered model's version, when served from the registry).
 
     Example:
         >>> meta = model_metadata()
-        >>> meta["inputs"], [o["name"] for o in meta["outputs"]]
-        ([{'name': 'images', 'datatype': 'UINT8', 'shape': [-1, 784]}], ['labels', 'letters', 'probabilities'])
+        >>> meta["versions"], meta["inputs"], [o["name"] for o in meta["outputs"]]
+        (['1'], [{'name': 'images', 'datatype': 'UINT8', 'shape': [-1, 784]}], ['labels', 'letters', 'probabilities'])
     """
     return {
         "name": MODEL_NAME,
-        "versions": [MODEL_VERSION],
+        "versions": [version],
         "platform": platform,
         # The protocol gives an input one datatype and shape; FP32 and [N, 28, 28] are accepted too.
         "inputs": [{"name": INPUT_NAME, "datatype": "UINT8", "shape": [-1, NUM_PIXELS]}],
@@ -273,8 +276,10 @@ def _requested(outputs: Any) -> list[str]:
     return names
 
 
-def infer_response(probabilities: np.ndarray, outputs: list[str], request_id: Any) -> dict[str, Any]:
-    """The inference answer: the requested outputs, in the order asked."""
+def infer_response(
+    probabilities: np.ndarray, outputs: list[str], request_id: Any, version: str = MODEL_VERSION
+) -> dict[str, Any]:
+    """The inference answer: the requested outputs, in the order asked, from model version ``version``."""
     n = len(probabilities)
     index = np.argmax(probabilities, axis=1)
     tensors = {
@@ -287,7 +292,7 @@ def infer_response(probabilities: np.ndarray, outputs: list[str], request_id: An
             "data": np.asarray(probabilities, dtype=np.float32).ravel().tolist(),
         },
     }
-    answer: dict[str, Any] = {"model_name": MODEL_NAME, "model_version": MODEL_VERSION}
+    answer: dict[str, Any] = {"model_name": MODEL_NAME, "model_version": version}
     if request_id is not None:
         answer["id"] = request_id
     answer["outputs"] = [tensors[name] for name in outputs]

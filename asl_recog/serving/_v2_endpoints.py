@@ -26,7 +26,7 @@ from asl_recog.serving._endpoints import (
 from asl_recog.serving._offload import ParsePool
 from asl_recog.serving._requests import INLINE_BODY_BYTES, INLINE_IMAGES, dumps
 from asl_recog.serving._service import json_response
-from asl_recog.serving._v2 import MODEL_NAME, V2Error, infer_response, model_metadata, parse_request
+from asl_recog.serving._v2 import MODEL_NAME, MODEL_VERSION, V2Error, infer_response, model_metadata, parse_request
 
 
 def _check_name(name: str) -> None:
@@ -48,6 +48,8 @@ class V2Endpoints:
             limit); the request checks keep answers far below it, and an answer over it gets 413.
         parse_pool: parses bodies over 256 KiB in a child process (``create_app`` passes the
             service's); without one they are parsed in a thread.
+        model_version: the version reported (``versions``, ``model_version``): a registered model's
+            version when served from the registry, else None for the protocol's default ``"1"``.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -62,8 +64,16 @@ class V2Endpoints:
         {'name': 'letters', 'datatype': 'BYTES', 'shape': [1], 'data': ['E']}
     """
 
-    def __init__(self, *, max_batch: int, max_answer_bytes: int = 16 * 2**20, parse_pool: ParsePool | None = None):
+    def __init__(
+        self,
+        *,
+        max_batch: int,
+        max_answer_bytes: int = 16 * 2**20,
+        parse_pool: ParsePool | None = None,
+        model_version: str | None = None,
+    ):
         self.max_batch, self.max_answer_bytes, self.parse_pool = max_batch, max_answer_bytes, parse_pool
+        self.model_version = model_version or MODEL_VERSION
 
     def handlers(self) -> dict[Endpoint, Handler]:
         """The route function of each row of ``V2_ENDPOINTS``."""
@@ -89,7 +99,7 @@ class V2Endpoints:
 
     async def metadata(self, name: str) -> Response:
         _check_name(name)
-        return json_response(model_metadata())
+        return json_response(model_metadata(version=self.model_version))
 
     async def model_ready(self, name: str, request: Request) -> Response:
         _check_name(name)
@@ -111,7 +121,7 @@ class V2Endpoints:
             probabilities = await run_in_threadpool(model.predict_proba, images)
         else:
             probabilities = model.predict_proba(images)
-        answer = dumps(infer_response(np.asarray(probabilities), outputs, request_id))
+        answer = dumps(infer_response(np.asarray(probabilities), outputs, request_id, self.model_version))
         if len(answer) > self.max_answer_bytes:
             raise V2Error(
                 f"the answer of {len(answer)} bytes exceeds the limit of {self.max_answer_bytes}; split the batch", 413

@@ -1,6 +1,6 @@
 """``python -m asl_recog.tracking._download URI FOLDER --tracking-uri URI``: a registered ONNX file, downloaded.
 
-The child process of :func:`~asl_recog.tracking._fetch.fetch_registered_onnx`: it imports
+The child process of :func:`~asl_recog.tracking._fetch.fetch_registered`: it imports
 MLflow so that the service never does, resolves ``models:/NAME/VERSION`` or
 ``models:/NAME@ALIAS``, reads the model's ``MLmodel`` file as data (YAML, ``safe_load``), and
 copies only its ``onnx`` flavor's graph file to ``FOLDER/NAME-vVERSION.onnx``. Nothing of the

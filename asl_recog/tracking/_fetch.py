@@ -15,7 +15,10 @@ import os
 import re
 import subprocess
 import sys
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from asl_recog._errors import AslRecogError, ConfigurationError, ModelFileError
 from asl_recog.tracking._client import check_tracking_uri
@@ -102,23 +105,94 @@ def resolve_tracking_uri(value: str | None, flag: str = "--tracking-uri") -> str
     return chosen
 
 
-def fetch_registered_onnx(
-    uri: str, folder: str | os.PathLike[str], *, tracking_uri: str | None = None, timeout_s: float = DOWNLOAD_TIMEOUT_S
-) -> Path:
+def _without_credentials(uri: str) -> str:
+    """``uri`` without a user name or password in its address, to show where a model came from.
+
+    Example:
+        >>> _without_credentials("https://me:s3cret@mlflow.example.com/"), _without_credentials("databricks")
+        ('https://mlflow.example.com/', 'databricks')
+    """
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+@dataclass(frozen=True)
+class RegisteredOnnx:
+    """A registered model's ONNX file, downloaded: the file, and the registry entry it is.
+
+    An alias is resolved once, when the file is downloaded: ``version`` is the version the
+    alias pointed to then, and a later move of the alias does not change this file.
+
+    Attributes:
+        uri: the URI asked for, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``.
+        name: the registered model's name.
+        version: its version (for an alias, the one it pointed to at the download).
+        alias: the alias asked for, or None.
+        path: the downloaded ``.onnx`` file (``NAME-vVERSION.onnx``).
+        tracking_uri: the server it came from.
+
+    Example:
+        >>> found = RegisteredOnnx("models:/asl-letters@champion", "asl-letters", "3", "champion",
+        ...                        Path("asl-letters-v3.onnx"), "https://me:pw@mlflow.example.com")
+        >>> found.describe()
+        'models:/asl-letters@champion is version 3 of registered model asl-letters (https://mlflow.example.com)'
+        >>> found.as_info()["version_uri"]
+        'models:/asl-letters/3'
+    """
+
+    uri: str
+    name: str
+    version: str
+    alias: str | None
+    path: Path
+    tracking_uri: str
+
+    def describe(self) -> str:
+        """One line saying which version the URI is, and where it came from."""
+        server = _without_credentials(self.tracking_uri)
+        return f"{self.uri} is version {self.version} of registered model {self.name} ({server})"
+
+    def as_info(self) -> dict[str, Any]:
+        """The entry as JSON data (the service's ``/info`` ``registry`` object); no credentials."""
+        return {
+            "uri": self.uri,
+            "name": self.name,
+            "version": self.version,
+            "alias": self.alias,
+            "version_uri": f"models:/{self.name}/{self.version}",
+            "file": self.path.name,
+            "tracking_uri": _without_credentials(self.tracking_uri),
+        }
+
+
+def fetch_registered(
+    uri: str,
+    folder: str | os.PathLike[str],
+    *,
+    tracking_uri: str | None = None,
+    flag: str = "tracking_uri=",
+    timeout_s: float = DOWNLOAD_TIMEOUT_S,
+) -> RegisteredOnnx:
     """Download the ONNX file of the registered model ``uri`` into ``folder``, in a child process.
 
-    This process never imports MLflow: the child does, and exits. The file is checked only
-    as far as the registry goes (an ``onnx`` flavor, one ``.onnx`` file); load it with
-    :class:`~asl_recog.OnnxModel` (as the service does) to check the graph itself.
+    The one way asl_recog resolves a ``models:/`` URI: ``asl-recog serve``, :func:`asl_recog.serving.create_app`
+    and :func:`~asl_recog.serving.run`, and the deployers all come here. This process never imports
+    MLflow: the child does, and exits. The file is checked only as far as the registry goes (an
+    ``onnx`` flavor, one ``.onnx`` file); load it with :class:`~asl_recog.OnnxModel` (as the service
+    does) to check the graph itself.
 
     Args:
         uri: ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``.
         folder: an existing folder for the file (named ``NAME-vVERSION.onnx``).
         tracking_uri: the tracking server; None reads ``$MLFLOW_TRACKING_URI``.
+        flag: how the caller's user passes ``tracking_uri`` (``--tracking-uri`` on the command line),
+            for the error when there is none.
         timeout_s: how long the download may take.
 
     Returns:
-        The path of the downloaded ``.onnx`` file.
+        The downloaded file and the registry entry it is (for an alias, the version it resolved to).
 
     Raises:
         ConfigurationError: a malformed URI, no tracking URI, or no such model, version or alias.
@@ -126,12 +200,13 @@ def fetch_registered_onnx(
         AslRecogError: the server could not be reached, or the download failed or took too long.
 
     Example:
-        >>> fetch_registered_onnx("models:/asl-letters@champion", "models", tracking_uri="http://127.0.0.1:5000")
+        >>> found = fetch_registered("models:/asl-letters@champion", "models", tracking_uri="http://127.0.0.1:5000")
         ...  # doctest: +SKIP
-        PosixPath('models/asl-letters-v3.onnx')
+        >>> found.path, found.version  # doctest: +SKIP
+        (PosixPath('models/asl-letters-v3.onnx'), '3')
     """
-    parse_models_uri(uri)  # a malformed URI fails here, before a process starts
-    tracking = resolve_tracking_uri(tracking_uri)
+    _, _, alias = parse_models_uri(uri)  # a malformed URI fails here, before a process starts
+    tracking = resolve_tracking_uri(tracking_uri, flag)
     folder = Path(folder)
     command = [sys.executable, "-m", "asl_recog.tracking._download", uri, str(folder), "--tracking-uri", tracking]
     try:
@@ -143,13 +218,27 @@ def fetch_registered_onnx(
     if done.returncode != 0:
         raise _child_error(uri, tracking, done.returncode, done.stderr)
     try:
-        path = Path(json.loads(done.stdout.strip().splitlines()[-1])["path"])
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+        path, name, version = Path(found["path"]), str(found["name"]), str(found["version"])
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise AslRecogError(f"{uri}: the download process gave no file ({done.stdout[-300:]!r})") from exc
     # The child names the file; it must be an .onnx file directly in the folder asked for.
     if path.parent.resolve() != folder.resolve() or path.suffix != ".onnx" or not path.is_file():
         raise AslRecogError(f"{uri}: the download process wrote {path}, not an .onnx file in {folder}")
-    return path
+    return RegisteredOnnx(uri, name, version, alias, path, tracking)
+
+
+def fetch_registered_onnx(
+    uri: str, folder: str | os.PathLike[str], *, tracking_uri: str | None = None, timeout_s: float = DOWNLOAD_TIMEOUT_S
+) -> Path:
+    """The path of the file :func:`fetch_registered` downloads (same arguments and errors).
+
+    Example:
+        >>> fetch_registered_onnx("models:/asl-letters/3", "models", tracking_uri="http://127.0.0.1:5000")
+        ...  # doctest: +SKIP
+        PosixPath('models/asl-letters-v3.onnx')
+    """
+    return fetch_registered(uri, folder, tracking_uri=tracking_uri, timeout_s=timeout_s).path
 
 
 def _child_error(uri: str, tracking: str, status: int, stderr: str) -> AslRecogError:
@@ -165,4 +254,12 @@ def _child_error(uri: str, tracking: str, status: int, stderr: str) -> AslRecogE
     return AslRecogError(f"{uri}: the download from {tracking} failed (exit status {status}):\n{tail}")
 
 
-__all__ = ["fetch_registered_onnx", "is_models_uri", "parse_models_uri", "resolve_tracking_uri", "server_bug_hint"]
+__all__ = [
+    "RegisteredOnnx",
+    "fetch_registered",
+    "fetch_registered_onnx",
+    "is_models_uri",
+    "parse_models_uri",
+    "resolve_tracking_uri",
+    "server_bug_hint",
+]

@@ -179,16 +179,17 @@ def test_a_hard_deadline_lets_the_first_trial_finish_within_the_grace_and_no_new
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """AutoML's rule for a machine slower than its probes: past the time limit with no finished trial,
-    the running trial may go on (within ``first_result_grace_s``), and then the search ends; without the
-    grace it is stopped and the search has nothing."""
+    a worker still starting may take the queued first trial, and the running trial may go on (within
+    ``first_result_grace_s``); then the search ends. Without the grace it is stopped, with nothing."""
 
-    def search(folder: Path, grace_s: float) -> list[optuna.trial.FrozenTrial]:
+    def search(folder: Path, grace_s: float, deadline_s: float, seconds: int) -> list[optuna.trial.FrozenTrial]:
         study = open_study(folder, direction="maximize", sampler=TrialSeededRandomSampler(0))
+        study.enqueue_trial({"seconds": seconds})  # as AutoML queues its first trials
         schedule = Schedule(
-            propose=SpaceProposal({"seconds": asl.choice(12)}),
+            propose=SpaceProposal({"seconds": asl.choice(seconds)}),
             runner=sleep_runner,
             max_trials=5,
-            deadline_s=8.0,  # passes during the first trial: its worker starts in about 3 s
+            deadline_s=deadline_s,
             hard_deadline=True,
             first_result_grace_s=grace_s,
             in_process=False,
@@ -197,10 +198,12 @@ def test_a_hard_deadline_lets_the_first_trial_finish_within_the_grace_and_no_new
         return study.get_trials()
 
     with caplog.at_level("WARNING", logger="asl_recog"):
-        graced = search(tmp_path / "graced", grace_s=120.0)
+        # The deadline passes while the worker is still importing: it starts the queued trial anyway.
+        graced = search(tmp_path / "graced", grace_s=120.0, deadline_s=0.5, seconds=3)
     assert [t.state for t in graced] == [TrialState.COMPLETE]  # finished; no second trial started
     assert "time limit came before any trial finished: trial(s) [0] may run up to 120 s more" in caplog.text
-    stopped = search(tmp_path / "hard", grace_s=0.0)
+    # Without a grace, the trial running at the deadline (its worker starts in about 3 s) is stopped.
+    stopped = search(tmp_path / "hard", grace_s=0.0, deadline_s=8.0, seconds=12)
     assert [t.state for t in stopped] == [TrialState.FAIL]
     assert stopped[0].user_attrs["error"] == "stopped: the search's time limit was reached"
 

@@ -122,11 +122,14 @@ def record_stopped(storage: optuna.storages.BaseStorage, study_id: int, number: 
         pass  # it finished between the last look and the kill
 
 
-def _first_result_pending(trials: list[FrozenTrial], overrun_s: float, grace_s: float) -> bool:
-    """Whether a search past its hard deadline should wait for a running trial: none finished yet, within the grace."""
+def _first_result_pending(trials: list[FrozenTrial], overrun_s: float, grace_s: float, starting: bool) -> bool:
+    """Whether a search past its hard deadline should wait for a first result: none finished yet, within
+    the grace, and a trial is running or (``starting``: a worker is alive, e.g. still importing on a busy
+    machine) one is queued for it."""
     if overrun_s > grace_s or any(t.state == TrialState.COMPLETE for t in trials):
         return False
-    return any(t.state == TrialState.RUNNING for t in trials)
+    running = any(t.state == TrialState.RUNNING for t in trials)
+    return running or (starting and any(t.state == TrialState.WAITING for t in trials))
 
 
 def supervise(
@@ -222,10 +225,12 @@ def supervise(
                 replace()
             past_deadline = deadline_s is not None and elapsed > deadline_s
             overrun = elapsed - (deadline_s or 0.0)
-            if past_deadline and hard_deadline and _first_result_pending(trials, overrun, first_result_grace_s):
-                request_stop()  # no new trial; the running ones may still give the search its first result
+            pending = _first_result_pending(trials, overrun, first_result_grace_s, starting=bool(pool))
+            if past_deadline and hard_deadline and pending:
                 waited = sorted(t.number for t in trials if t.state == TrialState.RUNNING)
-                if not graced.issuperset(waited):
+                if waited:  # no trial after these: they may still give the search its first result
+                    request_stop()
+                if waited and not graced.issuperset(waited):
                     graced.update(waited)
                     logger.warning(
                         "the search's time limit came before any trial finished: trial(s) %s may run up to "

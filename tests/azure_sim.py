@@ -1,6 +1,6 @@
 """A simulated Azure ML workspace for the conformance checks: it answers any job the backends submit.
 
-The scripted fakes of tests/test_azure_v1.py and tests/test_azure_v2.py replay children and
+The scripted fakes of tests/azure_fakes.py replay children and
 artifacts a test wrote in advance. The conformance checks submit jobs of their own, so here the
 same fakes are driven by a small simulation: every submitted job gets one completed child whose
 model is really trained on the check's data (a KNN exported to ONNX the way Azure AutoML's look,
@@ -18,9 +18,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from azure_fakes import FakeJobs, FakeMLClient, FakeParentRun, FakeRun, child, logged_run
+from factories import azure_automl_onnx, small_keras_bytes
 
 import asl_recog as asl
-from asl_recog.data._labels import labels_to_indices
 
 
 class Simulation:
@@ -37,32 +38,22 @@ class Simulation:
 
     def automl_onnx(self) -> tuple[bytes, float]:
         """A KNN on raw 0-255 pixels predicting dataset labels (Azure AutoML's ONNX shape); its accuracy."""
-        from skl2onnx import to_onnx
         from sklearn.neighbors import KNeighborsClassifier
 
-        x = self.train.flat * 255.0
-        estimator = KNeighborsClassifier(3).fit(x, self.train.labels)
-        proto = to_onnx(estimator, x[:1].astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
-        proto.producer_name = "AutoML"
+        blob, _ = azure_automl_onnx(KNeighborsClassifier(3), self.train)
         path = self._path("model.onnx")
-        path.write_bytes(proto.SerializeToString())
-        return path.read_bytes(), asl.Model.load(path).score(self.validation)
+        path.write_bytes(blob)
+        return blob, asl.Model.load(path).score(self.validation)
 
     def cnn_keras(self, *, refit: bool = False) -> tuple[bytes, list[float]]:
         """A small Keras network trained one epoch (on both parts for a refit); its validation curve."""
-        import keras
-
         data = self.train
         if refit:
             images = np.concatenate([self.train.images, self.validation.images])
             data = asl.SignMnistDataset(images, np.concatenate([self.train.labels, self.validation.labels]))
-        keras.utils.set_random_seed(0)
-        net = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(24, "softmax")])
-        net.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        net.fit(data.float_images, labels_to_indices(data.labels), epochs=1, verbose=0)
-        path = self._path("model.keras")
-        net.save(path)
-        return path.read_bytes(), [asl.Model.load(path).score(self.validation)]
+        folder = self._path("keras")
+        blob = small_keras_bytes(folder, data)
+        return blob, [asl.Model.load(folder / "model.keras").score(self.validation)]
 
 
 def _middle(kind: str, low: float, high: float) -> float:
@@ -87,8 +78,7 @@ def v1_sample(expression: list[Any]) -> Any:
 
 
 def simulated_v2_client(simulation: Simulation, store: tuple[str, Any]) -> Any:
-    """A FakeMLClient (tests/test_azure_v2.py) whose jobs run through ``simulation``."""
-    from test_azure_v2 import FakeJobs, FakeMLClient, child, logged_run
+    """A FakeMLClient (tests/azure_fakes.py) whose jobs run through ``simulation``."""
 
     class SimulatedJobs(FakeJobs):
         def __init__(self) -> None:
@@ -130,7 +120,6 @@ def simulated_v2_client(simulation: Simulation, store: tuple[str, Any]) -> Any:
 
 def simulated_v1_experiment(simulation: Simulation) -> type:
     """A replacement for ``azureml.core.Experiment`` whose submits run through ``simulation``."""
-    from test_azure_v1 import FakeParentRun, FakeRun
 
     class SimulatedExperiment:
         submitted: list[Any] = []

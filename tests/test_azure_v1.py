@@ -3,7 +3,6 @@ workspace only where the SDK would call Azure (experiment submit, dataset regist
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import warnings
@@ -18,18 +17,16 @@ pytest.importorskip("azureml.train.hyperdrive", reason="the 'azureml' extra (azu
 pytest.importorskip("azureml.train.automl", reason="the 'azureml' extra (azureml-train-automl-client) is not installed")
 
 import azureml.core
-from azureml.data.abstract_dataset import AbstractDataset, _DatasetRegistration
-from azureml.data.azure_storage_datastore import AzureBlobDatastore
-from azureml.data.dataset_factory import FileDatasetFactory, TabularDatasetFactory
-from azureml.exceptions import UserErrorException
+from azure_fakes import FakeParentRun, FakeRun, FakeWorkspace, Registry, fake_experiment, install_registry
+from azureml.data.dataset_factory import TabularDatasetFactory
+from factories import azure_automl_onnx, small_keras_bytes
 
 import asl_recog as asl
 from asl_recog.backends import remote_spec
 from asl_recog.backends.azure import _refit as refit
 from asl_recog.backends.azure import _translate as tr
-from asl_recog.backends.azure._data import CSV_NAME, LAUNCHER, content_hash, ensure_v1_dataset
+from asl_recog.backends.azure._data import LAUNCHER, content_hash, ensure_v1_dataset
 from asl_recog.backends.azure.v1 import _backend as v1
-from asl_recog.data._labels import labels_to_indices
 
 pytestmark = [
     pytest.mark.azure,
@@ -38,154 +35,12 @@ pytestmark = [
 ]
 
 
-# -- fakes at the network seams ------------------------------------------------------------------------
-
-
-class FakeWorkspace:
-    """What the SDK reads from a Workspace offline; its datastore is a real AzureBlobDatastore."""
-
-    name, subscription_id, resource_group, _auth = "ws", "00000000-0000-0000-0000-000000000000", "rg", None
-
-    def __init__(self) -> None:
-        self.datastore = AzureBlobDatastore(self, "workspaceblobstore", "container", "account")
-
-    def get_default_datastore(self) -> Any:
-        return self.datastore
-
-
-class Registry:
-    """Stands in for the workspace's dataset registry and blob uploads."""
-
-    def __init__(self) -> None:
-        self.uploads: list[tuple[Any, asl.SignMnistDataset]] = []
-        self.versions: dict[str, list[Any]] = {}
-
-    def get_by_name(self, workspace: Any, name: str, version: str = "latest") -> Any:
-        if name not in self.versions:
-            raise UserErrorException(f"Cannot find dataset registered with name '{name}'")
-        return self.versions[name][-1]
-
-    def upload_directory(
-        self, src_dir: str, target: Any, pattern: Any = None, overwrite: bool = False, show_progress: bool = True
-    ) -> Any:
-        assert overwrite is False
-        self.uploads.append((target, asl.load_sign_mnist("train", Path(src_dir) / CSV_NAME)))
-        return FileDatasetFactory.from_files(path=target, validate=False)
-
-    def register(
-        self,
-        dataset: Any,
-        workspace: Any,
-        name: str,
-        description: str | None = None,
-        tags: dict | None = None,
-        create_new_version: bool = False,
-    ) -> Any:
-        registered = copy.copy(dataset)
-        version = len(self.versions.get(name, [])) + 1
-        registered._registration = _DatasetRegistration(
-            workspace, f"id-{name}-{version}", name=name, version=version, description=description, tags=tags
-        )
-        self.versions.setdefault(name, []).append(registered)
-        return registered
+# -- fakes at the network seams (tests/azure_fakes.py) ------------------------------------------------
 
 
 @pytest.fixture()
 def registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
-    reg = Registry()
-    monkeypatch.setenv("ASL_RECOG_CACHE", "0")
-    monkeypatch.setattr(azureml.core.Dataset, "get_by_name", staticmethod(reg.get_by_name))
-    monkeypatch.setattr(FileDatasetFactory, "upload_directory", staticmethod(reg.upload_directory))
-    monkeypatch.setattr(AbstractDataset, "register", lambda self, *a, **k: reg.register(self, *a, **k))
-    return reg
-
-
-class FakeRun:
-    """A child run: status, metrics, properties, artifacts."""
-
-    def __init__(
-        self,
-        run_id: str,
-        status: str,
-        metrics: dict[str, Any],
-        properties: dict[str, str] | None = None,
-        files: dict[str, bytes] | None = None,
-    ) -> None:
-        self.id, self.status, self.metrics = run_id, status, metrics
-        self.properties = properties or {}
-        self.files = files or {}
-        self.downloads: list[str] = []
-
-    def get_status(self) -> str:
-        return self.status
-
-    def get_properties(self) -> dict[str, str]:
-        return dict(self.properties)
-
-    def get_metrics(self, name: str | None = None) -> dict[str, Any]:
-        return {k: v for k, v in self.metrics.items() if name is None or k == name}
-
-    def get_details(self) -> dict[str, str]:
-        return {"startTimeUtc": "2026-01-01T10:00:00.000Z", "endTimeUtc": "2026-01-01T10:01:30.000Z"}
-
-    def get_file_names(self) -> list[str]:
-        return list(self.files)
-
-    def download_file(self, name: str, output_file_path: str) -> None:
-        self.downloads.append(name)
-        Path(output_file_path).write_bytes(self.files[name])
-
-    def download_files(self, prefix: str, output_directory: str, append_prefix: bool = True) -> None:
-        self.downloads.append(prefix)
-        for name, blob in self.files.items():
-            if name.startswith(prefix):
-                path = Path(output_directory) / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(blob)
-
-
-class FakeParentRun(FakeRun):
-    def __init__(self, children: list[FakeRun], hyperparameters: dict[str, str] | None = None) -> None:
-        super().__init__("parent_1", "Completed", {})
-        self.children, self.hyperparameters, self.waited = children, hyperparameters or {}, []
-
-    def wait_for_completion(self, show_output: bool = False, raise_on_error: bool = True) -> dict:
-        self.waited.append({"show_output": show_output, "raise_on_error": raise_on_error})
-        return {"status": self.status}
-
-    def get_children(self) -> list[FakeRun]:
-        return self.children
-
-    def get_hyperparameters(self) -> dict[str, str]:
-        return self.hyperparameters
-
-
-def fake_experiment(
-    monkeypatch: pytest.MonkeyPatch,
-    parent: FakeParentRun,
-    on_submit: Any = None,
-    refit_run: FakeParentRun | None = None,
-) -> list[dict]:
-    """Replace azureml.core.Experiment (whose constructor and submit call Azure); record the calls.
-
-    The first submit returns ``parent`` (the search), a second one ``refit_run``.
-    """
-    calls: list[dict] = []
-
-    class FakeExperiment:
-        def __init__(self, workspace: Any, name: str) -> None:
-            calls.append({"workspace": workspace, "name": name})
-
-        def submit(self, config: Any, **kwargs: Any) -> FakeParentRun:
-            calls.append({"config": config, **kwargs})
-            if on_submit is not None:
-                on_submit(config)
-            submitted = sum("config" in c for c in calls)
-            assert submitted == 1 or (submitted == 2 and refit_run is not None), "an unexpected job was submitted"
-            return parent if submitted == 1 else refit_run  # type: ignore[return-value]
-
-    monkeypatch.setattr(azureml.core, "Experiment", FakeExperiment)
-    return calls
+    return install_registry(monkeypatch)
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
@@ -206,30 +61,15 @@ def backend(workspace: FakeWorkspace) -> asl.AzureMLBackend:
 @pytest.fixture(scope="module")
 def azure_style_onnx(small_split: Any) -> tuple[bytes, Any]:
     """A real ONNX classifier shaped like Azure AutoML's: raw 0-255 pixels in, dataset labels out."""
-    from skl2onnx import to_onnx
     from sklearn.naive_bayes import GaussianNB
 
-    train, _ = small_split
-    x = train.flat * 255.0
-    estimator = GaussianNB().fit(x, train.labels)  # fits in milliseconds on 2 shared cores
-    proto = to_onnx(estimator, x[:1].astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
-    proto.producer_name = "AutoML"
-    return proto.SerializeToString(), estimator
+    return azure_automl_onnx(GaussianNB(), small_split[0])  # fits in milliseconds
 
 
 @pytest.fixture(scope="module")
 def keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> bytes:
     """A real small Keras network trained one epoch, saved as .keras (what train_cnn leaves in outputs/)."""
-    import keras
-
-    train, _ = small_split
-    keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(24, "softmax")])
-    net.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    net.fit(train.float_images, labels_to_indices(train.labels), epochs=1, verbose=0)
-    path = tmp_path_factory.mktemp("keras") / "model.keras"
-    net.save(path)
-    return path.read_bytes()
+    return small_keras_bytes(tmp_path_factory.mktemp("keras"), small_split[0])
 
 
 def hd_trainer(backend: Any, **overrides: Any) -> asl.HyperDriveTrainer:
@@ -672,31 +512,16 @@ def test_the_v1_trial_command_line_is_accepted_by_train_cnn(backend: Any, tmp_pa
 # -- refit after HyperDrive, and the model-size budget ------------------------------------------------
 
 
-def small_network_bytes(folder: Path, small_split: Any, hidden: int | None, seed: int) -> bytes:
-    """A real small Keras network trained one epoch and saved as .keras; ``hidden`` adds a layer (and size)."""
-    import keras
-
-    train, _ = small_split
-    keras.utils.set_random_seed(seed)
-    layers = [keras.Input((28, 28, 1)), keras.layers.Flatten()]
-    layers += [keras.layers.Dense(hidden, "relu")] if hidden else []
-    net = keras.Sequential([*layers, keras.layers.Dense(24, "softmax")])
-    net.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    net.fit(train.float_images, labels_to_indices(train.labels), epochs=1, verbose=0)
-    net.save(folder / "model.keras")
-    return (folder / "model.keras").read_bytes()
-
-
 @pytest.fixture(scope="module")
 def other_keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> bytes:
     """Another network of keras_bytes' size, trained from another seed: what the refit job leaves."""
-    return small_network_bytes(tmp_path_factory.mktemp("refit"), small_split, None, seed=1)
+    return small_keras_bytes(tmp_path_factory.mktemp("refit"), small_split[0], seed=1)
 
 
 @pytest.fixture(scope="module")
 def large_keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> bytes:
     """A network with a 128-unit hidden layer: several times keras_bytes' file size."""
-    return small_network_bytes(tmp_path_factory.mktemp("large"), small_split, 128, seed=0)
+    return small_keras_bytes(tmp_path_factory.mktemp("large"), small_split[0], hidden=128)
 
 
 def sweep_children(files: dict[str, bytes]) -> tuple[list[FakeRun], dict[str, str]]:

@@ -8,7 +8,6 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,8 @@ pytest.importorskip("azure.ai.ml", reason="the 'azure' extra (azure-ai-ml) is no
 pytest.importorskip("mlflow", reason="the 'azure' extra (mlflow-skinny) is not installed")
 
 from azure.ai.ml import load_job
-from azure.core.exceptions import ResourceNotFoundError
+from azure_fakes import FakeJobs, FakeMLClient, child, local_mlflow_store, logged_run
+from factories import azure_automl_onnx, small_keras_bytes
 
 import asl_recog as asl
 from asl_recog.backends import remote_spec
@@ -29,136 +29,17 @@ from asl_recog.backends.azure import _translate as tr
 from asl_recog.backends.azure._data import CSV_NAME, content_hash, ensure_v2_data
 from asl_recog.backends.azure.v2 import _backend as v2
 from asl_recog.data._augment import tabular_copies
-from asl_recog.data._labels import labels_to_indices
 
 pytestmark = pytest.mark.azure
 
 
-# -- fakes at the network seams ------------------------------------------------------------------------
-
-
-class FakeData:
-    """ml_client.data: versions per name; create_or_update reads the folder as the upload would."""
-
-    def __init__(self) -> None:
-        self.assets: dict[str, list[Any]] = {}
-        self.uploads: list[dict[str, Any]] = []
-
-    def list(self, name: str) -> list[Any]:
-        if name not in self.assets:
-            raise ResourceNotFoundError(f"data asset {name} not found")
-        return list(self.assets[name])
-
-    def create_or_update(self, data: Any) -> Any:
-        folder = Path(data.path)
-        self.uploads.append(
-            {
-                "name": data.name,
-                "version": data.version,
-                "type": data.type,
-                "mltable": yaml.safe_load((folder / "MLTable").read_text()),
-                "data": asl.load_sign_mnist("train", folder),
-            }
-        )
-        self.assets.setdefault(data.name, []).append(data)
-        return data
-
-
-class FakeJobs:
-    """ml_client.jobs: records the call sequence; children and artifacts are given by the test.
-
-    The first job submitted is named ``parent-job-1`` (the search), a second one ``refit-job-1``.
-    """
-
-    NAMES = ("parent-job-1", "refit-job-1")
-
-    def __init__(
-        self, children: list[Any], artifacts: dict[str, dict[str, bytes]], statuses: dict[str, str] | None = None
-    ) -> None:
-        self.children, self.artifacts, self.calls = children, artifacts, []
-        self.submissions: list[Any] = []
-        self.staged_each: list[list[str]] = []
-        self.statuses = statuses or {}  # a job's final status, when not "Completed"
-        self.polls = 0
-        self.tags: dict[str, str] = {}  # the parent job's tags
-
-    @property
-    def submitted(self) -> Any:
-        """The search job (the first submitted)."""
-        return self.submissions[0]
-
-    @property
-    def staged(self) -> list[str]:
-        return self.staged_each[0]
-
-    def create_or_update(self, job: Any) -> Any:
-        self.calls.append(("create_or_update", type(job).__name__))
-        self.submissions.append(job)
-        code = getattr(getattr(job, "trial", None), "code", None) or getattr(job, "code", None)
-        if code:  # the code folder is uploaded at submit, while it exists
-            self.staged_each.append(sorted(p.name for p in Path(code).iterdir()))
-        name = self.NAMES[len(self.submissions) - 1]
-        return SimpleNamespace(name=name, studio_url=f"https://ml.azure.com/runs/{name}")
-
-    def stream(self, name: str) -> None:
-        self.calls.append(("stream", name))
-
-    def get(self, name: str) -> Any:
-        self.polls += 1
-        self.calls.append(("get", name))
-        status = "Running" if self.polls == 1 else self.statuses.get(name, "Completed")
-        return SimpleNamespace(name=name, status=status, tags=self.tags)
-
-    def list(self, parent_job_name: str | None = None) -> list[Any]:
-        self.calls.append(("list", parent_job_name))
-        return self.children
-
-    def download(self, name: str, download_path: str = ".", output_name: str | None = None, all: bool = False) -> None:
-        self.calls.append(("download", name))
-        for relative, blob in self.artifacts.get(name, {}).items():
-            path = Path(download_path) / "artifacts" / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(blob)
-
-
-class FakeMLClient:
-    def __init__(self, jobs: FakeJobs | None = None, tracking_uri: str = "") -> None:
-        self.jobs = jobs or FakeJobs([], {})
-        self.data = FakeData()
-        self.workspace_name = "ws"
-        self.workspaces = SimpleNamespace(get=lambda name: SimpleNamespace(mlflow_tracking_uri=tracking_uri))
+# -- fakes at the network seams (tests/azure_fakes.py) ------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any]:
     """A real local MLflow tracking store (Azure's is MLflow too) and its client."""
-    import os
-
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    from mlflow.tracking import MlflowClient
-
-    uri = (tmp_path_factory.mktemp("mlruns")).as_uri()
-    return uri, MlflowClient(tracking_uri=uri)
-
-
-def logged_run(store: tuple[str, Any], metrics: dict[str, list[float]], params: dict[str, Any] | None = None) -> str:
-    """Log a run as a trial would (one value per epoch) and return its id, which is the job's name."""
-    _, client = store
-    experiment = client.get_experiment_by_name("asl-recog") or client.get_experiment(
-        client.create_experiment("asl-recog")
-    )
-    run_id = client.create_run(experiment.experiment_id).info.run_id
-    for key, values in metrics.items():
-        for step, value in enumerate(values, start=1):
-            client.log_metric(run_id, key, value, step=step)
-    for key, value in (params or {}).items():
-        client.log_param(run_id, key, value)
-    client.set_terminated(run_id)
-    return run_id
-
-
-def child(name: str, status: str, properties: dict[str, str] | None = None, **inputs: Any) -> Any:
-    return SimpleNamespace(name=name, status=status, properties=properties or {}, inputs=inputs)
+    return local_mlflow_store(tmp_path_factory.mktemp("mlruns"))
 
 
 @pytest.fixture(scope="module")
@@ -169,28 +50,14 @@ def backend() -> asl.AzureBackend:
 @pytest.fixture(scope="module")
 def onnx_classifier(small_split: Any) -> tuple[bytes, Any]:
     """A real ONNX classifier shaped like Azure AutoML's: raw 0-255 pixels in, dataset labels out."""
-    from skl2onnx import to_onnx
     from sklearn.naive_bayes import GaussianNB
 
-    train, _ = small_split
-    estimator = GaussianNB().fit(train.flat * 255.0, train.labels)
-    proto = to_onnx(estimator, (train.flat[:1] * 255.0).astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
-    proto.producer_name = "AutoML"
-    return proto.SerializeToString(), estimator
+    return azure_automl_onnx(GaussianNB(), small_split[0])
 
 
 @pytest.fixture(scope="module")
 def keras_bytes(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> bytes:
-    import keras
-
-    train, _ = small_split
-    keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(24, "softmax")])
-    net.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    net.fit(train.float_images, labels_to_indices(train.labels), epochs=1, verbose=0)
-    path = tmp_path_factory.mktemp("keras") / "model.keras"
-    net.save(path)
-    return path.read_bytes()
+    return small_keras_bytes(tmp_path_factory.mktemp("keras"), small_split[0])
 
 
 def hd_trainer(backend: Any, **overrides: Any) -> asl.HyperDriveTrainer:
@@ -795,17 +662,9 @@ def test_automl_refit_is_left_to_azure_and_the_result_says_so(
 @pytest.fixture(scope="module")
 def large_onnx(small_split: Any) -> bytes:
     """A real ONNX KNN classifier: it stores its training rows, so it is several times the GaussianNB one."""
-    from skl2onnx import to_onnx
     from sklearn.neighbors import KNeighborsClassifier
 
-    train, _ = small_split
-    x = train.flat[::8] * 255.0
-    proto = to_onnx(
-        KNeighborsClassifier(3).fit(x, train.labels[::8]),
-        x[:1].astype(np.float32),
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
-    return proto.SerializeToString()
+    return azure_automl_onnx(KNeighborsClassifier(3), small_split[0][::8])[0]
 
 
 def test_an_automl_model_over_the_size_budget_is_skipped_with_the_reason(

@@ -1,6 +1,6 @@
 """The shipped conformance checks (asl_recog.testing): every backend passes them, and they catch breakage.
 
-The Azure backends run against the offline fakes of tests/test_azure_v1.py and tests/test_azure_v2.py,
+The Azure backends run against the offline fakes of tests/azure_fakes.py,
 driven by the simulated workspace of tests/azure_sim.py.
 """
 
@@ -36,22 +36,17 @@ def test_the_local_backend_conforms(tiny: Any) -> None:
 @pytest.mark.azure
 @pytest.mark.filterwarnings(r"ignore:(?s).*will be removed, use")  # azureml-core's ruamel.yaml calls
 def test_the_azure_v1_backend_conforms_offline(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    v1_tests = pytest.importorskip("test_azure_v1", reason="the 'azureml' extra is not installed")
+    pytest.importorskip("azureml.train.hyperdrive", reason="the 'azureml' extra is not installed")
     import azureml.core
+    from azure_fakes import FakeWorkspace, install_registry
     from azure_sim import Simulation, simulated_v1_experiment
-    from azureml.data.abstract_dataset import AbstractDataset
-    from azureml.data.dataset_factory import FileDatasetFactory
 
-    registry = v1_tests.Registry()  # as tests/test_azure_v1.py's registry fixture installs it
-    monkeypatch.setenv("ASL_RECOG_CACHE", "0")
-    monkeypatch.setattr(azureml.core.Dataset, "get_by_name", staticmethod(registry.get_by_name))
-    monkeypatch.setattr(FileDatasetFactory, "upload_directory", staticmethod(registry.upload_directory))
-    monkeypatch.setattr(AbstractDataset, "register", lambda self, *a, **k: registry.register(self, *a, **k))
+    registry = install_registry(monkeypatch)
     experiment = simulated_v1_experiment(Simulation(*tiny))
     monkeypatch.setattr(azureml.core, "Experiment", experiment)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        backend = asl.AzureMLBackend(v1_tests.FakeWorkspace(), "cpu-cluster")
+        backend = asl.AzureMLBackend(FakeWorkspace(), "cpu-cluster")
     check_backend(backend, data=tiny, expected_failed_checks=AZURE_EXPECTED)
     kinds = [type(config).__name__ for config in experiment.submitted]
     assert kinds == ["HyperDriveConfig", "ScriptRunConfig", "HyperDriveConfig", "AutoMLConfig", "AutoMLConfig"]
@@ -62,14 +57,12 @@ def test_the_azure_v1_backend_conforms_offline(tiny: Any, monkeypatch: pytest.Mo
 def test_the_azure_v2_backend_conforms_offline(tiny: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     pytest.importorskip("azure.ai.ml", reason="the 'azure' extra (azure-ai-ml) is not installed")
     pytest.importorskip("mlflow", reason="the 'azure' extra (mlflow-skinny) is not installed")
-    import os
-
+    from azure_fakes import local_mlflow_store
     from azure_sim import Simulation, simulated_v2_client
-    from mlflow.tracking import MlflowClient
 
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    uri = tmp_path_factory.mktemp("mlruns").as_uri()
-    client = simulated_v2_client(Simulation(*tiny), (uri, MlflowClient(tracking_uri=uri)))
+    store = local_mlflow_store(tmp_path_factory.mktemp("mlruns"))
+    uri = store[0]
+    client = simulated_v2_client(Simulation(*tiny), store)
     backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=uri, poll_seconds=0)
     check_backend(backend, data=tiny, expected_failed_checks=AZURE_EXPECTED)
     kinds = [kind for call, kind in client.jobs.calls if call == "create_or_update"]

@@ -18,7 +18,14 @@ TRAIN_PER_LETTER = 10
 VALIDATION_PER_LETTER = 4
 
 
-def _stratified(data: SignMnistDataset, per_letter: int, seed: int) -> SignMnistDataset:
+def stratified(data: SignMnistDataset, per_letter: int, seed: int) -> SignMnistDataset:
+    """``per_letter`` images of each letter of ``data`` (all of a rarer letter's), picked at random with ``seed``.
+
+    Example:
+        >>> part = stratified(train, 2, seed=0)
+        >>> len(part) == 2 * len(set(train.labels))
+        True
+    """
     rng = np.random.default_rng(seed)
     picks = []
     for label in np.unique(data.labels):
@@ -46,7 +53,7 @@ def tiny_split(data: Any = None, *, seed: int = 0) -> tuple[SignMnistDataset, Si
         return as_dataset(data[0], split="train"), as_dataset(data[1], split="train")
     full = load_sign_mnist("train") if data is None else as_dataset(data, split="train")
     fit_part, validation = train_validation_split(full, seed=seed)
-    return _stratified(fit_part, TRAIN_PER_LETTER, seed), _stratified(validation, VALIDATION_PER_LETTER, seed + 1)
+    return stratified(fit_part, TRAIN_PER_LETTER, seed), stratified(validation, VALIDATION_PER_LETTER, seed + 1)
 
 
 # The test file must never be opened while a trainer fits: selecting on it makes the test

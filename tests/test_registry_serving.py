@@ -102,7 +102,7 @@ def test_bad_registry_uris_are_one_line_errors_with_the_fix_before_anything_is_d
     for start in (create_app, asl.LocalDeployer().deploy):
         with pytest.raises(asl.ConfigurationError, match=re.escape("pass tracking_uri= URI")) as info:
             start(registered.uri)
-        assert "$MLFLOW_TRACKING_URI" in str(info.value)
+        assert str(info.value).startswith(f"{registered.uri}: ") and "$MLFLOW_TRACKING_URI" in str(info.value)
 
 
 def test_deploy_from_the_command_line_refuses_a_missing_model_in_one_line(

@@ -119,7 +119,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         options = {"workspace_config": args.workspace_config}
     if is_models_uri(args.model):  # checked here so that the error names the flag
         parse_models_uri(args.model)
-        options["tracking_uri"] = resolve_tracking_uri(args.tracking_uri, "--tracking-uri")
+        options["tracking_uri"] = resolve_tracking_uri(args.tracking_uri, "--tracking-uri", args.model)
     endpoint = Deployer.create(args.target, **options).deploy(args.model, name=args.name)
     print(f"scoring URI: {endpoint.scoring_uri}")
     if endpoint.keys:

@@ -204,7 +204,7 @@ class LocalDeployer(Deployer):
         if not is_models_uri(model):
             return None
         parse_models_uri(str(model))
-        return resolve_tracking_uri(self.tracking_uri, "tracking_uri=")
+        return resolve_tracking_uri(self.tracking_uri, "tracking_uri=", str(model))
 
     def _start(
         self,

@@ -146,7 +146,7 @@ def _tracking_uri(model: str, tracking_uri: str | None) -> str | None:
     if not is_models_uri(model):
         return tracking_uri
     parse_models_uri(model)  # a malformed URI is the first thing to fix
-    return resolve_tracking_uri(tracking_uri, "--tracking-uri")
+    return resolve_tracking_uri(tracking_uri, "--tracking-uri", model)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

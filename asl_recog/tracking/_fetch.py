@@ -86,8 +86,13 @@ def parse_models_uri(uri: str) -> tuple[str, str | None, str | None]:
     return match["name"], match["version"], match["alias"]
 
 
-def resolve_tracking_uri(value: str | None, flag: str = "--tracking-uri") -> str:
+def resolve_tracking_uri(value: str | None, flag: str = "--tracking-uri", subject: str = "") -> str:
     """The tracking URI to use: ``value`` when given, else ``$MLFLOW_TRACKING_URI``.
+
+    Args:
+        value: the URI given, or None.
+        flag: how the user gives it, for the error.
+        subject: what needs it (e.g. the ``models:/`` URI to download), to begin the error with.
 
     Raises:
         ConfigurationError: neither is set (naming both), or the URI is malformed.
@@ -99,7 +104,8 @@ def resolve_tracking_uri(value: str | None, flag: str = "--tracking-uri") -> str
     chosen = value if value is not None else os.environ.get("MLFLOW_TRACKING_URI") or None
     if chosen is None:
         raise ConfigurationError(
-            f"no MLflow tracking server given: pass {flag} URI (e.g. http://127.0.0.1:5000) or set $MLFLOW_TRACKING_URI"
+            f"{subject + ': ' if subject else ''}no MLflow tracking server given: pass {flag} URI "
+            "(e.g. http://127.0.0.1:5000) or set $MLFLOW_TRACKING_URI"
         )
     check_tracking_uri(flag if value is not None else "$MLFLOW_TRACKING_URI", chosen)
     return chosen
@@ -206,7 +212,7 @@ def fetch_registered(
         (PosixPath('models/asl-letters-v3.onnx'), '3')
     """
     _, _, alias = parse_models_uri(uri)  # a malformed URI fails here, before a process starts
-    tracking = resolve_tracking_uri(tracking_uri, flag)
+    tracking = resolve_tracking_uri(tracking_uri, flag, uri)
     folder = Path(folder)
     command = [sys.executable, "-m", "asl_recog.tracking._download", uri, str(folder), "--tracking-uri", tracking]
     try:

@@ -146,7 +146,6 @@ def dataset_tags(name: str, data: SignMnistDataset) -> dict[str, str]:
     }
 
 
-@environment(MLFLOW_CALLS)
 def start_search(
     tracking_uri: str,
     *,
@@ -155,6 +154,7 @@ def start_search(
     settings: Mapping[str, Any],
     tags: Mapping[str, str],
     resume_run_id: str | None = None,
+    in_background: bool = False,
 ) -> SearchRun:
     """Open the parent run of a search (or, on resume, its earlier one) and log its settings and data.
 
@@ -165,39 +165,31 @@ def start_search(
         settings: the trainer's settings, logged as params.
         tags: the data's checksums and split, the route, the run folder.
         resume_run_id: the parent run of the search being resumed (read from its study).
+        in_background: called from a background thread (``_background.OpeningSearch``), which
+            must not touch the environment: changing it from a second thread races with C code
+            reading it. MLflow's settings (:data:`MLFLOW_CALLS`) are then set by the thread that
+            started it, and the first request retries as the others do.
 
     Raises:
         ConfigurationError: the server cannot be reached, or the run to resume is not on it.
     """
-    return open_search(
-        tracking_uri,
-        run_name=run_name,
-        metric=metric,
-        settings=settings,
-        tags=tags,
-        resume_run_id=resume_run_id,
-        first_contact=MLFLOW_FIRST_CONTACT,
-    )
+    with contextlib.nullcontext() if in_background else environment(MLFLOW_CALLS):
+        return _start(tracking_uri, run_name, metric, settings, tags, resume_run_id, in_background)
 
 
-def open_search(
+def _start(
     tracking_uri: str,
-    *,
     run_name: str,
     metric: str,
     settings: Mapping[str, Any],
     tags: Mapping[str, str],
-    resume_run_id: str | None = None,
-    first_contact: Mapping[str, str] | None = None,
+    resume_run_id: str | None,
+    in_background: bool,
 ) -> SearchRun:
-    """:func:`start_search` without touching the environment unless ``first_contact`` is given.
-
-    A background thread calls it with None, under :data:`MLFLOW_CALLS` set by the thread that
-    started it (``_background.OpeningSearch``): changing the environment from a second thread
-    races with C code reading it.
-    """
     mlflow_client = _client(tracking_uri)
-    contact = environment(first_contact) if first_contact is not None else contextlib.nullcontext()
+    # The first request does not retry (a wrong URI fails at once); in the background the search has
+    # checked the server already (_client.check_reachable), and the environment is not ours to change.
+    contact = contextlib.nullcontext() if in_background else environment(MLFLOW_FIRST_CONTACT)
     try:
         if resume_run_id is not None:
             with contact:
@@ -342,6 +334,5 @@ __all__ = [
     "log_nested",
     "log_to_parent",
     "log_trial",
-    "open_search",
     "start_search",
 ]

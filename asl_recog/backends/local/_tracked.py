@@ -39,7 +39,6 @@ from asl_recog.tracking._search import (
     log_artifact,
     log_nested,
     log_to_parent,
-    open_search,
     start_search,
 )
 
@@ -112,7 +111,9 @@ def start_tracking(
         check_reachable(uri)  # a wrong address stops the search now, not after its first trial
 
         def open_run() -> SearchRun:
-            return open_search(uri, run_name=run_dir.name, metric=metric, settings=settings, tags=tags)
+            return start_search(
+                uri, run_name=run_dir.name, metric=metric, settings=settings, tags=tags, in_background=True
+            )
 
         return OpeningSearch(open_run, on_open=lambda run: study.set_user_attr(RUN_ID_ATTR, run.run_id))
     search = start_search(

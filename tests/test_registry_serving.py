@@ -68,6 +68,7 @@ def _registry_info(found: Registration, server: MlflowServer, version: str | Non
 def test_create_app_serves_a_registered_alias_and_names_the_version_it_resolved_to(
     mlflow_server: MlflowServer,
     registered: Registration,
+    serving_model_path: Path,
     model: asl.OnnxModel,
     small_test: asl.SignMnistDataset,
     capsys: pytest.CaptureFixture[str],
@@ -84,6 +85,9 @@ def test_create_app_serves_a_registered_alias_and_names_the_version_it_resolved_
     np.testing.assert_allclose(np.asarray(answer["probabilities"]), model.predict_proba(images), atol=1e-5)
     body = {"inputs": [{"name": "images", "shape": [1, 784], "datatype": "UINT8", "data": rows(images[:1])[0]}]}
     assert client.post("/v2/models/asl-recog/infer", json=body).json()["model_version"] == registered.version
+    from_file = TestClient(create_app(serving_model_path, auth=False))
+    assert from_file.get("/info").json()["registry"] is None
+    assert from_file.get("/v2/models/asl-recog").json()["versions"] == ["1"]
 
 
 def test_bad_registry_uris_are_one_line_errors_with_the_fix_before_anything_is_deployed(

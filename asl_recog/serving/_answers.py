@@ -146,6 +146,27 @@ def _crop(value: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def query_values(query: bytes, allowed: Sequence[str], endpoint: str) -> dict[str, str]:
+    """The parameters of a query string (the last value of a repeated name wins), all among ``allowed``.
+
+    Raises:
+        RequestError: 422 ``invalid_parameter`` naming the first unknown parameter and what ``endpoint`` reads.
+
+    Example:
+        >>> query_values(b"top_k=3&proba=true", QUERY_PARAMETERS, "/score")
+        {'top_k': '3', 'proba': 'true'}
+    """
+    values = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise RequestError(
+            f"unknown query parameter {unknown[0][:40]!r}; {endpoint} reads {', '.join(allowed)}",
+            where=f"query.{unknown[0][:40]}",
+            code="invalid_parameter",
+        )
+    return values
+
+
 def parse_options(query: bytes, default_threshold: float | None) -> AnswerOptions:
     """The answer options in a query string (the last value of a repeated name wins).
 
@@ -153,14 +174,7 @@ def parse_options(query: bytes, default_threshold: float | None) -> AnswerOption
         RequestError: 422 ``invalid_parameter``, naming the parameter as ``query.<name>``, for a bad
             value or a name that is not one of :data:`QUERY_PARAMETERS`.
     """
-    values = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
-    unknown = sorted(set(values) - set(QUERY_PARAMETERS))
-    if unknown:
-        raise RequestError(
-            f"unknown query parameter {unknown[0][:40]!r}; /score reads {', '.join(QUERY_PARAMETERS)}",
-            where=f"query.{unknown[0][:40]}",
-            code="invalid_parameter",
-        )
+    values = query_values(query, QUERY_PARAMETERS, "/score")
     threshold = _threshold(values["threshold"]) if "threshold" in values else default_threshold
     return AnswerOptions(
         proba=_flag("proba", values["proba"]) if "proba" in values else False,

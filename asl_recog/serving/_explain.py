@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import anyio
 import numpy as np
@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 from asl_recog.data._labels import LABELS, LETTERS
 from asl_recog.models._base import Model, to_model_input
 from asl_recog.models._occlusion import FILL, PATCH, STRIDE, occlusion_map
-from asl_recog.serving._answers import parse_options
-from asl_recog.serving._openapi import ERROR_STATUSES, HandEntry
+from asl_recog.serving._answers import parse_options, query_values
+from asl_recog.serving._openapi import ERROR_STATUSES, JSON_REQUEST_SCHEMA, HandEntry
 from asl_recog.serving._requests import INLINE_BODY_BYTES, RequestError, dumps, parse_json
 from asl_recog.serving._uploads import Photo, decode_image, form_images
 
@@ -73,14 +73,7 @@ def parse_explain_query(query: bytes) -> ExplainQuery:
     Raises:
         RequestError: 422 ``invalid_parameter``, naming the parameter, for an unknown name or a bad value.
     """
-    values = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
-    unknown = sorted(set(values) - set(QUERY_PARAMETERS))
-    if unknown:
-        raise RequestError(
-            f"unknown query parameter {unknown[0][:40]!r}; /explain reads {', '.join(QUERY_PARAMETERS)}",
-            where=f"query.{unknown[0][:40]}",
-            code="invalid_parameter",
-        )
+    values = query_values(query, QUERY_PARAMETERS, "/explain")
     letter = values["letter"].strip().upper() if "letter" in values else None
     if letter is not None and letter not in LETTERS:
         raise RequestError(
@@ -224,15 +217,7 @@ def explain_operation(max_batch: int) -> dict[str, Any]:
             "required": True,
             "description": "one image, in any of /score's request shapes",
             "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"$ref": "#/components/schemas/AutoMLv1Request"},
-                            {"$ref": "#/components/schemas/AutoMLv2Request"},
-                            {"$ref": "#/components/schemas/InputDataRequest"},
-                        ]
-                    }
-                },
+                "application/json": {"schema": JSON_REQUEST_SCHEMA},
                 "multipart/form-data": {
                     "schema": {"type": "object", "required": ["file"], "properties": {"file": one_image}}
                 },

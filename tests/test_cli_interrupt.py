@@ -51,3 +51,26 @@ def test_ctrl_c_stops_the_search_with_exit_130_and_says_how_to_resume(tmp_path: 
     # The workers were stopped by their ids; multiprocessing's resource tracker ends once its pipe closes.
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, [" ".join(w.cmdline())[:200] for w in alive]
+
+
+def test_ctrl_c_before_the_search_started_exits_130_and_says_there_is_nothing_to_resume(tmp_path: Path) -> None:
+    """Ctrl-C while AutoML prepares (augmented copies, the timing probes), before its study exists: the
+    signal takes effect once the native call under way returns, and resuming would find no search."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "asl_recog.cli", "train", "automl", "--out", str(out)]
+    command += ["--experiment-timeout-minutes", "10", "--no-progress", "--no-refit"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        preexec_fn=_as_from_a_terminal,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out / "settings.json").is_file():  # fit() has begun: the copies and probes come next
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.2)
+    time.sleep(2)
+    assert not (out / "study.db").exists(), "the search started before the signal: nothing left to test"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert "before the search started, so there is nothing to resume: run the same command again" in err, err

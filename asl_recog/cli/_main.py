@@ -283,8 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:
-        resume = " (run the same command with --resume to continue the search)" if args.command == "train" else ""
-        print(f"asl-recog {args.command}: interrupted{resume}", file=sys.stderr)
+        hint = getattr(args, "interrupted", None)  # what the command knows of what can be resumed
+        print(f"asl-recog {args.command}: interrupted" + (f" ({hint})" if hint else ""), file=sys.stderr)
         return exit_code(exc)
     except AslRecogError as exc:
         print(f"asl-recog {args.command}: error: {exc}", file=sys.stderr)

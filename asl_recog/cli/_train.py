@@ -289,7 +289,19 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigurationError(in_flag_terms(str(exc), args)) from exc
     out = run_dir_of(trainer)
     trainer.set_params(run_dir=out)  # the default folder is named once, so the model lands beside the study
-    result = trainer.fit(load_sign_mnist("train", args.data))
+    try:
+        result = trainer.fit(load_sign_mnist("train", args.data))
+    except KeyboardInterrupt:
+        from asl_recog.backends.local._engine import STORAGE_FILE  # here: --help stays free of Optuna
+
+        # Before its study exists (loading, checks, AutoML's timing probes) a search has nothing to resume.
+        started = (out / STORAGE_FILE).is_file()
+        args.interrupted = (
+            f"run the same command with --out {out} --resume to continue the search"
+            if started
+            else "before the search started, so there is nothing to resume: run the same command again"
+        )
+        raise
     model_path = result.best_model.save(out / "best")
     write_leaderboard(result.leaderboard, out / "leaderboard.csv")  # Azure runs too: their run folder is here
     print(result.leaderboard.head(10).to_string())

@@ -11,6 +11,7 @@ them, so that this module imports without either extra.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -312,8 +313,64 @@ def child(name: str, status: str, properties: dict[str, str] | None = None, **in
     return SimpleNamespace(name=name, status=status, properties=properties or {}, inputs=inputs)
 
 
+# -- SDK v2 deployments (AzureDeployer) ----------------------------------------------------------
+
+
+class Poller:
+    """An SDK v2 long-running operation that is already done."""
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+class FakeDeployClient:
+    """Records the calls AzureDeployer makes; snapshots what each call would upload."""
+
+    def __init__(self, fail_deployment: bool = False) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.fail_deployment = fail_deployment
+        self.online_endpoints = SimpleNamespace(
+            begin_create_or_update=lambda e: self._record(
+                "endpoint", {"name": e.name, "traffic": dict(e.traffic or {}), "auth_mode": e.auth_mode}
+            ),
+            get=lambda name: SimpleNamespace(scoring_uri=f"https://{name}.westeurope.inference.ml.azure.com/score"),
+            get_keys=lambda name: SimpleNamespace(primary_key="pk", secondary_key="sk"),
+            begin_delete=lambda name: self._record("delete", name),
+        )
+        self.online_deployments = SimpleNamespace(
+            begin_create_or_update=self._deployment, get_logs=lambda name, endpoint_name, lines: f"{name} log {lines}"
+        )
+
+    def _record(self, kind: str, value: Any) -> Poller:
+        self.calls.append((kind, value))
+        return Poller()
+
+    def _deployment(self, deployment: Any) -> Poller:
+        code = Path(deployment.code_configuration.code)
+        self.calls.append(
+            (
+                "deployment",
+                {
+                    "deployment": deployment,
+                    "code_files": sorted(p.name for p in code.iterdir()),
+                    "config": json.loads((code / "asl_scoring.json").read_text()),
+                    "model_exists": Path(deployment.model.path).is_file(),
+                    "model_name": Path(deployment.model.path).name,
+                    "model_bytes": Path(deployment.model.path).read_bytes(),
+                },
+            )
+        )
+        if self.fail_deployment:
+            raise RuntimeError("quota exceeded")
+        return Poller()
+
+
 __all__ = [
     "FakeData",
+    "FakeDeployClient",
     "FakeJobs",
     "FakeMLClient",
     "FakeParentRun",
@@ -325,4 +382,5 @@ __all__ = [
     "install_registry",
     "local_mlflow_store",
     "logged_run",
+    "Poller",
 ]

@@ -40,7 +40,8 @@ class MlflowServer:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -57,7 +58,7 @@ def start_mlflow_server(folder: Path, backend_store_uri: str | None = None) -> M
         RuntimeError: with the server's log, when it does not answer in :data:`START_TIMEOUT_S`.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     store = backend_store_uri or f"sqlite:///{folder / 'mlflow.db'}"
     mlflow = Path(sys.executable).with_name("mlflow")
     command = [

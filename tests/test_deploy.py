@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from azure_fakes import FakeDeployClient
 from fastapi.testclient import TestClient
 from serving_model import dumps, rows, seed_request
 
@@ -222,56 +223,8 @@ def test_generated_score_py_runs_offline(
 # -- Azure SDK v2, offline with a recording MLClient ------------------------------------------------------
 
 
-class _Poller:
-    def __init__(self, value: Any = None) -> None:
-        self.value = value
-
-    def result(self) -> Any:
-        return self.value
-
-
-class _FakeMLClient:
-    """Records the calls AzureDeployer makes; snapshots what each call would upload."""
-
-    def __init__(self, fail_deployment: bool = False) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.fail_deployment = fail_deployment
-        self.online_endpoints = SimpleNamespace(
-            begin_create_or_update=lambda e: self._record(
-                "endpoint", {"name": e.name, "traffic": dict(e.traffic or {}), "auth_mode": e.auth_mode}
-            ),
-            get=lambda name: SimpleNamespace(scoring_uri=f"https://{name}.westeurope.inference.ml.azure.com/score"),
-            get_keys=lambda name: SimpleNamespace(primary_key="pk", secondary_key="sk"),
-            begin_delete=lambda name: self._record("delete", name),
-        )
-        self.online_deployments = SimpleNamespace(
-            begin_create_or_update=self._deployment, get_logs=lambda name, endpoint_name, lines: f"{name} log {lines}"
-        )
-
-    def _record(self, kind: str, value: Any) -> _Poller:
-        self.calls.append((kind, value))
-        return _Poller()
-
-    def _deployment(self, deployment: Any) -> _Poller:
-        code = Path(deployment.code_configuration.code)
-        self.calls.append(
-            (
-                "deployment",
-                {
-                    "deployment": deployment,
-                    "code_files": sorted(p.name for p in code.iterdir()),
-                    "config": json.loads((code / "asl_scoring.json").read_text()),
-                    "model_exists": Path(deployment.model.path).is_file(),
-                },
-            )
-        )
-        if self.fail_deployment:
-            raise RuntimeError("quota exceeded")
-        return _Poller()
-
-
 def test_azure_v2_deployer_builds_and_sends_the_right_objects(serving_model_path: Path) -> None:
-    fake = _FakeMLClient()
+    fake = FakeDeployClient()
     deployer = asl.AzureDeployer(fake, instance_type="Standard_F2s_v2", instance_count=2)
     endpoint = deployer.deploy(serving_model_path, name="asl-v2-test")
     assert [kind for kind, _ in fake.calls] == ["endpoint", "deployment", "endpoint"]
@@ -295,7 +248,7 @@ def test_azure_v2_deployer_builds_and_sends_the_right_objects(serving_model_path
 
 
 def test_azure_v2_failed_deployment_removes_the_endpoint(serving_model_path: Path) -> None:
-    fake = _FakeMLClient(fail_deployment=True)
+    fake = FakeDeployClient(fail_deployment=True)
     with pytest.raises(RuntimeError, match="quota"):
         asl.AzureDeployer(fake).deploy(serving_model_path, name="asl-v2-fail")
     assert [kind for kind, _ in fake.calls] == ["endpoint", "deployment", "delete"]
@@ -377,7 +330,7 @@ def test_missing_azure_sdks_name_their_extra(
 ) -> None:
     monkeypatch.setitem(sys.modules, "azure.ai.ml", None)  # makes the import fail
     with pytest.raises(asl.MissingExtraError, match=r"asl-recog\[azure\]"):
-        asl.AzureDeployer(_FakeMLClient()).build(tmp_path / "m.onnx", model, "asl-x", tmp_path)
+        asl.AzureDeployer(FakeDeployClient()).build(tmp_path / "m.onnx", model, "asl-x", tmp_path)
     monkeypatch.setitem(sys.modules, "azureml.core", None)
     with pytest.raises(asl.MissingExtraError, match=r"asl-recog\[azureml\]"):
         asl.AzureMLDeployer(SimpleNamespace())

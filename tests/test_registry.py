@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlflow_server import MlflowServer
+from mlflow_server import MlflowServer, free_port
 from serving_model import rows
 
 import asl_recog as asl
@@ -136,15 +135,9 @@ def test_a_results_model_is_exported_and_registered_under_its_tracked_search(
     np.testing.assert_allclose(asl.OnnxModel.load(path).predict_proba(images), model.predict_proba(images), atol=1e-5)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(uri: str, tracking_uri: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``asl-recog serve URI`` in a process of its own (its imports logged by -X importtime), once ready."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["MLFLOW_TRACKING_URI"] = tracking_uri  # the variable, not the flag: both ways are tried across the tests
     command = [sys.executable, "-X", "importtime", "-m", "asl_recog.cli", "serve", uri, "--port", str(port)]
@@ -253,7 +246,7 @@ def test_serve_refuses_bad_registry_uris_with_the_fix(
         "models:/no-such-model/1": "there is no registered model 'no-such-model'",
     }
     for uri, message in cases.items():
-        assert main(["serve", uri, "--tracking-uri", mlflow_server.url, "--port", str(_free_port())]) == 2, uri
+        assert main(["serve", uri, "--tracking-uri", mlflow_server.url, "--port", str(free_port())]) == 2, uri
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -25,8 +24,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from azure_fakes import FakeDeployClient
 from fastapi.testclient import TestClient
-from mlflow_server import MlflowServer
+from mlflow_server import MlflowServer, free_port
 from serving_model import rows
 
 import asl_recog as asl
@@ -96,10 +96,10 @@ def test_bad_registry_uris_are_one_line_errors_with_the_fix_before_anything_is_d
     with pytest.raises(asl.ConfigurationError, match="there is no registered model 'no-such-model'") as info:
         create_app("models:/no-such-model/1", tracking_uri=mlflow_server.url)
     assert "\n" not in str(info.value) and "asl-recog register" in str(info.value)
-    azure = _AzureClient()
+    azure = FakeDeployClient()
     with pytest.raises(asl.ConfigurationError, match=f"models:/{NAME}/99: .* has no version 99"):
         asl.AzureDeployer(azure, tracking_uri=mlflow_server.url).deploy(f"models:/{NAME}/99", name="asl-bad")
-    assert azure.deployments == []  # nothing was sent to Azure
+    assert azure.calls == []  # nothing was sent to Azure
     with pytest.raises(asl.ConfigurationError, match=re.escape("write models:/NAME/VERSION")):
         asl.LocalDeployer(tracking_uri=mlflow_server.url).deploy(f"models:/{NAME}/latest")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -119,27 +119,6 @@ def test_deploy_from_the_command_line_refuses_a_missing_model_in_one_line(
     assert len(err.splitlines()) == 1, err
 
 
-class _AzureClient:
-    """An ``MLClient`` stand-in for AzureDeployer that keeps what each deployment would upload."""
-
-    def __init__(self) -> None:
-        self.deployments: list[dict[str, Any]] = []
-        done = SimpleNamespace(result=lambda: None)
-        self.online_endpoints = SimpleNamespace(
-            begin_create_or_update=lambda endpoint: done,
-            begin_delete=lambda name: done,
-            get=lambda name: SimpleNamespace(scoring_uri=f"https://{name}.example/score"),
-        )
-        self.online_deployments = SimpleNamespace(begin_create_or_update=self._deployment)
-
-    def _deployment(self, deployment: Any) -> Any:
-        code = Path(deployment.code_configuration.code)
-        model = Path(deployment.model.path)
-        config = json.loads((code / "asl_scoring.json").read_text())
-        self.deployments.append({"file": model.name, "bytes": model.read_bytes(), "model_file": config["model_file"]})
-        return SimpleNamespace(result=lambda: None)
-
-
 def test_the_azure_deployers_deploy_the_downloaded_file_of_a_registered_model(
     mlflow_server: MlflowServer,
     registered: Registration,
@@ -147,12 +126,12 @@ def test_the_azure_deployers_deploy_the_downloaded_file_of_a_registered_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     expected = f"{NAME}-v{registered.version}.onnx"
-    azure = _AzureClient()
+    azure = FakeDeployClient()
     endpoint = asl.AzureDeployer(azure, tracking_uri=mlflow_server.url).deploy(registered.uri, name="asl-reg-v2")
-    assert endpoint.scoring_uri == "https://asl-reg-v2.example/score"
-    [sent] = azure.deployments
-    assert (sent["file"], sent["model_file"]) == (expected, expected)
-    assert sent["bytes"] == serving_model_path.read_bytes()
+    assert endpoint.scoring_uri == "https://asl-reg-v2.westeurope.inference.ml.azure.com/score"
+    [sent] = [value for kind, value in azure.calls if kind == "deployment"]
+    assert (sent["model_name"], sent["config"]["model_file"]) == (expected, expected)
+    assert sent["model_bytes"] == serving_model_path.read_bytes()
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)  # the variable, as the CLI reads it too
     monkeypatch.setattr("asl_recog._deprecation._warned", {"AzureMLDeployer"})
@@ -169,12 +148,6 @@ def test_the_azure_deployers_deploy_the_downloaded_file_of_a_registered_model(
     )
     deployer.deploy(registered.alias_uri or "", name="asl-reg-v1")
     assert registrations == [{"file": expected, "bytes": serving_model_path.read_bytes()}]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 #: ``serving.run`` from Python in a process of its own; once the service is ready, a thread of that
@@ -208,7 +181,7 @@ def _get(url: str) -> Any:
 
 
 def _start_run(uri: str, tracking_uri: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     with log.open("wb") as out:
         command = [sys.executable, "-c", _RUN, uri, tracking_uri, str(port)]
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the argument alone

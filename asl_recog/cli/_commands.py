@@ -14,11 +14,13 @@ from asl_recog._errors import ConfigurationError
 from asl_recog.cli._config import load_config, trainer_settings
 from asl_recog.cli._pipeline import preset_label, run_pipeline
 from asl_recog.data._dataset import load_sign_mnist
+from asl_recog.data._split import train_validation_split
 from asl_recog.deploy import Deployer
 from asl_recog.evaluation._compare import Comparator
 from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
 from asl_recog.models._model_card import write_card
+from asl_recog.models._quantize import QUANTIZATION_KEY
 from asl_recog.models._record import RunRecord
 from asl_recog.models._zoo_data import zoo_data_folder
 from asl_recog.serving.__main__ import run_from_args
@@ -96,11 +98,21 @@ def print_summary(summary: Any, title: str) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    parity = load_sign_mnist("train", args.parity_data)[: args.parity_rows]
-    exported = export_onnx(Model.load(args.model), args.output, parity_data=parity)
+    images = load_sign_mnist("train", args.parity_data)
+    parity = images[: args.parity_rows]
+    # int8 ranges and agreement come from the grouped validation split: images like the ones a model
+    # is selected on, never the test file.
+    calibration = train_validation_split(images, seed=0)[1] if args.quantize else None
+    exported = export_onnx(
+        Model.load(args.model), args.output, parity_data=parity, quantize=args.quantize, calibration_data=calibration
+    )
     path = Path(exported.source)
     card = write_card(RunRecord.from_onnx(path), path)
     print(f"wrote {args.output}: parity checked on {len(parity)} images; metadata keys {sorted(exported.metadata)}")
+    if args.quantize:
+        found = exported.metadata[QUANTIZATION_KEY]
+        share, count = found["agreement"], found["agreement_images"]
+        print(f"{args.quantize}: names the float graph's letter on {share:.4f} of {count} validation images")
     print(f"model card: {card}; test data set: {zoo_data_folder(path) / 'test_data_set_0'} (asl-recog check {path})")
     return 0
 

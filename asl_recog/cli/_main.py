@@ -127,6 +127,13 @@ def _add_export(p: argparse.ArgumentParser, shared: list[argparse.ArgumentParser
     p.add_argument("output", help="the ONNX file to write")
     p.add_argument("--parity-data", default=None, help="images for the parity check (default: bundled training file)")
     p.add_argument("--parity-rows", type=int, default=256, help="how many images the parity check compares")
+    p.add_argument(
+        "--quantize",
+        choices=["int8"],
+        default=None,
+        help="int8: write ONNX Runtime's static int8 quantization (Keras networks only), calibrated on the grouped "
+        "validation split of the --parity-data file; refused if it changes more than 1%% of that split's answers",
+    )
     p.set_defaults(func=_lazy("asl_recog.cli._commands", "cmd_export"))
 
 

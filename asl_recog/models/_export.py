@@ -24,6 +24,15 @@ from asl_recog.models._export_metadata import set_metadata
 from asl_recog.models._knn_onnx import GEMM_METRICS, gemm_neighbours
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._parity import PARITY_ROWS, parity_failure
+from asl_recog.models._quantize import (
+    CALIBRATION_ROWS,
+    agreement,
+    agreement_failure,
+    calibration_images,
+    check_quantize_request,
+    int8_metadata,
+    quantize_graph,
+)
 from asl_recog.models._record import RunRecord
 from asl_recog.models._unknown import with_unknown_threshold
 from asl_recog.models._zoo_data import write_zoo_data, zoo_data_rows
@@ -67,6 +76,8 @@ def export_onnx(
     validation_data: SignMnistDataset | None = None,
     record: RunRecord | None = None,
     test_data: bool = True,
+    quantize: str | None = None,
+    calibration_data: Any = None,
 ) -> OnnxModel:
     """Convert ``model`` to ONNX, check it against the model, and write it to ``path``.
 
@@ -95,6 +106,12 @@ def export_onnx(
             ONNX Model Zoo's conventions; read it back with ``RunRecord.from_onnx(path)``.
         test_data: also write the Zoo's test data set, a few parity images and the graph's outputs
             on them, to ``<stem>_test_data/test_data_set_0/`` (``asl-recog check`` runs it).
+        quantize: ``"int8"``: write ONNX Runtime's static int8 quantization of the float graph
+            (Keras networks only; :mod:`~asl_recog.models._quantize`), refused when it names the
+            float graph's letter on less than ``INT8_MIN_AGREEMENT`` of the calibration images.
+            Its "unknown" threshold, if ``validation_data`` is given, is chosen on its int8 outputs.
+        calibration_data: validation images (never the test file) to calibrate int8 ranges and
+            measure agreement on; default ``validation_data``.
 
     Returns:
         The written model, loaded back.
@@ -102,7 +119,8 @@ def export_onnx(
     Raises:
         OnnxExportError: conversion failed, or predictions differ (any argmax
             disagreement that is not a tie, or a probability off by more than
-            1e-4). Nothing is written in that case.
+            1e-4), or an int8 graph agrees too little. Nothing is written in that case.
+        ConfigurationError: ``quantize`` cannot apply (see :func:`check_quantize_request`).
 
     Example:
         >>> onnx_model = export_onnx(Model.load("runs/best.keras"), "runs/cnn.onnx")  # e.g. result.best_model
@@ -127,13 +145,27 @@ def export_onnx(
         raise OnnxExportError(
             f"cannot export {type(model).__name__} to ONNX; expected a SklearnModel, KerasModel or OnnxModel"
         )
-    extra = with_unknown_threshold(model, metadata, validation_data, path)
+    calibration = validation_data if calibration_data is None else calibration_data
+    check_quantize_request(quantize, model, kind, calibration, metadata)
+    # An int8 file's threshold is chosen on its own outputs, below, not on the float graph's.
+    extra = metadata if quantize else with_unknown_threshold(model, metadata, validation_data, path)
     record = record or RunRecord.from_model(model)
     record = record if record.name else dataclasses.replace(record, name=path.stem)
     set_metadata(proto, model, layout=layout, kind=kind, extra=extra, record=record)
     blob = proto.SerializeToString()
     candidate = OnnxModel(blob, source=str(path))
     images = _check_parity(model, candidate, parity_data, kind)
+    if quantize:
+        proto = quantize_graph(proto, candidate, calib := calibration_images(calibration))
+        int8 = OnnxModel(proto, source=str(path), verify=False)  # the float file's checksum, not yet its own
+        found = agreement(candidate, int8, calib)
+        if (failure := agreement_failure(found, len(calib))) is not None:
+            raise OnnxExportError(failure)
+        extra = with_unknown_threshold(model, metadata, validation_data, path, scorer=int8)
+        extra = {**(extra or {}), **int8_metadata(found, len(calib), min(len(calib), CALIBRATION_ROWS))}
+        set_metadata(proto, model, layout=layout, kind=kind, extra=extra, record=record)
+        blob = proto.SerializeToString()
+        candidate = OnnxModel(blob, source=str(path))
     # Write beside the target, then rename: a failed write never leaves half a file.
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -144,7 +176,7 @@ def export_onnx(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    logger.info("exported %s model to %s (%d bytes)", kind, path, len(blob))
+    logger.info("exported %s%s model to %s (%d bytes)", kind, " int8" if quantize else "", path, len(blob))
     if test_data:
         write_zoo_data(candidate, zoo_data_rows(parity_data, images), path)
     return OnnxModel.load(path)

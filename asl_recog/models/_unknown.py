@@ -216,9 +216,17 @@ def choose_unknown_threshold(
 
 
 def with_unknown_threshold(
-    model: Model, metadata: dict[str, Any] | None, validation_data: SignMnistDataset | None, path: Any
+    model: Model,
+    metadata: dict[str, Any] | None,
+    validation_data: SignMnistDataset | None,
+    path: Any,
+    *,
+    scorer: Model | None = None,
 ) -> dict[str, Any] | None:
     """``metadata`` plus the "unknown" threshold chosen on ``validation_data``: what export embeds.
+
+    ``scorer``: the model whose outputs the threshold is chosen on, when the file holds another
+    graph than ``model`` (an int8 file: its own outputs); default ``model``.
 
     Raises:
         ConfigurationError: both ``metadata`` and ``validation_data`` give a threshold, or the
@@ -243,7 +251,7 @@ def with_unknown_threshold(
             "included, so its validation answers are too sure to choose a threshold from; pass "
             "metadata=choose_unknown_threshold(result.trial_model, validation).as_metadata() instead"
         )
-    unknown = choose_unknown_threshold(model, validation_data)
+    unknown = choose_unknown_threshold(scorer or model, validation_data)
     logger.info(
         "%s: 'unknown' below %.3f (refuses %.1f%% of correct validation answers, %.1f%% of no-hand images)",
         path,

@@ -331,6 +331,8 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
         runs["vote"]: {"outputs/model.onnx": blob, "outputs/model.pkl": b"..."},
     }
     jobs = FakeJobs(children, artifacts)
+    parent = logged_run(mlflow_store, {})  # Azure ML v2 tracks the job itself as the MLflow run of its name
+    jobs.NAMES = (parent, "refit-job-1")
     client = FakeMLClient(jobs)
     backend = asl.AzureBackend(client, "cpu-cluster", tracking_uri=mlflow_store[0], poll_seconds=0)
     train, validation = small_split
@@ -339,8 +341,8 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
 
     assert [c for c in jobs.calls if c[0] != "get"] == [
         ("create_or_update", "ClassificationJob"),
-        ("stream", "parent-job-1"),
-        ("list", "parent-job-1"),
+        ("stream", parent),
+        ("list", parent),
         ("download", runs["lgbm"]),
         ("download", runs["vote"]),
     ]
@@ -356,6 +358,9 @@ def test_automl_fit_streams_lists_children_and_loads_the_best_onnx(
     np.testing.assert_array_equal(uploaded_train.labels, local_labels)
     assert not np.array_equal(uploaded_train.images[len(train) : 2 * len(train)], train.images)
     assert result.backend == "azure" and result.best_score == pytest.approx(0.88)
+    # The job's MLflow run, where log_comparison adds the test figures, as for a local parent run.
+    experiment = mlflow_store[1].get_run(parent).info.experiment_id
+    assert result.extras["mlflow"] == {"tracking_uri": mlflow_store[0], "run_id": parent, "experiment_id": experiment}
     assert result.best_params == {"algorithm": "VotingEnsemble"}
     assert list(result.leaderboard["model"]) == ["LightGBM", "VotingEnsemble", "LogisticRegression", "SVM"]
     assert result.leaderboard["status"].iloc[-1] == "failed"
@@ -402,6 +407,7 @@ def test_sweep_fit_polls_reads_mlflow_history_and_loads_the_best_keras_model(
     assert [c[0] for c in jobs.calls] == ["create_or_update", "get", "get", "get", "list", "download"]  # polled
     assert len(jobs.submissions) == 1 and result.refit is False and result.refit_seconds == 0.0
     assert result.best_trial == runs[1] and "refit_skipped" not in result.extras
+    assert "mlflow" not in result.extras  # the store holds no run named parent-job-1: nothing to log to
     assert jobs.staged == ["asl_recog", "train_cnn_entry.py"]
     assert type(jobs.submitted._to_job()).__name__ == "SweepJob"
     assert result.best_params == {"hidden": 256, "dropout": 0.35, "learning_rate": 0.0004}

@@ -164,7 +164,7 @@ class AzureBackend(AzureBackendBase):
             fetch,
             backend=self.name,
             run_dir=run_dir,
-            extras={"azure_job": job.name, "data": [train, validation]},
+            extras={"azure_job": job.name, "data": [train, validation], **self.tracker.search_run(job.name)},
             children=f"trials of job {job.name}",
             parent="job",
             wanted="outputs/model.onnx" if onnx else "a model file",
@@ -194,7 +194,7 @@ class AzureBackend(AzureBackendBase):
             lambda p: self._refit(spec, p, environment, train, validation, run_dir),
             backend=self.name,
             run_dir=run_dir,
-            extras={"azure_job": job.name},
+            extras={"azure_job": job.name, **self.tracker.search_run(job.name)},
             sweep=f"sweep {job.name}",
         )
 

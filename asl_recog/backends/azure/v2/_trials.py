@@ -12,8 +12,6 @@ from asl_recog.results import TrialStatus
 
 logger = logging.getLogger("asl_recog")
 
-logger = logging.getLogger("asl_recog")
-
 
 # -- child metrics and params (MLflow) ----------------------------------------------------------------
 
@@ -29,6 +27,7 @@ class MlflowTracker:
     def _mlflow(self) -> Any:
         if self._client is None:
             uri = self._uri or self.ml_client.workspaces.get(self.ml_client.workspace_name).mlflow_tracking_uri
+            self._uri = str(uri)
             if str(uri).startswith("azureml:"):
                 try:  # the plugin that lets MLflow read an azureml:// tracking server
                     import azureml.mlflow  # noqa: F401
@@ -36,6 +35,20 @@ class MlflowTracker:
                     raise MissingExtraError("azureml-mlflow", "azure", "Reading Azure ML v2 job metrics") from exc
             self._client = sdk.mlflow_tracking.MlflowClient(tracking_uri=uri)
         return self._client
+
+    def search_run(self, job_name: str) -> dict[str, dict[str, str]]:
+        """``{"mlflow": {...}}`` naming the job's own MLflow run (Azure ML v2 tracks each job as the run
+        of the same name), for a result's ``extras``: :func:`asl_recog.tracking.log_comparison` then adds
+        the comparison's test figures to it, as it does for a local search's parent run. ``{}`` when the
+        workspace's MLflow has no such run."""
+        client = self._mlflow()
+        try:
+            run = client.get_run(job_name)
+        except sdk.mlflow_exceptions.MlflowException as exc:
+            logger.info("Azure ML v2: job %s has no MLflow run to log the comparison to (%s)", job_name, exc)
+            return {}
+        where = {"tracking_uri": str(self._uri), "run_id": job_name, "experiment_id": str(run.info.experiment_id)}
+        return {"mlflow": where}
 
     def history(self, job_name: str, metric: str) -> list[float]:
         """Per-step values of ``metric`` ([] for a job that never logged, e.g. canceled before starting)."""

@@ -118,7 +118,7 @@ def main() -> None:
     ratio = med["on"]["seconds"] / med["off"]["seconds"]
     # Each round ran both arms back to back: the median of the rounds' own ratios is less moved by a
     # change of load between rounds than the ratio of the two medians.
-    paired = statistics.median(on["seconds"] / off["seconds"] for on, off in zip(runs["on"], runs["off"]))
+    paired = statistics.median(on["seconds"] / off["seconds"] for on, off in zip(runs["on"], runs["off"], strict=True))
     print(f"\ntracked / untracked wall: {ratio:.3f} ({(ratio - 1) * 100:+.1f} %) as a ratio of medians, "
           f"{paired:.3f} ({(paired - 1) * 100:+.1f} %) as the median of the rounds' ratios; "
           f"peak RSS {med['on']['peak_mib'] - med['off']['peak_mib']:+.0f} MiB")  # fmt: skip

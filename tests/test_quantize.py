@@ -3,6 +3,7 @@ the float graph, the refusal below the threshold, the metadata it keeps, and the
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +130,10 @@ def test_int8_requests_that_cannot_work_are_refused_before_converting(
     with pytest.raises(asl.ConfigurationError, match="already quantized"):
         export_onnx(int8_file[1], target, quantize="int8", calibration_data=validation)
     train = small_split[0]
-    linear = asl.SklearnModel(
-        LogisticRegression(max_iter=300).fit(train.flat[::4], labels_to_indices(train.labels[::4]))
-    )
+    with warnings.catch_warnings():  # a few iterations make a convertible model; convergence is not the point
+        warnings.simplefilter("ignore")
+        linear = LogisticRegression(max_iter=20).fit(train.flat[::4], labels_to_indices(train.labels[::4]))
+    linear = asl.SklearnModel(linear)
     with pytest.raises(asl.ConfigurationError, match="Keras networks only.*ai.onnx.ml"):
         export_onnx(linear, target, quantize="int8", calibration_data=validation)
     assert not target.exists()
@@ -149,3 +151,21 @@ def test_cli_export_quantize_int8(
     # The CLI calibrates on the grouped validation split of the training file (5,713 images).
     assert info["agreement_images"] == len(asl.train_validation_split(asl.load_sign_mnist("train"), seed=0)[1])
     assert f"int8: names the float graph's letter on {info['agreement']:.4f} of {info['agreement_images']}" in printed
+
+
+@pytest.mark.slow
+def test_default_network_meets_the_real_agreement_threshold(train_data: asl.SignMnistDataset, tmp_path: Path) -> None:
+    """The default network, trained one epoch on the grouped split's training part (about 0.95
+    validation accuracy), quantizes within INT8_MIN_AGREEMENT as it stands (measured 0.996)."""
+    from asl_recog.routes.hyperdrive._builders import DEFAULTS, build_default
+
+    keras.utils.set_random_seed(0)
+    fit_part, validation = asl.train_validation_split(train_data, seed=0)
+    network = build_default(DEFAULTS["default"])
+    network.fit(fit_part.float_images, labels_to_indices(fit_part.labels), epochs=1, batch_size=128, verbose=0)
+    model = asl.KerasModel(network, params=DEFAULTS["default"])
+    int8 = export_onnx(model, tmp_path / "default-int8.onnx", quantize="int8", calibration_data=validation)
+    info = int8.metadata[QUANTIZATION_KEY]
+    assert info["min_agreement"] == _quantize.INT8_MIN_AGREEMENT == 0.99
+    assert info["agreement"] >= 0.99 and info["agreement_images"] == len(validation)
+    assert UNKNOWN_THRESHOLD_KEY not in int8.metadata  # no validation_data=: no threshold, as for a float file

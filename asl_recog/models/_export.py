@@ -131,6 +131,8 @@ def export_onnx(
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         path = path.with_suffix(".onnx")
+    calibration = validation_data if calibration_data is None else calibration_data
+    check_quantize_request(quantize, model, calibration, metadata)
     if isinstance(model, OnnxModel):  # re-export: same graph, refreshed metadata
         proto, layout, kind = (
             onnx.load_from_string(model.onnx_bytes),
@@ -145,8 +147,6 @@ def export_onnx(
         raise OnnxExportError(
             f"cannot export {type(model).__name__} to ONNX; expected a SklearnModel, KerasModel or OnnxModel"
         )
-    calibration = validation_data if calibration_data is None else calibration_data
-    check_quantize_request(quantize, model, kind, calibration, metadata)
     # An int8 file's threshold is chosen on its own outputs, below, not on the float graph's.
     extra = metadata if quantize else with_unknown_threshold(model, metadata, validation_data, path)
     record = record or RunRecord.from_model(model)

@@ -55,14 +55,13 @@ QUANTIZATION_KEY = "asl_recog.quantization"
 
 
 def check_quantize_request(
-    quantize: str | None, model: Model, kind: str, calibration: Any, metadata: dict[str, Any] | None
+    quantize: str | None, model: Model, calibration: Any, metadata: dict[str, Any] | None
 ) -> None:
     """Refuse, before any conversion, an int8 export that cannot be made or checked.
 
     Args:
         quantize: ``export_onnx``'s ``quantize`` argument.
-        model: the model to export.
-        kind: its format (``"keras"``, ``"sklearn"``, or an ONNX file's ``source_kind``).
+        model: the model to export (a Keras network, or an ONNX file exported from one).
         calibration: the images to calibrate on (``calibration_data`` or ``validation_data``).
         metadata: ``export_onnx``'s ``metadata`` argument.
 
@@ -72,7 +71,7 @@ def check_quantize_request(
             threshold given in ``metadata`` (it was chosen on float outputs).
 
     Example:
-        >>> check_quantize_request("int16", Model.load("runs/best.keras"), "keras", validation, None)
+        >>> check_quantize_request("int16", Model.load("runs/best.keras"), validation, None)
         Traceback (most recent call last):
         asl_recog._errors.ConfigurationError: quantize='int16' is not supported; use quantize='int8' ...
     """
@@ -82,6 +81,11 @@ def check_quantize_request(
         raise ConfigurationError(
             f"quantize={quantize!r} is not supported; use quantize='int8' or leave it None for a float graph"
         )
+    # Checked before any conversion, so the format is read as export_onnx will read it.
+    if isinstance(model, OnnxModel):
+        kind = model.metadata.get("source_kind", "onnx")
+    else:
+        kind = "sklearn" if hasattr(model, "estimator") else "keras" if hasattr(model, "network") else "other"
     if kind != "keras":
         raise ConfigurationError(
             f"quantize='int8' applies to Keras networks only, not a {kind} model: ONNX Runtime's quantizer "

@@ -99,6 +99,24 @@ def test_int8_file_keeps_the_metadata_and_gets_its_own_threshold(int8_file: Any,
     own = choose_unknown_threshold(OnnxModel.load(path), small_split[1])
     assert meta[UNKNOWN_THRESHOLD_KEY] == own.threshold
     assert meta[UNKNOWN_STATS_KEY]["validation_images"] == len(small_split[1])
+    assert meta[UNKNOWN_STATS_KEY]["outputs"] == "int8"
+
+
+def test_a_refit_models_int8_file_takes_the_trial_models_int8_threshold(
+    cnn: asl.KerasModel, int8_file: Any, small_split: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_quantize, "INT8_MIN_AGREEMENT", TINY_MODEL_THRESHOLD)
+    # As a float export takes choose_unknown_threshold(result.trial_model, validation): here the
+    # trial model's int8 file (int8_file) gives its int8 threshold to the refit model's int8 file.
+    refit = asl.KerasModel(cnn.network, info={"refit_images": 27455})
+    keys = (UNKNOWN_THRESHOLD_KEY, UNKNOWN_STATS_KEY)
+    given = {key: int8_file[1].metadata[key] for key in keys}
+    exported = export_onnx(
+        refit, tmp_path / "refit-int8.onnx", quantize="int8", calibration_data=small_split[1], metadata=given
+    )
+    assert {key: exported.metadata[key] for key in keys} == given
+    with pytest.raises(asl.ConfigurationError, match="refit"):  # its own validation answers are in-sample
+        export_onnx(refit, tmp_path / "no.onnx", quantize="int8", validation_data=small_split[1])
 
 
 def test_int8_below_the_agreement_threshold_is_refused_and_writes_nothing(

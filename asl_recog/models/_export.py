@@ -109,9 +109,9 @@ def export_onnx(
         quantize: ``"int8"``: write ONNX Runtime's static int8 quantization of the float graph
             (Keras networks only; :mod:`~asl_recog.models._quantize`), refused when it names the
             float graph's letter on less than ``INT8_MIN_AGREEMENT`` of the calibration images.
-            Its "unknown" threshold, if ``validation_data`` is given, is chosen on its int8 outputs.
-        calibration_data: validation images (never the test file) to calibrate int8 ranges and
-            measure agreement on; default ``validation_data``.
+            Its "unknown" threshold is chosen on int8 outputs (``validation_data``; a refit model's
+            comes in ``metadata`` from its trial model's int8 export).
+        calibration_data: validation images (not the test file) for int8 ranges and agreement; default validation_data.
 
     Returns:
         The written model, loaded back.
@@ -162,7 +162,7 @@ def export_onnx(
         if (failure := agreement_failure(found, len(calib))) is not None:
             raise OnnxExportError(failure)
         extra = with_unknown_threshold(model, metadata, validation_data, path, scorer=int8)
-        extra = {**(extra or {}), **int8_metadata(found, len(calib), min(len(calib), CALIBRATION_ROWS))}
+        extra = int8_metadata(extra, found, len(calib), min(len(calib), CALIBRATION_ROWS))
         set_metadata(proto, model, layout=layout, kind=kind, extra=extra, record=record)
         blob = proto.SerializeToString()
         candidate = OnnxModel(blob, source=str(path))

@@ -107,10 +107,14 @@ def check_quantize_request(
             "calibration_data is the test file; only the Comparator reads it. Calibrate on the grouped "
             "validation split: train_validation_split(load_sign_mnist('train'))[1]"
         )
-    if UNKNOWN_THRESHOLD_KEY in (metadata or {}):
+    given = metadata or {}
+    stats = given.get(UNKNOWN_STATS_KEY)
+    if UNKNOWN_THRESHOLD_KEY in given and not (isinstance(stats, dict) and stats.get("outputs") == "int8"):
         raise ConfigurationError(
             f"metadata holds {UNKNOWN_THRESHOLD_KEY}, chosen on float outputs; an int8 file gets its own, chosen "
-            "on its int8 outputs: pass validation_data= (a model that was not refit) instead, or leave it out"
+            "on int8 outputs: pass validation_data= (a model that was not refit), or, for a refit model, the "
+            "threshold and stats of the trial model's int8 export (export_onnx(result.trial_model, ..., "
+            "quantize='int8', validation_data=validation)), or leave it out"
         )
 
 
@@ -245,14 +249,20 @@ def agreement_failure(found: float, images: int, minimum: float | None = None) -
     )
 
 
-def int8_metadata(found: float, images: int, calibrated_on: int) -> dict[str, Any]:
-    """The :data:`QUANTIZATION_KEY` entry of an int8 file.
+def int8_metadata(extra: dict[str, Any] | None, found: float, images: int, calibrated_on: int) -> dict[str, Any]:
+    """The extra metadata of an int8 file: ``extra``, its :data:`QUANTIZATION_KEY` entry, and an
+    "unknown" threshold's stats marked as chosen on int8 outputs (a refit model's int8 export may
+    then take the trial model's int8 threshold, as its float export takes the float one).
 
     Example:
-        >>> int8_metadata(0.9986, 720, 512)[QUANTIZATION_KEY]["agreement"]
+        >>> int8_metadata(None, 0.9986, 720, 512)[QUANTIZATION_KEY]["agreement"]
         0.9986
     """
+    extra = dict(extra or {})
+    if isinstance(extra.get(UNKNOWN_STATS_KEY), dict):
+        extra[UNKNOWN_STATS_KEY] = {**extra[UNKNOWN_STATS_KEY], "outputs": "int8"}
     return {
+        **extra,
         QUANTIZATION_KEY: {
             "type": "int8",
             "method": "onnxruntime quantize_static, QDQ, uint8 activations, int8 per-channel weights, MinMax",
@@ -260,7 +270,7 @@ def int8_metadata(found: float, images: int, calibrated_on: int) -> dict[str, An
             "agreement": round(found, 4),
             "agreement_images": images,
             "min_agreement": INT8_MIN_AGREEMENT,
-        }
+        },
     }
 
 

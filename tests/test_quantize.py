@@ -74,7 +74,9 @@ def int8_file(
 def test_int8_file_loads_and_reports_its_agreement(int8_file: Any, small_split: Any) -> None:
     path, int8, floating = int8_file
     reloaded = OnnxModel.load(path)  # checksum verified, a session of the int8 graph opened
-    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)  # as for every exported file (docs/model-card.md)
+    ops = {node.op_type for node in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     info = reloaded.metadata[QUANTIZATION_KEY]
     validation = small_split[1]
@@ -169,6 +171,9 @@ def test_cli_export_quantize_int8(
     # The CLI calibrates on the grouped validation split of the training file (5,713 images).
     assert info["agreement_images"] == len(asl.train_validation_split(asl.load_sign_mnist("train"), seed=0)[1])
     assert f"int8: names the float graph's letter on {info['agreement']:.4f} of {info['agreement_images']}" in printed
+    # Its Model Zoo test data set holds the int8 graph's own outputs, so `asl-recog check` passes.
+    assert main(["check", str(out)]) == 0
+    assert "ok: onnx.checker passed, checksum ok" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -119,7 +119,12 @@ def check_quantize_request(
 
 
 def calibration_images(data: Any) -> np.ndarray:
-    """The images of ``data`` (a dataset or any layout :func:`to_model_input` takes) as model input."""
+    """The images of ``data`` (a dataset or any layout :func:`to_model_input` takes) as model input.
+
+    Example:
+        >>> calibration_images(validation).shape, calibration_images(validation.flat).shape
+        ((100, 28, 28), (100, 28, 28, 1))
+    """
     return data.images if isinstance(data, SignMnistDataset) else to_model_input(data)
 
 

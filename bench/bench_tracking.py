@@ -10,7 +10,9 @@ machine load hits both.
 
 Reported per arm: the median wall time of ``fit`` (from the call to its return), and the
 median peak resident memory of the process (``ru_maxrss``); then the ratio of the medians, and the
-median of each round's own ratio (the two arms of a round run back to back).
+median of each round's own ratio (the two arms of a round run back to back), and the CPU seconds the
+server used during each arm (it shares the machine's cores with the search). Round 0 waits until the
+server has finished its own start, which takes tens of CPU seconds after it first answers.
 
 Usage: python bench/bench_tracking.py [--rounds 3] [--trials 20]
 Prints a Markdown table (docs/benchmarks.md, "Tracking overhead").
@@ -19,6 +21,7 @@ Prints a Markdown table (docs/benchmarks.md, "Tracking overhead").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -79,9 +82,32 @@ def main() -> None:
 
     from mlflow_server import start_mlflow_server, stop_mlflow_server
 
+    def server_cpu(pid: int) -> float:
+        """CPU seconds used so far by the server and its worker processes."""
+        import psutil
+
+        total = 0.0
+        for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def settle(pid: int, timeout_s: float = 180.0) -> None:
+        """Wait until the server stops working on its own start (its workers import for tens of CPU
+        seconds after it first answers), so that round 0's first arm does not share the cores with it."""
+        deadline, last = time.monotonic() + timeout_s, server_cpu(pid)
+        while time.monotonic() < deadline:
+            time.sleep(3)
+            now = server_cpu(pid)
+            if now - last < 0.15:  # under 5 % of a core
+                return
+            last = now
+
     env = {**os.environ, "MLFLOW_EXPERIMENT_NAME": "bench-tracking", "TF_CPP_MIN_LOG_LEVEL": "3"}
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         server = start_mlflow_server(Path(tmp) / "mlflow")
+        settle(server.process.pid)
         runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
         try:
             for r in range(args.rounds):
@@ -96,25 +122,28 @@ def main() -> None:
                         "--trials",
                         str(args.trials),
                     ]
+                    before = server_cpu(server.process.pid)
                     done = subprocess.run(
                         [*command, "--out", str(Path(tmp) / f"{arm}{r}")], env=env, capture_output=True, text=True
                     )
                     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
                     if done.returncode != 0 or line is None:
                         raise SystemExit(f"{arm} round {r} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-                    runs[arm].append(json.loads(line[6:]))
+                    runs[arm].append({**json.loads(line[6:]), "server_cpu_s": server_cpu(server.process.pid) - before})
                     print(f"round {r} {arm}: {runs[arm][-1]}", file=sys.stderr, flush=True)
         finally:
             stop_mlflow_server(server)
-    med = {arm: {k: statistics.median(x[k] for x in v) for k in ("seconds", "peak_mib")} for arm, v in runs.items()}
+    keys = ("seconds", "peak_mib", "server_cpu_s")
+    med = {arm: {k: statistics.median(x[k] for x in v) for k in keys} for arm, v in runs.items()}
     print(f"\n{args.trials}-trial search (1-epoch seed CNN, 2,400 images), {args.rounds} rounds, alternating; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}\n")  # fmt: skip
-    print("| arm | median fit wall (s) | runs (s) | median peak RSS (MiB) |")
-    print("|---|---|---|---|")
+    print("| arm | median fit wall (s) | runs (s) | median peak RSS (MiB) | median server CPU (s) |")
+    print("|---|---|---|---|---|")
     for arm, label in (("off", "no tracking"), ("on", "tracking_uri (mlflow server)")):
         each = ", ".join(f"{x['seconds']:.1f}" for x in runs[arm])
-        print(f"| {label} | {med[arm]['seconds']:.1f} | {each} | {med[arm]['peak_mib']:.0f} |")
+        row = f"{med[arm]['seconds']:.1f} | {each} | {med[arm]['peak_mib']:.0f} | {med[arm]['server_cpu_s']:.2f}"
+        print(f"| {label} | {row} |")
     ratio = med["on"]["seconds"] / med["off"]["seconds"]
     # Each round ran both arms back to back: the median of the rounds' own ratios is less moved by a
     # change of load between rounds than the ratio of the two medians.

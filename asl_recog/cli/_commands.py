@@ -24,7 +24,7 @@ from asl_recog.models._quantize import QUANTIZATION_KEY
 from asl_recog.models._record import RunRecord
 from asl_recog.models._zoo_data import zoo_data_folder
 from asl_recog.serving.__main__ import run_from_args
-from asl_recog.tracking._fetch import is_models_uri, parse_models_uri, resolve_tracking_uri
+from asl_recog.tracking._fetch import is_models_uri, registry_tracking_uri
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -130,8 +130,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     else:  # signs in from the workspace config, or says clearly how to provide one
         options = {"workspace_config": args.workspace_config}
     if is_models_uri(args.model):  # checked here so that the error names the flag
-        parse_models_uri(args.model)
-        options["tracking_uri"] = resolve_tracking_uri(args.tracking_uri, "--tracking-uri", args.model)
+        options["tracking_uri"] = registry_tracking_uri(args.model, args.tracking_uri, "--tracking-uri")
     endpoint = Deployer.create(args.target, **options).deploy(args.model, name=args.name)
     print(f"scoring URI: {endpoint.scoring_uri}")
     if endpoint.keys:

@@ -17,7 +17,7 @@ from asl_recog.deploy._base import Deployer, Endpoint, endpoint_name
 from asl_recog.deploy._scoring import onnx_file
 from asl_recog.models._base import Model
 from asl_recog.serving._security import generate_key
-from asl_recog.tracking._fetch import is_models_uri, parse_models_uri, resolve_tracking_uri
+from asl_recog.tracking._fetch import is_models_uri, registry_tracking_uri
 
 
 class DeploymentError(AslRecogError, RuntimeError):
@@ -203,8 +203,7 @@ class LocalDeployer(Deployer):
         """For a ``models:/`` URI, the tracking URI the service will use (checked here, before a process starts)."""
         if not is_models_uri(model):
             return None
-        parse_models_uri(str(model))
-        return resolve_tracking_uri(self.tracking_uri, "tracking_uri=", str(model))
+        return registry_tracking_uri(str(model), self.tracking_uri, "tracking_uri=")
 
     def _start(
         self,

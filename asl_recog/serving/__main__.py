@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from asl_recog._errors import AslRecogError
 from asl_recog.serving import run
 from asl_recog.serving._admission import DEFAULT_CHUNK_MB
-from asl_recog.tracking._fetch import is_models_uri, parse_models_uri, resolve_tracking_uri
+from asl_recog.tracking._fetch import is_models_uri, registry_tracking_uri
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -145,8 +145,7 @@ def _tracking_uri(model: str, tracking_uri: str | None) -> str | None:
     """
     if not is_models_uri(model):
         return tracking_uri
-    parse_models_uri(model)  # a malformed URI is the first thing to fix
-    return resolve_tracking_uri(tracking_uri, "--tracking-uri", model)
+    return registry_tracking_uri(model, tracking_uri, "--tracking-uri")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -111,6 +111,24 @@ def resolve_tracking_uri(value: str | None, flag: str = "--tracking-uri", subjec
     return chosen
 
 
+def registry_tracking_uri(uri: str, tracking_uri: str | None, flag: str) -> str:
+    """The tracking server to fetch the registered model ``uri`` from, after checking ``uri`` itself.
+
+    Checked before anything starts (a download, a service process), so that a malformed URI is the
+    first error and a missing server is named by ``flag``, the way the caller's user gives it.
+
+    Raises:
+        ConfigurationError: a malformed URI, or no tracking URI (neither ``tracking_uri`` nor
+            ``$MLFLOW_TRACKING_URI``).
+
+    Example:
+        >>> registry_tracking_uri("models:/asl-letters@champion", "http://127.0.0.1:5000", "--tracking-uri")
+        'http://127.0.0.1:5000'
+    """
+    parse_models_uri(uri)
+    return resolve_tracking_uri(tracking_uri, flag, uri)
+
+
 def _without_credentials(uri: str) -> str:
     """``uri`` without a user name or password in its address, to show where a model came from.
 
@@ -211,8 +229,8 @@ def fetch_registered(
         >>> found.path, found.version  # doctest: +SKIP
         (PosixPath('models/asl-letters-v3.onnx'), '3')
     """
-    _, _, alias = parse_models_uri(uri)  # a malformed URI fails here, before a process starts
-    tracking = resolve_tracking_uri(tracking_uri, flag, uri)
+    tracking = registry_tracking_uri(uri, tracking_uri, flag)  # before a process starts
+    _, _, alias = parse_models_uri(uri)
     folder = Path(folder)
     command = [sys.executable, "-m", "asl_recog.tracking._download", uri, str(folder), "--tracking-uri", tracking]
     try:
@@ -266,6 +284,7 @@ __all__ = [
     "fetch_registered_onnx",
     "is_models_uri",
     "parse_models_uri",
+    "registry_tracking_uri",
     "resolve_tracking_uri",
     "server_bug_hint",
 ]

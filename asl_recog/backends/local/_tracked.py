@@ -29,7 +29,7 @@ from asl_recog.backends.local._progress import trial_status
 from asl_recog.backends.local._reservation import was_not_run
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.results import TrainingResult
-from asl_recog.tracking._background import OpeningSearch, Tracking, flush, opened, submit
+from asl_recog.tracking._background import OPEN_TIMEOUT_S, OpeningSearch, Tracking, flush, opened, submit
 from asl_recog.tracking._client import check_reachable
 from asl_recog.tracking._search import (
     SearchRun,
@@ -143,9 +143,9 @@ def ending(search: Tracking | None) -> Iterator[None]:
     _end(search, "FINISHED")
 
 
-def _end(search: Tracking, status: str, timeout_s: float | None = None) -> None:
+def _end(search: Tracking, status: str, timeout_s: float = OPEN_TIMEOUT_S) -> None:
     try:
-        parent = opened(search) if timeout_s is None else opened(search, timeout_s)
+        parent = opened(search, timeout_s)
         if parent is not None:
             end_search(parent, status)
     except Exception as exc:  # never hide the search's own outcome behind the tracker's

@@ -25,7 +25,6 @@ from asl_recog.models._knn_onnx import GEMM_METRICS, gemm_neighbours
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._parity import PARITY_ROWS, parity_failure
 from asl_recog.models._quantize import (
-    CALIBRATION_ROWS,
     agreement,
     agreement_failure,
     calibration_images,
@@ -162,7 +161,7 @@ def export_onnx(
         if (failure := agreement_failure(found, len(calib))) is not None:
             raise OnnxExportError(failure)
         extra = with_unknown_threshold(model, metadata, validation_data, path, scorer=int8)
-        extra = int8_metadata(extra, found, len(calib), min(len(calib), CALIBRATION_ROWS))
+        extra = int8_metadata(extra, found, len(calib))
         set_metadata(proto, model, layout=layout, kind=kind, extra=extra, record=record)
         blob = proto.SerializeToString()
         candidate = OnnxModel(blob, source=str(path))

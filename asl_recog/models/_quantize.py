@@ -254,15 +254,20 @@ def agreement_failure(found: float, images: int, minimum: float | None = None) -
     )
 
 
-def int8_metadata(extra: dict[str, Any] | None, found: float, images: int, calibrated_on: int) -> dict[str, Any]:
+def int8_metadata(extra: dict[str, Any] | None, found: float, images: int) -> dict[str, Any]:
     """The extra metadata of an int8 file: ``extra``, its :data:`QUANTIZATION_KEY` entry, and an
     "unknown" threshold's stats marked as chosen on int8 outputs (a refit model's int8 export may
     then take the trial model's int8 threshold, as its float export takes the float one).
 
+    ``found`` is the agreement measured on ``images`` calibration images, of which
+    :func:`quantize_graph` read the ranges from at most :data:`CALIBRATION_ROWS`.
+
     Example:
-        >>> int8_metadata(None, 0.9986, 720, 512)[QUANTIZATION_KEY]["agreement"]
-        0.9986
+        >>> entry = int8_metadata(None, 0.9986, 720)[QUANTIZATION_KEY]
+        >>> entry["agreement"], entry["calibration_images"]
+        (0.9986, 512)
     """
+    calibrated_on = len(parity_sample(range(images), CALIBRATION_ROWS))  # the rows quantize_graph reads
     extra = dict(extra or {})
     if isinstance(extra.get(UNKNOWN_STATS_KEY), dict):
         extra[UNKNOWN_STATS_KEY] = {**extra[UNKNOWN_STATS_KEY], "outputs": "int8"}

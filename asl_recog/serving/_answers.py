@@ -221,6 +221,19 @@ def extend_answer(
     return answer
 
 
+def hand_entry(box: HandBox | None) -> dict[str, Any] | None:
+    """A hand found in a photo as answers give it (``HandEntry`` in the OpenAPI document), or None.
+
+    Example:
+        >>> from asl_recog.data._hands import HandBox
+        >>> hand_entry(HandBox(40, 10, 120, 120, 0.97123)), hand_entry(None)
+        ({'x': 40, 'y': 10, 'width': 120, 'height': 120, 'score': 0.9712}, None)
+    """
+    if box is None:
+        return None
+    return {"x": box.x, "y": box.y, "width": box.width, "height": box.height, "score": round(box.score, 4)}
+
+
 def add_hands(
     answer: dict[str, Any],
     hands: Sequence[HandBox | None],
@@ -245,12 +258,7 @@ def add_hands(
         >>> answer["letters"], answer["result"], answer["reasons"]
         (['D', 'unknown'], [3, None], [None, 'no_hand'])
     """
-    answer["hand"] = [
-        None
-        if box is None
-        else {"x": box.x, "y": box.y, "width": box.width, "height": box.height, "score": round(box.score, 4)}
-        for box in hands
-    ]
+    answer["hand"] = [hand_entry(box) for box in hands]
     if refuse_missing:
         reasons = answer.setdefault("reasons", [None] * len(hands))
         for i, box in enumerate(hands):

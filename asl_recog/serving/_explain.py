@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field
 from asl_recog.data._labels import LABELS, LETTERS
 from asl_recog.models._base import Model, to_model_input
 from asl_recog.models._occlusion import FILL, PATCH, STRIDE, occlusion_map
-from asl_recog.serving._answers import parse_options, query_values
+from asl_recog.serving._answers import hand_entry, parse_options, query_values
 from asl_recog.serving._openapi import ERROR_STATUSES, JSON_REQUEST_SCHEMA, HandEntry
 from asl_recog.serving._requests import INLINE_BODY_BYTES, RequestError, dumps, parse_json
-from asl_recog.serving._uploads import Photo, decode_image, form_images
+from asl_recog.serving._uploads import Photo, request_photos
 
 #: The query parameters /explain reads; every other name is refused (422), as /score does.
 QUERY_PARAMETERS = ("letter", "crop", "find_hand")
@@ -125,34 +125,19 @@ class Explainer:
             "fill": FILL,
         }
         if photo.searched:
-            box = photo.hand
-            answer["hand"] = (
-                None
-                if box is None
-                else {"x": box.x, "y": box.y, "width": box.width, "height": box.height, "score": round(box.score, 4)}
-            )
+            answer["hand"] = hand_entry(photo.hand)
         return dumps(answer)
 
     async def _read(self, request: Request, query: ExplainQuery) -> Photo:
         """The one 28x28 image of the request, read as /score reads its body."""
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            if content_type == "multipart/form-data":
-                full = request.headers.get("content-type", "")
-                return (await form_images(full, request.stream(), 1, query.crop, query.find_hand))[0]
-            if content_type.startswith("image/") or content_type == "application/octet-stream":
-                return await decode_image(await request.body(), "body", query.crop, query.find_hand)
+            photos = await request_photos(request.headers, request.stream, request.body, 1, query.crop, query.find_hand)
         except RequestError as exc:
             if exc.code == "batch_too_large":
                 raise RequestError(_ONE_IMAGE, where=exc.where, status=413, code="batch_too_large") from exc
             raise
-        if query.crop is not None or not query.find_hand:
-            name = "crop" if query.crop is not None else "find_hand"
-            raise RequestError(
-                f"{name} applies to photo uploads (multipart or an image/* body), not to 28x28 pixel JSON",
-                where=f"query.{name}",
-                code="invalid_parameter",
-            )
+        if photos is not None:
+            return photos[0]
         body = await request.body()
         if len(body) > INLINE_BODY_BYTES:  # one image in any JSON shape is a few KiB
             raise RequestError(f"{_ONE_IMAGE}; this body has {len(body):,} bytes", status=413, code="batch_too_large")

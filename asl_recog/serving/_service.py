@@ -23,13 +23,12 @@ from asl_recog.serving._page import page_files, page_responder
 from asl_recog.serving._requests import (
     INLINE_BODY_BYTES,
     INLINE_IMAGES,
-    RequestError,
     dumps,
     parse_json,
     score_response,
 )
 from asl_recog.serving._security import error_body
-from asl_recog.serving._uploads import decode_image, form_images
+from asl_recog.serving._uploads import request_photos
 
 _LABELS = np.asarray(LABELS)
 _LETTERS = np.asarray(LETTERS)
@@ -111,20 +110,7 @@ class ServiceEndpoints:
         options = parse_options(query, threshold) if query or threshold is not None else None
         proba, crop = (options.proba, options.crop) if options is not None else (False, None)
         find_hand = options.find_hand if options is not None else True
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        photos = None
-        if content_type == "multipart/form-data":
-            content = request.headers.get("content-type", "")
-            photos = await form_images(content, request.stream(), max_batch, crop, find_hand)
-        elif content_type.startswith("image/") or content_type == "application/octet-stream":
-            photos = [await decode_image(await request.body(), "body", crop, find_hand)]
-        elif crop is not None or not find_hand:
-            raise RequestError(
-                f"{'crop' if crop is not None else 'find_hand'} applies to photo uploads (multipart or an "
-                "image/* body), not to 28x28 pixel JSON",
-                where=f"query.{'crop' if crop is not None else 'find_hand'}",
-                code="invalid_parameter",
-            )
+        photos = await request_photos(request.headers, request.stream, request.body, max_batch, crop, find_hand)
         if photos is not None:
             images = np.stack([photo.image for photo in photos])
         else:  # JSON, whatever the header says: curl -d sends form-urlencoded by default

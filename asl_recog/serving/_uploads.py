@@ -1,4 +1,4 @@
-"""Photo uploads to /score: multipart forms read as a stream, every part decoded or the request refused.
+"""Photo uploads to /score and /explain: multipart forms read as a stream, every part decoded or the request refused.
 
 Starlette's form parser drops a part that a truncated body cuts off and
 answers as if the form were complete; this reader feeds python-multipart
@@ -17,7 +17,7 @@ found travels with each image, so the answer can say where the hand was, or that
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -201,3 +201,35 @@ async def form_images(
             code="no_image",
         )
     return images
+
+
+async def request_photos(
+    headers: Mapping[str, str],
+    stream: Callable[[], AsyncIterator[bytes]],
+    body: Callable[[], Awaitable[bytes]],
+    max_batch: int,
+    crop: tuple[int, int, int, int] | None,
+    find_hand: bool,
+) -> list[Photo] | None:
+    """The photos of an upload (a multipart form, or an ``image/*`` body), or None for a JSON body.
+
+    The one reading of a request's content type for every endpoint that takes photos (/score,
+    /explain). ``crop`` and ``find_hand`` are photo options: given with a JSON body, they are refused.
+
+    Raises:
+        RequestError: as :func:`form_images` and :func:`decode_image`; 422 ``invalid_parameter``
+            for ``crop`` or ``find_hand=false`` with 28x28 pixel JSON.
+    """
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await form_images(headers.get("content-type", ""), stream(), max_batch, crop, find_hand)
+    if content_type.startswith("image/") or content_type == "application/octet-stream":
+        return [await decode_image(await body(), "body", crop, find_hand)]
+    if crop is not None or not find_hand:
+        name = "crop" if crop is not None else "find_hand"
+        raise RequestError(
+            f"{name} applies to photo uploads (multipart or an image/* body), not to 28x28 pixel JSON",
+            where=f"query.{name}",
+            code="invalid_parameter",
+        )
+    return None

@@ -99,6 +99,8 @@ _LAZY: dict[str, str] = {
     "MedianStoppingPolicy": "search._space",
     "TruncationSelectionPolicy": "search._space",
     "NoTerminationPolicy": "search._space",
+    "SuccessiveHalvingPolicy": "search._rungs",
+    "HyperbandPolicy": "search._rungs",
     "PrimaryMetricGoal": "search._space",
     # backends
     "Backend": "backends._base",
@@ -185,6 +187,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from asl_recog.routes.automl._trainer import AutoMLTrainer
     from asl_recog.routes.hyperdrive._fine_tune import fine_tune
     from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
+    from asl_recog.search._rungs import HyperbandPolicy, SuccessiveHalvingPolicy
     from asl_recog.search._space import (
         BanditPolicy,
         BayesianParameterSampling,

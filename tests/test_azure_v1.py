@@ -287,6 +287,19 @@ def test_untranslatable_hyperdrive_settings_raise_at_construction(backend: Any, 
     assert "SDK v1" in str(info.value)
 
 
+@pytest.mark.parametrize("policy", [asl.SuccessiveHalvingPolicy(), asl.HyperbandPolicy(max_resource=9)])
+def test_rung_policies_are_refused_as_local_only(backend: Any, policy: Any) -> None:
+    """HyperDrive has no rung budgets: the backend refuses them at construction, naming the policy and the fix."""
+    name = type(policy).__name__
+    with pytest.raises(asl.ConfigurationError, match=f"SDK v1.* cannot express {name}: rung budgets") as info:
+        hd_trainer(backend, policy=policy)
+    message = str(info.value)
+    assert "local only" in message and "use BanditPolicy, MedianStoppingPolicy or TruncationSelectionPolicy" in message
+    assert f"run {name} locally (backend='local')" in message
+    with pytest.raises(asl.ConfigurationError, match="local only"):
+        tr.v1_policy(policy)  # the translation itself refuses too
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

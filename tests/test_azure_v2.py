@@ -257,6 +257,19 @@ def test_untranslatable_settings_raise_at_construction(backend: Any, make: Any, 
     assert "SDK v2" in str(info.value)
 
 
+@pytest.mark.parametrize("policy", [asl.SuccessiveHalvingPolicy(), asl.HyperbandPolicy(max_resource=9)])
+def test_rung_policies_are_refused_as_local_only(backend: Any, policy: Any) -> None:
+    """HyperDrive has no rung budgets: the backend refuses them at construction, naming the policy and the fix."""
+    name = type(policy).__name__
+    with pytest.raises(asl.ConfigurationError, match=f"SDK v2.* cannot express {name}: rung budgets") as info:
+        hd_trainer(backend, policy=policy)
+    message = str(info.value)
+    assert "local only" in message and "use BanditPolicy, MedianStoppingPolicy or TruncationSelectionPolicy" in message
+    assert f"run {name} locally (backend='local')" in message
+    with pytest.raises(asl.ConfigurationError, match="local only"):
+        tr.v2_policy(policy)  # the translation itself refuses too
+
+
 def test_seeded_random_and_fractional_q_are_fine_on_v2(backend: Any) -> None:
     trainer = hd_trainer(
         backend, hyperparameter_sampling=asl.RandomParameterSampling({"dropout": asl.quniform(0.0, 0.5, 0.1)}, seed=4)

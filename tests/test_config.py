@@ -142,3 +142,31 @@ def test_the_sampling_key_is_a_deprecated_alias(monkeypatch: pytest.MonkeyPatch)
 def test_unknown_config_keys_name_the_nearest_setting(section: dict, message: str) -> None:
     with pytest.raises(asl.ConfigurationError, match=message):
         trainer_settings(section, next(iter(section)), source="s.yml")
+
+
+def test_rung_policies_are_read_from_config_files(tmp_path: Path) -> None:
+    path = tmp_path / "rungs.yml"
+    path.write_text(
+        "hyperdrive:\n"
+        "  fixed_params: {epochs: 9}\n"
+        "  policy: {type: successive_halving, min_resource: 1, reduction_factor: 3, min_early_stopping_rate: 1}\n"
+    )
+    settings = trainer_settings(load_config(path), "hyperdrive")
+    assert settings["policy"] == asl.SuccessiveHalvingPolicy(
+        min_resource=1, reduction_factor=3, min_early_stopping_rate=1
+    )
+    assert asl.HyperDriveTrainer(**settings).policy.rungs(9) == [3, 9]
+    toml = tmp_path / "rungs.toml"
+    toml.write_text('[hyperdrive.policy]\ntype = "hyperband"\nmax_resource = "auto"\nreduction_factor = 2\n')
+    assert trainer_settings(load_config(toml), "hyperdrive")["policy"] == asl.HyperbandPolicy(reduction_factor=2)
+    # Azure's interval settings and Optuna's other arguments are no fields of theirs: refused, not ignored.
+    for spec, unknown in (
+        ({"type": "hyperband", "evaluation_interval": 2}, "evaluation_interval"),
+        ({"type": "successive_halving", "bootstrap_count": 1}, "bootstrap_count"),
+    ):
+        with pytest.raises(
+            asl.ConfigurationError, match=rf"hyperdrive.policy: .*unexpected keyword argument '{unknown}'"
+        ):
+            trainer_settings({"hyperdrive": {"policy": spec}}, "hyperdrive")
+    with pytest.raises(asl.ConfigurationError, match=r"'halving' is not one of .*'successive_halving', 'hyperband'"):
+        trainer_settings({"hyperdrive": {"policy": {"type": "halving"}}}, "hyperdrive")

@@ -16,6 +16,8 @@ policies as tables with a ``type`` key::
           filters: choice(16, 32)
           learning_rate: loguniform(-7, -5)
       policy: {type: bandit, slack_factor: 0.1, evaluation_interval: 1, delay_evaluation: 2}
+      # or, locally only, rung budgets: {type: successive_halving, min_resource: 1, reduction_factor: 3}
+      # or {type: hyperband, min_resource: 1, max_resource: auto, reduction_factor: 3}
     automl:
       experiment_timeout_minutes: 5
       allowed_models: [SVM, ExtremeRandomTrees]
@@ -36,7 +38,7 @@ from asl_recog.routes._settings import reject_unknown
 from asl_recog.routes._trainer import Trainer
 from asl_recog.routes.automl._trainer import AutoMLTrainer
 from asl_recog.routes.hyperdrive._trainer import HyperDriveTrainer
-from asl_recog.search import _space
+from asl_recog.search import _rungs, _space
 
 #: The trainer whose constructor arguments each config section holds.
 TRAINERS: dict[str, type[Trainer]] = {"automl": AutoMLTrainer, "hyperdrive": HyperDriveTrainer}
@@ -63,6 +65,9 @@ POLICIES = {
     "median": _space.MedianStoppingPolicy,
     "truncation": _space.TruncationSelectionPolicy,
     "none": _space.NoTerminationPolicy,
+    # local only (the Azure backends refuse them): Optuna's multi-fidelity pruners
+    "successive_halving": _rungs.SuccessiveHalvingPolicy,
+    "hyperband": _rungs.HyperbandPolicy,
 }
 _CALL = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$", re.S)
 

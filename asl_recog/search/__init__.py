@@ -1,7 +1,9 @@
-"""What is searched, in Azure HyperDrive's vocabulary: expressions, samplings, policies and the goal."""
+"""What is searched, in Azure HyperDrive's vocabulary: expressions, samplings, policies and the goal;
+plus the local-only rung policies (successive halving, Hyperband)."""
 
 from __future__ import annotations
 
+from asl_recog.search._rungs import HyperbandPolicy, RungPolicy, SuccessiveHalvingPolicy
 from asl_recog.search._space import (
     BanditPolicy,
     BayesianParameterSampling,
@@ -30,11 +32,14 @@ __all__ = [
     "BayesianParameterSampling",
     "EarlyTerminationPolicy",
     "GridParameterSampling",
+    "HyperbandPolicy",
     "MedianStoppingPolicy",
     "NoTerminationPolicy",
     "PrimaryMetricGoal",
     "RandomParameterSampling",
+    "RungPolicy",
     "Sampling",
+    "SuccessiveHalvingPolicy",
     "TruncationSelectionPolicy",
     "choice",
     "lognormal",

@@ -23,6 +23,8 @@ MedianStoppingPolicy   ``MedianStoppingPolicy``         ``MedianStoppingPolicy``
 TruncationSelection    ``TruncationSelectionPolicy``    ``TruncationSelectionPolicy``
   exclude_finished     the policy's service field       rejected (v2 has no such field)
 NoTerminationPolicy    ``NoTerminationPolicy()``        no policy (None)
+SuccessiveHalving,     rejected: local only             rejected: local only
+  HyperbandPolicy
 =====================  ===============================  ================================
 """
 
@@ -34,6 +36,7 @@ from typing import Any, Literal
 from asl_recog._errors import ConfigurationError
 from asl_recog._imports import LazyModule
 from asl_recog.backends.azure._job import cli_name
+from asl_recog.search._rungs import RungPolicy
 from asl_recog.search._space import (
     BanditPolicy,
     BayesianParameterSampling,
@@ -231,6 +234,15 @@ def _check_policy(sdk: Sdk, policy: EarlyTerminationPolicy | None) -> None:
             "TruncationSelectionPolicy(exclude_finished_jobs=True): the v2 policy has no such "
             "field and always ranks finished runs too",
             "use exclude_finished_jobs=False, or AzureMLBackend (v1 sends the field)",
+        )
+    if isinstance(policy, RungPolicy):
+        # HyperDrive has no rung budgets; a policy of other semantics would silently change the search.
+        raise reject(
+            sdk,
+            f"{type(policy).__name__}: rung budgets (successive halving, Hyperband) are local only, "
+            "HyperDrive has no such early-termination policy",
+            "use BanditPolicy, MedianStoppingPolicy or TruncationSelectionPolicy on Azure, "
+            f"or run {type(policy).__name__} locally (backend='local')",
         )
     if policy is not None and not isinstance(
         policy, (BanditPolicy, MedianStoppingPolicy, TruncationSelectionPolicy, NoTerminationPolicy)

@@ -27,6 +27,9 @@ percentile of completed trials, where truncation selection ranks the run's value
 *at* the interval among all runs and cuts a whole number of them. Each pruner
 reads the trials from the study's storage, so in a search with several workers it
 compares the run with the runs of every worker.
+
+The rung policies (successive halving, Hyperband) are the opposite case: Optuna's
+pruners are those algorithms, so they are used as they are (``_rung_pruners``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from asl_recog.backends.local._rung_pruners import make_rung_pruner
+from asl_recog.search._rungs import RungPolicy
 from asl_recog.search._space import (
     BanditPolicy,
     EarlyTerminationPolicy,
@@ -144,10 +149,19 @@ class TruncationSelectionPruner(_PolicyPruner):
         return trial.number in {number for _, number in ranked[:cut]}
 
 
-def make_pruner(policy: EarlyTerminationPolicy | None, goal: PrimaryMetricGoal | str) -> optuna.pruners.BasePruner:
-    """The Optuna pruner for a policy (``NopPruner`` for None or NoTerminationPolicy)."""
+def make_pruner(
+    policy: EarlyTerminationPolicy | None, goal: PrimaryMetricGoal | str, max_epochs: int | None = None
+) -> optuna.pruners.BasePruner:
+    """The Optuna pruner for a policy (``NopPruner`` for None or NoTerminationPolicy).
+
+    The rung policies become Optuna's own pruners (``_rung_pruners``), which read the goal
+    from the study; ``max_epochs``, the most epochs a trial runs (None: unknown), resolves
+    ``HyperbandPolicy(max_resource="auto")``.
+    """
     if policy is None or isinstance(policy, NoTerminationPolicy):
         return optuna.pruners.NopPruner()
+    if isinstance(policy, RungPolicy):
+        return make_rung_pruner(policy, max_epochs)
     pruners: dict[type, Any] = {
         BanditPolicy: BanditPruner,
         MedianStoppingPolicy: MedianStoppingPruner,

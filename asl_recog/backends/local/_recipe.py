@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 
 from asl_recog._errors import ConfigurationError
+from asl_recog.search._rungs import HyperbandPolicy, SuccessiveHalvingPolicy
 from asl_recog.search._space import (
     BanditPolicy,
     EarlyTerminationPolicy,
@@ -54,6 +55,10 @@ _POLICY_TYPES: dict[type, str] = {
     MedianStoppingPolicy: "median",
     TruncationSelectionPolicy: "truncation",
     NoTerminationPolicy: "none",
+    # Rung policies (local only): their fields are plain integers and "auto", parsed back by the
+    # config's policy table like the others, so nothing in the study is run as code.
+    SuccessiveHalvingPolicy: "successive_halving",
+    HyperbandPolicy: "hyperband",
 }
 
 

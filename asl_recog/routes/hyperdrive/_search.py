@@ -18,7 +18,8 @@ from asl_recog.backends.local._workers import thread_env
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.routes.hyperdrive._builders import BUILDERS, DEFAULTS
 from asl_recog.routes.hyperdrive._settings import HyperDriveSettings
-from asl_recog.routes.hyperdrive._training import hyperdrive_runner
+from asl_recog.routes.hyperdrive._training import TRAINING_DEFAULTS, hyperdrive_runner
+from asl_recog.search._space import Sampling
 
 
 def save_arrays(run_dir: Path, train: SignMnistDataset, validation: SignMnistDataset) -> Path:
@@ -40,6 +41,32 @@ def trial_params(trainer: HyperDriveSettings, params: dict[str, Any]) -> dict[st
     """A trial's parameters completed with the trainer's fixed ones and the named builder's defaults."""
     defaults = DEFAULTS.get(trainer.builder, {}) if isinstance(trainer.builder, str) else {}
     return {**defaults, **(trainer.fixed_params or {}), **params}
+
+
+def longest_epochs(trainer: HyperDriveSettings, sampling: Sampling) -> int | None:
+    """The most epochs a trial of this search runs, as the training loop reads them; None when unknowable.
+
+    A rung policy needs it: Hyperband's ``max_resource="auto"`` is this, and a first rung
+    beyond it would never compare a trial.
+
+    Example:
+        >>> trainer = HyperDriveTrainer(builder="seed", fixed_params={"epochs": 3})
+        >>> longest_epochs(trainer, trainer.resolved_sampling())
+        3
+        >>> longest_epochs(HyperDriveTrainer(), RandomParameterSampling({"epochs": choice(10, 12)}))
+        12
+    """
+    expr = sampling.parameter_space.get("epochs")
+    if expr is None:
+        fixed = trial_params(trainer, {}).get("epochs", TRAINING_DEFAULTS["epochs"])
+        return int(fixed) if isinstance(fixed, (int, float)) and not isinstance(fixed, bool) else None
+    if expr.kind == "choice" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in expr.args):
+        return int(max(expr.args))
+    if expr.kind == "randint":
+        return int(expr.args[0]) - 1
+    if expr.kind == "quniform":
+        return int(round(expr.args[1] / expr.args[2]) * expr.args[2])
+    return None  # a continuous or unbounded draw of epochs: Hyperband falls back on Optuna's estimate
 
 
 def local_plan(
@@ -96,7 +123,7 @@ def local_plan(
     return LocalPlan(
         schedule=schedule,
         sampler=make_sampler(sampling, seed),
-        pruner=make_pruner(trainer.policy, goal),
+        pruner=make_pruner(trainer.policy, goal, longest_epochs(trainer, sampling)),
         goal=goal,
         metric=trainer.primary_metric_name,
         expected_trials=max_trials,
@@ -104,4 +131,4 @@ def local_plan(
     )
 
 
-__all__ = ["local_plan", "save_arrays", "trial_params"]
+__all__ = ["local_plan", "longest_epochs", "save_arrays", "trial_params"]

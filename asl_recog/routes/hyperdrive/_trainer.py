@@ -50,7 +50,9 @@ class HyperDriveTrainer(Trainer):
             and returning 24 softmax outputs.
         hyperparameter_sampling: a parameter sampling over the builder's params (Azure's
             ``HyperDriveConfig`` name); None uses the builder's default space.
-        policy: an early-termination policy, or None.
+        policy: an early-termination policy, or None: Azure's ``BanditPolicy``, ``MedianStoppingPolicy``,
+            ``TruncationSelectionPolicy``, ``NoTerminationPolicy``, or, locally only, the rung budgets
+            ``SuccessiveHalvingPolicy`` and ``HyperbandPolicy``.
         primary_metric_name: ``"accuracy"`` (validation accuracy) or ``"loss"``.
         primary_metric_goal: ``PrimaryMetricGoal.MAXIMIZE`` or ``MINIMIZE``.
         max_total_runs: the most trials to run.

@@ -37,6 +37,9 @@ from asl_recog.routes.hyperdrive._builders import DEFAULTS, _sparse_smoothed_los
 logger = logging.getLogger("asl_recog")
 
 Report = Callable[[int, float], bool]
+#: What a trial trains with when neither its params nor its builder's defaults say (the search's
+#: rung policies read ``epochs`` from here too).
+TRAINING_DEFAULTS: dict[str, Any] = {"batch_size": 128, "epochs": 5}
 
 
 def configure_threads(threads: int | None) -> None:
@@ -127,7 +130,7 @@ def train_network(
 
     keras.utils.set_random_seed(int(seed) % 2**31)
     make_deterministic()
-    settings = {"batch_size": 128, "epochs": 5, **(defaults or {}), **params}
+    settings = {**TRAINING_DEFAULTS, **(defaults or {}), **params}
     network = builder(dict(params))
     if not isinstance(network, keras.Model):
         raise ConfigurationError(f"the builder returned {type(network).__name__}, not a compiled keras.Model")
@@ -293,4 +296,11 @@ def _robust_scores(network: Any, clean: tuple[np.ndarray, np.ndarray], mixed: fl
     }
 
 
-__all__ = ["train_network", "configure_threads", "make_deterministic", "hyperdrive_runner", "load_arrays"]
+__all__ = [
+    "TRAINING_DEFAULTS",
+    "train_network",
+    "configure_threads",
+    "make_deterministic",
+    "hyperdrive_runner",
+    "load_arrays",
+]

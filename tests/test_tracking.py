@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from asl_recog.backends.local._engine import open_storage, open_study
 from asl_recog.backends.local._recipe import RUN_KEY
 from asl_recog.backends.local._shared import share
 from asl_recog.backends.local._tracked import RUN_ID_ATTR
-from asl_recog.tracking._search import PARENT_TAG, dataset_tags, start_search
+from asl_recog.tracking._background import OpeningSearch
+from asl_recog.tracking._search import PARENT_TAG, SearchRun, dataset_tags, start_search
 
 pytest.importorskip("mlflow", reason="the 'mlflow' extra is not installed (make test installs it)")
 
@@ -95,12 +97,37 @@ def test_a_tracked_search_is_one_parent_run_with_a_nested_run_per_trial_and_the_
         assert [m.step for m in curve] == [1, 2]  # one point per epoch
         assert [m.value for m in curve] == pytest.approx(board.loc[number, "history"])
         assert run.data.metrics["duration_s"] == pytest.approx(board.loc[number, "duration_s"], abs=0.01)
+    # Opened after the first trial had finished, the parent run still starts with the search.
+    assert parent.info.start_time <= min(r.info.start_time for r in trials)
     # The parent run was opened in the background; its id still reached the study, for a resume.
     study = open_study(tmp_path / "run", direction="maximize", resume=True)
     assert study.user_attrs[RUN_ID_ATTR] == parent.info.run_id
     # two worker processes ran the trials (the tags name their hosts; the leaderboard their pids)
     assert refits[0].data.tags["trial"] == str(result.best_trial) and refits[0].info.status == "FINISHED"
     assert refits[0].data.metrics["duration_s"] == pytest.approx(result.refit_seconds)
+
+
+def test_the_parent_run_is_opened_once_a_trial_has_finished_or_after_the_delay() -> None:
+    opened_at: list[float] = []
+
+    def open_run() -> SearchRun:
+        opened_at.append(time.monotonic())
+        return SearchRun("http://127.0.0.1:9", "0" * 32, "1", "accuracy")
+
+    waiting = OpeningSearch(open_run, delay_s=60)
+    time.sleep(0.3)
+    assert opened_at == [], "nothing is opened beside the first trial"
+    waiting.begin()  # a trial finished
+    assert waiting.result(timeout_s=10) is not None and len(opened_at) == 1
+    waiting.close()
+
+    timed = OpeningSearch(open_run, delay_s=0.2)  # a first trial longer than the delay
+    deadline = time.monotonic() + 10
+    while len(opened_at) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(opened_at) == 2, "opened after the delay, with no trial finished and nobody asking"
+    assert timed.result() is not None
+    timed.close()
 
 
 def test_the_tracking_uri_is_checked_at_once(small_split, tmp_path, monkeypatch) -> None:

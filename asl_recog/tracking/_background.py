@@ -12,7 +12,12 @@ creating and ending the run, two of the three requests, stay synchronous there.
 
 The parent run of a search that no other host joins is opened in the background too
 (:class:`OpeningSearch`): MLflow's import and the run's three requests take about 2.5 s,
-which the first trial no longer waits for (5.4 % of the same benchmark's search).
+which the first trial no longer waits for (5.4 % of the same benchmark's search). It is
+opened once the first trial has finished (or after :data:`OPEN_DELAY_S`), not at once:
+MLflow's import is about 1 s of Python that holds the interpreter lock, and run beside the
+first trial, which is importing TensorFlow and tracing its graph, it made that trial 2 s
+slower; beside a later trial, which spends its time in TensorFlow's own threads, it costs
+about half that. The run still starts at the search's start (``start_time``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ FLUSH_TIMEOUT_S = 120.0
 #: How long the end of a search (or Ctrl-C) waits for its parent run to be opened.
 OPEN_TIMEOUT_S = 60.0
 
+#: The longest wait before the parent run is opened when no trial has finished yet (see the module's
+#: docstring): a long first trial is past its imports by then, and the run's link is logged soon enough.
+OPEN_DELAY_S = 15.0
+
 _lock = threading.Lock()
 _queues: dict[str, _TrialQueue] = {}
 
@@ -43,7 +52,9 @@ class OpeningSearch:
     """A search's parent run, being opened by a daemon thread while the search starts.
 
     ``open_run`` runs in the thread under MLflow's settings (:data:`MLFLOW_CALLS`), which are
-    set here, in the search's thread, and put back by :meth:`close`. ``on_open`` is called in
+    set here, in the search's thread, and put back by :meth:`close`. It runs once :meth:`begin`
+    is called (the first finished trial) or :meth:`result` is (the end of the search), or after
+    ``delay_s``, whichever comes first. ``on_open`` is called in
     the thread with the opened run (the search writes its id to the study). A failure is a
     warning, logged once, and the search goes on untracked: the caller checks that an
     ``http(s)`` server answers before (``_client.check_reachable``), so a wrong address still
@@ -56,8 +67,14 @@ class OpeningSearch:
         >>> opening.close()
     """
 
-    def __init__(self, open_run: Callable[[], SearchRun], on_open: Callable[[SearchRun], None] | None = None) -> None:
-        self._open, self._on_open = open_run, on_open
+    def __init__(
+        self,
+        open_run: Callable[[], SearchRun],
+        on_open: Callable[[SearchRun], None] | None = None,
+        delay_s: float = OPEN_DELAY_S,
+    ) -> None:
+        self._open, self._on_open, self._delay_s = open_run, on_open, delay_s
+        self._go = threading.Event()
         self._run: SearchRun | None = None
         self.key = f"opening-{id(self)}"
         self._settings: contextlib.AbstractContextManager[None] | None = environment(MLFLOW_CALLS)
@@ -66,6 +83,7 @@ class OpeningSearch:
         self._thread.start()
 
     def _work(self) -> None:
+        self._go.wait(self._delay_s)
         try:
             self._run = self._open()
             if self._on_open is not None:
@@ -74,8 +92,14 @@ class OpeningSearch:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             logger.warning("tracking: this search is not tracked: its MLflow run could not be opened (%s)", first)
 
+    def begin(self) -> None:
+        """Open the parent run now, without waiting for the delay (a trial has finished)."""
+        self._go.set()
+
     def result(self, timeout_s: float = OPEN_TIMEOUT_S) -> SearchRun | None:
-        """The parent run once opened; None when opening failed or took over ``timeout_s``."""
+        """The parent run once opened (opening it now if it was waiting); None when opening failed or took
+        over ``timeout_s``."""
+        self._go.set()
         self._thread.join(timeout_s)
         return self._run
 
@@ -133,6 +157,8 @@ def submit(search: Tracking, run: TrialRun) -> None:
         >>> flush(search)  # nothing was queued: returns at once
         0
     """
+    if isinstance(search, OpeningSearch):
+        search.begin()
     with _lock:
         pending = _queues.get(_key(search))
         if pending is None:
@@ -156,4 +182,13 @@ def flush(search: Tracking, timeout_s: float = FLUSH_TIMEOUT_S) -> int:
     return left
 
 
-__all__ = ["FLUSH_TIMEOUT_S", "OPEN_TIMEOUT_S", "OpeningSearch", "Tracking", "flush", "opened", "submit"]
+__all__ = [
+    "FLUSH_TIMEOUT_S",
+    "OPEN_DELAY_S",
+    "OPEN_TIMEOUT_S",
+    "OpeningSearch",
+    "Tracking",
+    "flush",
+    "opened",
+    "submit",
+]

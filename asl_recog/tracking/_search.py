@@ -155,6 +155,7 @@ def start_search(
     tags: Mapping[str, str],
     resume_run_id: str | None = None,
     in_background: bool = False,
+    start_time: float | None = None,
 ) -> SearchRun:
     """Open the parent run of a search (or, on resume, its earlier one) and log its settings and data.
 
@@ -169,12 +170,14 @@ def start_search(
             must not touch the environment: changing it from a second thread races with C code
             reading it. MLflow's settings (:data:`MLFLOW_CALLS`) are then set by the thread that
             started it, and the first request retries as the others do.
+        start_time: when the search started (``time.time()``), for a run opened after its start;
+            None is now.
 
     Raises:
         ConfigurationError: the server cannot be reached, or the run to resume is not on it.
     """
     with contextlib.nullcontext() if in_background else environment(MLFLOW_CALLS):
-        return _start(tracking_uri, run_name, metric, settings, tags, resume_run_id, in_background)
+        return _start(tracking_uri, run_name, metric, settings, tags, resume_run_id, in_background, start_time)
 
 
 def _start(
@@ -185,6 +188,7 @@ def _start(
     tags: Mapping[str, str],
     resume_run_id: str | None,
     in_background: bool,
+    start_time: float | None,
 ) -> SearchRun:
     mlflow_client = _client(tracking_uri)
     # The first request does not retry (a wrong URI fails at once); in the background the search has
@@ -200,7 +204,8 @@ def _start(
         with contact:
             experiment = experiment_id(mlflow_client)
         all_tags = {"asl_recog.version": __version__, "host": socket.gethostname(), **tags}
-        run = mlflow_client.create_run(experiment, run_name=run_name, tags=all_tags)
+        started = None if start_time is None else int(start_time * 1000)
+        run = mlflow_client.create_run(experiment, start_time=started, run_name=run_name, tags=all_tags)
         _log_batch(mlflow_client, run.info.run_id, settings)
     except (mlflow_exception(), OSError) as exc:  # OSError: requests' ConnectionError
         raise ConfigurationError(

@@ -92,8 +92,9 @@ def start_tracking(
     On resume, the run recorded in the study goes on; otherwise a new one is opened with the
     trainer's settings as params and the data's checksums and split as tags, and its id is
     written to the study for workers that join. A new run of a search that only this process
-    runs (not ``shared``) is opened in the background, so that the first trial does not wait
-    for MLflow's import; a shared search's id must be in the study before workers join.
+    runs (not ``shared``) is opened in the background once its first trial has finished (see
+    ``_background.OpeningSearch``), so that no trial waits for MLflow's import; a shared search's
+    id must be in the study before workers join.
     """
     uri = getattr(trainer, "tracking_uri", None)
     if uri is None:
@@ -109,10 +110,17 @@ def start_tracking(
     }
     if resume_id is None and not shared:
         check_reachable(uri)  # a wrong address stops the search now, not after its first trial
+        started = time.time()
 
         def open_run() -> SearchRun:
             return start_search(
-                uri, run_name=run_dir.name, metric=metric, settings=settings, tags=tags, in_background=True
+                uri,
+                run_name=run_dir.name,
+                metric=metric,
+                settings=settings,
+                tags=tags,
+                in_background=True,
+                start_time=started,
             )
 
         return OpeningSearch(open_run, on_open=lambda run: study.set_user_attr(RUN_ID_ATTR, run.run_id))

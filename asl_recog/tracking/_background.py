@@ -12,7 +12,7 @@ creating and ending the run, two of the three requests, stay synchronous there.
 
 The parent run of a search that no other host joins is opened in the background too
 (:class:`OpeningSearch`): MLflow's import and the run's three requests take about 2.5 s,
-which the first trial no longer waits for (5.4 % of the same benchmark's search). It is
+which the first trial no longer waits for (docs/benchmarks.md, "Tracking overhead"). It is
 opened once the first trial has finished (or after :data:`OPEN_DELAY_S`), not at once:
 MLflow's import is about 1 s of Python that holds the interpreter lock, and run beside the
 first trial, which is importing TensorFlow and tracing its graph, it made that trial 2 s

@@ -18,6 +18,7 @@ Usage:
     python bench/bench_hyperdrive.py --seeds 0 1 2 [--runs 3] [--minutes 10] [--epochs E]
     python bench/bench_hyperdrive.py --seeds 0 1 2 --runs 1 --epochs 6 --no-policy   # the quick preset's CNN
     python bench/bench_hyperdrive.py --seeds 0 --runs 1 --epochs 6 --no-policy --param transfer_share=0.3
+    python bench/bench_hyperdrive.py --seeds 0 1 2 --runs 9 --policy successive_halving   # rung budgets
 Prints Markdown tables. One seed takes about 15-20 minutes on 2 cores (the quick preset's
 5-6); seeds may be run separately and their rows put together.
 """
@@ -38,14 +39,21 @@ from asl_recog.data._photos import background_crops
 from asl_recog.evaluation import CorruptionSuite
 from asl_recog.models._unknown import choose_unknown_threshold
 
+#: The early-termination policies a run can use (--policy): the default search's Bandit policy, none (the
+#: quick preset), or the local-only rung budgets (issue 30), whose trials stop at 1, 3 or 9 epochs.
+POLICIES = {
+    "bandit": lambda: asl.BanditPolicy(slack_factor=0.05, evaluation_interval=1, delay_evaluation=2),
+    "none": lambda: None,
+    "successive_halving": lambda: asl.SuccessiveHalvingPolicy(min_resource=1, reduction_factor=3),
+    "hyperband": lambda: asl.HyperbandPolicy(min_resource=1, reduction_factor=3),
+}
+
 
 def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, folder: Path) -> dict:
     fixed = {**({"epochs": args.epochs} if args.epochs else {}), **dict(args.param)} or None
     trainer = asl.HyperDriveTrainer(
         builder="default",
-        policy=None
-        if args.no_policy
-        else asl.BanditPolicy(slack_factor=0.05, evaluation_interval=1, delay_evaluation=2),
+        policy=POLICIES["none" if args.no_policy else args.policy](),
         max_total_runs=args.runs,
         max_duration_minutes=args.minutes,
         fixed_params=fixed,
@@ -112,6 +120,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="max_duration_minutes (no trial starts later)")
     parser.add_argument("--epochs", type=int, default=None, help="fix the epochs instead of searching them")
     parser.add_argument("--no-policy", action="store_true", help="no early termination (the quick preset has none)")
+    parser.add_argument("--policy", choices=sorted(POLICIES), default="bandit", help="the early-termination policy")
     parser.add_argument(
         "--param",
         type=_param,

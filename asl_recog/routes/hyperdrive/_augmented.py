@@ -47,6 +47,18 @@ TRANSFER_KEY = "transfer_share"
 NO_LETTER = -1
 #: No-hand images of each kind in the pool a fit draws its outliers from.
 OUTLIER_POOL_PER_KIND = 600
+#: Threads that make a fit's batches ahead of its training steps (Keras's own ``PyDataset``
+#: workers; read when the batches are made). A batch depends only on ``(seed, epoch, batch)`` and
+#: Keras starts an epoch's batches only after the previous epoch's ``on_epoch_end``, so the weights
+#: are bit-identical to one thread's. With one thread, ``fit``'s ``tf.data`` prefetch made them
+#: beside the steps already, but the NumPy augmentation (about 4.4 s of an epoch) still held the
+#: steps back: the default network on the fit part of the seed-0 grouped split (21,742 images,
+#: robust selection's validation, 4 epochs, 2 cores, 2026-12-04) took a median 15.4 s per epoch
+#: (4 runs: 14.9-15.6 s) against 18.1 s (7 runs: 15.8-20.1 s), 67 s a fit against 81 s, the same
+#: weights and validation accuracy. 32 queued batches: 15.4 s; two processes: 15.5 s, no better, so
+#: threads (trials may run in worker processes, and forking TensorFlow is fragile); the batches
+#: made beforehand and replayed, the floor: 12.5 s.
+BATCH_WORKERS = 2
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
@@ -91,6 +103,7 @@ def augmented_batches(
     layers of the previous recipe did. On HOG models a robust copy alone cost 5-7 points of
     clean accuracy that a geometric copy beside it won back (``asl_recog.data._augment``).
     With ``strength`` 0 the hands are left as they are (the network's own layers may augment).
+    Keras makes the batches on :data:`BATCH_WORKERS` threads, ahead of the training steps.
 
     ``outliers`` > 0 appends ``round(outliers * batch)`` no-hand images (:func:`outlier_pool`,
     changed like the hands) to each batch, labelled :data:`NO_LETTER` (-1): outlier exposure,
@@ -119,9 +132,11 @@ def augmented_batches(
     import_keras()  # quiet start-up; the plain import below lets mypy see a module it can subclass from
     import keras
 
+    workers = BATCH_WORKERS  # read now, so a test can compare one thread with two
+
     class _Batches(keras.utils.PyDataset):
         def __init__(self) -> None:
-            super().__init__(workers=1, use_multiprocessing=False)
+            super().__init__(workers=workers, use_multiprocessing=False)
             self.images, self.labels = to_uint8(x), np.asarray(y)
             self.epoch = 0
             self.order = np.random.default_rng([seed, 0]).permutation(len(self.images))
@@ -184,6 +199,7 @@ def with_corrupted_copy(validation: tuple[np.ndarray, np.ndarray]) -> tuple[np.n
 
 
 __all__ = [
+    "BATCH_WORKERS",
     "NO_LETTER",
     "OUTLIER_KEY",
     "SHARE_KEY",

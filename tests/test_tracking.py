@@ -117,7 +117,7 @@ def test_the_parent_run_is_opened_once_a_trial_has_finished_or_after_the_delay()
     waiting = OpeningSearch(open_run, delay_s=60)
     time.sleep(0.3)
     assert opened_at == [], "nothing is opened beside the first trial"
-    waiting.begin()  # a trial finished
+    # a trial finished: the thread that logs it asks for the parent run (submit -> _TrialQueue -> opened)
     assert waiting.result(timeout_s=10) is not None and len(opened_at) == 1
     waiting.close()
 

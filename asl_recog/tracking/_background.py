@@ -52,9 +52,9 @@ class OpeningSearch:
     """A search's parent run, being opened by a daemon thread while the search starts.
 
     ``open_run`` runs in the thread under MLflow's settings (:data:`MLFLOW_CALLS`), which are
-    set here, in the search's thread, and put back by :meth:`close`. It runs once :meth:`begin`
-    is called (the first finished trial) or :meth:`result` is (the end of the search), or after
-    ``delay_s``, whichever comes first. ``on_open`` is called in
+    set here, in the search's thread, and put back by :meth:`close`. It runs once :meth:`result`
+    is first asked for (by the thread that logs the first finished trial, or at the search's end),
+    or after ``delay_s``, whichever comes first. ``on_open`` is called in
     the thread with the opened run (the search writes its id to the study). A failure is a
     warning, logged once, and the search goes on untracked: the caller checks that an
     ``http(s)`` server answers before (``_client.check_reachable``), so a wrong address still
@@ -91,10 +91,6 @@ class OpeningSearch:
         except Exception as exc:  # the search goes on; its trials are in the study either way
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             logger.warning("tracking: this search is not tracked: its MLflow run could not be opened (%s)", first)
-
-    def begin(self) -> None:
-        """Open the parent run now, without waiting for the delay (a trial has finished)."""
-        self._go.set()
 
     def result(self, timeout_s: float = OPEN_TIMEOUT_S) -> SearchRun | None:
         """The parent run once opened (opening it now if it was waiting); None when opening failed or took
@@ -157,8 +153,6 @@ def submit(search: Tracking, run: TrialRun) -> None:
         >>> flush(search)  # nothing was queued: returns at once
         0
     """
-    if isinstance(search, OpeningSearch):
-        search.begin()
     with _lock:
         pending = _queues.get(_key(search))
         if pending is None:

@@ -11,6 +11,12 @@ BIN := $(VENV)/bin
 PRESET ?= quick
 CONSTRAINTS ?= constraints.txt
 PIP_INSTALL := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
+# The suite on every core (pytest-xdist): run on one process it kept one of two cores busy (CI's
+# `time -v`: 101 % CPU). Whole test files go to one worker each (loadfile), so a file's module-scoped
+# fixtures (a trained model, a server, a browser) are made once; `make test TEST_WORKERS=0` runs it
+# in this process, as plain `pytest` does.
+TEST_WORKERS ?= auto
+PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile)
 
 .PHONY: demo test test-fast lint doctest docs bench constraints clean chromium example-report
 
@@ -21,13 +27,13 @@ demo: $(VENV)/.core
 # missing) for the distributed-search test; if it cannot start, make test fails.
 test: $(VENV)/.all chromium lint doctest docs
 	url=$$(bash tools/test_postgres.sh start) && \
-		ASL_RECOG_TEST_POSTGRES="$$url" ASL_RECOG_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q --durations=30; \
+		ASL_RECOG_TEST_POSTGRES="$$url" ASL_RECOG_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q $(PARALLEL) --durations=30; \
 		status=$$?; bash tools/test_postgres.sh stop; exit $$status
 
 # Everyday work: the suite without the slow tests, the browser and PostgreSQL (their tests skip and say
 # so). make test and .ci/run still run everything.
 test-fast: $(VENV)/.all
-	ASL_RECOG_TEST_POSTGRES= $(BIN)/python -m pytest -q -m "not slow" --ignore=tests/test_page_browser.py --durations=10
+	ASL_RECOG_TEST_POSTGRES= $(BIN)/python -m pytest -q $(PARALLEL) -m "not slow" --ignore=tests/test_page_browser.py --durations=10
 
 lint: $(VENV)/.all
 	$(BIN)/python -m ruff check .
@@ -38,7 +44,7 @@ lint: $(VENV)/.all
 # The docstring examples, on tiny data (conftest.py at the root sets them up, and leaves out the
 # Azure scoring script template, which runs only inside Azure's container).
 doctest: $(VENV)/.all
-	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules asl_recog --durations=5
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PARALLEL) --doctest-modules asl_recog --durations=5
 
 # The web page's browser tests (tests/test_page_browser.py) drive the distribution's Chromium; it is
 # installed with apt-get when missing. Where that cannot work (no apt-get, no root or sudo) those tests

@@ -1,8 +1,8 @@
 # Two entry points for a fresh machine (see README):
 #   make demo  - creates .venv, installs the library, runs the main job on the bundled data
 #   make test  - creates .venv, installs the library with every extra, runs every check CI runs:
-#                lint (ruff check, ruff format --check, mypy, lint-imports), the docstring examples (doctest),
-#                the documentation build (docs: mkdocs build --strict), then the test suite
+#                lint (ruff check, ruff format --check, mypy, lint-imports), the documentation build
+#                (docs: mkdocs build --strict), then the test suite with the docstring examples (doctest)
 # Both install the tested versions in constraints.txt (see its header to regenerate it;
 # `make test CONSTRAINTS=/dev/null` installs the newest versions pyproject.toml allows).
 PYTHON ?= python3
@@ -25,9 +25,12 @@ demo: $(VENV)/.core
 
 # The suite runs with a throwaway PostgreSQL (tools/test_postgres.sh; installed with apt-get if
 # missing) for the distributed-search test; if it cannot start, make test fails.
-test: $(VENV)/.all chromium lint doctest docs
+# The docstring examples run in the same session as the tests (one set of workers, which the short
+# examples keep busy while the last long tests finish); `make doctest` runs them alone.
+test: $(VENV)/.all chromium lint docs
 	url=$$(bash tools/test_postgres.sh start) && \
-		ASL_RECOG_TEST_POSTGRES="$$url" ASL_RECOG_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q $(PARALLEL) --durations=30; \
+		ASL_RECOG_TEST_POSTGRES="$$url" ASL_RECOG_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q $(PARALLEL) \
+		--doctest-modules asl_recog tests --durations=30; \
 		status=$$?; bash tools/test_postgres.sh stop; exit $$status
 
 # Everyday work: the suite without the slow tests, the browser and PostgreSQL (their tests skip and say

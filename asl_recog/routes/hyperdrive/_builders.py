@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,15 @@ _DEFAULT_DEFAULTS: dict[str, Any] = {
     # 0.489/0.495 but the test file 0.9974/0.9862 and selection 0.9165/0.8841 (docs/benchmarks.md).
     "transfer_share": 0.15,
     "normalize": True,
+    # The network's shape (issue 30, item 2): conv blocks (2 or 3; pooling after each), and
+    # depthwise-separable convolutions in the blocks after the first (a 3x3 depthwise filter per
+    # channel, then a 1x1 mix: about 1/8 of the multiply-adds of a full 3x3 convolution here).
+    # The Pareto table in docs/benchmarks.md ("Network size") measures what each costs and keeps.
+    "blocks": 3,
+    "separable": False,
 }
+#: The conv block counts the default builder accepts: 28 -> 14 -> 7 (-> 3) after pooling.
+BLOCKS = (2, 3)
 #: Learning-rate schedules of the default builder: "cosine" is applied per batch by the
 #: training loop (it needs the step count); "exponential" decays by ``lr_decay`` every
 #: ``decay_images`` images (the previous recipe).
@@ -156,15 +165,21 @@ def build_default(params: dict[str, Any]) -> Any:
     backgrounds, issue 32), and ``normalize`` (on by default) standardises each image (its own
     mean and spread) in the network's first layer, a built-in ``LayerNormalization`` without
     weights, so the exported ONNX graph does it too and a served answer equals the library's.
+    ``blocks`` (3) sets the conv blocks, 2 or 3, and ``separable`` (off) makes the blocks after
+    the first depthwise-separable: a leaner network, measured in docs/benchmarks.md ("Network size").
 
     Example:
         >>> model = build_default({"filters": 32, "dropout": 0.3, "learning_rate": 2e-3})
+        >>> lean = build_default({"filters": 32, "separable": True})
+        >>> model.count_params(), lean.count_params()  # the dense layers hold most of the weights
+        (244024, 162968)
     """
     keras = import_keras()
     layers = keras.layers
 
     p = {**_DEFAULT_DEFAULTS, **params}
     filters = int(p["filters"])
+    blocks, separable = _shape(p)
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1))
     x = inputs
     if p["augment"] and not float(p["robust_strength"] or 0):
@@ -176,9 +191,11 @@ def build_default(params: dict[str, Any]) -> Any:
         # hand on a grey wall differ less after it, and a darker or brighter exposure not at all.
         # Built in and weightless, so saving, loading and the ONNX export need nothing of ours.
         x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, epsilon=1e-3)(x)
-    for block in range(3):
-        # Conv-BN-ReLU; pooling after each block halves 28 -> 14 -> 7 -> 3.
-        x = layers.Conv2D(filters * 2**block, 3, padding="same", use_bias=False)(x)
+    for block in range(blocks):
+        # Conv-BN-ReLU; pooling after each block halves 28 -> 14 -> 7 -> 3. The first block stays a full
+        # convolution: on one input channel a separable one would be a 3x3 filter and a scaling.
+        conv = layers.SeparableConv2D if separable and block > 0 else layers.Conv2D
+        x = conv(filters * 2**block, 3, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(2)(x)
@@ -195,6 +212,16 @@ def build_default(params: dict[str, Any]) -> Any:
         rate = keras.optimizers.schedules.ExponentialDecay(rate, steps, float(p["lr_decay"]))
     outliers = float(p.get("outlier_share") or 0) > 0
     return _compile(keras.Model(inputs, outputs, name="default_cnn"), rate, float(p["label_smoothing"]), outliers)
+
+
+def _shape(p: dict[str, Any]) -> tuple[int, bool]:
+    """The default network's ``blocks`` and ``separable``, checked (a bad value names the param and the fix)."""
+    blocks, separable = p["blocks"], p["separable"]
+    if isinstance(blocks, bool) or not isinstance(blocks, numbers.Integral) or blocks not in BLOCKS:
+        raise ConfigurationError(f"blocks must be one of {BLOCKS} (conv blocks of the default network), got {blocks!r}")
+    if not isinstance(separable, bool):
+        raise ConfigurationError(f"separable must be True or False, got {separable!r}")
+    return int(blocks), separable
 
 
 def _seed_sampling() -> Sampling:
@@ -286,4 +313,13 @@ def default_sampling(name: str = "default") -> Sampling:
     return spec.sampling()
 
 
-__all__ = ["BuilderSpec", "BUILDERS", "DEFAULTS", "build_seed", "build_default", "default_sampling", "get_builder"]
+__all__ = [
+    "BLOCKS",
+    "BuilderSpec",
+    "BUILDERS",
+    "DEFAULTS",
+    "build_seed",
+    "build_default",
+    "default_sampling",
+    "get_builder",
+]

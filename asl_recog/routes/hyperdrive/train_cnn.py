@@ -148,6 +148,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, d
         ("dropout", float),
         ("learning_rate", float),
         ("filters", _int),
+        ("blocks", _int),
     ):
         parser.add_argument(f"--{name}", type=kind, default=None)
     args, extra = parser.parse_known_args(argv)

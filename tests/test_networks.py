@@ -82,3 +82,13 @@ def test_a_separable_network_exports_to_onnx_with_parity(
     np.testing.assert_allclose(
         np.asarray(onnx_model.predict_proba(images)), np.asarray(model.predict_proba(images)), atol=1e-4
     )
+
+
+def test_a_grouped_convolution_counts_each_group_once() -> None:
+    from asl_recog._console import import_keras
+
+    keras = import_keras()
+    inputs = keras.Input((28, 28, 4))
+    network = keras.Model(inputs, keras.layers.Conv2D(8, 3, padding="same", groups=2)(inputs))
+    # Each of the 8 filters sees the 2 input channels of its group: 28 x 28 positions x 9 x 2 x 8.
+    assert network_cost(network).macs == 28 * 28 * 9 * 2 * 8

@@ -59,8 +59,8 @@ def layer_macs(layer: Any) -> int:
     positions = _spatial(layer.output.shape)
     k = int(math.prod(layer.kernel_size))
     if kind == "Conv2D":
-        channels_in = int(layer.kernel.shape[-2])
-        return positions * k * channels_in * int(layer.filters) // int(getattr(layer, "groups", 1) or 1)
+        # The kernel is (kh, kw, channels in per group, filters): grouped convolutions count right as they are.
+        return positions * k * int(layer.kernel.shape[-2]) * int(layer.filters)
     depthwise = layer.depthwise_kernel if kind == "SeparableConv2D" else layer.kernel
     channels_in, multiplier = int(depthwise.shape[-2]), int(depthwise.shape[-1])
     macs = positions * k * channels_in * multiplier

@@ -56,8 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging(-1)
     fit, validation = asl.train_validation_split(asl.load_sign_mnist("train"), seed=0)
-    x, y = (fit.images.astype("float32") / 255)[..., None], labels_to_indices(fit.labels)
-    vx, vy = (validation.images.astype("float32") / 255)[..., None], labels_to_indices(validation.labels)
+    x, y = fit.float_images, labels_to_indices(fit.labels)
+    vx, vy = validation.float_images, labels_to_indices(validation.labels)
     print(f"epochs {args.epochs}, seed {args.seed}, {len(fit):,} training and {len(validation):,} validation images")
     print(
         "| network | params | parameters | MACs per image | ONNX p50, 1 image (ms) | images/s, batches of 1,024 "

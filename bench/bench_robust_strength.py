@@ -51,8 +51,8 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging(-1)
     fit, validation = asl.train_validation_split(asl.load_sign_mnist("train"), seed=0)
-    x, y = (fit.images.astype("float32") / 255)[..., None], labels_to_indices(fit.labels)
-    vx, vy = (validation.images.astype("float32") / 255)[..., None], labels_to_indices(validation.labels)
+    x, y = fit.float_images, labels_to_indices(fit.labels)
+    vx, vy = validation.float_images, labels_to_indices(validation.labels)
     test = asl.load_sign_mnist("test")
     print(f"filters {args.filters}, seed {args.seed}")
     thresholds = args.outliers is not None

@@ -232,12 +232,26 @@ def test_an_ensemble_over_max_latency_ms_loses_its_slowest_member(train_data, sm
 
 def test_probe_growth_is_bounded_by_what_each_algorithm_can_do() -> None:
     """Two fits of hundredths of a second once said "quadratic" for a KNN and estimated 395 s for a 12 s fit."""
-    from asl_recog.routes.automl._ordering import DEFAULT_GROWTH_LIMIT, GROWTH_LIMIT, scale_seconds
+    from asl_recog.routes.automl._ordering import (
+        DEFAULT_GROWTH_LIMIT,
+        GROWTH_FLOOR,
+        GROWTH_LIMIT,
+        SERVED_GROWTH,
+        _scale_latency,
+        scale_seconds,
+    )
 
     knn = scale_seconds(0.008, 0.13, 65_000, max_exponent=GROWTH_LIMIT.get("KNN", DEFAULT_GROWTH_LIMIT))
     assert knn < 20 < scale_seconds(0.008, 0.13, 65_000)  # 2.0: the old clip
     svm = scale_seconds(0.05, 0.8, 65_000, max_exponent=GROWTH_LIMIT["SVM"])
     assert svm == pytest.approx(0.8 * (65_000 / 1200) ** 2)  # a kernel SVM may still grow quadratically
+    # ... and no slower than n^1.4, however linear its probes look: a 186 s fit was once estimated at 33 s
+    flat = scale_seconds(0.5, 0.6, 65_000, max_exponent=GROWTH_LIMIT["SVM"], min_exponent=GROWTH_FLOOR["SVM"])
+    assert flat == pytest.approx(0.6 * (65_000 / 1200) ** 1.4) and flat > 4 * scale_seconds(0.5, 0.6, 65_000)
+    # its support vectors are a falling share of the rows: its serving cost grows slower than a KNN's
+    served = [0.05, 0.065]
+    svm_ms = _scale_latency(served, 65_000, [300, 1200], SERVED_GROWTH["SVM"])
+    assert 0.05 < svm_ms < _scale_latency(served, 65_000, [300, 1200]) / 2
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

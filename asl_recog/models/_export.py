@@ -283,10 +283,14 @@ def _converter_fixes() -> Iterator[None]:
        set, and scikit-learn 1.9 deprecated that attribute, so every export printed a
        FutureWarning about an option this package never uses (its SVMs are calibrated
        by ``CalibratedClassifierCV``). Only that message is silenced, only here.
+    5. SVC: not a bug, a speed-up; the multi-class RBF SVC becomes a few GEMMs
+       (``_svc_onnx.py``) instead of ``SVMClassifier``'s walk over its support vectors.
     """
     from skl2onnx.algebra.onnx_ops import OnnxMul
     from skl2onnx.common import tree_ensemble
     from skl2onnx.operator_converters import nearest_neighbours
+
+    from asl_recog.models._svc_onnx import gemm_svc
 
     original_add, original_knn = tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k
 
@@ -310,7 +314,7 @@ def _converter_fixes() -> Iterator[None]:
 
     tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k = add_node, knn
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), gemm_svc():  # 5. inside the block only
             # 4. the converter's probe of the deprecated SVC attributes
             warnings.filterwarnings("ignore", message=r"Attribute `prob[AB]_` was deprecated", category=FutureWarning)
             yield

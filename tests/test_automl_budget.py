@@ -236,10 +236,9 @@ def test_probe_growth_is_bounded_by_what_each_algorithm_can_do() -> None:
         DEFAULT_GROWTH_LIMIT,
         GROWTH_FLOOR,
         GROWTH_LIMIT,
-        SERVED_GROWTH,
-        _scale_latency,
         scale_seconds,
     )
+    from asl_recog.routes.automl._served import SERVED_GROWTH, scale_latency
 
     knn = scale_seconds(0.008, 0.13, 65_000, max_exponent=GROWTH_LIMIT.get("KNN", DEFAULT_GROWTH_LIMIT))
     assert knn < 20 < scale_seconds(0.008, 0.13, 65_000)  # 2.0: the old clip
@@ -250,8 +249,8 @@ def test_probe_growth_is_bounded_by_what_each_algorithm_can_do() -> None:
     assert flat == pytest.approx(0.6 * (65_000 / 1200) ** 1.4) and flat > 4 * scale_seconds(0.5, 0.6, 65_000)
     # its support vectors are a falling share of the rows: its serving cost grows slower than a KNN's
     served = [0.05, 0.065]
-    svm_ms = _scale_latency(served, 65_000, [300, 1200], SERVED_GROWTH["SVM"])
-    assert 0.05 < svm_ms < _scale_latency(served, 65_000, [300, 1200]) / 2
+    svm_ms = scale_latency(served, 65_000, [300, 1200], SERVED_GROWTH["SVM"])
+    assert 0.05 < svm_ms < scale_latency(served, 65_000, [300, 1200]) / 2
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -71,3 +71,26 @@ def test_other_svcs_keep_skl2onnxs_graph(small_split: Any) -> None:
     x, y = fit_part.flat[::10], labels_to_indices(fit_part.labels[::10])
     for svc in (SVC(kernel="linear").fit(x, y), SVC().fit(x[y < 2], y[y < 2])):
         assert "SVMClassifier" in _ops(convert_sklearn_estimator(svc))
+
+
+def test_the_latency_probe_times_a_graph_of_the_real_fits_size(svm: Any, small_test: asl.SignMnistDataset) -> None:
+    """The search's skip under max_latency_ms timed two small probes and scaled the difference: 1.1-1.7 ms
+    estimated for an SVM that serves in 0.36 ms. It now times the probe's SVC grown to the support
+    vectors the real fit will have; the grown graph is a valid model of the same decisions."""
+    import onnxruntime as ort
+
+    from asl_recog.routes.automl._served import _svc, inflate_support_vectors
+
+    svc = _svc(svm)
+    grown = inflate_support_vectors(svm, 3.0)
+    assert list(_svc(grown).n_support_) == [3 * n for n in svc.n_support_]
+    assert _svc(svm).support_vectors_.shape[0] == svc.n_support_.sum()  # the probe's own model is untouched
+    proto = convert_sklearn_estimator(grown)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    sv_inits = [i for i in proto.graph.initializer if i.name.startswith("sv2g")]
+    assert sv_inits and sv_inits[0].dims[1] == 3 * svc.n_support_.sum()  # the kernel product has the new size
+    probabilities = session.run(None, {session.get_inputs()[0].name: small_test.flat.astype(np.float32)})[1]
+    np.testing.assert_allclose(probabilities, svm.predict_proba(small_test.flat), atol=1e-4)
+    # a fraction of a repeat: each letter's block grows to round(count * factor)
+    uneven = _svc(inflate_support_vectors(svm, 2.5))
+    assert list(uneven.n_support_) == [max(round(n * 2.5), n) for n in svc.n_support_]

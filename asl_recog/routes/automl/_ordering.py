@@ -47,6 +47,7 @@ import numpy as np
 
 from asl_recog.models._latency import MARGIN
 from asl_recog.routes.automl._portfolio import ALGORITHMS, build_pipeline
+from asl_recog.routes.automl._served import SERVED_GROWTH, estimate_served_ms, scale_latency, served_ms
 
 #: Rows of the two probe fits; small enough to cost a few seconds for the whole portfolio.
 PROBE_ROWS = (300, 1200)
@@ -69,12 +70,6 @@ GROWTH_LIMIT: dict[str, float] = {"SVM": 2.0, "MLP": 1.5}
 #: rows of the full preset's table, 186 s against 33 s estimated from linear growth (exponent
 #: 1.44 from the 1,200-row probe; seed 0, 2026-12-05).
 GROWTH_FLOOR: dict[str, float] = {"SVM": 1.4}
-#: How an algorithm's serving cost grows with the training rows, as a power of the stored part
-#: (1, linear, where not named). An SVM stores its support vectors, a falling share of the rows:
-#: 1,155 of the 1,200 probe rows, 17,856 of 65,226 (exponent 0.69; the same fit as above).
-SERVED_GROWTH: dict[str, float] = {"SVM": 0.7}
-#: Calls of a probe model's latency measurement (the minimum is kept; the search's check makes 50).
-LATENCY_CALLS = 30
 #: The limit of the algorithms not named in :data:`GROWTH_LIMIT`.
 DEFAULT_GROWTH_LIMIT = 1.2
 #: The leaderboard key of the baseline's estimate.
@@ -194,8 +189,10 @@ def probe(
             shows to be skipped (over ``SKIP_FACTOR`` times it) is not fitted on the larger one.
         latencies: if given (a search under ``max_latency_ms``), receives the estimated ONNX
             milliseconds per image, at all of ``x``'s rows, of each algorithm whose serving cost
-            grows with its training rows (``AlgorithmSpec.stores_rows``): both probe fits are
-            timed, and the growth between them is carried on linearly to the real rows.
+            grows with its training rows (``AlgorithmSpec.stores_rows``): KNN's two probe fits
+            are timed and the growth between them is carried on linearly to the real rows; the
+            RBF SVM's larger probe is timed at the support vectors the real fit will have
+            (see ``_served``).
 
     The featurizer (HOG) runs once per sample and is timed apart from the model: it grows
     linearly with the rows, while the model's growth is measured. With fewer rows than the
@@ -217,12 +214,13 @@ def probe(
         params = dict(defaults[name])
         algorithm = str(params.pop("algorithm", name))
         pipeline = build_pipeline(algorithm, params, seed, featurization)
-        steps = getattr(pipeline, "steps", None)
+        steps: list[tuple[str, Any]] = getattr(pipeline, "steps", None) or []
         per_row, rows_x = 0.0, x[take]
-        if steps and steps[0][0] == "hog":
-            key = repr(steps[0][1])
+        hog = steps[0] if steps and steps[0][0] == "hog" else None
+        if hog is not None:
+            key = repr(hog[1])
             if key not in features:
-                out, seconds = _timed(partial(steps[0][1].transform, rows_x))
+                out, seconds = _timed(partial(hog[1].transform, rows_x))
                 features[key] = (out, seconds / len(take))
             rows_x, per_row = features[key]
             pipeline = Pipeline(steps[1:])
@@ -244,13 +242,15 @@ def probe(
             except ValueError:  # e.g. fewer rows than PCA components; the trial itself will tell
                 break
             times.append(seconds)
-            if latencies is not None and ALGORITHMS[algorithm].stores_rows:
-                served.append(_served_ms(steps[0] if steps and steps[0][0] == "hog" else None, pipeline))
+            if latencies is not None and ALGORITHMS[algorithm].stores_rows and algorithm not in SERVED_GROWTH:
+                served.append(served_ms(hog, pipeline))
         if not times:
             continue
-        if served and latencies is not None:
-            sizes = [len(sample) for sample in samples]
-            latencies[name] = _scale_latency(served, len(x), sizes, SERVED_GROWTH.get(algorithm, 1.0))
+        if latencies is not None and algorithm in SERVED_GROWTH:
+            # timed at the size the real fit will have (see _served): scaling two small probes erred 3-5x
+            latencies[name] = estimate_served_ms(algorithm, hog, pipeline, len(x), len(samples[len(times) - 1]))
+        elif served and latencies is not None:
+            latencies[name] = scale_latency(served, len(x), [len(sample) for sample in samples])
         growth = GROWTH_LIMIT.get(algorithm, DEFAULT_GROWTH_LIMIT)
         floor = GROWTH_FLOOR.get(algorithm, 1.0)
         second = times[1] if len(times) > 1 else None
@@ -261,38 +261,6 @@ def probe(
         )
         estimates[name] = per_row * len(x) + model
     return estimates
-
-
-def _served_ms(hog: tuple[str, Any] | None, fitted: Any) -> float:
-    """ONNX milliseconds per image of a probe's fitted pipeline, its featurizer put back in front."""
-    from sklearn.pipeline import Pipeline
-
-    from asl_recog.models._export import convert_sklearn_estimator
-    from asl_recog.models._latency import onnx_latency_ms
-
-    # HOG is stateless: the unfitted step the probe featurized with is the trial's.
-    model = Pipeline([hog, *fitted.steps]) if hog is not None else fitted
-    return onnx_latency_ms(convert_sklearn_estimator(model), calls=LATENCY_CALLS)
-
-
-def _scale_latency(served: list[float], rows: int, sizes: list[int], exponent: float = 1.0) -> float:
-    """Milliseconds per image at ``rows`` training rows, from the probes' ``served`` times on ``sizes`` rows.
-
-    What the stored rows cost (samples, support vectors) grows with them, as ``rows ** exponent``
-    (see :data:`SERVED_GROWTH`); the rest (featurizer, projection) does not. The two probes split
-    the time into those parts, and only the stored part is scaled.
-
-    Example:
-        >>> round(_scale_latency([0.10, 0.16], 60_300, [300, 1200]), 2)  # 0.06 ms more per 900 rows
-        4.1
-        >>> round(_scale_latency([0.10, 0.16], 60_300, [300, 1200], exponent=0.7), 2)  # a falling share
-        1.32
-    """
-    if len(served) < 2 or rows <= sizes[-1]:
-        return served[-1]
-    slope = max(served[1] - served[0], 0.0) / (sizes[1] - sizes[0])
-    stored = slope * sizes[1]  # the stored rows' part of the larger probe's time
-    return served[1] - stored + stored * (rows / sizes[1]) ** exponent
 
 
 def cheap_first(algorithms: list[str], estimates: dict[str, float] | None = None) -> list[str]:

@@ -145,7 +145,14 @@ def first_trials(
     rest = [(a, a, defaults[a]) for a in ordering.order]
     if baseline is None:
         chosen.trials = rest
-    elif baseline_first(baseline_s, estimates, min(max(remaining, 0.0), trial_timeout)):
+    # Only the algorithm that would go first instead counts, and only if it was measured: an
+    # algorithm skipped as too slow, or one left unmeasured, must not push the baseline back (a
+    # loaded 3-second search once put the unmeasured MLP default first, ahead of the measured baseline).
+    elif baseline_first(
+        baseline_s,
+        {a: estimates[a] for a in ordering.order[:1] if a in estimates},
+        min(max(remaining, 0.0), trial_timeout),
+    ):
         chosen.trials = [(BASELINE_KEY, algorithm, baseline), *rest]
     else:
         chosen.trials = [*rest[:1], (BASELINE_KEY, algorithm, baseline), *rest[1:]]

@@ -178,14 +178,19 @@ def test_cli_export_quantize_int8(
 
 @pytest.mark.slow
 def test_default_network_meets_the_real_agreement_threshold(train_data: asl.SignMnistDataset, tmp_path: Path) -> None:
-    """The default network, trained one epoch on the grouped split's training part (about 0.95
-    validation accuracy), quantizes within INT8_MIN_AGREEMENT as it stands (measured 0.996)."""
+    """The default network, trained three epochs on the grouped split's training part, quantizes
+    within INT8_MIN_AGREEMENT as it stands.
+
+    Three epochs, not one: a one-epoch network sits near the threshold, where the machine's own
+    arithmetic decides (seeds 0-5 measured 0.9933-0.9967 here, and CI's machine trained seed 0 to
+    0.9879); three epochs measured 0.9961-0.9995 over the same seeds, like the trained CNN's
+    0.998-1.0 (docs/benchmarks.md)."""
     from asl_recog.routes.hyperdrive._builders import DEFAULTS, build_default
 
     keras.utils.set_random_seed(0)
     fit_part, validation = asl.train_validation_split(train_data, seed=0)
     network = build_default(DEFAULTS["default"])
-    network.fit(fit_part.float_images, labels_to_indices(fit_part.labels), epochs=1, batch_size=128, verbose=0)
+    network.fit(fit_part.float_images, labels_to_indices(fit_part.labels), epochs=3, batch_size=128, verbose=0)
     model = asl.KerasModel(network, params=DEFAULTS["default"])
     int8 = export_onnx(model, tmp_path / "default-int8.onnx", quantize="int8", calibration_data=validation)
     info = int8.metadata[QUANTIZATION_KEY]

@@ -264,32 +264,29 @@ def _walk(estimator: Any) -> list[Any]:
 def _converter_fixes() -> Iterator[None]:
     """Work around skl2onnx 1.20's bugs and noise, and speed up KNN, for the duration of one conversion.
 
-    1. HistGradientBoosting: ``missing_go_to_left`` booleans go into an ONNX
-       ``ints`` attribute, which onnx 1.23 rejects ("Expected an int, got a
-       boolean"); casting to int is exactly what the attribute means.
-    1b. HistGradientBoosting thresholds are rounded to float32 without the
-       adjustment skl2onnx applies to other trees, so a pixel equal to
-       float32(threshold) goes left in ONNX and right in scikit-learn (seen on
-       real images: 32/255 vs a threshold 4e-9 below it). Our inputs are always
-       float32, so every tree gets the adjusted threshold (the largest float32
-       ``w`` with ``x <= t  <=>  x <= w``).
-    2. KNeighborsClassifier(weights="distance"): for opset >= 11 the converter
-       negates the (already positive) neighbour distances, so ``Max(d, 1e-6)``
-       makes every weight equal and the graph silently votes uniformly. The
+    1. HistGradientBoosting: ``missing_go_to_left`` booleans go into an ONNX ``ints`` attribute, which onnx 1.23
+       rejects ("Expected an int, got a boolean"); casting to int is what the attribute means.
+    1b. HistGradientBoosting thresholds are rounded to float32 without the adjustment skl2onnx applies to other
+       trees, so a pixel equal to float32(threshold) goes left in ONNX and right in scikit-learn (seen on real
+       images: 32/255 vs a threshold 4e-9 below it). Our inputs are always float32, so every tree gets the adjusted
+       threshold (the largest float32 ``w`` with ``x <= t <=> x <= w``).
+    2. KNeighborsClassifier(weights="distance"): for opset >= 11 the converter negates the (already positive)
+       neighbour distances, so ``Max(d, 1e-6)`` makes every weight equal and the graph silently votes uniformly. The
        parity check caught it; negating once more restores ``1 / d``.
-    3. KNeighborsClassifier with the ``cdist`` option: not a bug, a speed-up; the
-       distances become one float32 GEMM (``_knn_onnx.py``), 2-3x faster than ``CDist``.
-    4. SVC: the converter reads ``probA_`` to learn whether ``probability=True`` was
-       set, and scikit-learn 1.9 deprecated that attribute, so every export printed a
-       FutureWarning about an option this package never uses (its SVMs are calibrated
-       by ``CalibratedClassifierCV``). Only that message is silenced, only here.
-    5. SVC: not a bug, a speed-up; the multi-class RBF SVC becomes a few GEMMs
-       (``_svc_onnx.py``) instead of ``SVMClassifier``'s walk over its support vectors.
+    3. KNeighborsClassifier with the ``cdist`` option: not a bug, a speed-up; the distances become one float32 GEMM
+       (``_knn_onnx.py``), 2-3x faster than ``CDist``.
+    4. SVC: the converter reads ``probA_`` to learn whether ``probability=True`` was set, and scikit-learn 1.9
+       deprecated that attribute, so every export printed a FutureWarning about an option this package never uses
+       (its SVMs are calibrated by ``CalibratedClassifierCV``). Only that message is silenced, only here.
+    5. SVC and CalibratedClassifierCV: speed-ups, not bugs. The multi-class RBF SVC becomes a few GEMMs
+       (``_svc_onnx.py``) instead of ``SVMClassifier``'s walk over its support vectors, and Platt scaling one
+       product on all letters (``_calibration_onnx.py``) instead of six nodes per letter.
     """
     from skl2onnx.algebra.onnx_ops import OnnxMul
     from skl2onnx.common import tree_ensemble
     from skl2onnx.operator_converters import nearest_neighbours
 
+    from asl_recog.models._calibration_onnx import vector_calibration
     from asl_recog.models._svc_onnx import gemm_svc
 
     original_add, original_knn = tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k
@@ -314,7 +311,7 @@ def _converter_fixes() -> Iterator[None]:
 
     tree_ensemble.add_node, nearest_neighbours.onnx_nearest_neighbors_indices_k = add_node, knn
     try:
-        with warnings.catch_warnings(), gemm_svc():  # 5. inside the block only
+        with warnings.catch_warnings(), gemm_svc(), vector_calibration():  # 5. inside the block only
             # 4. the converter's probe of the deprecated SVC attributes
             warnings.filterwarnings("ignore", message=r"Attribute `prob[AB]_` was deprecated", category=FutureWarning)
             yield

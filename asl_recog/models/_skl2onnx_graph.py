@@ -8,12 +8,14 @@ through :class:`GraphWriter`, and each registers through :func:`register_once`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 _registered: set[type] = set()
+_aliases: set[str] = set()
 
 
 class GraphWriter:
@@ -61,4 +63,39 @@ def register_once(
     _registered.add(model_type)
 
 
-__all__ = ["GraphWriter", "register_once"]
+@contextlib.contextmanager
+def converted_as(
+    model_type: type,
+    alias: str,
+    skl2onnx_alias: str,
+    shape_calculator: Callable[[Any], None],
+    converter: Callable[[Any, Any, Any], None],
+) -> Iterator[None]:
+    """Convert ``model_type`` with ``converter`` for the duration of one skl2onnx conversion.
+
+    For types skl2onnx already converts (SVC, CalibratedClassifierCV), where
+    :func:`register_once` would replace its converter for the whole process. skl2onnx keys its
+    converters by the type's alias; the alias is pointed at ours only inside the block, so other
+    code converting the same type in this process still gets skl2onnx's own graph. Ours takes
+    the options skl2onnx's converter allows, and falls back to it for what it does not handle.
+
+    Example:
+        >>> # with converted_as(SVC, "AslRecogSVC", "SklearnSVC", shape, converter): convert_sklearn(...)
+    """
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from skl2onnx.common._registration import _converter_pool, register_converter, register_shape_calculator
+
+    if alias not in _aliases:
+        options = _converter_pool[skl2onnx_alias].get_allowed_options()
+        register_converter(alias, converter, overwrite=True, options=options)
+        register_shape_calculator(alias, shape_calculator, overwrite=True)
+        _aliases.add(alias)
+    previous = sklearn_operator_name_map[model_type]
+    sklearn_operator_name_map[model_type] = alias
+    try:
+        yield
+    finally:
+        sklearn_operator_name_map[model_type] = previous
+
+
+__all__ = ["GraphWriter", "converted_as", "register_once"]

@@ -25,16 +25,14 @@ function, as ``SVC(break_ties=True)`` predicts. The export's parity check guards
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from asl_recog.models._skl2onnx_graph import GraphWriter
+from asl_recog.models._skl2onnx_graph import GraphWriter, converted_as
 
 _ALIAS = "AslRecogSVC"
 _SKL2ONNX_ALIAS = "SklearnSVC"
-_registered = False
 
 
 def _ours(svc: Any) -> bool:
@@ -140,30 +138,15 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     )
 
 
-@contextlib.contextmanager
-def gemm_svc() -> Iterator[None]:
+def gemm_svc() -> contextlib.AbstractContextManager[None]:
     """Convert ``SVC`` with this module's graph for the duration of one skl2onnx conversion.
 
-    skl2onnx keys its converters by the type's alias; the alias of ``SVC`` is pointed at this
-    converter only inside the block, so other code converting an SVC in the same process still
-    gets skl2onnx's own graph.
+    Other code converting an SVC in the same process still gets skl2onnx's own graph
+    (:func:`~asl_recog.models._skl2onnx_graph.converted_as`).
     """
-    global _registered
-    from skl2onnx._supported_operators import sklearn_operator_name_map
-    from skl2onnx.common._registration import _converter_pool, register_converter, register_shape_calculator
     from sklearn.svm import SVC
 
-    if not _registered:
-        options = _converter_pool[_SKL2ONNX_ALIAS].get_allowed_options()
-        register_converter(_ALIAS, _converter, overwrite=True, options=options)
-        register_shape_calculator(_ALIAS, _shape_calculator, overwrite=True)
-        _registered = True
-    previous = sklearn_operator_name_map[SVC]
-    sklearn_operator_name_map[SVC] = _ALIAS
-    try:
-        yield
-    finally:
-        sklearn_operator_name_map[SVC] = previous
+    return converted_as(SVC, _ALIAS, _SKL2ONNX_ALIAS, _shape_calculator, _converter)
 
 
 __all__ = ["gemm_svc"]

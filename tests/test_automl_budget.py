@@ -20,8 +20,9 @@ from asl_recog.models._export import convert_sklearn_estimator
 from asl_recog.models._latency import MARGIN, onnx_latency_ms
 from asl_recog.routes.automl import _ordering
 from asl_recog.routes.automl._ordering import baseline_first, cheap_first, order_by_budget
-from asl_recog.routes.automl._portfolio import build_pipeline, soft_voting
+from asl_recog.routes.automl._portfolio import build_pipeline
 from asl_recog.routes.automl._search import add_ensemble, local_plan
+from asl_recog.routes.automl._voting import soft_voting
 
 # -- the order ----------------------------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ from asl_recog.models._featurization import FeaturizationConfig
 from asl_recog.models._hog import HogFeaturizer
 from asl_recog.routes.automl._guardrails import class_balance, features, memory_and_size, validation_split
 from asl_recog.routes.automl._ordering import order_by_budget, scale_seconds
-from asl_recog.routes.automl._portfolio import ALGORITHMS, build_pipeline, soft_voting
+from asl_recog.routes.automl._portfolio import ALGORITHMS, build_pipeline
 from asl_recog.routes.automl._stacking import fit_meta_learner, stack_ensemble
+from asl_recog.routes.automl._voting import soft_voting
 
 # Small but real settings for each algorithm, so the parity tests stay in CI's budget.
 _SMALL = {

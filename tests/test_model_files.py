@@ -104,7 +104,7 @@ def test_an_ensemble_file_holds_each_member_once(small_split: Any, tmp_path: Pat
     from sklearn.base import clone
     from sklearn.ensemble import ExtraTreesClassifier
 
-    from asl_recog.routes.automl._portfolio import soft_voting
+    from asl_recog.routes.automl._voting import soft_voting
 
     fit_part, validation = small_split
     x, y = fit_part.flat[::4], labels_to_indices(fit_part.labels[::4])

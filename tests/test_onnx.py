@@ -143,7 +143,7 @@ def test_portfolio_parity(algorithm: str, small_split: Any, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_soft_voting_ensemble_parity(logistic: asl.SklearnModel, small_split: Any, tmp_path: Path) -> None:
-    from asl_recog.routes.automl._portfolio import soft_voting
+    from asl_recog.routes.automl._voting import soft_voting
 
     trees = _fit_portfolio("ExtremeRandomTrees", small_split[0])
     ensemble = asl.SklearnModel(soft_voting([logistic.estimator, trees.estimator], [2.0, 1.0]))

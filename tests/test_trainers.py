@@ -229,8 +229,9 @@ def test_every_portfolio_pipeline_and_the_ensemble_convert_to_onnx(small_split) 
 
     from asl_recog.data._labels import labels_to_indices
     from asl_recog.models._export import convert_sklearn_estimator
-    from asl_recog.routes.automl._portfolio import build_pipeline, soft_voting
+    from asl_recog.routes.automl._portfolio import build_pipeline
     from asl_recog.routes.automl._trainer import ALGORITHMS
+    from asl_recog.routes.automl._voting import soft_voting
 
     train, validation = small_split
     x, y = train.flat[::4], labels_to_indices(train.labels[::4])  # 600 images: conversion, not accuracy

@@ -14,10 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from asl_recog._errors import ConfigurationError
-from asl_recog.data._labels import NUM_CLASSES
 from asl_recog.models._featurization import featurizers_of, make_featurizer
 from asl_recog.search._space import Expression, choice, loguniform, quniform
 
@@ -42,6 +39,8 @@ class AlgorithmSpec:
         azure_name: Azure AutoML's name for it (SDK v1 ``SupportedModels`` and v2
             ``ClassificationModels`` agree), or None where Azure has no counterpart.
         hog_defaults: what changes in ``defaults`` when the pipeline starts with HOG features.
+        latency_defaults: what changes in them too under ``max_latency_ms``: a first
+            configuration cheaper to serve, where the usual one is at the limit's edge.
         stores_rows: its cost per served image grows with the training rows (support vectors,
             stored samples): under ``max_latency_ms`` the probes time it (``_ordering.probe``).
 
@@ -56,6 +55,7 @@ class AlgorithmSpec:
     space: dict[str, Expression]
     azure_name: str | None
     hog_defaults: dict[str, Any] = field(default_factory=dict)
+    latency_defaults: dict[str, Any] = field(default_factory=dict)
     stores_rows: bool = False
 
 
@@ -213,6 +213,12 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         # 150 components of HOG keep the accuracy of all 1,296 features (0.957 on a 4k sample)
         # at a ninth of the kernel's cost per image.
         hog_defaults={"n_components": 150},
+        # Under a latency limit, 60: its kernel matrix (support vectors x components) is read
+        # once per image, and at 150 the graph served in 0.36-0.67 ms by machine (full preset's
+        # table, 17,856 vectors), over the limit's 0.5 ms minimum on some; 60 components:
+        # 14,946 vectors, 0.38 ms where 150 took 0.67, validation 0.980 against 0.988, fit
+        # 107 s against 209 (bench/bench_svc_onnx.py; docs/benchmarks.md).
+        latency_defaults={"n_components": 60},
         # 9-18k support vectors from 55-65k rows: 2.7-3.5 ms per image in skl2onnx's graph (full
         # preset, issue 25), 0.36 ms for 17,856 of them in _svc_onnx's GEMMs
         stores_rows=True,
@@ -313,13 +319,23 @@ def build_pipeline(algorithm: str, params: dict[str, Any], seed: int = 0, featur
     return Pipeline([("hog", featurizer), *steps])
 
 
-def search_spaces(algorithms: list[str], featurization: Any = "auto") -> tuple[dict[str, Any], dict[str, Any]]:
+def search_spaces(
+    algorithms: list[str], featurization: Any = "auto", latency_limited: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Each algorithm's space and first configuration, with the featurizer as one more choice.
 
+    Args:
+        algorithms: portfolio names.
+        featurization: as :class:`AutoMLTrainer`'s.
+        latency_limited: the search has ``max_latency_ms``: first configurations cheaper to
+            serve where the portfolio names one (``AlgorithmSpec.latency_defaults``).
+
     Example:
-        >>> spaces, defaults = search_spaces(["KNN"], "auto")
-        >>> spaces["KNN"]["featurizer"], defaults["KNN"]["featurizer"]
-        (choice('hog', 'pixels'), 'hog')
+        >>> spaces, defaults = search_spaces(["KNN", "SVM"], "auto")
+        >>> spaces["KNN"]["featurizer"], defaults["KNN"]["featurizer"], defaults["SVM"]["n_components"]
+        (choice('hog', 'pixels'), 'hog', 150)
+        >>> search_spaces(["SVM"], "auto", latency_limited=True)[1]["SVM"]["n_components"]
+        60
     """
     names = featurizers_of(featurization)
     spaces: dict[str, Any] = {}
@@ -327,58 +343,9 @@ def search_spaces(algorithms: list[str], featurization: Any = "auto") -> tuple[d
     for a in algorithms:
         spaces[a] = {**ALGORITHMS[a].space, "featurizer": choice(*names)}
         hog = ALGORITHMS[a].hog_defaults if names[0] == "hog" else {}
-        defaults[a] = {**ALGORITHMS[a].defaults, **hog, "featurizer": names[0]}
+        cheap = ALGORITHMS[a].latency_defaults if latency_limited else {}
+        defaults[a] = {**ALGORITHMS[a].defaults, **hog, **cheap, "featurizer": names[0]}
     return spaces, defaults
-
-
-def ensemble_selection(probas: list[np.ndarray], targets: np.ndarray, metric: Any, rounds: int = 15) -> list[int]:
-    """Caruana's greedy ensemble selection (with replacement), as Azure AutoML's VotingEnsemble.
-
-    Returns:
-        How often each model was picked (the soft-voting weights); all zeros but one when
-        no mix beats the single best model.
-    """
-    counts = [0] * len(probas)
-    total = np.zeros_like(probas[0], dtype=np.float64)
-    best_score = -math.inf
-    for _ in range(rounds):
-        scores = [metric(targets, (total + p) / (sum(counts) + 1)) for p in probas]
-        pick = int(np.argmax(scores))
-        if scores[pick] <= best_score and sum(counts) > 0:
-            break
-        best_score = scores[pick]
-        counts[pick] += 1
-        total += probas[pick]
-    return counts
-
-
-def soft_voting(estimators: list[Any], weights: list[float]) -> Any:
-    """A fitted soft-voting ``VotingClassifier`` over already-fitted estimators (no refit).
-
-    Example:
-        >>> from asl_recog.data._labels import labels_to_indices
-        >>> x, y = train.flat, labels_to_indices(train.labels)
-        >>> svm = build_pipeline("SVM", {"n_components": 30}).fit(x, y)
-        >>> trees = build_pipeline("RandomForest", {"n_estimators": 20}).fit(x, y)
-        >>> ensemble = soft_voting([svm, trees], [2, 1])
-        >>> ensemble.predict_proba(validation.flat).shape
-        (100, 24)
-    """
-    from sklearn.ensemble import VotingClassifier
-    from sklearn.preprocessing import LabelEncoder
-    from sklearn.utils import Bunch
-
-    named = [(f"model{i}", est) for i, est in enumerate(estimators)]
-    # an array, not a list: skl2onnx's converter calls weights.sum()
-    voting = VotingClassifier(
-        named, voting="soft", weights=np.asarray(weights, dtype=np.float64), flatten_transform=False
-    )  # skl2onnx converts only this form
-    # The fitted state VotingClassifier.fit would set, without refitting the members.
-    voting.estimators_ = list(estimators)
-    voting.named_estimators_ = Bunch(**dict(named))
-    voting.le_ = LabelEncoder().fit(np.arange(NUM_CLASSES))
-    voting.classes_ = voting.le_.classes_
-    return voting
 
 
 __all__ = [
@@ -388,7 +355,5 @@ __all__ = [
     "STACK_ENSEMBLE",
     "AlgorithmSpec",
     "build_pipeline",
-    "ensemble_selection",
     "search_spaces",
-    "soft_voting",
 ]

@@ -25,9 +25,10 @@ from asl_recog.models._budgets import CandidateRejected, LatencyExceeded, check_
 from asl_recog.models._parity import parity_sample
 from asl_recog.results import TrainingResult
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
-from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline, soft_voting
+from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline
 from asl_recog.routes.automl._settings import AutoMLSettings
 from asl_recog.routes.automl._stacking import stack_ensemble
+from asl_recog.routes.automl._voting import soft_voting
 
 logger = logging.getLogger("asl_recog")
 

@@ -52,17 +52,10 @@ from asl_recog.routes.automl._budget import (
 )
 from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
 from asl_recog.routes.automl._guardrails import guardrails
-from asl_recog.routes.automl._portfolio import (
-    ALGORITHMS,
-    ENSEMBLE,
-    ENSEMBLES,
-    build_pipeline,
-    ensemble_selection,
-    search_spaces,
-    soft_voting,
-)
+from asl_recog.routes.automl._portfolio import ALGORITHMS, ENSEMBLE, ENSEMBLES, build_pipeline, search_spaces
 from asl_recog.routes.automl._settings import AutoMLSettings
 from asl_recog.routes.automl._stacking import add_stack_ensemble
+from asl_recog.routes.automl._voting import ensemble_selection, soft_voting
 
 logger = logging.getLogger("asl_recog")
 
@@ -227,7 +220,8 @@ def local_plan(
     for check in checks:
         level = logging.WARNING if check["status"] == "alerted" else logging.INFO
         logger.log(level, "AutoML guardrail %s: %s (%s)", check["name"], check["status"], check["description"])
-    spaces, defaults = search_spaces(algorithms, featurization)
+    latency_limited = getattr(trainer, "max_latency_ms", None) is not None
+    spaces, defaults = search_spaces(algorithms, featurization, latency_limited)
     total = trainer.experiment_timeout_minutes * 60
     trial_timeout = trainer.iteration_timeout_minutes * 60
     # Budget-aware order: the baseline, then cheapest first (measured now on this machine, or static).

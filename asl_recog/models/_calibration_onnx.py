@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from asl_recog.models._skl2onnx_graph import GraphWriter, converted_as
+from asl_recog.models._skl2onnx_graph import GraphWriter, class_labels, converted_as
 
 _ALIAS = "AslRecogCalibratedClassifierCV"
 _SKL2ONNX_ALIAS = "SklearnCalibratedClassifierCV"
@@ -102,13 +102,7 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
         [operator.outputs[1].full_name],
         name=scope.get_unique_operator_name("CalibratedMean"),
     )
-    best = node("ArgMax", [operator.outputs[1].full_name], "best", axis=1, keepdims=0)
-    container.add_node(
-        "Gather",
-        [const("classes", np.asarray(model.classes_), np.int64), best],
-        [operator.outputs[0].full_name],
-        name=scope.get_unique_operator_name("CalibratedLabel"),
-    )
+    class_labels(graph, operator.outputs[1].full_name, model.classes_, operator.outputs[0].full_name)
 
 
 def vector_calibration() -> contextlib.AbstractContextManager[None]:

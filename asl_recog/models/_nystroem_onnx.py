@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from asl_recog.models._skl2onnx_graph import GraphWriter, register_once
+from asl_recog.models._skl2onnx_graph import GraphWriter, rbf_kernel, register_once
 
 _ALIAS = "AslRecogNystroem"
 
@@ -44,15 +44,8 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
 
     graph = GraphWriter(scope, container, "Nystroem")
     const, node = graph.const, graph.node
-
     x = node("Cast", [operator.inputs[0].full_name], "x", to=TensorProto.FLOAT)
-    # -gamma * (|x|^2 - 2 x.C + |C|^2), the constants folded: x.(2 gamma C) - gamma |x|^2 - gamma |C|^2
-    cross = node("MatMul", [x, const("c2g", 2.0 * gamma * landmarks.T)], "cross")
-    x_sq = node("ReduceSumSquare", [x, const("axis1", [1], np.int64)], "xsq", keepdims=1)
-    shifted = node("Sub", [cross, node("Mul", [x_sq, const("gamma", gamma)], "gxsq")], "shift")
-    exponent = node("Sub", [shifted, const("gcsq", gamma * (landmarks**2).sum(axis=1))], "expo")
-    # Rounding may leave a tiny positive exponent for an image on a landmark; the kernel is <= 1.
-    kernel = node("Exp", [node("Min", [exponent, const("zero", 0.0)], "clip")], "kernel")
+    kernel = rbf_kernel(graph, x, landmarks, gamma)
     container.add_node(
         "MatMul",
         [kernel, const("norm", np.asarray(nystroem.normalization_, dtype=np.float64).T)],

@@ -47,6 +47,33 @@ class GraphWriter:
         return out
 
 
+def rbf_kernel(graph: GraphWriter, x: str, rows: np.ndarray, gamma: float) -> str:
+    """``exp(-gamma |x - row|^2)`` against every row (Nystroem's landmarks, an SVC's support vectors).
+
+    Written with the expansion ``|x|^2 - 2 x.row + |row|^2`` of :mod:`asl_recog.models._knn_onnx`,
+    the constants folded, so the rows are read once by one float32 GEMM:
+    ``x.(2 gamma R) - gamma |x|^2 - gamma |R|^2``. Returns the name of the ``(N, rows)`` kernel.
+    """
+    const, node = graph.const, graph.node
+    cross = node("MatMul", [x, const("r2g", 2.0 * gamma * rows.T)], "cross")
+    x_sq = node("ReduceSumSquare", [x, const("axis1", [1], np.int64)], "xsq", keepdims=1)
+    shifted = node("Sub", [cross, node("Mul", [x_sq, const("gamma", gamma)], "gxsq")], "shift")
+    exponent = node("Sub", [shifted, const("grsq", gamma * (rows**2).sum(axis=1))], "expo")
+    # Rounding may leave a tiny positive exponent for an image on a row; the kernel is <= 1.
+    return node("Exp", [node("Min", [exponent, const("zero", 0.0)], "clip")], "kernel")
+
+
+def class_labels(graph: GraphWriter, scores: str, classes: np.ndarray, output: str) -> None:
+    """Write ``output``: the class of the highest score in each row of ``scores`` (int64 labels)."""
+    best = graph.node("ArgMax", [scores], "best", axis=1, keepdims=0)
+    graph.container.add_node(
+        "Gather",
+        [graph.const("classes", np.asarray(classes), np.int64), best],
+        [output],
+        name=graph.scope.get_unique_operator_name(f"{graph.prefix}Label"),
+    )
+
+
 def register_once(
     model_type: type,
     alias: str,
@@ -98,4 +125,4 @@ def converted_as(
         sklearn_operator_name_map[model_type] = previous
 
 
-__all__ = ["GraphWriter", "converted_as", "register_once"]
+__all__ = ["GraphWriter", "class_labels", "converted_as", "rbf_kernel", "register_once"]

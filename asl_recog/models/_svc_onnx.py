@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from asl_recog.models._skl2onnx_graph import GraphWriter, converted_as
+from asl_recog.models._skl2onnx_graph import GraphWriter, class_labels, converted_as, rbf_kernel
 
 _ALIAS = "AslRecogSVC"
 _SKL2ONNX_ALIAS = "SklearnSVC"
@@ -94,12 +94,7 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     graph = GraphWriter(scope, container, "Svc")
     const, node = graph.const, graph.node
     x = node("Cast", [operator.inputs[0].full_name], "x", to=TensorProto.FLOAT)
-    # -gamma * |x - SV|^2 with the constants folded, as in _nystroem_onnx
-    cross = node("MatMul", [x, const("sv2g", 2.0 * gamma * vectors.T)], "cross")
-    x_sq = node("ReduceSumSquare", [x, const("axis1", [1], np.int64)], "xsq", keepdims=1)
-    shifted = node("Sub", [cross, node("Mul", [x_sq, const("gamma", gamma)], "gxsq")], "shift")
-    exponent = node("Sub", [shifted, const("gsvsq", gamma * (vectors**2).sum(axis=1))], "expo")
-    kernel = node("Exp", [node("Min", [exponent, const("zero", 0.0)], "clip")], "kernel")
+    kernel = rbf_kernel(graph, x, vectors, gamma)
 
     axis = const("axis", [1], np.int64)
     per_letter = []
@@ -129,13 +124,7 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     bounded = node("Div", [confidence, node("Mul", [denominator, const("three", 3.0)], "den3")], "bounded")
     scores = operator.outputs[1].full_name
     container.add_node("Add", [votes, bounded], [scores], name=scope.get_unique_operator_name("SvcScores"))
-    best = node("ArgMax", [scores], "best", axis=1, keepdims=0)
-    container.add_node(
-        "Gather",
-        [const("classes", np.asarray(svc.classes_), np.int64), best],
-        [operator.outputs[0].full_name],
-        name=scope.get_unique_operator_name("SvcLabel"),
-    )
+    class_labels(graph, scores, svc.classes_, operator.outputs[0].full_name)
 
 
 def gemm_svc() -> contextlib.AbstractContextManager[None]:

@@ -6,6 +6,8 @@ it twice, and times one image at a time on one thread, as the scoring service an
 latency gate run it. The two graphs are timed in alternating rounds, so load on the machine
 touches both alike; the table gives each graph's median over the rounds' medians and the ratio.
 Parity: the largest difference from scikit-learn's probabilities on 2,000 validation images.
+Only the SVC's graph differs between the two: since 73291a2 both calibrate with
+``models/_calibration_onnx.py`` (before it, skl2onnx's calibration added about 0.06 ms to each).
 
     python bench/bench_svc_onnx.py                          # 150 components, C 10 (the HOG default)
     python bench/bench_svc_onnx.py --components 60 --rows 20000

@@ -244,7 +244,7 @@ def test_probe_growth_is_bounded_by_what_each_algorithm_can_do() -> None:
     knn = scale_seconds(0.008, 0.13, 65_000, max_exponent=GROWTH_LIMIT.get("KNN", DEFAULT_GROWTH_LIMIT))
     assert knn < 20 < scale_seconds(0.008, 0.13, 65_000)  # 2.0: the old clip
     svm = scale_seconds(0.05, 0.8, 65_000, max_exponent=GROWTH_LIMIT["SVM"])
-    assert svm == pytest.approx(0.8 * (65_000 / 1200) ** 2)  # a kernel SVM may still grow quadratically
+    assert svm == pytest.approx(0.8 * (65_000 / 1200) ** 1.6)  # faster than measured, not quadratic: noise
     # ... and no slower than n^1.4, however linear its probes look: a 186 s fit was once estimated at 33 s
     flat = scale_seconds(0.5, 0.6, 65_000, max_exponent=GROWTH_LIMIT["SVM"], min_exponent=GROWTH_FLOOR["SVM"])
     assert flat == pytest.approx(0.6 * (65_000 / 1200) ** 1.4) and flat > 4 * scale_seconds(0.5, 0.6, 65_000)

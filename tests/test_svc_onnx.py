@@ -87,7 +87,7 @@ def test_the_latency_probe_times_a_graph_of_the_real_fits_size(svm: Any, small_t
     assert _svc(svm).support_vectors_.shape[0] == svc.n_support_.sum()  # the probe's own model is untouched
     proto = convert_sklearn_estimator(grown)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    sv_inits = [i for i in proto.graph.initializer if i.name.startswith("sv2g")]
+    sv_inits = [i for i in proto.graph.initializer if i.name.startswith("r2g")]  # rbf_kernel's rows
     assert sv_inits and sv_inits[0].dims[1] == 3 * svc.n_support_.sum()  # the kernel product has the new size
     probabilities = session.run(None, {session.get_inputs()[0].name: small_test.flat.astype(np.float32)})[1]
     np.testing.assert_allclose(probabilities, svm.predict_proba(small_test.flat), atol=1e-4)

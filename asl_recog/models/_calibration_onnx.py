@@ -82,7 +82,7 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     graph = GraphWriter(scope, container, "Calibrated")
     const, node = graph.const, graph.node
     axis = const("axis", [1], np.int64)
-    uniform = const("uniform", 1.0 / n_classes)
+    uniform, zero = const("uniform", 1.0 / n_classes), const("zero", 0.0)
     probabilities = []
     for calibrated in model.calibrated_classifiers_:
         scores = _scores(scope, operator, container, calibrated.estimator)
@@ -93,8 +93,8 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
         total = node("ReduceSum", [sigmoid, axis], "total", keepdims=1)
         normalised = node("Div", [sigmoid, total], "pn")
         # np.divide(p, total, out=uniform, where=total != 0)
-        zero = node("Equal", [total, const("zero", 0.0)], "none")
-        probabilities.append(node("Where", [zero, uniform, normalised], "pc"))
+        nothing = node("Equal", [total, zero], "none")
+        probabilities.append(node("Where", [nothing, uniform, normalised], "pc"))
     summed = probabilities[0] if len(probabilities) == 1 else node("Sum", probabilities, "psum")
     container.add_node(
         "Div",

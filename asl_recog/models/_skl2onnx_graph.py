@@ -1,9 +1,12 @@
-"""What this package's own skl2onnx converters share: named constants and nodes, and registration once.
+"""What this package's own skl2onnx converters share: named constants and nodes, common subgraphs, registration.
 
 skl2onnx lets a library teach it a type (``update_registered_converter``: a shape calculator
 and a converter that writes ONNX nodes into a container). The HOG featurizer, the RBF
-Nystroem map and the prototype KNN are taught that way; each converter writes its nodes
-through :class:`GraphWriter`, and each registers through :func:`register_once`.
+Nystroem map and the prototype KNN are taught that way, once per process
+(:func:`register_once`); the RBF SVC and Platt scaling, which skl2onnx converts itself, get
+this package's converter only inside one conversion (:func:`converted_as`). Each converter
+writes its nodes through :class:`GraphWriter`; the RBF kernel (:func:`rbf_kernel`) and the
+arg-max label (:func:`class_labels`) are written once here for those that need them.
 """
 
 from __future__ import annotations

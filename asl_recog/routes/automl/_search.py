@@ -220,8 +220,8 @@ def local_plan(
     for check in checks:
         level = logging.WARNING if check["status"] == "alerted" else logging.INFO
         logger.log(level, "AutoML guardrail %s: %s (%s)", check["name"], check["status"], check["description"])
-    latency_limited = getattr(trainer, "max_latency_ms", None) is not None
-    spaces, defaults = search_spaces(algorithms, featurization, latency_limited)
+    max_latency_ms = getattr(trainer, "max_latency_ms", None)
+    spaces, defaults = search_spaces(algorithms, featurization, latency_limited=max_latency_ms is not None)
     total = trainer.experiment_timeout_minutes * 60
     trial_timeout = trainer.iteration_timeout_minutes * 60
     # Budget-aware order: the baseline, then cheapest first (measured now on this machine, or static).
@@ -260,7 +260,7 @@ def local_plan(
         "metric": trainer.primary_metric,
         "augment": bool(trainer.augment),
         "max_model_size_mb": trainer.max_model_size_mb,
-        "max_latency_ms": getattr(trainer, "max_latency_ms", None),
+        "max_latency_ms": max_latency_ms,
         "onnx": onnx,
         "threads": threads,
         "featurization": featurization,

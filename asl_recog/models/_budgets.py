@@ -33,7 +33,16 @@ class BudgetExceeded(CandidateRejected):
 
 
 class LatencyExceeded(CandidateRejected):
-    """A trial's ONNX graph scores one image slower than ``max_latency_ms`` (see ``_latency``)."""
+    """A trial's ONNX graph scores one image slower than ``max_latency_ms`` (see ``_latency``).
+
+    Attributes:
+        latency_ms: the measured milliseconds per image (before the margin), so that a
+            caller trimming an ensemble knows how much it must save; None when unknown.
+    """
+
+    def __init__(self, message: str, latency_ms: float | None = None) -> None:
+        super().__init__(message)
+        self.latency_ms = latency_ms
 
 
 class ParityFailed(CandidateRejected):
@@ -128,7 +137,7 @@ def check_model(
             measured["onnx_latency_ms"] = latency
         reason = latency_message("its ONNX graph", latency, max_latency_ms)
         if reason is not None:
-            raise LatencyExceeded(reason)
+            raise LatencyExceeded(reason, latency)
     return onnx_bytes
 
 

@@ -20,15 +20,17 @@ from sklearn.exceptions import ConvergenceWarning
 from asl_recog.data._augment import tabular_copies
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import labels_to_indices
+from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, LatencyExceeded, check_model
+from asl_recog.models._latency import MARGIN
 from asl_recog.models._parity import parity_sample
 from asl_recog.results import TrainingResult
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
 from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline
 from asl_recog.routes.automl._settings import AutoMLSettings
 from asl_recog.routes.automl._stacking import stack_ensemble
-from asl_recog.routes.automl._voting import soft_voting
+from asl_recog.routes.automl._voting import least_loss_per_ms, soft_voting
 
 logger = logging.getLogger("asl_recog")
 
@@ -98,11 +100,15 @@ def refit_automl(
         except LatencyExceeded as exc:
             # A KNN over every row served at 0.44 ms from 65k trial rows and 1.50 ms from 82k refit
             # rows (the stored matrix left the processor's cache). As the search trims an ensemble
-            # over the limit, the refit ensemble loses its slowest member; the others are kept as
-            # they were refit, on all the images.
+            # over the limit, the refit ensemble loses one member (_trimmed); the others are kept
+            # as they were refit, on all the images.
             if params.get("algorithm") != ENSEMBLE or len(params["members"]) < 2:
                 return keep_trial_model(result, str(exc))
-            estimator, params, note, dropped = _without_slowest(estimator, params)
+            limit = getattr(trainer, "max_latency_ms", None) or 0.0
+            need = (exc.latency_ms or 0.0) - limit / MARGIN
+            estimator, params, note, dropped = _trimmed(
+                estimator, params, run_dir, validation, trainer.primary_metric, need
+            )
             if len(info.get("members", [])) > dropped:  # the members' algorithm names, as the trial gave them
                 info["members"] = [m for i, m in enumerate(info["members"]) if i != dropped]
             trimmed.append(note)
@@ -119,25 +125,39 @@ def refit_automl(
     return adopt_refit(result, model, seconds, str(params.get("algorithm")))
 
 
-def _without_slowest(voting: Any, params: dict[str, Any]) -> tuple[Any, dict[str, Any], str, int]:
-    """The refit soft-voting ensemble without its slowest member (each member timed alone at its
-    refit size), its parameters, what left and that member's index."""
+def _trimmed(
+    voting: Any, params: dict[str, Any], run_dir: Path, validation: SignMnistDataset, metric: str, need_ms: float
+) -> tuple[Any, dict[str, Any], str, int]:
+    """The refit soft-voting ensemble less one member, its parameters, what left and that member's index.
+
+    The member that leaves is the one whose leaving costs the least validation score per
+    millisecond saved (each member timed alone at its refit size; a saving counts at most
+    ``need_ms``, what brings the ensemble under the limit), as the search trims
+    (:func:`~asl_recog.routes.automl._voting.least_loss_per_ms`), scored on the members'
+    validation probabilities saved by their trials. Without those files (a search run
+    elsewhere), the slowest member leaves.
+    """
     from asl_recog.models._export import convert_sklearn_estimator
     from asl_recog.models._latency import onnx_latency_ms
 
     estimators = list(voting.estimators_)
-    times = [onnx_latency_ms(convert_sklearn_estimator(e)) for e in estimators]
-    slowest = int(np.argmax(times))
-    keep = [i for i in range(len(estimators)) if i != slowest]
     members, weights = list(params["members"]), list(params["weights"])
-    note = (
-        f"trial {members[slowest]} ({type(estimators[slowest]).__name__}, "
-        f"{times[slowest]:.2f} ms per image refit) left the ensemble"
-    )
-    if hasattr(estimators[slowest], "steps"):  # a pipeline: name its model, not "Pipeline"
-        note = note.replace("Pipeline", type(estimators[slowest].steps[-1][1]).__name__)
+    times = [onnx_latency_ms(convert_sklearn_estimator(e)) for e in estimators]
+    files = [run_dir / "models" / f"trial_{number:05d}.proba.npy" for number in members]
+    if all(f.is_file() for f in files):
+        scorer = lambda y, p: score(metric, y, p)  # noqa: E731
+        targets = labels_to_indices(validation.labels)
+        leaving = least_loss_per_ms([np.load(f) for f in files], weights, times, targets, scorer, need_ms)
+        why = f"the least {metric} lost per millisecond saved"
+    else:
+        leaving, why = int(np.argmax(times)), "the slowest; its trial's validation probabilities are not here"
+    keep = [i for i in range(len(estimators)) if i != leaving]
+    name = type(estimators[leaving]).__name__
+    if hasattr(estimators[leaving], "steps"):  # a pipeline: name its model, not "Pipeline"
+        name = type(estimators[leaving].steps[-1][1]).__name__
+    note = f"trial {members[leaving]} ({name}, {times[leaving]:.2f} ms per image refit; {why}) left the ensemble"
     kept = {**params, "members": [members[i] for i in keep], "weights": [weights[i] for i in keep]}
-    return soft_voting([estimators[i] for i in keep], kept["weights"]), kept, note, slowest
+    return soft_voting([estimators[i] for i in keep], kept["weights"]), kept, note, leaving
 
 
 __all__ = ["refit_automl"]

@@ -42,6 +42,7 @@ from asl_recog.data._labels import labels_to_indices
 from asl_recog.evaluation._metrics import score
 from asl_recog.models._base import SklearnModel
 from asl_recog.models._budgets import CandidateRejected, LatencyExceeded, check_model
+from asl_recog.models._latency import MARGIN
 from asl_recog.models._parity import parity_sample
 from asl_recog.routes._settings import DEFAULT_MAX_MODEL_SIZE_MB
 from asl_recog.routes.automl._budget import (
@@ -55,7 +56,7 @@ from asl_recog.routes.automl._guardrails import guardrails
 from asl_recog.routes.automl._portfolio import ALGORITHMS, ENSEMBLE, ENSEMBLES, build_pipeline, search_spaces
 from asl_recog.routes.automl._settings import AutoMLSettings
 from asl_recog.routes.automl._stacking import add_stack_ensemble
-from asl_recog.routes.automl._voting import ensemble_selection, soft_voting
+from asl_recog.routes.automl._voting import ensemble_selection, least_loss_per_ms, soft_voting
 
 logger = logging.getLogger("asl_recog")
 
@@ -147,7 +148,8 @@ def add_ensemble(
     """Add a soft-voting ensemble of the best trials to the study, when a mix beats one model
     and the ensemble fits the model-size and latency budgets.
 
-    An exported ensemble over ``max_latency_ms`` is trimmed: its slowest member leaves the
+    An exported ensemble over ``max_latency_ms`` is trimmed: the member whose leaving costs the
+    least validation score per millisecond saved (:func:`least_loss_per_ms`) leaves the
     candidates and the selection runs again, until the ensemble fits or fewer than two
     members remain.
     """
@@ -189,11 +191,20 @@ def add_ensemble(
         ):
             logger.info("voting ensemble of trials %s: %s=%.4f", params["members"], metric, value)
             return
-        if not any(isinstance(r, LatencyExceeded) for r in rejections):
+        over = [r for r in rejections if isinstance(r, LatencyExceeded)]
+        if not over or max_latency_ms is None:
             return
-        slowest = max((t for t, _ in members), key=lambda t: t.user_attrs.get("info", {}).get("onnx_latency_ms", 0.0))
-        logger.info("voting ensemble over max_latency_ms: trial %d (the slowest member) leaves it", slowest.number)
-        trials.remove(slowest)
+        ms = [t.user_attrs.get("info", {}).get("onnx_latency_ms", 0.0) for t, _ in members]
+        member_probas = [probas[trials.index(t)] for t, _ in members]
+        need = (over[0].latency_ms or 0.0) - max_latency_ms / MARGIN
+        scorer = lambda y, p: score(metric, y, p)  # noqa: E731
+        leaving, _ = members[least_loss_per_ms(member_probas, [c for _, c in members], ms, targets, scorer, need)]
+        logger.info(
+            "voting ensemble over max_latency_ms: trial %d leaves it (the least %s lost per millisecond saved)",
+            leaving.number,
+            metric,
+        )
+        trials.remove(leaving)
 
 
 def local_plan(

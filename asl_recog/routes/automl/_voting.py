@@ -35,6 +35,45 @@ def ensemble_selection(probas: list[np.ndarray], targets: np.ndarray, metric: An
     return counts
 
 
+def least_loss_per_ms(
+    probas: list[np.ndarray],
+    weights: list[float],
+    latencies_ms: list[float],
+    targets: np.ndarray,
+    metric: Any,
+    need_ms: float = 0.0,
+) -> int:
+    """The member an ensemble over a latency limit should lose: the least score lost per millisecond saved.
+
+    Each member's leaving is scored on the validation probabilities with the other
+    members' weights kept; its saving is its own latency, measured alone (members share
+    the HOG step, so this overstates a saving a little, equally for all HOG members), and
+    counts at most ``need_ms``, the saving that brings the ensemble under the limit: a
+    member slower than that saves no more by being slower. A member whose leaving raises
+    the score goes first. Dropping the slowest member instead removed the SVM, the best
+    model, from full-preset ensembles (docs/benchmarks.md).
+
+    Example:
+        >>> targets = np.array([0, 1])
+        >>> good, noise = np.eye(24)[[0, 1]], np.full((2, 24), 1 / 24)
+        >>> accuracy = lambda y, p: float((p.argmax(1) == y).mean())
+        >>> least_loss_per_ms([good, noise], [1, 1], [0.4, 0.1], targets, accuracy)  # not the slow one
+        1
+    """
+    weights_ = np.asarray(weights, dtype=np.float64)
+    mix = sum(w * p for w, p in zip(weights_, probas, strict=True))
+    whole = metric(targets, mix / weights_.sum())
+    rates: list[tuple[float, float]] = []
+    for i, ms in enumerate(latencies_ms):
+        # summed again without the member, not subtracted: (p + q) - p can leave a rounding tie-break
+        rest = [(w, p) for j, (w, p) in enumerate(zip(weights_, probas, strict=True)) if j != i]
+        total = sum(w for w, _ in rest)
+        lost = whole - metric(targets, sum(w * p for w, p in rest) / total) if total > 0 else math.inf
+        saved = min(ms, need_ms) if need_ms > 0 else ms
+        rates.append((lost / max(saved, 1e-6), -ms))  # equal rates: the slower member leaves
+    return min(range(len(rates)), key=rates.__getitem__)
+
+
 def soft_voting(estimators: list[Any], weights: list[float]) -> Any:
     """A fitted soft-voting ``VotingClassifier`` over already-fitted estimators (no refit).
 
@@ -65,4 +104,4 @@ def soft_voting(estimators: list[Any], weights: list[float]) -> Any:
     return voting
 
 
-__all__ = ["ensemble_selection", "soft_voting"]
+__all__ = ["ensemble_selection", "least_loss_per_ms", "soft_voting"]

@@ -23,6 +23,11 @@ from asl_recog.routes.automl._portfolio import ENSEMBLES
 logger = logging.getLogger("asl_recog")
 
 
+def proba_path(run_dir: Path, number: int) -> Path:
+    """Where trial ``number`` saves its validation probabilities, beside its model file."""
+    return run_dir / "models" / f"trial_{number:05d}.proba.npy"
+
+
 def _proba_file(trial: FrozenTrial) -> Path:
     return Path(str(trial.user_attrs["model_file"]).replace(".aslskl", ".proba.npy"))
 
@@ -94,4 +99,4 @@ def add_ensemble_trial(
     return True
 
 
-__all__ = ["add_ensemble_trial", "member_candidates", "member_probabilities"]
+__all__ = ["add_ensemble_trial", "member_candidates", "member_probabilities", "proba_path"]

@@ -162,7 +162,7 @@ def epochs_share(model: Any) -> float:
     An MLP with early stopping stopped after 12-21 of its 30 epochs on the probes' 300 and
     1,200 rows, a draw of the sample, while the fit on all rows may run every epoch. Probe
     times divided by this share are the time of every epoch: on three probe seeds the MLP's
-    estimates then spread 47-52 s (real fit 33-41 s) instead of 25-81 s. Solvers whose
+    estimates were then 46 s each (real fit 33 s idle, 24-45 s in searches) instead of 25-81 s. Solvers whose
     ``n_iter_`` is an array (one per class, as logistic regression's) are left alone.
 
     Example:

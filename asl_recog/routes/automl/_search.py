@@ -51,7 +51,12 @@ from asl_recog.routes.automl._budget import (
     first_trials,
     no_trial_error,
 )
-from asl_recog.routes.automl._ensemble_trials import add_ensemble_trial, member_candidates, member_probabilities
+from asl_recog.routes.automl._ensemble_trials import (
+    add_ensemble_trial,
+    member_candidates,
+    member_probabilities,
+    proba_path,
+)
 from asl_recog.routes.automl._guardrails import guardrails
 from asl_recog.routes.automl._portfolio import ALGORITHMS, ENSEMBLE, ENSEMBLES, build_pipeline, search_spaces
 from asl_recog.routes.automl._settings import AutoMLSettings
@@ -112,7 +117,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
         raise
     info.update(measured)
     info["file_bytes"] = path.stat().st_size
-    np.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.proba.npy", proba)
+    np.save(proba_path(Path(task.run_dir), task.number), proba)
     reporter.report(1, value)
     return TrialOutcome("complete", value, [value], str(path), info)
 
@@ -154,16 +159,18 @@ def add_ensemble(
     members remain.
     """
     trials = member_candidates(study, top)
+    scorer = lambda y, p: score(metric, y, p)  # noqa: E731
     while len(trials) >= 2:
         probas = member_probabilities(trials)
-        counts = ensemble_selection(probas, targets, lambda y, p: score(metric, y, p))
+        counts = ensemble_selection(probas, targets, scorer)
         members = [(t, c) for t, c in zip(trials, counts, strict=True) if c > 0]
+        member_probas = [probas[trials.index(t)] for t, _ in members]
         if len(members) < 2:
             logger.info("voting ensemble: no mix beats the best single model; none added")
             return
         estimators = [SklearnModel.load(t.user_attrs["model_file"]).estimator for t, _ in members]
         voting = soft_voting(estimators, [c for _, c in members])
-        proba = sum(c * p for (t, c), p in zip(members, [probas[trials.index(t)] for t, _ in members], strict=True))
+        proba = sum(c * p for (_, c), p in zip(members, member_probas, strict=True))
         value = score(metric, targets, proba / sum(c for _, c in members))
         params = {"algorithm": ENSEMBLE, "members": [t.number for t, _ in members], "weights": [c for _, c in members]}
         info = {
@@ -195,9 +202,7 @@ def add_ensemble(
         if not over or max_latency_ms is None:
             return
         ms = [t.user_attrs.get("info", {}).get("onnx_latency_ms", 0.0) for t, _ in members]
-        member_probas = [probas[trials.index(t)] for t, _ in members]
         need = (over[0].latency_ms or 0.0) - max_latency_ms / MARGIN
-        scorer = lambda y, p: score(metric, y, p)  # noqa: E731
         leaving, _ = members[least_loss_per_ms(member_probas, [c for _, c in members], ms, targets, scorer, need)]
         logger.info(
             "voting ensemble over max_latency_ms: trial %d leaves it (the least %s lost per millisecond saved)",

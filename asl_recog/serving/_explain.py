@@ -22,8 +22,9 @@ from asl_recog.data._labels import LABELS, LETTERS
 from asl_recog.models._base import Model, to_model_input
 from asl_recog.models._occlusion import FILL, PATCH, STRIDE, occlusion_map
 from asl_recog.serving._answers import hand_entry, parse_options, query_values
+from asl_recog.serving._offload import INLINE_BODY_BYTES
 from asl_recog.serving._openapi import ERROR_STATUSES, JSON_REQUEST_SCHEMA, HandEntry
-from asl_recog.serving._requests import INLINE_BODY_BYTES, RequestError, dumps, parse_json
+from asl_recog.serving._requests import RequestError, dumps, parse_json
 from asl_recog.serving._uploads import Photo, request_photos
 
 #: The query parameters /explain reads; every other name is refused (422), as /score does.

@@ -8,7 +8,7 @@ real uvicorn servers). A child process has its own GIL. The standard library's
 :class:`~concurrent.futures.ProcessPoolExecutor` runs it; this module only decides when and
 keeps one per service.
 
-Only bodies over :data:`~asl_recog.serving._requests.INLINE_BODY_BYTES` go there: below that,
+Only bodies over :data:`INLINE_BODY_BYTES` go there: below that,
 the round trip (pickling the body and the parsed images) would cost more than the parse. The
 child is spawned on the first large body and lives until the service shuts down. Where a child
 cannot be started (a service built from a script read on standard input, which ``spawn`` cannot
@@ -31,6 +31,12 @@ from starlette.concurrency import run_in_threadpool
 
 logger = logging.getLogger("asl_recog.serving")
 T = TypeVar("T")
+#: Work above these sizes leaves the event loop (a child process for bodies, a thread for
+#: inference), so one big request cannot stall the others (``/health`` included); below them the
+#: hop would cost more than the work. One home for both, since ``/score`` and the V2 route apply
+#: the same rule.
+INLINE_BODY_BYTES = 256 * 1024
+INLINE_IMAGES = 64
 
 
 class ParsePool:

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -48,11 +49,6 @@ PIXEL_COLUMNS: tuple[str, ...] = tuple(f"pixel{i}" for i in range(1, NUM_PIXELS 
 _PIXEL_SET = frozenset(PIXEL_COLUMNS)
 _GET_PIXELS = operator.itemgetter(*PIXEL_COLUMNS)
 METHODS = ("predict", "predict_proba")
-#: Work above these sizes leaves the event loop for a thread, so one big request cannot stall
-#: the others (``/health`` included); below them the thread hop would cost more than the work.
-#: One home for both, since ``/score`` and the V2 route apply the same rule.
-INLINE_BODY_BYTES = 256 * 1024
-INLINE_IMAGES = 64
 #: top-level key -> name of the request shape
 SHAPES = {
     "data": "automl_v1",
@@ -64,6 +60,7 @@ SHAPES = {
     "inputs": "mlflow_inputs",
 }
 _OPTIONAL_TOP = {"automl_v1": {"method"}, "automl_v2": {"GlobalParameters"}}
+_KINDS = {type(None): "null", dict: "an object", list: "a list", bool: "a boolean", int: "a number", float: "a number"}
 
 
 class RequestError(ValueError):
@@ -85,15 +82,11 @@ class RequestError(ValueError):
     def __reduce__(self) -> tuple[Any, ...]:
         # Large bodies are parsed in a child process (_offload.py); its errors come back pickled,
         # and the default pickling would rebuild them from the message alone (losing status and where).
-        return (_request_error, (self.problem, self.where, self.status, self.code))
+        return (functools.partial(RequestError, where=self.where, status=self.status, code=self.code), (self.problem,))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of the error response."""
         return {"error": self.code, "detail": str(self), "where": self.where}
-
-
-def _request_error(problem: str, where: str | None, status: int, code: str) -> RequestError:
-    return RequestError(problem, where=where, status=status, code=code)
 
 
 @dataclass(frozen=True)
@@ -383,13 +376,9 @@ def _number(value: float) -> str:
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
     if isinstance(value, str):
         return f"the string {value[:20]!r}"
-    return {dict: "an object", list: "a list", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
+    return _KINDS.get(type(value), type(value).__name__)
 
 
 def _short(names: list[str], limit: int = 4) -> str:

@@ -18,15 +18,9 @@ from asl_recog.models._base import Model
 from asl_recog.serving._answers import AnswerOptions, add_hands, extend_answer, parse_options
 from asl_recog.serving._endpoints import EXPLAIN, HEALTH, INFO, PAGE, READY, SCORE, Endpoint, Handler
 from asl_recog.serving._explain import Explainer
-from asl_recog.serving._offload import ParsePool
+from asl_recog.serving._offload import INLINE_BODY_BYTES, INLINE_IMAGES, ParsePool
 from asl_recog.serving._page import page_files, page_responder
-from asl_recog.serving._requests import (
-    INLINE_BODY_BYTES,
-    INLINE_IMAGES,
-    dumps,
-    parse_json,
-    score_response,
-)
+from asl_recog.serving._requests import dumps, parse_json, score_response
 from asl_recog.serving._security import error_body
 from asl_recog.serving._uploads import request_photos
 

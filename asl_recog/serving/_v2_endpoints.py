@@ -23,8 +23,8 @@ from asl_recog.serving._endpoints import (
     Endpoint,
     Handler,
 )
-from asl_recog.serving._offload import ParsePool
-from asl_recog.serving._requests import INLINE_BODY_BYTES, INLINE_IMAGES, dumps
+from asl_recog.serving._offload import INLINE_BODY_BYTES, INLINE_IMAGES, ParsePool
+from asl_recog.serving._requests import dumps
 from asl_recog.serving._service import json_response
 from asl_recog.serving._v2 import MODEL_NAME, MODEL_VERSION, V2Error, infer_response, model_metadata, parse_request
 

@@ -375,3 +375,26 @@ def test_under_max_latency_ms_the_probes_time_row_storing_models_and_skip_what_c
     )
     unlimited = order_by_budget(["SVM", "KNN"], {"SVM": 100.0, "KNN": 10.0}, 900, 300, latencies=served)
     assert not unlimited.skipped  # no limit, no latency skip
+
+
+def test_an_estimate_too_low_is_a_warning_and_one_too_high_is_information(caplog: pytest.LogCaptureFixture) -> None:
+    from asl_recog.routes.automl._budget import FirstTrials, compare_estimates
+    from asl_recog.routes.automl._ordering import Ordering
+
+    study = optuna.create_study(direction="maximize")
+    for seconds in (30.0, 5.0, 11.0):  # trial i is first.trials[i]
+        study.add_trial(create_trial(value=0.9, user_attrs={"info": {"training_seconds": seconds}}))
+    ordering = Ordering(order=["SGD", "MLP", "KNN"], estimates={"SGD": 10.0, "MLP": 10.0, "KNN": 10.0})
+    first = FirstTrials([(name, name, {}) for name in ordering.order], ordering, repeatable=False)
+    with caplog.at_level("INFO", logger="asl_recog"):
+        compared = compare_estimates(study, first)
+    assert compared["SGD"]["ratio"] == 3.0 and compared["MLP"]["ratio"] == 0.5 and compared["KNN"]["ratio"] == 1.1
+    wrong = {
+        r.getMessage().split(":")[1].split()[0]: r.levelname
+        for r in caplog.records
+        if "estimate wrong" in r.getMessage()
+    }
+    assert wrong == {"SGD": "WARNING", "MLP": "INFO"}  # KNN's 1.1x is within WRONG_BY
+    assert "too high, which only put it later" in next(
+        r.getMessage() for r in caplog.records if "MLP" in r.getMessage()
+    )

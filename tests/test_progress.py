@@ -52,3 +52,29 @@ def test_the_notebook_table_is_self_contained_html() -> None:
     html = bar._html(_study().get_trials())
     assert html.lstrip().startswith("<!DOCTYPE html>") or "<pre" in html
     assert "trials done" in html and "0.9500" in html and "<script" not in html
+
+
+def test_a_time_bounded_search_shows_no_trial_count_and_a_late_trial_raises_the_count() -> None:
+    trials = _study().get_trials()  # 2 done, 1 queued
+    with SearchProgress(True, "AutoML", "accuracy", None, deadline_s=600) as bar:
+        assert bar.summary(trials).startswith("AutoML: 2 trials done, 0 running, 1 queued; best accuracy 0.9500; ")
+    with SearchProgress(True, "AutoML", "accuracy", 2) as bar:  # e.g. max_iterations=2, then the voting ensemble
+        assert bar.summary(trials).startswith("AutoML: 2/3 trials done, ")
+
+
+def test_the_searchs_end_does_not_repeat_the_summary_line_just_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_progress, "LOG_EVERY_S", 0.0)
+    study = _study()
+    with caplog.at_level(logging.INFO, logger="asl_recog"), SearchProgress(True, "AutoML", "accuracy", 8) as bar:
+        bar.update(study, {}, force=True)  # the scheduler's last update
+        bar.update(study, {}, force=True)  # the backend's, after the search: nothing changed
+        study.add_trial(
+            optuna.trial.create_trial(value=0.97, params={"x": 0.97}, distributions={"x": FloatDistribution(0, 1)})
+        )
+        bar.update(study, {}, force=True)  # a trial added after the search (an ensemble): logged
+    summaries = [r.getMessage() for r in caplog.records if "trials done" in r.getMessage()]
+    assert [line.split(";")[0] for line in summaries] == ["AutoML: 2/8 trials done, 0 running, 1 queued"] + [
+        "AutoML: 3/8 trials done, 0 running, 1 queued"
+    ]

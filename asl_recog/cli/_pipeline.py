@@ -189,7 +189,8 @@ def run_pipeline(
         )
         echo(
             f"  {route}: {score} (trial {result.best_trial}) with {result.best_params} "
-            f"({len(result.leaderboard)} trials, {result.duration_s:.0f} s{refit})"
+            f"({len(result.leaderboard)} trial{'' if len(result.leaderboard) == 1 else 's'}, "
+            f"{result.duration_s:.0f} s{refit})"
         )
         lap(f"train_{route}")
         # The "unknown" threshold comes from the selected trial's own model: the refit one

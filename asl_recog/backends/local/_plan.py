@@ -29,7 +29,7 @@ class LocalPlan:
         pruner: the Optuna pruner of the route's early-termination policy, if any.
         goal: whether the primary metric is maximised.
         metric: the primary metric's name.
-        expected_trials: how many trials the progress display expects.
+        expected_trials: how many trials the progress display expects (None: as many as the time allows).
         initial: configurations to try first (Optuna's ``enqueue_trial``), skipped on resume.
         model_name: a trial's model name on the leaderboard.
         after_search: called with the study and run directory once the trials
@@ -40,7 +40,7 @@ class LocalPlan:
     schedule: Schedule
     sampler: optuna.samplers.BaseSampler
     metric: str
-    expected_trials: int
+    expected_trials: int | None
     goal: PrimaryMetricGoal = PrimaryMetricGoal.MAXIMIZE
     pruner: optuna.pruners.BasePruner | None = None
     initial: Sequence[Mapping[str, Any]] = ()

@@ -96,7 +96,9 @@ class SearchProgress:
         'HyperDrive: 1/8 trials done, 0 running, 0 queued; best accuracy 0.9000; ...'
     """
 
-    def __init__(self, enabled: bool, title: str, metric: str, total: int, *, deadline_s: float | None = None) -> None:
+    def __init__(
+        self, enabled: bool, title: str, metric: str, total: int | None, *, deadline_s: float | None = None
+    ) -> None:
         self.mode = front_end(enabled)
         self.enabled = self.mode in ("terminal", "notebook")
         self.title, self.metric, self.total = title, metric, total
@@ -106,6 +108,7 @@ class SearchProgress:
         self._handle: Any = None
         self._last = self._last_log = 0.0
         self._logged: set[int] = set()
+        self._logged_state: tuple[Any, ...] | None = None  # what the last summary line said, but the clock
 
     def __enter__(self) -> SearchProgress:
         self._start = time.monotonic()
@@ -128,23 +131,31 @@ class SearchProgress:
 
     def summary(self, trials: list[optuna.trial.FrozenTrial]) -> str:
         """One line: trials done / running / queued, the best so far, elapsed and left."""
-        states = [trial_status(t) for t in trials]
-        done = sum(t.state.is_finished() for t in trials)
-        values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        best = f"best {self.metric} {max(values):.4f}" if values else f"no {self.metric} yet"
+        done, running, queued, best = self._state(trials)
         elapsed = time.monotonic() - self._start
         if self._deadline is not None and time.monotonic() > self._deadline:
             left = "past the time limit, finishing"  # a first trial in its grace, or the last kills
         elif self._deadline is not None:
             left = f"at most {_clock(self._deadline - time.monotonic())} left"
-        elif done and self.total > done:
+        elif done and self.total is not None and self.total > done:
             left = f"about {_clock(elapsed / done * (self.total - done))} left"
         else:
             left = "time left unknown" if not done else "finishing"
+        # A time-bounded search has no trial count to show; a trial added after the search (AutoML's
+        # voting ensemble) raises the count rather than reading "5/4".
+        count = f"{done}" if self.total is None else f"{done}/{max(self.total, done + running + queued)}"
         return (
-            f"{self.title}: {done}/{self.total} trials done, {states.count('running')} running, "
-            f"{states.count('queued')} queued; {best}; {_clock(elapsed)} elapsed, {left}"
+            f"{self.title}: {count} trials done, {running} running, "
+            f"{queued} queued; {best}; {_clock(elapsed)} elapsed, {left}"
         )
+
+    def _state(self, trials: list[optuna.trial.FrozenTrial]) -> tuple[int, int, int, str]:
+        """Trials done, running and queued, and the best score so far, as the summary words it."""
+        states = [trial_status(t) for t in trials]
+        done = sum(t.state.is_finished() for t in trials)
+        values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        best = f"best {self.metric} {max(values):.4f}" if values else f"no {self.metric} yet"
+        return done, states.count("running"), states.count("queued"), best
 
     def update(self, study: optuna.Study, running: dict[int, float], *, force: bool = False) -> None:
         """Refresh the display (at most once a second, unless ``force``) and log newly finished trials."""
@@ -175,7 +186,10 @@ class SearchProgress:
 
             self._handle.update(HTML(self._html(trials)))
         elif self.mode == "log" and (now - self._last_log >= LOG_EVERY_S or force):
-            self._last_log = now
+            state = self._state(trials)
+            if force and state == self._logged_state:
+                return  # the search's end repeats the line just logged: nothing changed but the clock
+            self._last_log, self._logged_state = now, state
             logger.info("%s", self.summary(trials))
 
     def _html(self, trials: list[optuna.trial.FrozenTrial]) -> str:

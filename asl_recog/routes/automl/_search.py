@@ -352,7 +352,7 @@ def local_plan(
         schedule=schedule,
         sampler=sampler,
         metric=trainer.primary_metric,
-        expected_trials=trainer.max_iterations or len(first.trials),
+        expected_trials=trainer.max_iterations,  # None: as many as the time allows
         initial=[{"algorithm": a, **enqueue_params(spaces[a], params, f"{a}.")} for _, a, params in first.trials],
         model_name=lambda t: str(t.user_attrs.get("params", {}).get("algorithm", "?")),
         after_search=ensembles,

@@ -126,6 +126,7 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     assert seed["status"] == 200 and seed["body"]["result"] == winner.predict(test_data[1:10]).tolist()
     image = summary["responses"]["image_request"]
     assert image["status"] == 200 and len(image["body"]["letters"]) == 1
+    assert image["body"]["reasons"] != ["no_hand"]  # the demo's crop is read as the centre square (find_hand=false)
     assert "seed request (test rows 1..9) -> 200" in stdout
     # The summary table fits 100 columns.
     table = [line for line in stdout.splitlines() if line[:1] in "┏┃┡│└"]

@@ -84,6 +84,16 @@ class PipelineResult:
     peak_memory_gib: float = 0.0
 
 
+def _shown(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the console shows them: floats to 4 significant digits (exact in the run folder).
+
+    Example:
+        >>> _shown({"dropout": 0.2647997416651735, "hidden": 256})
+        {'dropout': 0.2648, 'hidden': 256}
+    """
+    return {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in params.items()}
+
+
 def seed_request(test: SignMnistDataset) -> dict[str, Any]:
     """The seed project's sample request: test rows 1..9 as Azure AutoML v1 pixel records."""
     frame = test.to_frame().iloc[1:10].drop(columns=["label"])
@@ -188,7 +198,7 @@ def run_pipeline(
             else f"best validation {result.primary_metric} {result.best_score:.4f}"
         )
         echo(
-            f"  {route}: {score} (trial {result.best_trial}) with {result.best_params} "
+            f"  {route}: {score} (trial {result.best_trial}) with {_shown(result.best_params)} "
             f"({len(result.leaderboard)} trial{'' if len(result.leaderboard) == 1 else 's'}, "
             f"{result.duration_s:.0f} s{refit})"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,18 @@ def serving_model_path(
     from serving_model import train_onnx
 
     return train_onnx(small_split, tmp_path_factory.mktemp("serving_model"))
+
+
+@pytest.fixture(scope="module")
+def keyed_client(serving_model_path: Path) -> Any:
+    """That classifier served in-process behind an API key (``serving_model.KEY``), 128 images and 4 MiB
+    per request at most: the service the request-shape, auth, limit and malformed-input tests call."""
+    from fastapi.testclient import TestClient
+    from serving_model import KEY
+
+    from asl_recog.serving import create_app
+
+    return TestClient(create_app(serving_model_path, api_key=KEY, max_batch=128, max_body_bytes=4 * 1024 * 1024))
 
 
 @pytest.fixture(scope="module")

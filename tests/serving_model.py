@@ -17,6 +17,9 @@ import asl_recog as asl
 from asl_recog.data._labels import labels_to_indices
 
 PIXELS = [f"pixel{i}" for i in range(1, 785)]
+#: The API key of the ``keyed_client`` fixture (conftest.py), and the header that sends it.
+KEY = "test-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 def train_onnx(small_split: tuple[asl.SignMnistDataset, asl.SignMnistDataset], folder: Path) -> Path:

@@ -40,6 +40,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from serve_metrics_cost import metrics_cost  # a bench module beside this one
 
 import asl_recog as asl
 from asl_recog.data._labels import labels_to_indices
@@ -287,7 +288,9 @@ def main() -> None:
                 process.terminate()
                 process.wait(10)
         cost = (
-            metrics_cost(model, bodies["lists {inputs: [[784 ints]]}"], args.metrics_cost) if args.metrics_cost else {}
+            metrics_cost(model, bodies["lists {inputs: [[784 ints]]}"], args.metrics_cost, key=KEY)
+            if args.metrics_cost
+            else {}
         )
     print(
         f"\nCPU: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), load average before "
@@ -332,86 +335,6 @@ def main() -> None:
             f"metrics (observe_request + observe_inference, timed alone in a loop of 100,000) took "
             f"{record:.1f} microseconds: {record / request:.1%} of a request."
         )
-
-
-def metrics_cost(model: Path, body: bytes, rounds: int, requests: int = 400) -> dict[str, list[float]]:
-    """Per round, the time per /score request of the service with metrics divided by the time
-    without them; and the same ratio for two identical apps with metrics (an A/A control).
-
-    The requests go straight into the ASGI app (every middleware, the key check, JSON
-    parsing, the model, the answer), with no socket and no load generator: on this
-    virtual machine two identical servers measured side by side with wrk differed by up
-    to 10 %, more than the cost being measured. Short rounds in ABBA order, compared
-    pairwise, cancel the drifts in machine speed that longer runs pick up.
-    """
-    import asyncio
-
-    from asl_recog.serving import create_app
-
-    # One loaded model for the three apps: two onnxruntime sessions of the same file can
-    # differ by several per cent in speed (memory placement), which would swamp the cost.
-    loaded = asl.OnnxModel.load(model)
-    apps = {
-        "metrics": create_app(loaded, api_key=KEY),
-        "metrics (second app)": create_app(loaded, api_key=KEY),
-        "no metrics": create_app(loaded, api_key=KEY, metrics=False),
-    }
-    headers = [
-        (b"host", b"bench"),
-        (b"content-type", b"application/json"),
-        (b"authorization", f"Bearer {KEY}".encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/score", "raw_path": b"/score", "query_string": b"", "root_path": "", "headers": headers,
-        "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
-    }  # fmt: skip
-
-    async def one(app: Any) -> None:
-        messages: list[dict[str, Any]] = [{"type": "http.request", "body": body, "more_body": False}]
-        status: list[int] = []
-
-        async def receive() -> dict[str, Any]:
-            return messages.pop() if messages else {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-
-        await app(dict(scope), receive, send)
-        assert status == [200], status
-
-    async def timed(name: str) -> float:
-        start = time.perf_counter()
-        for _ in range(requests):
-            await one(apps[name])
-        return (time.perf_counter() - start) / requests
-
-    async def run() -> dict[str, list[float]]:
-        for app in apps.values():
-            for _ in range(300):  # warm-up
-                await one(app)
-        out: dict[str, list[float]] = {"cost": [], "control": [], "us": []}
-        for _ in range(rounds):
-            a1, b1, c1 = await timed("metrics"), await timed("no metrics"), await timed("metrics (second app)")
-            c2, b2, a2 = await timed("metrics (second app)"), await timed("no metrics"), await timed("metrics")
-            out["cost"].append((a1 + a2) / (b1 + b2))
-            out["control"].append((a1 + a2) / (c1 + c2))
-            out["us"].append((b1 + b2) / 2 * 1e6)
-        return out
-
-    out = asyncio.run(run())
-    # What recording costs by itself, timed in a loop: the two calls every /score request makes.
-    from asl_recog.serving._metrics import ServiceMetrics, route_of
-
-    recorder, n = ServiceMetrics(), 100_000
-    start = time.perf_counter()
-    for _ in range(n):
-        recorder.observe_request(route_of("/score"), 200, 0.0004)
-        recorder.observe_inference(1, 0.0002)
-    out["record_us"] = [(time.perf_counter() - start) / n * 1e6]
-    return out
 
 
 if __name__ == "__main__":

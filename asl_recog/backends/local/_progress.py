@@ -86,6 +86,9 @@ def front_end(enabled: bool) -> str:
 class SearchProgress:
     """Shows a search's progress in the front end it runs in; with ``enabled=False`` it only logs trials.
 
+    ``total`` is the trials the search expects, or None for a search bounded by time alone (the
+    summary then counts the trials done without a total).
+
     Example:
         >>> import optuna
         >>> study = optuna.create_study(direction="maximize")

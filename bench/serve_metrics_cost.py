@@ -12,9 +12,7 @@ from typing import Any
 import asl_recog as asl
 
 
-def metrics_cost(
-    model: Path, body: bytes, rounds: int, requests: int = 400, key: str = "bench-key"
-) -> dict[str, list[float]]:
+def metrics_cost(model: Path, body: bytes, rounds: int, *, key: str, requests: int = 400) -> dict[str, list[float]]:
     """Per round, the time per /score request of the service with metrics divided by the time
     without them; and the same ratio for two identical apps with metrics (an A/A control).
 

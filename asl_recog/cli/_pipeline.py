@@ -197,10 +197,10 @@ def run_pipeline(
             if "validation_score_corrupted" in info
             else f"best validation {result.primary_metric} {result.best_score:.4f}"
         )
+        trials = len(result.leaderboard)
         echo(
             f"  {route}: {score} (trial {result.best_trial}) with {_shown(result.best_params)} "
-            f"({len(result.leaderboard)} trial{'' if len(result.leaderboard) == 1 else 's'}, "
-            f"{result.duration_s:.0f} s{refit})"
+            f"({trials} trial{'' if trials == 1 else 's'}, {result.duration_s:.0f} s{refit})"
         )
         lap(f"train_{route}")
         # The "unknown" threshold comes from the selected trial's own model: the refit one

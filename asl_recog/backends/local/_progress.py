@@ -134,7 +134,11 @@ class SearchProgress:
 
     def summary(self, trials: list[optuna.trial.FrozenTrial]) -> str:
         """One line: trials done / running / queued, the best so far, elapsed and left."""
-        done, running, queued, best = self._state(trials)
+        return self._line(self._state(trials))
+
+    def _line(self, state: tuple[int, int, int, str]) -> str:
+        """The summary line of a :meth:`_state`, with the clock read now."""
+        done, running, queued, best = state
         elapsed = time.monotonic() - self._start
         if self._deadline is not None and time.monotonic() > self._deadline:
             left = "past the time limit, finishing"  # a first trial in its grace, or the last kills
@@ -193,7 +197,7 @@ class SearchProgress:
             if force and state == self._logged_state:
                 return  # the search's end repeats the line just logged: nothing changed but the clock
             self._last_log, self._logged_state = now, state
-            logger.info("%s", self.summary(trials))
+            logger.info("%s", self._line(state))
 
     def _html(self, trials: list[optuna.trial.FrozenTrial]) -> str:
         """The table as self-contained HTML (inline styles): what a notebook output shows."""

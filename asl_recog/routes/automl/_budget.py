@@ -181,14 +181,15 @@ def compare_estimates(study: optuna.Study, first: FirstTrials) -> dict[str, dict
         out[name] = {"estimated_s": round(estimates[name], 1), "actual_s": round(actual, 1), "ratio": round(ratio, 2)}
         if not 1 / WRONG_BY <= ratio <= WRONG_BY:
             # Too low risks the budget (a warning); too high only put the trial later (information).
+            too_low = ratio > WRONG_BY
             logger.log(
-                logging.WARNING if ratio > WRONG_BY else logging.INFO,
+                logging.WARNING if too_low else logging.INFO,
                 "AutoML estimate wrong: %s was estimated at %.1f s to fit and took %.1f s (%.2fx%s)",
                 name,
                 estimates[name],
                 actual,
                 ratio,
-                "" if ratio > WRONG_BY else "; too high, which only put it later",
+                "" if too_low else "; too high, which only put it later",
             )
     return out
 

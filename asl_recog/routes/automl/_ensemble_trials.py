@@ -16,20 +16,30 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from asl_recog.models._base import SklearnModel
+from asl_recog.models._base import SKLEARN_SUFFIX, SklearnModel
 from asl_recog.models._budgets import CandidateRejected, check_model
 from asl_recog.routes.automl._portfolio import ENSEMBLES
 
 logger = logging.getLogger("asl_recog")
 
 
-def proba_path(run_dir: Path, number: int) -> Path:
-    """Where trial ``number`` saves its validation probabilities, beside its model file."""
-    return run_dir / "models" / f"trial_{number:05d}.proba.npy"
+def trial_model_path(run_dir: Path, number: int) -> Path:
+    """Where single-model trial ``number`` saves its model."""
+    return run_dir / "models" / f"trial_{number:05d}{SKLEARN_SUFFIX}"
+
+
+def proba_path(model_file: str | Path) -> Path:
+    """Where a trial's validation probabilities are saved: beside its model file, as ``.proba.npy``.
+
+    Example:
+        >>> proba_path(trial_model_path(Path("run"), 3)).as_posix()
+        'run/models/trial_00003.proba.npy'
+    """
+    return Path(model_file).with_suffix(".proba.npy")
 
 
 def _proba_file(trial: FrozenTrial) -> Path:
-    return Path(str(trial.user_attrs["model_file"]).replace(".aslskl", ".proba.npy"))
+    return proba_path(trial.user_attrs["model_file"])
 
 
 def member_candidates(study: optuna.Study, top: int) -> list[FrozenTrial]:
@@ -99,4 +109,4 @@ def add_ensemble_trial(
     return True
 
 
-__all__ = ["add_ensemble_trial", "member_candidates", "member_probabilities", "proba_path"]
+__all__ = ["add_ensemble_trial", "member_candidates", "member_probabilities", "proba_path", "trial_model_path"]

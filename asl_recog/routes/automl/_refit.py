@@ -27,7 +27,7 @@ from asl_recog.models._latency import MARGIN
 from asl_recog.models._parity import parity_sample
 from asl_recog.results import TrainingResult
 from asl_recog.results._refit import adopt_refit, all_images, keep_trial_model
-from asl_recog.routes.automl._ensemble_trials import proba_path
+from asl_recog.routes.automl._ensemble_trials import proba_path, trial_model_path
 from asl_recog.routes.automl._portfolio import ENSEMBLE, STACK_ENSEMBLE, build_pipeline
 from asl_recog.routes.automl._settings import AutoMLSettings
 from asl_recog.routes.automl._stacking import stack_ensemble
@@ -144,7 +144,7 @@ def _trimmed(
     estimators = list(voting.estimators_)
     members, weights = list(params["members"]), list(params["weights"])
     times = [onnx_latency_ms(convert_sklearn_estimator(e)) for e in estimators]
-    files = [proba_path(run_dir, number) for number in members]
+    files = [proba_path(trial_model_path(run_dir, number)) for number in members]
     if all(f.is_file() for f in files):
         scorer = lambda y, p: score(metric, y, p)  # noqa: E731
         targets = labels_to_indices(validation.labels)

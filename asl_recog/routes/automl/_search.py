@@ -56,6 +56,7 @@ from asl_recog.routes.automl._ensemble_trials import (
     member_candidates,
     member_probabilities,
     proba_path,
+    trial_model_path,
 )
 from asl_recog.routes.automl._guardrails import guardrails
 from asl_recog.routes.automl._portfolio import ALGORITHMS, ENSEMBLE, ENSEMBLES, build_pipeline, search_spaces
@@ -100,7 +101,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
         "guardrails": payload.get("guardrails", []),
     }
     model.info = info
-    path = model.save(Path(task.run_dir) / "models" / f"trial_{task.number:05d}.aslskl")
+    path = model.save(trial_model_path(Path(task.run_dir), task.number))
     measured: dict[str, float] = {}
     try:
         info["onnx_bytes"] = check_model(
@@ -117,7 +118,7 @@ def automl_runner(task: Any, reporter: Any) -> Any:
         raise
     info.update(measured)
     info["file_bytes"] = path.stat().st_size
-    np.save(proba_path(Path(task.run_dir), task.number), proba)
+    np.save(proba_path(path), proba)
     reporter.report(1, value)
     return TrialOutcome("complete", value, [value], str(path), info)
 
@@ -164,7 +165,7 @@ def add_ensemble(
         probas = member_probabilities(trials)
         counts = ensemble_selection(probas, targets, scorer)
         members = [(t, c) for t, c in zip(trials, counts, strict=True) if c > 0]
-        member_probas = [probas[trials.index(t)] for t, _ in members]
+        member_probas = [p for p, c in zip(probas, counts, strict=True) if c > 0]
         if len(members) < 2:
             logger.info("voting ensemble: no mix beats the best single model; none added")
             return

@@ -117,13 +117,25 @@ def test_every_input_layout_gives_the_same_probabilities(exported_logistic: Any,
     np.testing.assert_array_equal(letters, model.predict_letters(data.images))
     with pytest.raises(asl.DataFormatError, match="shape"):
         model.predict_proba(np.zeros((2, 27, 28), dtype=np.uint8))
-    # Large batches run on a multi-threaded twin session; the answers must not change.
+    # Large batches run in parts on several threads at once; the answers must not change.
     big = OnnxModel.load(exported_logistic[0], threads=2)
     batch = big.predict_proba(small_test[:128])
     np.testing.assert_allclose(
         batch, np.vstack([big.predict_proba(small_test[i : i + 16]) for i in range(0, 128, 16)]), atol=1e-6
     )
-    assert big._batch_session is not None and model.predict_proba(small_test[:0]).shape == (0, 24)
+    assert model.predict_proba(small_test[:0]).shape == (0, 24)
+
+
+def test_a_batch_over_the_rows_per_run_is_scored_in_order_on_one_and_two_threads(
+    exported_logistic: Any, small_test: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, model = exported_logistic
+    expected = model.predict_proba(small_test[:128])
+    monkeypatch.setattr("asl_recog.models._onnx.ROWS_PER_RUN", 24)  # 11 parts of 12 rows on 2 threads
+    for threads in (1, 2):
+        np.testing.assert_allclose(
+            OnnxModel.load(path, threads=threads).predict_proba(small_test[:128]), expected, atol=1e-6
+        )
 
 
 def test_save_copies_the_bytes(exported_logistic: Any, tmp_path: Path) -> None:

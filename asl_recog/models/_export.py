@@ -23,6 +23,7 @@ from asl_recog.models._base import KerasModel, Model, SklearnModel, to_model_inp
 from asl_recog.models._export_metadata import set_metadata
 from asl_recog.models._knn_onnx import GEMM_METRICS, gemm_neighbours
 from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._onnx_fuse import rename_output, simplify_keras_graph
 from asl_recog.models._parity import PARITY_ROWS, parity_failure
 from asl_recog.models._quantize import (
     agreement,
@@ -345,7 +346,8 @@ def _convert_keras(network: Any) -> Any:
         except Exception as exc:
             logger.warning("keras export(format='onnx') failed (%s); trying tf2onnx.from_function", exc)
             proto = _convert_keras_tf2onnx(wrapper)
-    _rename_output(proto, "probabilities")
+    rename_output(proto, "probabilities")
+    simplify_keras_graph(proto)  # one LayerNormalization node, a constant flatten shape: faster per image
     return proto
 
 
@@ -361,17 +363,6 @@ def _convert_keras_tf2onnx(wrapper: Any) -> Any:
     except Exception as exc:
         raise OnnxExportError(f"neither Keras export nor tf2onnx could convert the network: {exc}") from exc
     return proto
-
-
-def _rename_output(proto: Any, new: str) -> None:
-    """Give the single graph output a stable name, rewiring the nodes that produce or use it."""
-    if len(proto.graph.output) != 1 or proto.graph.output[0].name == new:
-        return
-    old = proto.graph.output[0].name
-    for node in proto.graph.node:
-        node.output[:] = [new if n == old else n for n in node.output]
-        node.input[:] = [new if n == old else n for n in node.input]
-    proto.graph.output[0].name = new
 
 
 def _parity_images(parity_data: Any) -> np.ndarray:

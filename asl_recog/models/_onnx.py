@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,9 @@ from asl_recog.models._onnx_format import (
 )
 from asl_recog.models._onnx_safety import check_self_contained
 
-#: Batches at least this large run on the multi-threaded session.
+#: Batches at least this large are split into parts that run at once, one per thread.
 BATCH_THREADS_FROM = 64
-#: Most images given to onnxruntime in one run; larger inputs are scored in chunks.
+#: Most images onnxruntime holds at once (all parts together); larger inputs are scored in chunks.
 ROWS_PER_RUN = 1024
 
 
@@ -73,8 +75,9 @@ class OnnxModel(Model):
         Args:
             model: the serialized graph, a path to it, or a ModelProto.
             source: a name for messages (defaults to the path or ``"<bytes>"``).
-            threads: intra-op threads for batches of :data:`BATCH_THREADS_FROM` images or
-                more; default ``min(2, cpu count)``. Smaller requests always run on one thread.
+            threads: threads for batches of :data:`BATCH_THREADS_FROM` images or more, each
+                scoring a part of the batch; default ``min(2, cpu count)``. Smaller requests
+                always run on one thread.
             verify: check the asl_recog checksum when the graph carries one.
 
         Raises:
@@ -110,8 +113,13 @@ class OnnxModel(Model):
                 )
         self.metadata: dict[str, Any] = decode_props(props)
         self._threads = max(1, threads or min(2, os.cpu_count() or 1))
-        self._session = self._make_session(1)
-        self._batch_session: Any = None  # a multi-threaded twin, made on the first large batch
+        self._session = self._make_session()
+        # Large batches are split into parts scored at once on the same session (onnxruntime's
+        # run is thread-safe and releases the GIL), rather than on a twin session with intra-op
+        # threads: on 2 cores that reads 1,024 images 1.7x faster for the int8 CNN, 1.1x for the
+        # AutoML MLP and as fast for the float CNN, whose convolutions alone split well (docs/
+        # benchmarks.md, "ONNX graph rewrites and split batches"). No thread starts before the first.
+        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="asl-recog-onnx")
         self._setup_io(proto)
         params, info = self.metadata.get("params"), self.metadata.get("info")
         super().__init__(params if isinstance(params, dict) else None, info if isinstance(info, dict) else None)
@@ -138,16 +146,13 @@ class OnnxModel(Model):
 
     # -- loading -------------------------------------------------------------------------------
 
-    def _make_session(self, threads: int) -> Any:
+    def _make_session(self) -> Any:
         ort = import_ort()
         options = ort.SessionOptions()
-        # One image is tiny (784 pixels): a thread pool only adds hand-off latency, so small
-        # requests run on one thread; large batches get a few threads that sleep rather than
-        # spin between calls (the machine is usually shared with a web server or other workers).
-        options.intra_op_num_threads = threads
+        # One image is tiny (784 pixels): an intra-op thread pool only adds hand-off latency, so
+        # every run is on the calling thread; large batches run parts on several threads at once.
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        if threads > 1:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
@@ -253,24 +258,21 @@ class OnnxModel(Model):
         count = len(next(iter(feed.values())))
         if count == 0:  # some graphs (reshapes of a 0-length batch) reject empty input
             return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        session = self._session
-        if self._threads > 1 and count >= BATCH_THREADS_FROM:
-            if self._batch_session is None:
-                self._batch_session = self._make_session(self._threads)
-            session = self._batch_session
-        if count <= ROWS_PER_RUN:
-            return self._place_columns(session.run(self._output_names, feed)[0], count)
-        # Chunks bound memory: a KNN graph holds an (N x stored samples) distance
-        # matrix, 1.6 GB for the test file against an augmented training set.
-        return np.concatenate(
-            [
-                self._place_columns(
-                    session.run(self._output_names, {k: v[i : i + ROWS_PER_RUN] for k, v in feed.items()})[0],
-                    min(ROWS_PER_RUN, count - i),
-                )
-                for i in range(0, count, ROWS_PER_RUN)
-            ]
-        )
+        if count <= ROWS_PER_RUN and (self._threads == 1 or count < BATCH_THREADS_FROM):
+            return self._place_columns(self._session.run(self._output_names, feed)[0], count)
+        # Parts of at most ROWS_PER_RUN rows in flight together: chunks bound memory (a KNN graph
+        # holds an (N x stored samples) distance matrix, 1.6 GB for the test file against an
+        # augmented training set), and threads share the chunk.
+        step = max(1, min(math.ceil(count / self._threads), ROWS_PER_RUN // self._threads))
+        starts = range(0, count, step)
+        if self._threads == 1:
+            return np.concatenate([self._run(feed, i, min(count, i + step)) for i in starts])
+        return np.concatenate(list(self._pool.map(lambda i: self._run(feed, i, min(count, i + step)), starts)))
+
+    def _run(self, feed: dict[str, np.ndarray], start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of ``feed`` through the graph, as ``(rows, 24)`` probabilities."""
+        part = {k: v[start:stop] for k, v in feed.items()}
+        return self._place_columns(self._session.run(self._output_names, part)[0], stop - start)
 
     def _place_columns(self, out: Any, count: int) -> np.ndarray:
         """The graph's output as ``(count, 24)`` float32 probabilities in class-index order."""

@@ -5,7 +5,7 @@ sweep jobs; both refit jobs) where they are looked up, and writes each object's 
 keyed by test and call order, to ``$ASL_RECOG_JOBS_OUT`` (JSON). Temporary paths are masked so
 two runs compare equal when the jobs are. Use::
 
-    ASL_RECOG_JOBS_OUT=before.json python -m pytest -p tools.capture_azure_jobs tests/test_azure_v1.py ...
+    ASL_RECOG_JOBS_OUT=before.json python -m pytest -p tools.capture_azure_jobs tests/azure_v1 tests/azure_v2 ...
 
 Example:
     >>> _mask("/tmp/asl-recog-code-ab12cd/x at 0x7f00")

@@ -134,7 +134,7 @@ def create_app(
         max_batch: the most images per request (more gives 413).
         max_body_bytes: the largest body (413 beyond it, enforced while reading).
         timeout_s: longest time to read and score one request (504 beyond it).
-        threads: onnxruntime intra-op threads.
+        threads: threads that score parts of a large batch at once (OnnxModel's ``threads``).
         access_log: write one JSON line per request, with its request id, to the
             ``asl_recog.serving.access`` logger (off by default: it costs throughput).
         metrics: serve Prometheus metrics at ``GET /metrics`` and record them per request

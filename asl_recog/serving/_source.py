@@ -48,7 +48,7 @@ def load_served_model(
 
     Args:
         model: a loaded Model, an ``.onnx`` path, or a ``models:/`` URI.
-        threads: onnxruntime intra-op threads.
+        threads: threads that score parts of a large batch at once (OnnxModel's ``threads``).
         tracking_uri: the MLflow server of a ``models:/`` URI; None reads ``$MLFLOW_TRACKING_URI``.
 
     Raises:

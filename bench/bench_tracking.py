@@ -1,12 +1,12 @@
 """What MLflow tracking costs a search: the same fixed 20-trial search with and without ``tracking_uri``.
 
-The search: ``HyperDriveTrainer(builder="seed")``, 20 trials of 1 epoch on 2,400 real
-training images (100 per letter, grouped split's training part) scored on 720 validation
-images, one trial at a time in the calling process, no refit, seed 0, so both arms run the
-same trials. The tracked arm logs to a real ``mlflow server`` (SQLite store) that this script
-starts on 127.0.0.1 and stops by its process id. Each arm runs in a fresh interpreter (so the
-import of MLflow, which tracking needs, is counted), and the arms alternate, so a change in
-machine load hits both.
+The search: ``HyperDriveTrainer(builder="seed")`` (``--builder default``: the default network),
+20 trials of 1 epoch on 2,400 real training images (100 per letter, grouped split's training
+part) scored on 720 validation images, one trial at a time in the calling process, no refit,
+seed 0, so both arms run the same trials. The tracked arm logs to a real ``mlflow server``
+(SQLite store) that this script starts on 127.0.0.1 and stops by its process id. Each arm runs
+in a fresh interpreter (so the import of MLflow, which tracking needs, is counted), and the arms
+alternate, so a change in machine load hits both.
 
 Reported per arm: the median wall time of ``fit`` (from the call to its return), and the
 median peak resident memory of the process (``ru_maxrss``); then the ratio of the medians, and the
@@ -14,7 +14,7 @@ median of each round's own ratio (the two arms of a round run back to back), and
 server used during each arm (it shares the machine's cores with the search). Round 0 waits until the
 server has finished its own start, which takes tens of CPU seconds after it first answers.
 
-Usage: python bench/bench_tracking.py [--rounds 3] [--trials 20]
+Usage: python bench/bench_tracking.py [--rounds 3] [--trials 20] [--builder seed|default]
 Prints a Markdown table (docs/benchmarks.md, "Tracking overhead").
 """
 
@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the tests' real-server helper: mlflow server, stopped by pid
 
 
-def one(tracking_uri: str | None, trials: int, out: Path) -> dict[str, float]:
+def one(tracking_uri: str | None, trials: int, out: Path, builder: str = "seed") -> dict[str, float]:
     """Run the fixed search once in this process; wall seconds of fit and peak RSS in MiB."""
     import numpy as np
 
@@ -52,7 +52,7 @@ def one(tracking_uri: str | None, trials: int, out: Path) -> dict[str, float]:
 
     train, valid = per_letter(fit_part, 100), per_letter(validation, 30)
     trainer = asl.HyperDriveTrainer(
-        builder="seed",
+        builder=builder,
         max_total_runs=trials,
         fixed_params={"epochs": 1, "batch_size": 64},
         refit=False,
@@ -71,12 +71,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--builder", default="seed", help="the network each trial trains: seed (default) or default")
     parser.add_argument("--one", choices=["on", "off"], help=argparse.SUPPRESS)
     parser.add_argument("--uri", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        figures = one(args.uri if args.one == "on" else None, args.trials, Path(args.out))
+        figures = one(args.uri if args.one == "on" else None, args.trials, Path(args.out), args.builder)
         print("BENCH " + json.dumps(figures), flush=True)
         return
 
@@ -121,6 +122,8 @@ def main() -> None:
                         server.url,
                         "--trials",
                         str(args.trials),
+                        "--builder",
+                        args.builder,
                     ]
                     before = server_cpu(server.process.pid)
                     done = subprocess.run(
@@ -135,7 +138,8 @@ def main() -> None:
             stop_mlflow_server(server)
     keys = ("seconds", "peak_mib", "server_cpu_s")
     med = {arm: {k: statistics.median(x[k] for x in v) for k in keys} for arm, v in runs.items()}
-    print(f"\n{args.trials}-trial search (1-epoch seed CNN, 2,400 images), {args.rounds} rounds, alternating; "
+    print(f"\n{args.trials}-trial search (1-epoch {args.builder} CNN, 2,400 images), {args.rounds} rounds, "
+          "alternating; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}\n")  # fmt: skip
     print("| arm | median fit wall (s) | runs (s) | median peak RSS (MiB) | median server CPU (s) |")

@@ -264,10 +264,8 @@ class OnnxModel(Model):
         # holds an (N x stored samples) distance matrix, 1.6 GB for the test file against an
         # augmented training set), and threads share the chunk.
         step = max(1, min(math.ceil(count / self._threads), ROWS_PER_RUN // self._threads))
-        starts = range(0, count, step)
-        if self._threads == 1:
-            return np.concatenate([self._run(feed, i, min(count, i + step)) for i in starts])
-        return np.concatenate(list(self._pool.map(lambda i: self._run(feed, i, min(count, i + step)), starts)))
+        mapped = map if self._threads == 1 else self._pool.map
+        return np.concatenate(list(mapped(lambda i: self._run(feed, i, min(count, i + step)), range(0, count, step))))
 
     def _run(self, feed: dict[str, np.ndarray], start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` of ``feed`` through the graph, as ``(rows, 24)`` probabilities."""

@@ -91,22 +91,17 @@ def _fuse_layer_norms(graph: Any, shapes: dict[str, list[int]]) -> int:
     """
     from onnx import helper, numpy_helper
 
-    count = 0
-    while True:
-        made = _producers(graph)
-        found = None
-        for node in graph.node:
-            if node.op_type == "Add" and (match := _match_layer_norm(graph, node, made)) is not None:
-                found = (node, match)
-                break
-        if found is None:
-            return count
-        out_node, (x, eps, axes) = found
-        scale_name = f"{out_node.output[0]}__layer_norm_scale"
+    made, count = _producers(graph), 0
+    for out_node in list(graph.node):  # a fused node keeps its chain's output name: the map stays right
+        match = _match_layer_norm(graph, out_node, made) if out_node.op_type == "Add" else None
+        if match is None:
+            continue
+        x, eps, axes = match
         dims = shapes.get(x, [])
         shape = [dims[a] for a in axes] if len(dims) == axes[-1] + 1 else []
         if not shape or not all(shape):  # the scale needs the static sizes of the normalised axes
-            return count
+            continue
+        scale_name = f"{out_node.output[0]}__layer_norm_scale"
         graph.initializer.append(numpy_helper.from_array(np.ones(shape, np.float32), scale_name))
         fused = helper.make_node(
             "LayerNormalization", [x, scale_name], [out_node.output[0]], axis=axes[0], epsilon=eps,
@@ -116,6 +111,7 @@ def _fuse_layer_norms(graph: Any, shapes: dict[str, list[int]]) -> int:
         graph.node.remove(out_node)
         graph.node.insert(index, fused)
         count += 1
+    return count
 
 
 def _match_layer_norm(graph: Any, add: Any, made: dict[str, Any]) -> tuple[str, float, list[int]] | None:
@@ -136,7 +132,8 @@ def _match_layer_norm(graph: Any, add: Any, made: dict[str, Any]) -> tuple[str, 
     x = next((i for i in scaled.input if i != rstd), None)
     if mean is None or x is None or rstd not in scaled.input or mean.input[0] != x:
         return None
-    sqrt = op(getattr(op(rstd, "Reciprocal"), "input", [""])[0], "Sqrt")
+    reciprocal = op(rstd, "Reciprocal")
+    sqrt = op(reciprocal.input[0], "Sqrt") if reciprocal is not None else None
     plus = op(sqrt.input[0], "Add") if sqrt is not None else None
     if plus is None:
         return None

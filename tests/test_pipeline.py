@@ -91,13 +91,14 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     assert memory.peak_bytes < MEMORY_BUDGET_GIB * 2**30, f"peak {memory.peak_bytes / 2**30:.2f} GiB"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["peak_memory_gib"] < MEMORY_BUDGET_GIB
-    # The report's test accuracy for both routes is what the Comparator computed.
-    assert set(summary["test_accuracy"]) == {"automl", "hyperdrive"}
+    # The report's test accuracy for both routes, and for the CNN's int8 file beside its float one
+    # (issue 30), is what the Comparator computed.
+    assert set(summary["test_accuracy"]) == {"automl", "hyperdrive", "hyperdrive-int8"}
     report = (out / "report" / "report.md").read_text()
     for accuracy in summary["test_accuracy"].values():
         assert f"| {accuracy:.4g} |" in report  # the report's tables write 4 significant digits (0.874, not 0.8740)
     # Off the dataset: mCA on the fixed 1,000-image subsample, beside test accuracy, in the summary and report.
-    assert set(summary["mca"]) == {"automl", "hyperdrive"}
+    assert set(summary["mca"]) == {"automl", "hyperdrive", "hyperdrive-int8"}
     for route, mca in summary["mca"].items():
         figures = summary["corruptions"][route]
         assert 0 <= figures["mca_ci"][0] <= mca <= figures["mca_ci"][1] <= 1
@@ -107,11 +108,24 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     # What produced it: the version and the hash of the settings the run used (the config's, over the preset).
     assert summary["asl_recog_version"] == asl.__version__ and len(summary["settings_sha256"]) == 64
     assert f"settings SHA-256: {summary['settings_sha256']}" in report
-    # Each route was converted once, within the size budget; the winner's file is served.
+    # Each route was converted once, within the size budget; the CNN also to int8, with its own "unknown"
+    # threshold (chosen on int8 outputs of the trial model); the winning route's file is served, its int8
+    # file only where the Comparator found it as accurate, as robust and faster.
     for route in ("automl", "hyperdrive"):
         assert (out / route / "model.onnx").stat().st_size < 100 * 10**6
+    from asl_recog.models._quantize import QUANTIZATION_KEY
+    from asl_recog.models._unknown import UNKNOWN_STATS_KEY
+
+    int8 = asl.OnnxModel.load(out / "hyperdrive" / "int8" / "model.onnx")
+    assert int8.metadata[QUANTIZATION_KEY]["agreement"] >= 0.99
+    assert int8.metadata[UNKNOWN_STATS_KEY]["outputs"] == "int8"
+    assert (out / "hyperdrive" / "int8" / "MODEL_CARD.md").is_file()
+    served = summary["served"]
+    assert served["route"] in ("automl", "hyperdrive") and served["name"] in summary["test_accuracy"]
+    assert f"the winner, {served['route']}, is served from" in stdout and served["reason"] in stdout
     winner = asl.OnnxModel.load(out / "best.onnx")
     assert winner.metadata["refit"] is True
+    assert (QUANTIZATION_KEY in winner.metadata) == served["name"].endswith("-int8")
     # Its run record holds the comparison's test figures, in the file, its card and its test data set (issue 29).
     from asl_recog.models._model_card import read_card_record
     from asl_recog.models._onnx_check import check_onnx_file
@@ -141,6 +155,10 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     for route, parent in parents.items():
         assert parent.data.metrics["test_accuracy"] == pytest.approx(summary["test_accuracy"][route])
         assert parent.data.metrics["test_mca"] == pytest.approx(summary["mca"][route], abs=1e-4)
+        assert parent.data.tags["comparison.winner"] == str(route == served["route"]).lower()
+    int8_accuracy = parents["hyperdrive"].data.metrics["int8_test_accuracy"]
+    assert int8_accuracy == pytest.approx(summary["test_accuracy"]["hyperdrive-int8"])
+    for parent in parents.values():
         nested = [r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         assert "refit" in nested and sum(n.startswith("trial-") for n in nested) >= 1, nested
     assert "tracking: the test figures and the report went to 2 MLflow run(s)" in stdout

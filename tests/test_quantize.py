@@ -3,6 +3,7 @@ the float graph, the refusal below the threshold, the metadata it keeps, and the
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from asl_recog.cli._main import main
 from asl_recog.data._labels import labels_to_indices
 from asl_recog.models import _quantize
 from asl_recog.models._export import OnnxExportError, export_onnx
+from asl_recog.models._model_card import model_card
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._quantize import QUANTIZATION_KEY, agreement
 from asl_recog.models._unknown import UNKNOWN_STATS_KEY, UNKNOWN_THRESHOLD_KEY, choose_unknown_threshold
@@ -97,6 +99,10 @@ def test_int8_file_keeps_the_metadata_and_gets_its_own_threshold(int8_file: Any,
         assert meta[key] == floating.metadata[key], key
     assert meta["source_kind"] == "keras" and meta["validation_score"] == 0.7
     assert asl.RunRecord.from_onnx(path).name == "cnn-int8"
+    assert (
+        asl.RunRecord.from_onnx(path).weights == "int8"
+        and floating.metadata["asl_recog.record"]["weights"] == "float32"
+    )
     # Its threshold is chosen on its own int8 outputs, as the float export chooses it on the float graph's.
     own = choose_unknown_threshold(OnnxModel.load(path), small_split[1])
     assert meta[UNKNOWN_THRESHOLD_KEY] == own.threshold
@@ -130,6 +136,43 @@ def test_int8_below_the_agreement_threshold_is_refused_and_writes_nothing(
         export_onnx(cnn, target, parity_data=small_split[1][:32], quantize="int8", calibration_data=small_split[1])
     assert "keep quantize=None" in str(err.value) and "calibration images" in str(err.value)
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_main_jobs_int8_file_of_a_refit_cnn(
+    cnn: asl.KerasModel, small_split: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """export_int8, as `asl-recog run` calls it: the refit network's int8 file takes the int8 threshold of
+    the trial model's (made in a temporary file), its record's name and the route's metadata."""
+    from types import SimpleNamespace
+
+    from asl_recog.cli._served import export_int8
+
+    monkeypatch.setattr(_quantize, "INT8_MIN_AGREEMENT", TINY_MODEL_THRESHOLD)
+    result = SimpleNamespace(
+        refit=True, trial_model=cnn, best_model=asl.KerasModel(cnn.network, info={"refit_images": 27455})
+    )
+    record = dataclasses.replace(asl.RunRecord.from_model(cnn), name="hyperdrive-int8")
+    path = tmp_path / "hyperdrive" / "int8" / "model.onnx"
+    written = export_int8(result, path, small_split[1], record=record, metadata={"route": "hyperdrive"})
+    assert isinstance(written, OnnxModel) and path.is_file()
+    trial = export_onnx(cnn, tmp_path / "trial.onnx", quantize="int8", validation_data=small_split[1])
+    assert written.metadata[UNKNOWN_THRESHOLD_KEY] == trial.metadata[UNKNOWN_THRESHOLD_KEY]  # its int8 outputs'
+    assert written.metadata[UNKNOWN_STATS_KEY]["outputs"] == "int8" and written.metadata["route"] == "hyperdrive"
+    assert asl.RunRecord.from_onnx(path).name == "hyperdrive-int8"
+    # Re-exported with its test figures, as the main job does after the comparison, it stays int8, and says so.
+    again = export_onnx(
+        OnnxModel.load(path), path, parity_data=small_split[1][:64], record=asl.RunRecord.from_onnx(path)
+    )
+    assert QUANTIZATION_KEY in again.metadata and asl.RunRecord.from_onnx(path).weights == "int8"
+    assert "exported from keras as int8" in onnx.load(str(path)).doc_string
+    card = model_card(asl.RunRecord.from_onnx(path), "model.onnx")
+    assert "(keras, int8 weights and activations)" in card and "- int8\n" in card  # a tag of its front matter
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.onnx", "model_test_data"]  # no trial file left
+    # Below the agreement threshold: the reason, for the log, and nothing written; the float file is served.
+    monkeypatch.setattr(_quantize, "INT8_MIN_AGREEMENT", 1.01)
+    refused = tmp_path / "refused" / "model.onnx"
+    reason = export_int8(result, refused, small_split[1], record=record, metadata={})
+    assert isinstance(reason, str) and "below the 1.01 required" in reason and not refused.exists()
 
 
 def test_int8_requests_that_cannot_work_are_refused_before_converting(

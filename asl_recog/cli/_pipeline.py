@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import io
@@ -14,6 +15,7 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 from asl_recog._version import __version__
+from asl_recog.cli._served import choose_served, export_int8, int8_name
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._split import train_validation_split
 from asl_recog.deploy import LocalDeployer
@@ -25,8 +27,9 @@ from asl_recog.models._budgets import check_size
 from asl_recog.models._export import export_onnx
 from asl_recog.models._model_card import write_card
 from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._quantize import QUANTIZATION_KEY
 from asl_recog.models._record import RunRecord, jsonable
-from asl_recog.models._unknown import choose_unknown_threshold
+from asl_recog.models._unknown import UNKNOWN_THRESHOLD_KEY, choose_unknown_threshold
 from asl_recog.results._persist import write_leaderboard
 from asl_recog.results._record import result_record
 from asl_recog.results._result import TrainingResult
@@ -218,22 +221,37 @@ def run_pipeline(
         record = result_record(
             result, name=route, train=fit_part, validation=validation, split=SPLIT, settings=settings[route]
         )
+        metadata = {
+            "route": route,
+            "preset": preset,
+            **({"config": config} if overrides and config else {}),
+            "refit": result.refit,
+            "selected_trial": result.best_trial,
+        }
         export_onnx(
             result.best_model,
             exported[route],
             parity_data=validation[:512],
             record=record,
-            metadata={
-                "route": route,
-                "preset": preset,
-                **({"config": config} if overrides and config else {}),
-                "refit": result.refit,
-                "selected_trial": result.best_trial,
-                **unknown.as_metadata(),
-            },
+            metadata={**metadata, **unknown.as_metadata()},
         )
         check_size(f"the {route} model's ONNX graph", exported[route].stat().st_size, trainer.max_model_size_mb)
         write_card(RunRecord.from_onnx(exported[route]), exported[route])  # rewritten with the test figures below
+        if hasattr(result.best_model, "network"):  # a Keras network: its int8 file goes to the Comparator too
+            int8_path = out / route / "int8" / "model.onnx"  # its own folder: its own card
+            int8_record = dataclasses.replace(record, name=int8_name(route))
+            int8 = export_int8(result, int8_path, validation, record=int8_record, metadata=metadata)
+            if isinstance(int8, str):
+                echo(f"  {route}: no int8 file ({int8}); its float file is the one compared and served")
+            else:
+                exported[int8_name(route)] = int8_path
+                write_card(RunRecord.from_onnx(int8_path), int8_path)
+                echo(
+                    f"  {route}: int8 file {int8_path.relative_to(out)} ({int8_path.stat().st_size / 1e6:.2f} MB "
+                    f"against {exported[route].stat().st_size / 1e6:.2f}), names the float file's letter on "
+                    f"{int8.metadata[QUANTIZATION_KEY]['agreement']:.4f} of the validation images; 'unknown' "
+                    f"below {int8.metadata[UNKNOWN_THRESHOLD_KEY]:g}, chosen on its own outputs"
+                )
         del result, trainer  # the next route needs the memory more than these objects
         gc.collect()
         lap(f"export_{route}")
@@ -244,8 +262,9 @@ def run_pipeline(
     comparison = Comparator(exported).evaluate(test, corruptions=CorruptionSuite(max_images=1000, seed=0))
     settings_hash = settings_sha256(settings)
     report_path = comparison.report(out / "report", {"settings": label, "settings SHA-256": settings_hash})
+    served = choose_served(comparison)
     if tracking_uri is not None:
-        logged = log_comparison(comparison, results, report_path)
+        logged = log_comparison(comparison, results, report_path, winner=served.route)
         echo(f"tracking: the test figures and the report went to {logged} MLflow run(s) on {tracking_uri}")
     echo(comparison.verdict)
     accuracy = comparison.summary["accuracy"].astype(float)
@@ -258,18 +277,18 @@ def run_pipeline(
         )
     lap("compare")
 
-    # Each route's record now takes the comparison's test figures: its file is written again with
+    # Each file's record now takes the comparison's test figures: the file is written again with
     # them (a re-export: the same graph, parity checked) and its card rewritten, so that its metadata,
-    # its card and its MLflow metadata say the same. The winner is that file again, as best.onnx.
-    for route, path in exported.items():
-        record = with_test_figures(RunRecord.from_onnx(path), comparison, route)
+    # its card and its MLflow metadata say the same. The served file is written again as best.onnx.
+    for name, path in exported.items():
+        record = with_test_figures(RunRecord.from_onnx(path), comparison, name)
         export_onnx(OnnxModel.load(path), path, parity_data=validation[:512], record=record)
         write_card(RunRecord.from_onnx(path), path)
     onnx_path = out / "best.onnx"
-    winner = exported[comparison.best]
+    winner = exported[served.name]
     export_onnx(OnnxModel.load(winner), onnx_path, parity_data=validation[:512], record=RunRecord.from_onnx(winner))
     card = write_card(RunRecord.from_onnx(onnx_path), onnx_path)
-    echo(f"the winner, {comparison.best}, is {onnx_path} (parity checked on 512 validation images at export)")
+    echo(f"the winner, {served.route}, is served from {onnx_path}: {winner.relative_to(out)}, as {served.reason}")
     echo(f"  its model card: {card}; its test data set: {onnx_path.with_name('best_test_data')}")
 
     responses: dict[str, Any] = {}
@@ -318,6 +337,7 @@ def run_pipeline(
                 "settings_sha256": settings_hash,
                 "asl_recog_version": __version__,
                 "best": comparison.best,
+                "served": {"name": served.name, "route": served.route, "reason": served.reason},
                 "verdict": comparison.verdict,
                 "seconds": seconds,
                 "peak_memory_gib": round(peak_gib, 3),

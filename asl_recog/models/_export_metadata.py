@@ -16,7 +16,7 @@ from asl_recog._version import __version__
 from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM_PIXELS
 from asl_recog.models._base import Model
 from asl_recog.models._onnx import OnnxModel
-from asl_recog.models._onnx_format import CHECKSUM_KEY, metadata_checksum
+from asl_recog.models._onnx_format import CHECKSUM_KEY, QUANTIZATION_KEY, metadata_checksum
 from asl_recog.models._record import RunRecord
 from asl_recog.models._record_onnx import apply_header, zoo_props
 
@@ -66,7 +66,12 @@ def set_metadata(
         values["classes"] = list(range(NUM_CLASSES))
     values.update(extra or {})
     # A re-exported graph's own class mapping (kept below from its old entries) orders its columns.
-    columns = {**values, "classes": values.get("classes", inherited.get("classes"))}
+    # So does its quantization entry, which makes its record's weights "int8".
+    columns = {
+        **values,
+        "classes": values.get("classes", inherited.get("classes")),
+        QUANTIZATION_KEY: values.get(QUANTIZATION_KEY, inherited.get(QUANTIZATION_KEY)),
+    }
     written = (record or RunRecord.from_model(model)).for_graph(columns, len(proto.graph.SerializeToString()))
     values.update(zoo_props(written))
     props = {**old, **{k: json.dumps(v, default=str) for k, v in values.items()}}

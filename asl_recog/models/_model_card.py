@@ -56,7 +56,11 @@ def front_matter(record: RunRecord) -> dict[str, Any]:
         "license": record.license.lower(),
         "library_name": "onnx",
         "pipeline_tag": "image-classification",
-        "tags": [t for t in ("asl_recog", "onnx", "sign-language", "asl", "fingerspelling", record.model_kind) if t],
+        "tags": [
+            t
+            for t in ("asl_recog", "onnx", "sign-language", "asl", "fingerspelling", record.model_kind, _int8(record))
+            if t
+        ],
         "datasets": [DATASET_ID],
         "metrics": ["accuracy", "f1"],
         "model-index": [{"name": record.name or "asl_recog model", "results": results}],
@@ -77,7 +81,8 @@ def model_card(record: RunRecord, model_file: str | None = None) -> str:
     sections = [
         f"{_FENCE}\n{meta}{_FENCE}\n",
         f"# {name}: ASL fingerspelling classifier\n\n"
-        f"{record.algorithm or 'A model'} ({record.model_kind or 'format unknown'}) that reads one 28x28 grayscale "
+        f"{record.algorithm or 'A model'} ({record.model_kind or 'format unknown'}"
+        f"{', int8 weights and activations' if _int8(record) else ''}) that reads one 28x28 grayscale "
         "hand image and returns the probabilities of the 24 static letters of American Sign Language "
         "fingerspelling (A-Y without J and Z, which need motion). Written by asl_recog "
         f"{record.asl_recog_version} from the model's run record.\n",
@@ -88,6 +93,11 @@ def model_card(record: RunRecord, model_file: str | None = None) -> str:
         _files(record, model_file),
     ]
     return "\n".join(sections)
+
+
+def _int8(record: RunRecord) -> str | None:
+    """``"int8"`` for an int8 file's record (its tag and a word in its description), else None."""
+    return "int8" if record.weights == "int8" else None
 
 
 def _intended_use() -> str:

@@ -17,6 +17,9 @@ from asl_recog.data._labels import IMAGE_SIZE, LABELS, LETTERS, NUM_CLASSES, NUM
 
 #: metadata_props key holding the checksum of the graph and the other metadata.
 CHECKSUM_KEY = "asl_recog.sha256"
+#: metadata_props key of an int8 file: what was quantized, how, and the agreement measured
+#: (written by :mod:`~asl_recog.models._quantize`; its presence makes a record's ``weights`` "int8").
+QUANTIZATION_KEY = "asl_recog.quantization"
 #: Input layouts: flat pixel rows, channels-last images, channels-first images, one input per pixel column.
 LAYOUTS = ("flat", "NHWC", "NCHW", "columns")
 #: Input scalings: pixels divided by 255 ("unit", 0..1) or left as 0..255 ("raw").
@@ -172,6 +175,7 @@ def map_columns(inputs: list[Any], mapping: Any, source: str) -> list[tuple[str,
 
 __all__ = [
     "CHECKSUM_KEY",
+    "QUANTIZATION_KEY",
     "LAYOUTS",
     "SCALINGS",
     "PROBA_NAMES",

@@ -35,6 +35,7 @@ from asl_recog._errors import ConfigurationError, MissingDependencyError
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.models._base import Model, to_model_input
 from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._onnx_format import QUANTIZATION_KEY
 from asl_recog.models._parity import parity_sample
 from asl_recog.models._unknown import UNKNOWN_STATS_KEY, UNKNOWN_THRESHOLD_KEY
 
@@ -50,8 +51,6 @@ INT8_MIN_AGREEMENT = 0.99
 #: Validation images the ranges are read from (spread evenly over those given): MinMax ranges
 #: settle after a few hundred images, and each one costs a run of the float graph.
 CALIBRATION_ROWS = 512
-#: The metadata key of an int8 file: what was quantized, how, and the agreement measured.
-QUANTIZATION_KEY = "asl_recog.quantization"
 
 
 def check_quantize_request(

@@ -28,7 +28,7 @@ from asl_recog._pins import environment_pins
 from asl_recog._version import __version__
 from asl_recog.data._dataset import BUNDLED_DATA_DIR, SignMnistDataset
 from asl_recog.data._digest import arrays_sha256
-from asl_recog.models._onnx_format import decode_props, import_onnx
+from asl_recog.models._onnx_format import QUANTIZATION_KEY, decode_props, import_onnx
 from asl_recog.models._onnx_props import label_map, preprocessing, read_props
 
 #: metadata_props key (ONNX) and metadata key (MLflow) holding the record as JSON.
@@ -76,6 +76,8 @@ class RunRecord:
         photos_top1: photo set -> top-1 accuracy on real photos (refusals counted wrong).
         latency_p50_ms: median single-image latency on ONNX Runtime, milliseconds.
         size_mb: the ONNX graph's size in MB (operators and weights, without metadata).
+        weights: ``"float32"``, or ``"int8"`` for ONNX Runtime's static int8 quantization of the
+            graph (filled at export).
         label_map: class index (as text) -> letter, the order of the output's columns.
         preprocessing: what the graph's input expects (layout, scaling, shape).
 
@@ -121,6 +123,7 @@ class RunRecord:
     photos_top1: dict[str, float] | None = None
     latency_p50_ms: float | None = None
     size_mb: float | None = None
+    weights: str | None = None
     label_map: dict[str, str] | None = None
     preprocessing: dict[str, Any] | None = None
 
@@ -210,11 +213,12 @@ class RunRecord:
         return cls(**out)
 
     def for_graph(self, values: dict[str, Any], graph_bytes: int) -> RunRecord:
-        """This record with what an export knows: the model kind, the graph's size, label map, preprocessing.
+        """This record with what an export knows: the model kind, the graph's size and weights, label map,
+        preprocessing.
 
         Args:
             values: the export's metadata values (``source_kind``, ``algorithm``, ``input_layout``,
-                ``input_scaling``, ``input_shape``, ``classes``).
+                ``input_scaling``, ``input_shape``, ``classes``, and ``asl_recog.quantization`` for int8).
             graph_bytes: the serialized graph's size, metadata left out.
         """
         classes = values.get("classes")
@@ -223,6 +227,7 @@ class RunRecord:
             model_kind=str(values.get("source_kind")),
             algorithm=self.algorithm or (str(values["algorithm"]) if values.get("algorithm") else None),
             size_mb=round(graph_bytes / 1e6, 3),
+            weights="int8" if values.get(QUANTIZATION_KEY) else "float32",
             label_map=label_map(classes if isinstance(classes, list) else None),
             preprocessing=preprocessing(
                 str(values["input_layout"]), str(values["input_scaling"]), values.get("input_shape")
@@ -304,7 +309,7 @@ class RunRecord:
 _KINDS: dict[str, tuple[type, ...]] = {
     **{k: _STR for k in ("name", "model_kind", "algorithm", "asl_recog_version", "packages_sha256", "license")},
     **{k: _STR for k in ("data_source", "train_sha256", "validation_sha256", "split", "primary_metric")},
-    **{k: _STR for k in ("refit_note", "test_source")},
+    **{k: _STR for k in ("refit_note", "test_source", "weights")},
     **{k: _INT for k in ("model_version", "packages_count", "train_rows", "validation_rows")},
     **{k: _INT for k in ("refit_epochs", "refit_rows", "test_rows")},
     **{k: _FLOAT for k in ("validation_score", "test_accuracy", "test_macro_f1", "mca", "latency_p50_ms", "size_mb")},

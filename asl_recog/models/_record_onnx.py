@@ -33,7 +33,8 @@ def doc_string(record: RunRecord) -> str:
     """
     parts = [
         f"ASL fingerspelling classifier ({record.name or 'unnamed'}): {record.algorithm or 'a model'}, exported "
-        f"from {record.model_kind or 'an unknown format'} by asl_recog {record.asl_recog_version}.",
+        f"from {record.model_kind or 'an unknown format'}{' as int8' if record.weights == 'int8' else ''} by "
+        f"asl_recog {record.asl_recog_version}.",
         "It reads one 28x28 grayscale hand image (Sign Language MNIST's format) and returns the probabilities "
         "of the 24 static letters A-Y without J and Z; metadata_props hold the label map and preprocessing.",
     ]

@@ -41,7 +41,11 @@ def comparison_figures(comparison: Any, name: str) -> dict[str, float]:
 
 
 def log_comparison(
-    comparison: Any, results: Mapping[str, Any], report_dir: str | os.PathLike[str] | None = None
+    comparison: Any,
+    results: Mapping[str, Any],
+    report_dir: str | os.PathLike[str] | None = None,
+    *,
+    winner: str | None = None,
 ) -> int:
     """Log a comparison's figures to the parent run of each tracked search that trained one of its models.
 
@@ -50,6 +54,9 @@ def log_comparison(
         results: model name (as given to the Comparator) -> the :class:`TrainingResult` that produced it;
             results of untracked searches (no ``extras["mlflow"]``) are skipped.
         report_dir: the folder :func:`write_report` wrote, uploaded as the artifacts ``comparison/``.
+        winner: the name in ``results`` that won (tagged ``comparison.winner``); default ``comparison.best``.
+            Another file of the same model, compared as ``<name>-<variant>`` (the main job's
+            ``hyperdrive-int8``), logs its figures to ``<name>``'s run as ``<variant>_test_...``.
 
     Returns:
         How many runs were logged to.
@@ -66,9 +73,15 @@ def log_comparison(
         if not where:
             continue
         search = SearchRun(where["tracking_uri"], where["run_id"], where["experiment_id"], comparison.primary_metric)
-        tags = {"comparison.best": comparison.best, "comparison.winner": str(comparison.best == name).lower()}
+        won = comparison.best if winner is None else winner
+        tags = {"comparison.best": comparison.best, "comparison.winner": str(won == name).lower()}
+        metrics = comparison_figures(comparison, name)
+        for entry in (str(e) for e in comparison.summary.index):
+            if entry.startswith(f"{name}-"):  # the same model in another format (int8)
+                variant = entry[len(name) + 1 :]
+                metrics.update({f"{variant}_{k}": v for k, v in comparison_figures(comparison, entry).items()})
         try:
-            log_to_parent(search, metrics=comparison_figures(comparison, name), tags=tags)
+            log_to_parent(search, metrics=metrics, tags=tags)
             if report_dir is not None:
                 log_artifact(search, os.fspath(report_dir), "comparison")
         except Exception as exc:  # the comparison is written to disk either way; say what MLflow lacks

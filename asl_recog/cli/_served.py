@@ -1,0 +1,174 @@
+"""Which file the main job serves: a network's int8 file when the Comparator finds it as good as the float one.
+
+The main job exports each Keras network twice, as a float graph and as ONNX Runtime's static
+int8 quantization of it (:func:`export_int8`), and hands both files to the Comparator beside the
+other route's. The int8 file is served (:func:`choose_served`) only when, on the Comparator's own
+figures, it is
+
+- no less accurate on the test file than the float file's 95 % interval allows,
+- no less robust: its mean corruption accuracy is within the float file's 95 % interval or above,
+- and faster: its single-image p50 is below the float file's, measured in the same comparison.
+
+Otherwise the float file is served and the log says which condition failed. The winning *route*
+is chosen among the float files alone, as before, so that int8 never decides between routes.
+An int8 file calibrates on, and is checked against, the grouped validation split only (its
+agreement with the float graph is checked at export, which refuses below 0.99); the test file is
+read by the Comparator alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asl_recog.data._dataset import SignMnistDataset
+from asl_recog.models._export import OnnxExportError, export_onnx
+from asl_recog.models._onnx import OnnxModel
+from asl_recog.models._record import RunRecord
+from asl_recog.models._unknown import UNKNOWN_STATS_KEY, UNKNOWN_THRESHOLD_KEY
+from asl_recog.results._result import TrainingResult
+
+logger = logging.getLogger("asl_recog")
+
+#: The Comparator's name for a route's int8 file: ``hyperdrive`` -> ``hyperdrive-int8``.
+INT8_SUFFIX = "-int8"
+
+
+def int8_name(route: str) -> str:
+    """The comparison entry of ``route``'s int8 file.
+
+    Example:
+        >>> int8_name("hyperdrive")
+        'hyperdrive-int8'
+    """
+    return route + INT8_SUFFIX
+
+
+def export_int8(
+    result: TrainingResult,
+    path: Path,
+    validation: SignMnistDataset,
+    *,
+    record: RunRecord,
+    metadata: dict[str, Any],
+) -> OnnxModel | str:
+    """Write the int8 file of a Keras route's model to ``path``; the written model, or why it was not written.
+
+    Its "unknown" threshold is chosen on int8 outputs of a model that has not seen the validation
+    images: the selected trial's own model, quantized the same way into a temporary file, when the
+    served model was refit on all the training images (its validation answers are in-sample).
+
+    Args:
+        result: the route's training result (``best_model`` a Keras network).
+        path: where the int8 file goes (beside the float ``model.onnx``).
+        validation: the grouped validation split: calibration, agreement and the threshold.
+        record: the file's run record (its ``name`` is the comparison entry).
+        metadata: the float file's extra metadata, without its threshold (chosen on float outputs).
+    """
+    parity = validation[:512]
+    try:
+        if result.refit and result.trial_model is not None:
+            with tempfile.TemporaryDirectory(prefix="asl_recog_int8_") as tmp:
+                trial = export_onnx(
+                    result.trial_model,
+                    Path(tmp) / "trial_int8.onnx",
+                    parity_data=parity,
+                    validation_data=validation,
+                    quantize="int8",
+                    test_data=False,
+                )
+            unknown = {key: trial.metadata[key] for key in (UNKNOWN_THRESHOLD_KEY, UNKNOWN_STATS_KEY)}
+            return export_onnx(
+                result.best_model,
+                path,
+                parity_data=parity,
+                calibration_data=validation,
+                metadata={**metadata, **unknown},
+                record=record,
+                quantize="int8",
+            )
+        return export_onnx(
+            result.best_model,
+            path,
+            parity_data=parity,
+            validation_data=validation,
+            metadata=metadata,
+            record=record,
+            quantize="int8",
+        )
+    except OnnxExportError as exc:  # the float file is served; say why there is no int8 one
+        return str(exc)
+
+
+@dataclass(frozen=True)
+class ServedChoice:
+    """The file the main job serves, and why.
+
+    Attributes:
+        name: its comparison entry (``"hyperdrive"``, ``"hyperdrive-int8"``, ``"automl"``).
+        route: the winning route, chosen among the float files.
+        reason: one sentence for the log and the summary.
+
+    Example:
+        >>> ServedChoice("hyperdrive-int8", "hyperdrive", "as accurate").int8
+        True
+    """
+
+    name: str
+    route: str
+    reason: str
+
+    @property
+    def int8(self) -> bool:
+        """Whether the served file is the int8 one."""
+        return self.name.endswith(INT8_SUFFIX)
+
+
+def choose_served(comparison: Any) -> ServedChoice:
+    """The file to serve from ``comparison`` (a ComparisonResult): see the module's docstring.
+
+    Example:
+        >>> import pandas as pd
+        >>> from types import SimpleNamespace
+        >>> rows = {"accuracy": [0.9990, 0.9992], "accuracy_ci_low": [0.9982, 0.9985], "latency_p50_ms": [0.15, 0.10]}
+        >>> summary = pd.DataFrame(rows, index=["hyperdrive", "hyperdrive-int8"])
+        >>> choose_served(SimpleNamespace(summary=summary, robustness={})).name
+        'hyperdrive-int8'
+    """
+    summary = comparison.summary
+    names = [str(name) for name in summary.index]
+    route = next(name for name in names if not name.endswith(INT8_SUFFIX))
+    variant = int8_name(route)
+    if variant not in names:
+        return ServedChoice(route, route, "the winning route has no int8 file")
+    floats, int8 = summary.loc[route], summary.loc[variant]
+    if float(int8["accuracy"]) < float(floats["accuracy_ci_low"]):
+        return ServedChoice(
+            route,
+            route,
+            f"its int8 file's test accuracy {float(int8['accuracy']):.4f} is below the float file's 95% "
+            f"interval (from {float(floats['accuracy_ci_low']):.4f})",
+        )
+    robust = getattr(comparison, "robustness", None) or {}
+    if route in robust and variant in robust and robust[variant].mca < robust[route].mca_ci[0]:
+        return ServedChoice(
+            route,
+            route,
+            f"its int8 file's mCA {robust[variant].mca:.4f} is below the float file's 95% interval "
+            f"(from {robust[route].mca_ci[0]:.4f})",
+        )
+    fast, slow = float(int8["latency_p50_ms"]), float(floats["latency_p50_ms"])
+    if not fast < slow:
+        return ServedChoice(route, route, f"its int8 file answered no faster ({fast:.3f} against {slow:.3f} ms p50)")
+    return ServedChoice(
+        variant,
+        route,
+        f"its int8 file is as accurate and as robust as the float file, within its 95% intervals, and "
+        f"faster ({fast:.3f} against {slow:.3f} ms p50)",
+    )
+
+
+__all__ = ["INT8_SUFFIX", "ServedChoice", "choose_served", "export_int8", "int8_name"]

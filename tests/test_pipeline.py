@@ -91,14 +91,19 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     assert memory.peak_bytes < MEMORY_BUDGET_GIB * 2**30, f"peak {memory.peak_bytes / 2**30:.2f} GiB"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["peak_memory_gib"] < MEMORY_BUDGET_GIB
-    # The report's test accuracy for both routes, and for the CNN's int8 file beside its float one
-    # (issue 30), is what the Comparator computed.
-    assert set(summary["test_accuracy"]) == {"automl", "hyperdrive", "hyperdrive-int8"}
+    # The report's test accuracy for both routes, and for the CNN's int8 file beside its float one when
+    # it was written (issue 30), is what the Comparator computed. This 1-epoch CNN's int8 graph agrees with
+    # its float graph on 0.989-0.991 of the validation images, about the 0.99 required, so either can happen
+    # here; tests/test_quantize.py and tests/test_served.py test each branch on its own.
+    int8_path = out / "hyperdrive" / "int8" / "model.onnx"
+    has_int8 = int8_path.is_file()
+    compared = {"automl", "hyperdrive"} | ({"hyperdrive-int8"} if has_int8 else set())
+    assert set(summary["test_accuracy"]) == compared
     report = (out / "report" / "report.md").read_text()
     for accuracy in summary["test_accuracy"].values():
         assert f"| {accuracy:.4g} |" in report  # the report's tables write 4 significant digits (0.874, not 0.8740)
     # Off the dataset: mCA on the fixed 1,000-image subsample, beside test accuracy, in the summary and report.
-    assert set(summary["mca"]) == {"automl", "hyperdrive", "hyperdrive-int8"}
+    assert set(summary["mca"]) == compared
     for route, mca in summary["mca"].items():
         figures = summary["corruptions"][route]
         assert 0 <= figures["mca_ci"][0] <= mca <= figures["mca_ci"][1] <= 1
@@ -116,10 +121,14 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
     from asl_recog.models._quantize import QUANTIZATION_KEY
     from asl_recog.models._unknown import UNKNOWN_STATS_KEY
 
-    int8 = asl.OnnxModel.load(out / "hyperdrive" / "int8" / "model.onnx")
-    assert int8.metadata[QUANTIZATION_KEY]["agreement"] >= 0.99
-    assert int8.metadata[UNKNOWN_STATS_KEY]["outputs"] == "int8"
-    assert (out / "hyperdrive" / "int8" / "MODEL_CARD.md").is_file()
+    if has_int8:
+        int8 = asl.OnnxModel.load(int8_path)
+        assert int8.metadata[QUANTIZATION_KEY]["agreement"] >= 0.99
+        assert int8.metadata[UNKNOWN_STATS_KEY]["outputs"] == "int8"
+        assert (int8_path.parent / "MODEL_CARD.md").is_file()
+    else:  # refused, and said so; the float file is compared and served
+        assert "hyperdrive: no int8 file (the int8 graph names the float graph's letter on" in stdout
+        assert not int8_path.parent.exists()
     served = summary["served"]
     assert served["route"] in ("automl", "hyperdrive") and served["name"] in summary["test_accuracy"]
     assert f"the winner, {served['route']}, is served from" in stdout and served["reason"] in stdout
@@ -156,8 +165,9 @@ def test_main_job_end_to_end_within_its_memory_budget_and_quiet(
         assert parent.data.metrics["test_accuracy"] == pytest.approx(summary["test_accuracy"][route])
         assert parent.data.metrics["test_mca"] == pytest.approx(summary["mca"][route], abs=1e-4)
         assert parent.data.tags["comparison.winner"] == str(route == served["route"]).lower()
-    int8_accuracy = parents["hyperdrive"].data.metrics["int8_test_accuracy"]
-    assert int8_accuracy == pytest.approx(summary["test_accuracy"]["hyperdrive-int8"])
+    if has_int8:  # the int8 file's figures, on the CNN's run
+        int8_accuracy = parents["hyperdrive"].data.metrics["int8_test_accuracy"]
+        assert int8_accuracy == pytest.approx(summary["test_accuracy"]["hyperdrive-int8"])
     for parent in parents.values():
         nested = [r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         assert "refit" in nested and sum(n.startswith("trial-") for n in nested) >= 1, nested

@@ -142,22 +142,33 @@ def test_the_main_jobs_int8_file_of_a_refit_cnn(
     cnn: asl.KerasModel, small_split: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """export_int8, as `asl-recog run` calls it: the refit network's int8 file takes the int8 threshold of
-    the trial model's (made in a temporary file), its record's name and the route's metadata."""
+    the trial model's (made in a temporary file), bounded to refuse no more correct validation answers than
+    the float threshold does; its record's name and the route's metadata."""
     from types import SimpleNamespace
 
     from asl_recog.cli._served import export_int8
 
     monkeypatch.setattr(_quantize, "INT8_MIN_AGREEMENT", TINY_MODEL_THRESHOLD)
+    validation = small_split[1]
     result = SimpleNamespace(
         refit=True, trial_model=cnn, best_model=asl.KerasModel(cnn.network, info={"refit_images": 27455})
     )
     record = dataclasses.replace(asl.RunRecord.from_model(cnn), name="hyperdrive-int8")
     path = tmp_path / "hyperdrive" / "int8" / "model.onnx"
-    written = export_int8(result, path, small_split[1], record=record, metadata={"route": "hyperdrive"})
+    floating = choose_unknown_threshold(cnn, validation)
+    written = export_int8(
+        result, path, validation, record=record, metadata={"route": "hyperdrive"}, float_unknown=floating
+    )
     assert isinstance(written, OnnxModel) and path.is_file()
-    trial = export_onnx(cnn, tmp_path / "trial.onnx", quantize="int8", validation_data=small_split[1])
-    assert written.metadata[UNKNOWN_THRESHOLD_KEY] == trial.metadata[UNKNOWN_THRESHOLD_KEY]  # its int8 outputs'
-    assert written.metadata[UNKNOWN_STATS_KEY]["outputs"] == "int8" and written.metadata["route"] == "hyperdrive"
+    trial = export_onnx(cnn, tmp_path / "trial.onnx", quantize="int8", calibration_data=validation)
+    bound = min(0.05, floating.refused_correct)
+    expected = choose_unknown_threshold(trial, validation, max_refused=bound)  # on the trial model's int8 outputs
+    stats = written.metadata[UNKNOWN_STATS_KEY]
+    assert written.metadata[UNKNOWN_THRESHOLD_KEY] == expected.threshold and stats["max_refused"] == pytest.approx(
+        bound
+    )
+    assert stats["refused_correct"] <= floating.refused_correct + 1e-9
+    assert stats["outputs"] == "int8" and written.metadata["route"] == "hyperdrive"
     assert asl.RunRecord.from_onnx(path).name == "hyperdrive-int8"
     # Re-exported with its test figures, as the main job does after the comparison, it stays int8, and says so.
     again = export_onnx(
@@ -171,7 +182,7 @@ def test_the_main_jobs_int8_file_of_a_refit_cnn(
     # Below the agreement threshold: the reason, for the log, and nothing written; the float file is served.
     monkeypatch.setattr(_quantize, "INT8_MIN_AGREEMENT", 1.01)
     refused = tmp_path / "refused" / "model.onnx"
-    reason = export_int8(result, refused, small_split[1], record=record, metadata={})
+    reason = export_int8(result, refused, validation, record=record, metadata={}, float_unknown=floating)
     assert isinstance(reason, str) and "below the 1.01 required" in reason and not refused.exists()
 
 

@@ -29,7 +29,7 @@ from asl_recog.models._model_card import write_card
 from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._quantize import QUANTIZATION_KEY
 from asl_recog.models._record import RunRecord, jsonable
-from asl_recog.models._unknown import UNKNOWN_THRESHOLD_KEY, choose_unknown_threshold
+from asl_recog.models._unknown import UNKNOWN_STATS_KEY, UNKNOWN_THRESHOLD_KEY, choose_unknown_threshold
 from asl_recog.results._persist import write_leaderboard
 from asl_recog.results._record import result_record
 from asl_recog.results._result import TrainingResult
@@ -240,7 +240,9 @@ def run_pipeline(
         if hasattr(result.best_model, "network"):  # a Keras network: its int8 file goes to the Comparator too
             int8_path = out / route / "int8" / "model.onnx"  # its own folder: its own card
             int8_record = dataclasses.replace(record, name=int8_name(route))
-            int8 = export_int8(result, int8_path, validation, record=int8_record, metadata=metadata)
+            int8 = export_int8(
+                result, int8_path, validation, record=int8_record, metadata=metadata, float_unknown=unknown
+            )
             if isinstance(int8, str):
                 echo(f"  {route}: no int8 file ({int8}); its float file is the one compared and served")
             else:
@@ -250,7 +252,8 @@ def run_pipeline(
                     f"  {route}: int8 file {int8_path.relative_to(out)} ({int8_path.stat().st_size / 1e6:.2f} MB "
                     f"against {exported[route].stat().st_size / 1e6:.2f}), names the float file's letter on "
                     f"{int8.metadata[QUANTIZATION_KEY]['agreement']:.4f} of the validation images; 'unknown' "
-                    f"below {int8.metadata[UNKNOWN_THRESHOLD_KEY]:g}, chosen on its own outputs"
+                    f"below {int8.metadata[UNKNOWN_THRESHOLD_KEY]:g}, chosen on its own outputs (refusing "
+                    f"{int8.metadata[UNKNOWN_STATS_KEY]['refused_correct']:.1%} of correct validation answers)"
                 )
         del result, trainer  # the next route needs the memory more than these objects
         gc.collect()

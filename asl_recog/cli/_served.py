@@ -18,7 +18,6 @@ read by the Comparator alone.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,6 @@ from asl_recog.models._onnx import OnnxModel
 from asl_recog.models._record import RunRecord
 from asl_recog.models._unknown import UNKNOWN_STATS_KEY, UnknownThreshold, choose_unknown_threshold
 from asl_recog.results._result import TrainingResult
-
-logger = logging.getLogger("asl_recog")
 
 #: The Comparator's name for a route's int8 file: ``hyperdrive`` -> ``hyperdrive-int8``.
 INT8_SUFFIX = "-int8"

@@ -1,5 +1,5 @@
-"""Issue 25: a model from any AutoML budget (baseline first, cheap first, bounded probes),
-a repeatable order, and the latency budget max_latency_ms."""
+"""Issue 25: a model from any AutoML budget (baseline first, cheap first, bounded probes) and
+a repeatable order (the latency budget, max_latency_ms: test_automl_latency.py)."""
 
 from __future__ import annotations
 

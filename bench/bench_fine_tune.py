@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--images", default=str(MASSEY), help="photo folder with letter sub-folders")
     parser.add_argument("--per-letter", nargs="+", type=int, default=[5, 10, 20])
     parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=None, help="fine_tune's default if left out")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     configure_logging(-1)
@@ -64,14 +65,17 @@ def main() -> None:
     people = people_of(folder)
     assert len(people) == len(photos), (len(people), len(photos))
     start = asl.KerasModel.load(args.model)
-    rng = np.random.default_rng(args.seed)
+    rate = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
     rows: list[dict[str, object]] = []
     for k in args.per_letter:
+        # Drawn from (seed, K), so a K's photos are the same whichever other Ks run beside it (one
+        # generator for every K made `--per-letter 10` and `--per-letter 5 10 20` draw different photos).
+        rng = np.random.default_rng([args.seed, k])
         for person in sorted(set(people)):
             held = np.flatnonzero(people == person)
             tune_rows = pick(photos, np.flatnonzero(people != person), k, rng)
             began = time.perf_counter()
-            tuned = asl.fine_tune(start, photos[tune_rows], epochs=args.epochs, seed=args.seed, progress=False)
+            tuned = asl.fine_tune(start, photos[tune_rows], epochs=args.epochs, seed=args.seed, progress=False, **rate)
             seconds = time.perf_counter() - began
             facts = tuned.info["fine_tuned"]
             rows.append(

@@ -12,6 +12,7 @@ import asl_recog as asl
 from asl_recog.cli._main import main
 from asl_recog.data._labels import labels_to_indices, labels_to_letters
 from asl_recog.routes.hyperdrive._builders import build_seed
+from asl_recog.routes.hyperdrive._fine_tune import LEARNING_RATE
 from asl_recog.routes.hyperdrive._training import train_network
 
 
@@ -55,6 +56,7 @@ def test_fine_tune_changes_a_copy_repeats_for_a_seed_and_exports_with_parity(
     assert all(np.array_equal(a, b) for a, b in zip(_weights(tuned), _weights(again), strict=True))
     facts = tuned.info["fine_tuned"]
     assert facts["images"] == 30 and facts["letters"] == ["A", "B", "C", "D", "E", "F"] and facts["seed"] == 3
+    assert facts["learning_rate"] == LEARNING_RATE
     assert facts["source"] == str(photo_folder) and facts["started_from"] == "a KerasModel in memory"
     assert 0 <= facts["test_accuracy_after"] <= 1 and facts["kept_within"] == (
         facts["test_accuracy_before"] - facts["test_accuracy_after"] <= 0.005
@@ -79,17 +81,21 @@ def test_fine_tune_refuses_what_it_cannot_tune(small_cnn, photo_folder, small_sp
         asl.fine_tune(small_cnn, photos[:0])
     with pytest.raises(asl.ConfigurationError, match="epochs and batch_size must be >= 1"):
         asl.fine_tune(small_cnn, photos, epochs=0)
+    with pytest.raises(asl.ConfigurationError, match=r"learning_rate must be in \(0, 1\]; got 0"):
+        asl.fine_tune(small_cnn, photos, learning_rate=0)
 
 
 def test_the_fine_tune_command_writes_the_model_and_says_what_it_kept(
     small_cnn, photo_folder, tmp_path, capsys
 ) -> None:
     out = tmp_path / "mine.onnx"
-    code = main(["fine-tune", str(small_cnn), str(photo_folder), "--out", str(out), "--epochs", "1", "--no-progress"])
+    flags = ["--epochs", "1", "--learning-rate", "0.0003", "--no-progress"]
+    code = main(["fine-tune", str(small_cnn), str(photo_folder), "--out", str(out), *flags])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "fine-tuned on 30 photos of 6 letters" in printed and "test-file accuracy" in printed
     assert out.is_file() and out.with_suffix(".keras").is_file()
+    assert asl.KerasModel.load(out.with_suffix(".keras")).info["fine_tuned"]["learning_rate"] == 0.0003
     assert "asl_recog.unknown_threshold" in asl.OnnxModel.load(out).metadata
     assert main(["fine-tune", str(small_cnn), str(photo_folder), "--out", str(tmp_path / "x.txt")]) == 2
     assert "give a path ending in .onnx or .keras" in capsys.readouterr().err

@@ -22,6 +22,7 @@ def add_fine_tune_arguments(p: argparse.ArgumentParser) -> None:
         "threshold; the .keras file is written beside it) or .keras",
     )
     p.add_argument("--epochs", type=int, default=16, help="passes over 4,096 rows, half of them your photos")
+    p.add_argument("--learning-rate", type=float, default=None, help="Adam's rate (default: fine_tune's LEARNING_RATE)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same network")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the log lines stay)")
 
@@ -41,7 +42,10 @@ def cmd_fine_tune(args: argparse.Namespace) -> int:
             f"{folder}: no such folder; give a folder of photos in letter sub-folders (A/, B/, ...)"
         )
     photos = load_sign_mnist("test", path=folder)  # the split name only chooses a file in a CSV folder
-    tuned: KerasModel = fine_tune(args.model, photos, epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    rate = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+    tuned: KerasModel = fine_tune(
+        args.model, photos, epochs=args.epochs, seed=args.seed, progress=not args.no_progress, **rate
+    )
     keras_path = tuned.save(out.with_suffix(".keras"))
     facts = tuned.info["fine_tuned"]
     print(f"fine-tuned on {facts['images']:,} photos of {len(facts['letters'])} letters in {facts['seconds']:.0f} s")

@@ -103,7 +103,7 @@ def fine_tune(
         >>> start = KerasModel(network)
         >>> tuned = fine_tune(start, validation, epochs=1, progress=False, rehearsal=train, check_test=False)
         >>> ", ".join(sorted(tuned.info["fine_tuned"])[:4])
-        'epochs, images, kept_within, letters'
+        'epochs, images, kept_within, learning_rate'
     """
     keras = import_keras()
     start = model if isinstance(model, KerasModel) else _load(model)

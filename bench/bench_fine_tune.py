@@ -25,6 +25,7 @@ import numpy as np
 import asl_recog as asl
 from asl_recog._console import configure_logging
 from asl_recog.data._images import IMAGE_SUFFIXES
+from asl_recog.routes.hyperdrive._fine_tune import EPOCHS, LEARNING_RATE
 
 MASSEY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "massey-asl-photos"
 
@@ -55,8 +56,8 @@ def main() -> None:
     parser.add_argument("model", help="the CNN to start from (.keras)")
     parser.add_argument("--images", default=str(MASSEY), help="photo folder with letter sub-folders")
     parser.add_argument("--per-letter", nargs="+", type=int, default=[5, 10, 20])
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=None, help="fine_tune's default if left out")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="fine_tune's starting rate")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     configure_logging(-1)
@@ -65,7 +66,6 @@ def main() -> None:
     people = people_of(folder)
     assert len(people) == len(photos), (len(people), len(photos))
     start = asl.KerasModel.load(args.model)
-    rate = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
     rows: list[dict[str, object]] = []
     for k in args.per_letter:
         # Drawn from (seed, K), so a K's photos are the same whichever other Ks run beside it (one
@@ -75,7 +75,14 @@ def main() -> None:
             held = np.flatnonzero(people == person)
             tune_rows = pick(photos, np.flatnonzero(people != person), k, rng)
             began = time.perf_counter()
-            tuned = asl.fine_tune(start, photos[tune_rows], epochs=args.epochs, seed=args.seed, progress=False, **rate)
+            tuned = asl.fine_tune(
+                start,
+                photos[tune_rows],
+                epochs=args.epochs,
+                seed=args.seed,
+                progress=False,
+                learning_rate=args.learning_rate,
+            )
             seconds = time.perf_counter() - began
             facts = tuned.info["fine_tuned"]
             rows.append(

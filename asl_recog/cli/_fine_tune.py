@@ -22,7 +22,12 @@ def add_fine_tune_arguments(p: argparse.ArgumentParser) -> None:
         "threshold; the .keras file is written beside it) or .keras",
     )
     p.add_argument("--epochs", type=int, default=16, help="passes over 4,096 rows, half of them your photos")
-    p.add_argument("--learning-rate", type=float, default=None, help="Adam's rate (default: fine_tune's LEARNING_RATE)")
+    p.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="Adam's starting rate, decayed to 0 along a cosine (default: fine_tune's LEARNING_RATE)",
+    )
     p.add_argument("--seed", type=int, default=0, help="the same seed gives the same network")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the log lines stay)")
 

@@ -217,3 +217,46 @@ def test_real_models_and_report(small_split: Any, small_test: asl.SignMnistDatas
         assert f"asl_recog version: {asl.__version__}" in text  # every report names the code that wrote it
     assert "| model | rank | accuracy |" in md and "<table" in html and '<img src="accuracy.png"' in html
     assert md.count("| ") > 24 and all(f"| {letter} |" in md for letter in LETTERS)
+
+
+def test_photos_misread_counts_majorities() -> None:
+    from asl_recog.evaluation._stats import photos_misread
+
+    correct = np.array([False, False, True, True, True, False, True, False])
+    groups = np.array([7, 7, 7, 3, 3, 9, 9, 1])  # photo 7: 2 of 3 wrong; 9: 1 of 2; 1: wholly wrong
+    assert photos_misread(correct, groups) == (2, 4)
+    with pytest.raises(ValueError, match="one length"):
+        photos_misread(correct, groups[:-1])
+
+
+def test_intervals_over_source_photos(test_data: asl.SignMnistDataset) -> None:
+    """One real source photo misread in all its copies: one photo of about 380, the interval over
+    photos the wider one, and McNemar's test decided over photos (the copies are not independent)."""
+    from asl_recog.data._split import similarity_groups
+
+    groups = similarity_groups(test_data)
+    sizes = np.bincount(groups)
+    photo = int(np.flatnonzero(sizes >= 15)[0])
+    rows = np.flatnonzero(groups == photo)
+    truth = labels_to_indices(test_data.labels)
+    answers = truth.copy()
+    answers[rows] = (truth[rows] + 1) % 24
+    # Lookups by pixels: identical copies would share an answer, and all of this photo's copies are wrong.
+    model = FixedModel(test_data, answers, 10)
+    perfect = FixedModel(test_data, truth, 10)
+    result = Comparator({"one-photo-wrong": model, "perfect": perfect}, measure_speed=False).evaluate(test_data)
+    row = result.summary.loc["one-photo-wrong"]
+    assert row["accuracy"] == pytest.approx(1 - len(rows) / len(test_data))
+    assert (row["photos_misread"], row["photos"]) == (1, len(sizes))
+    assert 350 <= row["photos"] <= 400  # the test file copies about 380 photos
+    image_width = row["accuracy_ci_high"] - row["accuracy_ci_low"]
+    photo_width = row["photo_accuracy_ci_high"] - row["photo_accuracy_ci_low"]
+    assert photo_width > 3 * image_width
+    assert (result.summary.at["perfect", "photos_misread"], result.best) == (0, "perfect")
+    # McNemar over images calls one photo's copies a significant lead; over photos it is 1 against 0.
+    m = result.mcnemar
+    assert (m.b, m.c) == (len(rows), 0) and m.p_value < 0.05
+    assert m.over_photos is not None and (m.over_photos.b, m.over_photos.c, m.over_photos.p_value) == (1, 0, 1.0)
+    assert not m.significant and m.as_dict()["photos_b"] == 1
+    assert "0 of" in result.verdict and "over the source photos the images copy, 1 source photos" in result.verdict
+    assert "NOT significant" in result.verdict

@@ -7,6 +7,7 @@ loads none of what these commands need (scikit-learn, TensorFlow, ONNX Runtime).
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         models[name or Path(path).stem] = path
     result = Comparator(models, primary_metric=args.metric).evaluate(load_sign_mnist("test", args.test))
     print_summary(result.summary, f"asl-recog compare: {len(models)} model(s) on the held-out test file")
-    print(result.verdict)
+    print(textwrap.fill(result.verdict, 100))  # as wide as the table above
     if args.report:
         print(f"report: {result.report(args.report) / 'report.md'} (every column of the summary)")
     else:

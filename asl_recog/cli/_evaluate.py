@@ -63,11 +63,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     row = result.summary.astype({"accuracy": float, "accuracy_ci_low": float, "accuracy_ci_high": float}).loc[name]
     print(
         f"{args.model}: test accuracy {row['accuracy']:.4f} (95% CI {row['accuracy_ci_low']:.4f}-"
-        f"{row['accuracy_ci_high']:.4f}) on {result.n_test:,} images of {result.test_source}"
+        f"{row['accuracy_ci_high']:.4f}) on {result.n_test:,} images of {result.test_source}; "
+        f"{int(row['photos_misread'])} of {int(row['photos'])} source photos misread (95% CI over photos "
+        f"{row['photo_accuracy_ci_low']:.4f}-{row['photo_accuracy_ci_high']:.4f})"
     )
     figures: dict[str, object] = {
         "model": args.model,
         "test_accuracy": round(float(result.summary["accuracy"].astype(float)[name]), 4),
+        "test_photos_misread": [int(row["photos_misread"]), int(row["photos"])],
     }
     robustness = result.robustness.get(name)
     if robustness is not None:

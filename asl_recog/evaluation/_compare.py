@@ -20,6 +20,7 @@ import pandas as pd
 from asl_recog._errors import ConfigurationError, DataFormatError
 from asl_recog.data._dataset import SignMnistDataset
 from asl_recog.data._labels import LETTERS, NUM_CLASSES, labels_to_indices
+from asl_recog.data._split import similarity_groups
 from asl_recog.evaluation._comparison import ComparisonResult
 from asl_recog.evaluation._latency import Latency, measure_latency
 from asl_recog.evaluation._metrics import METRIC_NAMES, METRICS, canonical_name
@@ -31,7 +32,7 @@ from asl_recog.evaluation._robustness import (
     suite_from,
     unknown_threshold,
 )
-from asl_recog.evaluation._stats import accuracy_ci, mcnemar_exact
+from asl_recog.evaluation._stats import accuracy_ci, mcnemar_exact, photos_misread
 from asl_recog.models._base import Model
 from asl_recog.models._export import export_onnx
 from asl_recog.models._onnx import OnnxModel
@@ -136,6 +137,8 @@ class Comparator:
         if len(test) == 0:
             raise DataFormatError("the test set is empty", source=test.source, fix="pass the real test set")
         y = labels_to_indices(test.labels)
+        # The test file's images are copies of far fewer photos: each row also counts photos.
+        groups = similarity_groups(test)
         rows: list[dict[str, Any]] = []
         recall: dict[str, np.ndarray] = {}
         confusion: dict[str, np.ndarray] = {}
@@ -144,7 +147,7 @@ class Comparator:
         with tempfile.TemporaryDirectory(prefix="asl_recog_compare_") as tmp:
             for name, model in self.models.items():
                 proba = np.asarray(model.predict_proba(test), dtype=np.float64)
-                row, extra = self._score(name, model, y, proba)
+                row, extra = self._score(name, model, y, proba, groups)
                 row.update(self._size(name, model, Path(tmp)))
                 row.update(
                     self._speed(name, model, test, Path(tmp), notes)
@@ -185,7 +188,7 @@ class Comparator:
         mcnemar = None
         if len(order) >= 2:
             a, b = order[0], order[1]
-            mcnemar = mcnemar_exact(y, predictions[a], predictions[b], a, b, self.alpha)
+            mcnemar = mcnemar_exact(y, predictions[a], predictions[b], a, b, self.alpha, groups)
             logger.info(mcnemar.statement)
         return ComparisonResult(
             summary=summary,
@@ -235,6 +238,7 @@ class Comparator:
         model: Model,
         y: np.ndarray,
         proba: np.ndarray,
+        groups: np.ndarray,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         from sklearn.metrics import confusion_matrix, recall_score
 
@@ -247,11 +251,17 @@ class Comparator:
         pred = proba.argmax(1)
         correct = int(np.sum(pred == y))
         low, high = accuracy_ci(correct, len(y))
+        misread, photos = photos_misread(pred == y, groups)
+        photo_low, photo_high = accuracy_ci(photos - misread, photos)
         row: dict[str, Any] = {
             "model": name,
             "accuracy": correct / len(y),
             "accuracy_ci_low": low,
             "accuracy_ci_high": high,
+            "photos": photos,
+            "photos_misread": misread,
+            "photo_accuracy_ci_low": photo_low,
+            "photo_accuracy_ci_high": photo_high,
             "macro_f1": METRICS["macro_f1"](y, proba),
         }
         if self.primary_metric not in row:

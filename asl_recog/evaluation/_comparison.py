@@ -71,6 +71,11 @@ class ComparisonResult:
         """The winner and whether the lead over the runner-up is significant, in plain words."""
         row = self.summary.loc[self.best]
         interval = f"95% CI {row['accuracy_ci_low']:.4f}-{row['accuracy_ci_high']:.4f}"
+        if "photos" in row.index:  # the images are copies of fewer photos: the wider interval is theirs
+            interval += (
+                f"; {int(row['photos_misread'])} of {int(row['photos'])} source photos misread, 95% CI over "
+                f"photos {row['photo_accuracy_ci_low']:.4f}-{row['photo_accuracy_ci_high']:.4f}"
+            )
         if self.primary_metric == "accuracy":  # said once, with its interval
             text = f"Best by accuracy: {self.best} (accuracy {row['accuracy']:.4f}, {interval})."
         else:

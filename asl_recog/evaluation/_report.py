@@ -41,6 +41,7 @@ _TABLE_COLUMNS = [
     "accuracy",
     "accuracy_ci_low",
     "accuracy_ci_high",
+    "photos_misread",
     "macro_f1",
     "size_bytes",
     "training_seconds",
@@ -120,7 +121,9 @@ def _sections(result: Comparison) -> list[tuple[str, str]]:
         (
             "Method",
             f"{result.n_test} held-out test images from {result.test_source}. Accuracy intervals: 95% "
-            f"{result.ci_method}. Winner by {result.primary_metric}; {result.tie_break}. Latency: "
+            f"{result.ci_method}, over the images and, in the verdict, over the source photos they copy "
+            "(near-duplicates grouped as the validation split groups them; a photo is misread when most "
+            f"of its copies are). Winner by {result.primary_metric}; {result.tie_break}. Latency: "
             "single-image predict_proba on raw uint8 images (p50/p95 over repeated calls after a "
             "warm-up) and batch throughput, through onnxruntime where the model has or gets an ONNX "
             "form (column latency_runtime). The machine may be shared, so timings are indicative.",

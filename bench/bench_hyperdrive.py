@@ -31,14 +31,13 @@ import argparse
 import os
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 import asl_recog as asl
 from asl_recog._console import configure_logging
-from asl_recog.data._labels import LETTERS, labels_to_indices
+from asl_recog.data._labels import LETTERS
 from asl_recog.data._photos import background_crops
 from asl_recog.evaluation import CorruptionSuite
 from asl_recog.models._unknown import choose_unknown_threshold
@@ -87,17 +86,18 @@ def run_seed(seed: int, args: argparse.Namespace, train: asl.SignMnistDataset, f
         "test": float(summary.loc["refit", "accuracy"]),
         "errors": int(round((1 - summary.loc["refit", "accuracy"]) * len(test))),
         "photos": (int(summary.loc["refit", "photos_misread"]), int(summary.loc["refit", "photos"])),
-        "confusions": confusions(test, comparison.predictions["refit"]),
+        "confusions": confusions(comparison.confusion["refit"]),
         "curve": [float(summary.loc[path.stem, "accuracy"]) for path in checkpoints],
         "board": result.leaderboard,
     }
 
 
-def confusions(test: asl.SignMnistDataset, predicted: np.ndarray) -> str:
-    """The refit model's test errors as 'true->answered xN', most frequent first (e.g. 'Y->I x20')."""
-    truth = labels_to_indices(test.labels)
-    pairs = Counter((LETTERS[t], LETTERS[p]) for t, p in zip(truth, predicted, strict=True) if t != p)
-    return ", ".join(f"{t}->{p} x{n}" for (t, p), n in pairs.most_common()) or "none"
+def confusions(matrix: np.ndarray) -> str:
+    """A confusion matrix's errors (the Comparator's: rows true, columns answered) as 'true->answered xN',
+    most frequent first (e.g. 'Y->I x20')."""
+    errors = matrix * (1 - np.eye(len(matrix), dtype=matrix.dtype))
+    cells = sorted(zip(*np.nonzero(errors), strict=True), key=lambda cell: -errors[cell])
+    return ", ".join(f"{LETTERS[t]}->{LETTERS[p]} x{errors[t, p]}" for t, p in cells) or "none"
 
 
 def refusals(result: asl.TrainingResult, train: asl.SignMnistDataset, seed: int, test: asl.SignMnistDataset) -> dict:

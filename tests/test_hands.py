@@ -64,6 +64,43 @@ def test_the_shipped_graph_is_the_recorded_one_with_mediapipes_shapes() -> None:
     assert _hands.DETECTOR_SHA256 in (_hands.DETECTOR_FILE.parent / "NOTICE").read_text()
 
 
+def test_prelu_rewrite_answers_bit_for_bit_and_the_shipped_graph_has_no_prelu() -> None:
+    # tools/make_hand_detector.py writes PRelu as Relu(x) + Relu(-x) * -slope, for speed; it must
+    # not change the answers, on slopes below 0, in (0, 1) and above 1, and on -0.0 (whose sign it may
+    # drop: -0.0 == 0.0, so array_equal and not the bytes).
+    import importlib.util
+
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    spec = importlib.util.spec_from_file_location(
+        "make_hand_detector", Path(__file__).resolve().parents[1] / "tools" / "make_hand_detector.py"
+    )
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    slope = np.array([-4.55, -0.3, 0.0, 0.25, 1.0, 12.24], dtype=np.float32).reshape(1, 6, 1, 1)
+    graph = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "slope"], ["y"], name="act"), helper.make_node("Relu", ["y"], ["z"])],
+        "prelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 5, 5])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 6, 5, 5])],
+        [numpy_helper.from_array(slope, "slope")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(0).normal(0, 50, (1, 6, 5, 5)).astype(np.float32)
+    x[0, :, 0, 0] = -0.0
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert tool.prelu_as_relu(model) == 1
+    assert "PRelu" not in {node.op_type for node in model.graph.node}
+    assert [tensor.name for tensor in model.graph.initializer] == ["slope_negated"]
+    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert np.array_equal(after[0], before[0])
+    shipped = onnx.load(str(_hands.DETECTOR_FILE))
+    assert "PRelu" not in {node.op_type for node in shipped.graph.node}
+
+
 # -- anchors, decoding, suppression: numbers worked out by hand -----------------------------------------
 
 

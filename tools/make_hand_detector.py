@@ -9,12 +9,14 @@ released in the ``mediapipe`` 0.10.21 wheel on PyPI. This script:
    wheel with zipfile and checks the graph's sha256;
 3. converts it with the project's own tf2onnx
    (``python -m tf2onnx.convert --tflite FILE --opset 17 --output OUT``);
-4. renames tf2onnx's folded constants in order of first use (tf2onnx numbers them in an order
+4. rewrites each ``PRelu(x, slope)`` as ``Relu(x) + Relu(-x) * -slope``, which is the same
+   number (only a zero's sign can differ) and a third faster in ONNX Runtime (see :func:`prelu_as_relu`);
+5. renames the folded constants in order of first use (tf2onnx numbers them in an order
    that changes from run to run; the graph is the same) and replaces the temporary folder in the
    graph's doc string, so that the file's bytes are reproducible;
-5. checks the graph: input 1x192x192x3 float, outputs 1x2016x18 and 1x2016x1, and the same
+6. checks the graph: input 1x192x192x3 float, outputs 1x2016x18 and 1x2016x1, and the same
    answers as TensorFlow Lite's interpreter on the .tflite for a fixed random image;
-6. writes the ONNX file, the Apache-2.0 licence and a NOTICE, and prints the three sha256s.
+7. writes the ONNX file, the Apache-2.0 licence and a NOTICE, and prints the three sha256s.
 
 Usage:
     python tools/make_hand_detector.py             # (re)writes asl_recog/data/_detector/
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +65,10 @@ Licence:    Apache License 2.0; the licence text is in LICENSE next to this file
             files not taken here).
 Changes:    converted from TensorFlow Lite to ONNX (opset {OPSET}) with tf2onnx,
                 python -m tf2onnx.convert --tflite palm_detection_full.tflite --opset {OPSET} --output OUT
-            and tf2onnx's folded constants renamed in order of first use (const_000, ...) so the
-            bytes are reproducible. No weight was changed.
+            each PRelu(x, slope) written as Relu(x) + Relu(-x) * (-slope), the same numbers
+            (ONNX Runtime runs its PRelu slowly), and the folded constants renamed in order of
+            first use (const_000, ...) so the bytes are reproducible. No weight was changed
+            but for the PRelu slopes' signs.
             sha256 of the result: {{onnx_sha}}
 How:        python tools/make_hand_detector.py (in the asl_recog source tree) repeats all of it.
 Use:        asl_recog/data/_hands.py runs it on 192x192 RGB images scaled to 0..1 and decodes its
@@ -118,6 +123,7 @@ def convert(tflite: bytes, folder: Path) -> bytes:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     subprocess.run(command, check=True, env=env, capture_output=True)
     model = onnx.load(str(target))
+    prelu_as_relu(model)
     graph = model.graph
     stored = {tensor.name for tensor in graph.initializer}
     names: dict[str, str] = {}
@@ -139,6 +145,52 @@ def convert(tflite: bytes, folder: Path) -> bytes:
     graph.doc_string = f"converted from {TFLITE} ({WHEEL}) by tools/make_hand_detector.py"  # not the temp path
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString(deterministic=True))
+
+
+def prelu_as_relu(model: Any) -> int:
+    """Rewrite each ``PRelu(x, slope)`` of ``model`` in place as ``Relu(x) + Relu(-x) * -slope``; return the count.
+
+    Why: the graph's 31 PRelu nodes took 7.2 of its 17.7 ms in ONNX Runtime 1.32's profile (one
+    thread), as long as its 63 convolutions, while the Relu, Neg, Mul and Add that replace them
+    take about 3 ms (13.2 ms for the whole graph in the same profile). The numbers are equal: for
+    x > 0 the second term is ``0 * -slope``; for x < 0 the first is 0 and ``-x * -slope`` is
+    ``x * slope`` exactly (a change of sign rounds nothing). Only a zero's sign can differ
+    (PRelu's ``-0.0`` comes out ``+0.0``), which no comparison or later sum can see. Each slope
+    is stored negated, in place of the original.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    stored = {tensor.name: tensor for tensor in graph.initializer}
+    nodes, count = [], 0
+    for node in graph.node:
+        if node.op_type != "PRelu" or node.input[1] not in stored:
+            nodes.append(node)
+            continue
+        (x, slope), (y,) = node.input, node.output
+        negated = f"{slope}_negated"
+        if negated not in stored:
+            stored[negated] = numpy_helper.from_array(-numpy_helper.to_array(stored[slope]), negated)
+            graph.initializer.append(stored[negated])
+        name = node.name or y
+        nodes += [
+            helper.make_node("Relu", [x], [f"{y}_positive"], name=f"{name}_positive"),
+            helper.make_node("Neg", [x], [f"{y}_flipped"], name=f"{name}_flipped"),
+            helper.make_node("Relu", [f"{y}_flipped"], [f"{y}_negative"], name=f"{name}_negative"),
+            helper.make_node("Mul", [f"{y}_negative", negated], [f"{y}_scaled"], name=f"{name}_scaled"),
+            helper.make_node("Add", [f"{y}_positive", f"{y}_scaled"], [y], name=name),
+        ]
+        count += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    # The slopes are now read only through their negated copies: drop the originals.
+    used = {name for node in graph.node for name in node.input}
+    kept = [tensor for tensor in graph.initializer if tensor.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.checker.check_model(model)
+    return count
 
 
 def verify(graph: bytes, tflite: bytes) -> None:

@@ -28,7 +28,7 @@ from asl_recog.data._palm import INPUT_SIDE, Palm, decode, hand_rect, letterbox,
 DETECTOR_FILE = Path(__file__).resolve().parent / "_detector" / "palm_detection_full.onnx"
 #: sha256 of the shipped graph, as tools/make_hand_detector.py printed it: a damaged or swapped
 #: file is refused instead of quietly finding no hands.
-DETECTOR_SHA256 = "d07a4950277234ce6d3cf15bcf7bf4f587a6975cf844b3a5691ce81fc92ab668"
+DETECTOR_SHA256 = "54b67eef1401c20513c944c074128fe925c3dcfd40db7103c9480dcf928f198a"
 #: Photos whose short side is under this many pixels are not searched: they are already a crop
 #: (Sign Language MNIST's 28x28 images, thumbnails), and the detector needs a palm of ~20 px.
 MIN_DETECTION_SIDE = 64
@@ -47,7 +47,7 @@ HAND_MARGIN = 0.9
 #: finds a palm in 70.3 % as they are, 98.9 % with a border of 0.25 and 100 % with 0.5
 #: (bench/bench_hands.py). A photo without a hand pays for both looks.
 RETRY_BORDER = 0.5
-#: One thread: the graph takes about 16 ms of one core; on the 2-core development machine, busy
+#: One thread: the graph takes about 12 ms of one core; on the 2-core development machine, busy
 #: with other work, two threads took 19-35 ms, and a web server runs several decodes at once anyway.
 _THREADS = 1
 

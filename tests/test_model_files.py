@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 from pathlib import Path
@@ -285,3 +286,28 @@ def test_onnx_files_with_external_data_or_custom_operators_are_refused(tmp_path:
         r"com.example.native.Softmax from a custom domain",
     ):
         asl.Model.load(tmp_path / "custom.onnx")
+
+
+def test_scoring_several_keras_models_prints_no_tensorflow_retracing_warning(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Keras's predict() traced a tf.function per network and again for each last, shorter batch;
+    # TensorFlow counts those traces across networks and warned about "retracing" after a few
+    # models were scored in a row (a notebook comparing saved models). predict_proba calls the
+    # network directly, in batches: no trace, the same numbers.
+    import keras
+
+    images = asl.load_sign_mnist("test").images[:1100]  # more than one batch of 1,024
+    outputs = []
+    with caplog.at_level(logging.WARNING):
+        for seed in range(6):
+            keras.utils.set_random_seed(seed)
+            inputs = keras.Input((28, 28, 1))
+            hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+            network = keras.Model(inputs, keras.layers.Dense(24, "softmax")(keras.layers.Flatten()(hidden)))
+            outputs.append(asl.KerasModel(network).predict_proba(images))
+            reference = np.asarray(network(images[..., None] / np.float32(255), training=False))  # one call
+            np.testing.assert_allclose(outputs[-1], reference, rtol=1e-5, atol=1e-7)
+    assert all(out.shape == (1100, 24) and out.dtype == np.float32 for out in outputs)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+    assert "retracing" not in capfd.readouterr().err

@@ -21,7 +21,7 @@ from asl_recog._console import import_keras, import_tensorflow
 from asl_recog._errors import ConfigurationError
 from asl_recog.backends.local._scheduler import TrialOutcome
 from asl_recog.data._labels import labels_to_indices
-from asl_recog.models._base import KerasModel
+from asl_recog.models._base import KerasModel, network_proba
 from asl_recog.models._budgets import BudgetExceeded, check_size
 from asl_recog.routes._settings import DEFAULT_MAX_MODEL_SIZE_MB
 from asl_recog.routes.hyperdrive._augmented import (
@@ -287,7 +287,7 @@ def _robust_scores(network: Any, clean: tuple[np.ndarray, np.ndarray], mixed: fl
     (what the Comparator sets beside test accuracy), the mean of clean and corrupted its selection score."""
     if metric != "accuracy":
         return {"selection_score": mixed}
-    right = network.predict(clean[0], batch_size=1024, verbose=0).argmax(axis=1) == clean[1]
+    right = network_proba(network, clean[0]).argmax(axis=1) == clean[1]
     clean_accuracy = float(right.mean())
     return {
         "validation_score": clean_accuracy,

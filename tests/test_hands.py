@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from image_cases import encode, with_orientation
 from PIL import Image
+from tool_modules import load_tool
 
 import asl_recog as asl
 from asl_recog.data import _hands, _palm
@@ -68,18 +69,11 @@ def test_prelu_rewrite_answers_bit_for_bit_and_the_shipped_graph_has_no_prelu() 
     # tools/make_hand_detector.py writes PRelu as Relu(x) + Relu(-x) * -slope, for speed; it must
     # not change the answers, on slopes below 0, in (0, 1) and above 1, and on -0.0 (whose sign it may
     # drop: -0.0 == 0.0, so array_equal and not the bytes).
-    import importlib.util
-
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    spec = importlib.util.spec_from_file_location(
-        "make_hand_detector", Path(__file__).resolve().parents[1] / "tools" / "make_hand_detector.py"
-    )
-    assert spec is not None and spec.loader is not None
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("make_hand_detector")
     slope = np.array([-4.55, -0.3, 0.0, 0.25, 1.0, 12.24], dtype=np.float32).reshape(1, 6, 1, 1)
     graph = helper.make_graph(
         [helper.make_node("PRelu", ["x", "slope"], ["y"], name="act"), helper.make_node("Relu", ["y"], ["z"])],

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tool_modules import load_tool
 
 import asl_recog
 
@@ -84,11 +85,7 @@ def test_every_reference_page_is_in_the_mkdocs_nav() -> None:
 
 
 def test_the_cli_page_lists_every_command() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools" / "mkdocs_hooks.py")
-    hooks = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(hooks)  # type: ignore[union-attr]
+    hooks = load_tool("mkdocs_hooks")
     text = hooks.cli_page()
     from asl_recog.cli._main import build_parser
 

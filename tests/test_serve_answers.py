@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from serving_model import rows, with_threshold
+from tool_modules import load_tool
 
 import asl_recog as asl
 from asl_recog._errors import ModelFileError
@@ -300,14 +301,7 @@ def test_serve_refuses_a_bad_model_before_generating_a_key(tmp_path: Path, capsy
 
 
 def test_the_letter_chart_shows_each_letters_typical_training_image(train_data: asl.SignMnistDataset) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "make_letter_chart", Path(__file__).resolve().parents[1] / "tools" / "make_letter_chart.py"
-    )
-    assert spec is not None and spec.loader is not None
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("make_letter_chart")
     chart = np.asarray(Image.open(STATIC / "letters.png").convert("L"))
     side = 28 * tool.SCALE
     for k, image in enumerate(tool.typical_images(train_data)):

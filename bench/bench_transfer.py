@@ -24,7 +24,7 @@ from pathlib import Path
 import asl_recog as asl
 from asl_recog._console import configure_logging
 from asl_recog.data._labels import labels_to_indices
-from asl_recog.models._base import KerasModel
+from asl_recog.models._base import KerasModel, network_proba
 from asl_recog.routes.hyperdrive._augmented import with_corrupted_copy
 from asl_recog.routes.hyperdrive._builders import DEFAULTS, build_default
 from asl_recog.routes.hyperdrive._training import train_network
@@ -64,7 +64,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         model = KerasModel(network, params, {})
         n = len(clean[1])
-        right = network.predict(mixed[0], batch_size=1024, verbose=0).argmax(axis=1) == mixed[1]
+        right = network_proba(network, mixed[0]).argmax(axis=1) == mixed[1]
         result = asl.evaluate_photos(model, photos, "photos")
         print(
             f"| {epochs} | {transfer:g} | {normalize} | {share:g} | {right[:n].mean():.4f} | {right[n:].mean():.4f} "

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 import asl_recog as asl
 from asl_recog.cli._main import build_parser, main
 from asl_recog.cli._parser import command_parser
-from asl_recog.data._labels import labels_to_indices
+from asl_recog.data._labels import LETTERS, labels_to_indices
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_export_then_predict_photos(
         Image.fromarray(test_data.images[i]).resize((112, 112)).save(photos[-1])
     assert main(["predict", "--model", str(onnx_path), *map(str, photos)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split() == ["path", "letter", "probability", "hand_found"] and len(lines) == 4
+    assert lines[0].split() == ["path", "letter", "probability", "reason", "hand_found"] and len(lines) == 4
     model = asl.Model.load(onnx_path)
     expected = model.predict_letters(np.stack([asl.image_to_array(p) for p in photos]))
     assert [line.split()[1] for line in lines[1:]] == list(expected)
@@ -91,6 +91,7 @@ def test_predict_reads_folders_and_globs_skips_unreadable_files_and_writes_csv_o
         "path",
         "letter",
         "probability",
+        "reason",
         "hand_found",
         "letter_2",
         "probability_2",
@@ -110,6 +111,65 @@ def test_predict_reads_folders_and_globs_skips_unreadable_files_and_writes_csv_o
     assert "matches no .png" in capsys.readouterr().err
     assert main(["predict", "--model", str(saved_model), str(folder / "anim.gif")]) == 2
     assert "is not a PNG or JPEG file" in capsys.readouterr().err
+
+
+def test_predict_answers_unknown_as_the_service_does(
+    tmp_path: Path, saved_model: Path, test_data: asl.SignMnistDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import skimage.data
+
+    from asl_recog.models._unknown import UNKNOWN_THRESHOLD_KEY
+
+    onnx_path = tmp_path / "lr.onnx"
+    asl.export_onnx(asl.Model.load(saved_model), onnx_path, metadata={UNKNOWN_THRESHOLD_KEY: 0.6})
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray(test_data.images[i]).resize((96, 96)).save(folder / f"h{i:02d}.png")
+    model = asl.Model.load(onnx_path)
+    photos = sorted(folder.glob("*.png"))
+    proba = model.predict_proba(np.stack([asl.image_to_array(p, find_hand=False) for p in photos]))
+    sure = proba.max(axis=1) >= 0.6
+    assert sure.any() and not sure.all()  # both kinds of answer are checked
+
+    # The model's stored threshold is in force by default: below it, "unknown" and why.
+    assert main(["predict", "--model", str(onnx_path), str(folder), "--no-find-hand", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    letters = [LETTERS[k] for k in proba.argmax(axis=1)]
+    assert [r["letter"] for r in rows] == [
+        letter if ok else "unknown" for letter, ok in zip(letters, sure, strict=True)
+    ]
+    assert [r["reason"] for r in rows] == [None if ok else "not_sure" for ok in sure]
+    assert [r["top"][0]["letter"] for r in rows] == list(letters)  # the best guess is still given
+    assert f"'unknown' for {(~sure).sum()} of 12 photo(s)" in captured.err and "stored at export" in captured.err
+
+    # --threshold none answers every photo; --threshold T replaces the stored one.
+    assert main(["predict", "--model", str(onnx_path), str(folder), "--no-find-hand", "--threshold", "none"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()[1:]
+    assert [line.split()[1] for line in table] == list(letters)
+    assert (
+        main(
+            ["predict", "--model", str(onnx_path), str(folder), "--no-find-hand", "--threshold", "0", "--format", "csv"]
+        )
+        == 0
+    )
+    assert [line.split(",")[1] for line in capsys.readouterr().out.splitlines()[1:]] == list(letters)
+
+    # A photo in which no hand is found is refused while a threshold is in force, as the service refuses it.
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(skimage.data.coffee()).save(photo)
+    assert main(["predict", "--model", str(onnx_path), str(photo), "--threshold", "0", "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["letter"], row["reason"], row["hand_found"]) == ("unknown", "no_hand", False)
+
+    # A threshold that is no probability is a usage error naming the flag.
+    with pytest.raises(SystemExit) as info:
+        main(["predict", "--model", str(onnx_path), str(photo), "--threshold", "60%"])
+    assert info.value.code == 2
+    assert "--threshold: '60%' is neither a probability from 0 to 1" in capsys.readouterr().err
 
 
 def test_predict_takes_pil_images_and_colour_photo_arrays(saved_model: Path, test_data: asl.SignMnistDataset) -> None:

@@ -17,6 +17,7 @@
 The scenes are written to a temporary folder and deleted afterwards. Usage:
     python bench/bench_hands.py                                 # found share and cost
     python bench/bench_hands.py --model runs/<run>/best.onnx    # and top-1/top-3 with and without the crop
+    python bench/bench_hands.py --accuracy-only --model quick=a.onnx full=b.keras   # several models, no timing
 Prints Markdown. The machine may be shared with other work: the milliseconds are of this run.
 """
 
@@ -134,7 +135,16 @@ def _row(name: str, wall: np.ndarray, cpu: np.ndarray) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--model", help="a saved model (.onnx, .keras, .aslskl) for top-1/top-3 with and without")
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        default=[],
+        metavar="[NAME=]PATH",
+        help="saved models (.onnx, .keras, .aslskl) for top-1/top-3 with and without the crop",
+    )
+    parser.add_argument(
+        "--accuracy-only", action="store_true", help="skip the found share and the timing (needs --model)"
+    )
     parser.add_argument("--timed", type=int, default=300, help="scenes timed (default 300)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=int, default=1, help="use every n-th Massey photo (default 1: all)")
@@ -142,7 +152,22 @@ def main() -> None:
     configure_logging(-1)
     if not MASSEY.is_dir():
         raise SystemExit(f"{MASSEY}: the Massey photos are not there (see its README for where they come from)")
+    if args.accuracy_only and not args.model:
+        parser.error("--accuracy-only needs --model")
     paths = _massey_paths()[:: args.every]
+    rng = np.random.default_rng(args.seed)
+    backgrounds = _backgrounds()
+    scenes = [scene(path, backgrounds, rng) for path in paths]
+    if not args.accuracy_only:
+        found_and_cost(paths, scenes, backgrounds, rng, args.timed)
+    if args.model:
+        accuracy(dict(_named(item) for item in args.model), paths, scenes)
+
+
+def found_and_cost(
+    paths: list[Path], scenes: list[Image.Image], backgrounds: list[Image.Image], rng: np.random.Generator, timed: int
+) -> None:
+    """Parts 1 and 2: the found share on the Massey photos, and the milliseconds the hand crop adds."""
     _hands._load_session()  # the one-off session start is not a photo's cost
     start = time.perf_counter()
     shares = found_share(paths)
@@ -151,10 +176,7 @@ def main() -> None:
     print("|" + "---|" * len(shares))
     print("| " + " | ".join(f"{v:.1%}" for v in shares.values()) + " |\n")
 
-    rng = np.random.default_rng(args.seed)
-    backgrounds = _backgrounds()
-    scenes = [scene(path, backgrounds, rng) for path in paths]
-    picks = rng.choice(len(scenes), min(args.timed, len(scenes)), replace=False)
+    picks = rng.choice(len(scenes), min(timed, len(scenes)), replace=False)
     scene_wall, scene_cpu, scene_found = added_ms([_jpeg(scenes[i]) for i in picks])
     empty_wall, empty_cpu, empty_found = added_ms([_jpeg(b) for b in backgrounds] * 5)
     load = os.getloadavg()[0]
@@ -168,28 +190,38 @@ def main() -> None:
     print(f"\nA hand was found in {scene_found.mean():.1%} of the timed scenes; the sample photos alone gave "
           f"{int(empty_found.sum())} false hands in {len(empty_found)} looks.\n")  # fmt: skip
 
-    if not args.model:
-        return
-    model = asl.Model.load(args.model)
-    stored = getattr(model, "metadata", {}).get("asl_recog.unknown_threshold")
-    threshold = float(stored) if stored else None
-    print(f"## Accuracy of {args.model} (threshold {threshold})\n")
-    print("| photo set | crop | photos | top-1 | top-3 | top-1 with threshold | answered |")
-    print("|---|---|---|---|---|---|---|")
+
+def _named(item: str) -> tuple[str, str]:
+    name, sep, path = item.partition("=")
+    return (name, path) if sep else (item, item)
+
+
+def accuracy(models: dict[str, str], paths: list[Path], scenes: list[Image.Image]) -> None:
+    """Part 3: each model's top-1 and top-3 on the Massey photos and the scenes, centre and hand square."""
+    print("| model | photo set | crop | photos | top-1 | top-3 | top-1 with threshold | answered | threshold |")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="scenes-") as tmp:
         for path, image in zip(paths, scenes, strict=True):
             (Path(tmp) / path.parent.name).mkdir(exist_ok=True)
             image.save(Path(tmp) / path.parent.name / f"{path.stem}.jpg", quality=90)
-        for name, folder in (("massey", MASSEY), ("scenes", Path(tmp))):
-            for find_hand in (False, True):
-                data = asl.load_sign_mnist("test", folder, find_hand=find_hand)
-                plain = asl.evaluate_photos(model, data, name)
-                gated = asl.evaluate_photos(model, data, name, threshold=threshold) if threshold else plain
-                crop = "hand square" if find_hand else "centre square"
-                print(
-                    f"| {name} | {crop} | {plain.n_images:,} | {plain.top1:.3f} | {plain.top3:.3f} "
-                    f"| {gated.top1:.3f} | {gated.answered:.3f} |"
-                )
+        sets = {
+            (name, find_hand): asl.load_sign_mnist("test", folder, find_hand=find_hand)
+            for name, folder in (("massey", MASSEY), ("scenes", Path(tmp)))
+            for find_hand in (False, True)
+        }
+    for label, model_path in models.items():
+        model = asl.Model.load(model_path)
+        stored = getattr(model, "metadata", {}).get("asl_recog.unknown_threshold")
+        threshold = float(stored) if stored else None
+        for (name, find_hand), data in sets.items():
+            plain = asl.evaluate_photos(model, data, name)
+            gated = asl.evaluate_photos(model, data, name, threshold=threshold) if threshold else plain
+            crop = "hand square" if find_hand else "centre square"
+            print(
+                f"| {label} | {name} | {crop} | {plain.n_images:,} | {plain.top1:.3f} | {plain.top3:.3f} "
+                f"| {gated.top1:.3f} | {gated.answered:.3f} | {'-' if threshold is None else f'{threshold:.3f}'} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

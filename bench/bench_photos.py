@@ -38,7 +38,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in models:
         for r in result.photos[name].values():
-            ungated = asl.evaluate_photos(models[name], photos[r.name], r.name).top1
+            ungated = r.top1_every_photo
             threshold = "-" if r.threshold is None else f"{r.threshold:.3f}"
             print(
                 f"| {name} | {result.summary.loc[name, 'accuracy']:.4f} | {r.name} | {r.n_images:,} | {r.top1:.3f} "

@@ -53,7 +53,10 @@ def test_top1_top3_per_letter_and_refusals(photo_folder: Path, model: asl.OnnxMo
     assert strict.answered == pytest.approx(float(answered.mean())) and 0 < strict.answered < 1
     assert strict.top1 == pytest.approx(float(((proba.argmax(1) == truth) & answered).mean()))
     assert strict.top3 == plain.top3 and strict.top1 <= plain.top1
+    # What the refusals cost: top-1 had every photo been answered is the plain top-1.
+    assert strict.top1_every_photo == pytest.approx(plain.top1) == plain.top1_every_photo
     figures = strict.as_dict()
+    assert figures["top1_every_photo"] == round(plain.top1, 4)
     assert figures["threshold"] == threshold and set(figures["per_letter"]) == {"A", "B", "C", "L"}
     json.dumps(figures)  # plain JSON values only
 

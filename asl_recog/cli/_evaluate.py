@@ -113,7 +113,11 @@ def _print_photos(r: PhotoResult) -> None:
     refusals = "" if r.threshold is None else f", 'unknown' below {r.threshold:g} counted wrong"
     print(f"\n{r.name}: {r.n_images:,} photos of {r.source}{refusals}")
     answered = f"{r.accuracy_answered:.4f}" if r.answered > 0 else "-"
-    print(f"top-1 {r.top1:.4f}, top-3 {r.top3:.4f}; answered {r.answered:.1%} of the photos, top-1 on those {answered}")
+    every = "" if r.threshold is None else f" ({r.top1_every_photo:.4f} had every photo been answered)"
+    print(
+        f"top-1 {r.top1:.4f}{every}, top-3 {r.top3:.4f}; answered {r.answered:.1%} of the photos, "
+        f"top-1 on those {answered}"
+    )
     if r.no_hand:
         refused = "refused as 'no hand found'" if r.threshold is not None else "read from their centre square"
         print(f"no hand found in {r.no_hand:.1%} of the photos: {refused}")

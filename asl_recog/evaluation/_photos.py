@@ -65,6 +65,14 @@ class PhotoResult:
     per_letter: pd.Series
     confusion: np.ndarray
 
+    @property
+    def top1_every_photo(self) -> float:
+        """Top-1 had every photo been answered (no threshold): the confusion matrix's diagonal share.
+
+        Equal to ``top1`` without a threshold; with one, it says what the refusals cost.
+        """
+        return float(np.trace(self.confusion) / self.n_images)
+
     def as_dict(self) -> dict[str, Any]:
         """The figures as plain JSON-ready values (``per_letter`` as letter -> top-1)."""
         return {
@@ -73,6 +81,7 @@ class PhotoResult:
             "n_images": self.n_images,
             "top1": round(self.top1, 4),
             "top3": round(self.top3, 4),
+            "top1_every_photo": round(self.top1_every_photo, 4),
             "answered": round(self.answered, 4),
             "no_hand": round(self.no_hand, 4),
             "accuracy_answered": None if math.isnan(self.accuracy_answered) else round(self.accuracy_answered, 4),

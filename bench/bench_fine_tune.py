@@ -10,7 +10,8 @@ score both networks).
 
 Usage:
     python bench/bench_fine_tune.py runs/demo/hyperdrive/best.keras --per-letter 5 10 20
-Prints a Markdown table: one row per K, then one per (K, person).
+Prints a Markdown table: one row per K, then one per (K, person), then top-1 per letter over the
+five held-out people, zero-shot and after each K's fine-tunes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import asl_recog as asl
 from asl_recog._console import configure_logging
 from asl_recog.data._images import IMAGE_SUFFIXES
+from asl_recog.data._labels import LETTERS, labels_to_indices
 from asl_recog.routes.hyperdrive._fine_tune import EPOCHS, LEARNING_RATE
 
 MASSEY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "massey-asl-photos"
@@ -67,6 +69,9 @@ def main() -> None:
     assert len(people) == len(photos), (len(people), len(photos))
     start = asl.KerasModel.load(args.model)
     rows: list[dict[str, object]] = []
+    truth = labels_to_indices(photos.labels)
+    # Per photo, right or not when its person was held out: zero-shot, and after each K's fine-tune.
+    right = {0: start.predict_proba(photos).argmax(axis=1) == truth}
     # The start's top-1 on each person, scored once: it is the same at every K.
     zero_shot = {
         p: asl.evaluate_photos(start, photos[np.flatnonzero(people == p)], p).top1 for p in sorted(set(people))
@@ -90,6 +95,9 @@ def main() -> None:
             seconds = time.perf_counter() - began
             facts = tuned.info["fine_tuned"]
             scored = asl.evaluate_photos(tuned, photos[held], person)
+            right.setdefault(k, np.zeros(len(photos), dtype=bool))[held] = (
+                tuned.predict_proba(photos[held]).argmax(axis=1) == truth[held]
+            )
             rows.append(
                 {
                     "k": k,
@@ -129,6 +137,13 @@ def main() -> None:
             f"| {r['k']} | {r['person']} | {r['tuned_on']} | {r['zero_shot']:.3f} | {r['top1']:.3f} "
             f"| {r['top3']:.3f} | {r['fit_seconds']:.0f} |"
         )
+    present = np.unique(truth)
+    print("\n| letter | zero-shot | " + " | ".join(f"after {k} per letter" for k in args.per_letter) + " |")
+    print("|---|---|" + "---|" * len(args.per_letter))
+    for letter in present:
+        mine = truth == letter
+        cells = " | ".join(f"{right[k][mine].mean():.2f}" for k in [0, *args.per_letter])
+        print(f"| {LETTERS[letter]} | {cells} |")
 
 
 if __name__ == "__main__":

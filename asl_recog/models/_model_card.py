@@ -138,6 +138,13 @@ def _limitations(record: RunRecord) -> str:
         "- The training data holds many augmentations of few photos of few signers: hands, skin tones and "
         "backgrounds outside it are not represented."
     )
+    # A fact of the data, not of one model: every network trained on it was measured at 0.00-0.01 on
+    # these letters of the Massey photos (docs/benchmarks.md, "Why some letters are never read").
+    lines.append(
+        "- Its photos show F, K and T side-on to the camera: a signer who faces the camera with them (F's "
+        "circle, K's two raised fingers, T's thumb between the fingers) is read wrongly, as is O seen without "
+        "its opening. A few labelled photos of the signer's own (`asl-recog fine-tune`) teach those views."
+    )
     return "\n".join(lines) + "\n"
 
 

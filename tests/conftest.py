@@ -37,6 +37,20 @@ def small_split(train_data: asl.SignMnistDataset) -> tuple[asl.SignMnistDataset,
 
 
 @pytest.fixture(scope="session")
+def saved_model(tmp_path_factory: pytest.TempPathFactory, small_split: Any) -> Path:
+    """A logistic regression on ``small_split``, saved as .aslskl: a quick real model for the CLI's tests."""
+    from sklearn.linear_model import LogisticRegression
+
+    from asl_recog.data._labels import labels_to_indices
+
+    fit, _ = small_split
+    estimator = LogisticRegression(max_iter=300).fit(fit.flat, labels_to_indices(fit.labels))
+    return asl.SklearnModel(estimator, params={"C": 1.0}, info={"validation_score": 0.6}).save(
+        tmp_path_factory.mktemp("cli") / "lr.aslskl"
+    )
+
+
+@pytest.fixture(scope="session")
 def small_test(test_data: asl.SignMnistDataset) -> asl.SignMnistDataset:
     """20 real test images per letter (480 in all)."""
     return stratified(test_data, 20, 2)

@@ -3,11 +3,14 @@ figures show it as accurate, as robust and faster than the float file; the route
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
-from asl_recog.cli._served import ServedChoice, choose_served
+import asl_recog as asl
+from asl_recog.cli._served import ServedChoice, choose_served, served_p50
 
 #: Comparator rows, best first as its ranking orders them (the int8 file's size puts it first on a tie).
 ROWS = {
@@ -45,3 +48,30 @@ def test_the_route_is_chosen_among_float_files_and_int8_never_decides_it() -> No
     choice = choose_served(_comparison(rows))
     assert (choice.name, choice.route) == ("automl", "automl")
     assert choice.reason == "the winning route has no int8 file"
+
+
+def test_side_by_side_figures_decide_the_speed_condition_and_say_so() -> None:
+    # The comparison timed the int8 file slower (one file after the other); side by side it is faster.
+    slow = {**ROWS, "hyperdrive-int8": {**ROWS["hyperdrive-int8"], "latency_p50_ms": 0.197}}
+    choice = choose_served(_comparison(slow), {"hyperdrive-int8": 0.125, "hyperdrive": 0.176})
+    assert choice.int8 and "faster (0.125 against 0.176 ms p50 side by side)" in choice.reason
+    # And the other way round: figures for one file only are not a side-by-side measurement.
+    choice = choose_served(_comparison(ROWS), {"hyperdrive-int8": 0.2})
+    assert not choice.int8 and choice.reason == "its int8 file answered no faster (0.200 against 0.130 ms p50)"
+
+
+def test_served_p50_times_the_winning_routes_two_files_side_by_side(
+    tmp_path: Path, saved_model: Path, test_data: asl.SignMnistDataset
+) -> None:
+    from asl_recog.evaluation._latency import side_by_side_p50
+
+    path = tmp_path / "lr.onnx"
+    asl.export_onnx(asl.Model.load(saved_model), path)
+    files = {"hyperdrive": path, "hyperdrive-int8": path, "automl": path}  # one graph three times: the timing only
+    p50 = served_p50(_comparison(ROWS), files, test_data.images[:50])
+    assert sorted(p50) == ["hyperdrive", "hyperdrive-int8"] and all(0 < v < 50 for v in p50.values())
+    assert served_p50(_comparison({"automl": ROWS["automl"]}), files, test_data.images[:50]) == {}
+    with pytest.raises(ValueError, match="at least one model"):
+        side_by_side_p50({}, test_data.images[:5])
+    with pytest.raises(ValueError, match="at least one image"):
+        side_by_side_p50({"a": asl.Model.load(path)}, test_data.images[:0])

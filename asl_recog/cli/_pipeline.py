@@ -15,7 +15,7 @@ from typing import Any
 
 from asl_recog._errors import ConfigurationError
 from asl_recog._version import __version__
-from asl_recog.cli._served import choose_served, export_int8, int8_name
+from asl_recog.cli._served import choose_served, export_int8, int8_name, served_p50
 from asl_recog.data._dataset import SignMnistDataset, load_sign_mnist
 from asl_recog.data._split import train_validation_split
 from asl_recog.deploy import LocalDeployer
@@ -265,7 +265,7 @@ def run_pipeline(
     comparison = Comparator(exported).evaluate(test, corruptions=CorruptionSuite(max_images=1000, seed=0))
     settings_hash = settings_sha256(settings)
     report_path = comparison.report(out / "report", {"settings": label, "settings SHA-256": settings_hash})
-    served = choose_served(comparison)
+    served = choose_served(comparison, served_p50(comparison, exported, test.images))
     if tracking_uri is not None:
         logged = log_comparison(comparison, results, report_path, winner=served.route)
         echo(f"tracking: the test figures and the report went to {logged} MLflow run(s) on {tracking_uri}")

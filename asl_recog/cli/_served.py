@@ -7,7 +7,10 @@ figures, it is
 
 - no less accurate on the test file than the float file's 95 % interval allows,
 - no less robust: its mean corruption accuracy is within the float file's 95 % interval or above,
-- and faster: its single-image p50 is below the float file's, measured in the same comparison.
+- and faster: its single-image p50 is below the float file's. The main job times the two files
+  side by side for this (:func:`served_p50`: alternating rounds, the median of each file's round
+  p50s), since the comparison times one file after the other, and on a 2-core machine one file's
+  p50 moved by 50 % between runs a minute apart; without those figures the comparison's are used.
 
 Otherwise the float file is served and the log says which condition failed. The winning *route*
 is chosen among the float files alone, as before, so that int8 never decides between routes.
@@ -124,8 +127,30 @@ class ServedChoice:
         return self.name.endswith(INT8_SUFFIX)
 
 
-def choose_served(comparison: Any) -> ServedChoice:
+def served_p50(comparison: Any, files: dict[str, Path], images: Any) -> dict[str, float]:
+    """The winning route's float and int8 files' p50 (ms), timed side by side; empty without an int8 file.
+
+    Args:
+        comparison: the ComparisonResult whose first float row is the winning route.
+        files: comparison entry name -> its ONNX file.
+        images: raw uint8 images to time on (the test file's, as the comparison times them).
+    """
+    from asl_recog.evaluation._latency import side_by_side_p50
+
+    names = [str(name) for name in comparison.summary.index]
+    route = next(name for name in names if not name.endswith(INT8_SUFFIX))
+    variant = int8_name(route)
+    if variant not in names or route not in files or variant not in files:
+        return {}
+    models = {name: OnnxModel.load(files[name]) for name in (route, variant)}
+    return side_by_side_p50(models, images)
+
+
+def choose_served(comparison: Any, p50: dict[str, float] | None = None) -> ServedChoice:
     """The file to serve from ``comparison`` (a ComparisonResult): see the module's docstring.
+
+    ``p50``: single-image p50 (ms) by entry name, timed side by side (:func:`served_p50`); the
+    comparison's own figures stand in for a name it lacks.
 
     Example:
         >>> import pandas as pd
@@ -157,15 +182,20 @@ def choose_served(comparison: Any) -> ServedChoice:
             f"its int8 file's mCA {robust[variant].mca:.4f} is below the float file's 95% interval "
             f"(from {robust[route].mca_ci[0]:.4f})",
         )
-    fast, slow = float(int8["latency_p50_ms"]), float(floats["latency_p50_ms"])
+    timed = p50 or {}
+    side = " side by side" if variant in timed and route in timed else ""
+    fast = float(timed.get(variant, int8["latency_p50_ms"]))
+    slow = float(timed.get(route, floats["latency_p50_ms"]))
     if not fast < slow:
-        return ServedChoice(route, route, f"its int8 file answered no faster ({fast:.3f} against {slow:.3f} ms p50)")
+        return ServedChoice(
+            route, route, f"its int8 file answered no faster ({fast:.3f} against {slow:.3f} ms p50{side})"
+        )
     return ServedChoice(
         variant,
         route,
         f"its int8 file is as accurate and as robust as the float file, within its 95% intervals, and "
-        f"faster ({fast:.3f} against {slow:.3f} ms p50)",
+        f"faster ({fast:.3f} against {slow:.3f} ms p50{side})",
     )
 
 
-__all__ = ["INT8_SUFFIX", "ServedChoice", "choose_served", "export_int8", "int8_name"]
+__all__ = ["INT8_SUFFIX", "ServedChoice", "choose_served", "export_int8", "int8_name", "served_p50"]

@@ -77,3 +77,44 @@ def measure_latency(
         repeats=repeats,
         batch_size=batch_size,
     )
+
+
+def side_by_side_p50(
+    models: dict[str, Any], images: np.ndarray, *, rounds: int = 7, repeats: int = 200, warmup: int = 20
+) -> dict[str, float]:
+    """Single-image p50 (ms) of each model, measured in alternating rounds: the median of its rounds' p50s.
+
+    One model timed after another meets the machine in another state (another process's burst, a
+    clock change), and on a 2-core machine that moved one file's p50 by 50 % between runs a minute
+    apart. Rounds that alternate the models, in a rotated order each round, give each the same
+    conditions; the median over rounds drops a round that met a burst. This is what a choice
+    between two files of one network should rest on (the main job's int8 or float file).
+
+    Example:
+        >>> from asl_recog import OnnxModel
+        >>> model = OnnxModel.load("runs/best.onnx")
+        >>> p50 = side_by_side_p50({"a": model, "b": model}, test.images, rounds=3, repeats=20)
+        >>> sorted(p50), all(0 < v < 1000 for v in p50.values())
+        (['a', 'b'], True)
+    """
+    images = np.asarray(images)
+    if len(images) == 0:
+        raise ValueError("latency needs at least one image")
+    if not models or rounds < 1 or repeats < 1:
+        raise ValueError("side_by_side_p50 needs at least one model, and positive rounds and repeats")
+    names = list(models)
+    singles = [images[i % len(images)][None] for i in range(repeats)]
+    for name in names:
+        for x in singles[: max(warmup, 1)]:
+            models[name].predict_proba(x)
+    per_round: dict[str, list[float]] = {name: [] for name in names}
+    clock = time.perf_counter_ns
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            times = np.empty(repeats)
+            for i, x in enumerate(singles):
+                start = clock()
+                models[name].predict_proba(x)
+                times[i] = clock() - start
+            per_round[name].append(float(np.percentile(times, 50)) / 1e6)
+    return {name: float(np.median(values)) for name, values in per_round.items()}

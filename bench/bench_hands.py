@@ -41,6 +41,7 @@ from asl_recog._console import configure_logging
 from asl_recog.data import _hands
 from asl_recog.data._images import read_image
 from asl_recog.data._photos import photos
+from asl_recog.evaluation._robustness import unknown_threshold
 
 MASSEY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "massey-asl-photos"
 SCENE = (640, 480)
@@ -211,11 +212,10 @@ def accuracy(models: dict[str, str], paths: list[Path], scenes: list[Image.Image
         }
     for label, model_path in models.items():
         model = asl.Model.load(model_path)
-        stored = getattr(model, "metadata", {}).get("asl_recog.unknown_threshold")
-        threshold = float(stored) if stored else None
+        threshold = unknown_threshold(model)
         for (name, find_hand), data in sets.items():
             plain = asl.evaluate_photos(model, data, name)
-            gated = asl.evaluate_photos(model, data, name, threshold=threshold) if threshold else plain
+            gated = plain if threshold is None else asl.evaluate_photos(model, data, name, threshold=threshold)
             crop = "hand square" if find_hand else "centre square"
             print(
                 f"| {label} | {name} | {crop} | {plain.n_images:,} | {plain.top1:.3f} | {plain.top3:.3f} "

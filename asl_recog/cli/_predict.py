@@ -162,8 +162,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         hands.append(hand)
         searched.append(looked)
     if images:
-        proba = model.predict_proba(np.stack(images))
-        reasons = _reasons(proba, np.stack(images), hands, searched, threshold)
+        pixels = np.stack(images)
+        proba = model.predict_proba(pixels)
+        reasons = _reasons(proba, pixels, hands, searched, threshold)
         rows = _rows(readable, proba, hands, searched, reasons, args.top_k)
         {"table": _table, "csv": _csv, "json": _json}[args.format](rows, args.top_k)
         if threshold is not None:

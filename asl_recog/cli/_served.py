@@ -127,6 +127,14 @@ class ServedChoice:
         return self.name.endswith(INT8_SUFFIX)
 
 
+def _route_and_variant(summary: Any) -> tuple[str, str | None]:
+    """The winning route (the best float row) and its int8 entry's name, or None when it has none."""
+    names = [str(name) for name in summary.index]
+    route = next(name for name in names if not name.endswith(INT8_SUFFIX))
+    variant = int8_name(route)
+    return route, variant if variant in names else None
+
+
 def served_p50(comparison: Any, files: dict[str, Path], images: Any) -> dict[str, float]:
     """The winning route's float and int8 files' p50 (ms), timed side by side; empty without an int8 file.
 
@@ -137,10 +145,8 @@ def served_p50(comparison: Any, files: dict[str, Path], images: Any) -> dict[str
     """
     from asl_recog.evaluation._latency import side_by_side_p50
 
-    names = [str(name) for name in comparison.summary.index]
-    route = next(name for name in names if not name.endswith(INT8_SUFFIX))
-    variant = int8_name(route)
-    if variant not in names or route not in files or variant not in files:
+    route, variant = _route_and_variant(comparison.summary)
+    if variant is None or route not in files or variant not in files:
         return {}
     models = {name: OnnxModel.load(files[name]) for name in (route, variant)}
     return side_by_side_p50(models, images)
@@ -161,10 +167,8 @@ def choose_served(comparison: Any, p50: dict[str, float] | None = None) -> Serve
         'hyperdrive-int8'
     """
     summary = comparison.summary
-    names = [str(name) for name in summary.index]
-    route = next(name for name in names if not name.endswith(INT8_SUFFIX))
-    variant = int8_name(route)
-    if variant not in names:
+    route, variant = _route_and_variant(summary)
+    if variant is None:
         return ServedChoice(route, route, "the winning route has no int8 file")
     floats, int8 = summary.loc[route], summary.loc[variant]
     if float(int8["accuracy"]) < float(floats["accuracy_ci_low"]):

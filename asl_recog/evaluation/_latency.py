@@ -55,14 +55,9 @@ def measure_latency(
     if repeats < 1 or batch_size < 1 or batch_repeats < 1:
         raise ValueError("repeats, batch_size and batch_repeats must be positive")
     singles = [images[i % len(images)][None] for i in range(repeats + warmup)]
-    for x in singles[:warmup]:
-        model.predict_proba(x)
-    times = np.empty(repeats)
+    _call_ns(model, singles[:warmup])
+    times = _call_ns(model, singles[warmup:])
     clock = time.perf_counter_ns
-    for i, x in enumerate(singles[warmup:]):
-        start = clock()
-        model.predict_proba(x)
-        times[i] = clock() - start
     batch = np.resize(images, (batch_size, *images.shape[1:]))  # repeat images to fill the batch
     model.predict_proba(batch)  # warm-up: allocations, lazy graph builds
     batch_times = []
@@ -105,16 +100,20 @@ def side_by_side_p50(
     names = list(models)
     singles = [images[i % len(images)][None] for i in range(repeats)]
     for name in names:
-        for x in singles[: max(warmup, 1)]:
-            models[name].predict_proba(x)
+        _call_ns(models[name], singles[: max(warmup, 1)])
     per_round: dict[str, list[float]] = {name: [] for name in names}
-    clock = time.perf_counter_ns
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            times = np.empty(repeats)
-            for i, x in enumerate(singles):
-                start = clock()
-                models[name].predict_proba(x)
-                times[i] = clock() - start
-            per_round[name].append(float(np.percentile(times, 50)) / 1e6)
+            per_round[name].append(float(np.percentile(_call_ns(models[name], singles), 50)) / 1e6)
     return {name: float(np.median(values)) for name, values in per_round.items()}
+
+
+def _call_ns(model: Any, singles: list[np.ndarray]) -> np.ndarray:
+    """Nanoseconds of one ``predict_proba`` call on each of ``singles`` (batches of one image)."""
+    times = np.empty(len(singles))
+    clock = time.perf_counter_ns
+    for i, x in enumerate(singles):
+        start = clock()
+        model.predict_proba(x)
+        times[i] = clock() - start
+    return times
